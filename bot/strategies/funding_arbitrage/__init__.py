@@ -1,0 +1,1 @@
+"""bot/strategies/funding_arbitrage package."""

@@ -1,0 +1,1 @@
+"""logging_pipeline package."""
