@@ -1,0 +1,1 @@
+"""Sinks: where the tee sends each serialised event (console, JSONL file, PostgreSQL, reducer)."""

@@ -1,0 +1,35 @@
+"""The sink interface: one small object per destination of the event stream.
+
+The pipeline's tee calls ``write`` for every event, on the thread that logged it, so ``write`` must return in
+microseconds and never block or raise into the bot: a sink that does slow work (disk, network) hands the line to
+its own thread or task. ``start``/``aclose`` run inside the event loop when the pipeline is entered and exited.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+SinkHealth = Literal["ok", "degraded", "failed"]
+
+
+class Sink:
+    """Base class. ``line`` is the event serialised by orjson (no trailing newline) — the exact bytes a JSONL
+    reader will see; ``record`` is the same event as a Python dict before serialisation (values may be
+    ``Decimal``/``datetime``). Subclasses override ``write`` and, if they own resources, ``start``/``aclose``.
+    """
+
+    name: str = "sink"
+
+    def __init__(self) -> None:
+        self.health: SinkHealth = "ok"
+        self.health_reason: str | None = None
+
+    async def start(self) -> None:
+        """Acquire resources (open files, pools, threads). Must not raise for an unreachable backend: degrade."""
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:  # pragma: no cover - interface
+        """Accept one event. Non-blocking; must not raise."""
+        raise NotImplementedError
+
+    async def aclose(self) -> None:
+        """Flush everything accepted so far and release resources."""
