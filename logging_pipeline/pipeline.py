@@ -1,0 +1,155 @@
+"""``Pipeline``: configures structlog with the event processor chain and owns the sinks for one session.
+
+The chain is data (a list), as structlog intends::
+
+    AddEnvelope → [CallsiteParameterAdder → callsite_to_src] → format_exception → Tee(sinks)
+
+``async with Pipeline(...)`` starts every sink, routes stdlib logging into the chain and, on exit (normal,
+Ctrl-C or crash), flushes and closes every sink and restores structlog's and logging's previous configuration.
+A sink that fails is reported as a ``session.health`` event (``degraded``) and skipped; the bot goes on.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from datetime import datetime
+from typing import Any
+
+import structlog
+from structlog.processors import CallsiteParameter, CallsiteParameterAdder
+
+from logging_pipeline import stdlib_bridge
+from logging_pipeline.processors import AddEnvelope, callsite_to_src, format_exception
+from logging_pipeline.sinks.base import Sink
+from logging_pipeline.tee import Tee
+
+_LEVEL_NAMES = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+
+
+class _NamedReturnLogger:
+    """The "logger" at the end of structlog's chain: it has a name (the ``logger`` field) and returns what the
+    tee produced (the serialised line)."""
+
+    __slots__ = ("name",)
+
+    def __init__(self, name: str = "") -> None:
+        self.name = name
+
+    def _return(self, line: Any) -> Any:
+        return line
+
+    msg = debug = info = warning = warn = error = exception = critical = fatal = log = _return
+
+
+def _logger_factory(*args: Any) -> _NamedReturnLogger:
+    return _NamedReturnLogger(str(args[0]) if args else "")
+
+
+class Pipeline:
+    """The event pipeline of one session.
+
+    ``session_id``: the session's id (uuid string). ``sinks``: where every event goes, in order.
+    ``level``: minimum level (``DEBUG``/``INFO``/``WARNING``/``ERROR``); below it a call costs about a
+    function call. ``market_clock``: returns the simulated market time for ``market_ts``. ``callsite``: add the
+    ``src`` field (``module:function:line``) for the human console (costs a frame walk per event).
+    """
+
+    def __init__(
+        self,
+        *,
+        session_id: str,
+        sinks: Sequence[Sink],
+        level: str = "INFO",
+        market_clock: Callable[[], datetime] | None = None,
+        callsite: bool = False,
+        capture_stdlib: bool = True,
+    ) -> None:
+        if level.upper() not in _LEVEL_NAMES:
+            raise ValueError(f"unknown log level {level!r} (expected one of {', '.join(_LEVEL_NAMES)})")
+        self.session_id = session_id
+        self.sinks = list(sinks)
+        self.level = level.upper()
+        self.capture_stdlib = capture_stdlib
+        self.envelope = AddEnvelope(session_id, market_clock)
+        self.tee = Tee(self.sinks, on_sink_failure=self._sink_failed)
+        processors: list[Any] = [self.envelope]
+        if callsite:
+            processors += [
+                CallsiteParameterAdder(
+                    [CallsiteParameter.MODULE, CallsiteParameter.FUNC_NAME, CallsiteParameter.LINENO],
+                    additional_ignores=["helpers.unified_logger", "logging_pipeline"],
+                ),
+                callsite_to_src,
+            ]
+        processors += [format_exception, self.tee]
+        self.processors = processors
+        self._bridge_state: Any = None
+        self._saved_config: dict[str, Any] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._failed_reported: set[str] = set()
+
+    def set_market_clock(self, market_clock: Callable[[], datetime] | None) -> None:
+        """Point ``market_ts`` at another clock (or none)."""
+        self.envelope.market_clock = market_clock
+
+    def configure(self) -> None:
+        """Install the chain as structlog's global configuration (kept until ``restore``)."""
+        self._saved_config = structlog.get_config()
+        structlog.configure(
+            processors=self.processors,
+            wrapper_class=structlog.make_filtering_bound_logger(_LEVEL_NAMES[self.level]),
+            logger_factory=_logger_factory,
+            cache_logger_on_first_use=False,
+        )
+        if self.capture_stdlib:
+            self._bridge_state = stdlib_bridge.install(_LEVEL_NAMES[self.level])
+
+    def restore(self) -> None:
+        """Undo ``configure``."""
+        if self._bridge_state is not None:
+            stdlib_bridge.uninstall(self._bridge_state)
+            self._bridge_state = None
+        if self._saved_config is not None:
+            structlog.configure(**self._saved_config)
+            self._saved_config = None
+
+    async def __aenter__(self) -> Pipeline:
+        self._loop = asyncio.get_running_loop()
+        for sink in self.sinks:
+            await sink.start()
+        self.configure()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        try:
+            self.check_sinks()
+        finally:
+            self.restore()
+            for sink in self.sinks:
+                try:
+                    await sink.aclose()
+                except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+                    sink.health = "failed"
+
+    # --- sink health ------------------------------------------------------------------------------------
+
+    def _sink_failed(self, sink: Sink, exc: BaseException) -> None:
+        # Called inside the tee's lock: report later, from the loop, to avoid logging re-entrantly.
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.check_sinks)
+
+    def check_sinks(self) -> None:
+        """Emit one ``session.health`` (degraded) event per sink that went bad since the last check."""
+        log = structlog.get_logger("logging_pipeline")
+        for sink in self.sinks:
+            if sink.health != "ok" and sink.name not in self._failed_reported:
+                self._failed_reported.add(sink.name)
+                log.warning(
+                    "session.health",
+                    message=f"sink {sink.name} {sink.health}: {sink.health_reason}",
+                    health="degraded",
+                    reason=sink.health_reason,
+                    component=sink.name,
+                )

@@ -1,0 +1,43 @@
+"""Reducer tee: hands each serialised line to the in-memory dashboard reducer, lazily.
+
+``write`` only appends the bytes to a deque (the cheapest possible hot path); the dashboard service drains
+the deque into its ``Reducer`` before each frame with ``drain_into``. The reducer parses exactly the bytes
+the JSONL file receives, so a live frame and a replayed frame come from identical input.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Any, Protocol
+
+from logging_pipeline.sinks.base import Sink
+
+
+class LineConsumer(Protocol):
+    def feed_line(self, raw: bytes) -> None: ...
+
+
+class ReducerTee(Sink):
+    """Buffers lines for a consumer with ``feed_line`` (``dashboard.reducer.Reducer``)."""
+
+    name = "reducer"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lines: deque[bytes] = deque()
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:
+        self._lines.append(line)
+
+    @property
+    def pending(self) -> int:
+        return len(self._lines)
+
+    def drain_into(self, consumer: LineConsumer) -> int:
+        """Feed every buffered line to ``consumer`` in order; returns how many were fed."""
+        lines = self._lines
+        n = 0
+        while lines:
+            consumer.feed_line(lines.popleft())
+            n += 1
+        return n

@@ -1,0 +1,80 @@
+"""The last processor of the chain: numbers the event, serialises it once and hands it to every sink.
+
+``seq`` is assigned here, under a lock held while the sinks accept the line, so the order of lines in every
+sink is the order of ``seq`` even when several threads log at once. A sink that raises is marked ``failed``,
+reported once through ``on_sink_failure`` and skipped from then on; the other sinks and the bot go on.
+"""
+
+from __future__ import annotations
+
+import itertools
+import threading
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from logging_pipeline.encoding import dumps
+from logging_pipeline.events import ENVELOPE_KEYS
+from logging_pipeline.sinks.base import Sink
+
+_ENVELOPE_SET = frozenset(ENVELOPE_KEYS)
+
+
+class Tee:
+    """Processor ``(logger, method, event_dict) -> bytes``: the serialised line (structlog's ReturnLogger
+    hands it back to the caller, which is handy in tests)."""
+
+    def __init__(
+        self,
+        sinks: Sequence[Sink],
+        on_sink_failure: Callable[[Sink, BaseException], None] | None = None,
+        first_seq: int = 1,
+    ) -> None:
+        self.sinks = list(sinks)
+        self.on_sink_failure = on_sink_failure
+        self._seq = itertools.count(first_seq)
+        self._lock = threading.Lock()
+        self.encode_errors = 0
+
+    @property
+    def last_seq(self) -> int:
+        """The last ``seq`` handed out (0 before the first event)."""
+        with self._lock:
+            nxt = next(self._seq)
+            self._seq = itertools.count(nxt)
+            return nxt - 1
+
+    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
+        with self._lock:
+            record: dict[str, Any] = {
+                "v": event_dict.pop("v"),
+                "ts": event_dict.pop("ts"),
+                "session_id": event_dict.pop("session_id"),
+                "seq": next(self._seq),
+                "level": event_dict.pop("level"),
+                "logger": event_dict.pop("logger"),
+                "event": event_dict.pop("event"),
+                "category": event_dict.pop("category"),
+                "message": event_dict.pop("message", ""),
+            }
+            market_ts = event_dict.pop("market_ts", None)
+            if market_ts is not None:
+                record["market_ts"] = market_ts
+            record.update(event_dict)
+            try:
+                line = dumps(record)
+            except TypeError as exc:
+                self.encode_errors += 1
+                record = {k: record[k] for k in record if k in _ENVELOPE_SET}
+                record["encode_error"] = str(exc)
+                line = dumps(record)
+            for sink in self.sinks:
+                if sink.health == "failed":
+                    continue
+                try:
+                    sink.write(line, record)
+                except Exception as exc:  # noqa: BLE001 - a sink must never take the bot down
+                    sink.health = "failed"
+                    sink.health_reason = f"{type(exc).__name__}: {exc}"
+                    if self.on_sink_failure is not None:
+                        self.on_sink_failure(sink, exc)
+            return line
