@@ -33,11 +33,11 @@ class ReducerTee(Sink):
     def pending(self) -> int:
         return len(self._lines)
 
-    def drain_into(self, consumer: LineConsumer) -> int:
-        """Feed every buffered line to ``consumer`` in order; returns how many were fed."""
+    def drain_into(self, consumer: LineConsumer, limit: int | None = None) -> int:
+        """Feed buffered lines (all, or at most ``limit``) to ``consumer`` in order; returns how many were fed."""
         lines = self._lines
         n = 0
-        while lines:
+        while lines and (limit is None or n < limit):
             consumer.feed_line(lines.popleft())
             n += 1
         return n

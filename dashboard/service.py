@@ -1,0 +1,150 @@
+"""The dashboard's refresh loop inside the bot process (or ``arbtail``): folds new events, redraws when needed.
+
+An asyncio task wakes every ``tick_s``, drains the reducer tee into the ``Reducer`` (in chunks, yielding to the
+event loop between them) and redraws
+
+* ``live``  — a Rich ``Live`` on the alternate screen, redrawn when the state changed and ``refresh_interval_s``
+  has passed, or every ``idle_refresh_interval_s`` otherwise (seed §5: ~1 s active, 5–10 s idle);
+* ``plain`` — a plain-text summary (no cursor control) every ``plain_interval_s`` when the state changed;
+* ``silent`` — nothing on screen; the reducer still runs (final frame, snapshots).
+
+The frame is a function of the events only, never of the wall clock, so the final frame here equals the frame
+``arbtail --once`` draws from the session's JSONL. If drawing raises, the service logs one warning event, falls
+back to ``plain`` and the bot goes on; a dead terminal (``OSError`` on write) silences it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from typing import IO, Literal
+
+from rich.console import Console
+from rich.live import Live
+
+from dashboard.reducer import Reducer
+from dashboard.render_plain import plain_summary
+from dashboard.render_rich import build_layout, frame_text
+from helpers.unified_logger import get_logger
+from logging_pipeline.sinks.reducer_tee import ReducerTee
+
+Mode = Literal["live", "plain", "silent"]
+_CHUNK = 2000
+
+log = get_logger("dashboard.service")
+
+
+class DashboardService:
+    """Owns the refresh task and, in ``live`` mode, the terminal. Use as ``async with``; on exit (normal,
+    cancellation or error) the terminal is restored and the remaining events are folded."""
+
+    def __init__(
+        self,
+        tee: ReducerTee,
+        reducer: Reducer,
+        *,
+        mode: Mode,
+        refresh_interval_s: float = 1.0,
+        idle_refresh_interval_s: float = 5.0,
+        plain_interval_s: float = 10.0,
+        stream: IO[str] | None = None,
+        width: int | None = None,
+    ) -> None:
+        self.tee = tee
+        self.reducer = reducer
+        self.mode: Mode = mode
+        self.refresh_interval_s = refresh_interval_s
+        self.idle_refresh_interval_s = idle_refresh_interval_s
+        self.plain_interval_s = plain_interval_s
+        self.stream = stream if stream is not None else sys.stdout
+        self.width = width
+        self.frames_drawn = 0
+        self._live: Live | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._drawn_version = -1
+        self._last_draw = 0.0
+
+    # --- lifecycle ----------------------------------------------------------------------------------------
+
+    async def __aenter__(self) -> DashboardService:
+        if self.mode == "live":
+            console = Console(file=self.stream, width=self.width)
+            self._live = Live(
+                console=console,
+                screen=True,
+                auto_refresh=False,
+                redirect_stdout=True,
+                redirect_stderr=True,
+            )
+            self._live.start()
+        self._task = asyncio.create_task(self._run(), name="dashboard-refresh")
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+        self.drain()
+        self._stop_live()
+
+    def _stop_live(self) -> None:
+        if self._live is not None:
+            live, self._live = self._live, None
+            try:
+                live.stop()
+            except Exception:  # noqa: BLE001 - the terminal may be gone; the bot must still exit cleanly
+                pass
+
+    # --- folding and drawing ------------------------------------------------------------------------------
+
+    def drain(self) -> int:
+        """Fold every pending event now (synchronously). Returns how many were folded."""
+        return self.tee.drain_into(self.reducer)
+
+    async def _drain_chunked(self) -> None:
+        while self.tee.drain_into(self.reducer, _CHUNK) == _CHUNK:
+            await asyncio.sleep(0)
+
+    def final_frame(self, width: int) -> str:
+        """The current frame as plain text at ``width`` columns (no colour, no control codes)."""
+        self.drain()
+        return frame_text(self.reducer.snapshot(), width)
+
+    async def _run(self) -> None:
+        tick = min(self.refresh_interval_s, 0.25)
+        while True:
+            await self._drain_chunked()
+            try:
+                self._maybe_draw()
+            except OSError:
+                self._stop_live()
+                self.mode = "silent"
+            except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the bot
+                self._stop_live()
+                self.mode = "plain"
+                log.warning(f"dashboard renderer failed, switching to plain output: {type(exc).__name__}: {exc}")
+            await asyncio.sleep(tick)
+
+    def _maybe_draw(self) -> None:
+        now = time.monotonic()
+        changed = self.reducer.version != self._drawn_version
+        since = now - self._last_draw
+        if self.mode == "live":
+            due = (changed and since >= self.refresh_interval_s) or since >= self.idle_refresh_interval_s
+            if due and self._live is not None:
+                self._live.update(build_layout(self.reducer.snapshot()), refresh=True)
+                self._mark_drawn(now)
+        elif self.mode == "plain":
+            if changed and since >= self.plain_interval_s:
+                self.stream.write(plain_summary(self.reducer.snapshot()) + "\n")
+                self.stream.flush()
+                self._mark_drawn(now)
+
+    def _mark_drawn(self, now: float) -> None:
+        self._drawn_version = self.reducer.version
+        self._last_draw = now
+        self.frames_drawn += 1

@@ -1,0 +1,118 @@
+"""``arbtail``: the dashboard drawn from a session's event log instead of a running bot.
+
+    arbtail logs/<session>.jsonl             # live view of the file's final state (Ctrl-C to quit)
+    arbtail logs/<session>.jsonl --follow    # keep drawing as the file grows (like tail -F)
+    arbtail logs/<session>.jsonl --once --width 120   # print one frame as plain text and exit 0
+
+The same reducer and renderer as ``runbot`` uses, so the last frame equals the bot's own. Bad lines in the file
+are counted and shown in the session pane; an unreadable path is a clear message and exit code 2.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+from typing import Annotated
+
+import click
+import typer
+from rich.console import Console
+from rich.live import Live
+from typer.core import TyperGroup
+
+from dashboard.reducer import Reducer
+from dashboard.render_rich import build_frame, build_layout, frame_text
+from dashboard.sources.jsonl import SourceError, follow_file, read_file
+
+
+class DefaultCommandGroup(TyperGroup):
+    """Runs the ``show`` command when the first argument is not a sub-command (``arbtail FILE`` ==
+    ``arbtail show FILE``), so sub-commands (``stats``, ``grep``, ``export``, ``sessions``…) can coexist with the
+    short form."""
+
+    default_command = "show"
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--install-completion",
+                                                                     "--show-completion"):
+            args = [self.default_command, *args]
+        elif not args:
+            args = [self.default_command]
+        return super().parse_args(ctx, args)
+
+
+app = typer.Typer(
+    cls=DefaultCommandGroup,
+    add_completion=False,
+    no_args_is_help=False,
+    help="Draw the arbdash dashboard from a session's JSONL log (or PostgreSQL).",
+    rich_markup_mode=None,
+)
+
+
+def _fail(message: str, code: int = 2) -> None:
+    typer.echo(f"arbtail: {message}", err=True)
+    raise typer.Exit(code)
+
+
+@app.command("show")
+def show(
+    path: Annotated[Path | None, typer.Argument(help="Session log (.jsonl) to draw.")] = None,
+    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading as the file grows.")] = False,
+    once: Annotated[bool, typer.Option("--once", help="Print one frame as plain text and exit.")] = False,
+    width: Annotated[int | None, typer.Option("--width", min=40, help="Frame width in columns.")] = None,
+    timeline: Annotated[int, typer.Option("--timeline", min=1, help="Timeline rows to keep.")] = 20,
+) -> None:
+    """Show the dashboard for PATH."""
+    if path is None:
+        _fail("missing PATH (a session .jsonl file); see arbtail --help")
+        return
+    reducer = Reducer(timeline_size=timeline)
+    try:
+        offset = read_file(path, reducer)
+    except SourceError as exc:
+        _fail(str(exc))
+        return
+    if once:
+        sys.stdout.write(frame_text(reducer.snapshot(), width or 120))
+        return
+    console = Console(width=width)
+    if not follow or not console.is_terminal:
+        # One frame: coloured on a terminal, plain text (no control codes) in a pipe or with TERM=dumb.
+        if console.is_terminal:
+            console.print(build_frame(reducer.snapshot()))
+        else:
+            sys.stdout.write(frame_text(reducer.snapshot(), width or 120))
+        if not follow:
+            return
+    try:
+        asyncio.run(_follow(path, reducer, offset, console))
+    except KeyboardInterrupt:
+        pass
+
+
+async def _follow(path: Path, reducer: Reducer, offset: int, console: Console) -> None:
+    """Keep folding appended lines; on a terminal redraw in place, otherwise print a frame per change."""
+    drawn = reducer.version
+    if not console.is_terminal:
+        async for _ in follow_file(path, reducer, start_offset=offset):
+            if reducer.version != drawn:
+                sys.stdout.write(frame_text(reducer.snapshot(), console.width) + "\n")
+                sys.stdout.flush()
+                drawn = reducer.version
+        return
+    with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live:
+        async for _ in follow_file(path, reducer, start_offset=offset):
+            if reducer.version != drawn:
+                live.update(build_layout(reducer.snapshot()), refresh=True)
+                drawn = reducer.version
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
+
+
+if __name__ == "__main__":
+    main()

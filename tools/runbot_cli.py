@@ -1,0 +1,209 @@
+"""``runbot``: run the funding-arbitrage bot with its event pipeline and dashboard.
+
+    runbot --config configs/funding_arb_paper.yml                     # live dashboard (plain when not a TTY)
+    runbot --config configs/funding_arb_paper.yml --speed 0 --dashboard-mode=plain
+    runbot --config configs/funding_arb_paper.yml --dashboard-mode=off # the classic console log
+
+Composition only: builds the sinks for the chosen mode, enters ``Pipeline`` and ``DashboardService``, runs
+``bot.runner.run_bot`` and closes the session (``session.stopped`` with its final health) on every exit path:
+normal end, Ctrl-C / SIGTERM / SIGHUP (cancellation) and crashes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import signal
+import sys
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from bot.config import BotConfig, ConfigError, load_config
+from bot.runner import make_clock, run_bot
+from dashboard.reducer import Reducer
+from dashboard.service import DashboardService
+from helpers.unified_logger import get_logger
+from logging_pipeline import Pipeline, Sink
+from logging_pipeline.events import SessionHealth, SessionStopped
+from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
+from logging_pipeline.sinks.jsonl import JsonlSink
+from logging_pipeline.sinks.reducer_tee import ReducerTee
+
+log = get_logger("runbot")
+
+
+class DashboardMode(str, Enum):
+    live = "live"
+    plain = "plain"
+    silent = "silent"
+    off = "off"
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """Resolved options of one run (CLI over config over defaults)."""
+
+    config: BotConfig
+    config_path: Path
+    mode: DashboardMode
+    speed: Decimal | None
+    log_dir: Path
+    level: str
+    width: int | None
+    final_frame: Path | None
+
+
+app = typer.Typer(add_completion=False, rich_markup_mode=None, help="Run the arbdash funding-arbitrage bot.")
+
+
+def _parse_speed(value: str | None) -> Decimal | None:
+    if value is None:
+        return None
+    try:
+        speed = Decimal(value)
+    except InvalidOperation as exc:
+        raise typer.BadParameter(f"not a number: {value!r}") from exc
+    if speed < 0 or not speed.is_finite():
+        raise typer.BadParameter("speed must be ≥ 0 (market seconds per wall second; 0 = as fast as possible)")
+    return speed
+
+
+@app.callback(invoke_without_command=True)
+def runbot(
+    ctx: typer.Context,
+    config: Annotated[Path, typer.Option("--config", "-c", help="Bot config (YAML).")] = Path(
+        "configs/funding_arb_paper.yml"
+    ),
+    dashboard_mode: Annotated[
+        DashboardMode | None,
+        typer.Option("--dashboard-mode", help="live | plain | silent | off (overrides the config's dashboard.mode)."),
+    ] = None,
+    speed: Annotated[
+        str | None, typer.Option("--speed", help="Market seconds per wall second (0 = as fast as possible).")
+    ] = None,
+    log_dir: Annotated[Path | None, typer.Option("--log-dir", help="Where the session JSONL goes.")] = None,
+    log_level: Annotated[
+        str | None, typer.Option("--log-level", envvar="LOG_LEVEL", help="DEBUG | INFO | WARNING | ERROR.")
+    ] = None,
+    width: Annotated[int | None, typer.Option("--width", min=40, help="Dashboard width in columns.")] = None,
+    final_frame: Annotated[
+        Path | None, typer.Option("--final-frame", help="Also write the final frame as plain text to this file.")
+    ] = None,
+) -> None:
+    """Run the bot (when no sub-command is given)."""
+    if ctx.invoked_subcommand is not None:
+        return
+    try:
+        cfg = load_config(config)
+    except ConfigError as exc:
+        typer.echo(f"runbot: {exc}", err=True)
+        raise typer.Exit(2) from exc
+    mode = dashboard_mode or DashboardMode(cfg.dashboard.mode)
+    if mode == DashboardMode.live and not sys.stdout.isatty():
+        mode = DashboardMode.plain
+    level = (log_level or cfg.logging.level).upper()
+    if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
+        raise typer.BadParameter(f"unknown log level {level!r}", param_hint="--log-level")
+    opts = RunOptions(
+        config=cfg,
+        config_path=config,
+        mode=mode,
+        speed=_parse_speed(speed),
+        log_dir=log_dir or Path(cfg.logging.log_dir),
+        level=level,
+        width=width or cfg.dashboard.width,
+        final_frame=final_frame,
+    )
+    try:
+        code = asyncio.run(_main(opts))
+    except KeyboardInterrupt:  # asyncio.run re-raises Ctrl-C after the session was closed in _main
+        code = 130
+    raise typer.Exit(code)
+
+
+def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sink], JsonlSink]:
+    jsonl = JsonlSink(opts.log_dir / f"{session_id}.jsonl")
+    sinks: list[Sink] = [jsonl, tee]
+    if opts.mode == DashboardMode.off:
+        sinks.append(ConsoleSink(sys.stdout, min_level="debug" if opts.level == "DEBUG" else "info"))
+    elif opts.mode == DashboardMode.plain:
+        sinks.append(ConsoleSink(sys.stderr, min_level="warning"))
+    if opts.config.logging.text_log:
+        stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
+        sinks.append(TextLogSink(opts.log_dir / f"session_{stamp}.log"))
+    return sinks, jsonl
+
+
+def _install_signal_handlers(task: asyncio.Task[object]) -> None:
+    """SIGTERM and SIGHUP (SSH dropped) cancel the run like Ctrl-C does, so every exit path closes the session."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, task.cancel)
+
+
+async def _main(opts: RunOptions) -> int:
+    session_id = str(uuid.uuid4())
+    clock = make_clock(opts.config, opts.speed)
+    tee = ReducerTee()
+    reducer = Reducer(timeline_size=opts.config.dashboard.max_event_rows)
+    sinks, jsonl = _sinks(opts, session_id, tee)
+    current = asyncio.current_task()
+    if current is not None:
+        _install_signal_handlers(current)
+    code = 0
+    frame = ""
+    async with Pipeline(
+        session_id=session_id,
+        sinks=sinks,
+        level=opts.level,
+        market_clock=clock.now,
+        callsite=opts.mode == DashboardMode.off,
+    ):
+        service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
+        async with DashboardService(
+            tee,
+            reducer,
+            mode=service_mode,
+            refresh_interval_s=float(opts.config.dashboard.refresh_interval_s),
+            idle_refresh_interval_s=float(opts.config.dashboard.idle_refresh_interval_s),
+            width=opts.width,
+        ) as service:
+            reason, health = "completed", "stopped"
+            try:
+                result = await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
+                log.info(f"Run complete: {result}")
+            except asyncio.CancelledError:
+                reason, health, code = "interrupted", "stopped", 130
+            except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
+                log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
+                reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
+            finally:
+                log.emit(SessionHealth(health="stopping", reason=reason))
+                log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
+        frame = service.final_frame(opts.width or 120)
+    if opts.final_frame is not None:
+        opts.final_frame.write_text(frame)
+    if opts.mode in (DashboardMode.live, DashboardMode.plain):
+        sys.stdout.write(frame)
+    sys.stdout.write(f"session {session_id}: events written to {jsonl.path}\n")
+    sys.stdout.flush()
+    return code
+
+
+def main() -> None:
+    """Console-script entry point (``runbot``)."""
+    os.environ.setdefault("PYTHONUNBUFFERED", "1")
+    app()
+
+
+if __name__ == "__main__":
+    main()
