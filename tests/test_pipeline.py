@@ -1,0 +1,144 @@
+"""The processor chain and sinks: envelope, ordering, exact decimals, stdlib capture, sink failure isolation."""
+
+from __future__ import annotations
+
+import io
+import logging
+import threading
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import orjson
+import pytest
+
+from helpers.unified_logger import get_logger
+from logging_pipeline import Pipeline, Sink
+from logging_pipeline.events import CATALOGUE, Envelope, FundingRate
+from logging_pipeline.sinks.console import ConsoleSink
+from logging_pipeline.sinks.jsonl import JsonlSink
+
+MARKET_T = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
+log = get_logger("tests.pipeline")
+
+
+class ListSink(Sink):
+    name = "list"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[bytes] = []
+
+    def write(self, line, record):
+        self.lines.append(line)
+
+
+class BrokenSink(Sink):
+    name = "broken"
+
+    def write(self, line, record):
+        raise OSError(28, "No space left on device")
+
+
+def _rate() -> FundingRate:
+    return FundingRate(
+        venue="binance",
+        symbol="BTC",
+        rate=Decimal("0.00012345678901234567890"),
+        interval_s=28800,
+        apr=Decimal("0.1352"),
+        next_funding_ts=MARKET_T,
+    )
+
+
+async def test_every_call_is_one_enveloped_event_with_exact_decimals(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    async with Pipeline(session_id="sess-1", sinks=[JsonlSink(path)], market_clock=lambda: MARKET_T):
+        log.stage("3.1", "🔍", "Pre-flight Checks", lifecycle="opening_position")
+        log.emit(_rate())
+        log.info("plain line", venues=3)
+        log.metric("scan_ms", Decimal("1.25"), "ms")
+    events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
+    assert [e["event"] for e in events] == ["stage.changed", "funding.rate", "log.message", "metric"]
+    for e in events:
+        env = Envelope.model_validate(e)
+        assert env.ts.utcoffset().total_seconds() == 0
+        assert e["session_id"] == "sess-1"
+        assert e["market_ts"] == "2026-03-01T08:00:00+00:00"
+        assert e["category"] == CATALOGUE.category_for(e["event"], e["level"])
+    assert [e["seq"] for e in events] == [1, 2, 3, 4]
+    assert events[0]["message"] == "3.1. 🔍 Pre-flight Checks"
+    assert events[1]["rate"] == "0.00012345678901234567890"  # a string, every digit kept
+    assert events[2]["venues"] == 3
+
+
+async def test_seq_order_matches_line_order_across_threads(tmp_path: Path) -> None:
+    sink = ListSink()
+    async with Pipeline(session_id="s", sinks=[sink]):
+
+        def worker(n: int) -> None:
+            for i in range(500):
+                log.info(f"t{n} {i}")
+
+        threads = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    seqs = [orjson.loads(line)["seq"] for line in sink.lines]
+    assert seqs == list(range(1, 2001))
+
+
+async def test_stdlib_records_join_the_stream_with_their_traceback() -> None:
+    sink = ListSink()
+    async with Pipeline(session_id="s", sinks=[sink]):
+        try:
+            raise RuntimeError("socket closed")
+        except RuntimeError:
+            logging.getLogger("asyncpg.pool").exception("connection lost")
+    (event,) = [orjson.loads(line) for line in sink.lines]
+    assert event["event"] == "log.message"
+    assert event["logger"] == "asyncpg.pool"
+    assert event["level"] == "error"
+    assert "RuntimeError: socket closed" in event["exc"]
+
+
+async def test_a_failing_sink_is_reported_and_the_others_continue() -> None:
+    good = ListSink()
+    pipe = Pipeline(session_id="s", sinks=[BrokenSink(), good])
+    async with pipe:
+        log.info("one")
+        pipe.check_sinks()
+        log.info("two")
+    events = [orjson.loads(line) for line in good.lines]
+    assert [e["message"] for e in events if e["event"] == "log.message"] == ["one", "two"]
+    health = [e for e in events if e["event"] == "session.health"]
+    assert len(health) == 1
+    assert health[0]["health"] == "degraded" and health[0]["component"] == "broken"
+    assert "No space left" in health[0]["reason"]
+
+
+async def test_debug_is_dropped_below_level_and_reserved_keys_refused() -> None:
+    sink = ListSink()
+    async with Pipeline(session_id="s", sinks=[sink], level="INFO"):
+        log.debug("invisible")
+        with pytest.raises(TypeError, match="reserved"):
+            log.info("bad", seq=5)
+    assert sink.lines == []
+
+
+async def test_console_keeps_the_banner_and_line_look_and_makes_text_inert() -> None:
+    out = io.StringIO()
+    async with Pipeline(session_id="s", sinks=[ConsoleSink(out)], callsite=True, market_clock=lambda: MARKET_T):
+        log.stage("1", "📋", "BTC • Opportunity Validation")
+        log.warning("title \x1b]0;owned\x07 change")
+        log.emit(_rate())  # market data is dashboard data, not a console line
+    lines = out.getvalue().splitlines()
+    assert lines[0] == "=" * 55 and lines[2] == "=" * 55
+    assert lines[1] == "1. 📋 BTC • Opportunity Validation"
+    when, level, src, message = (part.strip() for part in lines[3].split(" | "))
+    assert when == "2026-03-01 08:00:00"
+    assert level == "WARNING"
+    assert src.startswith("test_pipeline:test_console_keeps_the_banner")
+    assert "\x1b" not in message and "\\x1b]0;owned\\x07" in message
+    assert len(lines) == 4
