@@ -13,11 +13,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from logging_pipeline.encoding import dumps
-from logging_pipeline.events import ENVELOPE_KEYS
 from logging_pipeline.sinks.base import Sink
-
-_ENVELOPE_SET = frozenset(ENVELOPE_KEYS)
-
 
 class Tee:
     """Processor ``(logger, method, event_dict) -> bytes``: the serialised line (structlog's ReturnLogger
@@ -33,7 +29,6 @@ class Tee:
         self.on_sink_failure = on_sink_failure
         self._seq = itertools.count(first_seq)
         self._lock = threading.Lock()
-        self.encode_errors = 0
 
     @property
     def last_seq(self) -> int:
@@ -60,13 +55,7 @@ class Tee:
             if market_ts is not None:
                 record["market_ts"] = market_ts
             record.update(event_dict)
-            try:
-                line = dumps(record)
-            except TypeError as exc:
-                self.encode_errors += 1
-                record = {k: record[k] for k in record if k in _ENVELOPE_SET}
-                record["encode_error"] = str(exc)
-                line = dumps(record)
+            line = dumps(record)
             for sink in self.sinks:
                 if sink.health == "failed":
                     continue
