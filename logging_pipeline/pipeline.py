@@ -2,7 +2,7 @@
 
 The chain is data (a list), as structlog intends::
 
-    AddEnvelope → [CallsiteParameterAdder → callsite_to_src] → format_exception → Tee(sinks)
+    AddEnvelope → [CallsiteParameterAdder → callsite_to_src] → format_exception → Redactor → Tee(sinks)
 
 ``async with Pipeline(...)`` starts every sink, routes stdlib logging into the chain and, on exit (normal,
 Ctrl-C or crash), flushes and closes every sink and restores structlog's and logging's previous configuration.
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from structlog.processors import CallsiteParameter, CallsiteParameterAdder
 
 from logging_pipeline import stdlib_bridge
 from logging_pipeline.processors import AddEnvelope, callsite_to_src, format_exception
+from logging_pipeline.redact import Redactor
 from logging_pipeline.sinks.base import Sink
 from logging_pipeline.tee import Tee
 
@@ -54,6 +55,7 @@ class Pipeline:
     ``level``: minimum level (``DEBUG``/``INFO``/``WARNING``/``ERROR``); below it a call costs about a
     function call. ``market_clock``: returns the simulated market time for ``market_ts``. ``callsite``: add the
     ``src`` field (``module:function:line``) for the human console (costs a frame walk per event).
+    ``secrets``: exact values (API keys, DSN passwords from the config) to redact wherever they appear.
     """
 
     def __init__(
@@ -65,6 +67,7 @@ class Pipeline:
         market_clock: Callable[[], datetime] | None = None,
         callsite: bool = False,
         capture_stdlib: bool = True,
+        secrets: Iterable[str] = (),
     ) -> None:
         if level.upper() not in _LEVEL_NAMES:
             raise ValueError(f"unknown log level {level!r} (expected one of {', '.join(_LEVEL_NAMES)})")
@@ -73,6 +76,7 @@ class Pipeline:
         self.level = level.upper()
         self.capture_stdlib = capture_stdlib
         self.envelope = AddEnvelope(session_id, market_clock)
+        self.redactor = Redactor(secrets)
         self.tee = Tee(self.sinks, on_sink_failure=self._sink_failed)
         processors: list[Any] = [self.envelope]
         if callsite:
@@ -83,7 +87,7 @@ class Pipeline:
                 ),
                 callsite_to_src,
             ]
-        processors += [format_exception, self.tee]
+        processors += [format_exception, self.redactor, self.tee]
         self.processors = processors
         self._bridge_state: Any = None
         self._saved_config: dict[str, Any] | None = None
