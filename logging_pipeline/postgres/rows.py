@@ -1,0 +1,128 @@
+"""Mapping between one event and one ``dashboard_events`` row, both ways.
+
+A row is the tuple ``EVENT_COLUMNS``: the envelope goes to typed columns, the complete original JSON object
+goes to ``payload`` (jsonb, passed as its JSON text). Reading back, ``payload_to_line`` rebuilds a JSONL line
+whose *content* equals the original (jsonb does not keep key order, so keys are put back in the envelope's
+order followed by the event model's field order — usually giving the original bytes too).
+
+jsonb cannot hold the NUL character (``\\u0000``). An event containing one is stored as
+``{"_arbdash_raw": "<original line>"}`` and unwrapped on export, so it is still reproduced exactly.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any
+
+import orjson
+
+from logging_pipeline.events import CATALOGUE, ENVELOPE_KEYS
+
+EVENT_COLUMNS = ("session_id", "seq", "ts", "level", "logger", "category", "event", "message", "payload")
+RAW_KEY = "_arbdash_raw"
+_NUL_ESCAPE = b"\\u0000"
+
+#: (session_id, seq, ts, level, logger, category, event, message, payload-json-text)
+Row = tuple[uuid.UUID, int, datetime, str, str, str, str, str, str]
+
+
+class BadEvent(ValueError):
+    """An event lacks a usable envelope (``session_id`` as UUID, integer ``seq`` ≥ 0, aware ``ts``)."""
+
+
+_uuid_cache: dict[str, uuid.UUID] = {}
+
+
+def _as_uuid(value: Any) -> uuid.UUID:
+    if isinstance(value, uuid.UUID):
+        return value
+    key = str(value)
+    got = _uuid_cache.get(key)
+    if got is None:
+        try:
+            got = uuid.UUID(key)
+        except ValueError as exc:
+            raise BadEvent(f"session_id {key[:60]!r} is not a UUID") from exc
+        if len(_uuid_cache) > 1024:
+            _uuid_cache.clear()
+        _uuid_cache[key] = got
+    return got
+
+
+def _as_ts(value: Any) -> datetime:
+    if isinstance(value, str):
+        try:
+            value = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise BadEvent(f"ts {value[:40]!r} is not ISO 8601") from exc
+    if not isinstance(value, datetime) or value.tzinfo is None:
+        raise BadEvent(f"ts {value!r} is not a timezone-aware datetime")
+    return value
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def row_from_event(line: bytes, record: dict[str, Any]) -> Row:
+    """The row for one event: ``line`` its serialised JSON (no newline), ``record`` the same event as a dict
+    (values may be ``datetime``/``Decimal``/``UUID`` or their string forms). Raises ``BadEvent``."""
+    seq = record.get("seq")
+    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+        raise BadEvent(f"seq {seq!r} is not an integer >= 0")
+    payload = line.decode("utf-8")
+    if _NUL_ESCAPE in line:
+        payload = orjson.dumps({RAW_KEY: payload}).decode()
+    return (
+        _as_uuid(record.get("session_id")),
+        seq,
+        _as_ts(record.get("ts")),
+        _text(record.get("level")),
+        _text(record.get("logger")),
+        _text(record.get("category")),
+        _text(record.get("event")),
+        _text(record.get("message")),
+        payload,
+    )
+
+
+def row_from_line(line: bytes) -> Row:
+    """The row for one JSONL line (no trailing newline). Raises ``BadEvent`` for invalid UTF-8, non-JSON,
+    non-object or envelope problems."""
+    try:
+        obj = orjson.loads(line)
+    except orjson.JSONDecodeError as exc:
+        raise BadEvent(f"not JSON ({exc.msg})") from exc
+    if not isinstance(obj, dict):
+        raise BadEvent("not a JSON object")
+    return row_from_event(line, obj)
+
+
+def original_line(payload: str) -> str:
+    """The original JSONL line text stored in a row's payload (unwrapping ``RAW_KEY``), as given to COPY."""
+    if payload.startswith('{"' + RAW_KEY):
+        return orjson.loads(payload)[RAW_KEY]
+    return payload
+
+
+def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
+    model = CATALOGUE.model_for(str(obj.get("event", "")))
+    order = list(ENVELOPE_KEYS) + (list(model.model_fields) if model else [])
+    out = {k: obj[k] for k in order if k in obj}
+    out.update((k, v) for k, v in obj.items() if k not in out)
+    return out
+
+
+def payload_to_line(payload: str | bytes) -> bytes:
+    """A JSONL line (no newline) from a ``payload`` column value as PostgreSQL returns it (jsonb text).
+    Content equals the original event; keys in envelope, then model-field order."""
+    obj = orjson.loads(payload)
+    if isinstance(obj, dict) and len(obj) == 1 and RAW_KEY in obj:
+        return obj[RAW_KEY].encode("utf-8")
+    return orjson.dumps(_ordered(obj) if isinstance(obj, dict) else obj)
+
+
+def utc_now() -> datetime:
+    """The current wall clock, timezone-aware UTC."""
+    return datetime.now(timezone.utc)

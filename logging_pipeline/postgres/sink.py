@@ -1,0 +1,525 @@
+"""The PostgreSQL sink: every event of a session into ``dashboard_events``, in batches, without ever blocking.
+
+``write`` (the bot's thread) turns the event into a row and appends it to a deque — nothing else. One asyncio
+task (started by ``start``) drains the deque at most every ``flush_interval_s`` or as soon as ``batch_size``
+rows wait, with one ``COPY`` per batch inside a transaction that also updates the session row and NOTIFYs
+followers. The same task keeps the session row (``starting`` → ``running`` → final health + ``ended_at``) and
+stores reducer snapshots every ``snapshot_interval_s`` and after meaningful events.
+
+Outage: a failed connect/COPY makes the sink ``degraded`` (``on_health_change("degraded", reason)``), rows wait
+in memory up to ``buffer_max_events`` and beyond that go to a JSONL spool file. On reconnect the spool, then the
+unacknowledged batch, then memory are written in seq order with an idempotent ``INSERT … ON CONFLICT DO
+NOTHING`` — so a batch whose commit was lost in flight is neither lost nor duplicated — and health goes back to
+``ok`` once the backlog is gone. If PostgreSQL is still away at close, whatever is left stays in the spool
+(loadable with ``arbtail --db DSN import SPOOL``). The DSN's password never appears in a reason or log line.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, Literal
+
+import asyncpg
+
+from logging_pipeline.postgres import store
+from logging_pipeline.postgres.dsn import redact, redact_dsn
+from logging_pipeline.postgres.migrations import SchemaTooNewError, upgrade
+from logging_pipeline.postgres.rows import BadEvent, Row, original_line, row_from_event, row_from_line, utc_now
+from logging_pipeline.postgres.spool import Spool
+from logging_pipeline.sinks.base import Sink, SinkHealth
+
+_log = logging.getLogger("logging_pipeline.postgres")
+
+#: Events after which a snapshot is taken at the next flush (rate-limited by ``snapshot_min_gap_s``).
+DEFAULT_SNAPSHOT_EVENTS = frozenset(
+    {"session.started", "position.opened", "position.rebalanced", "position.closed", "session.stopped"}
+)
+SnapshotProvider = Callable[[], "tuple[int, dict[str, Any]] | None"]
+HealthCallback = Callable[[SinkHealth, "str | None"], None]
+
+# Errors that mean "this data cannot be stored" rather than "the server/connection is gone".
+_DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+
+class _ConnectionLost(Exception):
+    """Internal: the write failed for a reason other than the data; reconnect and retry idempotently."""
+
+
+class PostgresSink(Sink):
+    """Batching, outage-proof PostgreSQL sink; an async context manager (``start``/``aclose``).
+
+    Arguments (units in the names): ``dsn`` (libpq URL or keywords; shown only redacted); ``session_id`` (UUID;
+    default: the first event's); ``batch_size`` rows per COPY; ``flush_interval_s`` max delay before a partial
+    batch is written; ``buffer_max_events`` rows kept in memory while PostgreSQL is away before spilling to the
+    spool; ``max_backlog_events`` hard cap of rows in memory (beyond it ``write`` drops and counts — only if the
+    spool cannot be written either); ``spool_dir`` where ``<session_id>.pgspool.jsonl`` goes;
+    ``snapshot_provider`` returns ``(seq, state_dict)`` — the reducer state after event ``seq`` — called on the
+    event loop; ``snapshot_interval_s`` / ``snapshot_on_events`` / ``snapshot_min_gap_s`` when to call it;
+    ``on_health_change(health, reason)`` called on the event loop at each health transition (must not raise,
+    may log); ``auto_migrate`` runs ``migrations.upgrade`` on first connect; ``write_mode`` ``"copy"`` (default)
+    or ``"insert"`` (single-row INSERTs, for benchmarks); ``connect_timeout_s``/``op_timeout_s`` per connect /
+    per statement; ``retry_max_s`` cap of the reconnect backoff; ``close_timeout_s`` how long ``aclose`` may
+    wait for the backlog before leaving it in the spool; ``notify`` NOTIFY followers after each batch.
+
+    Attributes: ``health``/``health_reason`` (base ``Sink``), ``stats`` (a dict of counters, see ``stats``).
+    """
+
+    name = "postgres"
+
+    def __init__(
+        self,
+        dsn: str,
+        *,
+        session_id: uuid.UUID | str | None = None,
+        batch_size: int = 1000,
+        flush_interval_s: float = 0.5,
+        buffer_max_events: int = 50_000,
+        max_backlog_events: int = 2_000_000,
+        spool_dir: Path | str = Path("logs") / "pg_spool",
+        snapshot_provider: SnapshotProvider | None = None,
+        snapshot_interval_s: float = 30.0,
+        snapshot_on_events: frozenset[str] = DEFAULT_SNAPSHOT_EVENTS,
+        snapshot_min_gap_s: float = 2.0,
+        on_health_change: HealthCallback | None = None,
+        auto_migrate: bool = True,
+        write_mode: Literal["copy", "insert"] = "copy",
+        connect_timeout_s: float = 3.0,
+        op_timeout_s: float = 15.0,
+        retry_max_s: float = 5.0,
+        close_timeout_s: float = 15.0,
+        notify: bool = True,
+    ) -> None:
+        super().__init__()
+        if batch_size < 1 or flush_interval_s <= 0:
+            raise ValueError("batch_size must be >= 1 and flush_interval_s > 0")
+        self._dsn = dsn
+        self.session_id = uuid.UUID(str(session_id)) if session_id is not None else None
+        self.batch_size = batch_size
+        self.flush_interval_s = flush_interval_s
+        self.buffer_max_events = buffer_max_events
+        self.max_backlog_events = max_backlog_events
+        self.spool_dir = Path(spool_dir)
+        self.snapshot_provider = snapshot_provider
+        self.snapshot_interval_s = snapshot_interval_s
+        self.snapshot_on_events = snapshot_on_events
+        self.snapshot_min_gap_s = snapshot_min_gap_s
+        self.on_health_change = on_health_change
+        self.auto_migrate = auto_migrate
+        self.write_mode = write_mode
+        self.connect_timeout_s = connect_timeout_s
+        self.op_timeout_s = op_timeout_s
+        self.retry_max_s = retry_max_s
+        self.close_timeout_s = close_timeout_s
+        self.notify = notify
+        #: Final session health written at close when no ``session.stopped`` event was seen (settable).
+        self.final_health: str | None = None
+
+        self._buf: deque[Row] = deque()
+        self._inflight: list[Row] = []
+        self._spool: Spool | None = None
+        self._conn: asyncpg.Connection | None = None
+        self._migrated = False
+        self._failed = False
+        self._session: store.SessionInfo | None = None
+        self._session_dirty = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._loop_thread = 0
+        self._wake: asyncio.Event | None = None
+        self._wake_requested = False
+        self._task: asyncio.Task[None] | None = None
+        self._closing = False
+        self._closed = False
+        self._snapshot_due = False
+        self._last_snapshot_mono = 0.0
+        self._last_snapshot_seq = -1
+        self._counts = dict.fromkeys(
+            ("accepted", "written", "batches", "spooled", "dropped", "bad", "rejected", "reconnects", "snapshots"), 0
+        )
+        self.last_problem = ""
+
+    def __repr__(self) -> str:
+        return f"PostgresSink({redact_dsn(self._dsn)}, session_id={self.session_id}, health={self.health})"
+
+    # --- the bot's side: non-blocking ------------------------------------------------------------------------
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:
+        """Queue one event (see ``Sink.write``). O(1), never blocks, never raises: an event without a usable
+        envelope is counted in ``stats["bad"]``; above ``max_backlog_events`` events are counted as dropped."""
+        try:
+            if self._closed or len(self._buf) >= self.max_backlog_events:
+                self._counts["dropped"] += 1
+                return
+            row = row_from_event(line, record)
+            self._buf.append(row)
+            self._counts["accepted"] += 1
+            if row[6] in self.snapshot_on_events:
+                self._snapshot_due = True
+            if len(self._buf) >= self.batch_size and not self._wake_requested:
+                self._request_wake()
+        except BadEvent as exc:
+            self._counts["bad"] += 1
+            self.last_problem = f"bad event skipped: {exc}"
+        except Exception as exc:  # never into the bot
+            self._counts["bad"] += 1
+            self.last_problem = f"bad event skipped: {type(exc).__name__}: {exc}"
+
+    def _request_wake(self) -> None:
+        loop, wake = self._loop, self._wake
+        if loop is None or wake is None or loop.is_closed():
+            return
+        self._wake_requested = True
+        if threading.get_ident() == self._loop_thread:
+            wake.set()
+        else:
+            loop.call_soon_threadsafe(wake.set)
+
+    @property
+    def stats(self) -> dict[str, Any]:
+        """Counters: ``accepted`` (rows queued), ``written`` (rows committed), ``batches``, ``spooled`` (rows
+        ever sent to the spool), ``dropped`` (backlog cap), ``bad`` (no usable envelope), ``rejected`` (refused
+        by PostgreSQL as data), ``reconnects``, ``snapshots``; plus ``backlog`` (rows not yet committed) and
+        ``spool_pending``."""
+        spool_pending = self._spool.pending if self._spool else 0
+        return {
+            **self._counts,
+            "backlog": len(self._buf) + len(self._inflight) + spool_pending,
+            "spool_pending": spool_pending,
+        }
+
+    # --- lifecycle ------------------------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Start the writer task (it connects, migrates and opens the session row in the background, so an
+        unreachable server delays nothing). Never raises for an unreachable server."""
+        if self._task is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._loop_thread = threading.get_ident()
+        self._wake = asyncio.Event()
+        self._started_at = utc_now()
+        if self.session_id is not None:
+            self._ensure_session(self.session_id)
+        self._task = asyncio.create_task(self._run(), name="postgres-sink")
+
+    async def __aenter__(self) -> PostgresSink:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Write everything accepted so far (waiting up to ``close_timeout_s``), close the session row
+        (``ended_at``, final health, positions/PnL summary, a last snapshot) and the connection. What cannot be
+        written stays in the spool file, reported with its path. Never raises for an unreachable server."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._task is None:
+            return
+        self._closing = True
+        self._request_wake()
+        try:
+            await asyncio.wait_for(asyncio.shield(self._task), self.close_timeout_s)
+        except (TimeoutError, asyncio.TimeoutError):
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+            self._drop_connection()
+        except Exception as exc:  # the task itself must not fail, but never raise into shutdown
+            self.last_problem = redact(f"writer task failed: {exc!r}", self._dsn)
+        if self._buf or self._inflight:
+            await self._spill()
+        if self._conn is not None and not self.stats["backlog"]:
+            try:
+                await self._finish_session()
+            except Exception as exc:
+                self.last_problem = redact(f"closing the session row failed: {exc}", self._dsn)
+        await self._close_connection()
+        if self._spool is not None and self._spool.pending:
+            _log.warning(
+                "PostgreSQL sink: %d events not written to %s; they are in %s "
+                "(load later with: arbtail --db DSN import %s)",
+                self._spool.pending, redact_dsn(self._dsn), self._spool.path, self._spool.path,
+            )
+
+    # --- the writer task ------------------------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        backoff = 0.1
+        while True:
+            if self._conn is None:
+                if not self._failed and await self._connect():
+                    backoff = 0.1
+                else:
+                    if self._backlog_memory() > self.buffer_max_events:
+                        await self._spill()
+                    if self._closing:
+                        return
+                    await self._wait(backoff)
+                    backoff = min(backoff * 2, self.retry_max_s)
+                    continue
+            try:
+                await self._drain()
+                await self._maybe_snapshot()
+            except _ConnectionLost as exc:
+                self._lost(exc.__cause__ or exc)
+                continue
+            if self.health == "degraded" and not self.stats["backlog"]:
+                self._set_health("ok", None)
+            if self._closing and not self._buf:
+                return
+            await self._wait(self.flush_interval_s)
+
+    async def _wait(self, timeout: float) -> None:
+        assert self._wake is not None
+        if not self._closing:
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout)
+            except (TimeoutError, asyncio.TimeoutError):
+                pass
+        self._wake.clear()
+        self._wake_requested = False
+
+    def _backlog_memory(self) -> int:
+        return len(self._buf) + len(self._inflight)
+
+    async def _connect(self) -> bool:
+        try:
+            conn = await asyncpg.connect(self._dsn, timeout=self.connect_timeout_s)
+        except Exception as exc:
+            self._degrade(f"cannot connect to {redact_dsn(self._dsn)}: {type(exc).__name__}: {exc}")
+            return False
+        try:
+            if self.auto_migrate and not self._migrated:
+                await upgrade(conn)
+                self._migrated = True
+            if self._session is not None:
+                await store.upsert_session(conn, self._session, timeout=self.op_timeout_s)
+                self._session_dirty = False
+        except SchemaTooNewError as exc:
+            await conn.close()
+            self._failed = True
+            self._set_health("failed", str(exc))
+            return False
+        except Exception as exc:
+            conn.terminate()
+            self._degrade(f"PostgreSQL setup failed: {type(exc).__name__}: {exc}")
+            return False
+        if self._counts["batches"] or self.health != "ok":
+            self._counts["reconnects"] += 1
+        self._conn = conn
+        return True
+
+    def _lost(self, exc: BaseException) -> None:
+        self._drop_connection()
+        self._degrade(f"PostgreSQL write failed: {type(exc).__name__}: {exc}")
+
+    def _drop_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            conn.terminate()  # immediate, safe on a live or a dead socket
+
+    async def _close_connection(self) -> None:
+        conn, self._conn = self._conn, None
+        if conn is not None and not conn.is_closed():
+            try:
+                await conn.close(timeout=2)
+            except Exception:
+                conn.terminate()
+
+    def _degrade(self, reason: str) -> None:
+        reason = redact(reason, self._dsn)
+        self.last_problem = reason
+        if self.health == "ok":
+            self._set_health("degraded", reason)
+
+    def _set_health(self, health: SinkHealth, reason: str | None) -> None:
+        self.health, self.health_reason = health, reason
+        if health == "failed":
+            _log.error("PostgreSQL sink failed: %s", reason)
+        cb = self.on_health_change
+        if cb is not None:
+            try:
+                cb(health, reason)
+            except Exception as exc:
+                self.last_problem = f"on_health_change raised {exc!r}"
+
+    def _ensure_session(self, session_id: uuid.UUID) -> store.SessionInfo:
+        if self._session is None:
+            self.session_id = session_id
+            self._session = store.SessionInfo(session_id=session_id, started_at=self._started_at)
+            self._session_dirty = True
+        return self._session
+
+    # --- draining -------------------------------------------------------------------------------------------
+
+    async def _drain(self) -> None:
+        """Write spool (oldest), then the unacknowledged batch, then memory, in seq order."""
+        spool = self._spool
+        while spool is not None and spool.pending:
+            lines, end = await asyncio.to_thread(spool.read_chunk, self.batch_size)
+            if not lines:
+                spool.discard()
+                break
+            rows = []
+            for line in lines:
+                try:
+                    rows.append(row_from_line(line))
+                except BadEvent as exc:
+                    self._counts["bad"] += 1
+                    self.last_problem = f"bad spool line skipped: {exc}"
+            await self._write(rows, idempotent=True)
+            spool.commit(end, len(lines))
+        if self._inflight:
+            await self._write(self._inflight, idempotent=True)
+            self._inflight = []
+        buf = self._buf
+        while buf:
+            n = min(len(buf), self.batch_size)
+            self._inflight = [buf.popleft() for _ in range(n)]
+            await self._write(self._inflight, idempotent=False)
+            self._inflight = []
+
+    async def _write(self, rows: list[Row], *, idempotent: bool) -> None:
+        """Commit ``rows`` (plus session row update and NOTIFY) in one transaction. Raises ``_ConnectionLost``
+        for anything but a data error; data errors fall back to row-by-row so one bad row cannot block the
+        stream (it is counted in ``rejected``)."""
+        if not rows:
+            return
+        if self.session_id is None:
+            self._ensure_session(rows[0][0])
+        session = self._session
+        assert session is not None
+        session.track(rows)
+        if session.health == "starting":
+            session.health = "running"
+        try:
+            await self._commit(rows, idempotent=idempotent)
+        except asyncpg.UniqueViolationError:
+            await self._guard(self._commit(rows, idempotent=True))
+        except _DATA_ERRORS as exc:
+            await self._row_by_row(rows, exc)
+        except _ConnectionLost:
+            raise
+        except Exception as exc:
+            raise _ConnectionLost() from exc
+        self._counts["written"] += len(rows)
+        self._counts["batches"] += 1
+
+    async def _guard(self, coro: Any) -> None:
+        try:
+            await coro
+        except _DATA_ERRORS:
+            raise
+        except Exception as exc:
+            raise _ConnectionLost() from exc
+
+    async def _commit(self, rows: list[Row], *, idempotent: bool) -> None:
+        conn = self._conn
+        if conn is None:
+            raise _ConnectionLost()
+        session = self._session
+        assert session is not None
+        t = self.op_timeout_s
+        async with conn.transaction():
+            if idempotent:
+                await store.insert_events_idempotent(conn, rows, timeout=t)
+            elif self.write_mode == "insert":
+                await store.insert_events_single(conn, rows, timeout=t)
+            else:
+                await store.copy_events(conn, rows, timeout=t)
+            await store.upsert_session(conn, session, timeout=t)
+            if self.notify:
+                await store.notify(conn, rows[-1][0], rows[-1][1])
+        self._session_dirty = False
+
+    async def _row_by_row(self, rows: list[Row], first: BaseException) -> None:
+        for row in rows:
+            try:
+                await self._commit([row], idempotent=True)
+            except _DATA_ERRORS as exc:
+                self._counts["rejected"] += 1
+                self.last_problem = redact(f"event seq={row[1]} rejected by PostgreSQL: {exc}", self._dsn)
+            except _ConnectionLost:
+                raise
+            except Exception as exc:
+                raise _ConnectionLost() from exc
+        _log.warning("PostgreSQL sink: a batch was refused (%s); wrote it row by row", redact(first, self._dsn))
+
+    async def _spill(self) -> None:
+        """Move the unacknowledged batch and all of memory to the spool file (oldest first)."""
+        if self._spool is None:
+            name = f"{self.session_id or 'unknown-session'}.pgspool.jsonl"
+            self._spool = Spool(self.spool_dir / name)
+        rows = self._inflight + [self._buf.popleft() for _ in range(len(self._buf))]
+        self._inflight = []
+        if not rows:
+            return
+        lines = [original_line(r[8]).encode("utf-8") for r in rows]
+        try:
+            await asyncio.to_thread(self._spool.append, lines)
+            self._counts["spooled"] += len(lines)
+        except OSError as exc:
+            # keep them in memory (bounded by max_backlog_events) and say why
+            self._inflight = rows
+            self.last_problem = f"cannot write spool {self._spool.path}: {exc}"
+            if self.health != "failed":
+                self._set_health("degraded", self.last_problem)
+
+    # --- snapshots and the end of the session ---------------------------------------------------------------
+
+    async def _maybe_snapshot(self, force: bool = False) -> None:
+        if self.snapshot_provider is None or self._conn is None or self._session is None:
+            return
+        now = time.monotonic()
+        since = now - self._last_snapshot_mono
+        if not force and since < self.snapshot_interval_s and not (
+            self._snapshot_due and since >= self.snapshot_min_gap_s
+        ):
+            return
+        self._snapshot_due = False
+        self._last_snapshot_mono = now
+        try:
+            got = self.snapshot_provider()
+        except Exception as exc:
+            self.last_problem = f"snapshot provider raised {exc!r}"
+            return
+        if not got or got[0] <= self._last_snapshot_seq:
+            return
+        seq, state = got
+        try:
+            await store.insert_snapshot(self._conn, self._session.session_id, seq, state, utc_now(),
+                                        timeout=self.op_timeout_s)
+        except _DATA_ERRORS as exc:
+            self.last_problem = redact(f"snapshot rejected: {exc}", self._dsn)
+            return
+        except Exception as exc:
+            raise _ConnectionLost() from exc
+        self._last_snapshot_seq = seq
+        self._counts["snapshots"] += 1
+
+    async def _finish_session(self) -> None:
+        conn, session = self._conn, self._session
+        if conn is None or session is None:
+            return
+        try:
+            await self._maybe_snapshot(force=True)
+        except _ConnectionLost:
+            return
+        if not session.stopped_seen:
+            session.health = self.final_health or "stopped"
+            session.metadata.setdefault("stop_reason", "sink closed without a session.stopped event")
+        if session.ended_at is None:
+            session.ended_at = utc_now()
+        async with conn.transaction():
+            await store.upsert_session(conn, session, timeout=self.op_timeout_s)
+            await store.refresh_summary(conn, session.session_id, timeout=self.op_timeout_s)
+            if self.notify and session.last_seq is not None:
+                await store.notify(conn, session.session_id, session.last_seq)

@@ -1,0 +1,119 @@
+"""PostgreSQL fixtures: ``pg_dsn`` — a DSN whose ``search_path`` is a fresh schema, dropped after the test.
+
+The server comes from ``$ARBDASH_TEST_DSN`` (default ``postgresql://postgres@127.0.0.1:5432/test``). When it
+cannot be reached the PG tests are skipped with the reason — except under CI (``$CI`` set) or with
+``ARBDASH_REQUIRE_PG=1``, where an unreachable server is a failure, so the tests never silently vanish.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import uuid
+from collections.abc import Iterator
+
+import asyncpg
+import pytest
+
+from logging_pipeline.postgres.dsn import redact_dsn
+
+DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
+_reachable: dict[str, str | None] = {}
+
+
+def base_dsn() -> str:
+    return os.environ.get("ARBDASH_TEST_DSN", DEFAULT_TEST_DSN)
+
+
+def with_search_path(dsn: str, schema: str) -> str:
+    """``dsn`` with ``search_path=<schema>`` (asyncpg passes unknown query parameters as server settings)."""
+    return f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}"
+
+
+async def _probe(dsn: str) -> str | None:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=3)
+    except Exception as exc:  # noqa: BLE001 - any failure means "unreachable" for the skip message
+        return f"{type(exc).__name__}: {exc}"
+    await conn.close()
+    return None
+
+
+def _require_pg() -> None:
+    dsn = base_dsn()
+    if dsn not in _reachable:
+        _reachable[dsn] = asyncio.run(_probe(dsn))
+    problem = _reachable[dsn]
+    if problem is None:
+        return
+    msg = f"PostgreSQL at {redact_dsn(dsn)} unreachable ({problem}); set ARBDASH_TEST_DSN"
+    if os.environ.get("CI") or os.environ.get("ARBDASH_REQUIRE_PG") == "1":
+        pytest.fail(msg)
+    pytest.skip(msg)
+
+
+async def _exec(dsn: str, sql: str) -> None:
+    conn = await asyncpg.connect(dsn, timeout=5)
+    try:
+        await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+def pg_base_dsn() -> str:
+    """The server DSN itself (public schema); skips/fails like ``pg_dsn`` when unreachable."""
+    _require_pg()
+    return base_dsn()
+
+
+@pytest.fixture
+def pg_dsn() -> Iterator[str]:
+    """A DSN pinned to a new empty schema ``t_<hex>`` (created now, dropped with everything in it after)."""
+    _require_pg()
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    base = base_dsn()
+    asyncio.run(_exec(base, f"CREATE SCHEMA {schema}"))
+    try:
+        yield with_search_path(base, schema)
+    finally:
+        asyncio.run(_exec(base, f"DROP SCHEMA IF EXISTS {schema} CASCADE"))
+
+
+# --- event factory shared by the PG tests ----------------------------------------------------------------------
+
+def make_events(session_id: str, n: int, *, start_seq: int = 1, stop: bool = True) -> list[tuple[bytes, dict]]:
+    """``n`` (line, record) pairs as the pipeline's tee hands them to sinks: a ``session.started``, a mix of
+    funding rates (exact decimals), log lines (one with a NUL and non-ASCII text), a position opened and
+    closed, and — when ``stop`` — a final ``session.stopped``. ``seq`` runs from ``start_seq``."""
+    from datetime import UTC, datetime, timedelta
+    from decimal import Decimal
+
+    from logging_pipeline.encoding import dumps
+
+    t0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
+    out: list[tuple[bytes, dict]] = []
+    for i in range(n):
+        seq = start_seq + i
+        rec: dict = {"v": 1, "ts": t0 + timedelta(milliseconds=seq), "session_id": session_id, "seq": seq,
+                     "level": "info", "logger": "tests.pg"}
+        if seq == start_seq and start_seq == 1:
+            rec |= {"event": "session.started", "category": "stage", "message": "started",
+                    "strategy": "funding_arbitrage", "strategy_version": "1", "config_path": "configs/x.yml",
+                    "venues": ["binance", "bybit"], "symbols": ["BTC"], "max_positions": 2,
+                    "max_total_exposure_usd": Decimal("1000.00"), "target_margin": Decimal("100")}
+        elif stop and i == n - 1:
+            rec |= {"event": "session.stopped", "category": "stage", "message": "stopped", "reason": "done",
+                    "health": "stopped"}
+        elif seq % 97 == 0:
+            rec |= {"event": "position.closed", "category": "execution", "message": "closed",
+                    "position_id": f"p{seq}", "reason": "PROFIT_EROSION", "realized_pnl": Decimal("1.50"),
+                    "fees": Decimal("0.25"), "funding": Decimal("0.10"), "net_pnl": Decimal("1.35"), "hold_s": 60}
+        elif seq % 89 == 0:
+            rec |= {"event": "log.message", "category": "info", "message": f"odd text \x00 é ✓ {seq}"}
+        else:
+            rec |= {"event": "funding.rate", "category": "funding", "message": f"rate {seq}", "venue": "binance",
+                    "symbol": "BTC", "rate": Decimal("0.00012345678901234567890"), "interval_s": 28800,
+                    "apr": Decimal("0.1352"), "next_funding_ts": t0}
+        out.append((dumps(rec), rec))
+    return out
