@@ -1,0 +1,263 @@
+"""The bot's configuration schema (pydantic), loaded from YAML and validated before anything runs.
+
+Top-level blocks: ``strategy`` (the funding-arbitrage parameters; key names kept from the original bot),
+``venues`` (per-exchange fees, leverage, slippage and simulated rejection rate), ``market`` (replay data and
+window, seed, speed, lot/tick sizes), ``dashboard`` and ``logging``. Unknown keys are errors (typos must not
+pass silently). Money, rates and prices are ``Decimal``; wall-clock intervals are seconds.
+
+``load_config(path)`` raises ``ConfigError`` (naming the file and every bad field) on any problem.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Literal
+
+import yaml
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+STRATEGY_NAME = "funding_arbitrage"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class StrategyConfig(_Model):
+    """Funding-arbitrage parameters.
+
+    Units: ``target_margin`` USD margin per leg (leg notional = target_margin × leverage); exposure of a position
+    = its long-leg notional (USD), summed over open positions for ``max_total_exposure_usd``;
+    ``min_profit_rate`` minimum *net* spread APR (fraction/yr, after round-trip taker fees amortised over
+    ``expected_hold_hours``, see ``helpers.formulas.net_spread_apr``); ``profit_erosion_threshold`` and
+    ``severe_erosion_threshold`` fractions of the entry spread lost (0.5 = 50 %);
+    ``max_entry_price_divergence_pct`` percent (0.1 = 0.1 %) between the two venues' marks.
+    """
+
+    scan_exchanges: list[str] = Field(min_length=2)
+    mandatory_exchange: str | None = None
+    symbols: list[str] = Field(min_length=1)
+    target_margin: Decimal = Field(gt=0)
+    max_positions: int = Field(ge=1)
+    max_total_exposure_usd: Decimal = Field(gt=0)
+    min_profit_rate: Decimal
+    profit_erosion_threshold: Decimal = Field(gt=0)
+    severe_erosion_threshold: Decimal = Field(default=Decimal("1.5"), gt=0)
+    min_hold_hours: Decimal = Field(ge=0)
+    max_position_age_hours: Decimal = Field(gt=0)
+    max_new_positions_per_cycle: int = Field(ge=1)
+    check_interval_seconds: int = Field(ge=60)
+    dry_run: bool = True
+    max_entry_price_divergence_pct: Decimal = Field(ge=0)
+    expected_hold_hours: Decimal = Field(default=Decimal(72), gt=0)
+    max_leverage: Decimal = Field(default=Decimal(5), gt=0)
+
+    @field_validator("symbols", "scan_exchanges")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicates in {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> StrategyConfig:
+        if self.mandatory_exchange is not None and self.mandatory_exchange not in self.scan_exchanges:
+            raise ValueError(f"mandatory_exchange {self.mandatory_exchange!r} is not in scan_exchanges")
+        if self.max_position_age_hours <= self.min_hold_hours:
+            raise ValueError("max_position_age_hours must be greater than min_hold_hours")
+        if self.severe_erosion_threshold < self.profit_erosion_threshold:
+            raise ValueError("severe_erosion_threshold must be >= profit_erosion_threshold")
+        if not self.dry_run:
+            raise ValueError("dry_run: false is not supported: this bot only trades paper venues")
+        return self
+
+
+class VenueConfig(_Model):
+    """One paper venue: taker/maker fee (fraction of notional), leverage, market-order slippage in bp (paid by
+    the taker), and the probability that a position-increasing order is rejected (seeded)."""
+
+    taker_fee: Decimal = Field(ge=0, lt=Decimal("0.01"))
+    maker_fee: Decimal = Field(default=Decimal("0.0002"), ge=0, lt=Decimal("0.01"))
+    leverage: Decimal = Field(gt=0, le=100)
+    slippage_bps: Decimal = Field(default=Decimal(2), ge=0, le=100)
+    order_failure_rate: Decimal = Field(default=Decimal("0.03"), ge=0, le=1)
+
+
+class InstrumentConfig(_Model):
+    """Order-size step (base units) and price tick (USD) of a symbol, same on every venue."""
+
+    lot_size: Decimal = Field(gt=0)
+    tick_size: Decimal = Field(gt=0)
+
+
+def _default_instruments() -> dict[str, InstrumentConfig]:
+    return {
+        "BTC": InstrumentConfig(lot_size=Decimal("0.001"), tick_size=Decimal("0.1")),
+        "ETH": InstrumentConfig(lot_size=Decimal("0.01"), tick_size=Decimal("0.01")),
+        "SOL": InstrumentConfig(lot_size=Decimal("0.1"), tick_size=Decimal("0.001")),
+    }
+
+
+class MarketConfig(_Model):
+    """Replay data and pacing. ``start``/``end`` (aware, on the hour) default to the data's full window;
+    ``speed`` market seconds per wall second (0 = as fast as possible); ``mark_noise_bps`` half-width of the
+    seeded uniform noise on modelled (non-Binance) marks."""
+
+    data_dir: Path | None = None
+    start: AwareDatetime | None = None
+    end: AwareDatetime | None = None
+    seed: int = 7
+    speed: Decimal = Field(default=Decimal(3600), ge=0)
+    mark_noise_bps: Decimal = Field(default=Decimal("0.3"), ge=0, le=100)
+    instruments: dict[str, InstrumentConfig] = Field(default_factory=_default_instruments)
+
+    @field_validator("start", "end")
+    @classmethod
+    def _on_the_hour(cls, v: datetime | None) -> datetime | None:
+        if v is None:
+            return v
+        v = v.astimezone(UTC)
+        if v.minute or v.second or v.microsecond:
+            raise ValueError(f"must be on the hour (UTC), got {v.isoformat()}")
+        return v
+
+    @model_validator(mode="after")
+    def _ordered(self) -> MarketConfig:
+        if self.start is not None and self.end is not None and self.end <= self.start:
+            raise ValueError("market.end must be after market.start")
+        return self
+
+
+class PersistenceConfig(_Model):
+    """PostgreSQL persistence of events and snapshots (opt-in)."""
+
+    enabled: bool = False
+    dsn: str | None = None
+    batch_size: int = Field(default=500, ge=1)
+    flush_interval_s: float = Field(default=1.0, gt=0)
+    snapshot_interval_s: float = Field(default=30.0, gt=0)
+
+
+class DashboardConfig(_Model):
+    """How the live dashboard is shown; the CLI's ``--dashboard-mode`` overrides ``mode``."""
+
+    mode: Literal["live", "plain", "silent", "off"] = "live"
+    refresh_interval_s: float = Field(default=1.0, gt=0)
+    idle_refresh_interval_s: float = Field(default=5.0, gt=0)
+    max_event_rows: int = Field(default=20, ge=1)
+    width: int | None = Field(default=None, ge=40)
+    persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
+
+
+class LoggingConfig(_Model):
+    """Where and how much to log: JSONL goes to ``log_dir``; ``text_log`` also writes a human text log there."""
+
+    log_dir: Path = Path("logs")
+    level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
+    text_log: bool = False
+
+    @field_validator("level", mode="before")
+    @classmethod
+    def _upper(cls, v: object) -> object:
+        return v.upper() if isinstance(v, str) else v
+
+
+class BotConfig(_Model):
+    """The whole configuration. Cross-checks: every scanned exchange has a ``venues`` entry and every symbol an
+    instrument entry."""
+
+    strategy: StrategyConfig
+    venues: dict[str, VenueConfig]
+    market: MarketConfig = Field(default_factory=MarketConfig)
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+
+    @model_validator(mode="after")
+    def _cross_check(self) -> BotConfig:
+        missing = [v for v in self.strategy.scan_exchanges if v not in self.venues]
+        if missing:
+            raise ValueError(f"strategy.scan_exchanges {missing} have no entry in venues")
+        no_instr = [s for s in self.strategy.symbols if s not in self.market.instruments]
+        if no_instr:
+            raise ValueError(f"strategy.symbols {no_instr} have no entry in market.instruments")
+        return self
+
+
+class ConfigError(Exception):
+    """A config file could not be read or failed validation; ``str()`` names the file and each bad field."""
+
+    def __init__(self, path: str | Path | None, problem: str) -> None:
+        self.path = str(path) if path is not None else "<config>"
+        self.problem = problem
+        super().__init__(f"{self.path}: {problem}")
+
+
+class _DecimalLoader(yaml.SafeLoader):
+    """YAML loader that reads floats as ``Decimal`` from their text (``0.0005`` stays exactly 0.0005)."""
+
+
+def _decimal_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
+    text = loader.construct_scalar(node).replace("_", "")
+    lowered = text.lower()
+    if lowered in (".inf", "+.inf"):
+        return Decimal("Infinity")
+    if lowered == "-.inf":
+        return Decimal("-Infinity")
+    if lowered == ".nan":
+        return Decimal("NaN")
+    return Decimal(text)
+
+
+_DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal_float)
+
+
+def _describe(err: ValidationError) -> str:
+    lines = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        got = e.get("input")
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
+        lines.append(f"  {where}: {e['msg']}{shown}")
+    return f"invalid config ({len(lines)} error{'s' if len(lines) != 1 else ''}):\n" + "\n".join(lines)
+
+
+def parse_config(data: object, *, source: str | Path | None = None) -> BotConfig:
+    """Validate an already-parsed mapping. Raises ``ConfigError`` wrapping pydantic's ``ValidationError``."""
+    if not isinstance(data, dict):
+        raise ConfigError(source, f"expected a mapping at the top level, got {type(data).__name__}")
+    try:
+        return BotConfig.model_validate(data)
+    except ValidationError as err:
+        raise ConfigError(source, _describe(err)) from err
+
+
+def load_config(path: str | Path) -> BotConfig:
+    """Read and validate a YAML config file. Raises ``ConfigError`` (missing file, bad YAML, invalid values)."""
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(p, f"cannot read config: {err.strerror or err}") from err
+    try:
+        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
+    except yaml.YAMLError as err:
+        raise ConfigError(p, f"not valid YAML: {err}") from err
+    return parse_config(data, source=p)
+
+
+__all__ = [
+    "STRATEGY_NAME",
+    "BotConfig",
+    "ConfigError",
+    "DashboardConfig",
+    "InstrumentConfig",
+    "LoggingConfig",
+    "MarketConfig",
+    "PersistenceConfig",
+    "StrategyConfig",
+    "VenueConfig",
+    "load_config",
+    "parse_config",
+]

@@ -1,0 +1,201 @@
+"""Drive a strategy over the replay data on the simulated market clock.
+
+``run_bot`` emits ``session.started`` and ``venue.connected``, then walks market time hour by hour: each hour it
+updates the paper venues (``market.mark_price`` per venue × symbol, ``funding.rate`` when a venue's next rate
+changes, i.e. after each of its settlements), books funding settled on open legs (``funding.payment``), and
+runs the strategy cycle every ``check_interval_seconds`` of market time. At the end of the window every open
+position is closed (``SESSION_END``) and a ``RunResult`` is returned. A separate task emits ``heartbeat`` about
+once per wall second; it reads state only, so it never changes the trading.
+
+``session.stopped`` is left to the caller (the CLI), which knows whether the run completed, was interrupted or
+failed. Cancellation (Ctrl-C) propagates as ``CancelledError`` after the heartbeat task is stopped.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+
+from bot.clock import SimClock
+from bot.config import BotConfig
+from bot.strategies.base import Strategy, StrategySummary
+from bot.strategies.funding_arbitrage.strategy import FundingArbitrageStrategy
+from bot.venues.market_data import MarketData, load_market_data
+from bot.venues.paper import REFERENCE_VENUE, MarketStep, PaperMarket
+from helpers.formulas import rate_to_apr
+from helpers.unified_logger import UnifiedLogger, get_logger
+from logging_pipeline.events import FundingRate, Heartbeat, MarkPrice, SessionStarted, VenueConnected
+
+DATA_NOTE = (
+    "Real funding history (Binance, Bybit, Hyperliquid) and real Binance perpetual prices. Non-Binance marks are "
+    "modelled: Binance price × (1 + venue premium − Binance premium), premium ≈ 8h-equivalent funding rate − "
+    "0.01% interest, plus seeded noise; index = Binance price. Cross-venue price divergence is therefore modelled, "
+    "not observed. USDT = USDC = 1 USD."
+)
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Outcome of ``run_bot``: market window covered, strategy totals (USD) and counts."""
+
+    market_start: datetime
+    market_end: datetime
+    hours: int
+    cycles: int
+    funding_settlements_booked: int
+    summary: StrategySummary
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def positions_opened(self) -> int:
+        return self.summary.positions_opened
+
+    @property
+    def positions_closed(self) -> int:
+        return self.summary.positions_closed
+
+    @property
+    def symbols(self) -> list[str]:
+        return self.summary.symbols_traded
+
+    @property
+    def realized_pnl(self) -> Decimal:
+        return self.summary.realized_pnl
+
+    @property
+    def net_pnl(self) -> Decimal:
+        return self.summary.net_pnl
+
+
+def market_window(config: BotConfig, data: MarketData | None = None) -> tuple[datetime, datetime]:
+    """The ``(start, end)`` market hours the run will cover (config window, else the data's full window)."""
+    if config.market.start is not None and config.market.end is not None:
+        return config.market.start, config.market.end
+    first, last = (data or _load(config)).window()
+    return config.market.start or first, config.market.end or last
+
+
+def make_clock(config: BotConfig, speed: Decimal | None = None) -> SimClock:
+    """A ``SimClock`` at the run's market start, paced by ``speed`` (default ``config.market.speed``).
+
+    Create it before the logging pipeline so ``clock.now`` can stamp ``market_ts``, then pass it to ``run_bot``.
+    """
+    start, _ = market_window(config)
+    return SimClock(start, config.market.speed if speed is None else speed)
+
+
+def _load(config: BotConfig) -> MarketData:
+    venues = sorted(set(config.strategy.scan_exchanges) | {REFERENCE_VENUE})
+    return load_market_data(config.market.data_dir, venues=venues, symbols=list(config.strategy.symbols))
+
+
+async def _heartbeat(strategy: Strategy, log: UnifiedLogger) -> None:
+    while True:
+        await asyncio.sleep(1)
+        n = strategy.open_position_count()
+        log.emit(Heartbeat(open_positions=n), message=f"heartbeat: {n} open position{'s' if n != 1 else ''}")
+
+
+def _emit_step(step: MarketStep, log: UnifiedLogger) -> None:
+    for tick in step.marks:
+        log.emit(
+            MarkPrice(venue=tick.venue, symbol=tick.symbol, mark_price=tick.mark_price, index_price=tick.index_price),
+            message=f"{tick.venue} {tick.symbol} mark {tick.mark_price}",
+        )
+
+
+def _emit_rates(step: MarketStep, log: UnifiedLogger) -> None:
+    for venue, symbol, quote in step.rate_changes:
+        log.emit(
+            FundingRate(venue=venue, symbol=symbol, rate=quote.rate, interval_s=quote.interval_s,
+                        apr=rate_to_apr(quote.rate, quote.interval_s), next_funding_ts=quote.next_funding_ts),
+            message=f"{venue} {symbol} funding {quote.rate} per {quote.interval_s // 3600}h, next "
+            f"{quote.next_funding_ts:%Y-%m-%d %H:%M}",
+        )
+
+
+async def run_bot(
+    config: BotConfig,
+    *,
+    config_path: str | None = None,
+    speed: Decimal | None = None,
+    clock: SimClock | None = None,
+) -> RunResult:
+    """Run the funding-arbitrage strategy on paper venues over the configured market window.
+
+    ``speed`` (market s per wall s, 0 = no sleeping) overrides ``config.market.speed``; a given ``clock`` (from
+    ``make_clock``) is used as is (its own speed wins). Returns a ``RunResult``; does not emit
+    ``session.stopped``. Raises ``ValueError`` for a window outside the data, ``FileNotFoundError`` for missing
+    data files, and propagates ``asyncio.CancelledError``.
+    """
+    log = get_logger("bot.runner")
+    data = _load(config)
+    market = PaperMarket(data, config)
+    if clock is None:
+        clock = SimClock(market.start, config.market.speed if speed is None else speed)
+    elif clock.now() != market.start:
+        raise ValueError(f"clock starts at {clock.now().isoformat()}, market window at {market.start.isoformat()}")
+    strategy = FundingArbitrageStrategy(config.strategy, market.venues)
+    cfg = config.strategy
+    log.emit(
+        SessionStarted(
+            strategy=strategy.name, strategy_version=strategy.version, config_path=config_path,
+            dry_run=cfg.dry_run, venues=list(market.venues), symbols=list(cfg.symbols),
+            max_positions=cfg.max_positions, max_total_exposure_usd=cfg.max_total_exposure_usd,
+            target_margin=cfg.target_margin, market_start=market.start, market_end=market.end,
+            speed=clock.speed, data_note=DATA_NOTE,
+        ),
+        message=f"Session started: {strategy.name} v{strategy.version} on {', '.join(market.venues)} "
+        f"for {', '.join(cfg.symbols)}, {market.start:%Y-%m-%d %H:%M} → {market.end:%Y-%m-%d %H:%M} UTC",
+    )
+    for name, venue in market.venues.items():
+        log.emit(
+            VenueConnected(venue=name, quote=venue.quote, funding_interval_s=venue.funding_interval_s,
+                           taker_fee_rate=venue.taker_fee_rate, maker_fee_rate=venue.maker_fee_rate),
+            message=f"{name} connected (paper, {venue.quote}, funding every {venue.funding_interval_s // 3600}h)",
+        )
+
+    heartbeat = asyncio.create_task(_heartbeat(strategy, get_logger("bot.heartbeat")), name="bot-heartbeat")
+    interval = timedelta(seconds=cfg.check_interval_seconds)
+    next_cycle = market.start
+    cycles = booked = 0
+    try:
+        hours = market.hours()
+        for t in hours:
+            while next_cycle < t:  # cycles between two market hours (check interval < 1 h)
+                await clock.advance_to(next_cycle)
+                await strategy.on_cycle(next_cycle)
+                cycles += 1
+                next_cycle += interval
+            await clock.advance_to(t)
+            step = market.advance_to(t)
+            _emit_step(step, log)
+            strategy.on_funding(step.credits, t)
+            booked += len(step.credits)
+            _emit_rates(step, log)
+            if next_cycle == t:
+                await strategy.on_cycle(t)
+                cycles += 1
+                next_cycle += interval
+        await strategy.on_stop(market.end)
+    finally:
+        heartbeat.cancel()
+        try:
+            await heartbeat
+        except asyncio.CancelledError:
+            pass
+    summary = strategy.summary()
+    log.info(
+        f"Run complete: {summary.positions_opened} opened, {summary.positions_closed} closed, "
+        f"{summary.rollbacks} rollbacks; net PnL {summary.net_pnl:.2f} USD "
+        f"(price {summary.realized_pnl:.2f}, funding {summary.funding:.2f}, fees {summary.fees:.2f})",
+        positions_opened=summary.positions_opened, positions_closed=summary.positions_closed,
+        net_pnl=summary.net_pnl,
+    )
+    return RunResult(market_start=market.start, market_end=market.end, hours=len(hours), cycles=cycles,
+                     funding_settlements_booked=booked, summary=summary)
+
+
+__all__ = ["DATA_NOTE", "RunResult", "make_clock", "market_window", "run_bot"]

@@ -1,0 +1,62 @@
+"""The small interface every strategy implements (freqtrade style): the runner drives it, it never drives the
+runner. A strategy sees only ``bot.venues.base.Venue`` objects and logs only through ``helpers.unified_logger``.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal
+
+from bot.venues.base import FundingCredit
+
+
+@dataclass(frozen=True)
+class StrategySummary:
+    """Totals of a run (USD). ``net_pnl`` = realized + funding − fees over closed positions; rollback costs
+    (fees and price PnL of unwound legs) are reported separately and also included in ``net_pnl_incl_rollbacks``."""
+
+    positions_opened: int
+    positions_closed: int
+    open_positions: int
+    symbols_traded: list[str]
+    rollbacks: int
+    exit_reasons: dict[str, int] = field(default_factory=dict)
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    funding: Decimal = Decimal(0)
+    net_pnl: Decimal = Decimal(0)
+    rollback_fees: Decimal = Decimal(0)
+    rollback_realized_pnl: Decimal = Decimal(0)
+
+    @property
+    def net_pnl_incl_rollbacks(self) -> Decimal:
+        return self.net_pnl + self.rollback_realized_pnl - self.rollback_fees
+
+
+class Strategy(ABC):
+    """Lifecycle: ``on_cycle`` every check interval of market time; ``on_funding`` after each settlement hour;
+    ``on_stop`` once at the end of the market window (close everything)."""
+
+    name: str
+    version: str
+
+    @abstractmethod
+    async def on_cycle(self, now: datetime) -> None:
+        """One decision cycle at market time ``now``."""
+
+    @abstractmethod
+    def on_funding(self, credits: Sequence[FundingCredit], now: datetime) -> None:
+        """Funding the venues settled on open positions at ``now``."""
+
+    @abstractmethod
+    async def on_stop(self, now: datetime) -> None:
+        """End of data: flatten every position (exit code ``SESSION_END``)."""
+
+    @abstractmethod
+    def open_position_count(self) -> int: ...
+
+    @abstractmethod
+    def summary(self) -> StrategySummary: ...

@@ -1,0 +1,218 @@
+"""Atomic two-leg execution: open both legs of a delta-neutral position or neither, and close positions.
+
+Opening (stages ``3. 🧨 Atomic Multi-Order Execution`` → ``3.1 🔍 Pre-flight Checks`` → ``3.2 🚀 Order
+Placement``): both market orders are sent together (equal base ``qty``: buy on the long venue, sell on the short
+venue). If exactly one leg is rejected, the filled leg is closed again with a reduce-only order and
+``execution.rollback`` is emitted, so the book is flat. Closing sends reduce-only market orders on both legs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+
+from bot.strategies.funding_arbitrage.models import Leg, Opportunity, Position
+from bot.venues.base import Fill, OrderRejectedError, OrderSide, Venue
+from helpers.formulas import margin_for, realized_pnl
+from helpers.unified_logger import UnifiedLogger
+from logging_pipeline.events import (
+    ExecutionRollback,
+    LegOpen,
+    OrderFilled,
+    OrderPlaced,
+    OrderRejected,
+    PositionOpened,
+)
+
+CLOSE_ATTEMPTS = 3
+
+
+@dataclass(slots=True)
+class RollbackCost:
+    """What a rollback cost (USD): fees of both fills and the price PnL of the round trip."""
+
+    fees: Decimal
+    realized_pnl: Decimal
+
+
+class AtomicExecutor:
+    """Places and unwinds orders through the ``Venue`` interface, emitting order and position events."""
+
+    def __init__(self, venues: Mapping[str, Venue], log: UnifiedLogger) -> None:
+        self._venues = venues
+        self._log = log
+        self.rollbacks: list[RollbackCost] = []
+
+    async def open_position(
+        self,
+        position_id: str,
+        opp: Opportunity,
+        qty: Decimal,
+        leverage: Decimal,
+        target_exposure_usd: Decimal,
+        now: datetime,
+    ) -> Position | None:
+        """Open long ``opp.long_venue`` / short ``opp.short_venue`` for ``qty`` base units at ``leverage``.
+
+        Returns the ``Position`` when both legs filled, ``None`` when pre-flight failed or a leg was rejected
+        (after rolling back the other).
+        """
+        sym = opp.symbol
+        self._log.stage("3", "🧨", "Atomic Multi-Order Execution", lifecycle="opening_position", symbol=sym,
+                        position_id=position_id)
+        self._log.stage("3.1", "🔍", "Pre-flight Checks", lifecycle="opening_position", symbol=sym,
+                        position_id=position_id)
+        long_v, short_v = self._venues[opp.long_venue], self._venues[opp.short_venue]
+        problem = self._preflight(sym, qty, long_v, short_v)
+        if problem:
+            self._log.warning(f"Pre-flight failed for {sym}: {problem}", position_id=position_id, symbol=sym)
+            return None
+        self._log.info(
+            f"Pre-flight OK: {sym} qty {qty} on {long_v.name} (long) and {short_v.name} (short)",
+            position_id=position_id, symbol=sym,
+        )
+        self._log.stage("3.2", "🚀", "Order Placement", lifecycle="opening_position", symbol=sym,
+                        position_id=position_id)
+        legs = ((long_v, "buy"), (short_v, "sell"))
+        order_ids = [self._place(position_id, sym, v, side, qty, reduce_only=False) for v, side in legs]
+        results = await asyncio.gather(
+            *(v.market_order(sym, side, qty, order_id=oid) for (v, side), oid in zip(legs, order_ids, strict=True)),
+            return_exceptions=True,
+        )
+        fills: list[Fill | None] = []
+        for (venue, side), oid, result in zip(legs, order_ids, results, strict=True):
+            if isinstance(result, OrderRejectedError):
+                self._log.emit(
+                    OrderRejected(order_id=oid, position_id=position_id, venue=venue.name, symbol=sym, side=side,
+                                  qty=qty, reason=result.reason),
+                    message=f"{venue.name} {side} {qty} {sym} rejected: {result.reason}", level="warning",
+                )
+                fills.append(None)
+            elif isinstance(result, BaseException):
+                raise result
+            else:
+                self._filled(position_id, result)
+                fills.append(result)
+        long_fill, short_fill = fills
+        if long_fill is not None and short_fill is not None:
+            return self._opened(position_id, opp, long_fill, short_fill, leverage, target_exposure_usd, now)
+        if long_fill is None and short_fill is None:
+            self._log.warning(f"Both legs of {sym} rejected; nothing to roll back", position_id=position_id)
+            return None
+        await self._rollback(position_id, sym, long_fill or short_fill, failed=short_v if long_fill else long_v)
+        return None
+
+    async def close_leg(self, position_id: str, symbol: str, leg: Leg) -> Fill | None:
+        """Close ``leg`` with a reduce-only market order (up to ``CLOSE_ATTEMPTS`` tries). Returns the fill, or
+        ``None`` if every attempt was rejected (the leg stays open and is retried next cycle)."""
+        venue = self._venues[leg.venue]
+        side: OrderSide = leg.order_side_to_close
+        for _ in range(CLOSE_ATTEMPTS):
+            oid = self._place(position_id, symbol, venue, side, leg.qty, reduce_only=True)
+            try:
+                fill = await venue.market_order(symbol, side, leg.qty, order_id=oid, reduce_only=True)
+            except OrderRejectedError as err:
+                self._log.emit(
+                    OrderRejected(order_id=oid, position_id=position_id, venue=venue.name, symbol=symbol,
+                                  side=side, qty=leg.qty, reason=err.reason),
+                    message=f"{venue.name} reduce-only {side} {leg.qty} {symbol} rejected: {err.reason}",
+                    level="warning",
+                )
+                continue
+            self._filled(position_id, fill)
+            return fill
+        return None
+
+    # --- internals ----------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _preflight(symbol: str, qty: Decimal, long_v: Venue, short_v: Venue) -> str | None:
+        if long_v.name == short_v.name:
+            return "both legs on the same venue"
+        for v in (long_v, short_v):
+            if qty < v.lot_size(symbol) or qty % v.lot_size(symbol) != 0:
+                return f"qty {qty} is not a positive multiple of {v.name} lot {v.lot_size(symbol)}"
+            if v.position_qty(symbol) != 0:
+                return f"{v.name} already holds {v.position_qty(symbol)} {symbol}"
+        return None
+
+    def _place(self, position_id: str, symbol: str, venue: Venue, side: OrderSide, qty: Decimal, *,
+               reduce_only: bool) -> str:
+        oid = venue.next_order_id()
+        self._log.emit(
+            OrderPlaced(order_id=oid, position_id=position_id, venue=venue.name, symbol=symbol, side=side, qty=qty,
+                        ref_price=venue.mark_price(symbol), reduce_only=reduce_only),
+            message=f"{venue.name} market {side} {qty} {symbol}{' (reduce-only)' if reduce_only else ''}",
+        )
+        return oid
+
+    def _filled(self, position_id: str, fill: Fill) -> None:
+        self._log.emit(
+            OrderFilled(order_id=fill.order_id, position_id=position_id, venue=fill.venue, symbol=fill.symbol,
+                        side=fill.side, qty=fill.qty, price=fill.price, fee=fill.fee, fee_rate=fill.fee_rate,
+                        slippage_bps=fill.slippage_bps, reduce_only=fill.reduce_only),
+            message=f"{fill.venue} {fill.side} {fill.qty} {fill.symbol} @ {fill.price} fee {fill.fee:.4f}",
+        )
+
+    async def _rollback(self, position_id: str, symbol: str, filled: Fill, failed: Venue) -> None:
+        leg_side = "long" if filled.side == "buy" else "short"
+        leg = Leg(venue=filled.venue, side=leg_side, qty=filled.qty, entry_price=filled.price,
+                  notional=filled.qty * filled.price, entry_fee=filled.fee, leverage=Decimal(1),
+                  margin=filled.qty * filled.price, entry_rate=Decimal(0), interval_s=1)
+        close = await self.close_leg(position_id, symbol, leg)
+        rolled = [filled.venue] if close is not None else []
+        if close is not None:
+            self.rollbacks.append(
+                RollbackCost(fees=filled.fee + close.fee,
+                             realized_pnl=realized_pnl(leg_side, filled.qty, filled.price, close.price))
+            )
+        self._log.emit(
+            ExecutionRollback(position_id=position_id, symbol=symbol, failed_venue=failed.name,
+                              rolled_back_venues=rolled, reason="LEG_REJECTED"),
+            message=f"Rollback {symbol}: {failed.name} leg rejected, closed {filled.venue} leg",
+            level="warning",
+        )
+
+    def _opened(self, position_id: str, opp: Opportunity, long_fill: Fill, short_fill: Fill, leverage: Decimal,
+                target_exposure_usd: Decimal, now: datetime) -> Position:
+        def leg(fill: Fill, side: str, rate: Decimal, interval_s: int) -> Leg:
+            notional = fill.qty * fill.price
+            return Leg(venue=fill.venue, side=side, qty=fill.qty, entry_price=fill.price, notional=notional,
+                       entry_fee=fill.fee, leverage=leverage, margin=margin_for(notional, leverage),
+                       entry_rate=rate, interval_s=interval_s)
+
+        pos = Position(
+            position_id=position_id,
+            symbol=opp.symbol,
+            long=leg(long_fill, "long", opp.long_rate, opp.long_interval_s),
+            short=leg(short_fill, "short", opp.short_rate, opp.short_interval_s),
+            opened_at=now,
+            entry_spread_apr=opp.spread_apr,
+            target_exposure_usd=target_exposure_usd,
+        )
+        self._log.emit(
+            PositionOpened(
+                position_id=position_id,
+                symbol=opp.symbol,
+                long_venue=opp.long_venue,
+                short_venue=opp.short_venue,
+                legs=[
+                    LegOpen(venue=lg.venue, side=lg.side, qty=lg.qty, entry_price=lg.entry_price,
+                            notional=lg.notional, fee=lg.entry_fee, leverage=lg.leverage, margin=lg.margin)
+                    for lg in pos.legs
+                ],
+                target_exposure_usd=target_exposure_usd,
+                filled_exposure_usd=pos.exposure_usd,
+                entry_spread_apr=opp.spread_apr,
+                entry_long_rate=opp.long_rate,
+                entry_short_rate=opp.short_rate,
+            ),
+            message=f"Opened {opp.symbol} {opp.long_venue} long / {opp.short_venue} short, qty {long_fill.qty}",
+        )
+        return pos
+
+
+__all__ = ["AtomicExecutor", "RollbackCost"]

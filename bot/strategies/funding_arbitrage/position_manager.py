@@ -1,0 +1,192 @@
+"""Monitor open positions, book funding per leg, and decide and carry out exits.
+
+Every check (one per strategy cycle) computes per position, with ``helpers.formulas``:
+
+* current spread APR from each leg venue's latest known rate (``spread_apr``),
+* profit erosion % = (1 − current/entry spread)·100 (``profit_erosion_pct``),
+* divergence % = (short mark / long mark − 1)·100 (``divergence_pct``).
+
+Exit rules, first match wins (codes from ``logging_pipeline.events.EXIT_REASONS``):
+
+1. ``TIME_LIMIT``: age ≥ ``max_position_age_hours``;
+2. ``SEVERE_EROSION``: erosion ≥ ``severe_erosion_threshold``·100 %, even inside the minimum hold;
+3. hold with ``MIN_HOLD_ACTIVE`` while age < ``min_hold_hours``;
+4. ``DIVERGENCE_FLIPPED``: current spread < 0 (the funding spread changed sign);
+5. ``PROFIT_EROSION``: erosion ≥ ``profit_erosion_threshold``·100 %.
+
+``position.updated`` is emitted at most once per check and only when a displayed figure moved (spread by
+≥ 0.1 % APR, erosion by ≥ 1 point, divergence by ≥ 0.001 %, or the hold code changed). Funding is booked from
+the venues' settlements as ``funding.payment`` per leg, with the expected payment computed by the same formula
+at the entry rate.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+from bot.config import StrategyConfig
+from bot.strategies.funding_arbitrage.executor import AtomicExecutor
+from bot.strategies.funding_arbitrage.models import Position
+from bot.venues.base import FundingCredit, Venue
+from helpers.formulas import divergence_pct, funding_payment, profit_erosion_pct, spread_apr
+from helpers.unified_logger import UnifiedLogger
+from logging_pipeline.events import FundingPayment, PositionClosed, PositionClosing, PositionUpdated
+
+_APR_Q = Decimal("0.00000001")  # APR fraction, 1e-6 %
+_PCT_Q = Decimal("0.000001")  # percent
+_HUNDRED = Decimal(100)
+
+
+class PositionView:
+    """The monitored figures of one position at one check (values rounded as published in events)."""
+
+    __slots__ = ("current_spread_apr", "erosion_pct", "divergence_pct")
+
+    def __init__(self, current_spread_apr: Decimal, erosion_pct: Decimal, divergence: Decimal) -> None:
+        self.current_spread_apr = current_spread_apr
+        self.erosion_pct = erosion_pct
+        self.divergence_pct = divergence
+
+
+class PositionManager:
+    """Owns the open positions of the strategy: monitoring, funding bookkeeping and exits."""
+
+    def __init__(self, config: StrategyConfig, venues: Mapping[str, Venue], executor: AtomicExecutor,
+                 log: UnifiedLogger) -> None:
+        self._config = config
+        self._venues = venues
+        self._executor = executor
+        self._log = log
+        self.open: dict[str, Position] = {}
+        self.closed: list[Position] = []
+
+    # --- queries ------------------------------------------------------------------------------------------
+
+    def exposure_usd(self) -> Decimal:
+        """Sum of open positions' exposure (long-leg entry notional, USD)."""
+        return sum((p.exposure_usd for p in self.open.values()), Decimal(0))
+
+    def symbols_open(self) -> set[str]:
+        return {p.symbol for p in self.open.values()}
+
+    def add(self, position: Position) -> None:
+        self.open[position.position_id] = position
+
+    def view(self, position: Position) -> PositionView:
+        """Current spread APR, profit erosion % and divergence % of ``position`` (see module docstring)."""
+        lq = self._venues[position.long.venue].funding_quote(position.symbol)
+        sq = self._venues[position.short.venue].funding_quote(position.symbol)
+        current = spread_apr(lq.rate, lq.interval_s, sq.rate, sq.interval_s).quantize(_APR_Q, ROUND_HALF_EVEN)
+        erosion = profit_erosion_pct(position.entry_spread_apr, current).quantize(_PCT_Q, ROUND_HALF_EVEN)
+        long_mark = self._venues[position.long.venue].mark_price(position.symbol)
+        short_mark = self._venues[position.short.venue].mark_price(position.symbol)
+        div = divergence_pct(long_mark, short_mark).quantize(_PCT_Q, ROUND_HALF_EVEN)
+        return PositionView(current, erosion, div)
+
+    def exit_decision(self, position: Position, view: PositionView, now: datetime) -> tuple[str | None, str | None]:
+        """``(exit_reason, hold_code)`` by the rules in the module docstring; at most one is not ``None``."""
+        cfg = self._config
+        age_h = position.age_hours(now)
+        if age_h >= cfg.max_position_age_hours:
+            return "TIME_LIMIT", None
+        if view.erosion_pct >= cfg.severe_erosion_threshold * _HUNDRED:
+            return "SEVERE_EROSION", None
+        if age_h < cfg.min_hold_hours:
+            return None, "MIN_HOLD_ACTIVE"
+        if view.current_spread_apr < 0:
+            return "DIVERGENCE_FLIPPED", None
+        if view.erosion_pct >= cfg.profit_erosion_threshold * _HUNDRED:
+            return "PROFIT_EROSION", None
+        return None, None
+
+    # --- per cycle ----------------------------------------------------------------------------------------
+
+    async def check(self, now: datetime) -> None:
+        """Monitor every open position (in opening order) and close those an exit rule fires for."""
+        for position in list(self.open.values()):
+            view = self.view(position)
+            reason, hold = self.exit_decision(position, view, now)
+            key = (
+                view.current_spread_apr.quantize(Decimal("0.001")),
+                view.erosion_pct.quantize(Decimal(1)),
+                view.divergence_pct.quantize(Decimal("0.001")),
+                hold,
+            )
+            if key != position.last_update_key:
+                position.last_update_key = key
+                self._log.emit(
+                    PositionUpdated(position_id=position.position_id, current_spread_apr=view.current_spread_apr,
+                                    profit_erosion_pct=view.erosion_pct, divergence_pct=view.divergence_pct,
+                                    hold_code=hold),
+                    message=f"{position.position_id} spread {view.current_spread_apr * 100:.2f}% APR, erosion "
+                    f"{view.erosion_pct:.1f}%, divergence {view.divergence_pct:.4f}%" + (f" [{hold}]" if hold else ""),
+                )
+            if reason is not None:
+                detail = (f"spread {view.current_spread_apr * 100:.2f}% APR vs entry "
+                          f"{position.entry_spread_apr * 100:.2f}%, erosion {view.erosion_pct:.1f}%, "
+                          f"age {position.age_hours(now):.1f} h")
+                await self.close(position, reason, now, detail=detail)
+
+    async def close_all(self, now: datetime, reason: str) -> None:
+        """Close every open position with ``reason`` (e.g. ``SESSION_END``)."""
+        for position in list(self.open.values()):
+            await self.close(position, reason, now, detail="end of the market data window")
+
+    async def close(self, position: Position, reason: str, now: datetime, *, detail: str | None = None) -> bool:
+        """Exit both legs with reduce-only orders and emit ``position.closed``. Returns ``False`` if a leg could
+        not be closed (it stays open and is retried on the next check)."""
+        sym = position.symbol
+        self._log.stage("5", "🚪", f"Exiting {sym} • {reason}", lifecycle="closing_position", symbol=sym,
+                        position_id=position.position_id)
+        if position.exit_reason is None:
+            position.exit_reason = reason
+            self._log.emit(PositionClosing(position_id=position.position_id, reason=reason, detail=detail),
+                           message=f"Closing {position.position_id} ({reason})")
+        for leg in position.legs:
+            if leg.exit_price is not None:
+                continue
+            fill = await self._executor.close_leg(position.position_id, sym, leg)
+            if fill is None:
+                self._log.error(f"Could not close {leg.venue} {leg.side} leg of {position.position_id}",
+                                position_id=position.position_id)
+                return False
+            leg.exit_price = fill.price
+            leg.exit_fee = fill.fee
+        position.closed_at = now
+        del self.open[position.position_id]
+        self.closed.append(position)
+        self._log.emit(
+            PositionClosed(position_id=position.position_id, reason=position.exit_reason,
+                           realized_pnl=position.realized_pnl, fees=position.fees, funding=position.funding,
+                           net_pnl=position.net_pnl, hold_s=position.age_s(now)),
+            message=f"Closed {position.position_id} {sym} ({position.exit_reason}): net {position.net_pnl:.2f} USD "
+            f"(price {position.realized_pnl:.2f}, funding {position.funding:.2f}, fees {position.fees:.2f})",
+        )
+        return True
+
+    def on_funding(self, credits: Sequence[FundingCredit]) -> None:
+        """Book venue funding settlements on the matching open legs and emit ``funding.payment`` per leg."""
+        for credit in credits:
+            for position in self.open.values():
+                if position.symbol != credit.symbol:
+                    continue
+                for leg in position.legs:
+                    if leg.venue != credit.venue or leg.exit_price is not None:
+                        continue
+                    expected = funding_payment(leg.side, leg.qty, credit.mark_price, leg.entry_rate)
+                    leg.funding += credit.payment
+                    leg.expected_funding += expected
+                    self._log.emit(
+                        FundingPayment(position_id=position.position_id, symbol=credit.symbol, venue=credit.venue,
+                                       side=leg.side, rate=credit.rate, entry_rate=leg.entry_rate,
+                                       interval_s=credit.interval_s, qty=leg.qty, mark_price=credit.mark_price,
+                                       notional=leg.qty * credit.mark_price, payment=credit.payment,
+                                       expected_payment=expected),
+                        message=f"Funding {credit.venue} {leg.side} {credit.symbol}: {credit.payment:+.4f} USD "
+                        f"(expected {expected:+.4f}) at rate {credit.rate}",
+                    )
+
+
+__all__ = ["PositionManager", "PositionView"]
