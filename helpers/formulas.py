@@ -111,3 +111,24 @@ def margin_for(notional: Decimal, leverage: Decimal) -> Decimal:
 def taker_fee(notional: Decimal, fee_rate: Decimal) -> Decimal:
     """Taker fee in USD for a fill of ``notional`` USD at ``fee_rate`` (fraction)."""
     return notional * fee_rate
+
+
+#: Interest component of the funding formula on Binance, Bybit and Hyperliquid: 0.01 % per 8 hours.
+INTEREST_RATE_PER_8H = Decimal("0.0001")
+_EIGHT_HOURS_S = 8 * 3600
+
+
+def premium_from_funding_rate(
+    rate: Decimal, interval_s: int, interest_per_8h: Decimal = INTEREST_RATE_PER_8H
+) -> Decimal:
+    """First-order premium of mark over index implied by a funding rate, fraction: ``rate_8h − interest``.
+
+    Venue formula (Binance and Bybit funding-rate docs): ``F = P + clamp(I − P, −0.05 %, +0.05 %)`` with ``P`` the
+    average premium index and ``I`` the interest rate (0.01 % per 8 h); Hyperliquid (docs, "Funding") computes the
+    same 8-hour-equivalent rate and pays 1/8 of it every hour. Inverting with the clamp inactive gives
+    ``P ≈ F_8h − I`` where ``F_8h = rate · 28800 / interval_s``. (Inside the clamp band the premium is not
+    identified; this estimate then gives 0.) Raises ``ValueError`` for a non-positive interval.
+    """
+    if interval_s <= 0:
+        raise ValueError(f"funding interval must be positive, got {interval_s} s")
+    return rate * _EIGHT_HOURS_S / interval_s - interest_per_8h
