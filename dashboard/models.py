@@ -1,0 +1,240 @@
+"""Snapshot models: what a renderer sees (pydantic v2, built only by ``Reducer.snapshot``; seed §7).
+
+Units: money in USD (``Decimal``), prices in the venue's quote (USDT/USDC = USD), quantities in base units,
+rates as fractions per funding interval, ``*_apr`` as fractions per 365-day year, ``*_pct`` in percent,
+durations in seconds, datetimes timezone-aware UTC. ``None`` means the events carry no value for it yet.
+
+Imports no renderer and no reducer; renderers import only this module (and ``dashboard.text``).
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+
+PositionLifecycle = Literal["opening", "open", "closing", "closed", "rolled_back"]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+
+class VenueStatus(_Model):
+    """A venue's connectivity and terms. ``funding_interval_s`` seconds; fee rates are fractions."""
+
+    name: str
+    connected: bool | None = None  # None = announced by session.started, no venue.connected yet
+    reason: str | None = None
+    funding_interval_s: int | None = None
+    taker_fee_rate: Decimal | None = None
+    maker_fee_rate: Decimal | None = None
+
+
+class IngestSummary(_Model):
+    """Counts of what the reducer did with its input (see ``dashboard.state.IngestStats``)."""
+
+    applied: int = 0
+    skipped: dict[str, int] = Field(default_factory=dict)
+    rejected: dict[str, int] = Field(default_factory=dict)
+    unknown: dict[str, int] = Field(default_factory=dict)
+    last_problem: str = ""
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())
+
+    @property
+    def unknown_total(self) -> int:
+        return sum(self.unknown.values())
+
+
+class SessionState(_Model):
+    """The session pane.
+
+    ``wall_uptime_s`` = last event ``ts`` − ``started_ts``; ``market_uptime_s`` = ``market_now`` −
+    ``market_start`` (both from events, never the wall clock). ``exposure_used_usd`` = Σ ``filled_exposure_usd``
+    of positions not closed (the quantity ``max_total_exposure_usd`` limits).
+    """
+
+    session_id: str | None = None
+    strategy: str | None = None
+    strategy_version: str | None = None
+    config_path: str | None = None
+    dry_run: bool | None = None
+    health: str = "starting"
+    health_reason: str | None = None
+    lifecycle: str | None = None
+    stage_banner: str | None = None
+    started_ts: AwareDatetime | None = None
+    market_start: AwareDatetime | None = None
+    market_now: AwareDatetime | None = None
+    wall_uptime_s: int | None = None
+    market_uptime_s: int | None = None
+    venues: list[VenueStatus] = Field(default_factory=list)
+    max_positions: int | None = None
+    max_total_exposure_usd: Decimal | None = None
+    open_positions: int = 0
+    exposure_used_usd: Decimal = Decimal(0)
+    data_note: str | None = None
+    stop_reason: str | None = None
+    erosion_threshold_pct: Decimal | None = None  # exit threshold on profit erosion, percent (if announced)
+    divergence_limit_pct: Decimal | None = None  # max entry price divergence, percent (if announced)
+    ingest: IngestSummary = Field(default_factory=IngestSummary)
+    events_applied: int = 0
+
+
+class VenueLeg(_Model):
+    """One venue leg. ``notional`` = qty · mark (entry price if no mark yet), USD; ``unrealized_pnl`` =
+    ``formulas.unrealized_pnl(side, qty, entry_price, mark_price)``; ``margin`` = ``formulas.margin_for(qty ·
+    entry_price, leverage)``; ``fees``/``funding_accrued``/``realized_pnl`` are this leg's sums."""
+
+    venue: str
+    side: str
+    qty: Decimal
+    entry_price: Decimal | None = None
+    mark_price: Decimal | None = None
+    notional: Decimal | None = None
+    unrealized_pnl: Decimal | None = None
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    funding_accrued: Decimal = Decimal(0)
+    funding_expected: Decimal = Decimal(0)
+    leverage: Decimal | None = None
+    margin: Decimal | None = None
+
+
+class PositionSnapshot(_Model):
+    """A position row. Figures (USD) recomputed from fills, marks and funding payments:
+
+    * ``fees`` = Σ ``order.filled.fee`` of the position (entries, rollbacks, rebalances, exits);
+    * ``realized_pnl`` = Σ ``formulas.realized_pnl`` of each reducing fill vs its leg's average entry price;
+    * ``unrealized_pnl`` = Σ legs' unrealized (open legs at the latest ``market.mark_price``);
+    * ``funding_accrued`` / ``funding_expected`` = Σ ``funding.payment.payment`` / ``expected_payment``;
+    * ``net_pnl`` = realized + unrealized + funding_accrued − fees;
+    * ``divergence_pct`` = ``formulas.divergence_pct(long mark, short mark)``;
+    * ``current_spread_apr`` = ``formulas.spread_apr`` of the latest funding rates of the two venues;
+    * ``profit_erosion_pct`` = ``formulas.profit_erosion_pct(entry_spread_apr, current_spread_apr)``;
+    * ``age_s`` = market now (or close time) − ``entry_ts`` (market clock).
+    """
+
+    position_id: str
+    symbol: str
+    lifecycle: PositionLifecycle
+    long_venue: str | None = None
+    short_venue: str | None = None
+    legs: dict[str, VenueLeg] = Field(default_factory=dict)
+    entry_ts: AwareDatetime | None = None
+    last_update_ts: AwareDatetime | None = None
+    closed_ts: AwareDatetime | None = None
+    target_exposure_usd: Decimal | None = None
+    filled_exposure_usd: Decimal | None = None
+    divergence_pct: Decimal | None = None
+    entry_spread_apr: Decimal | None = None
+    current_spread_apr: Decimal | None = None
+    profit_erosion_pct: Decimal | None = None
+    unrealized_pnl: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    funding_accrued: Decimal = Decimal(0)
+    funding_expected: Decimal = Decimal(0)
+    net_pnl: Decimal = Decimal(0)
+    booked_net_pnl: Decimal | None = None
+    rebalance_pending: bool = False
+    hold_code: str | None = None
+    exit_reason: str | None = None
+    age_s: int | None = None
+    margin_used: Decimal | None = None
+
+
+class FundingRateRow(_Model):
+    """Latest funding rate of a venue × symbol. ``apr`` = ``formulas.rate_to_apr(rate, interval_s)``;
+    ``countdown_s`` = ``next_funding_ts`` − market now (may be ≤ 0 until the next rate event)."""
+
+    venue: str
+    symbol: str
+    rate: Decimal
+    interval_s: int
+    apr: Decimal
+    next_funding_ts: AwareDatetime
+    countdown_s: int | None = None
+
+
+class FundingAccrual(_Model):
+    """Funding of one position: actual (Σ payments) vs expected (Σ expected payments at the entry rates), USD."""
+
+    position_id: str
+    symbol: str
+    actual: Decimal
+    expected: Decimal
+    difference: Decimal  # actual − expected
+
+
+class FundingSnapshot(_Model):
+    """The funding pane: rates (sorted by symbol, venue), per-position accruals (positions not closed first)
+    and session totals (all positions ever, USD)."""
+
+    rates: list[FundingRateRow] = Field(default_factory=list)
+    accruals: list[FundingAccrual] = Field(default_factory=list)
+    total_actual: Decimal = Decimal(0)
+    total_expected: Decimal = Decimal(0)
+
+
+class PortfolioSnapshot(_Model):
+    """Portfolio totals, USD.
+
+    * ``total_notional`` = Σ over open legs of qty · mark (entry price if no mark yet), both legs counted;
+    * ``realized_pnl``, ``fees``, ``funding`` = sums over every position of the session (closed ones included);
+    * ``unrealized_pnl`` = Σ over positions not closed;
+    * ``net_pnl`` = realized + unrealized + funding − fees;
+    * ``margin_used`` = Σ open legs' initial margin (qty · entry / leverage);
+    * ``margin_headroom_usd`` = ``max_total_exposure_usd`` − exposure used (Σ ``filled_exposure_usd`` of
+      positions not closed): the exposure the strategy may still open under its own limit. Schema v1 carries no
+      account equity or maintenance-margin figures, so this is *limit* headroom, not exchange margin headroom;
+      ``margin_headroom_pct`` = headroom / limit · 100. ``None`` until ``session.started`` gives the limit.
+    """
+
+    total_notional: Decimal = Decimal(0)
+    realized_pnl: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    funding: Decimal = Decimal(0)
+    funding_expected: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    net_pnl: Decimal = Decimal(0)
+    margin_used: Decimal = Decimal(0)
+    exposure_used_usd: Decimal = Decimal(0)
+    margin_headroom_usd: Decimal | None = None
+    margin_headroom_pct: Decimal | None = None
+    positions_open: int = 0
+    positions_opened: int = 0
+    positions_closed: int = 0
+
+
+class TimelineEvent(_Model):
+    """A timeline row. ``message`` is raw log text: renderers must show it through ``dashboard.text.safe_text``
+    inside ``rich.text.Text`` (never as markup)."""
+
+    ts: AwareDatetime
+    market_ts: datetime | None = None
+    seq: int
+    category: str
+    level: str
+    event: str
+    message: str
+
+
+class DashboardSnapshot(_Model):
+    """One frame's worth of data. ``generated_at`` = the last folded event's ``ts`` (``None`` before any)."""
+
+    session: SessionState
+    positions: list[PositionSnapshot]
+    funding: FundingSnapshot
+    portfolio: PortfolioSnapshot
+    recent_events: list[TimelineEvent]
+    generated_at: AwareDatetime | None = None

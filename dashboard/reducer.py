@@ -1,0 +1,963 @@
+"""The reducer: a pure fold ``apply(state, event) -> state`` and the ``Reducer`` that feeds it and snapshots it.
+
+Input is exactly what the JSONL holds: one dict per event as ``orjson.loads`` returns it (envelope keys ``v, ts,
+session_id, seq, level, logger, event, category, message, market_ts`` plus the event's fields; money as decimal
+strings). Time comes only from events — ``market_ts`` for market figures (age, countdowns, market uptime), ``ts``
+for wall uptime — so a live run, a JSONL replay and a DB replay fold to the same state and the same frame.
+
+Speed: ``apply`` mutates the plain dataclass state in place, parses only the fields it uses and validates them
+lazily (a missing / wrong-typed / non-finite field → the event is counted as rejected and the state is left
+unchanged). Pydantic models are built only in ``build_snapshot`` (end of this module), where every derived
+figure is computed with ``helpers.formulas``.
+
+Bad input never raises out of ``feed`` / ``feed_line`` / ``apply``; it is counted in ``IngestStats`` by reason.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any
+
+import orjson
+
+from dashboard.models import (
+    DashboardSnapshot,
+    FundingAccrual,
+    FundingRateRow,
+    FundingSnapshot,
+    IngestSummary,
+    PortfolioSnapshot,
+    PositionSnapshot,
+    SessionState,
+    TimelineEvent,
+    VenueLeg,
+    VenueStatus,
+)
+from dashboard.state import DashboardState, IngestStats, LegState, PositionState, RateState, SessionInfo, VenueState
+from helpers import formulas
+from logging_pipeline.events import SCHEMA_VERSION
+
+__all__ = ["Reducer", "apply", "build_snapshot", "NOISE_EVENTS", "BOOKED_TOLERANCE_USD", "MAX_CLOSED_KEPT"]
+
+#: Events folded but not shown in the timeline (high-rate or housekeeping).
+NOISE_EVENTS = frozenset(
+    {
+        "market.mark_price",
+        "funding.rate",
+        "heartbeat",
+        "position.updated",
+        "metric",
+        "dashboard.checkpoint",
+        "funding.payment",
+    }
+)
+#: ``position.closed`` figures that differ from the recomputed ones by more than this (USD) raise a warning line.
+BOOKED_TOLERANCE_USD = Decimal("0.000001")
+#: How many closed / rolled-back positions the state keeps (totals keep counting the evicted ones).
+MAX_CLOSED_KEPT = 100
+_CATEGORIES = frozenset(
+    {"stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"}
+)
+_ZERO = Decimal(0)
+
+
+class _Bad(Exception):
+    """A field of an event is missing, wrong-typed or out of range: ``reason`` (counted) and ``detail``."""
+
+    def __init__(self, detail: str, reason: str = "bad_field") -> None:
+        super().__init__(detail)
+        self.reason = reason
+        self.detail = detail
+
+
+# --- field readers (cheap, raise _Bad) ----------------------------------------------------------------------
+
+
+def _str(ev: dict[str, Any], key: str) -> str:
+    v = ev.get(key)
+    if type(v) is not str:
+        raise _Bad(f"{key}: expected string")
+    return v
+
+
+def _opt_str(ev: dict[str, Any], key: str) -> str | None:
+    v = ev.get(key)
+    if v is not None and type(v) is not str:
+        raise _Bad(f"{key}: expected string")
+    return v
+
+
+def _int(ev: dict[str, Any], key: str, *, positive: bool = False) -> int:
+    v = ev.get(key)
+    if type(v) is not int or (positive and v <= 0):
+        raise _Bad(f"{key}: expected {'positive ' if positive else ''}integer")
+    return v
+
+
+def _dec(ev: dict[str, Any], key: str) -> Decimal:
+    v = ev.get(key)
+    t = type(v)
+    if t is str or t is int:
+        try:
+            d = Decimal(v)
+        except InvalidOperation:
+            raise _Bad(f"{key}: not a decimal") from None
+        if d.is_finite():
+            return d
+    raise _Bad(f"{key}: expected finite decimal string")
+
+
+def _pos_dec(ev: dict[str, Any], key: str) -> Decimal:
+    d = _dec(ev, key)
+    if d <= 0:
+        raise _Bad(f"{key}: must be positive")
+    return d
+
+
+def _opt_dec(ev: dict[str, Any], key: str) -> Decimal | None:
+    return None if ev.get(key) is None else _dec(ev, key)
+
+
+def _parse_dt(s: str) -> datetime:
+    """ISO string → aware UTC datetime. Raises ``_Bad`` (``naive_timestamp`` / ``bad_timestamp``)."""
+    try:
+        dt = datetime.fromisoformat(s)
+    except (ValueError, TypeError):
+        raise _Bad(f"bad timestamp {s[:40]!r}", "bad_timestamp") from None
+    off = dt.utcoffset()
+    if off is None:
+        raise _Bad(f"naive timestamp {s[:40]!r}", "naive_timestamp")
+    return dt.astimezone(UTC) if off else dt
+
+
+def _opt_dt(ev: dict[str, Any], key: str) -> datetime | None:
+    v = ev.get(key)
+    if v is None:
+        return None
+    if type(v) is not str:
+        raise _Bad(f"{key}: expected ISO string")
+    return _parse_dt(v)
+
+
+def _bump(d: dict[str, int], reason: str) -> None:
+    d[reason] = d.get(reason, 0) + 1
+
+
+# --- the fold -----------------------------------------------------------------------------------------------
+
+
+def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
+    """Fold one event into ``state`` (mutated in place and returned). Pure: no I/O, no wall clock.
+
+    Order: envelope (``missing_envelope``), timestamps (``naive_timestamp`` / ``bad_timestamp``), per-session
+    ``seq`` (``duplicate_seq`` / ``out_of_order_seq``: skipped), schema version (``newer_version``: kept as an info
+    line, not folded), event name (``unknown_event``: info line), then the event's handler (``bad_field`` …:
+    rejected, state unchanged apart from the counters and the session's last ``seq``).
+    """
+    st = state.stats
+    try:
+        v = event["v"]
+        ts = event["ts"]
+        sid = event["session_id"]
+        seq = event["seq"]
+        name = event["event"]
+    except KeyError as e:
+        return _skip(state, "missing_envelope", f"missing {e.args[0]!r}")
+    except TypeError:
+        return _skip(state, "not_object", type(event).__name__)
+    if type(seq) is not int or type(v) is not int or type(ts) is not str or type(sid) is not str or type(name) is not str:
+        return _skip(state, "missing_envelope", "wrong-typed envelope key")
+    if v < 1 or seq < 0:
+        return _skip(state, "missing_envelope", f"v={v} seq={seq}")
+    try:
+        tsdt = _parse_dt(ts)
+        mraw = event.get("market_ts")
+        if mraw is None:
+            mts = None
+        elif mraw == state.market_ts_raw:
+            mts = state.market_ts_last
+        elif type(mraw) is str:
+            mts = _parse_dt(mraw)
+            state.market_ts_raw = mraw
+            state.market_ts_last = mts
+        else:
+            raise _Bad("market_ts: expected ISO string", "bad_timestamp")
+    except _Bad as b:
+        return _skip(state, b.reason, f"seq {seq}: {b.detail}")
+
+    last = state.last_seq.get(sid)
+    if last is not None and seq <= last:
+        return _skip(state, "duplicate_seq" if seq == last else "out_of_order_seq", f"seq {seq} after {last}")
+    state.last_seq[sid] = seq
+
+    extra = None
+    if v > SCHEMA_VERSION or (handler := _HANDLERS.get(name)) is None:
+        reason = "newer_version" if v > SCHEMA_VERSION else "unknown_event"
+        _bump(st.unknown, reason)
+        msg = event.get("message")
+        label = f"unknown event {name} (v{v})" if reason == "newer_version" else f"unknown event {name}"
+        msg = f"{label}: {msg}" if type(msg) is str and msg else label
+        _advance(state, ts, mts)
+        state.timeline.append((ts, mraw if mts is not None else None, seq, "info", "info", name, msg))
+        return state
+    try:
+        extra = handler(state, event, tsdt, mts)
+    except _Bad as b:
+        _bump(st.rejected, b.reason)
+        st.last_problem = f"{name} seq {seq}: {b.detail}"
+        return state
+    except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as e:
+        _bump(st.rejected, "bad_field")
+        st.last_problem = f"{name} seq {seq}: {type(e).__name__}: {e}"[:200]
+        return state
+    except Exception as e:  # never raise out of the fold  # noqa: BLE001
+        _bump(st.rejected, "internal_error")
+        st.last_problem = f"{name} seq {seq}: {type(e).__name__}: {e}"[:200]
+        return state
+
+    st.applied += 1
+    _advance(state, ts, mts)
+    if name not in NOISE_EVENTS:
+        cat = event.get("category")
+        level = event.get("level")
+        if type(level) is not str:
+            level = "info"
+        if cat not in _CATEGORIES:
+            cat = "warning" if level == "warning" else "error" if level in ("error", "critical") else "info"
+        msg = event.get("message")
+        if type(msg) is not str or not msg:
+            msg = name
+        row = (ts, mraw if mts is not None else None, seq, cat, level, name, msg)
+        state.timeline.append(row)
+        if extra:
+            state.timeline.extend(extra)
+    return state
+
+
+def _advance(state: DashboardState, ts: str, mts: datetime | None) -> None:
+    state.last_ts = ts
+    if mts is not None and (state.market_now is None or mts > state.market_now):
+        state.market_now = mts
+
+
+def _skip(state: DashboardState, reason: str, detail: str) -> DashboardState:
+    _bump(state.stats.skipped, reason)
+    state.stats.last_problem = f"{reason}: {detail}"[:200]
+    return state
+
+
+# --- handlers: validate everything first, then mutate ----------------------------------------------------
+
+Handler = Callable[[DashboardState, dict[str, Any], datetime, "datetime | None"], "list[Any] | None"]
+
+
+def _noop(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    return None
+
+
+def _on_session_started(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    strategy = _str(ev, "strategy")
+    version = _str(ev, "strategy_version")
+    config_path = _opt_str(ev, "config_path")
+    venues = ev.get("venues")
+    if type(venues) is not list or not all(type(x) is str for x in venues):
+        raise _Bad("venues: expected list of strings")
+    symbols = ev.get("symbols", [])
+    if type(symbols) is not list or not all(type(x) is str for x in symbols):
+        raise _Bad("symbols: expected list of strings")
+    max_positions = _int(ev, "max_positions")
+    max_exposure = _dec(ev, "max_total_exposure_usd")
+    target_margin = _opt_dec(ev, "target_margin")
+    market_start = _opt_dt(ev, "market_start") or mts
+    data_note = _opt_str(ev, "data_note")
+    dry_run = ev.get("dry_run")
+    erosion = _opt_dec(ev, "profit_erosion_threshold")  # optional extras (fraction / percent)
+    div_limit = _opt_dec(ev, "max_entry_price_divergence_pct")
+    state.session = SessionInfo(
+        session_id=ev["session_id"],
+        strategy=strategy,
+        strategy_version=version,
+        config_path=config_path,
+        dry_run=dry_run if type(dry_run) is bool else None,
+        symbols=list(symbols),
+        health="running",
+        started_ts=ts,
+        market_start=market_start,
+        max_positions=max_positions,
+        max_total_exposure_usd=max_exposure,
+        target_margin=target_margin,
+        data_note=data_note,
+        erosion_threshold_pct=erosion * 100 if erosion is not None else None,
+        divergence_limit_pct=div_limit,
+    )
+    for name in venues:
+        if name not in state.venues:
+            state.venues[name] = VenueState(name=name)
+
+
+def _on_session_stopped(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    reason = _str(ev, "reason")
+    health = ev.get("health", "stopped")
+    if type(health) is not str:
+        raise _Bad("health: expected string")
+    state.session.health = health
+    state.session.stop_reason = reason
+
+
+def _on_session_health(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    health = _str(ev, "health")
+    reason = _opt_str(ev, "reason")
+    state.session.health = health
+    state.session.health_reason = reason
+
+
+def _on_stage(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    stage_id = _str(ev, "stage_id")
+    title = _str(ev, "title")
+    icon = _opt_str(ev, "icon") or ""
+    lifecycle = _opt_str(ev, "lifecycle")
+    msg = ev.get("message")
+    banner = msg if type(msg) is str and msg else (f"{stage_id}. {icon} {title}" if icon else f"{stage_id}. {title}")
+    state.session.stage_banner = banner
+    if lifecycle is not None:
+        state.session.lifecycle = lifecycle
+
+
+def _on_venue_connected(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    name = _str(ev, "venue")
+    interval = _int(ev, "funding_interval_s", positive=True)
+    taker = _dec(ev, "taker_fee_rate")
+    maker = _dec(ev, "maker_fee_rate")
+    state.venues[name] = VenueState(name, True, None, interval, taker, maker)
+
+
+def _on_venue_disconnected(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    name = _str(ev, "venue")
+    reason = _str(ev, "reason")
+    venue = state.venues.get(name)
+    if venue is None:
+        venue = state.venues[name] = VenueState(name=name)
+    venue.connected = False
+    venue.reason = reason
+
+
+def _find_pos(state: DashboardState, pid: str) -> PositionState | None:
+    return state.positions.get(pid) or state.closed.get(pid)
+
+
+def _get_pos(state: DashboardState, pid: str, symbol: str) -> PositionState:
+    pos = state.positions.get(pid) or state.closed.get(pid)
+    if pos is None:
+        pos = state.positions[pid] = PositionState(position_id=pid, symbol=symbol)
+    return pos
+
+
+def _on_fill(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    """An ``order.filled`` / ``order.partially_filled``: each event's ``qty`` and ``fee`` are that fill's own.
+
+    Same direction as the leg → the leg grows, entry = qty-weighted average price; opposite → the leg shrinks
+    and ``formulas.realized_pnl(leg side, closed qty, entry, fill price)`` is booked (a fill larger than the leg
+    flips it, the remainder entering at the fill price). ``fee`` (USD) always adds to the position's fees.
+    """
+    pid = _str(ev, "position_id")
+    venue = _str(ev, "venue")
+    symbol = _str(ev, "symbol")
+    side = _str(ev, "side")
+    if side not in ("buy", "sell"):
+        raise _Bad("side: expected buy/sell")
+    qty = _pos_dec(ev, "qty")
+    price = _pos_dec(ev, "price")
+    fee = _dec(ev, "fee")
+
+    pos = _get_pos(state, pid, symbol)
+    fill_side = "long" if side == "buy" else "short"
+    leg = pos.legs.get(venue)
+    if leg is None:
+        leg = pos.legs[venue] = LegState(venue=venue, side=fill_side)
+    elif leg.qty == 0 and leg.side != fill_side:
+        leg.side = fill_side
+    realized = _ZERO
+    if leg.side == fill_side:
+        new_qty = leg.qty + qty
+        leg.entry_price = (leg.qty * leg.entry_price + qty * price) / new_qty
+        leg.qty = new_qty
+        leg.opened_qty += qty
+    else:
+        close_qty = qty if qty <= leg.qty else leg.qty
+        realized = formulas.realized_pnl(leg.side, close_qty, leg.entry_price, price)
+        leg.qty -= close_qty
+        rest = qty - close_qty
+        if rest > 0:
+            leg.side = fill_side
+            leg.qty = rest
+            leg.entry_price = price
+            leg.opened_qty += rest
+        leg.realized_pnl += realized
+    leg.fees += fee
+    state.fees_total += fee
+    state.realized_total += realized
+    if pos.long_venue is None and leg.side == "long":
+        pos.long_venue = venue
+    elif pos.short_venue is None and leg.side == "short":
+        pos.short_venue = venue
+    pos.last_update_ts = mts or ts
+
+
+def _on_rollback(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    pid = _str(ev, "position_id")
+    symbol = _str(ev, "symbol")
+    reason = _str(ev, "reason")
+    pos = _get_pos(state, pid, symbol)
+    if pos.lifecycle == "opening":
+        pos.lifecycle = "rolled_back"
+        pos.exit_reason = f"ROLLBACK {reason}"
+        pos.closed_ts = mts or ts
+        _move_to_closed(state, pos)
+    pos.last_update_ts = mts or ts
+
+
+def _move_to_closed(state: DashboardState, pos: PositionState) -> None:
+    state.positions.pop(pos.position_id, None)
+    state.closed.pop(pos.position_id, None)
+    state.closed[pos.position_id] = pos
+    while len(state.closed) > MAX_CLOSED_KEPT:
+        del state.closed[next(iter(state.closed))]
+
+
+def _on_position_opened(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    pid = _str(ev, "position_id")
+    symbol = _str(ev, "symbol")
+    long_venue = _str(ev, "long_venue")
+    short_venue = _str(ev, "short_venue")
+    raw_legs = ev.get("legs")
+    if type(raw_legs) is not list:
+        raise _Bad("legs: expected list")
+    legs = []
+    for raw in raw_legs:
+        if type(raw) is not dict:
+            raise _Bad("legs: expected objects")
+        side = _str(raw, "side")
+        if side not in ("long", "short"):
+            raise _Bad("legs.side: expected long/short")
+        legs.append(
+            (_str(raw, "venue"), side, _pos_dec(raw, "qty"), _pos_dec(raw, "entry_price"), _dec(raw, "fee"),
+             _opt_dec(raw, "leverage"))
+        )
+    target = _dec(ev, "target_exposure_usd")
+    filled = _dec(ev, "filled_exposure_usd")
+    entry_apr = _dec(ev, "entry_spread_apr")
+    long_rate = _opt_dec(ev, "entry_long_rate")
+    short_rate = _opt_dec(ev, "entry_short_rate")
+
+    pos = _get_pos(state, pid, symbol)
+    pos.symbol = symbol
+    pos.long_venue = long_venue
+    pos.short_venue = short_venue
+    for venue, side, qty, entry, fee, leverage in legs:
+        leg = pos.legs.get(venue)
+        if leg is None or leg.opened_qty == 0:  # no fills seen for this leg: take the event's figures
+            leg = pos.legs[venue] = LegState(venue=venue, side=side, qty=qty, entry_price=entry, opened_qty=qty)
+            leg.fees = fee
+            state.fees_total += fee
+        leg.leverage = leverage
+    pos.target_exposure_usd = target
+    pos.filled_exposure_usd = filled
+    pos.entry_spread_apr = entry_apr
+    pos.entry_long_rate = long_rate
+    pos.entry_short_rate = short_rate
+    if pos.lifecycle in ("opening", "rolled_back"):
+        if pos.lifecycle == "rolled_back":
+            state.closed.pop(pid, None)
+            state.positions[pid] = pos
+        pos.lifecycle = "open"
+        pos.exit_reason = None
+        state.positions_opened += 1
+    pos.entry_ts = mts or ts
+    pos.last_update_ts = mts or ts
+
+
+def _known_pos(state: DashboardState, ev: dict[str, Any]) -> PositionState:
+    pid = _str(ev, "position_id")
+    pos = state.positions.get(pid) or state.closed.get(pid)
+    if pos is None:
+        raise _Bad(f"unknown position {pid[:40]!r}", "unknown_position")
+    return pos
+
+
+def _on_position_updated(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    pos = _known_pos(state, ev)
+    spread = _dec(ev, "current_spread_apr")
+    div = _dec(ev, "divergence_pct")
+    pending = ev.get("rebalance_pending", False)
+    if type(pending) is not bool:
+        raise _Bad("rebalance_pending: expected bool")
+    hold = _opt_str(ev, "hold_code")
+    pos.bot_current_spread_apr = spread
+    pos.bot_divergence_pct = div
+    pos.rebalance_pending = pending
+    pos.hold_code = hold
+    pos.last_update_ts = mts or ts
+
+
+def _on_position_rebalanced(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    pos = _known_pos(state, ev)
+    pos.rebalance_pending = False
+    pos.last_update_ts = mts or ts
+
+
+def _on_position_closing(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    pos = _known_pos(state, ev)
+    reason = _str(ev, "reason")
+    if pos.lifecycle in ("opening", "open"):
+        pos.lifecycle = "closing"
+    pos.exit_reason = reason
+    pos.last_update_ts = mts or ts
+
+
+def _on_position_closed(
+    state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None
+) -> list[Any] | None:
+    """Close the position and compare the bot's booked figures with the recomputed ones (warning if they
+    differ by more than ``BOOKED_TOLERANCE_USD``)."""
+    pos = _known_pos(state, ev)
+    reason = _str(ev, "reason")
+    booked = {k: _dec(ev, k) for k in ("realized_pnl", "fees", "funding", "net_pnl")}
+    realized = sum((leg.realized_pnl for leg in pos.legs.values()), _ZERO)
+    fees = sum((leg.fees for leg in pos.legs.values()), _ZERO)
+    funding = sum((leg.funding_accrued for leg in pos.legs.values()), _ZERO)
+    ours = {"realized_pnl": realized, "fees": fees, "funding": funding, "net_pnl": realized + funding - fees}
+    was_closed = pos.lifecycle == "closed"
+    pos.lifecycle = "closed"
+    pos.exit_reason = reason
+    pos.closed_ts = mts or ts
+    pos.last_update_ts = mts or ts
+    pos.booked_net_pnl = booked["net_pnl"]
+    pos.rebalance_pending = False
+    if not was_closed:
+        state.positions_closed += 1
+    _move_to_closed(state, pos)
+    diffs = [
+        f"{k} booked {booked[k]} vs recomputed {ours[k]}"
+        for k in ("realized_pnl", "fees", "funding", "net_pnl")
+        if abs(booked[k] - ours[k]) > BOOKED_TOLERANCE_USD
+    ]
+    if not diffs:
+        return None
+    state.warnings += 1
+    mraw = state.market_ts_raw if mts is not None else None
+    msg = f"PnL mismatch {pos.position_id} {pos.symbol}: " + "; ".join(diffs)
+    return [(ev["ts"], mraw, ev["seq"], "warning", "warning", "dashboard.pnl_mismatch", msg)]
+
+
+def _on_mark(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    venue = ev.get("venue")
+    symbol = ev.get("symbol")
+    if type(venue) is not str or type(symbol) is not str:
+        raise _Bad("venue/symbol: expected strings")
+    state.marks[(venue, symbol)] = _pos_dec(ev, "mark_price")
+
+
+def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    venue = ev.get("venue")
+    symbol = ev.get("symbol")
+    if type(venue) is not str or type(symbol) is not str:
+        raise _Bad("venue/symbol: expected strings")
+    rate = _dec(ev, "rate")
+    interval = ev.get("interval_s")
+    if type(interval) is not int or interval <= 0:
+        raise _Bad("interval_s: expected positive integer")
+    nraw = ev.get("next_funding_ts")
+    if type(nraw) is not str:
+        raise _Bad("next_funding_ts: expected ISO string")
+    key = (venue, symbol)
+    cur = state.rates.get(key)
+    if cur is not None and cur.next_funding_raw == nraw:
+        cur.rate = rate
+        cur.interval_s = interval
+        return
+    nxt = _parse_dt(nraw)
+    if cur is None:
+        state.rates[key] = RateState(rate, interval, nxt, nraw)
+    else:
+        cur.rate = rate
+        cur.interval_s = interval
+        cur.next_funding_ts = nxt
+        cur.next_funding_raw = nraw
+
+
+def _on_payment(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    """``funding.payment``: actual (``payment``) and expected (``expected_payment``) add to the leg, the position
+    (via its legs) and the session totals. Signed: + received, − paid (USD)."""
+    pid = _str(ev, "position_id")
+    venue = _str(ev, "venue")
+    payment = _dec(ev, "payment")
+    expected = _dec(ev, "expected_payment")
+    pos = state.positions.get(pid) or state.closed.get(pid)
+    if pos is None:
+        symbol = _str(ev, "symbol")
+        side = _str(ev, "side")
+        pos = _get_pos(state, pid, symbol)
+    else:
+        side = ev.get("side")
+    leg = pos.legs.get(venue)
+    if leg is None:
+        if side not in ("long", "short"):
+            raise _Bad("side: expected long/short")
+        leg = pos.legs[venue] = LegState(venue=venue, side=side)
+    leg.funding_accrued += payment
+    leg.funding_expected += expected
+    state.funding_total += payment
+    state.funding_expected_total += expected
+    pos.last_update_ts = mts or ts
+
+
+_HANDLERS: dict[str, Handler] = {
+    "session.started": _on_session_started,
+    "session.stopped": _on_session_stopped,
+    "session.health": _on_session_health,
+    "stage.changed": _on_stage,
+    "venue.connected": _on_venue_connected,
+    "venue.disconnected": _on_venue_disconnected,
+    "opportunity.found": _noop,
+    "opportunity.skipped": _noop,
+    "order.placed": _noop,
+    "order.filled": _on_fill,
+    "order.partially_filled": _on_fill,
+    "order.cancelled": _noop,
+    "order.rejected": _noop,
+    "execution.rollback": _on_rollback,
+    "position.opened": _on_position_opened,
+    "position.updated": _on_position_updated,
+    "position.rebalanced": _on_position_rebalanced,
+    "position.closing": _on_position_closing,
+    "position.closed": _on_position_closed,
+    "market.mark_price": _on_mark,
+    "funding.rate": _on_rate,
+    "funding.payment": _on_payment,
+    "risk.limit_hit": _noop,
+    "log.message": _noop,
+    "metric": _noop,
+    "heartbeat": _noop,
+    "dashboard.checkpoint": _noop,  # a reader seeking uses ``Reducer.load_checkpoint``; in a replay it is redundant
+}
+
+
+# --- the feeding object ---------------------------------------------------------------------------------------
+
+
+class Reducer:
+    """Feeds lines/events into ``apply`` and builds snapshots. Not thread-safe (one owner).
+
+    ``version`` increments on every call that changed the state (including skip counters, which are on screen).
+    """
+
+    __slots__ = ("state", "version", "max_line_bytes")
+
+    def __init__(self, *, timeline_size: int = 20, max_line_bytes: int = 64 * 1024 * 1024) -> None:
+        self.state = DashboardState(timeline_size=timeline_size)
+        self.version = 0
+        self.max_line_bytes = max_line_bytes
+
+    @property
+    def stats(self) -> IngestStats:
+        """The ingest counters (they live in the state, so checkpoints carry them)."""
+        return self.state.stats
+
+    def feed_line(self, raw: bytes) -> None:
+        """One JSONL line (trailing newline optional). Bad input is counted by reason, never raised."""
+        self.version += 1
+        if len(raw) > self.max_line_bytes:
+            _skip(self.state, "too_long", f"{len(raw)} bytes")
+            return
+        try:
+            event = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            _skip(self.state, _classify_bad_line(raw), str(e)[:120])
+            return
+        if type(event) is not dict:
+            _skip(self.state, "not_object", type(event).__name__)
+            return
+        apply(self.state, event)
+
+    def feed(self, event: dict[str, Any]) -> None:
+        """One parsed event dict (as ``orjson.loads`` gives it). Never raises."""
+        self.version += 1
+        if type(event) is not dict:
+            _skip(self.state, "not_object", type(event).__name__)
+            return
+        apply(self.state, event)
+
+    def note_skip(self, reason: str, detail: str = "") -> None:
+        """Count a reader's own skip (e.g. ``torn_line``) so it shows with the others."""
+        self.version += 1
+        _skip(self.state, reason, detail or reason)
+
+    def load_checkpoint(self, data: dict[str, Any]) -> None:
+        """Replace the state by a ``dashboard.checkpoint`` payload (``state_to_dict`` form)."""
+        from dashboard.state import state_from_dict
+
+        self.state = state_from_dict(data)
+        self.version += 1
+
+    def snapshot(self, *, closed_rows: int = 5) -> DashboardSnapshot:
+        """Build the pydantic snapshot: every derived figure computed here (see ``dashboard.snapshot``)."""
+        return build_snapshot(self.state, closed_rows=closed_rows)
+
+
+def _classify_bad_line(raw: bytes | str) -> str:
+    if isinstance(raw, (bytes, bytearray, memoryview)):
+        b = bytes(raw)
+        if not b.strip():
+            return "empty_line"
+        try:
+            b.decode("utf-8")
+        except UnicodeDecodeError:
+            return "invalid_utf8"
+    elif not raw.strip():
+        return "empty_line"
+    return "not_json"
+
+
+# --- snapshot: every derived figure, in one place ----------------------------------------------------------
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> int | None:
+    if later is None or earlier is None:
+        return None
+    return int((later - earlier).total_seconds())
+
+
+def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
+    """Leg figures: unrealized = ``formulas.unrealized_pnl``; notional = qty · (mark or entry);
+    margin = ``formulas.margin_for(qty · entry, leverage)`` (USD)."""
+    is_open = leg.qty > 0
+    entry = leg.entry_price if leg.opened_qty > 0 else None
+    unrealized = notional = margin = None
+    if is_open:
+        unrealized = formulas.unrealized_pnl(leg.side, leg.qty, leg.entry_price, mark) if mark is not None else None
+        notional = leg.qty * (mark if mark is not None else leg.entry_price)
+        if leg.leverage is not None and leg.leverage > 0:
+            margin = formulas.margin_for(leg.qty * leg.entry_price, leg.leverage)
+    elif leg.opened_qty > 0:
+        unrealized = _ZERO
+        notional = _ZERO
+        margin = _ZERO if leg.leverage is not None else None
+    return VenueLeg.model_construct(
+        venue=leg.venue,
+        side=leg.side,
+        qty=leg.qty,
+        entry_price=entry,
+        mark_price=mark,
+        notional=notional,
+        unrealized_pnl=unrealized,
+        realized_pnl=leg.realized_pnl,
+        fees=leg.fees,
+        funding_accrued=leg.funding_accrued,
+        funding_expected=leg.funding_expected,
+        leverage=leg.leverage,
+        margin=margin,
+    )
+
+
+def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSnapshot:
+    """Formulas: see ``PositionSnapshot``; all via ``helpers.formulas``."""
+    sym = pos.symbol
+    marks = state.marks
+    is_live = pos.lifecycle in ("opening", "open", "closing")
+    legs = {}
+    unrealized = realized = fees = funding = expected = _ZERO
+    margin_used: Decimal | None = None
+    for venue, leg in pos.legs.items():
+        snap = _leg_snapshot(leg, marks.get((venue, sym)) if is_live else None)
+        legs[venue] = snap
+        if snap.unrealized_pnl is not None:
+            unrealized += snap.unrealized_pnl
+        if snap.margin is not None:
+            margin_used = snap.margin if margin_used is None else margin_used + snap.margin
+        realized += leg.realized_pnl
+        fees += leg.fees
+        funding += leg.funding_accrued
+        expected += leg.funding_expected
+    divergence = current = erosion = None
+    if is_live:
+        lm = marks.get((pos.long_venue, sym)) if pos.long_venue else None
+        sm = marks.get((pos.short_venue, sym)) if pos.short_venue else None
+        divergence = formulas.divergence_pct(lm, sm) if lm is not None and sm is not None else pos.bot_divergence_pct
+        lr = state.rates.get((pos.long_venue, sym)) if pos.long_venue else None
+        sr = state.rates.get((pos.short_venue, sym)) if pos.short_venue else None
+        if lr is not None and sr is not None:
+            current = formulas.spread_apr(lr.rate, lr.interval_s, sr.rate, sr.interval_s)
+        else:
+            current = pos.bot_current_spread_apr
+        if current is not None and pos.entry_spread_apr is not None:
+            erosion = formulas.profit_erosion_pct(pos.entry_spread_apr, current)
+    end = pos.closed_ts if pos.closed_ts is not None else state.market_now
+    return PositionSnapshot.model_construct(
+        position_id=pos.position_id,
+        symbol=sym,
+        lifecycle=pos.lifecycle,
+        long_venue=pos.long_venue,
+        short_venue=pos.short_venue,
+        legs=legs,
+        entry_ts=pos.entry_ts,
+        last_update_ts=pos.last_update_ts,
+        closed_ts=pos.closed_ts,
+        target_exposure_usd=pos.target_exposure_usd,
+        filled_exposure_usd=pos.filled_exposure_usd,
+        divergence_pct=divergence,
+        entry_spread_apr=pos.entry_spread_apr,
+        current_spread_apr=current,
+        profit_erosion_pct=erosion,
+        unrealized_pnl=unrealized,
+        realized_pnl=realized,
+        fees=fees,
+        funding_accrued=funding,
+        funding_expected=expected,
+        net_pnl=realized + unrealized + funding - fees,
+        booked_net_pnl=pos.booked_net_pnl,
+        rebalance_pending=pos.rebalance_pending,
+        hold_code=pos.hold_code,
+        exit_reason=pos.exit_reason,
+        age_s=_seconds(end, pos.entry_ts),
+        margin_used=margin_used,
+    )
+
+
+def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardSnapshot:
+    """``state`` → ``DashboardSnapshot``. Deterministic: depends on the state only (no wall clock).
+
+    Positions: not closed first (opening order), then the ``closed_rows`` most recently closed (newest first).
+    Models are built with ``model_construct`` from already-typed values (the fold validated its inputs).
+    """
+    now = state.market_now
+    s = state.session
+    live = [_position_snapshot(state, p) for p in state.positions.values()]
+    closed = [_position_snapshot(state, p) for p in list(state.closed.values())[::-1][:closed_rows]] if closed_rows else []
+
+    exposure_used = sum((p.filled_exposure_usd or _ZERO for p in live if p.lifecycle != "opening"), _ZERO)
+    notional = unrealized = margin_used = _ZERO
+    for p in live:
+        unrealized += p.unrealized_pnl
+        if p.margin_used is not None:
+            margin_used += p.margin_used
+        for leg in p.legs.values():
+            if leg.notional is not None:
+                notional += leg.notional
+    headroom = headroom_pct = None
+    if s.max_total_exposure_usd is not None:
+        headroom = s.max_total_exposure_usd - exposure_used
+        if s.max_total_exposure_usd > 0:
+            headroom_pct = headroom / s.max_total_exposure_usd * 100
+    open_count = sum(1 for p in live if p.lifecycle != "opening")
+    portfolio = PortfolioSnapshot.model_construct(
+        total_notional=notional,
+        realized_pnl=state.realized_total,
+        unrealized_pnl=unrealized,
+        funding=state.funding_total,
+        funding_expected=state.funding_expected_total,
+        fees=state.fees_total,
+        net_pnl=state.realized_total + unrealized + state.funding_total - state.fees_total,
+        margin_used=margin_used,
+        exposure_used_usd=exposure_used,
+        margin_headroom_usd=headroom,
+        margin_headroom_pct=headroom_pct,
+        positions_open=open_count,
+        positions_opened=state.positions_opened,
+        positions_closed=state.positions_closed,
+    )
+
+    rates = []
+    for (venue, symbol), r in sorted(state.rates.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rates.append(
+            FundingRateRow.model_construct(
+                venue=venue,
+                symbol=symbol,
+                rate=r.rate,
+                interval_s=r.interval_s,
+                apr=formulas.rate_to_apr(r.rate, r.interval_s),
+                next_funding_ts=r.next_funding_ts,
+                countdown_s=_seconds(r.next_funding_ts, now),
+            )
+        )
+    accruals = [
+        FundingAccrual.model_construct(
+            position_id=p.position_id,
+            symbol=p.symbol,
+            actual=p.funding_accrued,
+            expected=p.funding_expected,
+            difference=p.funding_accrued - p.funding_expected,
+        )
+        for p in (*live, *closed)
+        if p.lifecycle != "rolled_back"
+    ]
+    funding = FundingSnapshot.model_construct(
+        rates=rates, accruals=accruals, total_actual=state.funding_total, total_expected=state.funding_expected_total
+    )
+
+    st = state.stats
+    last_ts = datetime.fromisoformat(state.last_ts).astimezone(UTC) if state.last_ts else None
+    session = SessionState.model_construct(
+        session_id=s.session_id,
+        strategy=s.strategy,
+        strategy_version=s.strategy_version,
+        config_path=s.config_path,
+        dry_run=s.dry_run,
+        health=s.health,
+        health_reason=s.health_reason,
+        lifecycle=s.lifecycle,
+        stage_banner=s.stage_banner,
+        started_ts=s.started_ts,
+        market_start=s.market_start,
+        market_now=now,
+        wall_uptime_s=_seconds(last_ts, s.started_ts),
+        market_uptime_s=_seconds(now, s.market_start),
+        venues=[
+            VenueStatus.model_construct(
+                name=v.name,
+                connected=v.connected,
+                reason=v.reason,
+                funding_interval_s=v.funding_interval_s,
+                taker_fee_rate=v.taker_fee_rate,
+                maker_fee_rate=v.maker_fee_rate,
+            )
+            for v in state.venues.values()
+        ],
+        max_positions=s.max_positions,
+        max_total_exposure_usd=s.max_total_exposure_usd,
+        open_positions=open_count,
+        exposure_used_usd=exposure_used,
+        data_note=s.data_note,
+        stop_reason=s.stop_reason,
+        erosion_threshold_pct=s.erosion_threshold_pct,
+        divergence_limit_pct=s.divergence_limit_pct,
+        ingest=IngestSummary.model_construct(
+            applied=st.applied,
+            skipped=dict(st.skipped),
+            rejected=dict(st.rejected),
+            unknown=dict(st.unknown),
+            last_problem=st.last_problem,
+        ),
+        events_applied=st.applied,
+    )
+    timeline = [
+        TimelineEvent.model_construct(
+            ts=datetime.fromisoformat(ts).astimezone(UTC),
+            market_ts=datetime.fromisoformat(mts).astimezone(UTC) if mts else None,
+            seq=seq,
+            category=cat,
+            level=level,
+            event=name,
+            message=msg,
+        )
+        for ts, mts, seq, cat, level, name, msg in state.timeline
+    ]
+    return DashboardSnapshot.model_construct(
+        session=session,
+        positions=live + closed,
+        funding=funding,
+        portfolio=portfolio,
+        recent_events=timeline,
+        generated_at=last_ts,
+    )

@@ -1,0 +1,143 @@
+"""Safe text and number formatting for the dashboard renderers (no Rich imports, no I/O).
+
+Everything that came out of a log event (messages, symbols, venue names, reasons) passes through
+``safe_text`` before it reaches a terminal: C0 controls (ESC, BEL, CR, BS, NUL …), DEL, C1 controls
+(including the 8-bit CSI/OSC introducers) and Unicode bidi overrides are replaced by a visible escape
+(``\\x1b``, ``\\u202e``), so a log line can neither move the cursor, retitle the window nor reorder text.
+Rich markup is neutralised separately by the renderers, which wrap such strings in ``rich.text.Text``
+(never markup strings).
+
+Number formatting (all ``Decimal`` in, ``str`` out, ``"—"`` for ``None``):
+
+* ``fmt_usd``    — USD with 2 decimals and thousands separators (``-1,234.50``); ``signed`` adds ``+``;
+* ``fmt_price``  — a price with 6 significant digits (min 2 decimals for prices ≥ 1);
+* ``fmt_qty``    — a base-unit quantity, trailing zeros trimmed;
+* ``fmt_pct``    — a value already in percent (``0.25`` → ``0.25``);
+* ``fmt_bp``     — a fraction as basis points (``0.0001`` → ``1.00``);
+* ``fmt_apr``    — a fraction per year as percent (``0.1095`` → ``10.95``);
+* ``fmt_duration`` — seconds as ``1d02h``, ``3h04m``, ``5m06s``, ``7s``.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Decimal
+
+DASH = "—"
+
+# C0 except TAB/LF handled below, DEL, C1, bidi embeddings/overrides/isolates, line/paragraph separators.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
+_UNSAFE_INLINE = _UNSAFE  # same set; newlines and tabs are escaped too in single-line cells
+
+
+def _escape_char(m: re.Match[str]) -> str:
+    c = m.group(0)
+    o = ord(c)
+    if o <= 0xFF:
+        return f"\\x{o:02x}"
+    return f"\\u{o:04x}"
+
+
+def safe_text(s: object, max_len: int | None = None) -> str:
+    """``s`` as a single line of inert text: every control / bidi character is replaced by a visible escape.
+
+    ``\\n`` and ``\\t`` are escaped as well (a timeline row is one line). ``max_len`` truncates with ``…``.
+    Non-``str`` input is converted with ``str`` first. Pure, no allocation when nothing needs escaping.
+    """
+    if not isinstance(s, str):
+        s = "" if s is None else str(s)
+    if _UNSAFE.search(s) is not None:
+        s = _UNSAFE.sub(_escape_char, s)
+    if max_len is not None and len(s) > max_len:
+        s = s[: max(0, max_len - 1)] + "…"
+    return s
+
+
+# --- numbers ---------------------------------------------------------------------------------------------
+
+_Q2 = Decimal("0.01")
+_HUNDRED = Decimal(100)
+_BP = Decimal(10000)
+
+
+def _q(d: Decimal, exp: Decimal) -> Decimal:
+    return d.quantize(exp, rounding=ROUND_HALF_EVEN)
+
+
+def fmt_usd(d: Decimal | None, *, signed: bool = False) -> str:
+    """USD amount, 2 decimals, thousands separators. ``signed`` prefixes ``+`` for positive values."""
+    if d is None:
+        return DASH
+    q = _q(d, _Q2)
+    if q == 0:
+        q = abs(q)  # no "-0.00"
+    return f"{q:+,.2f}" if signed else f"{q:,.2f}"
+
+
+def fmt_price(d: Decimal | None, sig: int = 6) -> str:
+    """A price with ``sig`` significant digits (at least 2 decimals when ≥ 1, no exponent)."""
+    if d is None:
+        return DASH
+    if d == 0:
+        return "0"
+    adj = d.adjusted()  # exponent of the leading digit
+    places = max(sig - 1 - adj, 2 if abs(d) >= 1 else 0)
+    places = min(places, 12)
+    return f"{d:,.{places}f}"
+
+
+def fmt_qty(d: Decimal | None) -> str:
+    """A quantity in base units: plain notation, trailing zeros trimmed (``0.0100`` → ``0.01``)."""
+    if d is None:
+        return DASH
+    s = f"{d:f}"
+    if "." in s:
+        s = s.rstrip("0").rstrip(".")
+    return s or "0"
+
+
+def fmt_pct(d: Decimal | None, places: int = 2, *, signed: bool = False) -> str:
+    """A value already in percent, ``places`` decimals."""
+    if d is None:
+        return DASH
+    q = _q(d, Decimal(1).scaleb(-places))
+    if q == 0:
+        q = abs(q)
+    return f"{q:+.{places}f}" if signed else f"{q:.{places}f}"
+
+
+def fmt_bp(rate: Decimal | None, places: int = 2) -> str:
+    """A fraction as basis points: ``rate · 10⁴`` (``0.0001`` → ``1.00``)."""
+    return DASH if rate is None else fmt_pct(rate * _BP, places, signed=True)
+
+
+def fmt_apr(apr: Decimal | None, places: int = 2) -> str:
+    """A fraction per year as a percentage: ``apr · 100`` (``0.1095`` → ``10.95``)."""
+    return DASH if apr is None else fmt_pct(apr * _HUNDRED, places, signed=True)
+
+
+def fmt_duration(seconds: int | Decimal | None) -> str:
+    """Seconds as a compact duration: ``1d02h``, ``3h04m``, ``5m06s``, ``7s``; negative → ``-`` prefix."""
+    if seconds is None:
+        return DASH
+    s = int(seconds)
+    sign = "-" if s < 0 else ""
+    s = abs(s)
+    d, rem = divmod(s, 86400)
+    h, rem = divmod(rem, 3600)
+    m, sec = divmod(rem, 60)
+    if d:
+        return f"{sign}{d}d{h:02d}h"
+    if h:
+        return f"{sign}{h}h{m:02d}m"
+    if m:
+        return f"{sign}{m}m{sec:02d}s"
+    return f"{sign}{sec}s"
+
+
+def fmt_ts(dt: datetime | None, *, date: bool = False) -> str:
+    """A UTC datetime as ``HH:MM:SS`` (or ``YYYY-MM-DD HH:MM:SS`` with ``date``); ``—`` for ``None``."""
+    if dt is None:
+        return DASH
+    return dt.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
