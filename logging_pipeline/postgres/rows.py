@@ -62,7 +62,11 @@ def _as_ts(value: Any) -> datetime:
 
 
 def _text(value: Any) -> str:
-    return "" if value is None else str(value)
+    """A text column value; PostgreSQL text cannot hold NUL, so it shows as U+FFFD (the payload keeps it)."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return text.replace("\x00", "\ufffd") if "\x00" in text else text
 
 
 def row_from_event(line: bytes, record: dict[str, Any]) -> Row:

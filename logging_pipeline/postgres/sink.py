@@ -405,7 +405,8 @@ class PostgresSink(Sink):
         except asyncpg.UniqueViolationError:
             await self._guard(self._commit(rows, idempotent=True))
         except _DATA_ERRORS as exc:
-            await self._row_by_row(rows, exc)
+            rejected = await self._row_by_row(rows, exc)
+            self._counts["written"] -= rejected
         except _ConnectionLost:
             raise
         except Exception as exc:
@@ -440,18 +441,24 @@ class PostgresSink(Sink):
                 await store.notify(conn, rows[-1][0], rows[-1][1])
         self._session_dirty = False
 
-    async def _row_by_row(self, rows: list[Row], first: BaseException) -> None:
+    async def _row_by_row(self, rows: list[Row], first: BaseException) -> int:
+        rejected = 0
         for row in rows:
             try:
                 await self._commit([row], idempotent=True)
             except _DATA_ERRORS as exc:
+                rejected += 1
                 self._counts["rejected"] += 1
                 self.last_problem = redact(f"event seq={row[1]} rejected by PostgreSQL: {exc}", self._dsn)
             except _ConnectionLost:
                 raise
             except Exception as exc:
                 raise _ConnectionLost() from exc
-        _log.warning("PostgreSQL sink: a batch was refused (%s); wrote it row by row", redact(first, self._dsn))
+        _log.warning(
+            "PostgreSQL sink: a batch was refused (%s); wrote it row by row, %d event(s) rejected",
+            redact(first, self._dsn), rejected,
+        )
+        return rejected
 
     async def _spill(self) -> None:
         """Move the unacknowledged batch and all of memory to the spool file (oldest first)."""

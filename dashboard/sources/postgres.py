@@ -1,0 +1,187 @@
+"""Reading a session from PostgreSQL into a reducer: once (optionally as of a moment) or following it live.
+
+Replay starts from the newest stored snapshot at or before the target (``Reducer.load_checkpoint``), then
+feeds the events after it in ``seq`` order, so seeking a long session costs one snapshot plus a tail of events.
+Events are fed as the original JSON lines (``feed_line``), exactly as the JSONL source does, so the frame is
+the same as from the file. Following waits on ``LISTEN arbdash_events`` (the sink NOTIFYs on each commit) and
+also polls every ``poll_s`` seconds on the ``(session_id, seq)`` primary key, so an update shows within
+``poll_s`` even without notifications (e.g. after a backfill through a pooler).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any, Protocol
+
+import asyncpg
+import orjson
+
+from logging_pipeline.postgres.dsn import redact, redact_dsn
+from logging_pipeline.postgres.rows import payload_to_line
+from logging_pipeline.postgres.store import CHANNEL
+
+
+class ReducerLike(Protocol):
+    def feed_line(self, raw: bytes) -> None: ...
+    def load_checkpoint(self, data: dict[str, Any]) -> None: ...
+
+
+class PostgresSourceError(Exception):
+    """The database cannot be read or the session does not exist. The message is operator-readable and never
+    contains the DSN's password."""
+
+
+async def resolve_session(conn: asyncpg.Connection, text: str) -> uuid.UUID:
+    """The session id matching ``text``: a full UUID, a unique prefix (like git), or ``latest`` (newest
+    started). Raises ``PostgresSourceError`` if none or several match."""
+    text = text.strip().lower()
+    if text == "latest":
+        rows = await conn.fetch("SELECT session_id FROM dashboard_sessions ORDER BY started_at DESC LIMIT 1")
+    else:
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            pass
+        rows = await conn.fetch(
+            "SELECT session_id FROM dashboard_sessions WHERE session_id::text LIKE $1 LIMIT 2", text + "%"
+        )
+    if not rows:
+        raise PostgresSourceError(f"no session matches {text!r}")
+    if len(rows) > 1:
+        raise PostgresSourceError(f"session prefix {text!r} is ambiguous; give more characters")
+    return rows[0][0]
+
+
+class PostgresSource:
+    """One session in one database, as an async context manager owning one connection.
+
+    ``dsn``: libpq URL/keywords (shown redacted only). ``session``: UUID, unique prefix or ``latest``.
+    ``poll_s``: follow-mode poll period in seconds. ``fetch_rows``: rows per round trip.
+    Raises ``PostgresSourceError`` on enter when the server is unreachable or the session is unknown.
+    """
+
+    def __init__(self, dsn: str, session: str | uuid.UUID, *, poll_s: float = 1.0, fetch_rows: int = 5000) -> None:
+        self._dsn = dsn
+        self._session_text = str(session)
+        self.session_id: uuid.UUID | None = None
+        self.poll_s = poll_s
+        self.fetch_rows = fetch_rows
+        self.last_seq = -1
+        self._conn: asyncpg.Connection | None = None
+        self._notified = asyncio.Event()
+
+    async def __aenter__(self) -> PostgresSource:
+        try:
+            self._conn = await asyncpg.connect(self._dsn, timeout=10)
+        except Exception as exc:
+            raise PostgresSourceError(
+                redact(f"cannot connect to {redact_dsn(self._dsn)}: {type(exc).__name__}: {exc}", self._dsn)
+            ) from None
+        try:
+            self.session_id = await resolve_session(self._conn, self._session_text)
+        except asyncpg.UndefinedTableError:
+            await self._conn.close()
+            raise PostgresSourceError("no arbdash tables in this database (nothing recorded yet?)") from None
+        except BaseException:
+            await self._conn.close()
+            raise
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @property
+    def conn(self) -> asyncpg.Connection:
+        if self._conn is None:
+            raise PostgresSourceError("source is not open (use 'async with PostgresSource(...)')")
+        return self._conn
+
+    async def session_row(self) -> dict[str, Any] | None:
+        """The ``dashboard_sessions`` row as a dict (``None`` if the session has events but no row)."""
+        row = await self.conn.fetchrow("SELECT * FROM dashboard_sessions WHERE session_id = $1", self.session_id)
+        return dict(row) if row else None
+
+    async def load(self, reducer: ReducerLike, *, at: datetime | None = None, use_snapshot: bool = True) -> int:
+        """Fold the session into ``reducer``: up to its end, or — with ``at`` (aware datetime) — up to the last
+        event whose ``ts`` ≤ ``at``. Starts from the newest snapshot at or before that point. Returns the
+        number of events fed; ``self.last_seq`` is the last seq covered (-1 if none)."""
+        if at is not None and at.tzinfo is None:
+            raise ValueError("at must be timezone-aware (UTC)")
+        conn = self.conn
+        until_seq: int | None = None
+        if at is not None:
+            until_seq = await conn.fetchval(
+                "SELECT max(seq) FROM dashboard_events WHERE session_id = $1 AND ts <= $2", self.session_id, at
+            )
+            if until_seq is None:
+                self.last_seq = -1
+                return 0
+        after = -1
+        if use_snapshot:
+            snap = await conn.fetchrow(
+                "SELECT seq, payload::text AS payload FROM dashboard_snapshots WHERE session_id = $1"
+                " AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq DESC LIMIT 1",
+                self.session_id,
+                until_seq,
+            )
+            if snap is not None:
+                reducer.load_checkpoint(orjson.loads(snap["payload"]))
+                after = snap["seq"]
+        self.last_seq = after
+        return await self._feed_after(reducer, until_seq)
+
+    async def _feed_after(self, reducer: ReducerLike, until_seq: int | None = None) -> int:
+        fed = 0
+        while True:
+            rows = await self.conn.fetch(
+                "SELECT seq, payload::text AS payload FROM dashboard_events WHERE session_id = $1 AND seq > $2"
+                " AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq LIMIT $4",
+                self.session_id,
+                self.last_seq,
+                until_seq,
+                self.fetch_rows,
+            )
+            for row in rows:
+                reducer.feed_line(payload_to_line(row["payload"]))
+            fed += len(rows)
+            if rows:
+                self.last_seq = rows[-1]["seq"]
+            if len(rows) < self.fetch_rows:
+                return fed
+
+    async def follow(self, reducer: ReducerLike, *, stop_when_ended: bool = False) -> AsyncIterator[int]:
+        """After ``load``: feed new events as they commit; yields the number fed after each wake-up that found
+        some (so the caller redraws). With ``stop_when_ended`` it returns once the session row has ``ended_at``
+        and everything up to its last seq was fed."""
+        conn = self.conn
+        me = str(self.session_id)
+
+        def _on_notify(_c: object, _pid: int, _channel: str, payload: str) -> None:
+            if payload.startswith(me):
+                self._notified.set()
+
+        await conn.add_listener(CHANNEL, _on_notify)
+        try:
+            while True:
+                fed = await self._feed_after(reducer)
+                if fed:
+                    yield fed
+                if stop_when_ended:
+                    row = await conn.fetchrow(
+                        "SELECT ended_at, last_seq FROM dashboard_sessions WHERE session_id = $1", self.session_id
+                    )
+                    if row and row["ended_at"] is not None and (row["last_seq"] or -1) <= self.last_seq:
+                        return
+                try:
+                    await asyncio.wait_for(self._notified.wait(), self.poll_s)
+                except (TimeoutError, asyncio.TimeoutError):
+                    pass
+                self._notified.clear()
+        finally:
+            if not conn.is_closed():
+                await conn.remove_listener(CHANNEL, _on_notify)

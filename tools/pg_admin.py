@@ -1,0 +1,417 @@
+"""PostgreSQL administration for arbtail/runbot: upgrade, list sessions, prune, export to JSONL, import JSONL.
+
+The async functions are the API (tests call them); ``register_commands(app)`` adds typer commands wrapping them
+(``db-upgrade``, ``sessions``, ``prune``, ``export``, ``import``) to a CLI. Each command takes ``--db`` (or
+``$ARBDASH_DATABASE_URL``, or a ``db`` value the parent command put in ``ctx.obj``). Every message is redacted:
+the DSN's password never reaches the terminal.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+import uuid
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+from typing import IO, Annotated, Any
+
+import asyncpg
+
+from dashboard.sources.postgres import PostgresSourceError, resolve_session
+from logging_pipeline.postgres import store
+from logging_pipeline.postgres.dsn import redact, redact_dsn, resolve_dsn
+from logging_pipeline.postgres.migrations import upgrade
+from logging_pipeline.postgres.rows import BadEvent, Row, payload_to_line, row_from_line, utc_now
+
+
+class PgAdminError(RuntimeError):
+    """An operator-facing failure (unreachable server, unknown session, bad argument); message is redacted."""
+
+
+async def _connect(dsn: str) -> asyncpg.Connection:
+    try:
+        return await asyncpg.connect(dsn, timeout=10)
+    except Exception as exc:
+        raise PgAdminError(
+            redact(f"cannot connect to {redact_dsn(dsn)}: {type(exc).__name__}: {exc}", dsn)
+        ) from None
+
+
+async def db_upgrade(dsn: str) -> list[int]:
+    """Apply missing migrations; returns the versions applied. Raises ``PgAdminError``/``SchemaTooNewError``."""
+    conn = await _connect(dsn)
+    try:
+        return await upgrade(conn)
+    finally:
+        await conn.close()
+
+
+# --- sessions ---------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class SessionSummary:
+    """One line of ``sessions``: positions opened/closed counts, ``net_pnl`` in USD (sum of closed positions'
+    ``net_pnl``), ``events`` = last seq (events are numbered from 1)."""
+
+    session_id: uuid.UUID
+    strategy: str | None
+    started_at: datetime
+    ended_at: datetime | None
+    health: str
+    positions_opened: int
+    positions_closed: int
+    net_pnl: Decimal
+    last_seq: int | None
+    last_event_at: datetime | None
+
+
+_LIVE_SUMMARY = """
+SELECT count(*) FILTER (WHERE event = 'position.opened'),
+       count(*) FILTER (WHERE event = 'position.closed'),
+       coalesce(sum((payload->>'net_pnl')::numeric) FILTER (WHERE event = 'position.closed'), 0)
+  FROM dashboard_events WHERE session_id = $1 AND event IN ('position.opened', 'position.closed')
+"""
+
+
+async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
+    """The ``limit`` most recently started sessions, newest first. Sessions still running (no stored summary)
+    get their positions/PnL computed from their events now."""
+    conn = await _connect(dsn)
+    try:
+        rows = await conn.fetch("SELECT * FROM dashboard_sessions ORDER BY started_at DESC LIMIT $1", limit)
+        out = []
+        for r in rows:
+            opened, closed, pnl = r["positions_opened"], r["positions_closed"], r["net_pnl"]
+            if opened is None:
+                opened, closed, pnl = await conn.fetchrow(_LIVE_SUMMARY, r["session_id"])
+            out.append(
+                SessionSummary(
+                    r["session_id"], r["strategy"], r["started_at"], r["ended_at"], r["health"],
+                    opened, closed, pnl, r["last_seq"], r["last_event_at"],
+                )
+            )
+        return out
+    except asyncpg.UndefinedTableError:
+        return []
+    finally:
+        await conn.close()
+
+
+def _fmt_ts(ts: datetime | None) -> str:
+    return ts.strftime("%Y-%m-%d %H:%M:%SZ") if ts else "-"
+
+
+def format_sessions(sessions: list[SessionSummary]) -> str:
+    """A plain-text table (no colour codes), one row per session, UTC times."""
+    head = f"{'session':<36}  {'strategy':<18}  {'started':<20}  {'ended':<20}  {'health':<9}  {'pos':>7}  "
+    head += f"{'net PnL USD':>12}  {'events':>8}"
+    lines = [head]
+    for s in sessions:
+        pos = f"{s.positions_opened - s.positions_closed}/{s.positions_opened}"
+        lines.append(
+            f"{s.session_id!s:<36}  {(s.strategy or '-')[:18]:<18}  {_fmt_ts(s.started_at):<20}  "
+            f"{_fmt_ts(s.ended_at):<20}  {s.health:<9}  {pos:>7}  {s.net_pnl:>12}  {s.last_seq or 0:>8}"
+        )
+    if not sessions:
+        lines.append("(no sessions)")
+    return "\n".join(lines) + "\n"
+
+
+# --- prune ------------------------------------------------------------------------------------------------------
+
+_DURATION = re.compile(r"^\s*(\d+)\s*([smhdw])\s*$")
+_UNITS = {"s": "seconds", "m": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+
+
+def parse_duration(text: str) -> timedelta:
+    """``"30d"`` → 30 days (units s, m, h, d, w). Raises ``ValueError`` with the accepted forms."""
+    m = _DURATION.match(text.lower())
+    if not m:
+        raise ValueError(f"bad duration {text!r}: use a number and a unit s/m/h/d/w, e.g. 30d or 12h")
+    return timedelta(**{_UNITS[m.group(2)]: int(m.group(1))})
+
+
+@dataclass(frozen=True, slots=True)
+class PruneResult:
+    """What ``prune`` removed (or, with ``dry_run``, would remove)."""
+
+    sessions: list[uuid.UUID]
+    events: int
+    snapshots: int
+
+
+async def prune(
+    dsn: str,
+    *,
+    older_than: timedelta | None = None,
+    keep_last: int | None = None,
+    dry_run: bool = False,
+    now: datetime | None = None,
+) -> PruneResult:
+    """Delete sessions (row, events, snapshots) whose last activity (``ended_at``, else last event, else start)
+    is older than ``older_than`` and that are not among the ``keep_last`` most recently started. With only
+    ``keep_last``, every older session goes; with neither, raises ``PgAdminError``. One transaction."""
+    if older_than is None and keep_last is None:
+        raise PgAdminError("prune needs --older-than and/or --keep-last")
+    if keep_last is not None and keep_last < 0:
+        raise PgAdminError("--keep-last must be >= 0")
+    cutoff = (now or utc_now()) - older_than if older_than is not None else None
+    conn = await _connect(dsn)
+    try:
+        async with conn.transaction():
+            ids = [
+                r[0]
+                for r in await conn.fetch(
+                    """
+                    SELECT session_id FROM (
+                        SELECT session_id, coalesce(ended_at, last_event_at, started_at) AS active_at,
+                               row_number() OVER (ORDER BY started_at DESC) AS rank
+                          FROM dashboard_sessions) s
+                     WHERE ($1::timestamptz IS NULL OR active_at < $1)
+                       AND ($2::int IS NULL OR rank > $2)
+                    """,
+                    cutoff,
+                    keep_last,
+                )
+            ]
+            if dry_run or not ids:
+                n_ev = await conn.fetchval("SELECT count(*) FROM dashboard_events WHERE session_id = ANY($1)", ids)
+                n_sn = await conn.fetchval(
+                    "SELECT count(*) FROM dashboard_snapshots WHERE session_id = ANY($1)", ids
+                )
+                return PruneResult(ids, n_ev, n_sn)
+            n_ev = _count(await conn.execute("DELETE FROM dashboard_events WHERE session_id = ANY($1)", ids))
+            n_sn = _count(await conn.execute("DELETE FROM dashboard_snapshots WHERE session_id = ANY($1)", ids))
+            await conn.execute("DELETE FROM dashboard_sessions WHERE session_id = ANY($1)", ids)
+            return PruneResult(ids, n_ev, n_sn)
+    finally:
+        await conn.close()
+
+
+def _count(status: str) -> int:
+    return int(status.rsplit(" ", 1)[-1])
+
+
+# --- export / import --------------------------------------------------------------------------------------------
+
+
+async def export_session(dsn: str, session: str, out: IO[bytes]) -> int:
+    """Write the session's events to ``out`` as JSONL in seq order — the original lines' content (keys in
+    envelope then field order). ``session``: UUID, unique prefix or ``latest``. Returns the line count.
+    Raises ``PgAdminError`` for an unknown session."""
+    conn = await _connect(dsn)
+    try:
+        try:
+            sid = await resolve_session(conn, session)
+        except PostgresSourceError as exc:
+            raise PgAdminError(str(exc)) from None
+        n = 0
+        async with conn.transaction(readonly=True):
+            cur = conn.cursor(
+                "SELECT payload::text FROM dashboard_events WHERE session_id = $1 ORDER BY seq", sid, prefetch=5000
+            )
+            async for (payload,) in cur:
+                out.write(payload_to_line(payload) + b"\n")
+                n += 1
+        return n
+    finally:
+        await conn.close()
+
+
+@dataclass(slots=True)
+class ImportResult:
+    """``lines`` read, ``inserted`` new events, ``duplicates`` already present, ``skipped`` by reason."""
+
+    sessions: list[uuid.UUID] = field(default_factory=list)
+    lines: int = 0
+    inserted: int = 0
+    duplicates: int = 0
+    skipped: Counter[str] = field(default_factory=Counter)
+    problems: list[str] = field(default_factory=list)
+
+
+def _skip_reason(exc: BadEvent) -> str:
+    text = str(exc)
+    return "not_json" if text.startswith("not JSON") else "not_object" if "object" in text else "bad_envelope"
+
+
+async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> ImportResult:
+    """Load a session JSONL (or a sink spool file) into the database, idempotently on ``(session_id, seq)``:
+    importing twice, or a file whose events partly reached the DB live, inserts each event once. Creates or
+    completes the session rows (start, end, health, strategy, summary). Bad lines (invalid UTF-8, not JSON,
+    no envelope, torn last line) are counted in ``skipped`` and listed (first 20) in ``problems``.
+    Raises ``PgAdminError`` for an unreadable file or unreachable server; migrates the schema if needed."""
+    path = Path(path)
+    if not path.is_file():
+        raise PgAdminError(f"{path}: no such file")
+    result = ImportResult()
+    sessions: dict[uuid.UUID, store.SessionInfo] = {}
+    conn = await _connect(dsn)
+    try:
+        await upgrade(conn)
+        batch: list[Row] = []
+
+        async def flush() -> None:
+            if not batch:
+                return
+            for row in batch:
+                info = sessions.get(row[0])
+                if info is None:
+                    info = sessions[row[0]] = store.SessionInfo(session_id=row[0], started_at=row[2])
+                    result.sessions.append(row[0])
+                info.started_at = min(info.started_at, row[2])
+            for info in sessions.values():
+                info.track(batch)
+            async with conn.transaction():
+                new = await store.insert_events_idempotent(conn, batch)
+                for info in sessions.values():
+                    await store.upsert_session(conn, info)
+            result.inserted += new
+            result.duplicates += len(batch) - new
+            batch.clear()
+
+        with open(path, "rb") as fh:
+            for lineno, raw in enumerate(fh, 1):
+                if not raw.strip():
+                    continue
+                result.lines += 1
+                line = raw.rstrip(b"\r\n")
+                try:
+                    line.decode("utf-8")
+                    batch.append(row_from_line(line))
+                except UnicodeDecodeError:
+                    _problem(result, "invalid_utf8", f"line {lineno}: invalid UTF-8")
+                except BadEvent as exc:
+                    reason = "torn_line" if not raw.endswith(b"\n") else _skip_reason(exc)
+                    _problem(result, reason, f"line {lineno}: {exc}")
+                if len(batch) >= batch_size:
+                    await flush()
+        await flush()
+        for info in sessions.values():
+            if info.health in ("starting", "running") and not info.stopped_seen:
+                info.health = "error"
+                info.metadata["stop_reason"] = "imported: the log has no session.stopped event"
+            info.metadata.setdefault("imported_from", path.name)
+            async with conn.transaction():
+                await store.upsert_session(conn, info)
+                await store.refresh_summary(conn, info.session_id)
+        return result
+    finally:
+        await conn.close()
+
+
+def _problem(result: ImportResult, reason: str, detail: str) -> None:
+    result.skipped[reason] += 1
+    if len(result.problems) < 20:
+        result.problems.append(detail)
+
+
+# --- typer commands ---------------------------------------------------------------------------------------------
+
+
+def _dsn_from(ctx: Any, db: str | None) -> str:
+    obj = getattr(ctx, "obj", None)
+    parent_db = obj.get("db") if isinstance(obj, dict) else None
+    dsn = resolve_dsn(db or parent_db)
+    if not dsn:
+        raise PgAdminError("no database: pass --db DSN or set ARBDASH_DATABASE_URL")
+    return dsn
+
+
+def register_commands(app: Any) -> None:
+    """Add ``db-upgrade``, ``sessions``, ``prune``, ``export`` and ``import`` to the typer ``app``. Errors
+    print ``<prog>: <message>`` (redacted) on stderr and exit with code 2."""
+    import asyncio
+
+    import typer
+
+    DbOpt = Annotated[
+        str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", help="PostgreSQL DSN.", show_default=False)
+    ]
+
+    def run(ctx: typer.Context, db: str | None, coro_fn: Any) -> Any:
+        try:
+            dsn = _dsn_from(ctx, db)
+            try:
+                return asyncio.run(coro_fn(dsn))
+            except PgAdminError:
+                raise
+            except Exception as exc:  # asyncpg errors, SchemaTooNewError, OSError
+                raise PgAdminError(redact(f"{type(exc).__name__}: {exc}", dsn)) from None
+        except PgAdminError as exc:
+            typer.echo(f"{ctx.find_root().info_name or 'arbdash'}: {exc}", err=True)
+            raise typer.Exit(2) from None
+
+    @app.command("db-upgrade")
+    def db_upgrade_cmd(ctx: typer.Context, db: DbOpt = None) -> None:
+        """Create/upgrade the arbdash tables (idempotent; safe from several processes)."""
+        applied = run(ctx, db, db_upgrade)
+        typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
+
+    @app.command("sessions")
+    def sessions_cmd(
+        ctx: typer.Context,
+        db: DbOpt = None,
+        limit: Annotated[int, typer.Option("--limit", min=1, help="How many sessions, newest first.")] = 50,
+    ) -> None:
+        """List recorded sessions: id, strategy, started, ended, health, open/opened positions, net PnL."""
+        rows = run(ctx, db, lambda dsn: list_sessions(dsn, limit=limit))
+        sys.stdout.write(format_sessions(rows))
+
+    @app.command("prune")
+    def prune_cmd(
+        ctx: typer.Context,
+        db: DbOpt = None,
+        older_than: Annotated[str | None, typer.Option("--older-than", help="e.g. 30d, 12h.")] = None,
+        keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, help="Always keep the N newest.")] = None,
+        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")] = False,
+    ) -> None:
+        """Delete old sessions with their events and snapshots."""
+        try:
+            age = parse_duration(older_than) if older_than else None
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--older-than") from None
+        res = run(ctx, db, lambda dsn: prune(dsn, older_than=age, keep_last=keep_last, dry_run=dry_run))
+        verb = "would delete" if dry_run else "deleted"
+        typer.echo(f"{verb} {len(res.sessions)} sessions, {res.events} events, {res.snapshots} snapshots")
+
+    @app.command("export")
+    def export_cmd(
+        ctx: typer.Context,
+        session: Annotated[str, typer.Argument(help="Session id, unique prefix or 'latest'.")],
+        db: DbOpt = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")] = None,
+    ) -> None:
+        """Write a session back as JSONL (same content as the original log)."""
+
+        async def go(dsn: str) -> int:
+            if output is None:
+                n = await export_session(dsn, session, sys.stdout.buffer)
+                sys.stdout.buffer.flush()
+                return n
+            with open(output, "wb") as fh:
+                return await export_session(dsn, session, fh)
+
+        n = run(ctx, db, go)
+        if output is not None:
+            typer.echo(f"exported {n} events to {output}", err=True)
+
+    @app.command("import")
+    def import_cmd(
+        ctx: typer.Context,
+        file: Annotated[Path, typer.Argument(help="Session .jsonl (or a .pgspool.jsonl spool file).")],
+        db: DbOpt = None,
+    ) -> None:
+        """Load a session log into the database (idempotent: already stored events are kept once)."""
+        res = run(ctx, db, lambda dsn: import_jsonl(dsn, file))
+        skipped = ", ".join(f"{k}={v}" for k, v in sorted(res.skipped.items())) or "none"
+        typer.echo(
+            f"imported {res.inserted} new events ({res.duplicates} already present) from {res.lines} lines "
+            f"into {len(res.sessions)} session(s); skipped: {skipped}"
+        )
+        for p in res.problems:
+            typer.echo(f"  {p}", err=True)
