@@ -271,7 +271,7 @@ class PostgresSink(Sink):
             except _ConnectionLost as exc:
                 self._lost(exc.__cause__ or exc)
                 continue
-            if self.health == "degraded" and not self.stats["backlog"]:
+            if self.health == "degraded" and self._caught_up():
                 self._set_health("ok", None)
             if self._closing and not self._buf:
                 return
@@ -286,6 +286,10 @@ class PostgresSink(Sink):
                 pass
         self._wake.clear()
         self._wake_requested = False
+
+    def _caught_up(self) -> bool:
+        """Spool and retried batch written and less than one batch waiting: the outage is over."""
+        return not self._inflight and not (self._spool and self._spool.pending) and len(self._buf) < self.batch_size
 
     def _backlog_memory(self) -> int:
         return len(self._buf) + len(self._inflight)
