@@ -48,6 +48,17 @@ class RunResult:
     summary: StrategySummary
     extra: dict[str, object] = field(default_factory=dict)
 
+    def __str__(self) -> str:
+        s = self.summary
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(s.exit_reasons.items())) or "none"
+        return (
+            f"{self.market_start:%Y-%m-%d %H:%M} → {self.market_end:%Y-%m-%d %H:%M} UTC, {self.cycles} cycles: "
+            f"{s.positions_opened} opened / {s.positions_closed} closed on {', '.join(s.symbols_traded) or '-'}; "
+            f"{s.rollbacks} rollbacks; exits: {reasons}; net {s.net_pnl:.2f} USD "
+            f"(price {s.realized_pnl:.2f} + funding {s.funding:.2f} − fees {s.fees:.2f}); "
+            f"incl. rollback costs {s.net_pnl_incl_rollbacks:.2f} USD"
+        )
+
     @property
     def positions_opened(self) -> int:
         return self.summary.positions_opened

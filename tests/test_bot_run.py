@@ -106,3 +106,23 @@ def test_make_clock_starts_at_window_and_is_used(shipped_run) -> None:
         one_day = cfg.market.model_copy(update={"end": result.market_start + timedelta(days=1)})
         asyncio.run(run_bot(cfg.model_copy(update={"market": one_day}), clock=clock))
     assert clock.now() == result.market_start + timedelta(days=1)
+
+
+def test_cancellation_propagates_and_stops_heartbeat() -> None:
+    cfg = load_config(SHIPPED)
+
+    async def main() -> None:
+        task = asyncio.create_task(run_bot(cfg, speed=Decimal(3600)))
+        await asyncio.sleep(1.3)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+        leftovers = [t for t in asyncio.all_tasks() if t.get_name() == "bot-heartbeat" and not t.done()]
+        assert leftovers == []
+
+    with capture_logs() as events:
+        asyncio.run(main())
+    names = [e["event"] for e in events]
+    assert "heartbeat" in names  # ~1 per wall second while running
+    assert "session.stopped" not in names
+    assert names.count("market.mark_price") <= 3 * 3 * 3  # at most ~2 market hours at 1 h per wall second
