@@ -17,10 +17,9 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
-import orjson
 
 from logging_pipeline.postgres.dsn import redact, redact_dsn
-from logging_pipeline.postgres.rows import payload_to_line
+from logging_pipeline.postgres.rows import payload_to_line, unwrap_jsonb
 from logging_pipeline.postgres.store import CHANNEL
 
 
@@ -130,7 +129,7 @@ class PostgresSource:
                 until_seq,
             )
             if snap is not None:
-                reducer.load_checkpoint(orjson.loads(snap["payload"]))
+                reducer.load_checkpoint(unwrap_jsonb(snap["payload"]))
                 after = snap["seq"]
         self.last_seq = after
         return await self._feed_after(reducer, until_seq)

@@ -103,6 +103,20 @@ def row_from_line(line: bytes) -> Row:
     return row_from_event(line, obj)
 
 
+def jsonb_safe(text: str) -> str:
+    """JSON text PostgreSQL's jsonb accepts: unchanged, unless it contains a NUL escape, then wrapped as
+    ``{"_arbdash_raw": text}`` (undone by ``unwrap_jsonb``)."""
+    return orjson.dumps({RAW_KEY: text}).decode() if "\\u0000" in text else text
+
+
+def unwrap_jsonb(payload: str | bytes) -> Any:
+    """The JSON value stored with ``jsonb_safe`` (parsed)."""
+    obj = orjson.loads(payload)
+    if isinstance(obj, dict) and len(obj) == 1 and RAW_KEY in obj:
+        return orjson.loads(obj[RAW_KEY])
+    return obj
+
+
 def original_line(payload: str) -> str:
     """The original JSONL line text stored in a row's payload (unwrapping ``RAW_KEY``), as given to COPY."""
     if payload.startswith('{"' + RAW_KEY):

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from logging_pipeline.postgres.rows import EVENT_COLUMNS, Row
+from logging_pipeline.postgres.rows import EVENT_COLUMNS, Row, jsonb_safe
 
 #: NOTIFY channel; the payload is ``"<session_id>:<last_seq>"`` (sent on commit of each batch).
 CHANNEL = "arbdash_events"
@@ -183,7 +183,7 @@ async def insert_snapshot(
         session_id,
         seq,
         generated_at,
-        orjson.dumps(state, default=_json_default).decode(),
+        jsonb_safe(orjson.dumps(state, default=_json_default).decode()),
         timeout=timeout,
     )
 
