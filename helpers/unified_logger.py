@@ -63,7 +63,7 @@ class UnifiedLogger:
         fields = StageChanged(
             stage_id=stage_id, icon=icon, title=title, lifecycle=lifecycle, symbol=symbol, position_id=position_id
         )
-        self.emit(fields, message=f"{stage_id}. {icon} {title}" if icon else f"{stage_id}. {title}")
+        self.emit(fields, message=banner_title(stage_id, icon, title))
 
     def metric(self, name: str, value: Decimal | int, unit: str = "") -> None:
         """A named measurement (``metric`` event). ``value`` must be exact (``Decimal`` or ``int``)."""
@@ -88,6 +88,13 @@ class UnifiedLogger:
     def exception(self, message: str, **fields: Any) -> None:
         """An error ``log.message`` carrying the active exception's traceback as the ``exc`` field."""
         self._log.error("log.message", message=message, exc_info=True, **_check(fields))
+
+
+def banner_title(stage_id: str, icon: str, title: str) -> str:
+    """The banner's middle line: ``"1. 📋 BTC • Opportunity Validation"``; a sub-stage id keeps its own dot
+    (``"3.1 🔍 Pre-flight Checks"``)."""
+    label = stage_id if "." in stage_id else f"{stage_id}."
+    return " ".join(part for part in (label, icon, title) if part)
 
 
 def _check(fields: dict[str, Any]) -> dict[str, Any]:

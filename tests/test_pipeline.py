@@ -67,7 +67,7 @@ async def test_every_call_is_one_enveloped_event_with_exact_decimals(tmp_path: P
         assert e["market_ts"] == "2026-03-01T08:00:00+00:00"
         assert e["category"] == CATALOGUE.category_for(e["event"], e["level"])
     assert [e["seq"] for e in events] == [1, 2, 3, 4]
-    assert events[0]["message"] == "3.1. 🔍 Pre-flight Checks"
+    assert events[0]["message"] == "3.1 🔍 Pre-flight Checks"
     assert events[1]["rate"] == "0.00012345678901234567890"  # a string, every digit kept
     assert events[2]["venues"] == 3
 
