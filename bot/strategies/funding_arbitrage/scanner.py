@@ -67,11 +67,22 @@ class Scanner:
         self._config = config
         self._venues = venues
         self._log = log
+        self._reported: dict[str, tuple[object, ...]] = {}
+
+    def _changed(self, symbol: str, key: tuple[object, ...]) -> bool:
+        """True when ``symbol``'s verdict (found/skipped, venues, reason, rank) differs from the last scan's."""
+        if self._reported.get(symbol) == key:
+            return False
+        self._reported[symbol] = key
+        return True
 
     def scan(self) -> list[Opportunity]:
         """Rank, then emit: ``opportunity.found`` (with rank) for each symbol whose net APR ≥ ``min_profit_rate``
         and ``opportunity.skipped`` (``BELOW_MIN_PROFIT`` / ``NO_POSITIVE_SPREAD``) for the others. Returns the
-        found ones, best first."""
+        found ones, best first.
+
+        Events are emitted only when a symbol's verdict changes from the previous scan (the figures move every
+        hour; a repeated "below minimum" line every cycle is the log spam the dashboard exists to remove)."""
         symbols = self._config.symbols
         quotes = {(v, s): venue.funding_quote(s) for v, venue in self._venues.items() for s in symbols}
         fees = {v: venue.taker_fee_rate for v, venue in self._venues.items()}
@@ -84,6 +95,8 @@ class Scanner:
         )
         found = [o for o in ranked if o.net_apr >= self._config.min_profit_rate]
         for rank, o in enumerate(found, start=1):
+            if not self._changed(o.symbol, ("found", o.long_venue, o.short_venue, rank)):
+                continue
             self._log.emit(
                 OpportunityFound(
                     symbol=o.symbol,
@@ -101,6 +114,8 @@ class Scanner:
                 f"spread {_pct(o.spread_apr)} APR, net {_pct(o.net_apr)}",
             )
         for o in ranked[len(found) :]:
+            if not self._changed(o.symbol, (BELOW_MIN_PROFIT, o.long_venue, o.short_venue)):
+                continue
             self._log.emit(
                 OpportunitySkipped(
                     symbol=o.symbol, long_venue=o.long_venue, short_venue=o.short_venue,
@@ -110,7 +125,7 @@ class Scanner:
             )
         seen = {o.symbol for o in ranked}
         for symbol in symbols:
-            if symbol not in seen:
+            if symbol not in seen and self._changed(symbol, (NO_POSITIVE_SPREAD,)):
                 self._log.emit(
                     OpportunitySkipped(symbol=symbol, reason=NO_POSITIVE_SPREAD),
                     message=f"{symbol}: no venue pair with a positive funding spread",

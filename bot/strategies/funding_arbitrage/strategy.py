@@ -51,20 +51,40 @@ class FundingArbitrageStrategy(Strategy):
         self._positions = PositionManager(config, venues, self._executor, get_logger("bot.position_manager"))
         self._attempts = 0
         self._opened = 0
+        self._steady_banner: str | None = None
+        self._skips: dict[str, str] = {}
+        self._skips_this_cycle: dict[str, str] = {}
 
     # --- Strategy interface -------------------------------------------------------------------------------
 
     async def on_cycle(self, now: datetime) -> None:
-        self._log.stage("0", "🔎", "Scanning", lifecycle="scanning")
-        if self._positions.open:
-            self._log.stage("4", "👀", "Monitoring Position", lifecycle="monitoring_position")
+        """One check: monitor open positions (exits), scan, try entries.
+
+        Banners mark changes, not ticks: ``6. ✅ Cycle Complete`` after a cycle that opened or closed a position,
+        then the stage the bot now rests in (``4. 👀 Monitoring Position`` with positions open, ``0. 🔎 Scanning``
+        without), emitted only when it differs from the last one shown.
+        """
+        before = set(self._positions.open)
+        if before:
             await self._positions.check(now)
         found = self._scanner.scan()
         opened_now = 0
+        self._skips_this_cycle = {}
         for opp in found:
             if await self._consider(opp, now, opened_now):
                 opened_now += 1
-        self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
+        self._skips = self._skips_this_cycle
+        after = set(self._positions.open)
+        if after != before:
+            self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
+            self._steady_banner = None
+        steady = "monitoring" if after else "scanning"
+        if steady != self._steady_banner:
+            self._steady_banner = steady
+            if after:
+                self._log.stage("4", "👀", "Monitoring Position", lifecycle="monitoring_position")
+            else:
+                self._log.stage("0", "🔎", "Scanning", lifecycle="scanning")
 
     def on_funding(self, credits: Sequence[FundingCredit], now: datetime) -> None:
         self._positions.on_funding(credits)
@@ -95,7 +115,14 @@ class FundingArbitrageStrategy(Strategy):
 
     # --- entry --------------------------------------------------------------------------------------------
 
+    def _repeated(self, opp: Opportunity, reason: str) -> bool:
+        """True when ``opp.symbol`` was skipped for the same reason in the previous cycle (not re-reported)."""
+        self._skips_this_cycle[opp.symbol] = reason
+        return self._skips.get(opp.symbol) == reason
+
     def _skip(self, opp: Opportunity, reason: str, message: str) -> None:
+        if self._repeated(opp, reason):
+            return
         self._log.emit(
             OpportunitySkipped(symbol=opp.symbol, long_venue=opp.long_venue, short_venue=opp.short_venue,
                                reason=reason, net_apr=opp.net_apr),
@@ -103,6 +130,9 @@ class FundingArbitrageStrategy(Strategy):
         )
 
     def _limit(self, opp: Opportunity, limit: str, value: Decimal, limit_value: Decimal, reason: str) -> None:
+        if self._skips.get(opp.symbol) == reason:
+            self._skips_this_cycle[opp.symbol] = reason
+            return
         self._log.emit(
             RiskLimitHit(limit=limit, value=value, limit_value=limit_value, symbol=opp.symbol),
             message=f"{limit} reached ({value} / {limit_value}): {opp.symbol} not opened", level="warning",
