@@ -15,7 +15,6 @@ import sys
 from pathlib import Path
 from typing import Annotated
 
-import click
 import typer
 from rich.console import Console
 from rich.live import Live
@@ -33,7 +32,7 @@ class DefaultCommandGroup(TyperGroup):
 
     default_command = "show"
 
-    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+    def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--install-completion",
                                                                      "--show-completion"):
             args = [self.default_command, *args]

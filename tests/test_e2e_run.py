@@ -1,0 +1,118 @@
+"""End to end: the paper bot on real market history, its JSONL record, and the frame arbtail redraws from it.
+
+One full ``runbot --speed 0 --dashboard-mode=plain`` run (a few seconds) is shared by the tests of this module.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections import defaultdict
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import orjson
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
+WIDTH = 132
+
+
+@pytest.fixture(scope="module")
+def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    out = tmp_path_factory.mktemp("run")
+    frame = out / "final_frame.txt"
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.runbot_cli", "--config", str(CONFIG), "--speed", "0",
+         "--dashboard-mode=plain", "--log-dir", str(out / "logs"), "--width", str(WIDTH),
+         "--final-frame", str(frame)],
+        cwd=out, capture_output=True, text=True, timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    (jsonl,) = (out / "logs").glob("*.jsonl")
+    events = [orjson.loads(line) for line in jsonl.read_bytes().splitlines()]
+    return {"proc": proc, "jsonl": jsonl, "events": events, "frame": frame.read_text(), "dir": out}
+
+
+def test_prints_where_the_jsonl_went(run: dict) -> None:
+    assert str(run["jsonl"].name) in run["proc"].stdout
+
+
+def test_envelope_invariants(run: dict) -> None:
+    events = run["events"]
+    seqs = [e["seq"] for e in events]
+    assert all(b > a for a, b in zip(seqs, seqs[1:], strict=False)), "seq must be strictly increasing"
+    assert len({e["session_id"] for e in events}) == 1
+    for e in events:
+        ts = datetime.fromisoformat(e["ts"])
+        assert ts.utcoffset() == timedelta(0), e["ts"]
+    assert events[0]["event"] == "session.started" or events[0]["event"] == "log.message"
+    assert events[-1]["event"] == "session.stopped"
+    assert events[-1]["health"] == "stopped"
+
+
+def _floats(value, path=""):
+    if isinstance(value, float):
+        yield path
+    elif isinstance(value, dict):
+        for k, v in value.items():
+            yield from _floats(v, f"{path}.{k}")
+    elif isinstance(value, list):
+        for i, v in enumerate(value):
+            yield from _floats(v, f"{path}[{i}]")
+
+
+def test_no_float_anywhere(run: dict) -> None:
+    bad = [(e["seq"], p) for e in run["events"] for p in _floats(e)]
+    assert bad == []
+
+
+def test_positions_open_and_close_across_symbols(run: dict) -> None:
+    events = run["events"]
+    opened = {e["position_id"]: e for e in events if e["event"] == "position.opened"}
+    closed = {e["position_id"]: e for e in events if e["event"] == "position.closed"}
+    assert len(opened) >= 3
+    assert set(closed) == set(opened)
+    assert len({e["symbol"] for e in opened.values()}) >= 2
+
+
+def test_one_funding_payment_per_leg_per_venue_funding_time(run: dict) -> None:
+    """Every settlement of each leg's venue while the position was open (after entry, up to exit) was paid."""
+    events = run["events"]
+    interval = {e["venue"]: e["funding_interval_s"] for e in events if e["event"] == "venue.connected"}
+    assert sorted(set(interval.values())) == [3600, 28800]  # hourly and 8-hourly venues both present
+    paid = defaultdict(list)
+    for e in events:
+        if e["event"] == "funding.payment":
+            paid[(e["position_id"], e["venue"])].append(datetime.fromisoformat(e["market_ts"]))
+    closed = {e["position_id"]: e for e in events if e["event"] == "position.closed"}
+    for e in events:
+        if e["event"] != "position.opened":
+            continue
+        t_open = datetime.fromisoformat(e["market_ts"])
+        t_close = datetime.fromisoformat(closed[e["position_id"]]["market_ts"])
+        for leg in e["legs"]:
+            step = interval[leg["venue"]]
+            first = datetime.fromtimestamp((int(t_open.timestamp()) // step + 1) * step, UTC)
+            expected = []
+            t = first
+            while t <= t_close:
+                expected.append(t)
+                t += timedelta(seconds=step)
+            assert sorted(paid[(e["position_id"], leg["venue"])]) == expected, (e["position_id"], leg["venue"])
+
+
+def test_final_frame_equals_arbtail_once(run: dict) -> None:
+    proc = subprocess.run(
+        [sys.executable, "-m", "tools.arbtail", str(run["jsonl"]), "--once", "--width", str(WIDTH)],
+        capture_output=True, text=True, timeout=60,
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == run["frame"]
+    assert "\x1b" not in proc.stdout
+    assert "positions" in proc.stdout and "funding" in proc.stdout and "timeline" in proc.stdout
+
+
+def test_plain_mode_printed_the_final_frame(run: dict) -> None:
+    assert run["frame"] in run["proc"].stdout
