@@ -114,7 +114,7 @@ class Scanner:
                 f"spread {_pct(o.spread_apr)} APR, net {_pct(o.net_apr)}",
             )
         for o in ranked[len(found) :]:
-            if not self._changed(o.symbol, (BELOW_MIN_PROFIT, o.long_venue, o.short_venue)):
+            if not self._changed(o.symbol, (BELOW_MIN_PROFIT,)):
                 continue
             self._log.emit(
                 OpportunitySkipped(
