@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import signal
 import sys
 import uuid
@@ -142,6 +143,15 @@ def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sin
     return sinks, jsonl
 
 
+def _frame_width(opts: RunOptions) -> int:
+    """Width of the final text frame: ``--width``/config, else the terminal's, else 120 columns."""
+    if opts.width:
+        return opts.width
+    if sys.stdout.isatty():
+        return shutil.get_terminal_size((120, 40)).columns
+    return 120
+
+
 def _install_signal_handlers(task: asyncio.Task[object]) -> None:
     """SIGTERM and SIGHUP (SSH dropped) cancel the run like Ctrl-C does, so every exit path closes the session."""
     loop = asyncio.get_running_loop()
@@ -189,7 +199,7 @@ async def _main(opts: RunOptions) -> int:
             finally:
                 log.emit(SessionHealth(health="stopping", reason=reason))
                 log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
-        frame = service.final_frame(opts.width or 120)
+        frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)
     if opts.mode in (DashboardMode.live, DashboardMode.plain):
