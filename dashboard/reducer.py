@@ -120,6 +120,10 @@ def _opt_dec(ev: dict[str, Any], key: str) -> Decimal | None:
     return None if ev.get(key) is None else _dec(ev, key)
 
 
+_fromiso = datetime.fromisoformat
+_loads = orjson.loads
+
+
 def _parse_dt(s: str) -> datetime:
     """ISO string → aware UTC datetime. Raises ``_Bad`` (``naive_timestamp`` / ``bad_timestamp``)."""
     try:
@@ -156,7 +160,6 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
     line, not folded), event name (``unknown_event``: info line), then the event's handler (``bad_field`` …:
     rejected, state unchanged apart from the counters and the session's last ``seq``).
     """
-    st = state.stats
     try:
         v = event["v"]
         ts = event["ts"]
@@ -167,41 +170,55 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
         return _skip(state, "missing_envelope", f"missing {e.args[0]!r}")
     except TypeError:
         return _skip(state, "not_object", type(event).__name__)
-    if type(seq) is not int or type(v) is not int or type(ts) is not str or type(sid) is not str or type(name) is not str:
-        return _skip(state, "missing_envelope", "wrong-typed envelope key")
-    if v < 1 or seq < 0:
-        return _skip(state, "missing_envelope", f"v={v} seq={seq}")
+    # hot path checks only what a cheap operation below would not catch: seq must be an int (not a bool),
+    # session_id a str (a dict key that must survive JSON); ts is checked by fromisoformat, v by ``v != 1``
+    if type(seq) is not int or type(sid) is not str or seq < 0:
+        return _skip(state, "missing_envelope", "seq must be a non-negative int, session_id a string")
+    if v != SCHEMA_VERSION and (type(v) is not int or v < 1):
+        return _skip(state, "missing_envelope", f"bad schema version {str(v)[:20]!r}")
+    # timestamps, inlined for speed (hot path: UTC ts, market_ts unchanged since the previous event)
     try:
-        tsdt = _parse_dt(ts)
-        mraw = event.get("market_ts")
-        if mraw is None:
-            mts = None
-        elif mraw == state.market_ts_raw:
-            mts = state.market_ts_last
-        elif type(mraw) is str:
+        tsdt = _fromiso(ts)
+    except (ValueError, TypeError):
+        return _skip(state, "bad_timestamp", f"seq {seq}: ts {str(ts)[:40]!r}")
+    if tsdt.tzinfo is not UTC:
+        if tsdt.utcoffset() is None:
+            return _skip(state, "naive_timestamp", f"seq {seq}: ts {ts[:40]!r}")
+        tsdt = tsdt.astimezone(UTC)
+    mraw = event.get("market_ts")
+    if mraw is None:
+        mts = None
+    elif mraw == state.market_ts_raw:
+        mts = state.market_ts_last
+    else:
+        if type(mraw) is not str:
+            return _skip(state, "bad_timestamp", f"seq {seq}: market_ts not a string")
+        try:
             mts = _parse_dt(mraw)
-            state.market_ts_raw = mraw
-            state.market_ts_last = mts
-        else:
-            raise _Bad("market_ts: expected ISO string", "bad_timestamp")
-    except _Bad as b:
-        return _skip(state, b.reason, f"seq {seq}: {b.detail}")
+        except _Bad as b:
+            return _skip(state, b.reason, f"seq {seq}: market_ts {b.detail}")
+        state.market_ts_raw = mraw
+        state.market_ts_last = mts
 
+    if type(name) is not str:
+        return _skip(state, "missing_envelope", "event name must be a string")
     last = state.last_seq.get(sid)
     if last is not None and seq <= last:
         return _skip(state, "duplicate_seq" if seq == last else "out_of_order_seq", f"seq {seq} after {last}")
     state.last_seq[sid] = seq
 
-    extra = None
-    if v > SCHEMA_VERSION or (handler := _HANDLERS.get(name)) is None:
+    if v != SCHEMA_VERSION or (handler := _HANDLERS.get(name)) is None:
         reason = "newer_version" if v > SCHEMA_VERSION else "unknown_event"
-        _bump(st.unknown, reason)
+        _bump(state.stats.unknown, reason)
         msg = event.get("message")
         label = f"unknown event {name} (v{v})" if reason == "newer_version" else f"unknown event {name}"
         msg = f"{label}: {msg}" if type(msg) is str and msg else label
-        _advance(state, ts, mts)
+        state.last_ts = ts
+        if mts is not None and (state.market_now is None or mts > state.market_now):
+            state.market_now = mts
         state.timeline.append((ts, mraw if mts is not None else None, seq, "info", "info", name, msg))
         return state
+    st = state.stats
     try:
         extra = handler(state, event, tsdt, mts)
     except _Bad as b:
@@ -218,7 +235,9 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
         return state
 
     st.applied += 1
-    _advance(state, ts, mts)
+    state.last_ts = ts
+    if mts is not None and mts is not state.market_now and (state.market_now is None or mts > state.market_now):
+        state.market_now = mts
     if name not in NOISE_EVENTS:
         cat = event.get("category")
         level = event.get("level")
@@ -234,12 +253,6 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
         if extra:
             state.timeline.extend(extra)
     return state
-
-
-def _advance(state: DashboardState, ts: str, mts: datetime | None) -> None:
-    state.last_ts = ts
-    if mts is not None and (state.market_now is None or mts > state.market_now):
-        state.market_now = mts
 
 
 def _skip(state: DashboardState, reason: str, detail: str) -> DashboardState:
@@ -554,23 +567,36 @@ def _on_position_closed(
 def _on_mark(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
     venue = ev.get("venue")
     symbol = ev.get("symbol")
-    if type(venue) is not str or type(symbol) is not str:
-        raise _Bad("venue/symbol: expected strings")
-    state.marks[(venue, symbol)] = _pos_dec(ev, "mark_price")
+    price = ev.get("mark_price")
+    if type(venue) is not str or type(symbol) is not str or type(price) is not str:
+        raise _Bad("venue/symbol/mark_price: expected strings")
+    try:
+        d = Decimal(price)
+    except InvalidOperation:
+        raise _Bad("mark_price: not a decimal") from None
+    if not d.is_finite() or d <= _ZERO:
+        raise _Bad("mark_price: expected a positive finite decimal")
+    state.marks[(venue, symbol)] = d
 
 
 def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    """``funding.rate``: keep the latest rate (fraction per ``interval_s``) and next settlement per venue × symbol.
+    ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``."""
     venue = ev.get("venue")
     symbol = ev.get("symbol")
-    if type(venue) is not str or type(symbol) is not str:
-        raise _Bad("venue/symbol: expected strings")
-    rate = _dec(ev, "rate")
+    raw = ev.get("rate")
     interval = ev.get("interval_s")
+    nraw = ev.get("next_funding_ts")
+    if type(venue) is not str or type(symbol) is not str or type(raw) is not str or type(nraw) is not str:
+        raise _Bad("venue/symbol/rate/next_funding_ts: expected strings")
     if type(interval) is not int or interval <= 0:
         raise _Bad("interval_s: expected positive integer")
-    nraw = ev.get("next_funding_ts")
-    if type(nraw) is not str:
-        raise _Bad("next_funding_ts: expected ISO string")
+    try:
+        rate = Decimal(raw)
+    except InvalidOperation:
+        raise _Bad("rate: not a decimal") from None
+    if not rate.is_finite():
+        raise _Bad("rate: not finite")
     key = (venue, symbol)
     cur = state.rates.get(key)
     if cur is not None and cur.next_funding_raw == nraw:
@@ -672,21 +698,15 @@ class Reducer:
             _skip(self.state, "too_long", f"{len(raw)} bytes")
             return
         try:
-            event = orjson.loads(raw)
+            event = _loads(raw)
         except orjson.JSONDecodeError as e:
             _skip(self.state, _classify_bad_line(raw), str(e)[:120])
             return
-        if type(event) is not dict:
-            _skip(self.state, "not_object", type(event).__name__)
-            return
-        apply(self.state, event)
+        apply(self.state, event)  # a non-object (array, number, string) is counted there as not_object
 
     def feed(self, event: dict[str, Any]) -> None:
         """One parsed event dict (as ``orjson.loads`` gives it). Never raises."""
         self.version += 1
-        if type(event) is not dict:
-            _skip(self.state, "not_object", type(event).__name__)
-            return
         apply(self.state, event)
 
     def note_skip(self, reason: str, detail: str = "") -> None:

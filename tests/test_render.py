@@ -62,7 +62,7 @@ def test_frame_text_width_100_contains_positions_and_no_ansi() -> None:
 
 def test_wide_frame_shows_every_column_with_units() -> None:
     text = frame_text(reducer_with_positions(2).snapshot(), 200)
-    for header in ("Entry", "Mark", "tgt/fill", "rPnL", "Fees", "Funding", "Margin USD", "APR %", "Rate bp"):
+    for header in ("Entry", "Mark", "tgt/fill", "rPnL", "Fees", "Funding", "Margin USD", "APR", "Rate", "Next"):
         assert header in text
     assert "3× 216.67" in text  # leverage × margin = 0.01·65000.5/3 → 216.67
 
