@@ -71,24 +71,33 @@ def _text(value: Any) -> str:
 
 def row_from_event(line: bytes, record: dict[str, Any]) -> Row:
     """The row for one event: ``line`` its serialised JSON (no newline), ``record`` the same event as a dict
-    (values may be ``datetime``/``Decimal``/``UUID`` or their string forms). Raises ``BadEvent``."""
-    seq = record.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool) or seq < 0:
+    (values may be ``datetime``/``Decimal``/``UUID`` or their string forms). Raises ``BadEvent``.
+
+    Hot path (once per event on the bot's thread, ~1.5 µs): the pipeline's types are taken as they are; only
+    unusual values take the slow conversions. orjson writes NUL as ``\\u0000``, so a line without that escape
+    has no NUL in any string and needs no cleaning."""
+    get = record.get
+    seq = get("seq")
+    if type(seq) is not int or seq < 0:
         raise BadEvent(f"seq {seq!r} is not an integer >= 0")
+    ts = get("ts")
+    if type(ts) is not datetime or ts.tzinfo is None:
+        ts = _as_ts(ts)
+    sid = get("session_id")
+    session = _uuid_cache.get(sid) if type(sid) is str else None
+    if session is None:
+        session = _as_uuid(sid)
+    level, logger, category, event, message = (
+        get("level"), get("logger"), get("category"), get("event"), get("message")
+    )
     payload = line.decode("utf-8")
     if _NUL_ESCAPE in line:
         payload = orjson.dumps({RAW_KEY: payload}).decode()
-    return (
-        _as_uuid(record.get("session_id")),
-        seq,
-        _as_ts(record.get("ts")),
-        _text(record.get("level")),
-        _text(record.get("logger")),
-        _text(record.get("category")),
-        _text(record.get("event")),
-        _text(record.get("message")),
-        payload,
-    )
+        level, logger, category, event, message = map(_text, (level, logger, category, event, message))
+    elif not (type(level) is str and type(logger) is str and type(category) is str and type(event) is str
+              and type(message) is str):
+        level, logger, category, event, message = map(_text, (level, logger, category, event, message))
+    return (session, seq, ts, level, logger, category, event, message, payload)
 
 
 def row_from_line(line: bytes) -> Row:

@@ -129,6 +129,11 @@ class PostgresSink(Sink):
         self._failed = False
         self._session: store.SessionInfo | None = None
         self._session_dirty = False
+        self._last_session_update = 0.0
+        #: seconds between session-row updates (``last_seq``/``last_event_at``) when nothing else changed
+        self.session_update_s = 1.0
+        #: rows per COPY when a backlog has built up (catch-up after an outage, bursts)
+        self.max_copy_rows = 50_000
         self._loop: asyncio.AbstractEventLoop | None = None
         self._loop_thread = 0
         self._wake: asyncio.Event | None = None
@@ -386,7 +391,8 @@ class PostgresSink(Sink):
             self._inflight = []
         buf = self._buf
         while buf:
-            n = min(len(buf), self.batch_size)
+            # a backlog (burst, catch-up) goes in bigger COPYs: fewer round trips, same order
+            n = min(len(buf), max(self.batch_size, self.max_copy_rows))
             self._inflight = [buf.popleft() for _ in range(n)]
             await self._write(self._inflight, idempotent=False)
             self._inflight = []
@@ -401,9 +407,11 @@ class PostgresSink(Sink):
             self._ensure_session(rows[0][0])
         session = self._session
         assert session is not None
-        session.track(rows)
+        if session.track(rows):
+            self._session_dirty = True
         if session.health == "starting":
             session.health = "running"
+            self._session_dirty = True
         try:
             await self._commit(rows, idempotent=idempotent)
         except asyncpg.UniqueViolationError:
@@ -427,23 +435,31 @@ class PostgresSink(Sink):
             raise _ConnectionLost() from exc
 
     async def _commit(self, rows: list[Row], *, idempotent: bool) -> None:
+        """One batch. The plain COPY runs alone (autocommit, one round trip); the session row is updated in the
+        same transaction only when its facts changed or every ``session_update_s`` (for ``last_seq``)."""
         conn = self._conn
         if conn is None:
             raise _ConnectionLost()
         session = self._session
         assert session is not None
         t = self.op_timeout_s
-        async with conn.transaction():
-            if idempotent:
-                await store.insert_events_idempotent(conn, rows, timeout=t)
-            elif self.write_mode == "insert":
-                await store.insert_events_single(conn, rows, timeout=t)
-            else:
-                await store.copy_events(conn, rows, timeout=t)
-            await store.upsert_session(conn, session, timeout=t)
-            if self.notify:
-                await store.notify(conn, rows[-1][0], rows[-1][1])
-        self._session_dirty = False
+        now = time.monotonic()
+        update_session = self._session_dirty or now - self._last_session_update >= self.session_update_s
+        if idempotent or update_session or self.write_mode == "insert":
+            async with conn.transaction():
+                if idempotent:
+                    await store.insert_events_idempotent(conn, rows, timeout=t)
+                elif self.write_mode == "insert":
+                    await store.insert_events_single(conn, rows, timeout=t)
+                else:
+                    await store.copy_events(conn, rows, timeout=t)
+                await store.upsert_session(conn, session, timeout=t)
+            self._session_dirty = False
+            self._last_session_update = now
+        else:
+            await store.copy_events(conn, rows, timeout=t)
+        if self.notify:
+            await store.notify(conn, rows[-1][0], rows[-1][1])
 
     async def _row_by_row(self, rows: list[Row], first: BaseException) -> int:
         rejected = 0

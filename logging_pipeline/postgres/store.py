@@ -7,7 +7,7 @@ never open transactions themselves unless they say so; callers group them. Error
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -76,15 +76,23 @@ class SessionInfo:
     metadata: dict[str, Any] = field(default_factory=dict)
     stopped_seen: bool = False
 
-    def track(self, rows: Iterable[Row]) -> None:
-        """Fold the session-level facts of ``rows`` (this session's only) into this object: ``session.started``
-        (strategy, config, metadata, start time), ``session.health``, ``session.stopped`` (final health, end)."""
+    def track(self, rows: Sequence[Row]) -> bool:
+        """Fold the session-level facts of ``rows`` (this session's only) into this object: last seq/time,
+        ``session.started`` (strategy, config, metadata, start time), ``session.health``, ``session.stopped``
+        (final health, end). Returns whether a fact other than last seq/time changed."""
+        changed = False
+        sid = self.session_id
         for row in rows:
-            if row[0] != self.session_id:
+            if row[0] != sid:
                 continue
-            seq, ts, event = row[1], row[2], row[6]
+            seq = row[1]
             if self.last_seq is None or seq > self.last_seq:
-                self.last_seq, self.last_event_at = seq, ts
+                self.last_seq, self.last_event_at = seq, row[2]
+            event = row[6]
+            if not event.startswith("session."):
+                continue
+            changed = True
+            ts = row[2]
             if event == "session.started":
                 obj = _payload(row)
                 self.strategy = obj.get("strategy") or self.strategy
@@ -104,6 +112,7 @@ class SessionInfo:
                 self.stopped_seen = True
                 if obj.get("reason"):
                     self.metadata["stop_reason"] = obj["reason"]
+        return changed
 
 
 def _payload(row: Row) -> dict[str, Any]:
