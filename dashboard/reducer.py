@@ -247,12 +247,26 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
             cat = "warning" if level == "warning" else "error" if level in ("error", "critical") else "info"
         msg = event.get("message")
         if type(msg) is not str or not msg:
-            msg = name
+            msg = _describe(name, event)
         row = (ts, mraw if mts is not None else None, seq, cat, level, name, msg)
         state.timeline.append(row)
         if extra:
             state.timeline.extend(extra)
     return state
+
+
+#: Fields shown for a timeline event that arrived without a message (``name key=value …``).
+_DESCRIBE_KEYS = ("health", "reason", "symbol", "venue", "position_id", "limit", "name", "value")
+
+
+def _describe(name: str, event: dict[str, Any]) -> str:
+    """A one-line description for an event without ``message``: its name and a few identifying fields."""
+    parts = [name]
+    for key in _DESCRIBE_KEYS:
+        val = event.get(key)
+        if type(val) is str or type(val) is int:
+            parts.append(f"{key}={val}")
+    return " ".join(parts)
 
 
 def _skip(state: DashboardState, reason: str, detail: str) -> DashboardState:
@@ -760,10 +774,6 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
         notional = leg.qty * (mark if mark is not None else leg.entry_price)
         if leg.leverage is not None and leg.leverage > 0:
             margin = formulas.margin_for(leg.qty * leg.entry_price, leg.leverage)
-    elif leg.opened_qty > 0:
-        unrealized = _ZERO
-        notional = _ZERO
-        margin = _ZERO if leg.leverage is not None else None
     return VenueLeg.model_construct(
         venue=leg.venue,
         side=leg.side,

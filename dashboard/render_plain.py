@@ -32,8 +32,9 @@ __all__ = [
 
 
 def short_id(position_id: str, n: int = 8) -> str:
-    """The first ``n`` characters of a position id (UUIDs are unique enough there), made safe."""
-    return safe_text(position_id[:n])
+    """A position/session id for a narrow column, made safe: whole if ≤ 12 characters (``P0009-SOL``), else its
+    first ``n`` characters (a UUID is unique enough there)."""
+    return safe_text(position_id if len(position_id) <= 12 else position_id[:n])
 
 
 def _counts(d: dict[str, int]) -> str:

@@ -108,8 +108,9 @@ def _div_style(d: Decimal | None, limit: Decimal | None) -> str:
 # --- panes ----------------------------------------------------------------------------------------------
 
 
-def session_pane(snap: DashboardSnapshot) -> RenderableType:
-    """Strategy, config, health, stage banner, uptimes, venues, limits and ingest counters."""
+def session_pane(snap: DashboardSnapshot, *, wrap_note: bool = True) -> RenderableType:
+    """Strategy, config, health, stage banner, uptimes, venues, limits and ingest counters. ``wrap_note`` False
+    keeps the data note on one line (the live layout gives the pane a fixed height)."""
     s = snap.session
     head = Text()
     head.append(safe_text(s.strategy or DASH), "bold")
@@ -151,7 +152,11 @@ def session_pane(snap: DashboardSnapshot) -> RenderableType:
     ingest = _t(ingest_line(s), "yellow" if (g.skipped_total or g.rejected_total or g.unknown_total) else "dim")
     lines: list[RenderableType] = [head, stage, times, venues, limits, ingest]
     if s.data_note:
-        lines.append(_t(f"note: {safe_text(s.data_note, 300)}", "dim italic"))
+        note = Text(f"note: {safe_text(s.data_note, 400)}", style="dim italic")
+        if not wrap_note:
+            note.no_wrap = True
+            note.overflow = "ellipsis"
+        lines.append(note)
     return Panel(Group(*lines), title="session", title_align="left", box=box.ROUNDED, padding=(0, 1))
 
 
@@ -308,7 +313,11 @@ def _legs_cells(p: PositionSnapshot) -> tuple[str, str, str, str, str, str]:
         entries.append(fmt_price(leg.entry_price))
         marks.append(fmt_price(leg.mark_price))
         upnl.append(fmt_usd(leg.unrealized_pnl, signed=True))
-        lev.append(f"{fmt_qty(leg.leverage)}× {fmt_usd(leg.margin)}" if leg.leverage is not None else DASH)
+        if leg.leverage is None:
+            lev.append(DASH)
+        else:
+            lev.append(f"{fmt_qty(leg.leverage)}× {fmt_usd(leg.margin)}" if leg.margin is not None else
+                       f"{fmt_qty(leg.leverage)}×")
     return ("\n".join(names), "\n".join(qtys), "\n".join(entries), "\n".join(marks), "\n".join(upnl), "\n".join(lev))
 
 
@@ -342,7 +351,7 @@ def _position_row(p: PositionSnapshot, div_limit: Decimal | None, erosion_thresh
         state += f"\n{safe_text(p.exit_reason, 18)}"
     if p.rebalance_pending:
         state += "\nREBAL"
-    if len(p.legs) > 1:
+    if len(p.legs) > 1 and live:
         upnl += f"\nΣ {fmt_usd(p.unrealized_pnl, signed=True)}"
     return [
         (short_id(p.position_id), dim),
@@ -475,7 +484,7 @@ def build_layout(snap: DashboardSnapshot) -> Layout:
     root = Layout(name="root")
     body = Layout(name="body", ratio=1)
     root.split_column(
-        Layout(session_pane(snap), name="session", size=header_lines),
+        Layout(session_pane(snap, wrap_note=False), name="session", size=header_lines),
         body,
         Layout(portfolio_pane(snap), name="portfolio", size=4),
     )

@@ -382,3 +382,54 @@ def test_state_from_dict_rejects_naive_datetimes() -> None:
     data["session"]["started_ts"] = "2026-03-10T12:00:00"
     with pytest.raises(ValueError):
         state_from_dict(data)
+
+
+# --- more hostile input, model consistency ------------------------------------------------------------------
+
+
+def test_snapshot_built_with_model_construct_validates() -> None:
+    """The snapshot skips validation for speed; its values must still satisfy the models."""
+    from dashboard.models import DashboardSnapshot
+
+    e = Events()
+    opening, closing = round_trip(e)
+    for events in (opening, opening + closing, []):
+        snap = fold(events).snapshot()
+        again = DashboardSnapshot.model_validate(snap.model_dump())
+        assert again == snap
+
+
+def test_huge_nan_binary_lines_are_skipped() -> None:
+    r = Reducer(max_line_bytes=1000)
+    r.feed_line(b'{"v":1,"pad":"' + b"x" * 2000 + b'"}')  # too_long
+    r.feed_line(b'{"v":1,"ts":NaN}')  # NaN literal is not JSON
+    r.feed_line(bytes(range(256)))  # binary
+    r.feed("not a dict")  # type: ignore[arg-type]
+    assert r.stats.skipped == {"too_long": 1, "not_json": 1, "invalid_utf8": 1, "not_object": 1}
+    assert r.version == 4
+
+
+def test_partial_fills_are_incremental() -> None:
+    e = Events()
+    r = fold([started(e)])
+    r.feed(e("order.partially_filled", "", position_id="P4", order_id="o1", venue="binance", symbol="ETH",
+             side="buy", qty="0.3", price="2000", fee="0.3", fee_rate="0.0005", remaining_qty="0.7"))
+    r.feed(fill(e, "P4", "binance", "buy", "0.7", "2010", "0.7035", symbol="ETH"))
+    leg_ = r.state.positions["P4"].legs["binance"]
+    # entry = (0.3·2000 + 0.7·2010) / 1.0 = 2007 ; fees 0.3 + 0.7035 = 1.0035
+    assert (leg_.qty, leg_.entry_price, leg_.fees) == (D("1.0"), D("2007"), D("1.0035"))
+
+
+def test_events_without_message_are_described() -> None:
+    e = Events()
+    r = fold([started(e), e("session.health", "", "info", health="degraded", reason="pg down")])
+    assert r.snapshot().recent_events[-1].message == "session.health health=degraded reason=pg down"
+    assert r.snapshot().session.health == "degraded"
+
+
+def test_close_of_unknown_position_is_rejected() -> None:
+    e = Events()
+    r = fold([started(e), e("position.closed", "", position_id="ghost", reason="TIME_LIMIT", realized_pnl="0",
+                            fees="0", funding="0", net_pnl="0", hold_s=1)])
+    assert r.stats.rejected == {"unknown_position": 1}
+    assert r.snapshot().portfolio.positions_closed == 0

@@ -118,3 +118,18 @@ def test_formatters() -> None:
     assert fmt_apr(D("0.1095")) == "+10.95"
     assert fmt_duration(90061) == "1d01h" and fmt_duration(3725) == "1h02m" and fmt_duration(7) == "7s"
     assert fmt_usd(None) == "—"
+
+
+def test_narrow_and_wide_frames_never_exceed_width() -> None:
+    snap = reducer_with_positions(4).snapshot()
+    for width in (60, 80, 100, 140, 220):
+        text = frame_text(snap, width)
+        assert max(len(line) for line in text.splitlines()) <= width
+        assert "pos0000-" in text or width < 70
+
+
+def test_grid_drops_low_priority_columns_first() -> None:
+    snap = reducer_with_positions(1).snapshot()
+    narrow, wide = frame_text(snap, 100), frame_text(snap, 220)
+    assert "Margin USD" in wide and "Margin USD" not in narrow  # leverage/margin goes first
+    assert "Net" in narrow and "Mark" in narrow  # net PnL and marks stay
