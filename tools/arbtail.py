@@ -23,6 +23,7 @@ from typer.core import TyperGroup
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.jsonl import SourceError, follow_file, read_file
+from tools.pg_admin import register_commands as register_pg_commands
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -33,12 +34,23 @@ class DefaultCommandGroup(TyperGroup):
     default_command = "show"
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
+        args = _hoist_command(args, self.commands)
         if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--install-completion",
                                                                      "--show-completion"):
             args = [self.default_command, *args]
         elif not args:
             args = [self.default_command]
         return super().parse_args(ctx, args)
+
+
+def _hoist_command(args: list[str], commands: dict[str, object]) -> list[str]:
+    """``arbtail --db DSN sessions`` → ``arbtail sessions --db DSN`` (``--db`` may precede a sub-command)."""
+    i = 0
+    while i < len(args) and (args[i] == "--db" or args[i].startswith("--db=")):
+        i += 1 if "=" in args[i] else 2
+    if 0 < i < len(args) and args[i] in commands:
+        return [args[i], *args[:i], *args[i + 1:]]
+    return args
 
 
 app = typer.Typer(
@@ -62,8 +74,19 @@ def show(
     once: Annotated[bool, typer.Option("--once", help="Print one frame as plain text and exit.")] = False,
     width: Annotated[int | None, typer.Option("--width", min=40, help="Frame width in columns.")] = None,
     timeline: Annotated[int, typer.Option("--timeline", min=1, help="Timeline rows to keep.")] = 20,
+    db: Annotated[
+        str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", show_default=False,
+                                 help="Read from PostgreSQL (DSN) instead of a file; with --session.")
+    ] = None,
+    session: Annotated[
+        str | None, typer.Option("--session", help="Session id (or unique prefix, or 'latest') in --db.")
+    ] = None,
+    at: Annotated[str | None, typer.Option("--at", help="With --db: the state at this time (ISO 8601, UTC).")] = None,
 ) -> None:
-    """Show the dashboard for PATH."""
+    """Show the dashboard for PATH (or for --session in --db)."""
+    if session is not None or (path is None and db):
+        _show_db(db, session or "latest", at=at, follow=follow, once=once, width=width, timeline=timeline)
+        return
     if path is None:
         _fail("missing PATH (a session .jsonl file); see arbtail --help")
         return
@@ -106,6 +129,30 @@ async def _follow(path: Path, reducer: Reducer, offset: int, console: Console) -
             if reducer.version != drawn:
                 live.update(build_layout(reducer.snapshot()), refresh=True)
                 drawn = reducer.version
+
+
+def _show_db(db: str | None, session: str, **kw: object) -> None:
+    from dashboard.sources.postgres import PostgresSourceError
+    from logging_pipeline.postgres.dsn import redact
+    from tools.pg_view import parse_at, run_show_db
+
+    if not db:
+        _fail("--session needs --db DSN (or ARBDASH_DATABASE_URL)")
+        return
+    try:
+        at = parse_at(kw.pop("at"))  # type: ignore[arg-type]
+    except ValueError as exc:
+        _fail(str(exc))
+        return
+    try:
+        run_show_db(db, session, at=at, **kw)
+    except PostgresSourceError as exc:
+        _fail(str(exc))
+    except Exception as exc:  # noqa: BLE001 - asyncpg errors: one redacted line, exit 2
+        _fail(redact(f"{type(exc).__name__}: {exc}", db))
+
+
+register_pg_commands(app)  # db-upgrade, sessions, prune, export, import (tools/pg_admin.py)
 
 
 def main() -> None:

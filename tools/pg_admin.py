@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import asyncpg
+import typer
 
 from dashboard.sources.postgres import PostgresSourceError, resolve_session
 from logging_pipeline.postgres import store
@@ -322,16 +323,15 @@ def _dsn_from(ctx: Any, db: str | None) -> str:
     return dsn
 
 
+DbOpt = Annotated[
+    str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", help="PostgreSQL DSN.", show_default=False)
+]
+
+
 def register_commands(app: Any) -> None:
     """Add ``db-upgrade``, ``sessions``, ``prune``, ``export`` and ``import`` to the typer ``app``. Errors
     print ``<prog>: <message>`` (redacted) on stderr and exit with code 2."""
     import asyncio
-
-    import typer
-
-    DbOpt = Annotated[
-        str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", help="PostgreSQL DSN.", show_default=False)
-    ]
 
     def run(ctx: typer.Context, db: str | None, coro_fn: Any) -> Any:
         try:
