@@ -15,7 +15,8 @@ Bad input never raises out of ``feed`` / ``feed_line`` / ``apply``; it is counte
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections import deque
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
@@ -35,7 +36,16 @@ from dashboard.models import (
     VenueLeg,
     VenueStatus,
 )
-from dashboard.state import DashboardState, IngestStats, LegState, PositionState, RateState, SessionInfo, VenueState
+from dashboard.state import (
+    DashboardState,
+    IngestStats,
+    LegState,
+    PositionState,
+    RateState,
+    SessionInfo,
+    VenueState,
+    state_from_dict,
+)
 from helpers import formulas
 from logging_pipeline.events import SCHEMA_VERSION
 
@@ -693,9 +703,10 @@ class Reducer:
     ``version`` increments on every call that changed the state (including skip counters, which are on screen).
     """
 
-    __slots__ = ("state", "version", "max_line_bytes")
+    __slots__ = ("state", "version", "max_line_bytes", "timeline_size")
 
     def __init__(self, *, timeline_size: int = 20, max_line_bytes: int = 64 * 1024 * 1024) -> None:
+        self.timeline_size = timeline_size
         self.state = DashboardState(timeline_size=timeline_size)
         self.version = 0
         self.max_line_bytes = max_line_bytes
@@ -718,6 +729,28 @@ class Reducer:
             return
         apply(self.state, event)  # a non-object (array, number, string) is counted there as not_object
 
+    def feed_lines(self, lines: Iterable[bytes]) -> int:
+        """Feed many JSONL lines (a replay): same as ``feed_line`` for each, with the per-call overhead hoisted
+        out of the loop. Returns how many lines were read."""
+        state = self.state
+        limit = self.max_line_bytes
+        loads = _loads
+        fold = apply
+        n = 0
+        for raw in lines:
+            n += 1
+            if len(raw) > limit:
+                _skip(state, "too_long", f"{len(raw)} bytes")
+                continue
+            try:
+                event = loads(raw)
+            except orjson.JSONDecodeError as e:
+                _skip(state, _classify_bad_line(raw), str(e)[:120])
+                continue
+            fold(state, event)
+        self.version += n
+        return n
+
     def feed(self, event: dict[str, Any]) -> None:
         """One parsed event dict (as ``orjson.loads`` gives it). Never raises."""
         self.version += 1
@@ -728,12 +761,21 @@ class Reducer:
         self.version += 1
         _skip(self.state, reason, detail or reason)
 
-    def load_checkpoint(self, data: dict[str, Any]) -> None:
-        """Replace the state by a ``dashboard.checkpoint`` payload (``state_to_dict`` form)."""
-        from dashboard.state import state_from_dict
-
-        self.state = state_from_dict(data)
+    def load_checkpoint(self, data: dict[str, Any]) -> bool:
+        """Replace the state by a ``dashboard.checkpoint`` payload (``state_to_dict`` form), keeping this
+        reducer's timeline size. A malformed payload is counted (``bad_checkpoint``) and the state kept;
+        returns whether it was loaded. Never raises."""
+        try:
+            state = state_from_dict(data)
+        except Exception as e:  # noqa: BLE001 - any malformed payload is a counted skip
+            self.note_skip("bad_checkpoint", f"{type(e).__name__}: {e}"[:200])
+            return False
+        if state.timeline_size != self.timeline_size:
+            state.timeline_size = self.timeline_size
+            state.timeline = deque(state.timeline, maxlen=self.timeline_size)
+        self.state = state
         self.version += 1
+        return True
 
     def snapshot(self, *, closed_rows: int = 5) -> DashboardSnapshot:
         """Build the pydantic snapshot: every derived figure computed here (see ``dashboard.snapshot``)."""

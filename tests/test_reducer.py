@@ -433,3 +433,35 @@ def test_close_of_unknown_position_is_rejected() -> None:
                             fees="0", funding="0", net_pnl="0", hold_s=1)])
     assert r.stats.rejected == {"unknown_position": 1}
     assert r.snapshot().portfolio.positions_closed == 0
+
+
+def test_feed_lines_equals_feed_line_and_counts() -> None:
+    e = Events()
+    opening, closing = round_trip(e)
+    lines = [orjson.dumps(ev) + b"\n" for ev in opening + closing] + [b"{torn"]
+    a = Reducer()
+    for line in lines:
+        a.feed_line(line)
+    b = Reducer()
+    assert b.feed_lines(iter(lines)) == len(lines)
+    assert a.snapshot() == b.snapshot() and b.stats.skipped == {"not_json": 1}
+    assert b.version == len(lines)
+
+
+def test_naive_market_ts_skipped() -> None:
+    e = Events()
+    r = fold([started(e)])
+    e.market = "2026-03-01T09:00:00"
+    r.feed(mark(e, "binance", "100"))
+    assert r.stats.skipped == {"naive_timestamp": 1} and r.state.marks == {}
+
+
+def test_bad_checkpoint_is_counted_and_timeline_size_kept() -> None:
+    e = Events()
+    opening, _ = round_trip(e)
+    small = fold(opening, timeline_size=3)
+    r = Reducer(timeline_size=7)
+    assert not r.load_checkpoint({"session": 42})
+    assert r.stats.skipped == {"bad_checkpoint": 1}
+    assert r.load_checkpoint(state_to_dict(small.state))
+    assert r.state.timeline.maxlen == 7 and len(r.state.timeline) == 3
