@@ -37,6 +37,9 @@ from logging_pipeline.events import SessionHealth, SessionStopped
 from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
+from logging_pipeline.postgres.dsn import passwords_in
+from logging_pipeline.postgres.wiring import build_postgres_sink
+from tools.pg_admin import register_commands as register_pg_commands
 
 log = get_logger("runbot")
 
@@ -60,6 +63,7 @@ class RunOptions:
     level: str
     width: int | None
     final_frame: Path | None
+    db: str | None = None  # PostgreSQL DSN from --db (overrides dashboard.persistence.dsn and enables it)
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, help="Run the arbdash funding-arbitrage bot.")
@@ -98,6 +102,15 @@ def runbot(
     final_frame: Annotated[
         Path | None, typer.Option("--final-frame", help="Also write the final frame as plain text to this file.")
     ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option("--db", show_default=False,
+                     help="PostgreSQL DSN: record the session there (overrides dashboard.persistence.dsn)."),
+    ] = None,
+    dashboard_replay: Annotated[
+        str | None,
+        typer.Option("--dashboard-replay", help="Draw session ID (or prefix, or 'latest') from PostgreSQL and exit."),
+    ] = None,
 ) -> None:
     """Run the bot (when no sub-command is given)."""
     if ctx.invoked_subcommand is not None:
@@ -107,6 +120,9 @@ def runbot(
     except ConfigError as exc:
         typer.echo(f"runbot: {exc}", err=True)
         raise typer.Exit(2) from exc
+    if dashboard_replay is not None:
+        _replay_from_db(db or cfg.dashboard.persistence.dsn, dashboard_replay, width)
+        return
     mode = dashboard_mode or DashboardMode(cfg.dashboard.mode)
     if mode == DashboardMode.live and not sys.stdout.isatty():
         mode = DashboardMode.plain
@@ -122,6 +138,7 @@ def runbot(
         level=level,
         width=width or cfg.dashboard.width,
         final_frame=final_frame,
+        db=db,
     )
     try:
         code = asyncio.run(_main(opts))
@@ -152,6 +169,27 @@ def _frame_width(opts: RunOptions) -> int:
     return 120
 
 
+def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
+    """``--dashboard-replay``: the session's dashboard from PostgreSQL (final frame; live view on a TTY)."""
+    from dashboard.sources.postgres import PostgresSourceError
+    from logging_pipeline.postgres.dsn import redact, resolve_dsn
+    from tools.pg_view import run_show_db
+
+    dsn = resolve_dsn(dsn)
+    if not dsn:
+        typer.echo("runbot: --dashboard-replay needs --db DSN, dashboard.persistence.dsn or ARBDASH_DATABASE_URL",
+                   err=True)
+        raise typer.Exit(2)
+    try:
+        run_show_db(dsn, session, width=width)
+    except PostgresSourceError as exc:
+        typer.echo(f"runbot: {exc}", err=True)
+        raise typer.Exit(2) from None
+    except Exception as exc:  # noqa: BLE001 - asyncpg errors: one redacted line
+        typer.echo(f"runbot: {redact(f'{type(exc).__name__}: {exc}', dsn)}", err=True)
+        raise typer.Exit(2) from None
+
+
 def _install_signal_handlers(task: asyncio.Task[object]) -> None:
     """SIGTERM and SIGHUP (SSH dropped) cancel the run like Ctrl-C does, so every exit path closes the session."""
     loop = asyncio.get_running_loop()
@@ -166,6 +204,14 @@ async def _main(opts: RunOptions) -> int:
     tee = ReducerTee()
     reducer = Reducer(timeline_size=opts.config.dashboard.max_event_rows)
     sinks, jsonl = _sinks(opts, session_id, tee)
+    try:
+        pg_sink = build_postgres_sink(opts.config.dashboard.persistence, session_id=session_id, reducer=reducer,
+                                      spool_dir=opts.log_dir / "pg_spool", dsn=opts.db)
+    except ValueError as exc:
+        typer.echo(f"runbot: {exc}", err=True)
+        return 2
+    if pg_sink is not None:
+        sinks.append(pg_sink)
     current = asyncio.current_task()
     if current is not None:
         _install_signal_handlers(current)
@@ -177,6 +223,7 @@ async def _main(opts: RunOptions) -> int:
         level=opts.level,
         market_clock=clock.now,
         callsite=opts.mode == DashboardMode.off,
+        secrets=passwords_in(pg_sink.dsn) if pg_sink is not None else (),
     ):
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
         async with DashboardService(
@@ -207,6 +254,9 @@ async def _main(opts: RunOptions) -> int:
     sys.stdout.write(f"session {session_id}: events written to {jsonl.path}\n")
     sys.stdout.flush()
     return code
+
+
+register_pg_commands(app)  # runbot db-upgrade | sessions | prune | export | import (tools/pg_admin.py)
 
 
 def main() -> None:

@@ -118,6 +118,11 @@ def jsonb_safe(text: str) -> str:
     return orjson.dumps({RAW_KEY: text}).decode() if "\\u0000" in text else text
 
 
+def wrap_json_text(text: str) -> str:
+    """``{"_arbdash_raw": text}``: JSON text stored verbatim (key order, NUL escapes) in a jsonb column."""
+    return orjson.dumps({RAW_KEY: text}).decode()
+
+
 def unwrap_jsonb(payload: str | bytes) -> Any:
     """The JSON value stored with ``jsonb_safe`` (parsed)."""
     obj = orjson.loads(payload)

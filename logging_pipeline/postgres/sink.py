@@ -149,6 +149,11 @@ class PostgresSink(Sink):
         )
         self.last_problem = ""
 
+    @property
+    def dsn(self) -> str:
+        """The DSN as given (for ``Pipeline(secrets=passwords_in(sink.dsn))``); display only ``redact_dsn(...)``."""
+        return self._dsn
+
     def __repr__(self) -> str:
         return f"PostgresSink({redact_dsn(self._dsn)}, session_id={self.session_id}, health={self.health})"
 

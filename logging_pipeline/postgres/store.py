@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from logging_pipeline.postgres.rows import EVENT_COLUMNS, Row, jsonb_safe
+from logging_pipeline.postgres.rows import EVENT_COLUMNS, Row, wrap_json_text
 
 #: NOTIFY channel; the payload is ``"<session_id>:<last_seq>"`` (sent on commit of each batch).
 CHANNEL = "arbdash_events"
@@ -185,14 +185,16 @@ async def insert_snapshot(
     *,
     timeout: float | None = None,
 ) -> None:
-    """Store a reducer state taken after event ``seq`` (idempotent on ``(session_id, seq)``)."""
+    """Store a reducer state taken after event ``seq`` (idempotent on ``(session_id, seq)``). The state's JSON
+    text is kept verbatim inside the jsonb (``wrap_json_text``): jsonb would reorder the keys of its dicts, and
+    the dashboard shows dict entries (venues, positions) in insertion order."""
     await conn.execute(
         "INSERT INTO dashboard_snapshots (session_id, seq, generated_at, payload) VALUES ($1, $2, $3, $4::jsonb) "
         "ON CONFLICT (session_id, seq) DO NOTHING",
         session_id,
         seq,
         generated_at,
-        jsonb_safe(orjson.dumps(state, default=_json_default).decode()),
+        wrap_json_text(orjson.dumps(state, default=_json_default).decode()),
         timeout=timeout,
     )
 
