@@ -71,6 +71,9 @@ _CATEGORIES = frozenset(
     {"stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"}
 )
 _ZERO = Decimal(0)
+#: Decimal inputs beyond 10^±_MAX_EXP are rejected: products of a few such values stay far from the Decimal
+#: context's overflow and the snapshot arithmetic cannot raise.
+_MAX_EXP = 60
 
 
 class _Bad(Exception):
@@ -114,9 +117,9 @@ def _dec(ev: dict[str, Any], key: str) -> Decimal:
             d = Decimal(v)
         except InvalidOperation:
             raise _Bad(f"{key}: not a decimal") from None
-        if d.is_finite():
+        if d.is_finite() and -_MAX_EXP < d.adjusted() < _MAX_EXP:
             return d
-    raise _Bad(f"{key}: expected finite decimal string")
+    raise _Bad(f"{key}: expected finite decimal string of sane magnitude")
 
 
 def _pos_dec(ev: dict[str, Any], key: str) -> Decimal:
@@ -380,10 +383,6 @@ def _on_venue_disconnected(state: DashboardState, ev: dict[str, Any], ts: dateti
     venue.reason = reason
 
 
-def _find_pos(state: DashboardState, pid: str) -> PositionState | None:
-    return state.positions.get(pid) or state.closed.get(pid)
-
-
 def _get_pos(state: DashboardState, pid: str, symbol: str) -> PositionState:
     pos = state.positions.get(pid) or state.closed.get(pid)
     if pos is None:
@@ -598,7 +597,7 @@ def _on_mark(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datet
         d = Decimal(price)
     except InvalidOperation:
         raise _Bad("mark_price: not a decimal") from None
-    if not d.is_finite() or d <= _ZERO:
+    if not d.is_finite() or d <= _ZERO or d.adjusted() > _MAX_EXP:
         raise _Bad("mark_price: expected a positive finite decimal")
     state.marks[(venue, symbol)] = d
 
@@ -619,8 +618,8 @@ def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datet
         rate = Decimal(raw)
     except InvalidOperation:
         raise _Bad("rate: not a decimal") from None
-    if not rate.is_finite():
-        raise _Bad("rate: not finite")
+    if not rate.is_finite() or not -_MAX_EXP < rate.adjusted() < _MAX_EXP:
+        raise _Bad("rate: not a finite decimal of sane magnitude")
     key = (venue, symbol)
     cur = state.rates.get(key)
     if cur is not None and cur.next_funding_raw == nraw:

@@ -28,7 +28,6 @@ DASH = "—"
 
 # C0 except TAB/LF handled below, DEL, C1, bidi embeddings/overrides/isolates, line/paragraph separators.
 _UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
-_UNSAFE_INLINE = _UNSAFE  # same set; newlines and tabs are escaped too in single-line cells
 
 
 def _escape_char(m: re.Match[str]) -> str:
@@ -65,10 +64,17 @@ def _q(d: Decimal, exp: Decimal) -> Decimal:
     return d.quantize(exp, rounding=ROUND_HALF_EVEN)
 
 
+def _sci(d: Decimal) -> str:
+    """Fallback for magnitudes ``quantize`` cannot hold in 28 digits (hostile or broken input)."""
+    return f"{d:.6E}"
+
+
 def fmt_usd(d: Decimal | None, *, signed: bool = False) -> str:
     """USD amount, 2 decimals, thousands separators. ``signed`` prefixes ``+`` for positive values."""
     if d is None:
         return DASH
+    if not d.is_finite() or d.adjusted() > 24:
+        return _sci(d)
     q = _q(d, _Q2)
     if q == 0:
         q = abs(q)  # no "-0.00"
@@ -81,6 +87,8 @@ def fmt_price(d: Decimal | None, sig: int = 6) -> str:
         return DASH
     if d == 0:
         return "0"
+    if not d.is_finite() or abs(d.adjusted()) > 24:
+        return _sci(d)
     adj = d.adjusted()  # exponent of the leading digit
     places = max(sig - 1 - adj, 2 if abs(d) >= 1 else 0)
     places = min(places, 12)
@@ -101,6 +109,8 @@ def fmt_pct(d: Decimal | None, places: int = 2, *, signed: bool = False) -> str:
     """A value already in percent, ``places`` decimals."""
     if d is None:
         return DASH
+    if not d.is_finite() or d.adjusted() > 24:
+        return _sci(d)
     q = _q(d, Decimal(1).scaleb(-places))
     if q == 0:
         q = abs(q)

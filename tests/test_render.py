@@ -133,3 +133,13 @@ def test_grid_drops_low_priority_columns_first() -> None:
     narrow, wide = frame_text(snap, 100), frame_text(snap, 220)
     assert "Margin USD" in wide and "Margin USD" not in narrow  # leverage/margin goes first
     assert "Net" in narrow and "Mark" in narrow  # net PnL and marks stay
+
+
+def test_absurd_magnitudes_do_not_break_render() -> None:
+    r = reducer_with_positions(1)
+    r.feed(_ev(500, "market.mark_price", venue="binance", symbol="BTC", mark_price="1e59", index_price="1"))
+    r.feed(_ev(501, "market.mark_price", venue="bybit", symbol="BTC", mark_price="1e99", index_price="1"))
+    assert r.stats.rejected == {"bad_field": 1}
+    text = frame_text(r.snapshot(), 160) + plain_summary(r.snapshot())
+    assert "E+" in text  # huge unrealized PnL shown in scientific notation, not a crash
+    assert fmt_usd(D("1e30")) == "1.000000E+30" and fmt_price(D("1e-30")) == "1.000000E-30"
