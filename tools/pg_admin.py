@@ -115,7 +115,8 @@ def format_sessions(sessions: list[SessionSummary]) -> str:
         pos = f"{s.positions_opened - s.positions_closed}/{s.positions_opened}"
         lines.append(
             f"{s.session_id!s:<36}  {(s.strategy or '-')[:18]:<18}  {_fmt_ts(s.started_at):<20}  "
-            f"{_fmt_ts(s.ended_at):<20}  {s.health:<9}  {pos:>7}  {s.net_pnl:>12}  {s.last_seq or 0:>8}"
+            f"{_fmt_ts(s.ended_at):<20}  {s.health:<9}  {pos:>7}  {s.net_pnl.quantize(Decimal('0.01')):>12}  "
+            f"{s.last_seq or 0:>8}"
         )
     if not sessions:
         lines.append("(no sessions)")

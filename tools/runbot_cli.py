@@ -115,13 +115,16 @@ def runbot(
     """Run the bot (when no sub-command is given)."""
     if ctx.invoked_subcommand is not None:
         return
+    if dashboard_replay is not None and (db or not config.exists()):
+        _replay_from_db(db, dashboard_replay, width)  # no config needed when the DSN is given
+        return
     try:
         cfg = load_config(config)
     except ConfigError as exc:
         typer.echo(f"runbot: {exc}", err=True)
         raise typer.Exit(2) from exc
     if dashboard_replay is not None:
-        _replay_from_db(db or cfg.dashboard.persistence.dsn, dashboard_replay, width)
+        _replay_from_db(cfg.dashboard.persistence.dsn, dashboard_replay, width)
         return
     mode = dashboard_mode or DashboardMode(cfg.dashboard.mode)
     if mode == DashboardMode.live and not sys.stdout.isatty():
