@@ -239,15 +239,14 @@ async def _main(opts: RunOptions) -> int:
         ) as service:
             reason, health = "completed", "stopped"
             try:
-                result = await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
-                log.info(f"Run complete: {result}")
+                await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
             except asyncio.CancelledError:
                 reason, health, code = "interrupted", "stopped", 130
             except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
                 log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
             finally:
-                log.emit(SessionHealth(health="stopping", reason=reason))
+                log.emit(SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})")
                 log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
