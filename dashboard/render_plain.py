@@ -152,6 +152,6 @@ def plain_summary(snap: DashboardSnapshot) -> str:
     if snap.recent_events:
         out.append("recent:")
         for e in reversed(snap.recent_events[-8:]):
-            t = fmt_ts(e.market_ts or e.ts)
+            t = fmt_ts(e.market_ts or e.ts, short=True)
             out.append(f"  {t} {e.category:<9} {safe_text(e.message, 160)}")
     return "\n".join(out)

@@ -453,7 +453,7 @@ def timeline_pane(snap: DashboardSnapshot) -> RenderableType:
         style = CATEGORY_STYLES.get(e.category, "")
         rows.append(
             [
-                (fmt_ts(e.market_ts or e.ts), "dim"),
+                (fmt_ts(e.market_ts or e.ts, short=True), "dim"),
                 (safe_text(e.category, 10), style),
                 (safe_text(e.message, 300), style if e.category in ("stage", "warning", "error") else ""),
             ]
@@ -476,6 +476,16 @@ def portfolio_pane(snap: DashboardSnapshot) -> RenderableType:
 # --- composition ----------------------------------------------------------------------------------------
 
 
+def _positions_size(snap: DashboardSnapshot) -> dict[str, int]:
+    """Height of the positions pane: just what its rows need when they are few (borders 2, header 3, one line
+    per leg plus the Σ line of an open position), else an equal share with the funding/timeline row."""
+    needed = 5 + sum(len(p.legs) + (1 if p.lifecycle in ("opening", "open", "closing") else 0) or 1
+                     for p in snap.positions)
+    if not snap.positions:
+        needed = 6
+    return {"size": needed} if needed <= 16 else {"ratio": 1}
+
+
 def build_layout(snap: DashboardSnapshot) -> Layout:
     """The full-terminal layout for ``rich.live.Live``: session header, positions, funding | timeline,
     portfolio footer."""
@@ -489,7 +499,7 @@ def build_layout(snap: DashboardSnapshot) -> Layout:
         Layout(portfolio_pane(snap), name="portfolio", size=4),
     )
     lower = Layout(name="lower", ratio=1)
-    body.split_column(Layout(positions_pane(snap), name="positions", ratio=1), lower)
+    body.split_column(Layout(positions_pane(snap), name="positions", **_positions_size(snap)), lower)
     lower.split_row(Layout(funding_pane(snap), name="funding", ratio=1), Layout(timeline_pane(snap), name="timeline", ratio=1))
     return root
 

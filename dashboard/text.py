@@ -146,8 +146,11 @@ def fmt_duration(seconds: int | Decimal | None) -> str:
     return f"{sign}{sec}s"
 
 
-def fmt_ts(dt: datetime | None, *, date: bool = False) -> str:
-    """A UTC datetime as ``HH:MM:SS`` (or ``YYYY-MM-DD HH:MM:SS`` with ``date``); ``—`` for ``None``."""
+def fmt_ts(dt: datetime | None, *, date: bool = False, short: bool = False) -> str:
+    """A UTC datetime as ``HH:MM:SS``, ``YYYY-MM-DD HH:MM:SS`` with ``date``, or ``MM-DD HH:MM`` with ``short``
+    (timeline rows of a session that spans days); ``—`` for ``None``."""
     if dt is None:
         return DASH
+    if short:
+        return dt.strftime("%m-%d %H:%M")
     return dt.strftime("%Y-%m-%d %H:%M:%S" if date else "%H:%M:%S")
