@@ -115,7 +115,7 @@ def position_line(p: PositionSnapshot) -> str:
 
 
 def portfolio_line(snap: DashboardSnapshot) -> str:
-    """Portfolio totals on one line (USD)."""
+    """Portfolio totals on one line (USD), without the net PnL (each renderer leads with it)."""
     p = snap.portfolio
     head = (
         f"{fmt_usd(p.margin_headroom_usd)} USD ({fmt_pct(p.margin_headroom_pct, 1)} %)"
@@ -125,7 +125,7 @@ def portfolio_line(snap: DashboardSnapshot) -> str:
     return (
         f"notional {fmt_usd(p.total_notional)} · realized {fmt_usd(p.realized_pnl, signed=True)}"
         f" · unrealized {fmt_usd(p.unrealized_pnl, signed=True)} · funding {fmt_usd(p.funding, signed=True)}"
-        f" · fees {fmt_usd(p.fees)} · net {fmt_usd(p.net_pnl, signed=True)} USD · margin used"
+        f" · fees {fmt_usd(p.fees)} · margin used"
         f" {fmt_usd(p.margin_used)} USD · headroom {head} · positions open {p.positions_open}"
         f" opened {p.positions_opened} closed {p.positions_closed}"
     )
@@ -148,7 +148,7 @@ def plain_summary(snap: DashboardSnapshot) -> str:
         f"funding accrued {fmt_usd(snap.funding.total_actual, signed=True)} USD"
         f" vs expected {fmt_usd(snap.funding.total_expected, signed=True)} USD"
     )
-    out.append(f"portfolio {portfolio_line(snap)}")
+    out.append(f"portfolio net {fmt_usd(snap.portfolio.net_pnl, signed=True)} USD · {portfolio_line(snap)}")
     if snap.recent_events:
         out.append("recent:")
         for e in reversed(snap.recent_events[-8:]):
