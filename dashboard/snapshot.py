@@ -1,0 +1,268 @@
+"""The snapshot: ``DashboardState`` → ``DashboardSnapshot`` (pydantic), every derived figure in one place.
+
+Deterministic: the result depends on the state only (no wall clock), so live, JSONL and PostgreSQL replays of
+the same events draw the same frame. All money is ``Decimal`` (USD), all datetimes aware UTC. Formulas live in
+``helpers.formulas``; each figure's definition is in the docstring of the model field it fills
+(``dashboard.models``). Models are built with ``model_construct`` from values the fold already validated.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+from dashboard.models import (
+    DashboardSnapshot,
+    FundingAccrual,
+    FundingRateRow,
+    FundingSnapshot,
+    IngestSummary,
+    PortfolioSnapshot,
+    PositionSnapshot,
+    SessionState,
+    TimelineEvent,
+    VenueLeg,
+    VenueStatus,
+)
+from dashboard.state import DashboardState, LegState, PositionState
+from helpers import formulas
+
+__all__ = ["build_snapshot"]
+
+_ZERO = Decimal(0)
+
+
+def _seconds(later: datetime | None, earlier: datetime | None) -> int | None:
+    if later is None or earlier is None:
+        return None
+    return int((later - earlier).total_seconds())
+
+
+def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
+    """Leg figures: unrealized = ``formulas.unrealized_pnl``; notional = qty · (mark or entry);
+    margin = ``formulas.margin_for(qty · entry, leverage)`` (USD)."""
+    is_open = leg.qty > 0
+    entry = leg.entry_price if leg.opened_qty > 0 else None
+    unrealized = notional = margin = None
+    if is_open:
+        unrealized = formulas.unrealized_pnl(leg.side, leg.qty, leg.entry_price, mark) if mark is not None else None
+        notional = leg.qty * (mark if mark is not None else leg.entry_price)
+        if leg.leverage is not None and leg.leverage > 0:
+            margin = formulas.margin_for(leg.qty * leg.entry_price, leg.leverage)
+    return VenueLeg.model_construct(
+        venue=leg.venue,
+        side=leg.side,
+        qty=leg.qty,
+        entry_price=entry,
+        mark_price=mark,
+        notional=notional,
+        unrealized_pnl=unrealized,
+        realized_pnl=leg.realized_pnl,
+        fees=leg.fees,
+        funding_accrued=leg.funding_accrued,
+        funding_expected=leg.funding_expected,
+        leverage=leg.leverage,
+        margin=margin,
+    )
+
+
+def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSnapshot:
+    """Formulas: see ``PositionSnapshot``; all via ``helpers.formulas``."""
+    sym = pos.symbol
+    marks = state.marks
+    is_live = pos.lifecycle in ("opening", "open", "closing")
+    legs = {}
+    unrealized = realized = fees = funding = expected = _ZERO
+    margin_used: Decimal | None = None
+    for venue, leg in pos.legs.items():
+        snap = _leg_snapshot(leg, marks.get((venue, sym)) if is_live else None)
+        legs[venue] = snap
+        if snap.unrealized_pnl is not None:
+            unrealized += snap.unrealized_pnl
+        if snap.margin is not None:
+            margin_used = snap.margin if margin_used is None else margin_used + snap.margin
+        realized += leg.realized_pnl
+        fees += leg.fees
+        funding += leg.funding_accrued
+        expected += leg.funding_expected
+    divergence = current = erosion = None
+    if is_live:
+        lm = marks.get((pos.long_venue, sym)) if pos.long_venue else None
+        sm = marks.get((pos.short_venue, sym)) if pos.short_venue else None
+        divergence = formulas.divergence_pct(lm, sm) if lm is not None and sm is not None else pos.bot_divergence_pct
+        lr = state.rates.get((pos.long_venue, sym)) if pos.long_venue else None
+        sr = state.rates.get((pos.short_venue, sym)) if pos.short_venue else None
+        if lr is not None and sr is not None:
+            current = formulas.spread_apr(lr.rate, lr.interval_s, sr.rate, sr.interval_s)
+        else:
+            current = pos.bot_current_spread_apr
+        if current is not None and pos.entry_spread_apr is not None:
+            erosion = formulas.profit_erosion_pct(pos.entry_spread_apr, current)
+    end = pos.closed_ts if pos.closed_ts is not None else state.market_now
+    return PositionSnapshot.model_construct(
+        position_id=pos.position_id,
+        symbol=sym,
+        lifecycle=pos.lifecycle,
+        long_venue=pos.long_venue,
+        short_venue=pos.short_venue,
+        legs=legs,
+        entry_ts=pos.entry_ts,
+        last_update_ts=pos.last_update_ts,
+        closed_ts=pos.closed_ts,
+        target_exposure_usd=pos.target_exposure_usd,
+        filled_exposure_usd=pos.filled_exposure_usd,
+        divergence_pct=divergence,
+        entry_spread_apr=pos.entry_spread_apr,
+        current_spread_apr=current,
+        profit_erosion_pct=erosion,
+        unrealized_pnl=unrealized,
+        realized_pnl=realized,
+        fees=fees,
+        funding_accrued=funding,
+        funding_expected=expected,
+        net_pnl=realized + unrealized + funding - fees,
+        booked_net_pnl=pos.booked_net_pnl,
+        rebalance_pending=pos.rebalance_pending,
+        hold_code=pos.hold_code,
+        exit_reason=pos.exit_reason,
+        age_s=_seconds(end, pos.entry_ts),
+        margin_used=margin_used,
+    )
+
+
+def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardSnapshot:
+    """``state`` → ``DashboardSnapshot``. Deterministic: depends on the state only (no wall clock).
+
+    Positions: not closed first (opening order), then the ``closed_rows`` most recently closed (newest first).
+    Models are built with ``model_construct`` from already-typed values (the fold validated its inputs).
+    """
+    now = state.market_now
+    s = state.session
+    live = [_position_snapshot(state, p) for p in state.positions.values()]
+    closed = [_position_snapshot(state, p) for p in list(state.closed.values())[::-1][:closed_rows]] if closed_rows else []
+
+    exposure_used = sum((p.filled_exposure_usd or _ZERO for p in live if p.lifecycle != "opening"), _ZERO)
+    notional = unrealized = margin_used = _ZERO
+    for p in live:
+        unrealized += p.unrealized_pnl
+        if p.margin_used is not None:
+            margin_used += p.margin_used
+        for leg in p.legs.values():
+            if leg.notional is not None:
+                notional += leg.notional
+    headroom = headroom_pct = None
+    if s.max_total_exposure_usd is not None:
+        headroom = s.max_total_exposure_usd - exposure_used
+        if s.max_total_exposure_usd > 0:
+            headroom_pct = headroom / s.max_total_exposure_usd * 100
+    open_count = sum(1 for p in live if p.lifecycle != "opening")
+    portfolio = PortfolioSnapshot.model_construct(
+        total_notional=notional,
+        realized_pnl=state.realized_total,
+        unrealized_pnl=unrealized,
+        funding=state.funding_total,
+        funding_expected=state.funding_expected_total,
+        fees=state.fees_total,
+        net_pnl=state.realized_total + unrealized + state.funding_total - state.fees_total,
+        margin_used=margin_used,
+        exposure_used_usd=exposure_used,
+        margin_headroom_usd=headroom,
+        margin_headroom_pct=headroom_pct,
+        positions_open=open_count,
+        positions_opened=state.positions_opened,
+        positions_closed=state.positions_closed,
+    )
+
+    rates = []
+    for (venue, symbol), r in sorted(state.rates.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+        rates.append(
+            FundingRateRow.model_construct(
+                venue=venue,
+                symbol=symbol,
+                rate=r.rate,
+                interval_s=r.interval_s,
+                apr=formulas.rate_to_apr(r.rate, r.interval_s),
+                next_funding_ts=r.next_funding_ts,
+                countdown_s=_seconds(r.next_funding_ts, now),
+            )
+        )
+    accruals = [
+        FundingAccrual.model_construct(
+            position_id=p.position_id,
+            symbol=p.symbol,
+            actual=p.funding_accrued,
+            expected=p.funding_expected,
+            difference=p.funding_accrued - p.funding_expected,
+        )
+        for p in (*live, *closed)
+        if p.lifecycle != "rolled_back"
+    ]
+    funding = FundingSnapshot.model_construct(
+        rates=rates, accruals=accruals, total_actual=state.funding_total, total_expected=state.funding_expected_total
+    )
+
+    st = state.stats
+    last_ts = datetime.fromisoformat(state.last_ts).astimezone(UTC) if state.last_ts else None
+    session = SessionState.model_construct(
+        session_id=s.session_id,
+        strategy=s.strategy,
+        strategy_version=s.strategy_version,
+        config_path=s.config_path,
+        dry_run=s.dry_run,
+        health=s.health,
+        health_reason=s.health_reason,
+        lifecycle=s.lifecycle,
+        stage_banner=s.stage_banner,
+        started_ts=s.started_ts,
+        market_start=s.market_start,
+        market_now=now,
+        wall_uptime_s=_seconds(last_ts, s.started_ts),
+        market_uptime_s=_seconds(now, s.market_start),
+        venues=[
+            VenueStatus.model_construct(
+                name=v.name,
+                connected=v.connected,
+                reason=v.reason,
+                funding_interval_s=v.funding_interval_s,
+                taker_fee_rate=v.taker_fee_rate,
+                maker_fee_rate=v.maker_fee_rate,
+            )
+            for v in state.venues.values()
+        ],
+        max_positions=s.max_positions,
+        max_total_exposure_usd=s.max_total_exposure_usd,
+        open_positions=open_count,
+        exposure_used_usd=exposure_used,
+        data_note=s.data_note,
+        stop_reason=s.stop_reason,
+        erosion_threshold_pct=s.erosion_threshold_pct,
+        divergence_limit_pct=s.divergence_limit_pct,
+        ingest=IngestSummary.model_construct(
+            applied=st.applied,
+            skipped=dict(st.skipped),
+            rejected=dict(st.rejected),
+            unknown=dict(st.unknown),
+            last_problem=st.last_problem,
+        ),
+        events_applied=st.applied,
+    )
+    timeline = [
+        TimelineEvent.model_construct(
+            ts=datetime.fromisoformat(ts).astimezone(UTC),
+            market_ts=datetime.fromisoformat(mts).astimezone(UTC) if mts else None,
+            seq=seq,
+            category=cat,
+            level=level,
+            event=name,
+            message=msg,
+        )
+        for ts, mts, seq, cat, level, name, msg in state.timeline
+    ]
+    return DashboardSnapshot.model_construct(
+        session=session,
+        positions=live + closed,
+        funding=funding,
+        portfolio=portfolio,
+        recent_events=timeline,
+        generated_at=last_ts,
+    )
