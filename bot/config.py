@@ -138,6 +138,8 @@ class PersistenceConfig(_Model):
     batch_size: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0)
     snapshot_interval_s: float = Field(default=30.0, gt=0)
+    retention_days: int | None = Field(default=None, ge=1)  # at start, prune sessions idle longer than this
+    retention_keep_last: int | None = Field(default=None, ge=1)  # ... but always keep the N newest sessions
 
 
 class DashboardConfig(_Model):

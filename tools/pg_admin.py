@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 import sys
 import uuid
+from collections.abc import Collection
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -153,10 +154,12 @@ async def prune(
     keep_last: int | None = None,
     dry_run: bool = False,
     now: datetime | None = None,
+    exclude: Collection[uuid.UUID] = (),
 ) -> PruneResult:
     """Delete sessions (row, events, snapshots) whose last activity (``ended_at``, else last event, else start)
     is older than ``older_than`` and that are not among the ``keep_last`` most recently started. With only
-    ``keep_last``, every older session goes; with neither, raises ``PgAdminError``. One transaction."""
+    ``keep_last``, every older session goes; with neither, raises ``PgAdminError``. Sessions in ``exclude``
+    (the caller's own, running session) are never deleted nor counted in ``keep_last``. One transaction."""
     if older_than is None and keep_last is None:
         raise PgAdminError("prune needs --older-than and/or --keep-last")
     if keep_last is not None and keep_last < 0:
@@ -172,12 +175,14 @@ async def prune(
                     SELECT session_id FROM (
                         SELECT session_id, coalesce(ended_at, last_event_at, started_at) AS active_at,
                                row_number() OVER (ORDER BY started_at DESC) AS rank
-                          FROM dashboard_sessions) s
+                          FROM dashboard_sessions
+                         WHERE session_id <> ALL($3::uuid[])) s
                      WHERE ($1::timestamptz IS NULL OR active_at < $1)
                        AND ($2::int IS NULL OR rank > $2)
                     """,
                     cutoff,
                     keep_last,
+                    list(exclude),
                 )
             ]
             if dry_run or not ids:

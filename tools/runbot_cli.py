@@ -19,11 +19,11 @@ import signal
 import sys
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
@@ -39,6 +39,7 @@ from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 from logging_pipeline.postgres.dsn import passwords_in
 from logging_pipeline.postgres.wiring import build_postgres_sink
+from tools.pg_admin import prune
 from tools.pg_admin import register_commands as register_pg_commands
 
 log = get_logger("runbot")
@@ -201,6 +202,44 @@ def _install_signal_handlers(task: asyncio.Task[object]) -> None:
             loop.add_signal_handler(sig, task.cancel)
 
 
+def _start_retention(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
+    """Prune old sessions in the background when ``dashboard.persistence.retention_days`` / ``_keep_last`` is
+    set (never the running session: it is the newest and active now). A failure is a warning, not a stop."""
+    persistence = opts.config.dashboard.persistence
+    days, keep = persistence.retention_days, persistence.retention_keep_last
+    if pg_sink is None or (days is None and keep is None):
+        return None
+
+    async def run() -> None:
+        try:
+            result = await prune(
+                pg_sink.dsn,
+                older_than=timedelta(days=days) if days else None,
+                keep_last=keep - 1 if keep else None,  # the running session is one of the ``keep`` newest
+                exclude=[uuid.UUID(session_id)],
+            )
+        except Exception as exc:  # noqa: BLE001 - retention must never stop the bot
+            log.warning(f"retention prune failed: {type(exc).__name__}: {exc}")
+            return
+        log.info(
+            f"retention: pruned {len(result.sessions)} sessions ({result.events} events) older than "
+            f"{days or '∞'} days beyond the newest {keep or 0}"
+        )
+
+    return asyncio.create_task(run(), name="pg-retention")
+
+
+async def _finish_retention(task: asyncio.Task[None] | None, *, interrupted: bool) -> None:
+    """Let a short run's prune finish (at most 10 s: a hung database must not hold the exit); cancel it when the
+    run was interrupted."""
+    if task is None or task.done():
+        return
+    if interrupted:
+        task.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
+
+
 async def _main(opts: RunOptions) -> int:
     session_id = str(uuid.uuid4())
     clock = make_clock(opts.config, opts.speed)
@@ -228,6 +267,7 @@ async def _main(opts: RunOptions) -> int:
         callsite=opts.mode == DashboardMode.off,
         secrets=passwords_in(pg_sink.dsn) if pg_sink is not None else (),
     ):
+        retention = _start_retention(opts, pg_sink, session_id)
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
         async with DashboardService(
             tee,
@@ -246,6 +286,7 @@ async def _main(opts: RunOptions) -> int:
                 log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
             finally:
+                await _finish_retention(retention, interrupted=code == 130)
                 log.emit(SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})")
                 log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
         frame = service.final_frame(_frame_width(opts))
