@@ -739,6 +739,33 @@ class Reducer:
         self.version += n
         return n
 
+    def feed_lines_until(self, lines: Iterable[bytes], until: datetime) -> tuple[int, bool]:
+        """Like ``feed_lines`` but stops at the first event whose envelope ``ts`` is later than ``until``
+        (aware): that line is not fed. Returns ``(lines fed, stopped)``; ``stopped`` says a later event was
+        found, so the caller reads no further. Lines without a parseable ``ts`` are fed (and counted there)."""
+        n = 0
+        for raw in lines:
+            if len(raw) <= self.max_line_bytes:
+                try:
+                    event = _loads(raw)
+                except orjson.JSONDecodeError:
+                    event = None
+                if type(event) is dict and type(ts := event.get("ts")) is str:
+                    try:
+                        t = _fromiso(ts)
+                    except ValueError:
+                        t = None
+                    if t is not None and t.tzinfo is not None and t > until:
+                        return n, True
+                if event is not None:
+                    self.version += 1
+                    apply(self.state, event)
+                    n += 1
+                    continue
+            self.feed_line(raw)
+            n += 1
+        return n, False
+
     def feed(self, event: dict[str, Any]) -> None:
         """One parsed event dict (as ``orjson.loads`` gives it). Never raises."""
         self.version += 1

@@ -23,6 +23,7 @@ from typing import IO, Literal
 from rich.console import Console
 from rich.live import Live
 
+from dashboard.checkpoints import CheckpointEmitter
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
 from dashboard.render_rich import build_layout, frame_text
@@ -64,6 +65,7 @@ class DashboardService:
         self._task: asyncio.Task[None] | None = None
         self._drawn_version = -1
         self._last_draw = 0.0
+        self.checkpoints = CheckpointEmitter(tee, reducer)  # dashboard.checkpoint events for fast seek
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -118,6 +120,7 @@ class DashboardService:
         tick = min(self.refresh_interval_s, 0.25)
         while True:
             await self._drain_chunked()
+            self.checkpoints.maybe_emit()
             try:
                 self._maybe_draw()
             except OSError:

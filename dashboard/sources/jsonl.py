@@ -1,92 +1,197 @@
-"""Reading a session's JSONL file into a reducer: once (to the end) or following it as it grows.
+"""Reading a session's JSONL log (one file or a rotated set) into a reducer, once, up to its end or a moment.
 
-Lines are read in binary, one at a time, so memory stays flat in the file's size and invalid UTF-8 reaches the
-reducer (which counts it) instead of breaking the reader. A last line without its newline is *torn*: when the
-file is read once it is counted as ``torn_line``; when following, it is kept until the rest of it arrives.
+Lines are read in binary blocks (``dashboard.sources.lines``), so memory stays flat in the file's size and
+invalid UTF-8 reaches the reducer (which counts it) instead of breaking the reader. A last line without its
+newline is *torn* and counted (``torn_line``), never parsed; following a growing file holds it back instead
+(``dashboard.sources.follow``).
+
+``load`` starts from the last usable ``dashboard.checkpoint`` when the log is big (``seek_min_bytes``): it
+reads the newest member backwards to find it (``dashboard.sources.seek``), loads it with
+``Reducer.load_checkpoint`` and folds only what follows — the same state a full replay gives.
 """
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from datetime import datetime
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
-import watchfiles
+import orjson
+
+from dashboard.sources.lines import BLOCK_BYTES, LineSplitter
+from dashboard.sources.rotated import SourceError, check_readable, members, open_member, raw_position
+from dashboard.sources.seek import Checkpoint, checkpoint_ts, checkpoint_usable, iter_checkpoints
+
+__all__ = ["SourceError", "LoadResult", "check_readable", "iter_batches", "load", "read_file", "follow_file"]
+
+#: Logs smaller than this (bytes, all members) are always replayed in full: it takes well under 0.1 s.
+SEEK_MIN_BYTES = 32 * 1024 * 1024
+
+#: ``progress(done_bytes, total_bytes)``
+ProgressFn = Callable[[int, int], None]
 
 
 class LineSink(Protocol):
     def feed_line(self, raw: bytes) -> None: ...
+    def feed_lines(self, lines: list[bytes]) -> int: ...
     def note_skip(self, reason: str, detail: str = "") -> None: ...
 
 
-class SourceError(Exception):
-    """The path cannot be read as a log at all (missing, a directory, no permission). The message says why."""
+class ReducerLike(LineSink, Protocol):
+    timeline_size: int
+
+    def feed_lines_until(self, lines: list[bytes], until: datetime) -> tuple[int, bool]: ...
+    def load_checkpoint(self, data: dict[str, Any]) -> bool: ...
 
 
-def check_readable(path: Path) -> None:
-    """Raise ``SourceError`` with an operator-readable reason if ``path`` cannot be opened as a log file."""
-    if not path.exists():
-        raise SourceError(f"{path}: no such file")
-    if path.is_dir():
-        raise SourceError(f"{path}: is a directory, expected a .jsonl file")
-    try:
-        with open(path, "rb"):
-            pass
-    except PermissionError as exc:
-        raise SourceError(f"{path}: permission denied") from exc
-    except OSError as exc:
-        raise SourceError(f"{path}: {exc.strerror or exc}") from exc
+@dataclass(frozen=True, slots=True)
+class LoadResult:
+    """What ``load`` did: ``offset`` in the newest member just past the last complete line read (where a
+    follower continues), ``checkpoint_seq`` of the checkpoint started from (``None`` = full replay),
+    ``bytes_read`` of log text folded, ``stopped_at_time`` when ``until`` cut the replay short."""
+
+    offset: int
+    checkpoint_seq: int | None
+    bytes_read: int
+    stopped_at_time: bool
 
 
-def read_file(path: Path, sink: LineSink) -> int:
-    """Feed every complete line of ``path`` to ``sink``; a torn last line is counted, not fed.
+def read_file(path: Path, sink: LineSink, *, progress: ProgressFn | None = None) -> int:
+    """Feed every complete line of ``path`` (and its rotated predecessors) to ``sink``; a torn last line is
+    counted, not fed. Returns the byte offset in ``path`` just past its last complete line. Raises
+    ``SourceError`` if the file is unreadable."""
+    return load(path, sink, seek=False, progress=progress).offset  # type: ignore[arg-type]
 
-    Returns the byte offset just past the last complete line. Raises ``SourceError`` if the file is unreadable.
-    """
+
+def load(
+    path: Path,
+    reducer: ReducerLike,
+    *,
+    until: datetime | None = None,
+    seek: bool = True,
+    seek_min_bytes: int = SEEK_MIN_BYTES,
+    progress: ProgressFn | None = None,
+) -> LoadResult:
+    """Fold the log at ``path`` into ``reducer``: to its end, or up to the last event with ``ts`` ≤ ``until``
+    (aware). With ``seek`` and a log of at least ``seek_min_bytes``, start from the last usable checkpoint
+    (at or before ``until``). ``progress`` is called after each block. Raises ``SourceError`` when ``path``
+    (or a rotated member) cannot be read; bad content is counted in the reducer, never raised."""
     check_readable(path)
-    offset = 0
-    with open(path, "rb") as fh:
-        for raw in fh:
-            if not raw.endswith(b"\n"):
-                sink.note_skip("torn_line", f"{len(raw)} bytes without a newline at end of file")
+    paths = members(path)
+    sizes = [_size(p) for p in paths]
+    total = sum(sizes)
+    cp = _find_checkpoint(paths, reducer, until) if seek and total >= seek_min_bytes else None
+    skipped = 0
+    if cp is not None:
+        reducer.load_checkpoint(cp.state)
+        reducer.feed_line(cp.line)
+        skipped = total - sizes[-1] + cp.end
+        paths, start = paths[-1:], cp.end
+    else:
+        start = 0
+    splitter = LineSplitter(reducer.note_skip)
+    done, offset, stopped = skipped, 0, False
+    for p in paths:
+        with open_member(p) as fh:
+            if start:
+                fh.seek(start)
+            base = done - raw_position(fh)
+            read = start
+            start = 0
+            while chunk := fh.read(BLOCK_BYTES):
+                read += len(chunk)
+                lines = splitter.feed(chunk)
+                if until is None:
+                    reducer.feed_lines(lines)
+                else:
+                    stopped = reducer.feed_lines_until(lines, until)[1]
+                    if stopped:
+                        break
+                if progress is not None:
+                    progress(base + raw_position(fh), total)
+            done = base + raw_position(fh)
+            if stopped:
                 break
-            offset += len(raw)
-            if raw.strip():
-                sink.feed_line(raw[:-1])
-    return offset
+            offset = read - splitter.pending
+            splitter.finish(str(p))
+    if progress is not None:
+        progress(total, total)
+    return LoadResult(offset, cp.event["seq"] if cp else None, done - skipped, stopped)
 
 
-async def follow_file(path: Path, sink: LineSink, *, start_offset: int = 0, poll_s: float = 0.5) -> AsyncIterator[int]:
-    """Feed lines appended to ``path`` after ``start_offset`` as they arrive; yields after each batch (the number
-    of lines fed) so the caller can redraw. Waits on filesystem notifications (watchfiles) and also wakes every
-    ``poll_s`` seconds, which covers filesystems without notifications. A partial last line is held back until
-    its newline arrives. If the file shrinks (truncated), reading restarts from its beginning."""
-    offset = start_offset
-    partial = b""
-    watcher = watchfiles.awatch(
-        path.parent, debounce=100, rust_timeout=int(poll_s * 1000), yield_on_timeout=True, recursive=False
-    )
-    async for _changes in watcher:
-        try:
-            size = path.stat().st_size
-        except FileNotFoundError:
-            continue
-        if size < offset:
-            offset, partial = 0, b""
-            sink.note_skip("truncated", f"{path} shrank to {size} bytes; reading it again from the start")
-        if size == offset:
-            continue
-        fed = 0
-        with open(path, "rb") as fh:
-            fh.seek(offset)
-            chunk = fh.read(size - offset)
-        offset += len(chunk)
-        data = partial + chunk
-        *lines, partial = data.split(b"\n")
-        for raw in lines:
-            if raw.strip():
-                sink.feed_line(raw)
-                fed += 1
-        yield fed
-        await asyncio.sleep(0)
+def _size(p: Path) -> int:
+    try:
+        return p.stat().st_size
+    except OSError:
+        return 0
+
+
+def _first_session_id(path: Path) -> str | None:
+    """``session_id`` of the first line of the oldest member (``None`` if it is not an event)."""
+    try:
+        with open_member(path) as fh:
+            line = fh.readline(1 << 20)
+        ev = orjson.loads(line)
+    except (SourceError, OSError, orjson.JSONDecodeError):
+        return None
+    sid = ev.get("session_id") if type(ev) is dict else None
+    return sid if type(sid) is str else None
+
+
+def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | None) -> Checkpoint | None:
+    newest = paths[-1]
+    if newest.suffix == ".gz":
+        return None
+    first_sid = _first_session_id(paths[0])
+    with open(newest, "rb") as fh:
+        end = _last_line_end(fh)
+        for cp in iter_checkpoints(fh, end):
+            if until is not None:
+                ts = checkpoint_ts(cp)
+                if ts is None or ts > until:
+                    continue
+            return cp if checkpoint_usable(cp, first_sid, reducer.timeline_size) else None
+    return None
+
+
+def _last_line_end(fh: Any) -> int:
+    """Offset just past the last ``\\n`` of the file (a torn tail is excluded)."""
+    size = fh.seek(0, 2)
+    pos = size
+    while pos > 0:
+        n = min(BLOCK_BYTES, pos)
+        fh.seek(pos - n)
+        i = fh.read(n).rfind(b"\n")
+        if i >= 0:
+            return pos - n + i + 1
+        pos -= n
+    return 0
+
+
+def follow_file(*args: Any, **kwargs: Any) -> Any:
+    """``dashboard.sources.follow.follow_file`` (kept importable from here)."""
+    from dashboard.sources.follow import follow_file as _follow
+
+    return _follow(*args, **kwargs)
+
+
+def iter_batches(path: Path, on_skip: Callable[[str, str], None],
+                 *, progress: ProgressFn | None = None) -> Iterator[list[bytes]]:
+    """The complete lines of the log at ``path`` (all rotated members, oldest first) in batches of about one
+    block; a torn last line of a member is reported through ``on_skip``. Raises ``SourceError`` up front if
+    ``path`` cannot be read."""
+    check_readable(path)
+    paths = members(path)
+    total = sum(_size(p) for p in paths)
+    splitter = LineSplitter(on_skip)
+    done = 0
+    for p in paths:
+        with open_member(p) as fh:
+            while chunk := fh.read(BLOCK_BYTES):
+                yield splitter.feed(chunk)
+                if progress is not None:
+                    progress(done + raw_position(fh), total)
+            splitter.finish(str(p))
+            done += raw_position(fh)

@@ -1,0 +1,98 @@
+"""Finding the last usable ``dashboard.checkpoint`` line of a JSONL file by reading it backwards in blocks.
+
+Only bytes that contain the event name are parsed, so finding a checkpoint near the end of a 1 GB file reads a
+few MB at most and memory stays bounded by one block plus one line. A checkpoint is *usable* when replaying
+from it gives exactly the state a full replay gives (``checkpoint_usable``): its state was taken right after the
+event just before it (``last_seq`` of its session = its own ``seq`` − 1), it covers one session only — the one
+the log starts with — and its timeline is at least as long as the reader keeps.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, BinaryIO
+
+import orjson
+
+from dashboard.sources.lines import BLOCK_BYTES, MAX_LINE_BYTES
+
+_NEEDLE = b'"dashboard.checkpoint"'
+
+
+@dataclass(frozen=True, slots=True)
+class Checkpoint:
+    """A checkpoint line: byte ``offset`` of its first byte, ``end`` just past its newline, the parsed event."""
+
+    offset: int
+    end: int
+    line: bytes
+    event: dict[str, Any]
+
+    @property
+    def state(self) -> dict[str, Any]:
+        return self.event["state"]
+
+
+def iter_checkpoints(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Iterator[Checkpoint]:
+    """Checkpoint events in ``fh`` before byte ``end`` (a line boundary), newest first. Lines that mention
+    the name but are not a well-formed checkpoint event are passed over."""
+    lo = end
+    buf = b""  # the bytes [lo, lo + len(buf)): a partial first line followed by complete lines
+    while lo > 0:
+        n = min(block, lo)
+        lo -= n
+        fh.seek(lo)
+        buf = fh.read(n) + buf
+        first_nl = buf.find(b"\n") if lo > 0 else -1
+        if first_nl < 0 and lo > 0:
+            if len(buf) > MAX_LINE_BYTES:
+                buf = b""  # an over-long line: cannot be a checkpoint we accept
+            continue
+        stop = len(buf)
+        while (i := buf.rfind(_NEEDLE, first_nl + 1, stop)) >= 0:
+            start = buf.rfind(b"\n", 0, i) + 1
+            nl = buf.find(b"\n", i)
+            stop = start
+            if nl < 0:
+                continue
+            line = buf[start:nl]
+            cp = _parse(line, lo + start, lo + nl + 1)
+            if cp is not None:
+                yield cp
+        buf = buf[: first_nl + 1]
+
+
+def _parse(line: bytes, offset: int, end: int) -> Checkpoint | None:
+    try:
+        ev = orjson.loads(line)
+    except orjson.JSONDecodeError:
+        return None
+    if type(ev) is not dict or ev.get("event") != "dashboard.checkpoint" or type(ev.get("state")) is not dict:
+        return None
+    if type(ev.get("seq")) is not int or type(ev.get("session_id")) is not str or type(ev.get("ts")) is not str:
+        return None
+    return Checkpoint(offset, end, line, ev)
+
+
+def checkpoint_ts(cp: Checkpoint) -> datetime | None:
+    """The checkpoint's envelope ``ts`` (aware) or ``None`` if unparseable/naive."""
+    try:
+        ts = datetime.fromisoformat(cp.event["ts"])
+    except ValueError:
+        return None
+    return ts if ts.tzinfo is not None else None
+
+
+def checkpoint_usable(cp: Checkpoint, first_session_id: str | None, timeline_size: int) -> bool:
+    """Whether loading ``cp`` and folding the lines after it equals a full replay (see the module doc)."""
+    state = cp.state
+    sid, seq = cp.event["session_id"], cp.event["seq"]
+    if state.get("last_seq") != {sid: seq - 1} or first_session_id != sid:
+        return False
+    timeline = state.get("timeline")
+    size = state.get("timeline_size")
+    if type(timeline) is not list or type(size) is not int:
+        return False
+    return size >= timeline_size or len(timeline) < size
