@@ -2,7 +2,10 @@
 
 The chain is data (a list), as structlog intends::
 
-    AddEnvelope → [CallsiteParameterAdder → callsite_to_src] → format_exception → Redactor → Tee(sinks)
+    format_exception → Redactor → AddEnvelope → [CallsiteParameterAdder → callsite_to_src] → Tee(sinks)
+
+The redactor runs before the envelope is added: it sees the call's own fields, its message and the formatted
+traceback (everything that can carry a secret) and not the dozen envelope keys the pipeline itself writes.
 
 ``async with Pipeline(...)`` starts every sink, routes stdlib logging into the chain and, on exit (normal,
 Ctrl-C or crash), flushes and closes every sink and restores structlog's and logging's previous configuration.
@@ -78,7 +81,7 @@ class Pipeline:
         self.envelope = AddEnvelope(session_id, market_clock)
         self.redactor = Redactor(secrets)
         self.tee = Tee(self.sinks, on_sink_failure=self._sink_failed)
-        processors: list[Any] = [self.envelope]
+        processors: list[Any] = [format_exception, self.redactor, self.envelope]
         if callsite:
             processors += [
                 CallsiteParameterAdder(
@@ -87,7 +90,7 @@ class Pipeline:
                 ),
                 callsite_to_src,
             ]
-        processors += [format_exception, self.redactor, self.tee]
+        processors.append(self.tee)
         self.processors = processors
         self._bridge_state: Any = None
         self._saved_config: dict[str, Any] | None = None

@@ -1,13 +1,14 @@
 """Small structlog processors that turn a logger call into a schema-v1 event (before the tee).
 
 Each is a plain callable ``(logger, method_name, event_dict) -> event_dict`` (structlog's processor protocol);
-the chain is assembled as a list in ``logging_pipeline.pipeline``. ``seq`` is *not* assigned here: the tee
-assigns it under the same lock that writes the event, so file order and ``seq`` order can never disagree
-when several threads log at once.
+the chain is assembled as a list in ``logging_pipeline.pipeline``. ``seq`` is *not* assigned here (only its
+slot in the record): the tee assigns it under the same lock that writes the event, so file order and ``seq``
+order can never disagree when several threads log at once.
 """
 
 from __future__ import annotations
 
+import sys
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
@@ -31,49 +32,88 @@ _LEVELS = {
 }
 
 
+#: The envelope keys, in the order every line carries them (``seq`` is filled in by the tee).
+_ENVELOPE = frozenset({"v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts"})
+
+
 class AddEnvelope:
-    """Adds ``v``, ``ts`` (wall clock, aware UTC), ``session_id``, ``level``, ``logger``, ``category`` and
-    ``market_ts`` (from ``market_clock`` when one is set; the simulated clock of the bot).
+    """Builds the schema-v1 record from a logger call: ``v``, ``ts`` (wall clock, aware UTC), ``session_id``,
+    ``seq`` (a placeholder the tee fills in under its lock), ``level``, ``logger``, ``event``, ``category``,
+    ``message`` and ``market_ts`` (from ``market_clock`` when one is set: the simulated clock of the bot), then
+    the call's own fields — a *new* dict already in line order, so the tee only numbers and serialises it.
 
     A call made without the event name being a catalogue entry (``log.info("something happened")`` straight
-    through structlog) becomes a ``log.message`` with that text as ``message``.
+    through structlog) becomes a ``log.message`` with that text as ``message``. A free-form field that clashes
+    with an envelope key (possible only through raw structlog calls) is kept as ``field_<key>``.
     """
+
+    __slots__ = ("session_id", "market_clock", "_resolved")
 
     def __init__(self, session_id: str, market_clock: Callable[[], datetime] | None = None) -> None:
         self.session_id = session_id
         self.market_clock = market_clock
+        # (event, method) -> (level, category) for catalogue events: a bounded cache (catalogue × methods).
+        self._resolved: dict[tuple[str, str], tuple[str, str]] = {}
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-        level = _LEVELS.get(method_name, "info")
-        event = event_dict.get("event", "log.message")
-        if event not in CATALOGUE:
-            event_dict.setdefault("message", str(event))
-            event = "log.message"
-        event_dict["event"] = event
-        event_dict["v"] = SCHEMA_VERSION
-        event_dict["ts"] = datetime.now(UTC)
-        event_dict["session_id"] = self.session_id
-        event_dict["level"] = level
-        event_dict["logger"] = getattr(logger, "name", "") or ""
-        event_dict["category"] = CATALOGUE.category_for(event, level)
-        if self.market_clock is not None and "market_ts" not in event_dict:
-            event_dict["market_ts"] = self.market_clock()
-        return event_dict
+        event = event_dict.pop("event", "log.message")
+        message = event_dict.pop("message", "")
+        try:
+            level, category = self._resolved[event, method_name]
+        except (KeyError, TypeError):
+            level = _LEVELS.get(method_name, "info")
+            if isinstance(event, str) and event in CATALOGUE:
+                category = CATALOGUE.category_for(event, level)
+                self._resolved[event, method_name] = (level, category)
+            else:
+                message = message or str(event)
+                event = "log.message"
+                category = CATALOGUE.category_for(event, level)
+        market_ts = event_dict.pop("market_ts", None)
+        if market_ts is None and self.market_clock is not None:
+            market_ts = self.market_clock()
+        record: EventDict = {
+            "v": SCHEMA_VERSION,
+            "ts": datetime.now(UTC),
+            "session_id": self.session_id,
+            "seq": 0,
+            "level": level,
+            "logger": getattr(logger, "name", "") or "",
+            "event": event,
+            "category": category,
+            "message": message,
+        }
+        if market_ts is not None:
+            record["market_ts"] = market_ts
+        if event_dict:
+            if not _ENVELOPE.isdisjoint(event_dict):
+                for key in _ENVELOPE.intersection(event_dict):
+                    event_dict[f"field_{key}"] = event_dict.pop(key)
+            record.update(event_dict)
+        return record
 
 
 def format_exception(logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
-    """Turns ``exc_info`` into one ``exc`` string field (the formatted traceback), printed once by sinks."""
-    exc_info = event_dict.pop("exc_info", None)
+    """Turns ``exc_info`` into data, printed once by the sinks: ``exc`` (the formatted traceback, for the JSONL
+    and the console), ``exc_type`` (qualified class name) and ``exc_message`` (``str(exc)``, first line — what
+    the dashboard's timeline shows)."""
+    if "exc_info" not in event_dict:
+        return event_dict
+    exc_info = event_dict.pop("exc_info")
     if not exc_info:
         return event_dict
     if exc_info is True:
-        import sys
-
         exc_info = sys.exc_info()
     elif isinstance(exc_info, BaseException):
         exc_info = (type(exc_info), exc_info, exc_info.__traceback__)
     if exc_info and exc_info[0] is not None:
-        event_dict["exc"] = "".join(traceback.format_exception(*exc_info)).rstrip()
+        exc_type, exc, tb = exc_info
+        event_dict["exc"] = "".join(traceback.format_exception(exc_type, exc, tb)).rstrip()
+        name = exc_type.__qualname__
+        module = getattr(exc_type, "__module__", "builtins")
+        event_dict["exc_type"] = name if module in ("builtins", "__main__") else f"{module}.{name}"
+        text = str(exc) if exc is not None else ""
+        event_dict["exc_message"] = (text.splitlines() or [""])[0][:500]
     return event_dict
 
 

@@ -15,9 +15,11 @@ from typing import Any
 from logging_pipeline.encoding import dumps
 from logging_pipeline.sinks.base import Sink
 
+
 class Tee:
-    """Processor ``(logger, method, event_dict) -> bytes``: the serialised line (structlog's ReturnLogger
-    hands it back to the caller, which is handy in tests)."""
+    """Processor ``(logger, method, record) -> bytes``: the serialised line (the chain's final logger hands it
+    back to the caller, which is handy in tests). ``record`` is the envelope-ordered dict ``AddEnvelope``
+    built; its ``seq`` slot is filled in here."""
 
     def __init__(
         self,
@@ -28,33 +30,18 @@ class Tee:
         self.sinks = list(sinks)
         self.on_sink_failure = on_sink_failure
         self._seq = itertools.count(first_seq)
+        self._last = first_seq - 1
         self._lock = threading.Lock()
 
     @property
     def last_seq(self) -> int:
         """The last ``seq`` handed out (0 before the first event)."""
-        with self._lock:
-            nxt = next(self._seq)
-            self._seq = itertools.count(nxt)
-            return nxt - 1
+        return self._last
 
-    def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> bytes:
+    def __call__(self, logger: Any, method_name: str, record: dict[str, Any]) -> bytes:
         with self._lock:
-            record: dict[str, Any] = {
-                "v": event_dict.pop("v"),
-                "ts": event_dict.pop("ts"),
-                "session_id": event_dict.pop("session_id"),
-                "seq": next(self._seq),
-                "level": event_dict.pop("level"),
-                "logger": event_dict.pop("logger"),
-                "event": event_dict.pop("event"),
-                "category": event_dict.pop("category"),
-                "message": event_dict.pop("message", ""),
-            }
-            market_ts = event_dict.pop("market_ts", None)
-            if market_ts is not None:
-                record["market_ts"] = market_ts
-            record.update(event_dict)
+            seq = record["seq"] = next(self._seq)
+            self._last = seq
             line = dumps(record)
             for sink in self.sinks:
                 if sink.health == "failed":
