@@ -3,6 +3,9 @@
     arbtail logs/<session>.jsonl             # live view of the file's final state (Ctrl-C to quit)
     arbtail logs/<session>.jsonl --follow    # keep drawing as the file grows (like tail -F)
     arbtail logs/<session>.jsonl --once --width 120   # print one frame as plain text and exit 0
+    arbtail logs/<session>.jsonl --at 2026-03-01T12:00Z --once       # the state at a moment
+    arbtail logs/<session>.jsonl --from 12:00Z... --to ... --speed 60 # play a stretch back at 60x
+    arbtail grep|stats|export logs/<session>.jsonl ...                # see tools/arbtail_{grep,stats,export}.py
 
 The same reducer and renderer as ``runbot`` uses, so the last frame equals the bot's own. Bad lines in the file
 are counted and shown in the session pane; an unreadable path is a clear message and exit code 2.
@@ -10,19 +13,16 @@ are counted and shown in the session pane; an unreadable path is a clear message
 
 from __future__ import annotations
 
-import asyncio
-import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
-from rich.console import Console
-from rich.live import Live
 from typer.core import TyperGroup
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import build_frame, build_layout, frame_text
-from dashboard.sources.jsonl import SourceError, follow_file, read_file
+from dashboard.sources.jsonl import SourceError
+from tools.arbtail_export import register as register_export
+from tools.arbtail_grep import register as register_grep
+from tools.arbtail_stats import register as register_stats
 from tools.pg_admin import register_commands as register_pg_commands
 
 
@@ -81,7 +81,14 @@ def show(
     session: Annotated[
         str | None, typer.Option("--session", help="Session id (or unique prefix, or 'latest') in --db.")
     ] = None,
-    at: Annotated[str | None, typer.Option("--at", help="With --db: the state at this time (ISO 8601, UTC).")] = None,
+    at: Annotated[str | None, typer.Option("--at", help="The state at this time (ISO 8601, UTC).")] = None,
+    start: Annotated[str | None, typer.Option("--from", help="Playback start (ISO 8601, UTC); with --speed.")] = None,
+    end: Annotated[str | None, typer.Option("--to", help="Stop at this time (ISO 8601, UTC).")] = None,
+    speed: Annotated[
+        float | None, typer.Option("--speed", min=0.001, help="Play the events back at N x the pace they were logged.")
+    ] = None,
+    full: Annotated[bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")] = False,
+    poll: Annotated[float, typer.Option("--poll", min=0.01, help="--follow: re-check the file every N s.")] = 0.5,
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db)."""
     if session is not None or (path is None and db):
@@ -90,45 +97,19 @@ def show(
     if path is None:
         _fail("missing PATH (a session .jsonl file); see arbtail --help")
         return
-    reducer = Reducer(timeline_size=timeline)
+    from tools.arbtail_view import run_show_file
+    from tools.pg_view import parse_at
+
     try:
-        offset = read_file(path, reducer)
-    except SourceError as exc:
+        times = [parse_at(x) for x in (at, start, end)]
+    except ValueError as exc:
         _fail(str(exc))
         return
-    if once:
-        sys.stdout.write(frame_text(reducer.snapshot(), width or 120))
-        return
-    console = Console(width=width)
-    if not follow or not console.is_terminal:
-        # One frame: coloured on a terminal, plain text (no control codes) in a pipe or with TERM=dumb.
-        if console.is_terminal:
-            console.print(build_frame(reducer.snapshot()))
-        else:
-            sys.stdout.write(frame_text(reducer.snapshot(), width or 120))
-        if not follow:
-            return
     try:
-        asyncio.run(_follow(path, reducer, offset, console))
-    except KeyboardInterrupt:
-        pass
-
-
-async def _follow(path: Path, reducer: Reducer, offset: int, console: Console) -> None:
-    """Keep folding appended lines; on a terminal redraw in place, otherwise print a frame per change."""
-    drawn = reducer.version
-    if not console.is_terminal:
-        async for _ in follow_file(path, reducer, start_offset=offset):
-            if reducer.version != drawn:
-                sys.stdout.write(frame_text(reducer.snapshot(), console.width) + "\n")
-                sys.stdout.flush()
-                drawn = reducer.version
-        return
-    with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live:
-        async for _ in follow_file(path, reducer, start_offset=offset):
-            if reducer.version != drawn:
-                live.update(build_layout(reducer.snapshot()), refresh=True)
-                drawn = reducer.version
+        run_show_file(path, follow_=follow, once=once, width=width, timeline=timeline, at=times[0],
+                      start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll)
+    except SourceError as exc:
+        _fail(str(exc))
 
 
 def _show_db(db: str | None, session: str, **kw: object) -> None:
@@ -153,6 +134,9 @@ def _show_db(db: str | None, session: str, **kw: object) -> None:
 
 
 register_pg_commands(app)  # db-upgrade, sessions, prune, export, import (tools/pg_admin.py)
+register_grep(app)  # tools/arbtail_grep.py
+register_stats(app)  # tools/arbtail_stats.py
+register_export(app)  # tools/arbtail_export.py (--svg/--html; wraps the DB export above)
 
 
 def main() -> None:

@@ -1,0 +1,82 @@
+"""``arbtail export PATH --svg FILE / --html FILE``: save a frame of a log as an image or a web page for sharing.
+
+The frame is drawn by the Rich renderer into a recording console (``Console(record=True)``) and saved with
+Rich's own ``save_svg`` / ``save_html``; log text stays inert (the renderer shows it as ``Text``, never markup).
+``--at`` picks the moment (as ``arbtail --at``). Without ``--svg``/``--html`` the command is the PostgreSQL
+session export registered before it (``tools.pg_admin``: ``arbtail export SESSION --db DSN [-o FILE]``), so
+both uses share the one name.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+
+from dashboard.reducer import Reducer
+from dashboard.render_rich import build_frame
+from dashboard.sources.jsonl import SourceError, load
+
+
+def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int = 160, timeline: int = 20,
+                 at: Any = None) -> None:
+    """Draw the frame of ``path`` (at ``at``, an aware datetime, or its end) and save it. Raises
+    ``SourceError`` for an unreadable log and ``OSError`` when an output file cannot be written."""
+    reducer = Reducer(timeline_size=timeline)
+    load(path, reducer, until=at)
+    console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+    console.print(build_frame(reducer.snapshot()))
+    title = f"arbtail {path.name}"
+    if svg is not None:
+        console.save_svg(str(svg), title=title, clear=html is None)
+    if html is not None:
+        console.save_html(str(html))
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``export`` to ``app``, wrapping an ``export`` command already registered there (the PostgreSQL one)."""
+    previous: Callable[..., Any] | None = None
+    for info in list(app.registered_commands):
+        if info.name == "export":
+            previous = info.callback
+            app.registered_commands.remove(info)
+
+    @app.command("export")
+    def export_cmd(
+        ctx: typer.Context,
+        target: Annotated[str, typer.Argument(help="Session log (.jsonl) with --svg/--html; else a DB session.")],
+        svg: Annotated[Path | None, typer.Option("--svg", help="Save the frame as SVG to this file.")] = None,
+        html: Annotated[Path | None, typer.Option("--html", help="Save the frame as HTML to this file.")] = None,
+        width: Annotated[int, typer.Option("--width", min=40, help="Frame width in columns.")] = 160,
+        at: Annotated[str | None, typer.Option("--at", help="The frame at this time (ISO 8601, UTC).")] = None,
+        db: Annotated[str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", show_default=False,
+                                               help="PostgreSQL DSN (session export as JSONL).")] = None,
+        output: Annotated[Path | None, typer.Option("--output", "-o", help="DB export: file (default stdout).")] = None,
+    ) -> None:
+        """Save a frame of a log as SVG/HTML (--svg/--html), or write a DB session back as JSONL (--db)."""
+        if svg is None and html is None:
+            if previous is None:
+                raise typer.BadParameter("give --svg FILE and/or --html FILE")
+            previous(ctx=ctx, session=target, db=db, output=output)
+            return
+        from tools.pg_view import parse_at
+
+        try:
+            when = parse_at(at)
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc), param_hint="--at") from None
+        try:
+            export_frame(Path(target), svg=svg, html=html, width=width, at=when)
+        except SourceError as exc:
+            typer.echo(f"arbtail: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except OSError as exc:
+            typer.echo(f"arbtail: cannot write: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
+        for f in (svg, html):
+            if f is not None:
+                typer.echo(f"wrote {f}", err=True)

@@ -1,0 +1,136 @@
+"""``arbtail grep PATH``: the events of a log that match, as JSONL on stdout (pipes into ``jq``, ``grep`` and back
+into ``arbtail``).
+
+Filters (all must match): ``--event`` (repeatable; a trailing ``*`` matches a prefix: ``order.*``), ``--symbol``
+(the event's ``symbol`` field, case-insensitive), ``--since``/``--until`` (envelope ``ts``, ISO 8601, UTC
+when no offset), ``--level`` (that level and above). ``dashboard.checkpoint`` events are left out unless asked
+for by name. Each line is re-serialised with a stable key order: the envelope keys in schema order, then the
+event's own fields sorted by name. Lines that are not events are skipped and counted on stderr. Exit status
+as ``grep``: 0 when something matched, 1 when nothing did, 2 when the path cannot be read.
+"""
+
+from __future__ import annotations
+
+import sys
+from collections import Counter
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from dashboard.sources.jsonl import SourceError, iter_batches
+
+ENVELOPE = ("v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts")
+LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
+
+
+def stable(event: dict[str, Any]) -> dict[str, Any]:
+    """``event`` with its keys in the stable output order (envelope first, then the rest sorted)."""
+    out = {k: event[k] for k in ENVELOPE if k in event}
+    for k in sorted(event.keys() - out.keys()):
+        out[k] = event[k]
+    return out
+
+
+class Filter:
+    """The match predicate of one ``grep`` call. ``prefilter(raw)`` is a cheap bytes test run before parsing."""
+
+    def __init__(self, events: list[str], symbol: str | None, since: datetime | None, until: datetime | None,
+                 level: str | None) -> None:
+        self.exact = {e for e in events if not e.endswith("*")}
+        self.prefixes = tuple(e[:-1] for e in events if e.endswith("*"))
+        self.symbol = symbol.upper() if symbol else None
+        self.since, self.until = since, until
+        self.min_level = LEVELS[level] if level else 0
+        self._needles = [orjson.dumps(e) for e in self.exact] if self.exact and not self.prefixes else []
+
+    def prefilter(self, raw: bytes) -> bool:
+        return not self._needles or any(n in raw for n in self._needles)
+
+    def __call__(self, ev: dict[str, Any]) -> bool:
+        name = ev.get("event")
+        if type(name) is not str:
+            return False
+        if self.exact or self.prefixes:
+            if name not in self.exact and not name.startswith(self.prefixes):
+                return False
+        elif name == "dashboard.checkpoint":
+            return False
+        if self.symbol is not None and str(ev.get("symbol", "")).upper() != self.symbol:
+            return False
+        if self.min_level and LEVELS.get(str(ev.get("level")), 0) < self.min_level:
+            return False
+        if self.since is not None or self.until is not None:
+            try:
+                ts = datetime.fromisoformat(ev["ts"])
+            except (KeyError, TypeError, ValueError):
+                return False
+            if ts.tzinfo is None:
+                return False
+            if (self.since is not None and ts < self.since) or (self.until is not None and ts > self.until):
+                return False
+        return True
+
+
+def grep(path: Path, match: Filter, out: Any, skipped: Counter[str]) -> int:
+    """Write the matching events of ``path`` to the binary stream ``out``; returns how many. Bad lines are
+    counted in ``skipped`` by reason. Raises ``SourceError``."""
+    n = 0
+    for batch in iter_batches(path, lambda reason, _detail: skipped.update([reason])):
+        chunk = []
+        for raw in batch:
+            if not match.prefilter(raw):
+                continue
+            try:
+                ev = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                skipped["not_json"] += 1
+                continue
+            if type(ev) is not dict:
+                skipped["not_object"] += 1
+                continue
+            if match(ev):
+                chunk.append(orjson.dumps(stable(ev)))
+        if chunk:
+            out.write(b"\n".join(chunk) + b"\n")
+            n += len(chunk)
+    return n
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``grep`` to ``app``."""
+
+    @app.command("grep")
+    def grep_cmd(
+        path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
+        event: Annotated[list[str] | None, typer.Option("--event", "-e", help="Event name (or prefix*).")] = None,
+        symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")] = None,
+        since: Annotated[str | None, typer.Option("--since", help="ts ≥ this (ISO 8601, UTC).")] = None,
+        until: Annotated[str | None, typer.Option("--until", help="ts ≤ this (ISO 8601, UTC).")] = None,
+        level: Annotated[str | None, typer.Option("--level", "-l", help="This level and above.")] = None,
+    ) -> None:
+        """Print the matching events as JSONL (stable key order)."""
+        from tools.pg_view import parse_at
+
+        if level is not None and level.lower() not in LEVELS:
+            raise typer.BadParameter(f"one of {', '.join(LEVELS)}", param_hint="--level")
+        try:
+            match = Filter(event or [], symbol, parse_at(since), parse_at(until), level and level.lower())
+        except ValueError as exc:
+            raise typer.BadParameter(str(exc)) from None
+        skipped: Counter[str] = Counter()
+        try:
+            n = grep(path, match, sys.stdout.buffer, skipped)
+            sys.stdout.buffer.flush()
+        except SourceError as exc:
+            typer.echo(f"arbtail: {exc}", err=True)
+            raise typer.Exit(2) from None
+        except BrokenPipeError:  # `| head`: the reader is gone, which is fine
+            sys.stderr.close()
+            raise typer.Exit(0) from None
+        if skipped:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items()))
+            typer.echo(f"arbtail grep: skipped {sum(skipped.values())} lines ({reasons})", err=True)
+        raise typer.Exit(0 if n else 1)

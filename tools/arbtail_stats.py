@@ -1,0 +1,119 @@
+"""``arbtail stats PATH``: a summary of a log — counts by event and level, time span, ``seq`` gaps, skipped lines
+by reason, positions and net PnL — as plain text (no colour, no cursor control).
+
+One pass: every line is parsed once; events are counted here and folded by the same reducer the dashboard
+uses (``Reducer.feed``), which supplies the skip reasons, the positions and the PnL.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from pathlib import Path
+from typing import Annotated, Any
+
+import orjson
+import typer
+
+from dashboard.reducer import Reducer
+from dashboard.sources.jsonl import SourceError, iter_batches
+from dashboard.text import fmt_duration, fmt_usd, safe_text
+
+
+@dataclass
+class LogStats:
+    """Counters of one pass. ``gaps``: per session, (after seq, before seq) pairs where seqs are missing."""
+
+    lines: int = 0
+    events: Counter[str] = field(default_factory=Counter)
+    levels: Counter[str] = field(default_factory=Counter)
+    first_ts: datetime | None = None
+    last_ts: datetime | None = None
+    last_seq: dict[str, int] = field(default_factory=dict)
+    gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
+    missing: int = 0
+
+    def count(self, ev: dict[str, Any]) -> None:
+        self.events[safe_text(ev.get("event"), 60)] += 1
+        self.levels[safe_text(ev.get("level"), 20)] += 1
+        ts = ev.get("ts")
+        if type(ts) is str:
+            try:
+                t = datetime.fromisoformat(ts)
+            except ValueError:
+                t = None
+            if t is not None and t.tzinfo is not None:
+                self.first_ts = t if self.first_ts is None or t < self.first_ts else self.first_ts
+                self.last_ts = t if self.last_ts is None or t > self.last_ts else self.last_ts
+        sid, seq = ev.get("session_id"), ev.get("seq")
+        if type(sid) is str and type(seq) is int:
+            last = self.last_seq.get(sid)
+            if last is not None and seq > last + 1:
+                self.gaps.setdefault(sid, []).append((last, seq))
+                self.missing += seq - last - 1
+            if last is None or seq > last:
+                self.last_seq[sid] = seq
+
+
+def collect(path: Path, reducer: Reducer) -> LogStats:
+    """One pass over ``path`` (all rotated members). Raises ``SourceError``."""
+    stats = LogStats()
+    for batch in iter_batches(path, reducer.note_skip):
+        for raw in batch:
+            stats.lines += 1
+            try:
+                ev = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                reducer.feed_line(raw)  # classified and counted there
+                continue
+            if type(ev) is dict:
+                stats.count(ev)
+            reducer.feed(ev)
+    return stats
+
+
+def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
+    """The summary as plain text lines."""
+    snap = reducer.snapshot(closed_rows=1000)
+    ing = reducer.stats
+    out = [f"{safe_text(path)}: {stats.lines} lines, {sum(stats.events.values())} events"]
+    if stats.first_ts and stats.last_ts:
+        span = int((stats.last_ts - stats.first_ts).total_seconds())
+        out.append(f"time span  {stats.first_ts.isoformat()} → {stats.last_ts.isoformat()} ({fmt_duration(span)})")
+    sessions = ", ".join(f"{safe_text(s, 36)} (last seq {q})" for s, q in stats.last_seq.items()) or "none"
+    out.append(f"sessions   {sessions}")
+    gaps = [f"{a}→{b}" for g in stats.gaps.values() for a, b in g]
+    out.append(f"seq gaps   {len(gaps)} ({stats.missing} seqs missing)" + (f": {', '.join(gaps[:10])}" if gaps else ""))
+    out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
+    skipped = {**ing.skipped}
+    out.append(f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items())))
+    out.append(f"rejected   {ing.rejected_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.rejected.items())))
+    out.append(f"unknown    {ing.unknown_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.unknown.items())))
+    out.append("events:")
+    width = max((len(k) for k in stats.events), default=0)
+    out += [f"  {name:<{width}}  {n:>9}" for name, n in sorted(stats.events.items(), key=lambda kv: (-kv[1], kv[0]))]
+    pf = snap.portfolio
+    out.append(f"positions  opened {pf.positions_opened}, closed {pf.positions_closed}, open {pf.positions_open}")
+    for p in snap.positions:
+        out.append(f"  {safe_text(p.position_id, 40)}  {safe_text(p.symbol, 12)}  {p.lifecycle:<11}"
+                   f"  net {fmt_usd(p.net_pnl, signed=True)} USD  {safe_text(p.exit_reason or '', 40)}")
+    out.append(f"net PnL    {fmt_usd(pf.net_pnl, signed=True)} USD (realized {fmt_usd(pf.realized_pnl, signed=True)},"
+               f" unrealized {fmt_usd(pf.unrealized_pnl, signed=True)}, funding {fmt_usd(pf.funding, signed=True)},"
+               f" fees {fmt_usd(pf.fees)})")
+    return "\n".join(out) + "\n"
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``stats`` to ``app``."""
+
+    @app.command("stats")
+    def stats_cmd(path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")]) -> None:
+        """Counts by event and level, time span, seq gaps, skipped lines, positions and net PnL."""
+        reducer = Reducer()
+        try:
+            stats = collect(path, reducer)
+        except SourceError as exc:
+            typer.echo(f"arbtail: {exc}", err=True)
+            raise typer.Exit(2) from None
+        typer.echo(render(path, stats, reducer), nl=False)
