@@ -1,0 +1,130 @@
+"""Fast start on a real log: starting from the last ``dashboard.checkpoint`` gives the same state and frame as a
+full replay (also at a moment, ``--at``); unusable checkpoints fall back to a full replay; a rotated set reads
+as one stream; the backwards scan finds checkpoints across block boundaries."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import subprocess
+import sys
+from datetime import datetime
+from pathlib import Path
+
+import orjson
+import pytest
+from typer.testing import CliRunner
+
+from dashboard.reducer import Reducer
+from dashboard.render_rich import frame_text
+from dashboard.sources.jsonl import load
+from dashboard.sources.seek import iter_checkpoints
+from dashboard.state import state_to_dict
+from tools.arbtail import app
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="module")
+def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    logs = tmp_path_factory.mktemp("logs")
+    subprocess.run(
+        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
+         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
+        check=True, cwd=ROOT, capture_output=True, timeout=120,
+    )
+    (path,) = logs.glob("*.jsonl")
+    return path
+
+
+def _fold(path: Path, **kw: object) -> tuple[Reducer, object]:
+    r = Reducer()
+    res = load(path, r, **kw)  # type: ignore[arg-type]
+    return r, res
+
+
+def test_the_bot_writes_checkpoints(real_log: Path) -> None:
+    with open(real_log, "rb") as fh:
+        cps = list(iter_checkpoints(fh, real_log.stat().st_size, block=64 * 1024))
+    assert cps, "a real run writes at least one dashboard.checkpoint"
+    for cp in cps:
+        assert cp.state["last_seq"] == {cp.event["session_id"]: cp.event["seq"] - 1}
+
+
+def test_checkpoint_seek_equals_full_replay(real_log: Path) -> None:
+    full, res_full = _fold(real_log, seek=False)
+    fast, res_fast = _fold(real_log, seek_min_bytes=0)
+    assert res_full.checkpoint_seq is None and res_fast.checkpoint_seq is not None
+    assert res_fast.bytes_read < res_full.bytes_read
+    assert state_to_dict(fast.state) == state_to_dict(full.state)
+    assert frame_text(fast.snapshot(), 140) == frame_text(full.snapshot(), 140)
+    cli = CliRunner().invoke(app, [str(real_log), "--once", "--width", "140"])
+    assert cli.stdout == frame_text(full.snapshot(), 140)
+
+
+def test_at_a_moment_equals_full_replay_to_that_moment(real_log: Path) -> None:
+    lines = real_log.read_bytes().splitlines()
+    cp_line = next(x for x in lines if b'"dashboard.checkpoint"' in x)
+    cp_ts = datetime.fromisoformat(orjson.loads(cp_line)["ts"])
+    later = datetime.fromisoformat(orjson.loads(lines[-200])["ts"])
+    earlier = datetime.fromisoformat(orjson.loads(lines[len(lines) // 4])["ts"])
+    for at, seeks in ((later, True), (earlier, False)):
+        full, _ = _fold(real_log, seek=False, until=at)
+        fast, res = _fold(real_log, seek_min_bytes=0, until=at)
+        assert (res.checkpoint_seq is not None) == (seeks and at >= cp_ts)
+        assert frame_text(fast.snapshot(), 120) == frame_text(full.snapshot(), 120)
+        assert fast.stats.applied < len(lines)
+
+
+def test_unusable_checkpoints_fall_back_to_full_replay(real_log: Path, tmp_path: Path) -> None:
+    data = real_log.read_bytes()
+    full, _ = _fold(real_log, seek=False)
+    # a checkpoint whose state lags its seq (another thread's event slipped in) is not used
+    lines = data.splitlines(keepends=True)
+    i = next(k for k, x in enumerate(lines) if b'"dashboard.checkpoint"' in x)
+    ev = orjson.loads(lines[i])
+    ev["state"]["last_seq"] = {ev["session_id"]: ev["seq"] - 2}
+    bad = tmp_path / "lagging.jsonl"
+    bad.write_bytes(b"".join(lines[:i]) + orjson.dumps(ev) + b"\n" + b"".join(lines[i + 1:]))
+    r, res = _fold(bad, seek_min_bytes=0)
+    assert res.checkpoint_seq is None
+    assert frame_text(r.snapshot(), 120) == frame_text(full.snapshot(), 120)
+    # a reader keeping a longer timeline than the checkpoint holds replays everything
+    r = Reducer(timeline_size=50)
+    assert load(real_log, r, seek_min_bytes=0).checkpoint_seq is None
+    # a log that starts with another session's lines (concatenated files) replays everything
+    other = tmp_path / "concat.jsonl"
+    first = orjson.loads(lines[0])
+    first.update(session_id="11111111-2222-4333-8444-555555555555")
+    other.write_bytes(orjson.dumps(first) + b"\n" + data)
+    assert _fold(other, seek_min_bytes=0)[1].checkpoint_seq is None
+
+
+def test_rotated_set_reads_as_one_stream(real_log: Path, tmp_path: Path) -> None:
+    lines = real_log.read_bytes().splitlines(keepends=True)
+    n = len(lines) // 3
+    base = tmp_path / "session.jsonl"
+    (tmp_path / "session.jsonl.2.gz").write_bytes(gzip.compress(b"".join(lines[:n])))
+    (tmp_path / "session.jsonl.1").write_bytes(b"".join(lines[n:2 * n]))
+    base.write_bytes(b"".join(lines[2 * n:]))
+    (tmp_path / "session.jsonl.bak").write_bytes(b"not part of the set\n")
+    full, _ = _fold(real_log, seek=False)
+    rotated, res = _fold(base, seek=False)
+    assert rotated.stats.skipped == {}
+    assert state_to_dict(rotated.state) == state_to_dict(full.state)
+    stats = CliRunner().invoke(app, ["stats", str(base)]).stdout
+    assert f"{len(lines)} lines" in stats and "seq gaps   0" in stats
+
+
+def test_backwards_scan_across_block_boundaries() -> None:
+    events = [orjson.dumps({"seq": i, "pad": "x" * (i * 37 % 300)}) for i in range(200)]
+    cps = {17, 90, 91, 199}
+    for i in cps:
+        events[i] = orjson.dumps({"v": 1, "ts": "2026-03-01T00:00:00+00:00", "session_id": "s", "seq": i,
+                                  "event": "dashboard.checkpoint", "state": {"n": i, "pad": "y" * 500}})
+    data = b"\n".join(events) + b"\n"
+    for block in (7, 64, 1000, 1 << 20):
+        found = list(iter_checkpoints(io.BytesIO(data), len(data), block=block))
+        assert [cp.event["seq"] for cp in found] == sorted(cps, reverse=True)
+        for cp in found:
+            assert data[cp.offset:cp.end] == cp.line + b"\n"
