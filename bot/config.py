@@ -16,7 +16,16 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 STRATEGY_NAME = "funding_arbitrage"
 
@@ -76,13 +85,19 @@ class StrategyConfig(_Model):
 
 class VenueConfig(_Model):
     """One paper venue: taker/maker fee (fraction of notional), leverage, market-order slippage in bp (paid by
-    the taker), and the probability that a position-increasing order is rejected (seeded)."""
+    the taker), and the probability that a position-increasing order is rejected (seeded).
+
+    ``api_key``/``api_secret``: credentials for a live venue (unused by paper venues). ``SecretStr``: ``repr`` and
+    ``str`` show ``**********``; the CLI registers the values with the log redactor (``BotConfig.secret_values``).
+    """
 
     taker_fee: Decimal = Field(ge=0, lt=Decimal("0.01"))
     maker_fee: Decimal = Field(default=Decimal("0.0002"), ge=0, lt=Decimal("0.01"))
     leverage: Decimal = Field(gt=0, le=100)
     slippage_bps: Decimal = Field(default=Decimal(2), ge=0, le=100)
     order_failure_rate: Decimal = Field(default=Decimal("0.03"), ge=0, le=1)
+    api_key: SecretStr | None = None
+    api_secret: SecretStr | None = None
 
 
 class InstrumentConfig(_Model):
@@ -131,10 +146,11 @@ class MarketConfig(_Model):
 
 
 class PersistenceConfig(_Model):
-    """PostgreSQL persistence of events and snapshots (opt-in)."""
+    """PostgreSQL persistence of events and snapshots (opt-in). ``dsn`` may carry a password: it is left out of
+    ``repr`` and its password is registered with the log redactor."""
 
     enabled: bool = False
-    dsn: str | None = None
+    dsn: str | None = Field(default=None, repr=False)
     batch_size: int = Field(default=500, ge=1)
     flush_interval_s: float = Field(default=1.0, gt=0)
     snapshot_interval_s: float = Field(default=30.0, gt=0)
@@ -185,6 +201,19 @@ class BotConfig(_Model):
         if no_instr:
             raise ValueError(f"strategy.symbols {no_instr} have no entry in market.instruments")
         return self
+
+    def secret_values(self) -> list[str]:
+        """Every secret the config holds in clear (venue API keys and secrets, the persistence DSN), for
+        ``Pipeline(secrets=...)``; empty values are left out."""
+        found = [
+            secret.get_secret_value()
+            for venue in self.venues.values()
+            for secret in (venue.api_key, venue.api_secret)
+            if secret is not None
+        ]
+        if self.dashboard.persistence.dsn:
+            found.append(self.dashboard.persistence.dsn)
+        return [s for s in found if s]
 
 
 class ConfigError(Exception):

@@ -9,13 +9,24 @@ event loop between them) and redraws
 * ``silent`` — nothing on screen; the reducer still runs (final frame, snapshots).
 
 The frame is a function of the events only, never of the wall clock, so the final frame here equals the frame
-``arbtail --once`` draws from the session's JSONL. If drawing raises, the service logs one warning event, falls
-back to ``plain`` and the bot goes on; a dead terminal (``OSError`` on write) silences it.
+``arbtail --once`` draws from the session's JSONL.
+
+Faults never reach the bot: if drawing raises, the service logs one warning event and steps down (``live`` →
+``plain`` → ``silent``); a dead terminal (``OSError`` on write, e.g. after SIGHUP) silences it with one warning.
+
+Terminal hygiene in ``live`` mode: the terminal is restored (cursor shown, alternate screen left) on every exit
+path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside the ``async with``. Ctrl-Z
+(SIGTSTP) restores it before the process stops and takes it back (with a full redraw) after ``fg`` (SIGCONT);
+a resize (SIGWINCH) redraws at the new size on the next tick. Output of third-party code to stdout/stderr while
+``Live`` runs is routed above the frame by Rich (``redirect_stdout``/``redirect_stderr``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import os
+import signal
 import sys
 import time
 from typing import IO, Literal
@@ -51,6 +62,7 @@ class DashboardService:
         plain_interval_s: float = 10.0,
         stream: IO[str] | None = None,
         width: int | None = None,
+        force_terminal: bool | None = None,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -60,7 +72,11 @@ class DashboardService:
         self.plain_interval_s = plain_interval_s
         self.stream = stream if stream is not None else sys.stdout
         self.width = width
+        self.force_terminal = force_terminal  # tests: treat ``stream`` as a terminal (Rich's own option)
         self.frames_drawn = 0
+        self.render_failures = 0
+        self._signals: list[int] = []
+        self._redraw_now = False
         self._live: Live | None = None
         self._task: asyncio.Task[None] | None = None
         self._drawn_version = -1
@@ -71,7 +87,7 @@ class DashboardService:
 
     async def __aenter__(self) -> DashboardService:
         if self.mode == "live":
-            console = Console(file=self.stream, width=self.width)
+            console = Console(file=self.stream, width=self.width, force_terminal=self.force_terminal)
             self._live = Live(
                 console=console,
                 screen=True,
@@ -80,6 +96,7 @@ class DashboardService:
                 redirect_stderr=True,
             )
             self._live.start()
+            self._install_terminal_signals()
         self._task = asyncio.create_task(self._run(), name="dashboard-refresh")
         return self
 
@@ -90,8 +107,46 @@ class DashboardService:
                 await self._task
             except asyncio.CancelledError:
                 pass
+        self._remove_terminal_signals()
         self.drain()
         self._stop_live()
+
+    # --- the terminal -------------------------------------------------------------------------------------
+
+    def _install_terminal_signals(self) -> None:
+        """SIGTSTP (Ctrl-Z) and SIGWINCH (resize) handlers on the running loop, while ``Live`` owns the terminal."""
+        loop = asyncio.get_running_loop()
+        for sig, handler in ((signal.SIGTSTP, self._suspend), (signal.SIGWINCH, self._resized)):
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, handler)
+                self._signals.append(sig)
+
+    def _remove_terminal_signals(self) -> None:
+        if not self._signals:
+            return
+        with contextlib.suppress(RuntimeError):
+            loop = asyncio.get_running_loop()
+            for sig in self._signals:
+                loop.remove_signal_handler(sig)
+        self._signals.clear()
+
+    def _suspend(self) -> None:
+        """Ctrl-Z: give the terminal back (cursor, main screen), stop the process; after ``fg``, take it again."""
+        live = self._live
+        if live is not None:
+            with contextlib.suppress(Exception):
+                live.stop()
+        os.kill(os.getpid(), signal.SIGSTOP)  # returns when the shell sends SIGCONT (``fg``/``bg``)
+        if live is not None and self._live is live:
+            try:
+                live.start()
+                self._redraw_now = True
+            except Exception:  # noqa: BLE001 - no terminal to take back: go on without a screen
+                self._live = None
+                self.mode = "silent"
+
+    def _resized(self) -> None:
+        self._redraw_now = True
 
     def _stop_live(self) -> None:
         if self._live is not None:
@@ -123,14 +178,20 @@ class DashboardService:
             self.checkpoints.maybe_emit()
             try:
                 self._maybe_draw()
-            except OSError:
-                self._stop_live()
-                self.mode = "silent"
-            except Exception as exc:  # noqa: BLE001 - a renderer bug must not stop the bot
-                self._stop_live()
-                self.mode = "plain"
-                log.warning(f"dashboard renderer failed, switching to plain output: {type(exc).__name__}: {exc}")
+            except Exception as exc:  # noqa: BLE001 - a renderer bug or a dead terminal must not stop the bot
+                self._render_failed(exc)
             await asyncio.sleep(tick)
+
+    def _render_failed(self, exc: Exception) -> None:
+        """Step down one mode (``live`` → ``plain`` → ``silent``; a dead terminal → ``silent``) and log it once."""
+        self.render_failures += 1
+        previous = self.mode
+        self._stop_live()
+        self.mode = "silent" if isinstance(exc, OSError) or previous != "live" else "plain"
+        what = "terminal write failed" if isinstance(exc, OSError) else "dashboard renderer failed"
+        output = "plain output" if self.mode == "plain" else "no dashboard output (events are still recorded)"
+        log.warning(f"{what}, switching to {output}: {type(exc).__name__}: {exc}", component="dashboard",
+                    from_mode=previous, to_mode=self.mode)
 
     def _maybe_draw(self) -> None:
         now = time.monotonic()
@@ -138,6 +199,8 @@ class DashboardService:
         since = now - self._last_draw
         if self.mode == "live":
             due = (changed and since >= self.refresh_interval_s) or since >= self.idle_refresh_interval_s
+            if self._redraw_now:
+                due, self._redraw_now = True, False
             if due and self._live is not None:
                 self._live.update(build_layout(self.reducer.snapshot()), refresh=True)
                 self._mark_drawn(now)
