@@ -9,12 +9,16 @@ traceback (everything that can carry a secret) and not the dozen envelope keys t
 
 ``async with Pipeline(...)`` starts every sink, routes stdlib logging into the chain and, on exit (normal,
 Ctrl-C or crash), flushes and closes every sink and restores structlog's and logging's previous configuration.
-A sink that fails is reported as a ``session.health`` event (``degraded``) and skipped; the bot goes on.
+A sink that raises is skipped from then on; a task checks every sink about twice a second (``Sink.check``:
+a writer thread's disk-full error, a stalled write), and each change of a sink's health is one
+``session.health`` event with the sink as ``component`` (``degraded``, or ``running`` when it recovered). The
+bot goes on in every case.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
@@ -95,7 +99,9 @@ class Pipeline:
         self._bridge_state: Any = None
         self._saved_config: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._failed_reported: set[str] = set()
+        self._reported: dict[str, str] = {}  # sink name -> last health reported
+        self._watch: asyncio.Task[None] | None = None
+        self.health_interval_s = 0.5
 
     def set_market_clock(self, market_clock: Callable[[], datetime] | None) -> None:
         """Point ``market_ts`` at another clock (or none)."""
@@ -127,9 +133,20 @@ class Pipeline:
         for sink in self.sinks:
             await sink.start()
         self.configure()
+        self._watch = asyncio.create_task(self._watch_sinks(), name="sink-health")
         return self
 
+    async def _watch_sinks(self) -> None:
+        while True:
+            await asyncio.sleep(self.health_interval_s)
+            self.check_sinks()
+
     async def __aexit__(self, *exc_info: object) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watch
+            self._watch = None
         try:
             self.check_sinks()
         finally:
@@ -148,14 +165,28 @@ class Pipeline:
             self._loop.call_soon_threadsafe(self.check_sinks)
 
     def check_sinks(self) -> None:
-        """Emit one ``session.health`` (degraded) event per sink that went bad since the last check."""
+        """Refresh each sink's health (``Sink.check``) and emit one ``session.health`` event per change since the
+        last check: ``degraded`` when a sink went bad, ``running`` when it recovered. Sinks that report their own
+        health (``reports_own_health``, e.g. PostgreSQL) are left alone. Never raises."""
         log = structlog.get_logger("logging_pipeline")
         for sink in self.sinks:
-            if sink.health != "ok" and sink.name not in self._failed_reported:
-                self._failed_reported.add(sink.name)
+            if sink.reports_own_health or getattr(sink, "on_health_change", None) is not None:
+                continue
+            try:
+                sink.check()
+            except Exception as exc:  # noqa: BLE001 - a broken check is itself a degraded sink
+                sink.health, sink.health_reason = "degraded", f"health check raised {type(exc).__name__}: {exc}"
+            health = sink.health
+            if health == self._reported.get(sink.name, "ok"):
+                continue
+            self._reported[sink.name] = health
+            if health == "ok":
+                log.info("session.health", message=f"sink {sink.name} recovered", health="running",
+                         reason=f"{sink.name} recovered", component=sink.name)
+            else:
                 log.warning(
                     "session.health",
-                    message=f"sink {sink.name} {sink.health}: {sink.health_reason}",
+                    message=f"sink {sink.name} {health}: {sink.health_reason}",
                     health="degraded",
                     reason=sink.health_reason,
                     component=sink.name,

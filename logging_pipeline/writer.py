@@ -4,12 +4,15 @@ Lines are handed over through a ``collections.deque`` (``append`` is atomic and 
 every ``flush_interval_s`` (or sooner when ``flush()`` is asked for), writes what accumulated with one
 ``writelines`` and flushes the OS buffer, so a line reaches the file at most ``flush_interval_s`` after it was
 logged. An I/O error (disk full, file removed) does not propagate: the writer records it in ``error``, keeps
-the unwritten lines counted in ``dropped`` and the owner reports the sink as degraded.
+the unwritten lines counted in ``dropped`` and the owner reports the sink as degraded. A write that does not
+return (a hung disk, a stalled NFS mount) blocks only this thread: ``stalled_s`` tells the owner for how long,
+and ``close`` gives up waiting after its ``timeout``.
 """
 
 from __future__ import annotations
 
 import threading
+import time
 from collections import deque
 from pathlib import Path
 
@@ -28,6 +31,7 @@ class BatchFileWriter:
         self.written = 0
         self.dropped = 0
         self.error: str | None = None
+        self._busy_since: float | None = None  # monotonic start of the write in progress
 
     def open(self) -> None:
         """Create the parent directory, open the file for appending and start the thread.
@@ -52,16 +56,28 @@ class BatchFileWriter:
         """Ask the thread to write what is pending now (does not wait)."""
         self._wake.set()
 
-    def close(self) -> None:
-        """Write everything pending, close the file and join the thread. Idempotent."""
+    @property
+    def stalled_s(self) -> float:
+        """Seconds the write in progress has been running (0 when the thread is idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    def close(self, timeout: float | None = None) -> bool:
+        """Write everything pending, close the file and join the thread. Idempotent.
+
+        ``timeout`` (seconds): stop waiting for a stalled thread after this long; it is left running (a daemon)
+        with the file, and ``False`` is returned. ``True`` when everything was written and closed."""
         if self._file is None:
-            return
+            return True
         self._stop = True
         self._wake.set()
         if self._thread.is_alive():
-            self._thread.join()
+            self._thread.join(timeout)
+        if self._thread.is_alive():
+            return False
         self._file.close()
         self._file = None
+        return True
 
     def _drain(self) -> None:
         pending = self._pending
@@ -74,6 +90,7 @@ class BatchFileWriter:
         if self.error is not None:
             self.dropped += len(batch) // 2
             return
+        self._busy_since = time.monotonic()
         try:
             self._file.writelines(batch)
             self._file.flush()
@@ -81,6 +98,8 @@ class BatchFileWriter:
         except OSError as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             self.dropped += len(batch) // 2
+        finally:
+            self._busy_since = None
 
     def _run(self) -> None:
         while not self._stop:

@@ -17,6 +17,7 @@ import os
 import shutil
 import signal
 import sys
+import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -194,12 +195,46 @@ def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
         raise typer.Exit(2) from None
 
 
-def _install_signal_handlers(task: asyncio.Task[object]) -> None:
-    """SIGTERM and SIGHUP (SSH dropped) cancel the run like Ctrl-C does, so every exit path closes the session."""
+def _install_signal_handlers(task: asyncio.Task[object], received: list[str]) -> None:
+    """SIGTERM and SIGHUP (SSH dropped) cancel the run like Ctrl-C does, so every exit path closes the session;
+    the signal's name is appended to ``received`` (it goes into the session's stop reason)."""
     loop = asyncio.get_running_loop()
+
+    def stop(sig: signal.Signals) -> None:
+        received.append(sig.name)
+        task.cancel()
+
     for sig in (signal.SIGTERM, signal.SIGHUP):
         with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, task.cancel)
+            loop.add_signal_handler(sig, stop, sig)
+
+
+async def _run_with_test_hooks(bot: Any) -> None:
+    """Await the bot; hidden test hooks (environment, used by the terminal tests):
+    ``ARBDASH_TEST_CRASH_AFTER_S=<s>`` raises ``RuntimeError`` inside the dashboard context after ``s`` wall
+    seconds; ``ARBDASH_TEST_STRAY_OUTPUT=1`` has a thread print to stdout and stderr every 0.2 s meanwhile."""
+    crash_after = os.environ.get("ARBDASH_TEST_CRASH_AFTER_S")
+    stop = threading.Event()
+    if os.environ.get("ARBDASH_TEST_STRAY_OUTPUT"):
+
+        def stray() -> None:
+            n = 0
+            while not stop.wait(0.2):
+                n += 1
+                print(f"stray stdout line {n} from a thread")  # noqa: T201 - the point of the hook
+                print(f"stray stderr line {n} from a thread", file=sys.stderr)  # noqa: T201
+
+        threading.Thread(target=stray, name="test-stray-output", daemon=True).start()
+    try:
+        if crash_after is None:
+            await bot
+            return
+        try:
+            await asyncio.wait_for(bot, float(crash_after))
+        except TimeoutError:
+            raise RuntimeError(f"injected crash after {crash_after} s (ARBDASH_TEST_CRASH_AFTER_S)") from None
+    finally:
+        stop.set()
 
 
 def _start_retention(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
@@ -255,8 +290,9 @@ async def _main(opts: RunOptions) -> int:
     if pg_sink is not None:
         sinks.append(pg_sink)
     current = asyncio.current_task()
+    received: list[str] = []
     if current is not None:
-        _install_signal_handlers(current)
+        _install_signal_handlers(current, received)
     code = 0
     frame = ""
     async with Pipeline(
@@ -265,7 +301,8 @@ async def _main(opts: RunOptions) -> int:
         level=opts.level,
         market_clock=clock.now,
         callsite=opts.mode == DashboardMode.off,
-        secrets=passwords_in(pg_sink.dsn) if pg_sink is not None else (),
+        secrets=[*opts.config.secret_values(), *passwords_in(opts.config.dashboard.persistence.dsn),
+                 *(passwords_in(pg_sink.dsn) if pg_sink is not None else ())],
     ):
         retention = _start_retention(opts, pg_sink, session_id)
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
@@ -279,9 +316,11 @@ async def _main(opts: RunOptions) -> int:
         ) as service:
             reason, health = "completed", "stopped"
             try:
-                await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
+                await _run_with_test_hooks(
+                    run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
+                )
             except asyncio.CancelledError:
-                reason, health, code = "interrupted", "stopped", 130
+                reason, health, code = "interrupted" + (f" by {received[0]}" if received else ""), "stopped", 130
             except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
                 log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
@@ -292,10 +331,11 @@ async def _main(opts: RunOptions) -> int:
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)
-    if opts.mode in (DashboardMode.live, DashboardMode.plain):
-        sys.stdout.write(frame)
-    sys.stdout.write(f"session {session_id}: events written to {jsonl.path}\n")
-    sys.stdout.flush()
+    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the JSONL has everything
+        if opts.mode in (DashboardMode.live, DashboardMode.plain):
+            sys.stdout.write(frame)
+        sys.stdout.write(f"session {session_id}: events written to {jsonl.path}\n")
+        sys.stdout.flush()
     return code
 
 

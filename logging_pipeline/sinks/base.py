@@ -31,5 +31,13 @@ class Sink:
         """Accept one event. Non-blocking; must not raise."""
         raise NotImplementedError
 
+    #: True for a sink that emits its own ``session.health`` events (the PostgreSQL sink): the pipeline's watch
+    #: then leaves it alone.
+    reports_own_health: bool = False
+
+    def check(self) -> None:
+        """Refresh ``health``/``health_reason`` from the sink's own state (a writer thread's error, a stall).
+        Called on the event loop about twice a second by the pipeline; must be cheap and must not raise."""
+
     async def aclose(self) -> None:
         """Flush everything accepted so far and release resources."""

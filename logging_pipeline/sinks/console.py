@@ -70,5 +70,9 @@ class TextLogSink(Sink):
         if _wanted(record, self.min_level):
             self._writer.submit(format_record(record, colour=False).encode("utf-8", "backslashreplace"))
 
+    def check(self) -> None:
+        if self._writer.error is not None and self.health == "ok":
+            self.health, self.health_reason = "degraded", self._writer.error
+
     async def aclose(self) -> None:
         self._writer.close()
