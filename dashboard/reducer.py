@@ -209,6 +209,24 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
         return _skip(state, "duplicate_seq" if seq == last else "out_of_order_seq", f"seq {seq} after {last}")
     state.last_seq[sid] = seq
 
+    if name == "market.mark_price" and v == SCHEMA_VERSION:  # hot path (most events): _on_mark, inlined
+        venue = event.get("venue")
+        symbol = event.get("symbol")
+        price = event.get("mark_price")
+        d = None
+        if type(venue) is str and type(symbol) is str and type(price) is str:
+            try:
+                d = Decimal(price)
+            except InvalidOperation:
+                pass
+        if d is None or not d.is_finite() or d <= _ZERO or d.adjusted() > _MAX_EXP:
+            return _reject_mark(state, event, seq)
+        state.marks[(venue, symbol)] = d
+        state.stats.applied += 1
+        state.last_ts = ts
+        if mts is not None and mts is not state.market_now and (state.market_now is None or mts > state.market_now):
+            state.market_now = mts
+        return state
     if v != SCHEMA_VERSION or (handler := _HANDLERS.get(name)) is None:
         reason = "newer_version" if v > SCHEMA_VERSION else "unknown_event"
         _bump(state.stats.unknown, reason)
@@ -269,6 +287,16 @@ def _describe(name: str, event: dict[str, Any]) -> str:
         if type(val) is str or type(val) is int:
             parts.append(f"{key}={val}")
     return " ".join(parts)
+
+
+def _reject_mark(state: DashboardState, event: dict[str, Any], seq: int) -> DashboardState:
+    """The inlined ``market.mark_price`` path's rejection: exactly what ``_on_mark`` raising would record."""
+    try:
+        _on_mark(state, event, None, None)  # type: ignore[arg-type]
+    except _Bad as b:
+        _bump(state.stats.rejected, b.reason)
+        state.stats.last_problem = f"market.mark_price seq {seq}: {b.detail}"
+    return state
 
 
 def _skip(state: DashboardState, reason: str, detail: str) -> DashboardState:
@@ -615,7 +643,12 @@ def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datet
         cur.rate = rate
         cur.interval_s = interval
         return
-    nxt = _parse_dt(nraw)
+    try:
+        nxt = _fromiso(nraw)
+    except ValueError:
+        raise _Bad(f"bad timestamp {nraw[:40]!r}", "bad_timestamp") from None
+    if nxt.tzinfo is not UTC:
+        nxt = _parse_dt(nraw)
     if cur is None:
         state.rates[key] = RateState(rate, interval, nxt, nraw)
     else:
