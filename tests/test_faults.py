@@ -1,0 +1,313 @@
+"""Fault isolation (issue 5 §2): a fault in the renderer, a sink or the reducer never changes what the bot does.
+
+Each test injects one fault into a real ``--speed 0`` run of the shipped config (in-process, through
+``tools.runbot_cli._main``) and checks that the run completes with the *same trades* as an undisturbed run —
+the same ``position.opened``/``position.closed`` sequence, ids, legs, prices and PnL — and that the fault was
+reported the way the design says (one warning event, a ``session.health`` event naming the sink, a counted
+rejection). A recording sink added next to the real ones keeps every event, so the comparison does not depend
+on the sink under test.
+
+``run_bot_in_process`` is also used by ``test_secrets.py``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+from decimal import Decimal
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+import dashboard.reducer as reducer_module
+import dashboard.service as service_module
+import tools.runbot_cli as runbot_cli
+from bot.config import BotConfig, load_config
+from dashboard.reducer import Reducer
+from logging_pipeline import Sink
+from logging_pipeline.events import CATALOGUE, ENVELOPE_KEYS, Envelope
+from logging_pipeline.sinks.jsonl import JsonlSink
+from logging_pipeline.writer import BatchFileWriter
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
+_REAL_SINKS = runbot_cli._sinks
+_VARYING = ("ts", "seq", "session_id")  # differ between two runs of the same config; everything else may not
+
+
+class RecordingSink(Sink):
+    """Keeps every serialised line (the test's own copy of the event stream)."""
+
+    name = "recorder"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lines: list[bytes] = []
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:
+        self.lines.append(line)
+
+
+@dataclass
+class Run:
+    code: int
+    events: list[dict[str, Any]]
+    lines: list[bytes]
+    jsonl: Path
+    reducer: Reducer
+    sinks: list[Sink]
+
+    def of(self, name: str) -> list[dict[str, Any]]:
+        return [e for e in self.events if e["event"] == name]
+
+    @property
+    def bot_wall_s(self) -> float:
+        """Wall seconds from ``session.started`` to the last position closing (the bot's own work)."""
+        start = datetime.fromisoformat(self.of("session.started")[0]["ts"])
+        end = datetime.fromisoformat(self.of("position.closed")[-1]["ts"])
+        return (end - start).total_seconds()
+
+
+def run_bot_in_process(
+    tmp_path: Path,
+    *,
+    mode: str = "silent",
+    config: BotConfig | None = None,
+    adjust_sinks: Callable[[list[Sink]], list[Sink]] | None = None,
+) -> Run:
+    """One ``runbot --speed 0 --dashboard-mode=<mode>`` run of the shipped config, in this process.
+
+    ``adjust_sinks`` may wrap, replace or add sinks (the recording sink is added after it). Returns the events
+    as every sink saw them, the JSONL path, the live reducer and the sinks."""
+    recorder = RecordingSink()
+    seen: dict[str, Any] = {}
+
+    def sinks(opts: runbot_cli.RunOptions, session_id: str, tee: Any) -> tuple[list[Sink], JsonlSink]:
+        built, jsonl = _REAL_SINKS(opts, session_id, tee)
+        if adjust_sinks is not None:
+            built = adjust_sinks(built)
+        built = [*built, recorder]
+        seen["sinks"] = built
+        return built, jsonl
+
+    class KeptReducer(Reducer):
+        def __init__(self, **kwargs: Any) -> None:
+            super().__init__(**kwargs)
+            seen["reducer"] = self
+
+    log_dir = tmp_path / f"logs-{len(list(tmp_path.glob('logs-*')))}"
+    opts = runbot_cli.RunOptions(
+        config=config or load_config(SHIPPED),
+        config_path=SHIPPED,
+        mode=runbot_cli.DashboardMode(mode),
+        speed=Decimal(0),
+        log_dir=log_dir,
+        level="INFO",
+        width=120,
+        final_frame=None,
+    )
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(runbot_cli, "_sinks", sinks)
+        mp.setattr(runbot_cli, "Reducer", KeptReducer)
+        code = asyncio.run(runbot_cli._main(opts))
+    (jsonl,) = log_dir.glob("*.jsonl")
+    events = [orjson.loads(line) for line in recorder.lines]
+    return Run(code, events, recorder.lines, jsonl, seen["reducer"], seen["sinks"])
+
+
+def trades(run: Run) -> list[dict[str, Any]]:
+    """The trading record: every position.opened/closed event without the fields that vary between runs."""
+    return [
+        {k: v for k, v in e.items() if k not in _VARYING}
+        for e in run.events
+        if e["event"] in ("position.opened", "position.closed")
+    ]
+
+
+@pytest.fixture(scope="module")
+def baseline(tmp_path_factory: pytest.TempPathFactory) -> Run:
+    run = run_bot_in_process(tmp_path_factory.mktemp("baseline"))
+    assert run.code == 0
+    assert len(run.of("position.opened")) >= 3
+    return run
+
+
+def _completed_like(run: Run, baseline: Run) -> None:
+    assert run.code == 0
+    assert trades(run) == trades(baseline)
+    assert run.events[-1]["event"] == "session.stopped"
+    assert run.events[-1]["reason"] == "completed"
+
+
+# --- the undisturbed run itself ---------------------------------------------------------------------------
+
+
+def test_every_emitted_event_validates_against_its_model(baseline: Run) -> None:
+    """Events are typed: each line's envelope and fields validate against the catalogue model of its name
+    (the logger reads flat models straight from the instance, so this is what proves nothing was lost)."""
+    names = set()
+    for event in baseline.events:
+        Envelope.model_validate(event)
+        model = CATALOGUE.model_for(event["event"])
+        assert model is not None, event["event"]
+        model.model_validate({k: v for k, v in event.items() if k not in ENVELOPE_KEYS})
+        names.add(event["event"])
+    assert {"market.mark_price", "funding.rate", "position.opened", "session.stopped"} <= names
+    assert baseline.jsonl.read_bytes().splitlines() == baseline.lines  # the JSONL got exactly what every sink got
+
+
+# --- renderer ----------------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mode", "patched", "fallback"), [("live", "build_layout", "plain"),
+                                                            ("plain", "plain_summary", "silent")])
+def test_renderer_raising_steps_down_once_and_the_bot_trades_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run, mode: str, patched: str, fallback: str
+) -> None:
+    calls = []
+
+    def broken(*args: Any, **kwargs: Any) -> Any:
+        calls.append(1)
+        raise RuntimeError("renderer bug")
+
+    monkeypatch.setattr(service_module, patched, broken)
+    run = run_bot_in_process(tmp_path, mode=mode)
+    _completed_like(run, baseline)
+    assert calls, "the renderer was never called"
+    warnings = [e for e in run.events if e.get("component") == "dashboard"]
+    assert len(warnings) == 1  # one warning, not one per frame
+    assert warnings[0]["level"] == "warning" and "renderer bug" in warnings[0]["message"]
+    assert warnings[0]["from_mode"] == mode and warnings[0]["to_mode"] == fallback
+
+
+# --- sinks -------------------------------------------------------------------------------------------------
+
+
+class DiskFullSink(Sink):
+    """A sink whose ``write`` raises like a full disk."""
+
+    name = "diskfull"
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+
+def _health_events(run: Run, component: str) -> list[dict[str, Any]]:
+    return [e for e in run.of("session.health") if e.get("component") == component]
+
+
+def _health_after(run: Run, event: dict[str, Any]) -> str:
+    """The dashboard's session health right after ``event`` (a fresh reducer fed the stream up to it)."""
+    reducer = Reducer()
+    for line in run.lines[: run.events.index(event) + 1]:
+        reducer.feed_line(line)
+    return reducer.snapshot().session.health
+
+
+def test_a_sink_raising_is_marked_degraded_and_the_bot_trades_the_same(tmp_path: Path, baseline: Run) -> None:
+    run = run_bot_in_process(tmp_path, adjust_sinks=lambda sinks: [DiskFullSink(), *sinks])
+    _completed_like(run, baseline)
+    (health,) = _health_events(run, "diskfull")
+    assert health["health"] == "degraded" and "No space left" in health["reason"]
+    assert _health_after(run, health) == "degraded"  # shown on the dashboard
+    assert orjson.loads(run.jsonl.read_bytes().splitlines()[-1])["event"] == "session.stopped"  # others went on
+
+
+def test_jsonl_disk_full_is_reported_and_the_bot_trades_the_same(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run
+) -> None:
+    """The JSONL writer thread gets ENOSPC from the kernel (``/dev/full``) on its first flush."""
+    real_open = BatchFileWriter.open
+
+    def open_full(self: BatchFileWriter) -> None:
+        real_open(self)
+        if self.path.suffix == ".jsonl":
+            self._file.close()
+            self._file = open("/dev/full", "ab")  # noqa: SIM115 - closed by the writer
+
+    monkeypatch.setattr(BatchFileWriter, "open", open_full)
+    run = run_bot_in_process(tmp_path)
+    _completed_like(run, baseline)
+    (health,) = _health_events(run, "jsonl")
+    assert health["health"] == "degraded" and "No space left" in health["reason"]
+    assert _health_after(run, health) == "degraded"
+    (jsonl,) = [s for s in run.sinks if isinstance(s, JsonlSink)]
+    assert jsonl.dropped > 0 and jsonl.written == 0
+
+
+def test_a_stalled_jsonl_writer_does_not_slow_the_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run
+) -> None:
+    """The JSONL file's writes hang (a dead disk) for the whole run: the bot's run takes about as long as an
+    undisturbed one measured here, the sink is reported stalled, and the exit does not wait for the disk."""
+    undisturbed = run_bot_in_process(tmp_path)
+    release = threading.Event()
+
+    class HungFile:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def writelines(self, lines: Any) -> None:
+            release.wait(60)
+            self.real.writelines(lines)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    real_open = BatchFileWriter.open
+
+    def open_hung(self: BatchFileWriter) -> None:
+        real_open(self)
+        if self.path.suffix == ".jsonl":
+            self._file = HungFile(self._file)
+
+    def quick_to_notice(sinks: list[Sink]) -> list[Sink]:
+        for sink in sinks:
+            if isinstance(sink, JsonlSink):
+                sink.stall_after_s, sink.close_timeout_s = 0.2, 0.5
+        return sinks
+
+    monkeypatch.setattr(BatchFileWriter, "open", open_hung)
+    try:
+        run = run_bot_in_process(tmp_path, adjust_sinks=quick_to_notice)
+    finally:
+        release.set()
+    _completed_like(run, baseline)
+    assert run.bot_wall_s <= 3 * undisturbed.bot_wall_s + 0.5  # generous: a blocked bot would take ≥ 60 s
+    health = _health_events(run, "jsonl")
+    assert health and "stalled" in health[0]["reason"]
+    (jsonl,) = [s for s in run.sinks if isinstance(s, JsonlSink)]
+    assert jsonl.health == "failed" and "stalled at close" in (jsonl.health_reason or "")
+
+
+# --- reducer -----------------------------------------------------------------------------------------------
+
+
+def test_reducer_raising_on_one_event_counts_it_and_keeps_state(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run
+) -> None:
+    real = reducer_module._HANDLERS["position.updated"]
+    calls = []
+
+    def flaky(state: Any, ev: dict[str, Any], ts: Any, mts: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 5:
+            raise RuntimeError("reducer bug")
+        return real(state, ev, ts, mts)
+
+    monkeypatch.setitem(reducer_module._HANDLERS, "position.updated", flaky)
+    run = run_bot_in_process(tmp_path)
+    _completed_like(run, baseline)
+    stats = run.reducer.stats
+    assert stats.rejected == {"internal_error": 1}
+    assert "reducer bug" in stats.last_problem
+    assert stats.applied == baseline.reducer.stats.applied - 1
+    got, want = run.reducer.snapshot(), baseline.reducer.snapshot()
+    assert got.portfolio == want.portfolio  # the state around the rejected event is intact
+    assert [p.model_dump() for p in got.positions] == [p.model_dump() for p in want.positions]
