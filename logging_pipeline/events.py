@@ -271,6 +271,7 @@ class PositionUpdated(EventFields):
     """
 
     position_id: str
+    symbol: str | None = None  # optional in v1 (older logs lack it)
     current_spread_apr: Decimal
     profit_erosion_pct: Decimal
     divergence_pct: Decimal
@@ -289,6 +290,7 @@ class PositionClosing(EventFields):
     """An exit was decided; ``reason`` is an exit code from ``EXIT_REASONS`` (or ``LIQUIDATION_<VENUE>``)."""
 
     position_id: str
+    symbol: str | None = None  # optional in v1 (older logs lack it)
     reason: str
     detail: str | None = None
 
@@ -298,6 +300,7 @@ class PositionClosed(EventFields):
     payments and the two must agree."""
 
     position_id: str
+    symbol: str | None = None  # optional in v1 (older logs lack it)
     reason: str
     realized_pnl: Decimal  # price PnL of both legs, before fees and funding
     fees: Decimal

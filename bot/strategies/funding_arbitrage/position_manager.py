@@ -117,7 +117,7 @@ class PositionManager:
             if key != position.last_update_key:
                 position.last_update_key = key
                 self._log.emit(
-                    PositionUpdated(position_id=position.position_id, current_spread_apr=view.current_spread_apr,
+                    PositionUpdated(position_id=position.position_id, symbol=position.symbol, current_spread_apr=view.current_spread_apr,
                                     profit_erosion_pct=view.erosion_pct, divergence_pct=view.divergence_pct,
                                     hold_code=hold),
                     message=f"{position.position_id} spread {view.current_spread_apr * 100:.2f}% APR, erosion "
@@ -142,7 +142,8 @@ class PositionManager:
                         position_id=position.position_id)
         if position.exit_reason is None:
             position.exit_reason = reason
-            self._log.emit(PositionClosing(position_id=position.position_id, reason=reason, detail=detail),
+            self._log.emit(PositionClosing(position_id=position.position_id, symbol=position.symbol, reason=reason,
+                                           detail=detail),
                            message=f"Closing {position.position_id} ({reason})")
         for leg in position.legs:
             if leg.exit_price is not None:
@@ -158,7 +159,7 @@ class PositionManager:
         del self.open[position.position_id]
         self.closed.append(position)
         self._log.emit(
-            PositionClosed(position_id=position.position_id, reason=position.exit_reason,
+            PositionClosed(position_id=position.position_id, symbol=position.symbol, reason=position.exit_reason,
                            realized_pnl=position.realized_pnl, fees=position.fees, funding=position.funding,
                            net_pnl=position.net_pnl, hold_s=position.age_s(now)),
             message=f"Closed {position.position_id} {sym} ({position.exit_reason}): net {position.net_pnl:.2f} USD "
