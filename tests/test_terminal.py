@@ -1,0 +1,258 @@
+"""Terminal hygiene (issue 5 §3), driven through tmux: every exit path of ``runbot --dashboard-mode=live`` leaves
+the terminal usable and closes the session.
+
+Each test starts ``runbot`` in a shell in its own tmux server (``tmux -L <unique>``), lets the live dashboard
+draw, takes an exit path (Ctrl-C, SIGTERM, SIGHUP, Ctrl-Z + ``fg`` + Ctrl-C, an exception inside the ``Live``
+context, a dropped terminal) and then reads the pane: cursor visible and no alternate screen
+(``#{cursor_flag} #{alternate_on}`` = ``1 0``), the shell prompt answers an ``echo``, and the session's JSONL
+ends with ``session.stopped`` carrying the final health. Waits poll the pane or the process; nothing asserts
+on elapsed time.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (CI installs it)")
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
+RUNBOT = Path(sys.executable).with_name("runbot")
+WAIT_S = 30.0  # upper bound of any wait (a failing test, not a slow one, reaches it)
+
+
+class Pane:
+    """One shell in a private tmux server."""
+
+    def __init__(self, tmp: Path, width: int = 120, height: int = 40, env: dict[str, str] | None = None) -> None:
+        self.socket = f"arbdash-test-{uuid.uuid4().hex[:8]}"
+        self.tmp = tmp
+        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "TERM": "xterm-256color",
+                       "PS1": "$ ", "LANG": "C.UTF-8", **(env or {})}
+        shell = "env -i " + " ".join(f"{k}='{v}'" for k, v in environment.items()) + " bash --norc --noprofile"
+        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), shell)
+        self.wait(lambda: self.text().rstrip().endswith("$"), "the shell prompt")
+
+    def tmux(self, *args: str) -> str:
+        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
+        return out.stdout
+
+    def keys(self, *keys: str) -> None:
+        self.tmux("send-keys", "-t", "t", *keys)
+
+    def text(self) -> str:
+        return self.tmux("capture-pane", "-p", "-t", "t")
+
+    def flags(self) -> str:
+        """``"<cursor visible> <alternate screen on>"`` — ``"1 0"`` is a terminal handed back in good order."""
+        return self.tmux("display", "-p", "-t", "t", "#{cursor_flag} #{alternate_on}").strip()
+
+    def shell_pid(self) -> int:
+        return int(self.tmux("display", "-p", "-t", "t", "#{pane_pid}").strip())
+
+    def wait(self, ok: Callable[[], Any], what: str) -> Any:
+        deadline = time.monotonic() + WAIT_S
+        while time.monotonic() < deadline:
+            result = ok()
+            if result:
+                return result
+            time.sleep(0.1)
+        raise AssertionError(f"timed out waiting for {what}; pane:\n{self.text()}")
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
+
+
+@pytest.fixture
+def pane_factory(tmp_path: Path) -> Iterator[Callable[..., Pane]]:
+    panes: list[Pane] = []
+
+    def make(**kwargs: Any) -> Pane:
+        pane = Pane(tmp_path, **kwargs)
+        panes.append(pane)
+        return pane
+
+    yield make
+    for pane in panes:
+        pane.close()
+
+
+def _children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+class Bot:
+    """``runbot --dashboard-mode=live`` started in a pane."""
+
+    def __init__(self, pane: Pane, *extra: str) -> None:
+        self.pane = pane
+        self.log_dir = pane.tmp / f"logs-{uuid.uuid4().hex[:6]}"
+        pane.keys(f"{RUNBOT} --config {CONFIG} --dashboard-mode=live --log-dir {self.log_dir} {' '.join(extra)}",
+                  "Enter")
+        self.pid = pane.wait(lambda: next(iter(_children(pane.shell_pid())), None), "runbot to start")
+        pane.wait(lambda: pane.flags().endswith(" 1") and "positions" in pane.text(), "the live dashboard")
+
+    def running(self) -> bool:
+        return Path(f"/proc/{self.pid}").exists() and "(Z)" not in _state(self.pid)
+
+    def wait_exit(self) -> None:
+        self.pane.wait(lambda: not self.running(), "runbot to exit")
+
+    def last_event(self) -> dict[str, Any]:
+        (jsonl,) = self.log_dir.glob("*.jsonl")
+        return orjson.loads(jsonl.read_bytes().splitlines()[-1])
+
+    def events(self) -> list[dict[str, Any]]:
+        (jsonl,) = self.log_dir.glob("*.jsonl")
+        return [orjson.loads(line) for line in jsonl.read_bytes().splitlines()]
+
+
+def _state(pid: int) -> str:
+    try:
+        return "(" + Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] + ")"
+    except OSError:
+        return "(gone)"
+
+
+def assert_terminal_usable(pane: Pane, expect_rc: int | None = None) -> None:
+    assert pane.flags() == "1 0", pane.text()
+    token = f"ok-{random.randrange(10**6, 10**7)}"
+    pane.keys(f"echo {token} rc=$?", "Enter")
+    line = pane.wait(lambda: next((ln for ln in pane.text().splitlines() if ln.startswith(token)), None),
+                     "the shell to answer")
+    if expect_rc is not None:
+        assert line.strip() == f"{token} rc={expect_rc}", pane.text()
+
+
+def assert_session_closed(bot: Bot, *, reason: str, health: str = "stopped") -> None:
+    last = bot.last_event()
+    assert last["event"] == "session.stopped", last
+    assert last["reason"] == reason and last["health"] == health
+
+
+# --- exit paths --------------------------------------------------------------------------------------------
+
+
+def test_ctrl_c(pane_factory: Callable[..., Pane]) -> None:
+    pane = pane_factory()
+    bot = Bot(pane)
+    pane.keys("C-c")
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=130)
+    assert_session_closed(bot, reason="interrupted")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGHUP])
+def test_sigterm_and_sighup(pane_factory: Callable[..., Pane], sig: signal.Signals) -> None:
+    pane = pane_factory()
+    bot = Bot(pane)
+    os.kill(bot.pid, sig)
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=130)
+    assert_session_closed(bot, reason=f"interrupted by {sig.name}")
+
+
+def test_terminal_dropped(pane_factory: Callable[..., Pane]) -> None:
+    """The SSH connection drops: tmux kills the session (SIGHUP, the pty gone). The session is still closed."""
+    pane = pane_factory()
+    bot = Bot(pane)
+    pane.tmux("kill-session", "-t", "t")
+    bot.wait_exit()
+    assert_session_closed(bot, reason="interrupted by SIGHUP")
+
+
+def test_ctrl_z_then_fg(pane_factory: Callable[..., Pane]) -> None:
+    pane = pane_factory()
+    bot = Bot(pane)
+    pane.keys("C-z")
+    pane.wait(lambda: _state(bot.pid) == "(T)", "runbot to stop")
+    pane.wait(lambda: pane.flags() == "1 0", "the terminal handed back while stopped")
+    assert_terminal_usable(pane)  # the shell works while the bot is stopped
+    pane.keys("fg", "Enter")
+    pane.wait(lambda: pane.flags() == "0 1" and "positions" in pane.text(), "the dashboard back after fg")
+    pane.keys("C-c")
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=130)
+    assert_session_closed(bot, reason="interrupted")
+
+
+def test_exception_inside_live(pane_factory: Callable[..., Pane]) -> None:
+    pane = pane_factory(env={"ARBDASH_TEST_CRASH_AFTER_S": "2"})
+    bot = Bot(pane)
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=1)
+    assert_session_closed(bot, reason="crashed: RuntimeError", health="error")
+    (crash,) = [e for e in bot.events() if e.get("exc_type") == "RuntimeError"]
+    assert "injected crash" in crash["exc_message"] and "Traceback" in crash["exc"]
+
+
+# --- sizes and stray output --------------------------------------------------------------------------------
+
+
+def _renderer_warnings(bot: Bot) -> list[dict[str, Any]]:
+    return [e for e in bot.events() if e.get("component") == "dashboard"]
+
+
+def test_tiny_terminal_and_resizes(pane_factory: Callable[..., Pane]) -> None:
+    tiny = pane_factory(width=10, height=3)
+    log_dir = tiny.tmp / "tiny-logs"
+    tiny.keys(f"{RUNBOT} --config {CONFIG} --dashboard-mode=live --log-dir {log_dir}", "Enter")
+    pid = tiny.wait(lambda: next(iter(_children(tiny.shell_pid())), None), "runbot to start")
+    tiny.wait(lambda: tiny.flags().endswith(" 1") and list(log_dir.glob("*.jsonl")), "the live dashboard")
+    time.sleep(1.5)  # let it draw a few frames at 10×3
+    tiny.tmux("resize-window", "-t", "t", "-x", "60", "-y", "15")
+    time.sleep(1.2)
+    tiny.keys("C-c")
+    tiny.wait(lambda: not Path(f"/proc/{pid}").exists() or "(Z)" in _state(pid), "runbot to exit")
+    assert_terminal_usable(tiny, expect_rc=130)
+
+    pane = pane_factory()
+    bot = Bot(pane)
+    for w, h in ((60, 15), (200, 60), (40, 8), (120, 40)):
+        pane.tmux("resize-window", "-t", "t", "-x", str(w), "-y", str(h))
+        time.sleep(0.6)
+    pane.wait(lambda: "positions" in pane.text(), "a redraw at 120×40")
+    pane.keys("C-c")
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=130)
+    assert_session_closed(bot, reason="interrupted")
+    assert _renderer_warnings(bot) == []
+    (jsonl,) = log_dir.glob("*.jsonl")
+    tiny_events = [orjson.loads(line) for line in jsonl.read_bytes().splitlines()]
+    assert tiny_events[-1]["event"] == "session.stopped" and tiny_events[-1]["reason"] == "interrupted"
+
+
+def test_third_party_output_does_not_corrupt_the_frame(pane_factory: Callable[..., Pane]) -> None:
+    """A thread prints to stdout and stderr every 0.2 s while Live runs: Rich routes it, the frame stays whole."""
+    pane = pane_factory(env={"ARBDASH_TEST_STRAY_OUTPUT": "1"})
+    bot = Bot(pane)
+    for _ in range(6):
+        time.sleep(0.4)
+        screen = pane.text().splitlines()
+        assert screen[0].startswith("╭─ session"), "\n".join(screen)
+        assert not any("stray" in line for line in screen), "\n".join(screen)
+    pane.keys("C-c")
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=130)
+    assert_session_closed(bot, reason="interrupted")
