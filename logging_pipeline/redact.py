@@ -148,8 +148,9 @@ class Redactor:
         if self._event_clean(event_dict):
             return event_dict
         for key, value in event_dict.items():
-            if isinstance(value, (str, dict, list, tuple)) or _SECRET_KEY.match(key):
-                event_dict[key] = self._value(key, value)
+            value = _plain(value)  # the fast path may have stopped before making every value plain
+            if isinstance(value, (str, dict, list, tuple)) or _SECRET_KEY.match(str(key)):
+                event_dict[key] = self._value(str(key), value)
         return event_dict
 
 
