@@ -72,6 +72,7 @@ class PostgresSink(Sink):
     """
 
     name = "postgres"
+    reports_own_health = True  # health changes come through on_health_change as session.health events
 
     def __init__(
         self,
