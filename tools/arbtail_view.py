@@ -177,6 +177,19 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
             live.stop()
 
 
+def _first_ts(path: Path) -> str | None:
+    """The ``ts`` of the first parseable event of ``path`` (for a helpful message), or ``None``."""
+    with open(path, "rb") as fh:
+        for raw in fh:
+            try:
+                event = orjson.loads(raw)
+            except orjson.JSONDecodeError:
+                continue
+            if isinstance(event, dict) and isinstance(event.get("ts"), str):
+                return event["ts"]
+    return None
+
+
 def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, timeline: int,
                   at: datetime | None, start: datetime | None, end: datetime | None, speed: float | None,
                   seek: bool, poll_s: float) -> None:
@@ -192,6 +205,12 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
         return
     until = at or end
     offset = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal)
+    if until is not None and reducer.state.stats.applied == 0:
+        first = _first_ts(path)
+        raise SourceError(
+            f"{path}: no event at or before {until.isoformat()} (times compare the events' wall-clock `ts`"
+            + (f"; this log starts at {first}" if first else "") + ")"
+        )
     print_frame(reducer, console, width, plain=plain)
     if follow_ and not once and until is None:
         try:
