@@ -364,10 +364,22 @@ def _on_session_stopped(state: DashboardState, ev: dict[str, Any], ts: datetime,
 
 
 def _on_session_health(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    """Session health. A ``component`` (a sink: ``jsonl``, ``postgres`` …) reports for itself: the session stays
+    ``degraded`` while any component is, so one sink recovering does not hide another that is still down."""
     health = _str(ev, "health")
     reason = _opt_str(ev, "reason")
-    state.session.health = health
-    state.session.health_reason = reason
+    component = _opt_str(ev, "component")
+    session = state.session
+    if component is not None:
+        if health in ("degraded", "error"):
+            session.degraded[component] = reason or health
+        else:
+            session.degraded.pop(component, None)
+    if session.degraded and health in ("running", "idle", "degraded"):
+        health = "degraded"
+        reason = "; ".join(f"{name}: {why}" for name, why in sorted(session.degraded.items()))
+    session.health = health
+    session.health_reason = reason
 
 
 def _on_stage(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:

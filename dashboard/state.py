@@ -132,6 +132,7 @@ class SessionInfo:
     symbols: list[str] = field(default_factory=list)
     health: str = "starting"
     health_reason: str | None = None
+    degraded: dict[str, str] = field(default_factory=dict)  # component (sink) → reason, while it is not ok
     lifecycle: str | None = None
     stage_banner: str | None = None
     started_ts: datetime | None = None  # wall clock (envelope ts)
