@@ -2,17 +2,24 @@
 
 The chain is data (a list), as structlog intends::
 
-    format_exception → Redactor → AddEnvelope → [CallsiteParameterAdder → callsite_to_src] → Tee(sinks)
+    format_exception → [CallsiteParameterAdder → callsite_to_src] → Tee(sinks)      (the caller's thread)
+                                     Tee's dispatcher: Redactor → AddEnvelope → seq → dumps → every sink
 
-The redactor runs before the envelope is added: it sees the call's own fields, its message and the formatted
+Only what must see the caller runs on its thread: the traceback of its exception, its frames (``src``) and the
+stamps (wall clock, market clock); the tee queues the call. The tee's dispatcher thread (started and stopped
+with the pipeline; ``flush`` dispatches on the calling thread) redacts, builds the envelope, numbers,
+serialises and writes to the sinks — so a call costs the bot a few microseconds whatever the sinks do. The
+redactor runs before the envelope is added: it sees the call's own fields, its message and the formatted
 traceback (everything that can carry a secret) and not the dozen envelope keys the pipeline itself writes.
 
 ``async with Pipeline(...)`` starts every sink, routes stdlib logging into the chain and, on exit (normal,
 Ctrl-C or crash), flushes and closes every sink and restores structlog's and logging's previous configuration.
 A sink that raises is skipped from then on; a task checks every sink about twice a second (``Sink.check``:
 a writer thread's disk-full error, a stalled write), and each change of a sink's health is one
-``session.health`` event with the sink as ``component`` (``degraded``, or ``running`` when it recovered). The
-bot goes on in every case.
+``session.health`` event with the sink as ``component`` (``degraded``, or ``running`` when it recovered);
+events the dispatcher dropped or could not build are reported the same way (component ``log-dispatcher``).
+The bot goes on in every case. Every event logged inside the ``async with`` reaches every sink before the
+sinks are closed.
 """
 
 from __future__ import annotations
@@ -37,16 +44,16 @@ _LEVEL_NAMES = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging
 
 
 class _NamedReturnLogger:
-    """The "logger" at the end of structlog's chain: it has a name (the ``logger`` field) and returns what the
-    tee produced (the serialised line)."""
+    """The "logger" at the end of structlog's chain: it has a name (the ``logger`` field) and does nothing (the
+    tee has queued the event); a logger call returns ``None``, as stdlib logging's do."""
 
     __slots__ = ("name",)
 
     def __init__(self, name: str = "") -> None:
         self.name = name
 
-    def _return(self, line: Any) -> Any:
-        return line
+    def _return(self, *args: Any, **kwargs: Any) -> None:
+        return None
 
     msg = debug = info = warning = warn = error = exception = critical = fatal = log = _return
 
@@ -84,8 +91,8 @@ class Pipeline:
         self.capture_stdlib = capture_stdlib
         self.envelope = AddEnvelope(session_id, market_clock)
         self.redactor = Redactor(secrets)
-        self.tee = Tee(self.sinks, on_sink_failure=self._sink_failed)
-        processors: list[Any] = [format_exception, self.redactor, self.envelope]
+        self.tee = Tee(self.sinks, envelope=self.envelope, redactor=self.redactor, on_sink_failure=self._sink_failed)
+        processors: list[Any] = [format_exception]
         if callsite:
             processors += [
                 CallsiteParameterAdder(
@@ -100,6 +107,9 @@ class Pipeline:
         self._saved_config: dict[str, Any] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._reported: dict[str, str] = {}  # sink name -> last health reported
+        self._reported_losses = (0, 0)  # (dropped, errors) of the dispatcher last reported
+        self._reported_stall = False
+        self.dispatch_stall_s = 2.0  # a dispatch blocked this long by a sink's write is reported
         self._watch: asyncio.Task[None] | None = None
         self.health_interval_s = 0.5
 
@@ -128,10 +138,17 @@ class Pipeline:
             structlog.configure(**self._saved_config)
             self._saved_config = None
 
+    def flush(self, timeout: float | None = 5.0) -> bool:
+        """Hand every event logged so far to every sink now, on this thread (see ``Tee.flush``). ``False`` if a
+        sink blocked it for longer than ``timeout`` seconds."""
+        return self.tee.flush(timeout)
+
     async def __aenter__(self) -> Pipeline:
         self._loop = asyncio.get_running_loop()
         for sink in self.sinks:
             await sink.start()
+            sink.flush_upstream = self.flush
+        self.tee.start()
         self.configure()
         self._watch = asyncio.create_task(self._watch_sinks(), name="sink-health")
         return self
@@ -148,10 +165,16 @@ class Pipeline:
                 await self._watch
             self._watch = None
         try:
+            self.flush()
             self.check_sinks()
         finally:
             self.restore()
+            if not self.tee.stop(timeout=5.0):
+                logging.getLogger("logging_pipeline").warning(
+                    "log dispatcher blocked by a sink; %d events not dispatched", self.tee.backlog
+                )
             for sink in self.sinks:
+                sink.flush_upstream = None
                 try:
                     await sink.aclose()
                 except Exception:  # noqa: BLE001 - closing one sink must not stop the others
@@ -191,3 +214,22 @@ class Pipeline:
                     reason=sink.health_reason,
                     component=sink.name,
                 )
+        stalled = self.tee.stalled_s > self.dispatch_stall_s
+        if stalled != self._reported_stall:
+            self._reported_stall = stalled
+            if stalled:
+                reason = f"a sink's write has blocked dispatch for {self.tee.stalled_s:.0f} s, " \
+                         f"{self.tee.backlog} events waiting"
+                log.warning("session.health", message=f"log dispatcher stalled: {reason}", health="degraded",
+                            reason=reason, component="log-dispatcher")
+            else:
+                log.info("session.health", message="log dispatcher recovered", health="running",
+                         reason="log dispatcher recovered", component="log-dispatcher")
+        losses = (self.tee.dropped, self.tee.errors)
+        if losses != self._reported_losses:
+            self._reported_losses = losses
+            reason = f"{losses[0]} events dropped (queue full), {losses[1]} failed to dispatch"
+            if self.tee.last_error:
+                reason += f"; last: {self.tee.last_error}"
+            log.warning("session.health", message=f"log dispatcher lost events: {reason}", health="degraded",
+                        reason=reason, component="log-dispatcher")

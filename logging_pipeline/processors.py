@@ -2,8 +2,9 @@
 
 Each is a plain callable ``(logger, method_name, event_dict) -> event_dict`` (structlog's processor protocol);
 the chain is assembled as a list in ``logging_pipeline.pipeline``. ``seq`` is *not* assigned here (only its
-slot in the record): the tee assigns it under the same lock that writes the event, so file order and ``seq``
-order can never disagree when several threads log at once.
+slot in the record): the tee's dispatcher assigns it while it hands the event to the sinks, so file order and
+``seq`` order can never disagree when several threads log at once. ``format_exception`` and the callsite run on
+the caller's thread (they read its exception and its frames); ``AddEnvelope.build`` runs on the dispatcher.
 """
 
 from __future__ import annotations
@@ -56,6 +57,14 @@ class AddEnvelope:
         self._resolved: dict[tuple[str, str], tuple[str, str]] = {}
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
+        market_ts = self.market_clock() if self.market_clock is not None else None
+        return self.build(getattr(logger, "name", "") or "", method_name, event_dict, datetime.now(UTC), market_ts)
+
+    def build(
+        self, logger_name: str, method_name: str, event_dict: EventDict, ts: datetime, market_ts: datetime | None
+    ) -> EventDict:
+        """The record for a call stamped earlier (the tee takes ``ts`` and ``market_ts`` on the caller's thread
+        and builds the record on its dispatcher thread). A ``market_ts`` field of the call wins."""
         event = event_dict.pop("event", "log.message")
         message = event_dict.pop("message", "")
         try:
@@ -69,16 +78,16 @@ class AddEnvelope:
                 message = message or str(event)
                 event = "log.message"
                 category = CATALOGUE.category_for(event, level)
-        market_ts = event_dict.pop("market_ts", None)
-        if market_ts is None and self.market_clock is not None:
-            market_ts = self.market_clock()
+        explicit = event_dict.pop("market_ts", None)
+        if explicit is not None:
+            market_ts = explicit
         record: EventDict = {
             "v": SCHEMA_VERSION,
-            "ts": datetime.now(UTC),
+            "ts": ts,
             "session_id": self.session_id,
             "seq": 0,
             "level": level,
-            "logger": getattr(logger, "name", "") or "",
+            "logger": logger_name,
             "event": event,
             "category": category,
             "message": message,

@@ -181,6 +181,10 @@ def _plain(value: Any) -> Any:
     return value
 
 
+#: Public name: the tee copies a call's mutable field values with it (so a later change by the caller is not logged).
+plain = _plain
+
+
 def _collect(value: Any, texts: list[str]) -> None:
     """Append every key and string inside ``value`` (already plain) to ``texts``."""
     if isinstance(value, str):

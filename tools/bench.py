@@ -12,7 +12,12 @@ Sections, all in one process and one run so the ratios compare like with like:
    ``--dashboard-mode=plain`` — JSONL (writer thread) + reducer tee + console at ``warning`` — for ``info``, an
    ``emit`` of a pre-built ``MarkPrice`` and an ``emit`` that builds it; (c′) the same with the console at
    ``info`` (``--dashboard-mode=off``: every line formatted, to ``/dev/null``); (d) (c) plus the PostgreSQL sink;
-   (e) a ``debug`` call below the level. Ratios are to (a) and (b).
+   (e) a ``debug`` call below the level. Ratios are to (a) and (b). The pipeline's dispatcher thread runs
+   meanwhile (redaction, envelope, ``seq``, JSON, sinks): it is not in these figures except as GIL contention
+   (p99), so
+1b. **End-to-end throughput** (events/s, all CPU counted): ``n`` calls back to back until every line is in the
+   file — stdlib ``FileHandler`` vs ``unified_logger`` (plain-mode sinks) until ``Pipeline.flush`` returned and
+   the JSONL writer wrote the last line.
 2. **Event-loop lag** (p50/p99 ms) of a probe task sleeping 5 ms, while a task emits 2,000 events/s (50 open
    positions, marks, funding, position updates, log lines) and the live dashboard redraws at 1 Hz into
    ``/dev/null`` (a forced 160×50 terminal).
@@ -161,6 +166,46 @@ async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | Non
                 await asyncio.sleep(1.5)  # let the PG writer task run on the loop
     finally:
         devnull.close()
+    return out
+
+
+async def _unified_throughput(tmp: Path, n: int, call: Callable[[int], object]) -> float:
+    tee = ReducerTee()
+    devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
+    jsonl = JsonlSink(tmp / f"throughput-{time.monotonic_ns()}.jsonl")
+    try:
+        async with Pipeline(session_id="tp", sinks=[jsonl, tee, ConsoleSink(devnull, min_level="warning")],
+                            market_clock=lambda: MARKET_T) as pipe:
+            t0 = time.perf_counter()
+            for i in range(n):
+                call(i)
+            pipe.flush(None)
+            jsonl._writer.flush()
+            while jsonl.written < n:
+                time.sleep(0.0005)
+            elapsed = time.perf_counter() - t0
+    finally:
+        devnull.close()
+    return n / elapsed
+
+
+def bench_throughput(tmp: Path, n: int) -> dict[str, float]:
+    """Events/s from the first call until the last line is in the file (1b)."""
+    handler = logging.FileHandler(tmp / "stdlib-tp.log")
+    handler.setFormatter(logging.Formatter("%(asctime)s | %(levelname)-8s | %(name)s | %(message)s"))
+    std = logging.getLogger("bench.stdlib.tp")
+    std.handlers, std.propagate = [handler], False
+    std.setLevel(logging.INFO)
+    t0 = time.perf_counter()
+    for i in range(n):
+        std.info("x %s", i)
+    handler.flush()
+    out = {"stdlib": n / (time.perf_counter() - t0)}
+    handler.close()
+    prebuilt = _mark()
+    out["info"] = asyncio.run(_unified_throughput(tmp, n, lambda i: log.info("x", i=i)))
+    out["emit"] = asyncio.run(_unified_throughput(
+        tmp, n, lambda i: log.emit(prebuilt, message="binance BTC mark 65000.1")))
     return out
 
 
@@ -334,12 +379,18 @@ def main(argv: list[str] | None = None) -> None:
             rows += [("(d) unified info + PostgreSQL sink", *pg["info"]),
                      ("(d) unified emit(prebuilt) + PostgreSQL sink", *pg["emit"])]
         rows += [("(e) disabled debug (level INFO)", *plain["debug"])]
+        tp = bench_throughput(tmp, n)
 
         print(f"python {Path(__file__).relative_to(ROOT) if Path(__file__).is_relative_to(ROOT) else __file__}"
               f"{' --dsn …' if args.dsn else ''}   (n={n} per case, Python {sys.version.split()[0]})\n")
         print(f"{'case':<52} {'p50 µs':>8} {'p99 µs':>8} {'p50/(a)':>8} {'p50/(b)':>8}")
         for label, p50, p99 in rows:
             print(f"{label:<52} {p50:>8.2f} {p99:>8.2f} {p50 / std[0]:>8.2f} {p50 / bare[0]:>8.2f}")
+        print(f"\nend-to-end throughput, {n} calls until the last line is in the file (all threads' CPU counted):")
+        for label, key in (("stdlib logging.info → FileHandler", "stdlib"),
+                           ("unified info → JSONL (+reducer, console≥warning)", "info"),
+                           ("unified emit(MarkPrice prebuilt) → JSONL (+…)", "emit")):
+            print(f"  {label:<52} {tp[key]:>10,.0f} events/s  ({tp[key] / tp['stdlib']:.2f}× stdlib)")
 
         lag = asyncio.run(bench_loop_lag(tmp, 4.0 if args.quick else 10.0))
         print(f"\nevent-loop lag while emitting {lag['events_per_s']:.0f} events/s, live dashboard at 1 Hz "

@@ -1,12 +1,14 @@
 """The sink interface: one small object per destination of the event stream.
 
-The pipeline's tee calls ``write`` for every event, on the thread that logged it, so ``write`` must return in
-microseconds and never block or raise into the bot: a sink that does slow work (disk, network) hands the line to
-its own thread or task. ``start``/``aclose`` run inside the event loop when the pipeline is entered and exited.
+The pipeline's tee calls ``write`` for every event, in ``seq`` order, on its dispatcher thread (or on a thread
+calling ``Pipeline.flush``), so ``write`` must return in microseconds and never block or raise: a sink that does
+slow work (disk, network) hands the line to its own thread or task, and a blocking ``write`` would hold up the
+other sinks (never the bot). ``start``/``aclose`` run inside the event loop when the pipeline is entered and exited.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Literal
 
 SinkHealth = Literal["ok", "degraded", "failed"]
@@ -19,6 +21,10 @@ class Sink:
     """
 
     name: str = "sink"
+
+    #: Set by the ``Pipeline`` while it is entered: ``flush_upstream(timeout)`` hands every event logged so far
+    #: to the sinks now. A sink read from outside (the reducer tee) calls it when it must see everything.
+    flush_upstream: Callable[..., bool] | None = None
 
     def __init__(self) -> None:
         self.health: SinkHealth = "ok"

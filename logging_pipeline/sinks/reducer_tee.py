@@ -1,7 +1,9 @@
 """Reducer tee: hands each serialised line to the in-memory dashboard reducer, lazily.
 
-``write`` only appends the bytes to a deque (the cheapest possible hot path); the dashboard service drains
-the deque into its ``Reducer`` before each frame with ``drain_into``. The reducer parses exactly the bytes
+``write`` only appends the bytes to a deque; the dashboard service drains the deque into its ``Reducer``
+before each frame with ``drain_into``. A full drain (no ``limit``: the final frame, a checkpoint) first asks the
+pipeline to dispatch every event logged so far, so the reducer's state is that after exactly the events logged
+before the drain. The reducer parses exactly the bytes
 the JSONL file receives, so a live frame and a replayed frame come from identical input.
 """
 
@@ -34,7 +36,10 @@ class ReducerTee(Sink):
         return len(self._lines)
 
     def drain_into(self, consumer: LineConsumer, limit: int | None = None) -> int:
-        """Feed buffered lines (all, or at most ``limit``) to ``consumer`` in order; returns how many were fed."""
+        """Feed buffered lines (all, or at most ``limit``) to ``consumer`` in order; returns how many were fed.
+        Without ``limit``, every event logged before the call is dispatched first (``flush_upstream``)."""
+        if limit is None and self.flush_upstream is not None:
+            self.flush_upstream(1.0)
         lines = self._lines
         n = 0
         while lines and (limit is None or n < limit):

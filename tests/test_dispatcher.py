@@ -1,0 +1,215 @@
+"""The tee's dispatcher (issue 5 §1): the caller only queues; a dispatcher thread redacts, numbers, serialises
+and writes to the sinks — in ``seq`` order, redaction first, within its interval, without ever blocking the
+caller — and ``flush`` (the final frame, checkpoints, ``Pipeline`` exit) makes every logged event visible."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import orjson
+
+from helpers.unified_logger import get_logger
+from logging_pipeline import Pipeline, Sink
+from logging_pipeline.processors import AddEnvelope
+from logging_pipeline.redact import REDACTED
+from logging_pipeline.sinks.jsonl import JsonlSink
+from logging_pipeline.sinks.reducer_tee import ReducerTee
+from logging_pipeline.writer import BatchFileWriter
+
+log = get_logger("tests.dispatcher")
+SECRET = "sk-live-7Gq2Lm9Xw4Rt"
+
+
+class ListSink(Sink):
+    name = "list"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.events: list[dict[str, Any]] = []
+        self.threads: set[int] = set()
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:
+        self.threads.add(threading.get_ident())
+        self.events.append(orjson.loads(line))
+
+
+class BlockingSink(Sink):
+    """A sink whose ``write`` blocks until released (breaks the sink contract on purpose)."""
+
+    name = "blocking"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.release = threading.Event()
+
+    def write(self, line: bytes, record: dict[str, Any]) -> None:
+        self.release.wait(30)
+
+
+def _wait_for(predicate: Any, timeout: float = 2.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.01)
+    return predicate()
+
+
+async def test_sinks_run_on_the_dispatcher_within_its_interval() -> None:
+    sink = ListSink()
+    async with Pipeline(session_id="s", sinks=[sink]) as pipe:
+        t0 = time.monotonic()
+        for i in range(100):
+            log.info("tick", i=i)
+        assert _wait_for(lambda: len(sink.events) == 100, timeout=1.0)  # no flush asked for
+        assert time.monotonic() - t0 < pipe.tee.interval_s + 0.5
+        assert threading.get_ident() not in sink.threads  # not the caller's thread
+    assert [e["i"] for e in sink.events] == list(range(100))
+    assert [e["seq"] for e in sink.events] == list(range(1, 101))
+
+
+async def test_a_field_changed_after_the_call_is_logged_as_it_was_and_redacted() -> None:
+    sink = ListSink()
+    async with Pipeline(session_id="s", sinks=[sink], secrets=[SECRET]) as pipe:
+        pipe.tee.stop()  # nothing dispatched until the flush below: the copy must have been taken at the call
+        venues = ["binance", f"key {SECRET}"]
+        log.info("venues", venues=venues, api_key=SECRET)
+        venues.append("bybit")
+        venues[0] = "changed"
+        assert sink.events == []
+        assert pipe.flush()
+    (event,) = sink.events
+    assert event["venues"] == ["binance", f"key {REDACTED}"]
+    assert event["api_key"] == REDACTED
+
+
+async def test_seq_is_line_order_while_threads_log_and_another_thread_flushes() -> None:
+    sink = ListSink()
+    async with Pipeline(session_id="s", sinks=[sink]) as pipe:
+        stop = threading.Event()
+
+        def flusher() -> None:
+            while not stop.is_set():
+                pipe.flush()
+
+        def worker(n: int) -> None:
+            for i in range(2000):
+                log.info(f"t{n} {i}", n=n, i=i)
+
+        helper = threading.Thread(target=flusher)
+        helper.start()
+        workers = [threading.Thread(target=worker, args=(n,)) for n in range(4)]
+        for t in workers:
+            t.start()
+        for t in workers:
+            t.join()
+        stop.set()
+        helper.join()
+    assert [e["seq"] for e in sink.events] == list(range(1, 8001))
+    for n in range(4):  # each thread's events keep their order
+        assert [e["i"] for e in sink.events if e["n"] == n] == list(range(2000))
+
+
+async def test_a_full_drain_of_the_reducer_tee_sees_every_event_logged_before_it() -> None:
+    tee = ReducerTee()
+    fed: list[bytes] = []
+
+    class Consumer:
+        def feed_line(self, raw: bytes) -> None:
+            fed.append(raw)
+
+    async with Pipeline(session_id="s", sinks=[tee]):
+        for i in range(1000):
+            log.info("x", i=i)
+        assert tee.drain_into(Consumer()) == 1000  # at once, not after the dispatcher's interval
+    assert [orjson.loads(x)["seq"] for x in fed] == list(range(1, 1001))
+
+
+async def test_a_sink_blocking_in_write_never_blocks_the_caller(tmp_path: Path) -> None:
+    blocking, after = BlockingSink(), ListSink()
+    pipe = Pipeline(session_id="s", sinks=[blocking, after])
+    pipe.dispatch_stall_s = 0.2
+    async with pipe:
+        log.info("first")
+        assert _wait_for(lambda: pipe.tee.stalled_s > pipe.tee.stall_s + 0.1)
+        t0 = time.monotonic()
+        for i in range(2000):
+            log.info("more", i=i)
+        t1 = time.monotonic()
+        assert pipe.flush(timeout=5.0) is False  # a known stall: gives up at once
+        assert time.monotonic() - t1 < 0.1
+        assert t1 - t0 < 1.0  # 2,000 calls: milliseconds, not blocked
+        pipe.check_sinks()
+        blocking.release.set()
+        assert _wait_for(lambda: pipe.tee.stalled_s < pipe.tee.stall_s)
+        assert pipe.flush()
+    assert len(after.events) == 2003  # every event, in order, once the sink returned
+    assert [e["seq"] for e in after.events] == list(range(1, 2004))
+    health = [e for e in after.events if e.get("component") == "log-dispatcher"]
+    assert health[0]["health"] == "degraded" and "blocked" in health[0]["reason"]
+
+
+async def test_a_stalled_jsonl_disk_does_not_hold_up_the_other_sinks(
+    tmp_path: Path, monkeypatch: Any
+) -> None:
+    release = threading.Event()
+    real_open = BatchFileWriter.open
+
+    class HungFile:
+        def __init__(self, real: Any) -> None:
+            self.real = real
+
+        def writelines(self, lines: Any) -> None:
+            release.wait(30)
+            self.real.writelines(lines)
+
+        def __getattr__(self, name: str) -> Any:
+            return getattr(self.real, name)
+
+    def open_hung(self: BatchFileWriter) -> None:
+        real_open(self)
+        self._file = HungFile(self._file)
+
+    monkeypatch.setattr(BatchFileWriter, "open", open_hung)
+    jsonl, other = JsonlSink(tmp_path / "s.jsonl", close_timeout_s=0.2), ListSink()
+    try:
+        async with Pipeline(session_id="s", sinks=[jsonl, other]) as pipe:
+            for i in range(500):
+                log.info("x", i=i)
+            assert _wait_for(lambda: len(other.events) == 500, timeout=1.0)
+            assert pipe.tee.stalled_s == 0.0
+    finally:
+        release.set()
+
+
+async def test_dropped_and_failed_events_are_counted_and_reported(monkeypatch: Any) -> None:
+    sink = ListSink()
+    pipe = Pipeline(session_id="s", sinks=[sink])
+    async with pipe:
+        pipe.tee.stop()
+        pipe.tee.max_pending = 10
+        for i in range(25):
+            log.info("x", i=i)
+        assert pipe.tee.dropped == 15  # never blocked: counted instead
+        real = AddEnvelope.build
+        calls = []
+
+        def flaky(*args: Any) -> Any:
+            calls.append(1)
+            if len(calls) == 3:
+                raise RuntimeError("envelope bug")
+            return real(*args)
+
+        monkeypatch.setattr(AddEnvelope, "build", flaky)
+        assert pipe.flush()
+        pipe.tee.max_pending = 1000
+        pipe.check_sinks()
+    assert [e["i"] for e in sink.events if "i" in e] == [0, 1, 3, 4, 5, 6, 7, 8, 9]
+    (health,) = [e for e in sink.events if e.get("component") == "log-dispatcher"]
+    assert health["health"] == "degraded"
+    assert "15 events dropped" in health["reason"] and "1 failed" in health["reason"]
+    assert "envelope bug" in health["reason"]
+    assert [e["seq"] for e in sink.events] == list(range(1, len(sink.events) + 1))  # no gap from the failure
