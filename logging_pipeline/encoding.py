@@ -82,14 +82,16 @@ def dumps(record: dict[str, Any]) -> bytes:
         line = orjson.dumps(record, default=_default, option=_OPTIONS)
     except TypeError:
         line = None
-    if line is not None and b"null" not in line:
-        return line
-    # Slow path: something orjson refused, or a ``null`` that may be a silently nulled NaN/Infinity.
-    warnings: list[str] = []
-    clean = _sanitise(record, warnings, "")
-    if warnings:
-        clean["encode_warnings"] = warnings
-    return orjson.dumps(clean, option=_OPTIONS)
+    if line is None or b"null" in line:
+        # Slow path: something orjson refused, or a ``null`` that may be a silently nulled NaN/Infinity.
+        warnings: list[str] = []
+        clean = _sanitise(record, warnings, "")
+        if warnings:
+            clean["encode_warnings"] = warnings
+        line = orjson.dumps(clean, option=_OPTIONS)
+    # orjson's bytes keep their whole write buffer (~4 KiB each here, whatever the line's length); lines wait in
+    # sink queues, so keep an exact-size copy (measured: 30k queued lines 245 MB → 12 MB of RSS).
+    return memoryview(line).tobytes()
 
 
 def loads(line: bytes | str) -> Any:

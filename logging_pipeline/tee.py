@@ -14,7 +14,9 @@ always runs before any sink (or renderer, which reads a sink) sees an event.
 
 A sink that raises is marked ``failed``, reported once through ``on_sink_failure`` and skipped from then on;
 an event the dispatcher cannot build is counted in ``errors`` (``last_error``) and skipped. Neither reaches the
-bot. If more than ``max_pending`` events wait (the dispatcher starved for CPU), new ones are counted in
+bot. When more than ``help_at`` events wait (the dispatcher starved for CPU by a busy producer), the calling
+thread dispatches one chunk itself before queuing — memory stays bounded and nothing is dropped. Only when a
+sink is stuck inside ``write`` (nobody can dispatch) and ``max_pending`` events wait are new ones counted in
 ``dropped`` rather than queued: the caller never blocks.
 """
 
@@ -54,8 +56,9 @@ class Tee:
     and fans it out. ``redactor`` and ``envelope`` run on the dispatcher, in that order.
 
     ``interval_s``: the dispatcher's longest sleep (an event reaches the sinks at most this long after the call
-    when the process is not starved); ``wake_at``: queued events that wake it early; ``max_pending``: the bound
-    of the queue (see the module docstring); ``stall_s``: a dispatch stuck this long makes ``flush`` give up at
+    when the process is not starved); ``wake_at``: queued events that wake it early; ``help_at``: queued events
+    above which the caller dispatches a chunk itself; ``max_pending``: the bound of the queue (see the module
+    docstring); ``stall_s``: a dispatch stuck this long makes ``flush`` give up at
     once.
     """
 
@@ -70,6 +73,7 @@ class Tee:
         interval_s: float = 0.05,
         wake_at: int = 512,
         max_pending: int = 200_000,
+        help_at: int = 5_000,
         stall_s: float = 0.5,
     ) -> None:
         self.sinks = list(sinks)
@@ -79,6 +83,7 @@ class Tee:
         self.interval_s = interval_s
         self.wake_at = wake_at
         self.max_pending = max_pending
+        self.help_at = min(help_at, max_pending)
         self.stall_s = stall_s
         self._pending: deque[Pending] = deque()
         self._last = first_seq - 1
@@ -114,9 +119,16 @@ class Tee:
     def __call__(self, logger: Any, method_name: str, event_dict: dict[str, Any]) -> Any:
         pending = self._pending
         n = len(pending)
-        if n >= self.max_pending:
-            self.dropped += 1
-            return _NOTHING
+        if n >= self.help_at:
+            # The dispatcher thread is starved for CPU (a producer such as ``--speed 0`` holding the GIL): the
+            # caller dispatches one chunk itself, so the queue — and memory — stay bounded without dropping.
+            # It never waits for the lock: if the dispatcher holds it, it is already making progress.
+            if self.stalled_s <= self.stall_s:
+                self._drain(0, yield_between=False, chunks=1)
+            n = len(pending)
+            if n >= self.max_pending:  # only while a sink is stuck in ``write``: counted and reported
+                self.dropped += 1
+                return _NOTHING
         for value in event_dict.values():
             if type(value) not in _IMMUTABLE:
                 event_dict = {k: plain(v) for k, v in event_dict.items()}
@@ -157,9 +169,10 @@ class Tee:
             return False
         return self._drain(-1 if timeout is None else timeout, yield_between=False)
 
-    def _drain(self, timeout: float, *, yield_between: bool) -> bool:
+    def _drain(self, timeout: float, *, yield_between: bool, chunks: int = -1) -> bool:
         pending, lock = self._pending, self._lock
-        while pending:
+        while pending and chunks != 0:
+            chunks -= 1
             if not lock.acquire(timeout=timeout):
                 return False
             try:

@@ -190,9 +190,13 @@ async def test_dropped_and_failed_events_are_counted_and_reported(monkeypatch: A
     pipe = Pipeline(session_id="s", sinks=[sink])
     async with pipe:
         pipe.tee.stop()
-        pipe.tee.max_pending = 10
-        for i in range(25):
-            log.info("x", i=i)
+        pipe.tee.help_at = pipe.tee.max_pending = 10
+        pipe.tee._lock.acquire()  # a dispatch stuck in a sink: the caller cannot help either
+        try:
+            for i in range(25):
+                log.info("x", i=i)
+        finally:
+            pipe.tee._lock.release()
         assert pipe.tee.dropped == 15  # never blocked: counted instead
         real = AddEnvelope.build
         calls = []
@@ -205,7 +209,7 @@ async def test_dropped_and_failed_events_are_counted_and_reported(monkeypatch: A
 
         monkeypatch.setattr(AddEnvelope, "build", flaky)
         assert pipe.flush()
-        pipe.tee.max_pending = 1000
+        pipe.tee.help_at = pipe.tee.max_pending = 1000
         pipe.check_sinks()
     assert [e["i"] for e in sink.events if "i" in e] == [0, 1, 3, 4, 5, 6, 7, 8, 9]
     (health,) = [e for e in sink.events if e.get("component") == "log-dispatcher"]
@@ -213,3 +217,17 @@ async def test_dropped_and_failed_events_are_counted_and_reported(monkeypatch: A
     assert "15 events dropped" in health["reason"] and "1 failed" in health["reason"]
     assert "envelope bug" in health["reason"]
     assert [e["seq"] for e in sink.events] == list(range(1, len(sink.events) + 1))  # no gap from the failure
+
+
+async def test_a_starved_dispatcher_is_helped_by_the_caller_not_dropped() -> None:
+    """With the dispatcher thread not running (CPU-starved), the queue stays bounded and nothing is lost."""
+    sink = ListSink()
+    pipe = Pipeline(session_id="s", sinks=[sink])
+    async with pipe:
+        pipe.tee.stop()
+        pipe.tee.help_at = 50
+        for i in range(1000):
+            log.info("x", i=i)
+            assert pipe.tee.backlog <= 50
+        assert pipe.tee.dropped == 0
+    assert [e["i"] for e in sink.events if "i" in e] == list(range(1000))

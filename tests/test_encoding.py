@@ -66,3 +66,19 @@ def test_unencodable_object_is_named_not_fatal() -> None:
     assert out["ok"] == 1
     assert out["weird"] == "<unencodable object>"
     assert out["encode_warnings"] == ["weird"]
+
+
+def test_encoded_lines_are_exact_size() -> None:
+    """Queued lines must not carry the encoder's spare buffer (orjson's bytes keep ~4 KiB each)."""
+    import tracemalloc
+
+    record = {"v": 1, "event": "market.mark_price", "mark_price": Decimal("65000.1"), "message": "x" * 200}
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        lines = [dumps(record) for _ in range(2000)]
+        held = tracemalloc.get_traced_memory()[0] - before
+    finally:
+        tracemalloc.stop()
+    payload = sum(len(line) for line in lines)
+    assert held < 2 * payload, (held, payload)

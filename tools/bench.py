@@ -39,6 +39,7 @@ import statistics
 import sys
 import tempfile
 import time
+import uuid
 import tracemalloc
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
@@ -137,6 +138,20 @@ def bench_bare_structlog(tmp: Path, n: int) -> tuple[float, float]:
             structlog.configure(**saved)
 
 
+async def _in_scratch_schema(dsn: str, body: Callable[[str], Any]) -> Any:
+    """Run ``body(dsn_with_search_path)`` in a fresh schema, dropped afterwards: the benchmark leaves no rows."""
+    import asyncpg
+
+    schema = f"arbdash_bench_{os.getpid()}"
+    conn = await asyncpg.connect(dsn)
+    try:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE; CREATE SCHEMA {schema}")
+        return await body(f"{dsn}{'&' if '?' in dsn else '?'}search_path={schema}")
+    finally:
+        await conn.execute(f"DROP SCHEMA IF EXISTS {schema} CASCADE")
+        await conn.close()
+
+
 async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | None = None) -> dict[str, tuple]:
     """(c)/(c′)/(d)/(e): the pipeline with the sinks of a dashboard mode."""
     from dashboard.reducer import Reducer
@@ -146,16 +161,18 @@ async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | Non
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
     sinks: list[Sink] = [JsonlSink(tmp / f"unified-{console_level}.jsonl"), tee,
                          ConsoleSink(devnull, min_level=console_level)]
+    session_id = str(uuid.uuid4())
+    pg_sink = None
     if dsn:
         from logging_pipeline.postgres.wiring import build_postgres_sink
 
         persistence = SimpleNamespace(enabled=True, dsn=dsn, batch_size=500, flush_interval_s=1.0,
                                       snapshot_interval_s=30.0)
-        sinks.append(build_postgres_sink(persistence, session_id=f"{'0' * 8}-0000-4000-8000-{os.getpid():012d}",
-                                         reducer=None, spool_dir=tmp / "spool"))
+        pg_sink = build_postgres_sink(persistence, session_id=session_id, reducer=None, spool_dir=tmp / "spool")
+        sinks.append(pg_sink)
     out: dict[str, tuple] = {}
     try:
-        async with Pipeline(session_id="bench", sinks=sinks, level="INFO", market_clock=lambda: MARKET_T):
+        async with Pipeline(session_id=session_id, sinks=sinks, level="INFO", market_clock=lambda: MARKET_T):
             drain = lambda: tee.drain_into(reducer)  # noqa: E731 - the dashboard's job, untimed
             prebuilt = _mark()
             out["info"] = _time_calls(lambda i: log.info("x", i=i), n, drain)
@@ -166,6 +183,11 @@ async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | Non
                 await asyncio.sleep(1.5)  # let the PG writer task run on the loop
     finally:
         devnull.close()
+    if pg_sink is not None:
+        stats = pg_sink.stats
+        if stats["bad"] or stats["dropped"]:
+            raise RuntimeError(f"PostgreSQL sink refused events during the benchmark: {stats}")
+        out["pg_written"] = (stats["written"],)
     return out
 
 
@@ -375,7 +397,8 @@ def main(argv: list[str] | None = None) -> None:
         off = asyncio.run(bench_unified(tmp, n, console_level="info"))
         rows += [("(c') unified info, console at info (mode off)", *off["info"])]
         if args.dsn:
-            pg = asyncio.run(bench_unified(tmp, n, console_level="warning", dsn=args.dsn))
+            pg = asyncio.run(_in_scratch_schema(args.dsn, lambda dsn: bench_unified(
+                tmp, n, console_level="warning", dsn=dsn)))
             rows += [("(d) unified info + PostgreSQL sink", *pg["info"]),
                      ("(d) unified emit(prebuilt) + PostgreSQL sink", *pg["emit"])]
         rows += [("(e) disabled debug (level INFO)", *plain["debug"])]
