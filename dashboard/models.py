@@ -194,10 +194,10 @@ class PortfolioSnapshot(_Model):
     * ``unrealized_pnl`` = Σ over positions not closed;
     * ``net_pnl`` = realized + unrealized + funding − fees;
     * ``margin_used`` = Σ open legs' initial margin (qty · entry / leverage);
-    * ``margin_headroom_usd`` = ``max_total_exposure_usd`` − exposure used (Σ ``filled_exposure_usd`` of
+    * ``exposure_headroom_usd`` (shown as *limit headroom*) = ``max_total_exposure_usd`` − exposure used (Σ ``filled_exposure_usd`` of
       positions not closed): the exposure the strategy may still open under its own limit. Schema v1 carries no
       account equity or maintenance-margin figures, so this is *limit* headroom, not exchange margin headroom;
-      ``margin_headroom_pct`` = headroom / limit · 100. ``None`` until ``session.started`` gives the limit.
+      ``exposure_headroom_pct`` = headroom / limit · 100. ``None`` until ``session.started`` gives the limit.
     """
 
     total_notional: Decimal = Decimal(0)
@@ -209,8 +209,8 @@ class PortfolioSnapshot(_Model):
     net_pnl: Decimal = Decimal(0)
     margin_used: Decimal = Decimal(0)
     exposure_used_usd: Decimal = Decimal(0)
-    margin_headroom_usd: Decimal | None = None
-    margin_headroom_pct: Decimal | None = None
+    exposure_headroom_usd: Decimal | None = None
+    exposure_headroom_pct: Decimal | None = None
     positions_open: int = 0
     positions_opened: int = 0
     positions_closed: int = 0

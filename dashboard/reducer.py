@@ -1,4 +1,7 @@
-"""The reducer: a pure fold ``apply(state, event) -> state`` and the ``Reducer`` that feeds it and snapshots it.
+"""The reducer: the fold ``apply(state, event) -> state`` and the ``Reducer`` that feeds it and snapshots it.
+
+``apply`` mutates the state in place (for speed) and is otherwise a pure function of the state and the event:
+no I/O, no clock, no randomness, and an event it rejects leaves the state as it was.
 
 Input is exactly what the JSONL holds: one dict per event as ``orjson.loads`` returns it (envelope keys ``v, ts,
 session_id, seq, level, logger, event, category, message, market_ts`` plus the event's fields; money as decimal
@@ -678,16 +681,13 @@ def _on_payment(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: da
     payment = _dec(ev, "payment")
     expected = _dec(ev, "expected_payment")
     pos = state.positions.get(pid) or state.closed.get(pid)
-    if pos is None:
-        symbol = _str(ev, "symbol")
-        side = _str(ev, "side")
-        pos = _get_pos(state, pid, symbol)
-    else:
+    leg = pos.legs.get(venue) if pos is not None else None
+    if leg is None:  # validate everything before creating anything: a rejected event leaves no trace
         side = ev.get("side")
-    leg = pos.legs.get(venue)
-    if leg is None:
         if side not in ("long", "short"):
             raise _Bad("side: expected long/short")
+        if pos is None:
+            pos = _get_pos(state, pid, _str(ev, "symbol"))
         leg = pos.legs[venue] = LegState(venue=venue, side=side)
     leg.funding_accrued += payment
     leg.funding_expected += expected

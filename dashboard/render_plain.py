@@ -42,13 +42,14 @@ def _counts(d: dict[str, int]) -> str:
 
 
 def ingest_line(s: SessionState) -> str:
-    """``events 123 · skipped lines: 3 (not_json 1, invalid_utf8 1, torn_line 1) · rejected 0 · unknown 0``."""
+    """``events 123 · skipped lines: 3 (not_json 1, invalid_utf8 1, torn_line 1) · bad events: 0 · unknown 0`` (bad events: well-formed lines whose fields
+    were missing or wrong-typed, not rejected orders)."""
     g = s.ingest
     parts = [f"events {g.applied}"]
     sk = g.skipped_total
     parts.append(f"skipped lines: {sk}" + (f" ({_counts(g.skipped)})" if sk else ""))
     rj = g.rejected_total
-    parts.append(f"rejected: {rj}" + (f" ({_counts(g.rejected)})" if rj else ""))
+    parts.append(f"bad events: {rj}" + (f" ({_counts(g.rejected)})" if rj else ""))
     un = g.unknown_total
     parts.append(f"unknown: {un}" + (f" ({_counts(g.unknown)})" if un else ""))
     return " · ".join(parts)
@@ -118,15 +119,15 @@ def portfolio_line(snap: DashboardSnapshot) -> str:
     """Portfolio totals on one line (USD), without the net PnL (each renderer leads with it)."""
     p = snap.portfolio
     head = (
-        f"{fmt_usd(p.margin_headroom_usd)} USD ({fmt_pct(p.margin_headroom_pct, 1)} %)"
-        if p.margin_headroom_usd is not None
+        f"{fmt_usd(p.exposure_headroom_usd)} USD ({fmt_pct(p.exposure_headroom_pct, 1)} %)"
+        if p.exposure_headroom_usd is not None
         else DASH
     )
     return (
         f"notional {fmt_usd(p.total_notional)} · realized {fmt_usd(p.realized_pnl, signed=True)}"
         f" · unrealized {fmt_usd(p.unrealized_pnl, signed=True)} · funding {fmt_usd(p.funding, signed=True)}"
         f" · fees {fmt_usd(p.fees)} · margin used"
-        f" {fmt_usd(p.margin_used)} USD · headroom {head} · positions open {p.positions_open}"
+        f" {fmt_usd(p.margin_used)} USD · limit headroom {head} · positions open {p.positions_open}"
         f" opened {p.positions_opened} closed {p.positions_closed}"
     )
 

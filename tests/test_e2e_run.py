@@ -47,7 +47,7 @@ def test_envelope_invariants(run: dict) -> None:
     for e in events:
         ts = datetime.fromisoformat(e["ts"])
         assert ts.utcoffset() == timedelta(0), e["ts"]
-    assert events[0]["event"] == "session.started" or events[0]["event"] == "log.message"
+    assert events[0]["event"] == "session.started"
     assert events[-1]["event"] == "session.stopped"
     assert events[-1]["health"] == "stopped"
 

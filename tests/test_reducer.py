@@ -153,7 +153,7 @@ def test_open_position_figures_match_hand_computation() -> None:
     # divergence = (101.10/101.00 − 1)·100
     assert p.divergence_pct == (D("101.10") / D("101.00") - 1) * 100
     # headroom = 1000 − 50 (filled exposure) = 950 USD = 95 %
-    assert snap.portfolio.margin_headroom_usd == D("950") and snap.portfolio.margin_headroom_pct == D("95")
+    assert snap.portfolio.exposure_headroom_usd == D("950") and snap.portfolio.exposure_headroom_pct == D("95")
     assert snap.session.open_positions == 1 and snap.session.exposure_used_usd == D("50")
     assert snap.session.lifecycle == "opening_position"
     assert snap.session.stage_banner == "3. 🧨 Atomic Multi-Order Execution"
@@ -176,7 +176,7 @@ def test_closed_position_realized_fees_funding_net() -> None:
     assert (pf.realized_pnl, pf.fees, pf.funding, pf.unrealized_pnl) == (D("0.200"), D("0.12645"), D("0.010115"), 0)
     assert pf.net_pnl == D("0.083665")
     assert (pf.positions_open, pf.positions_opened, pf.positions_closed) == (0, 1, 1)
-    assert pf.margin_headroom_usd == D("1000")
+    assert pf.exposure_headroom_usd == D("1000")
     assert not any(t.event == "dashboard.pnl_mismatch" for t in snap.recent_events)
 
 

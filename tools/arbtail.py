@@ -1,9 +1,9 @@
 """``arbtail``: the dashboard drawn from a session's event log instead of a running bot.
 
-    arbtail logs/<session>.jsonl             # live view of the file's final state (Ctrl-C to quit)
+    arbtail logs/<session>.jsonl             # the file's final state, one frame (colour on a terminal)
     arbtail logs/<session>.jsonl --follow    # keep drawing as the file grows (like tail -F)
     arbtail logs/<session>.jsonl --once --width 120   # print one frame as plain text and exit 0
-    arbtail logs/<session>.jsonl --at 2026-03-01T12:00Z --once       # the state at a moment
+    arbtail logs/<session>.jsonl --at 2026-11-29T17:50Z --once       # the state at a moment (wall-clock ts)
     arbtail logs/<session>.jsonl --from 12:00Z... --to ... --speed 60 # play a stretch back at 60x
     arbtail grep|stats|export logs/<session>.jsonl ...                # see tools/arbtail_{grep,stats,export}.py
 
@@ -57,7 +57,11 @@ app = typer.Typer(
     cls=DefaultCommandGroup,
     add_completion=False,
     no_args_is_help=False,
-    help="Draw the arbdash dashboard from a session's JSONL log (or PostgreSQL).",
+    help=(
+        "Draw the arbdash dashboard from a session's JSONL log (or PostgreSQL).\n\n"
+        "arbtail FILE.jsonl [--follow | --once --width N | --at TIME]  is short for  arbtail show FILE.jsonl ….\n\n"
+        "arbtail --db DSN --session ID [--follow]  draws a session stored in PostgreSQL."
+    ),
     rich_markup_mode=None,
 )
 

@@ -80,7 +80,12 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
     out = [f"{safe_text(path)}: {stats.lines} lines, {sum(stats.events.values())} events"]
     if stats.first_ts and stats.last_ts:
         span = int((stats.last_ts - stats.first_ts).total_seconds())
-        out.append(f"time span  {stats.first_ts.isoformat()} → {stats.last_ts.isoformat()} ({fmt_duration(span)})")
+        out.append(f"time span  {stats.first_ts.isoformat()} → {stats.last_ts.isoformat()} ({fmt_duration(span)})"
+                   " wall clock")
+    s = snap.session
+    if s.market_start and s.market_now:
+        out.append(f"market     {s.market_start.isoformat()} → {s.market_now.isoformat()}"
+                   f" ({fmt_duration(s.market_uptime_s)}) market clock")
     sessions = ", ".join(f"{safe_text(s, 36)} (last seq {q})" for s, q in stats.last_seq.items()) or "none"
     out.append(f"sessions   {sessions}")
     gaps = [f"{a}→{b}" for g in stats.gaps.values() for a, b in g]
@@ -88,7 +93,7 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
     skipped = {**ing.skipped}
     out.append(f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items())))
-    out.append(f"rejected   {ing.rejected_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.rejected.items())))
+    out.append(f"bad events {ing.rejected_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.rejected.items())))
     out.append(f"unknown    {ing.unknown_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.unknown.items())))
     out.append("events:")
     width = max((len(k) for k in stats.events), default=0)

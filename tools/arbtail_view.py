@@ -211,12 +211,17 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
             f"{path}: no event at or before {until.isoformat()} (times compare the events' wall-clock `ts`"
             + (f"; this log starts at {first}" if first else "") + ")"
         )
-    print_frame(reducer, console, width, plain=plain)
-    if follow_ and not once and until is None:
+    following = follow_ and not once and until is None
+    live_follow = following and not plain
+    if not live_follow:  # a live view draws its own first frame, and the last one when it ends
+        print_frame(reducer, console, width, plain=plain)
+    if following:
         try:
             asyncio.run(follow(path, reducer, offset, console, width, poll_s=poll_s))
         except KeyboardInterrupt:
             pass
+        if live_follow:  # the alternate screen is gone: leave the state at exit on the normal screen
+            print_frame(reducer, console, width, plain=False)
 
 
 __all__ = ["SourceError", "interactive", "load_for_show", "run_show_file", "follow", "playback"]
