@@ -4,8 +4,9 @@
 updates the paper venues (``market.mark_price`` per venue × symbol, ``funding.rate`` when a venue's next rate
 changes, i.e. after each of its settlements), books funding settled on open legs (``funding.payment``), and
 runs the strategy cycle every ``check_interval_seconds`` of market time. At the end of the window every open
-position is closed (``SESSION_END``) and a ``RunResult`` is returned. A separate task emits ``heartbeat`` about
-once per wall second; it reads state only, so it never changes the trading.
+position is closed (``SESSION_END``), a "Run complete" line gives the totals in cents (net PnL = the dashboard's:
+closed positions plus rolled-back attempts, shown separately) and a ``RunResult`` is returned. A separate task
+emits ``heartbeat`` about once per wall second; it reads state only, so it never changes the trading.
 
 ``session.stopped`` is left to the caller (the CLI), which knows whether the run completed, was interrupted or
 failed. Cancellation (Ctrl-C) propagates as ``CancelledError`` after the heartbeat task is stopped.
@@ -16,7 +17,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 
 from bot.clock import SimClock
 from bot.config import BotConfig
@@ -56,7 +57,7 @@ class RunResult:
             f"{s.positions_opened} opened / {s.positions_closed} closed on {', '.join(s.symbols_traded) or '-'}; "
             f"{s.rollbacks} rollbacks; exits: {reasons}; net {s.net_pnl:.2f} USD "
             f"(price {s.realized_pnl:.2f} + funding {s.funding:.2f} − fees {s.fees:.2f}); "
-            f"incl. rollback costs {s.net_pnl_incl_rollbacks:.2f} USD"
+            f"of which rollbacks {s.rollback_net_pnl:.2f} USD"
         )
 
     @property
@@ -78,6 +79,11 @@ class RunResult:
     @property
     def net_pnl(self) -> Decimal:
         return self.summary.net_pnl
+
+
+def _cents(amount: Decimal) -> Decimal:
+    """``amount`` (USD) rounded to cents, half-even (how the dashboard and ``arbtail`` print money)."""
+    return amount.quantize(Decimal("0.01"), rounding=ROUND_HALF_EVEN)
 
 
 def market_window(config: BotConfig, data: MarketData | None = None) -> tuple[datetime, datetime]:
@@ -198,12 +204,18 @@ async def run_bot(
         except asyncio.CancelledError:
             pass
     summary = strategy.summary()
+    c = {k: _cents(v) for k, v in (("net", summary.net_pnl), ("price", summary.realized_pnl),
+                                   ("funding", summary.funding), ("fees", summary.fees),
+                                   ("rb_net", summary.rollback_net_pnl), ("rb_price", summary.rollback_realized_pnl),
+                                   ("rb_fees", summary.rollback_fees))}
+    n_rb = summary.rollbacks
     log.info(
         f"Run complete: {summary.positions_opened} opened, {summary.positions_closed} closed, "
-        f"{summary.rollbacks} rollbacks; net PnL {summary.net_pnl:.2f} USD "
-        f"(price {summary.realized_pnl:.2f}, funding {summary.funding:.2f}, fees {summary.fees:.2f})",
+        f"{n_rb} rollback{'' if n_rb == 1 else 's'}; net PnL {c['net']} USD "
+        f"(price {c['price']}, funding {c['funding']}, fees {c['fees']}; "
+        f"rollbacks {c['rb_net']}: price {c['rb_price']}, fees {c['rb_fees']})",
         positions_opened=summary.positions_opened, positions_closed=summary.positions_closed,
-        net_pnl=summary.net_pnl,
+        net_pnl=c["net"], rollback_net_pnl=c["rb_net"],
     )
     return RunResult(market_start=market.start, market_end=market.end, hours=len(hours), cycles=cycles,
                      funding_settlements_booked=booked, summary=summary)

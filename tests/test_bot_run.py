@@ -63,7 +63,65 @@ def test_shipped_run_exercises_the_strategy(shipped_run) -> None:
     # every closed position's figures add up: net = realized + funding − fees
     for e in closed:
         assert e["net_pnl"] == e["realized_pnl"] + e["funding"] - e["fees"]
-    assert result.net_pnl == sum((e["net_pnl"] for e in closed), Decimal(0))
+    # the run's net PnL is the full figure (as on the dashboard): closed positions plus the rolled-back attempts'
+    # fills (their price PnL minus their fees), all computed here from the events
+    rolled_back = {e["position_id"] for e in events if e["event"] == "execution.rollback"}
+    rb_fills = [e for e in events if e["event"] == "order.filled" and e["position_id"] in rolled_back]
+    rb_price = Decimal(0)
+    for pid in rolled_back:
+        legs = [f for f in rb_fills if f["position_id"] == pid]
+        (entry,) = [f for f in legs if not f["reduce_only"]]
+        (exit_,) = [f for f in legs if f["reduce_only"]]
+        assert exit_["side"] != entry["side"] and exit_["qty"] == entry["qty"]
+        sign = 1 if entry["side"] == "buy" else -1
+        rb_price += sign * (exit_["price"] - entry["price"]) * entry["qty"]
+    rb_fees = sum((f["fee"] for f in rb_fills), Decimal(0))
+    assert rb_fees > 0
+    expected = sum((e["net_pnl"] for e in closed), Decimal(0)) + rb_price - rb_fees
+    assert result.net_pnl == expected
+    assert result.summary.rollback_realized_pnl == rb_price and result.summary.rollback_fees == rb_fees
+    # ... and the bot's own "Run complete" line says the same, in cents
+    (done,) = [e for e in events if e["event"] == "log.message" and e["message"].startswith("Run complete")]
+    cents = expected.quantize(Decimal("0.01"))
+    assert done["net_pnl"] == cents and f"net PnL {cents} USD" in done["message"]
+    assert done["rollback_net_pnl"] == (rb_price - rb_fees).quantize(Decimal("0.01"))
+    assert all(v.as_tuple().exponent == -2 for k, v in done.items() if isinstance(v, Decimal))
+
+
+def test_scan_lines_come_under_a_scanning_or_monitoring_banner(shipped_run) -> None:
+    """``opportunity.found/skipped`` follow a ``0. 🔎 Scanning`` (or, with positions open, ``4. 👀 Monitoring
+    Position``) banner shown since the previous ``6. ✅ Cycle Complete``; the scanner's own lines come while that
+    banner is the last one shown (not under an earlier cycle's exit or execution banners)."""
+    _, events = shipped_run
+    last: str | None = None
+    resting_seen = False  # a Scanning/Monitoring banner since the previous Cycle Complete
+    checked = 0
+    for e in events:
+        if e["event"] == "stage.changed":
+            last = e["stage_id"]
+            if last == "6":
+                resting_seen = False
+            elif last in ("0", "4"):
+                resting_seen = True
+        elif e["event"] in ("opportunity.found", "opportunity.skipped"):
+            checked += 1
+            assert resting_seen, (e["message"], last)
+            if e["event"] == "opportunity.found" or e["reason"] in ("BELOW_MIN_PROFIT", "NO_POSITIVE_SPREAD"):
+                assert last in ("0", "4"), (e["message"], last)
+    assert checked > 50
+    stages = [e for e in events if e["event"] == "stage.changed"]
+    assert stages[0]["stage_id"] == "0" and stages[0]["lifecycle"] == "scanning"
+
+
+def test_quiet_cycles_emit_no_banner(shipped_run) -> None:
+    """No per-hour banner spam: banners come only with something happening (an exit, an entry attempt, a
+    change of the resting stage); a resting banner is never shown twice in a row."""
+    _, events = shipped_run
+    stages = [e["stage_id"] for e in events if e["event"] == "stage.changed"]
+    for a, b in zip(stages, stages[1:], strict=False):
+        assert not (a == b and a in ("0", "4")), stages
+    cycles = sum(1 for e in events if e["event"] == "market.mark_price") // 9  # 3 venues × 3 symbols per hour
+    assert len(stages) < cycles / 5
 
 
 def test_funding_payment_per_open_leg_per_settlement(shipped_run) -> None:

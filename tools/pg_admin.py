@@ -22,11 +22,12 @@ from typing import IO, Annotated, Any
 import asyncpg
 import typer
 
+from dashboard.reducer import Reducer
 from dashboard.sources.postgres import PostgresSourceError, resolve_session
 from logging_pipeline.postgres import store
 from logging_pipeline.postgres.dsn import redact, redact_dsn, resolve_dsn
 from logging_pipeline.postgres.migrations import upgrade
-from logging_pipeline.postgres.rows import BadEvent, Row, payload_to_line, row_from_line, utc_now
+from logging_pipeline.postgres.rows import BadEvent, Row, payload_to_line, row_from_line, unwrap_jsonb, utc_now
 
 
 class PgAdminError(RuntimeError):
@@ -56,8 +57,8 @@ async def db_upgrade(dsn: str) -> list[int]:
 
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
-    """One line of ``sessions``: positions opened/closed counts, ``net_pnl`` in USD (sum of closed positions'
-    ``net_pnl``), ``events`` = last seq (events are numbered from 1)."""
+    """One line of ``sessions``: positions opened/closed counts, ``net_pnl`` in USD (the reducer's portfolio net
+    PnL — see ``session_net_pnl``), ``events`` = last seq (events are numbered from 1)."""
 
     session_id: uuid.UUID
     strategy: str | None
@@ -79,9 +80,49 @@ SELECT count(*) FILTER (WHERE event = 'position.opened'),
 """
 
 
+_FETCH_ROWS = 5000
+
+
+async def session_net_pnl(conn: asyncpg.Connection, session_id: uuid.UUID, booked: Decimal, closed: int) -> Decimal:
+    """The session's net PnL (USD) exactly as the dashboard and ``arbtail stats`` show it: the reducer's portfolio
+    ``net_pnl`` = realized + unrealized + funding − fees over every fill and funding payment of the session,
+    rolled-back entry attempts included. Folded from the latest stored snapshot (``dashboard_snapshots``) plus
+    the events after it, or from all the events when there is no snapshot.
+
+    ``booked`` / ``closed`` are the sum of the ``position.closed`` events' ``net_pnl`` and their count: when the
+    reducer could not match every close to its position (a log without the opening events, e.g. imported in
+    part), the booked sum is all there is and is returned instead."""
+    reducer = Reducer()
+    after = -1
+    snap = await conn.fetchrow(
+        "SELECT seq, payload::text AS payload FROM dashboard_snapshots WHERE session_id = $1 ORDER BY seq DESC "
+        "LIMIT 1",
+        session_id,
+    )
+    if snap is not None and reducer.load_checkpoint(unwrap_jsonb(snap["payload"])):
+        after = snap["seq"]
+    while True:
+        rows = await conn.fetch(
+            "SELECT seq, payload::text AS payload FROM dashboard_events WHERE session_id = $1 AND seq > $2 "
+            "ORDER BY seq LIMIT $3",
+            session_id,
+            after,
+            _FETCH_ROWS,
+        )
+        reducer.feed_lines([payload_to_line(r["payload"]) for r in rows])
+        if len(rows) < _FETCH_ROWS:
+            break
+        after = rows[-1]["seq"]
+    portfolio = reducer.snapshot(closed_rows=0).portfolio
+    if portfolio.positions_closed < closed:
+        return booked
+    return portfolio.net_pnl
+
+
 async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
     """The ``limit`` most recently started sessions, newest first. Sessions still running (no stored summary)
-    get their positions/PnL computed from their events now."""
+    get their positions counted from their events now; every session's net PnL is the reducer's
+    (``session_net_pnl``), the same figure the dashboard shows."""
     conn = await _connect(dsn)
     try:
         rows = await conn.fetch("SELECT * FROM dashboard_sessions ORDER BY started_at DESC LIMIT $1", limit)
@@ -90,6 +131,7 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
             opened, closed, pnl = r["positions_opened"], r["positions_closed"], r["net_pnl"]
             if opened is None:
                 opened, closed, pnl = await conn.fetchrow(_LIVE_SUMMARY, r["session_id"])
+            pnl = await session_net_pnl(conn, r["session_id"], pnl, closed)
             out.append(
                 SessionSummary(
                     r["session_id"], r["strategy"], r["started_at"], r["ended_at"], r["health"],

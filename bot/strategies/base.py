@@ -15,8 +15,10 @@ from bot.venues.base import FundingCredit
 
 @dataclass(frozen=True)
 class StrategySummary:
-    """Totals of a run (USD). ``net_pnl`` = realized + funding − fees over closed positions; rollback costs
-    (fees and price PnL of unwound legs) are reported separately and also included in ``net_pnl_incl_rollbacks``."""
+    """Totals of a run (USD), the same figures the dashboard shows for the session: ``realized_pnl``, ``fees`` and
+    ``funding`` over every fill and payment of the run — closed positions *and* rolled-back entry attempts — and
+    ``net_pnl`` = realized + funding − fees. The rollback share is also given on its own (``rollback_fees``,
+    ``rollback_realized_pnl``, ``rollback_net_pnl``); ``positions_net_pnl`` is the closed positions' part."""
 
     positions_opened: int
     positions_closed: int
@@ -32,8 +34,14 @@ class StrategySummary:
     rollback_realized_pnl: Decimal = Decimal(0)
 
     @property
-    def net_pnl_incl_rollbacks(self) -> Decimal:
-        return self.net_pnl + self.rollback_realized_pnl - self.rollback_fees
+    def rollback_net_pnl(self) -> Decimal:
+        """What the rolled-back attempts cost: their price PnL minus their fees (≤ 0 in practice)."""
+        return self.rollback_realized_pnl - self.rollback_fees
+
+    @property
+    def positions_net_pnl(self) -> Decimal:
+        """``net_pnl`` without the rollbacks: the sum of the closed positions' ``net_pnl``."""
+        return self.net_pnl - self.rollback_net_pnl
 
 
 class Strategy(ABC):

@@ -57,8 +57,8 @@ class AtomicExecutor:
     ) -> Position | None:
         """Open long ``opp.long_venue`` / short ``opp.short_venue`` for ``qty`` base units at ``leverage``.
 
-        Returns the ``Position`` when both legs filled, ``None`` when pre-flight failed or a leg was rejected
-        (after rolling back the other).
+        Returns the ``Position`` when both legs filled, ``None`` when pre-flight failed or a leg was rejected or
+        raised (after rolling back the other).
         """
         sym = opp.symbol
         self._log.stage("3", "🧨", "Atomic Multi-Order Execution", lifecycle="opening_position", symbol=sym,
@@ -83,6 +83,10 @@ class AtomicExecutor:
             return_exceptions=True,
         )
         fills: list[Fill | None] = []
+        failures: list[tuple[Venue, str]] = []  # (venue, rollback reason) per leg that did not fill
+        fatal: BaseException | None = None  # cancellation/interrupt: re-raised once the book is flat again
+        # Every result is handled before anything is rolled back or raised: a fill is always logged, whatever
+        # happened on the other leg.
         for (venue, side), oid, result in zip(legs, order_ids, results, strict=True):
             if isinstance(result, OrderRejectedError):
                 self._log.emit(
@@ -91,8 +95,16 @@ class AtomicExecutor:
                     message=f"{venue.name} {side} {qty} {sym} rejected: {result.reason}", level="warning",
                 )
                 fills.append(None)
+                failures.append((venue, "LEG_REJECTED"))
             elif isinstance(result, BaseException):
-                raise result
+                self._log.error(
+                    f"{venue.name} {side} {qty} {sym} failed: {type(result).__name__}: {result}",
+                    position_id=position_id, symbol=sym, venue=venue.name, order_id=oid, exc_info=result,
+                )
+                fills.append(None)
+                failures.append((venue, "LEG_ERROR"))
+                if not isinstance(result, Exception) and fatal is None:
+                    fatal = result
             else:
                 self._filled(position_id, result)
                 fills.append(result)
@@ -100,14 +112,18 @@ class AtomicExecutor:
         if long_fill is not None and short_fill is not None:
             return self._opened(position_id, opp, long_fill, short_fill, leverage, target_exposure_usd, now)
         if long_fill is None and short_fill is None:
-            self._log.warning(f"Both legs of {sym} rejected; nothing to roll back", position_id=position_id)
-            return None
-        await self._rollback(position_id, sym, long_fill or short_fill, failed=short_v if long_fill else long_v)
+            self._log.warning(f"Neither leg of {sym} filled; nothing to roll back", position_id=position_id)
+        else:
+            (failed, reason), = failures
+            await self._rollback(position_id, sym, long_fill or short_fill, failed=failed, reason=reason)
+        if fatal is not None:
+            raise fatal
         return None
 
     async def close_leg(self, position_id: str, symbol: str, leg: Leg) -> Fill | None:
-        """Close ``leg`` with a reduce-only market order (up to ``CLOSE_ATTEMPTS`` tries). Returns the fill, or
-        ``None`` if every attempt was rejected (the leg stays open and is retried next cycle)."""
+        """Close ``leg`` with a reduce-only market order (up to ``CLOSE_ATTEMPTS`` tries; a rejection or any
+        venue error counts as a failed try). Returns the fill, or ``None`` if every attempt failed (the leg stays
+        open and is retried next cycle)."""
         venue = self._venues[leg.venue]
         side: OrderSide = leg.order_side_to_close
         for _ in range(CLOSE_ATTEMPTS):
@@ -120,6 +136,12 @@ class AtomicExecutor:
                                   side=side, qty=leg.qty, reason=err.reason),
                     message=f"{venue.name} reduce-only {side} {leg.qty} {symbol} rejected: {err.reason}",
                     level="warning",
+                )
+                continue
+            except Exception as err:  # a transient venue error: reduce-only is safe to retry
+                self._log.error(
+                    f"{venue.name} reduce-only {side} {leg.qty} {symbol} failed: {type(err).__name__}: {err}",
+                    position_id=position_id, symbol=symbol, venue=venue.name, order_id=oid, exc_info=err,
                 )
                 continue
             self._filled(position_id, fill)
@@ -157,7 +179,9 @@ class AtomicExecutor:
             message=f"{fill.venue} {fill.side} {fill.qty} {fill.symbol} @ {fill.price} fee {fill.fee:.4f}",
         )
 
-    async def _rollback(self, position_id: str, symbol: str, filled: Fill, failed: Venue) -> None:
+    async def _rollback(self, position_id: str, symbol: str, filled: Fill, failed: Venue, reason: str) -> None:
+        """Close the ``filled`` leg again (reduce-only) because ``failed``'s leg did not fill (``reason``:
+        ``LEG_REJECTED`` or ``LEG_ERROR``); emits ``execution.rollback``."""
         leg_side = "long" if filled.side == "buy" else "short"
         leg = Leg(venue=filled.venue, side=leg_side, qty=filled.qty, entry_price=filled.price,
                   notional=filled.qty * filled.price, entry_fee=filled.fee, leverage=Decimal(1),
@@ -171,9 +195,10 @@ class AtomicExecutor:
             )
         self._log.emit(
             ExecutionRollback(position_id=position_id, symbol=symbol, failed_venue=failed.name,
-                              rolled_back_venues=rolled, reason="LEG_REJECTED"),
-            message=f"Rollback {symbol}: {failed.name} leg rejected, closed {filled.venue} leg",
-            level="warning",
+                              rolled_back_venues=rolled, reason=reason),
+            message=f"Rollback {symbol}: {failed.name} leg {'rejected' if reason == 'LEG_REJECTED' else 'failed'}, "
+            + (f"closed {filled.venue} leg" if rolled else f"could NOT close {filled.venue} leg"),
+            level="warning" if rolled else "error",
         )
 
     def _opened(self, position_id: str, opp: Opportunity, long_fill: Fill, short_fill: Fill, leverage: Decimal,

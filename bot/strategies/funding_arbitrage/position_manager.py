@@ -14,6 +14,11 @@ Exit rules, first match wins (codes from ``logging_pipeline.events.EXIT_REASONS`
 4. ``DIVERGENCE_FLIPPED``: current spread < 0 (the funding spread changed sign);
 5. ``PROFIT_EROSION``: erosion ≥ ``profit_erosion_threshold``·100 %.
 
+Once a close has started (``exit_reason`` set) the rules no longer apply to that position: if a leg could not be
+closed, the close is retried with the same reason on every check until both legs are flat, and while exactly one
+leg is still open a warning ``log.message`` (fields ``unhedged_venue``, ``unhedged_side``, ``unhedged_qty``) is
+emitted on each failed attempt.
+
 ``position.updated`` is emitted at most once per check and only when a displayed figure moved (spread by
 ≥ 0.1 % APR, erosion by ≥ 1 point, divergence by ≥ 0.001 %, or the hold code changed). Funding is booked from
 the venues' settlements as ``funding.payment`` per leg, with the expected payment computed by the same formula
@@ -103,11 +108,17 @@ class PositionManager:
 
     # --- per cycle ----------------------------------------------------------------------------------------
 
-    async def check(self, now: datetime) -> None:
-        """Monitor every open position (in opening order) and close those an exit rule fires for."""
+    async def check(self, now: datetime) -> int:
+        """Monitor every open position (in opening order) and close those an exit rule fires for. A position
+        whose close already started (``exit_reason`` set: a leg could not be closed) is retried with that
+        reason on every check, whatever the exit rules say now. Returns how many closes were attempted."""
+        attempted = 0
         for position in list(self.open.values()):
             view = self.view(position)
-            reason, hold = self.exit_decision(position, view, now)
+            if position.exit_reason is not None:
+                reason, hold = position.exit_reason, None
+            else:
+                reason, hold = self.exit_decision(position, view, now)
             key = (
                 view.current_spread_apr.quantize(Decimal("0.001")),
                 view.erosion_pct.quantize(Decimal(1)),
@@ -127,7 +138,9 @@ class PositionManager:
                 detail = (f"spread {view.current_spread_apr * 100:.2f}% APR vs entry "
                           f"{position.entry_spread_apr * 100:.2f}%, erosion {view.erosion_pct:.1f}%, "
                           f"age {position.age_hours(now):.1f} h")
+                attempted += 1
                 await self.close(position, reason, now, detail=detail)
+        return attempted
 
     async def close_all(self, now: datetime, reason: str) -> None:
         """Close every open position with ``reason`` (e.g. ``SESSION_END``)."""
@@ -136,7 +149,8 @@ class PositionManager:
 
     async def close(self, position: Position, reason: str, now: datetime, *, detail: str | None = None) -> bool:
         """Exit both legs with reduce-only orders and emit ``position.closed``. Returns ``False`` if a leg could
-        not be closed (it stays open and is retried on the next check)."""
+        not be closed (it stays open and ``check`` retries it on every call, regardless of the exit rules).
+        ``reason`` only counts on the first call: a retry keeps the position's ``exit_reason``."""
         sym = position.symbol
         self._log.stage("5", "🚪", f"Exiting {sym} • {reason}", lifecycle="closing_position", symbol=sym,
                         position_id=position.position_id)
@@ -152,6 +166,7 @@ class PositionManager:
             if fill is None:
                 self._log.error(f"Could not close {leg.venue} {leg.side} leg of {position.position_id}",
                                 position_id=position.position_id)
+                self._warn_unhedged(position)
                 return False
             leg.exit_price = fill.price
             leg.exit_fee = fill.fee
@@ -166,6 +181,22 @@ class PositionManager:
             f"(price {position.realized_pnl:.2f}, funding {position.funding:.2f}, fees {position.fees:.2f})",
         )
         return True
+
+    def _warn_unhedged(self, position: Position) -> None:
+        """Warn (a ``log.message`` with fields) when one leg of ``position`` is closed and the other is not: the
+        book is no longer delta-neutral until the next check closes the open leg."""
+        open_legs = [leg for leg in position.legs if leg.exit_price is None]
+        closed_legs = [leg for leg in position.legs if leg.exit_price is not None]
+        if len(open_legs) != 1 or not closed_legs:
+            return
+        (leg,) = open_legs
+        self._log.warning(
+            f"UNHEDGED {position.position_id} {position.symbol}: {leg.venue} {leg.side} {leg.qty} still open, "
+            f"{closed_legs[0].venue} leg closed; retrying the close ({position.exit_reason}) every check",
+            position_id=position.position_id, symbol=position.symbol, unhedged_venue=leg.venue,
+            unhedged_side=leg.side, unhedged_qty=leg.qty, closed_venue=closed_legs[0].venue,
+            exit_reason=position.exit_reason,
+        )
 
     def on_funding(self, credits: Sequence[FundingCredit]) -> None:
         """Book venue funding settlements on the matching open legs and emit ``funding.payment`` per leg."""

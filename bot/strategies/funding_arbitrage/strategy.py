@@ -2,9 +2,10 @@
 
 One ``on_cycle`` (stage banners as in the original bot; ``lifecycle`` set on each):
 
-* ``0. 🔎 Scanning`` (scanning) → scanner emits ``opportunity.found`` / ``opportunity.skipped``;
 * ``4. 👀 Monitoring Position`` (monitoring_position) when positions are open → ``position.updated``, exits
   (``5. 🚪 Exiting {SYM} • {REASON}``, closing_position);
+* ``0. 🔎 Scanning`` (scanning), shown *before* the scan unless the bot already rests in Scanning or Monitoring
+  → scanner emits ``opportunity.found`` / ``opportunity.skipped``;
 * per found opportunity, best first: cheap checks (``ALREADY_OPEN``, ``MAX_POSITIONS``, per-cycle limit), then
   ``1. 📋 {SYM} • Opportunity Validation`` (scanning; ``DIVERGENCE_TOO_HIGH``), ``2. 🔍 Leverage Validation &
   Normalization`` (opening_position; leverage = min of both venues' and ``max_leverage``, leg notional =
@@ -51,7 +52,8 @@ class FundingArbitrageStrategy(Strategy):
         self._positions = PositionManager(config, venues, self._executor, get_logger("bot.position_manager"))
         self._attempts = 0
         self._opened = 0
-        self._steady_banner: str | None = None
+        # the resting banner last shown ("scanning" / "monitoring"), None once any other banner was shown since
+        self._resting: str | None = None
         self._skips: dict[str, str] = {}
         self._skips_this_cycle: dict[str, str] = {}
 
@@ -60,13 +62,19 @@ class FundingArbitrageStrategy(Strategy):
     async def on_cycle(self, now: datetime) -> None:
         """One check: monitor open positions (exits), scan, try entries.
 
-        Banners mark changes, not ticks: ``6. ✅ Cycle Complete`` after a cycle that opened or closed a position,
-        then the stage the bot now rests in (``4. 👀 Monitoring Position`` with positions open, ``0. 🔎 Scanning``
-        without), emitted only when it differs from the last one shown.
+        Banners mark changes, not ticks. The bot *rests* in ``0. 🔎 Scanning`` (no positions) or ``4. 👀
+        Monitoring Position`` (positions open; scanning goes on under it): a cycle in which nothing happens emits
+        no banner. A cycle that starts not resting (first cycle, or the check just showed exit banners) shows
+        ``0. 🔎 Scanning`` before the scan, so the scanner's lines always come under it. After a cycle that
+        opened or closed a position: ``6. ✅ Cycle Complete``; then, if anything else was shown during the cycle
+        (exit, validation or execution banners), the resting banner again.
         """
         before = set(self._positions.open)
-        if before:
-            await self._positions.check(now)
+        if before and await self._positions.check(now):
+            self._resting = None  # exit banners were shown
+        if self._resting is None:
+            self._log.stage("0", "🔎", "Scanning", lifecycle="scanning")
+            self._resting = "scanning"
         found = self._scanner.scan()
         opened_now = 0
         self._skips_this_cycle = {}
@@ -77,10 +85,10 @@ class FundingArbitrageStrategy(Strategy):
         after = set(self._positions.open)
         if after != before:
             self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
-            self._steady_banner = None
+            self._resting = None
         steady = "monitoring" if after else "scanning"
-        if steady != self._steady_banner:
-            self._steady_banner = steady
+        if steady != self._resting:
+            self._resting = steady
             if after:
                 self._log.stage("4", "👀", "Monitoring Position", lifecycle="monitoring_position")
             else:
@@ -98,6 +106,8 @@ class FundingArbitrageStrategy(Strategy):
 
     def summary(self) -> StrategySummary:
         closed = self._positions.closed
+        rb_fees = sum((r.fees for r in self._executor.rollbacks), Decimal(0))
+        rb_realized = sum((r.realized_pnl for r in self._executor.rollbacks), Decimal(0))
         return StrategySummary(
             positions_opened=self._opened,
             positions_closed=len(closed),
@@ -105,12 +115,12 @@ class FundingArbitrageStrategy(Strategy):
             symbols_traded=sorted({p.symbol for p in closed} | self._positions.symbols_open()),
             rollbacks=len(self._executor.rollbacks),
             exit_reasons=dict(Counter(p.exit_reason for p in closed if p.exit_reason)),
-            realized_pnl=sum((p.realized_pnl for p in closed), Decimal(0)),
-            fees=sum((p.fees for p in closed), Decimal(0)),
+            realized_pnl=sum((p.realized_pnl for p in closed), Decimal(0)) + rb_realized,
+            fees=sum((p.fees for p in closed), Decimal(0)) + rb_fees,
             funding=sum((p.funding for p in closed), Decimal(0)),
-            net_pnl=sum((p.net_pnl for p in closed), Decimal(0)),
-            rollback_fees=sum((r.fees for r in self._executor.rollbacks), Decimal(0)),
-            rollback_realized_pnl=sum((r.realized_pnl for r in self._executor.rollbacks), Decimal(0)),
+            net_pnl=sum((p.net_pnl for p in closed), Decimal(0)) + rb_realized - rb_fees,
+            rollback_fees=rb_fees,
+            rollback_realized_pnl=rb_realized,
         )
 
     # --- entry --------------------------------------------------------------------------------------------
@@ -155,6 +165,7 @@ class FundingArbitrageStrategy(Strategy):
                         Decimal(cfg.max_new_positions_per_cycle), "MAX_NEW_PER_CYCLE")
             return False
 
+        self._resting = None
         self._log.stage("1", "📋", f"{sym} • Opportunity Validation", lifecycle="scanning", symbol=sym)
         long_v, short_v = self._venues[opp.long_venue], self._venues[opp.short_venue]
         long_mark, short_mark = long_v.mark_price(sym), short_v.mark_price(sym)

@@ -1,0 +1,74 @@
+"""``arbtail --db DSN sessions`` shows the same net PnL as the reducer (dashboard, ``arbtail stats``) and the bot's
+own "Run complete" line for a real paper run: realized + funding − fees over every fill and payment of the
+session, rolled-back attempts included — from the latest stored snapshot plus the events after it, or from the
+events alone when there is no snapshot."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from decimal import Decimal
+from pathlib import Path
+
+import asyncpg
+import orjson
+import pytest
+
+from dashboard.reducer import Reducer
+from tools.pg_admin import list_sessions
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
+
+pytestmark = pytest.mark.pg
+
+
+def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=180)
+
+
+async def _execute(dsn: str, sql: str) -> str:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.execute(sql)
+    finally:
+        await conn.close()
+
+
+def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
+    run = _cli("tools.runbot_cli", "--config", str(CONFIG), "--speed", "0", "--dashboard-mode=off",
+               "--log-dir", str(tmp_path / "logs"), "--db", pg_dsn, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
+    lines = jsonl.read_bytes().splitlines()
+    events = [orjson.loads(x) for x in lines]
+    sid = events[0]["session_id"]
+
+    reducer = Reducer()
+    reducer.feed_lines(lines)
+    portfolio = reducer.snapshot().portfolio
+    assert portfolio.positions_open == 0 and portfolio.positions_closed >= 3
+    expected = portfolio.net_pnl
+    booked = sum((Decimal(e["net_pnl"]) for e in events if e["event"] == "position.closed"), Decimal(0))
+    assert any(e["event"] == "execution.rollback" for e in events)
+    assert expected < booked, "the run has a rollback whose fees the position.closed events do not carry"
+    (done,) = [e for e in events if e["event"] == "log.message" and e["message"].startswith("Run complete")]
+    assert Decimal(done["net_pnl"]) == expected.quantize(Decimal("0.01"))
+
+    [s] = asyncio.run(list_sessions(pg_dsn))
+    assert str(s.session_id) == sid and s.ended_at is not None
+    assert s.net_pnl == expected
+    assert (s.positions_opened, s.positions_closed) == (portfolio.positions_opened, portfolio.positions_closed)
+
+    out = _cli("tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
+    assert out.returncode == 0, out.stderr
+    row = next(x for x in out.stdout.splitlines() if x.startswith(sid))
+    assert str(expected.quantize(Decimal("0.01"))) in row.split()
+
+    # without a stored snapshot the events alone give the same figure
+    deleted = asyncio.run(_execute(pg_dsn, "DELETE FROM dashboard_snapshots"))
+    assert deleted != "DELETE 0", "the run stored a snapshot (the path tested first)"
+    [s] = asyncio.run(list_sessions(pg_dsn))
+    assert s.net_pnl == expected
