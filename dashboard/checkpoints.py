@@ -8,24 +8,39 @@ loop; a reader checks it (payload ``last_seq`` = checkpoint ``seq`` − 1) and i
 thread's event slipped in front of.
 
 The owner of the reducer (``dashboard.service.DashboardService``) calls ``maybe_emit()`` on its refresh tick.
+How a checkpoint is written is not this module's business: the composer (``tools/runbot_cli.py``) passes an
+``emit(state)`` callable that logs a ``dashboard.checkpoint`` event, so the dashboard, which the pipeline
+feeds, never imports the logger that feeds it.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable
-from typing import Protocol
+from typing import Any, Protocol
 
 from dashboard.reducer import Reducer
 from dashboard.state import state_to_dict
-from helpers.unified_logger import get_logger
-from logging_pipeline.events import DashboardCheckpoint
 
 #: Defaults: a checkpoint at most every 10 s of wall time, and after every 20,000 events in between.
 INTERVAL_S = 10.0
 EVERY_EVENTS = 20_000
 
-log = get_logger("dashboard.checkpoints")
+#: ``emit(state)``: write one ``dashboard.checkpoint`` event carrying ``state`` (``state_to_dict`` form).
+EmitCheckpoint = Callable[[dict[str, object]], None]
+#: ``on_warning(message, **fields)``: report a problem (the composer logs it as a warning event).
+OnWarning = Callable[..., None]
+
+
+def stdlib_warning(name: str) -> OnWarning:
+    """The default ``on_warning``: a stdlib ``logging`` warning on logger ``name`` (fields as ``extra``)."""
+    logger = logging.getLogger(name)
+
+    def warn(message: str, **fields: Any) -> None:
+        logger.warning("%s", message, extra=fields)
+
+    return warn
 
 
 class _Tee(Protocol):
@@ -36,7 +51,8 @@ class CheckpointEmitter:
     """Emits a checkpoint when ``interval_s`` seconds (monotonic wall clock) or ``every_events`` folded
     events have passed since the last one — and only if something was folded since (an idle bot writes none).
 
-    ``emit(payload)`` defaults to logging a ``DashboardCheckpoint`` event; tests may pass their own.
+    ``emit(state)`` writes the checkpoint (see ``EmitCheckpoint``); ``on_warning`` reports a failed one
+    (default: a stdlib ``logging`` warning).
     """
 
     def __init__(
@@ -47,14 +63,16 @@ class CheckpointEmitter:
         interval_s: float = INTERVAL_S,
         every_events: int = EVERY_EVENTS,
         clock: Callable[[], float] = time.monotonic,
-        emit: Callable[[dict[str, object]], None] | None = None,
+        emit: EmitCheckpoint,
+        on_warning: OnWarning | None = None,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
         self.interval_s = interval_s
         self.every_events = every_events
         self.clock = clock
-        self.emit = emit or _log_checkpoint
+        self.emit = emit
+        self.on_warning = on_warning or stdlib_warning(__name__)
         self.emitted = 0
         self._last_t = clock()
         self._last_count = 0
@@ -76,15 +94,10 @@ class CheckpointEmitter:
         try:
             self.emit(state_to_dict(self.reducer.state))
         except Exception as exc:  # noqa: BLE001 - a checkpoint is an optimisation; the bot goes on
-            log.warning(f"dashboard checkpoint failed: {type(exc).__name__}: {exc}")
+            self.on_warning(f"dashboard checkpoint failed: {type(exc).__name__}: {exc}")
             return False
         self._last_t = now
         self._last_count = count
         self.emitted += 1
         return True
 
-
-def _log_checkpoint(state: dict[str, object]) -> None:
-    seqs = state.get("last_seq")
-    last = max(seqs.values()) if isinstance(seqs, dict) and seqs else None  # type: ignore[type-var]
-    log.emit(DashboardCheckpoint(state=state), message=f"dashboard checkpoint after seq {last}")

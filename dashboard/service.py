@@ -11,8 +11,13 @@ event loop between them) and redraws
 The frame is a function of the events only, never of the wall clock, so the final frame here equals the frame
 ``arbtail --once`` draws from the session's JSONL.
 
-Faults never reach the bot: if drawing raises, the service logs one warning event and steps down (``live`` →
+Faults never reach the bot: if drawing raises, the service reports one warning and steps down (``live`` →
 ``plain`` → ``silent``); a dead terminal (``OSError`` on write, e.g. after SIGHUP) silences it with one warning.
+
+The dashboard is fed by the event pipeline and never writes back into it by import: warnings go to the
+``on_warning`` callable and checkpoints to the ``emit_checkpoint`` callable its composer passes in
+(``tools/runbot_cli.py`` builds both from ``helpers.unified_logger``). Without ``emit_checkpoint`` no
+checkpoints are written; without ``on_warning`` warnings go to stdlib ``logging``.
 
 Terminal hygiene in ``live`` mode: the terminal is restored (cursor shown, alternate screen left) on every exit
 path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside the ``async with``. Ctrl-Z
@@ -34,22 +39,22 @@ from typing import IO, Literal
 from rich.console import Console
 from rich.live import Live
 
-from dashboard.checkpoints import CheckpointEmitter
+from dashboard.checkpoints import CheckpointEmitter, EmitCheckpoint, OnWarning, stdlib_warning
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
 from dashboard.render_rich import build_layout, frame_text
-from helpers.unified_logger import get_logger
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
 Mode = Literal["live", "plain", "silent"]
 _CHUNK = 2000
 
-log = get_logger("dashboard.service")
-
 
 class DashboardService:
     """Owns the refresh task and, in ``live`` mode, the terminal. Use as ``async with``; on exit (normal,
-    cancellation or error) the terminal is restored and the remaining events are folded."""
+    cancellation or error) the terminal is restored and the remaining events are folded.
+
+    ``on_warning(message, **fields)``: how a renderer fault is reported (one call per step down);
+    ``emit_checkpoint(state)``: writes a ``dashboard.checkpoint`` event (``dashboard.checkpoints``)."""
 
     def __init__(
         self,
@@ -63,6 +68,8 @@ class DashboardService:
         stream: IO[str] | None = None,
         width: int | None = None,
         force_terminal: bool | None = None,
+        on_warning: OnWarning | None = None,
+        emit_checkpoint: EmitCheckpoint | None = None,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -81,7 +88,10 @@ class DashboardService:
         self._task: asyncio.Task[None] | None = None
         self._drawn_version = -1
         self._last_draw = 0.0
-        self.checkpoints = CheckpointEmitter(tee, reducer)  # dashboard.checkpoint events for fast seek
+        self.on_warning = on_warning or stdlib_warning(__name__)
+        # dashboard.checkpoint events for fast seek
+        self.checkpoints = (CheckpointEmitter(tee, reducer, emit=emit_checkpoint, on_warning=self.on_warning)
+                            if emit_checkpoint is not None else None)
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -175,7 +185,8 @@ class DashboardService:
         tick = min(self.refresh_interval_s, 0.25)
         while True:
             await self._drain_chunked()
-            self.checkpoints.maybe_emit()
+            if self.checkpoints is not None:
+                self.checkpoints.maybe_emit()
             try:
                 self._maybe_draw()
             except Exception as exc:  # noqa: BLE001 - a renderer bug or a dead terminal must not stop the bot
@@ -190,8 +201,8 @@ class DashboardService:
         self.mode = "silent" if isinstance(exc, OSError) or previous != "live" else "plain"
         what = "terminal write failed" if isinstance(exc, OSError) else "dashboard renderer failed"
         output = "plain output" if self.mode == "plain" else "no dashboard output (events are still recorded)"
-        log.warning(f"{what}, switching to {output}: {type(exc).__name__}: {exc}", component="dashboard",
-                    from_mode=previous, to_mode=self.mode)
+        self.on_warning(f"{what}, switching to {output}: {type(exc).__name__}: {exc}", component="dashboard",
+                        from_mode=previous, to_mode=self.mode)
 
     def _maybe_draw(self) -> None:
         now = time.monotonic()

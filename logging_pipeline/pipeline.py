@@ -19,7 +19,8 @@ a writer thread's disk-full error, a stalled write), and each change of a sink's
 ``session.health`` event with the sink as ``component`` (``degraded``, or ``running`` when it recovered);
 events the dispatcher dropped or could not build are reported the same way (component ``log-dispatcher``).
 The bot goes on in every case. Every event logged inside the ``async with`` reaches every sink before the
-sinks are closed.
+sinks are closed. An owner that ends the record with its own last event (``session.stopped``) calls
+``check_sinks(final=True)`` just before logging it, so no health event comes after it.
 """
 
 from __future__ import annotations
@@ -111,6 +112,7 @@ class Pipeline:
         self._reported_stall = False
         self.dispatch_stall_s = 2.0  # a dispatch blocked this long by a sink's write is reported
         self._watch: asyncio.Task[None] | None = None
+        self._health_final = False  # set by ``check_sinks(final=True)``: no more session.health events
         self.health_interval_s = 0.5
 
     def set_market_clock(self, market_clock: Callable[[], datetime] | None) -> None:
@@ -187,10 +189,17 @@ class Pipeline:
         if self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self.check_sinks)
 
-    def check_sinks(self) -> None:
+    def check_sinks(self, *, final: bool = False) -> None:
         """Refresh each sink's health (``Sink.check``) and emit one ``session.health`` event per change since the
         last check: ``degraded`` when a sink went bad, ``running`` when it recovered. Sinks that report their own
-        health (``reports_own_health``, e.g. PostgreSQL) are left alone. Never raises."""
+        health (``reports_own_health``, e.g. PostgreSQL) are left alone. Never raises.
+
+        ``final=True``: the owner is about to close the session (log ``session.stopped``): this is the last
+        check that may log; later ones (the watch task, the exit) do nothing, so no ``session.health`` event
+        follows ``session.stopped`` in the record. Counters on the sinks still count."""
+        if self._health_final:
+            return
+        self._health_final = final
         log = structlog.get_logger("logging_pipeline")
         for sink in self.sinks:
             if sink.reports_own_health or getattr(sink, "on_health_change", None) is not None:

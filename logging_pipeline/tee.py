@@ -15,9 +15,11 @@ always runs before any sink (or renderer, which reads a sink) sees an event.
 A sink that raises is marked ``failed``, reported once through ``on_sink_failure`` and skipped from then on;
 an event the dispatcher cannot build is counted in ``errors`` (``last_error``) and skipped. Neither reaches the
 bot. When more than ``help_at`` events wait (the dispatcher starved for CPU by a busy producer), the calling
-thread dispatches one chunk itself before queuing — memory stays bounded and nothing is dropped. Only when a
-sink is stuck inside ``write`` (nobody can dispatch) and ``max_pending`` events wait are new ones counted in
-``dropped`` rather than queued: the caller never blocks.
+thread dispatches one chunk itself before queuing — memory stays bounded and nothing is dropped. That is safe
+only because every sink's ``write`` is non-blocking by contract (``sinks.base.Sink``): the caller only *tries*
+the lock and then spends CPU time, never waits on a terminal, a disk or a network. Only when a sink is stuck
+inside ``write`` anyway (a broken contract: nobody can dispatch) and ``max_pending`` events wait are new ones
+counted in ``dropped`` rather than queued: the caller never blocks.
 """
 
 from __future__ import annotations
@@ -87,11 +89,14 @@ class Tee:
         self.stall_s = stall_s
         self._pending: deque[Pending] = deque()
         self._last = first_seq - 1
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()  # held while events are dispatched (``_drain``)
+        self._count_lock = threading.Lock()  # ``dropped``: held for one increment only, never around a call
         self._wake = threading.Event()
         self._stop = False
         self._thread: threading.Thread | None = None
         self._busy_since: float | None = None  # monotonic start of the event being dispatched
+        # Counters. ``dispatched``, ``errors`` and ``last_error`` change only inside ``_dispatch`` (``_lock``
+        # held); ``dropped`` changes on any calling thread, under ``_count_lock``.
         self.dispatched = 0
         self.dropped = 0
         self.errors = 0
@@ -122,12 +127,15 @@ class Tee:
         if n >= self.help_at:
             # The dispatcher thread is starved for CPU (a producer such as ``--speed 0`` holding the GIL): the
             # caller dispatches one chunk itself, so the queue — and memory — stay bounded without dropping.
-            # It never waits for the lock: if the dispatcher holds it, it is already making progress.
+            # It never waits: the lock is only tried (``timeout=0``: a non-blocking acquire) — if another thread
+            # holds it, that thread is already making progress — and every sink's ``write`` is non-blocking by
+            # contract (``Sink``), so the chunk costs CPU time only, never a wait on I/O.
             if self.stalled_s <= self.stall_s:
                 self._drain(0, yield_between=False, chunks=1)
             n = len(pending)
             if n >= self.max_pending:  # only while a sink is stuck in ``write``: counted and reported
-                self.dropped += 1
+                with self._count_lock:  # callers on several threads: ``+=`` alone would lose counts
+                    self.dropped += 1
                 return _NOTHING
         for value in event_dict.values():
             if type(value) not in _IMMUTABLE:
@@ -170,10 +178,13 @@ class Tee:
         return self._drain(-1 if timeout is None else timeout, yield_between=False)
 
     def _drain(self, timeout: float, *, yield_between: bool, chunks: int = -1) -> bool:
+        """Dispatch queued events, ``_CHUNK`` per hold of the lock, at most ``chunks`` holds (-1: until empty).
+        ``timeout``: seconds to wait for the lock (-1: no limit; 0: only try it, never wait)."""
         pending, lock = self._pending, self._lock
         while pending and chunks != 0:
             chunks -= 1
-            if not lock.acquire(timeout=timeout):
+            acquired = lock.acquire(blocking=False) if timeout == 0 else lock.acquire(timeout=timeout)
+            if not acquired:
                 return False
             try:
                 for _ in range(_CHUNK):

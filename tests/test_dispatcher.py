@@ -231,3 +231,47 @@ async def test_a_starved_dispatcher_is_helped_by_the_caller_not_dropped() -> Non
             assert pipe.tee.backlog <= 50
         assert pipe.tee.dropped == 0
     assert [e["i"] for e in sink.events if "i" in e] == list(range(1000))
+
+
+async def test_drops_counted_from_many_threads_add_up_and_the_helping_caller_never_waits() -> None:
+    """``Tee.dropped`` is incremented by every logging thread: no increment may be lost. And a caller over
+    ``help_at`` while another thread holds the dispatch lock only *tries* the lock: it returns at once."""
+    import sys
+
+    sink = ListSink()
+    pipe = Pipeline(session_id="s", sinks=[sink])
+    threads, per_thread = 8, 5_000
+    async with pipe:
+        pipe.tee.stop()
+        pipe.tee.help_at = pipe.tee.max_pending = 10
+        held, done = threading.Event(), threading.Event()
+
+        def dispatcher_mid_chunk() -> None:  # another thread holds the lock (a dispatch in progress)
+            with pipe.tee._lock:
+                held.set()
+                done.wait(30)
+
+        holder = threading.Thread(target=dispatcher_mid_chunk)
+        holder.start()
+        assert held.wait(5)
+        switch = sys.getswitchinterval()
+        sys.setswitchinterval(1e-6)  # switch threads as often as possible: a lost ``+=`` would show
+        try:
+            def produce() -> None:
+                for i in range(per_thread):
+                    log.info("x", i=i)
+
+            t0 = time.monotonic()
+            workers = [threading.Thread(target=produce) for _ in range(threads)]
+            for w in workers:
+                w.start()
+            for w in workers:
+                w.join(30)
+            elapsed = time.monotonic() - t0
+        finally:
+            sys.setswitchinterval(switch)
+            done.set()
+            holder.join(5)
+        assert elapsed < 10.0  # 40,000 calls that never waited for the held lock
+        assert pipe.tee.dropped == threads * per_thread - 10
+        pipe.tee.help_at = pipe.tee.max_pending = 1000

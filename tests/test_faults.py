@@ -314,3 +314,21 @@ def test_reducer_raising_on_one_event_counts_it_and_keeps_state(
     got, want = run.reducer.snapshot(), baseline.reducer.snapshot()
     assert got.portfolio == want.portfolio  # the state around the rejected event is intact
     assert [p.model_dump() for p in got.positions] == [p.model_dump() for p in want.positions]
+
+
+# --- the product CLI ---------------------------------------------------------------------------------------
+
+
+def test_the_product_cli_has_no_test_hooks(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capfd: pytest.CaptureFixture[str], baseline: Run
+) -> None:
+    """The fault-injection hooks live in ``tests/runbot_hooks.py``: the environment variables the old hidden
+    hooks read neither crash a real bot nor make it print stray lines."""
+    monkeypatch.setenv("ARBDASH_TEST_CRASH_AFTER_S", "0.01")
+    monkeypatch.setenv("ARBDASH_TEST_STRAY_OUTPUT", "1")
+    run = run_bot_in_process(tmp_path, mode="silent")
+    _completed_like(run, baseline)
+    out, err = capfd.readouterr()
+    assert "stray" not in out and "stray" not in err
+    source = Path(runbot_cli.__file__).read_text()
+    assert "ARBDASH_TEST" not in source and "test_hooks" not in source

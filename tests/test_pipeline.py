@@ -142,3 +142,41 @@ async def test_console_keeps_the_banner_and_line_look_and_makes_text_inert() -> 
     assert src.startswith("test_pipeline:test_console_keeps_the_banner")
     assert "\x1b" not in message and "\\x1b]0;owned\\x07" in message
     assert len(lines) == 4
+
+
+# --- import direction --------------------------------------------------------------------------------------
+
+
+def _imports(path: Path) -> list[tuple[str, int]]:
+    """``(module, col_offset)`` of every import in ``path`` (col 0: module level)."""
+    import ast
+
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.append((node.module, node.col_offset))
+        elif isinstance(node, ast.Import):
+            found += [(alias.name, node.col_offset) for alias in node.names]
+    return found
+
+
+def test_the_dashboard_does_not_import_the_logger_that_feeds_it() -> None:
+    """DESIGN: ``bot → helpers.unified_logger → logging_pipeline → (sinks, dashboard.reducer)``. The dashboard
+    gets its warning and checkpoint callables from its composer (``tools/runbot_cli.py``); it imports neither
+    ``helpers.unified_logger`` nor the event catalogue's models to write events itself."""
+    import subprocess
+    import sys
+
+    root = Path(__file__).resolve().parent.parent
+    for path in sorted((root / "dashboard").rglob("*.py")):
+        modules = [m for m, _ in _imports(path)]
+        assert not any(m.startswith("helpers.unified_logger") or m == "structlog" for m in modules), path
+    for name in ("service.py", "checkpoints.py"):
+        assert not any(m.startswith(("helpers", "logging_pipeline.events"))
+                       for m, _ in _imports(root / "dashboard" / name)), name
+    probe = "import sys, dashboard.service, dashboard.checkpoints; print('helpers.unified_logger' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, check=True)
+    assert out.stdout.strip() == "False"
+    # with that cycle gone, the PostgreSQL wiring imports the reducer's state form at module level
+    wiring = _imports(root / "logging_pipeline" / "postgres" / "wiring.py")
+    assert ("dashboard.state", 0) in wiring and all(col == 0 for _, col in wiring)

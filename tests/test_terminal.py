@@ -31,6 +31,8 @@ pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is no
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 RUNBOT = Path(sys.executable).with_name("runbot")
+# ``runbot`` with fault-injection hooks (``--crash-after S``, ``--stray-output``): a test-only wrapper
+HOOKED_RUNBOT = f"{sys.executable} {ROOT / 'tests' / 'runbot_hooks.py'}"
 WAIT_S = 30.0  # upper bound of any wait (a failing test, not a slow one, reaches it)
 
 
@@ -105,10 +107,11 @@ def _children(pid: int) -> list[int]:
 class Bot:
     """``runbot --dashboard-mode=live`` started in a pane."""
 
-    def __init__(self, pane: Pane, *extra: str) -> None:
+    def __init__(self, pane: Pane, *extra: str, hooks: tuple[str, ...] = ()) -> None:
         self.pane = pane
         self.log_dir = pane.tmp / f"logs-{uuid.uuid4().hex[:6]}"
-        pane.keys(f"{RUNBOT} --config {CONFIG} --dashboard-mode=live --log-dir {self.log_dir} {' '.join(extra)}",
+        runbot = f"{HOOKED_RUNBOT} {' '.join(hooks)}" if hooks else str(RUNBOT)
+        pane.keys(f"{runbot} --config {CONFIG} --dashboard-mode=live --log-dir {self.log_dir} {' '.join(extra)}",
                   "Enter")
         self.pid = pane.wait(lambda: next(iter(_children(pane.shell_pid())), None), "runbot to start")
         pane.wait(lambda: pane.flags().endswith(" 1") and "positions" in pane.text(), "the live dashboard")
@@ -198,8 +201,8 @@ def test_ctrl_z_then_fg(pane_factory: Callable[..., Pane]) -> None:
 
 
 def test_exception_inside_live(pane_factory: Callable[..., Pane]) -> None:
-    pane = pane_factory(env={"ARBDASH_TEST_CRASH_AFTER_S": "2"})
-    bot = Bot(pane)
+    pane = pane_factory()
+    bot = Bot(pane, hooks=("--crash-after", "2"))
     bot.wait_exit()
     assert_terminal_usable(pane, expect_rc=1)
     assert_session_closed(bot, reason="crashed: RuntimeError", health="error")
@@ -245,8 +248,8 @@ def test_tiny_terminal_and_resizes(pane_factory: Callable[..., Pane]) -> None:
 
 def test_third_party_output_does_not_corrupt_the_frame(pane_factory: Callable[..., Pane]) -> None:
     """A thread prints to stdout and stderr every 0.2 s while Live runs: Rich routes it, the frame stays whole."""
-    pane = pane_factory(env={"ARBDASH_TEST_STRAY_OUTPUT": "1"})
-    bot = Bot(pane)
+    pane = pane_factory()
+    bot = Bot(pane, hooks=("--stray-output",))
     for _ in range(6):
         time.sleep(0.4)
         screen = pane.text().splitlines()

@@ -4,7 +4,8 @@
     runbot --config configs/funding_arb_paper.yml --speed 0 --dashboard-mode=plain
     runbot --config configs/funding_arb_paper.yml --dashboard-mode=off # the classic console log
 
-Composition only: builds the sinks for the chosen mode, enters ``Pipeline`` and ``DashboardService``, runs
+Composition only: builds the sinks for the chosen mode, enters ``Pipeline`` and ``DashboardService`` (handing
+the dashboard its logging callables: warnings and checkpoints, so ``dashboard/`` never imports the logger), runs
 ``bot.runner.run_bot`` and closes the session (``session.stopped`` with its final health) on every exit path:
 normal end, Ctrl-C / SIGTERM / SIGHUP (cancellation) and crashes.
 """
@@ -17,7 +18,6 @@ import os
 import shutil
 import signal
 import sys
-import threading
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -34,7 +34,7 @@ from dashboard.reducer import Reducer
 from dashboard.service import DashboardService
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
-from logging_pipeline.events import SessionHealth, SessionStopped
+from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionStopped
 from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
@@ -44,6 +44,8 @@ from tools.pg_admin import prune
 from tools.pg_admin import register_commands as register_pg_commands
 
 log = get_logger("runbot")
+dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
+checkpoint_log = get_logger("dashboard.checkpoints")  # its checkpoints, injected as ``_emit_checkpoint``
 
 
 class DashboardMode(str, Enum):
@@ -209,32 +211,11 @@ def _install_signal_handlers(task: asyncio.Task[object], received: list[str]) ->
             loop.add_signal_handler(sig, stop, sig)
 
 
-async def _run_with_test_hooks(bot: Any) -> None:
-    """Await the bot; hidden test hooks (environment, used by the terminal tests):
-    ``ARBDASH_TEST_CRASH_AFTER_S=<s>`` raises ``RuntimeError`` inside the dashboard context after ``s`` wall
-    seconds; ``ARBDASH_TEST_STRAY_OUTPUT=1`` has a thread print to stdout and stderr every 0.2 s meanwhile."""
-    crash_after = os.environ.get("ARBDASH_TEST_CRASH_AFTER_S")
-    stop = threading.Event()
-    if os.environ.get("ARBDASH_TEST_STRAY_OUTPUT"):
-
-        def stray() -> None:
-            n = 0
-            while not stop.wait(0.2):
-                n += 1
-                print(f"stray stdout line {n} from a thread")  # noqa: T201 - the point of the hook
-                print(f"stray stderr line {n} from a thread", file=sys.stderr)  # noqa: T201
-
-        threading.Thread(target=stray, name="test-stray-output", daemon=True).start()
-    try:
-        if crash_after is None:
-            await bot
-            return
-        try:
-            await asyncio.wait_for(bot, float(crash_after))
-        except TimeoutError:
-            raise RuntimeError(f"injected crash after {crash_after} s (ARBDASH_TEST_CRASH_AFTER_S)") from None
-    finally:
-        stop.set()
+def _emit_checkpoint(state: dict[str, object]) -> None:
+    """The dashboard's ``emit_checkpoint``: one ``dashboard.checkpoint`` event carrying the reducer's state."""
+    seqs = state.get("last_seq")
+    last = max(seqs.values()) if isinstance(seqs, dict) and seqs else None  # type: ignore[type-var]
+    checkpoint_log.emit(DashboardCheckpoint(state=state), message=f"dashboard checkpoint after seq {last}")
 
 
 def _start_retention(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
@@ -303,7 +284,7 @@ async def _main(opts: RunOptions) -> int:
         callsite=opts.mode == DashboardMode.off,
         secrets=[*opts.config.secret_values(), *passwords_in(opts.config.dashboard.persistence.dsn),
                  *(passwords_in(pg_sink.dsn) if pg_sink is not None else ())],
-    ):
+    ) as pipeline:
         retention = _start_retention(opts, pg_sink, session_id)
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
         async with DashboardService(
@@ -313,12 +294,12 @@ async def _main(opts: RunOptions) -> int:
             refresh_interval_s=float(opts.config.dashboard.refresh_interval_s),
             idle_refresh_interval_s=float(opts.config.dashboard.idle_refresh_interval_s),
             width=opts.width,
+            on_warning=dashboard_log.warning,
+            emit_checkpoint=_emit_checkpoint,
         ) as service:
             reason, health = "completed", "stopped"
             try:
-                await _run_with_test_hooks(
-                    run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
-                )
+                await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
             except asyncio.CancelledError:
                 reason, health, code = "interrupted" + (f" by {received[0]}" if received else ""), "stopped", 130
             except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
@@ -326,6 +307,8 @@ async def _main(opts: RunOptions) -> int:
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
             finally:
                 await _finish_retention(retention, interrupted=code == 130)
+                pipeline.flush(1.0)  # every event so far has reached the sinks: their health is up to date
+                pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
                 log.emit(SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})")
                 log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
         frame = service.final_frame(_frame_width(opts))

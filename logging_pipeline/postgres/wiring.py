@@ -12,6 +12,7 @@ from typing import Any
 
 import structlog
 
+from dashboard.state import state_to_dict
 from logging_pipeline.postgres.dsn import resolve_dsn
 from logging_pipeline.postgres.sink import PostgresSink, SnapshotProvider
 from logging_pipeline.sinks.base import SinkHealth
@@ -20,7 +21,6 @@ from logging_pipeline.sinks.base import SinkHealth
 def reducer_snapshot_provider(reducer: Any, session_id: str) -> SnapshotProvider:
     """``() -> (seq, state_dict) | None`` for a ``dashboard.reducer.Reducer``: its state after the last event
     it folded for ``session_id`` (``dashboard.state.state_to_dict`` form). Call on the reducer's thread."""
-    from dashboard.state import state_to_dict
 
     def provide() -> tuple[int, dict[str, Any]] | None:
         seq = reducer.state.last_seq.get(session_id)

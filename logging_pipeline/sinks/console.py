@@ -2,12 +2,23 @@
 
 Market ticks, funding-rate refreshes, position updates, heartbeats, metrics and checkpoints are dashboard data,
 not log lines: they are not printed unless they are warnings or worse.
+
+The console is a destination the process does not control: a terminal scrolled back, a pipe into a slow or
+stopped reader (``runbot ... | less``), a suspended ``tmux`` pane. ``ConsoleSink.write`` therefore only
+formats the line and appends it to a bounded queue; a ``console-writer`` thread writes the queue to the stream.
+When the stream cannot keep up and the queue is full, new console lines are dropped and counted (``dropped``)
+and the sink reports itself degraded (→ a ``session.health`` event, component ``console``); the JSONL record,
+written by its own thread, loses nothing.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import sys
+import threading
+import time
+from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
@@ -29,27 +40,154 @@ def _wanted(record: dict[str, Any], min_level: int) -> bool:
 
 
 class ConsoleSink(Sink):
-    """Writes human lines to a stream (stdout by default) at or above ``min_level``; ANSI colour only when the
-    stream is a terminal and ``NO_COLOR`` is unset. A broken stream (closed pipe, dead terminal) marks the sink
-    degraded instead of raising."""
+    """Writes human lines to a stream (stdout by default) at or above ``min_level``, through a writer thread;
+    ANSI colour only when the stream is a terminal and ``NO_COLOR`` is unset.
+
+    ``max_pending``: console lines queued for the writer thread; beyond it new lines are dropped and counted
+    (``dropped``) — the terminal cannot keep up. Health: ``degraded`` while lines are being dropped or one
+    write to the stream has been blocked for more than ``stall_after_s`` seconds (back to ``ok`` once writes
+    return and nothing was dropped for ``recover_after_s`` seconds), and for good when the stream is broken
+    (closed pipe, dead terminal: ``OSError``/``ValueError`` on write). At close, waits at most
+    ``close_timeout_s`` seconds for the queue to reach the stream; what is left then is dropped.
+    """
 
     name = "console"
 
-    def __init__(self, stream: IO[str] | None = None, *, min_level: str = "info") -> None:
+    def __init__(
+        self,
+        stream: IO[str] | None = None,
+        *,
+        min_level: str = "info",
+        max_pending: int = 1_000,
+        stall_after_s: float = 1.0,
+        recover_after_s: float = 2.0,
+        close_timeout_s: float = 2.0,
+    ) -> None:
         super().__init__()
         self.stream = stream if stream is not None else sys.stdout
         self.min_level = _LEVEL_ORDER[min_level]
+        self.max_pending = max_pending
+        self.stall_after_s = stall_after_s
+        self.recover_after_s = recover_after_s
+        self.close_timeout_s = close_timeout_s
         isatty = getattr(self.stream, "isatty", lambda: False)
         self.colour = bool(isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
+        self._pending: deque[str] = deque()
+        self._wake = threading.Event()
+        self._counts_lock = threading.Lock()  # ``dropped``/``written`` change on the dispatcher and the writer
+        self._thread: threading.Thread | None = None
+        self._stop = False
+        self._abandoned = False  # close gave up on the stream: write nothing more
+        self._last_drop = 0.0  # monotonic time of the last drop
+        self._busy_since: float | None = None  # monotonic start of the stream write in progress
+        self.dropped = 0
+        self.written = 0
+        self.broken: str | None = None  # the stream's error, once it failed
+
+    async def start(self) -> None:
+        self._start_thread()
+
+    def _start_thread(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._run, name="console-writer", daemon=True)
+            self._thread.start()
 
     def write(self, line: bytes, record: dict[str, Any]) -> None:
-        if self.health != "ok" or not _wanted(record, self.min_level):
+        """Format the line and queue it for the writer thread: never touches the stream, never blocks."""
+        if self.broken is not None or self._stop or not _wanted(record, self.min_level):
             return
-        try:
-            self.stream.write(format_record(record, colour=self.colour) + "\n")
-        except (OSError, ValueError) as exc:
+        if len(self._pending) >= self.max_pending:
+            self._count_drop(1)
+            return
+        self._pending.append(format_record(record, colour=self.colour) + "\n")
+        if self._thread is None:  # used without ``start`` (a sink outside a Pipeline)
+            self._start_thread()
+        self._wake.set()
+
+    def _count_drop(self, n: int) -> None:
+        with self._counts_lock:
+            self.dropped += n
+            self._last_drop = time.monotonic()
+        if self.health == "ok":
             self.health = "degraded"
-            self.health_reason = f"{type(exc).__name__}: {exc}"
+            self.health_reason = self._drop_reason()
+
+    def _drop_reason(self) -> str:
+        stalled = self.stalled_s
+        blocked = f"write blocked {stalled:.1f} s, " if stalled > self.stall_after_s else ""
+        return (f"console output cannot keep up ({blocked}{len(self._pending)} lines waiting): "
+                f"{self.dropped} lines dropped so far; the JSONL record has every event")
+
+    @property
+    def stalled_s(self) -> float:
+        """Seconds the stream write in progress has been blocked (0 when the writer thread is idle)."""
+        since = self._busy_since
+        return 0.0 if since is None else time.monotonic() - since
+
+    @property
+    def backlog(self) -> int:
+        """Console lines queued and not yet written to the stream."""
+        return len(self._pending)
+
+    def check(self) -> None:
+        if self.broken is not None:
+            self.health, self.health_reason = "degraded", self.broken
+            return
+        dropping = self.dropped > 0 and time.monotonic() - self._last_drop < self.recover_after_s
+        stalled = self.stalled_s > self.stall_after_s
+        behind = self.health == "degraded" and len(self._pending) >= self.max_pending // 2
+        if dropping or stalled or behind:
+            self.health, self.health_reason = "degraded", self._drop_reason()
+        else:
+            self.health, self.health_reason = "ok", None
+
+    # --- the writer thread ------------------------------------------------------------------------------
+
+    def _run(self) -> None:
+        while not self._stop:
+            self._wake.wait(0.2)
+            self._wake.clear()
+            self._drain()
+        self._drain()
+
+    def _drain(self) -> None:
+        pending = self._pending
+        while pending and not self._abandoned and self.broken is None:
+            batch = []
+            while pending and len(batch) < 512:
+                batch.append(pending.popleft())
+            self._busy_since = time.monotonic()
+            try:
+                self.stream.write("".join(batch))  # may block for as long as the reader wants
+                self.stream.flush()
+            except (OSError, ValueError) as exc:
+                self.broken = f"{type(exc).__name__}: {exc}"
+                self.health, self.health_reason = "degraded", self.broken
+                self._count_drop(len(batch) + len(pending))
+                pending.clear()
+                return
+            finally:
+                self._busy_since = None
+            with self._counts_lock:
+                self.written += len(batch)
+
+    async def aclose(self) -> None:
+        """Write what is queued (waiting at most ``close_timeout_s``), then stop the thread. A stream still
+        blocked then is abandoned: the rest is counted as dropped and the thread writes nothing more."""
+        thread, self._thread = self._thread, None
+        if thread is None:
+            return
+        self._stop = True
+        self._wake.set()
+        deadline = time.monotonic() + self.close_timeout_s
+        while thread.is_alive() and time.monotonic() < deadline:
+            await asyncio.sleep(0.01)
+        if thread.is_alive():
+            self._abandoned = True
+            left = len(self._pending)
+            self._pending.clear()
+            if left:
+                self._count_drop(left)
 
 
 class TextLogSink(Sink):
