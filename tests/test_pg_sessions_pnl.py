@@ -72,3 +72,28 @@ def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
     assert deleted != "DELETE 0", "the run stored a snapshot (the path tested first)"
     [s] = asyncio.run(list_sessions(pg_dsn))
     assert s.net_pnl == expected
+
+
+async def _fetchval(dsn: str, sql: str) -> object:
+    conn = await asyncpg.connect(dsn)
+    try:
+        return await conn.fetchval(sql)
+    finally:
+        await conn.close()
+
+
+def test_stored_summary_column_is_the_reducers_too(pg_dsn: str, tmp_path: Path) -> None:
+    """``dashboard_sessions.net_pnl`` (read by other tools) holds the same figure, live and after an import."""
+    run = _cli("tools.runbot_cli", "--config", str(CONFIG), "--speed", "0", "--dashboard-mode=silent",
+               "--log-dir", str(tmp_path / "logs"), "--db", pg_dsn, cwd=tmp_path)
+    assert run.returncode == 0, run.stderr[-3000:]
+    (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
+    reducer = Reducer()
+    reducer.feed_lines(jsonl.read_bytes().splitlines())
+    expected = reducer.snapshot().portfolio.net_pnl
+    assert asyncio.run(_fetchval(pg_dsn, "SELECT net_pnl FROM dashboard_sessions")) == expected
+
+    asyncio.run(_execute(pg_dsn, "DELETE FROM dashboard_sessions; DELETE FROM dashboard_events"))
+    imported = _cli("tools.arbtail", "--db", pg_dsn, "import", str(jsonl), cwd=tmp_path)
+    assert imported.returncode == 0, imported.stderr
+    assert asyncio.run(_fetchval(pg_dsn, "SELECT net_pnl FROM dashboard_sessions")) == expected

@@ -299,6 +299,7 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
         raise PgAdminError(f"{path}: no such file")
     result = ImportResult()
     sessions: dict[uuid.UUID, store.SessionInfo] = {}
+    reducers: dict[uuid.UUID, Reducer] = {}  # the dashboard's own net PnL for each session's summary row
     conn = await _connect(dsn)
     try:
         await upgrade(conn)
@@ -331,7 +332,11 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
                 line = raw.rstrip(b"\r\n")
                 try:
                     line.decode("utf-8")
-                    batch.append(row_from_line(line))
+                    row = row_from_line(line)
+                    batch.append(row)
+                    if row[0] not in reducers:
+                        reducers[row[0]] = Reducer()
+                    reducers[row[0]].feed_line(line)
                 except UnicodeDecodeError:
                     _problem(result, "invalid_utf8", f"line {lineno}: invalid UTF-8")
                 except BadEvent as exc:
@@ -347,7 +352,8 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
             info.metadata.setdefault("imported_from", path.name)
             async with conn.transaction():
                 await store.upsert_session(conn, info)
-                await store.refresh_summary(conn, info.session_id)
+                await store.refresh_summary(conn, info.session_id,
+                                            net_pnl=reducers[info.session_id].snapshot().portfolio.net_pnl)
         return result
     finally:
         await conn.close()

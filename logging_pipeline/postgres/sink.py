@@ -23,6 +23,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
+from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
@@ -85,6 +86,7 @@ class PostgresSink(Sink):
         max_backlog_events: int = 2_000_000,
         spool_dir: Path | str = Path("logs") / "pg_spool",
         snapshot_provider: SnapshotProvider | None = None,
+        net_pnl_provider: Callable[[], Decimal | None] | None = None,
         snapshot_interval_s: float = 30.0,
         snapshot_on_events: frozenset[str] = DEFAULT_SNAPSHOT_EVENTS,
         snapshot_min_gap_s: float = 2.0,
@@ -108,6 +110,7 @@ class PostgresSink(Sink):
         self.max_backlog_events = max_backlog_events
         self.spool_dir = Path(spool_dir)
         self.snapshot_provider = snapshot_provider
+        self.net_pnl_provider = net_pnl_provider
         self.snapshot_interval_s = snapshot_interval_s
         self.snapshot_on_events = snapshot_on_events
         self.snapshot_min_gap_s = snapshot_min_gap_s
@@ -538,6 +541,15 @@ class PostgresSink(Sink):
         self._last_snapshot_seq = seq
         self._counts["snapshots"] += 1
 
+    def _net_pnl(self) -> Decimal | None:
+        """The session's net PnL from ``net_pnl_provider`` (the live reducer), or ``None`` (never raises)."""
+        if self.net_pnl_provider is None:
+            return None
+        try:
+            return self.net_pnl_provider()
+        except Exception:  # noqa: BLE001 - the summary falls back to the SQL sum
+            return None
+
     async def _finish_session(self) -> None:
         conn, session = self._conn, self._session
         if conn is None or session is None:
@@ -553,6 +565,7 @@ class PostgresSink(Sink):
             session.ended_at = utc_now()
         async with conn.transaction():
             await store.upsert_session(conn, session, timeout=self.op_timeout_s)
-            await store.refresh_summary(conn, session.session_id, timeout=self.op_timeout_s)
+            await store.refresh_summary(conn, session.session_id, net_pnl=self._net_pnl(),
+                                        timeout=self.op_timeout_s)
             if self.notify and session.last_seq is not None:
                 await store.notify(conn, session.session_id, session.last_seq)

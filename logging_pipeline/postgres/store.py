@@ -156,13 +156,21 @@ async def upsert_session(conn: asyncpg.Connection, info: SessionInfo, *, timeout
     )
 
 
-async def refresh_summary(conn: asyncpg.Connection, session_id: uuid.UUID, *, timeout: float | None = None) -> None:
-    """Recompute the session row's ``positions_opened/closed`` and ``net_pnl`` (sum of ``position.closed``
-    ``net_pnl``, USD, exact numeric) from its events. One scan of the session's events."""
+async def refresh_summary(
+    conn: asyncpg.Connection,
+    session_id: uuid.UUID,
+    *,
+    net_pnl: Decimal | None = None,
+    timeout: float | None = None,
+) -> None:
+    """Recompute the session row's ``positions_opened/closed`` from its events (one scan) and set ``net_pnl``
+    (USD, exact numeric): the dashboard reducer's figure when the caller has it (``net_pnl``: realized + funding
+    − fees over every fill and payment, rolled-back attempts included), else the sum of ``position.closed``
+    ``net_pnl`` (which leaves rollback costs out)."""
     await conn.execute(
         """
         UPDATE dashboard_sessions s
-           SET positions_opened = a.opened, positions_closed = a.closed, net_pnl = a.pnl
+           SET positions_opened = a.opened, positions_closed = a.closed, net_pnl = coalesce($2::numeric, a.pnl)
           FROM (SELECT count(*) FILTER (WHERE event = 'position.opened') AS opened,
                        count(*) FILTER (WHERE event = 'position.closed') AS closed,
                        coalesce(sum((payload->>'net_pnl')::numeric) FILTER (WHERE event = 'position.closed'), 0)
@@ -172,6 +180,7 @@ async def refresh_summary(conn: asyncpg.Connection, session_id: uuid.UUID, *, ti
          WHERE s.session_id = $1
         """,
         session_id,
+        net_pnl,
         timeout=timeout,
     )
 

@@ -69,6 +69,7 @@ def build_postgres_sink(
         flush_interval_s=float(getattr(persistence, "flush_interval_s", 0.5)),
         snapshot_interval_s=float(getattr(persistence, "snapshot_interval_s", 30.0)),
         snapshot_provider=reducer_snapshot_provider(reducer, session_id) if reducer is not None else None,
+        net_pnl_provider=(lambda: reducer.snapshot().portfolio.net_pnl) if reducer is not None else None,
         on_health_change=emit_session_health,
         spool_dir=spool_dir,
     )
