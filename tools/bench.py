@@ -39,8 +39,8 @@ import statistics
 import sys
 import tempfile
 import time
-import uuid
 import tracemalloc
+import uuid
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -73,6 +73,7 @@ from logging_pipeline.events import (  # noqa: E402
 from logging_pipeline.sinks.console import ConsoleSink  # noqa: E402
 from logging_pipeline.sinks.jsonl import JsonlSink  # noqa: E402
 from logging_pipeline.sinks.reducer_tee import ReducerTee  # noqa: E402
+from tools.runbot_cli import emit_checkpoint_event  # noqa: E402
 
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 MARKET_T = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -278,7 +279,8 @@ async def bench_loop_lag(tmp: Path, seconds: float, rate: int = 2000) -> dict[st
     try:
         async with Pipeline(session_id="lag", sinks=[JsonlSink(tmp / "lag.jsonl"), tee], market_clock=lambda: MARKET_T):
             async with DashboardService(tee, reducer, mode="live", stream=devnull, width=160, force_terminal=True,
-                                        refresh_interval_s=1.0) as service:
+                                        refresh_interval_s=1.0, on_warning=get_logger("dashboard.service").warning,
+                                        emit_checkpoint=emit_checkpoint_event) as service:  # as runbot composes it
                 _open_positions(50)
                 loop = asyncio.get_running_loop()
                 stop_at = loop.time() + seconds

@@ -45,7 +45,7 @@ from tools.pg_admin import register_commands as register_pg_commands
 
 log = get_logger("runbot")
 dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
-checkpoint_log = get_logger("dashboard.checkpoints")  # its checkpoints, injected as ``_emit_checkpoint``
+checkpoint_log = get_logger("dashboard.checkpoints")  # its checkpoints, injected as ``emit_checkpoint_event``
 
 
 class DashboardMode(str, Enum):
@@ -211,7 +211,7 @@ def _install_signal_handlers(task: asyncio.Task[object], received: list[str]) ->
             loop.add_signal_handler(sig, stop, sig)
 
 
-def _emit_checkpoint(state: dict[str, object]) -> None:
+def emit_checkpoint_event(state: dict[str, object]) -> None:
     """The dashboard's ``emit_checkpoint``: one ``dashboard.checkpoint`` event carrying the reducer's state."""
     seqs = state.get("last_seq")
     last = max(seqs.values()) if isinstance(seqs, dict) and seqs else None  # type: ignore[type-var]
@@ -295,7 +295,7 @@ async def _main(opts: RunOptions) -> int:
             idle_refresh_interval_s=float(opts.config.dashboard.idle_refresh_interval_s),
             width=opts.width,
             on_warning=dashboard_log.warning,
-            emit_checkpoint=_emit_checkpoint,
+            emit_checkpoint=emit_checkpoint_event,
         ) as service:
             reason, health = "completed", "stopped"
             try:
