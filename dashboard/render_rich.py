@@ -39,6 +39,7 @@ from dashboard.text import (
     fmt_qty,
     fmt_ts,
     fmt_usd,
+    fmt_usd_whole,
     safe_text,
 )
 
@@ -329,7 +330,7 @@ POSITION_COLUMNS = [
     Col("Qty", right=True, keep=7),
     Col("Entry\npx", right=True, keep=6),
     Col("Mark\npx", right=True, keep=2),
-    Col("Exp USD\ntgt/fill", right=True, keep=7),
+    Col("Exposure\nUSD tgt/fill", right=True, keep=7),
     Col("Div\n%", right=True, keep=3),
     Col("Eros\n%", right=True, keep=3),
     Col("uPnL\nUSD", right=True, keep=2),
@@ -361,7 +362,7 @@ def _position_row(p: PositionSnapshot, div_limit: Decimal | None, erosion_thresh
         (qtys, dim),
         (entries, dim),
         (marks, dim),
-        (f"{fmt_usd(p.target_exposure_usd)}\n{fmt_usd(p.filled_exposure_usd)}", dim),
+        (f"{fmt_usd_whole(p.target_exposure_usd)}/{fmt_usd_whole(p.filled_exposure_usd)}", dim),
         (fmt_pct(p.divergence_pct, 3, signed=True), _div_style(p.divergence_pct, div_limit)),
         (fmt_pct(p.profit_erosion_pct, 1), _erosion_style(p.profit_erosion_pct, erosion_threshold)),
         (upnl, _pnl_style(p.unrealized_pnl)),

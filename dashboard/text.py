@@ -81,6 +81,15 @@ def fmt_usd(d: Decimal | None, *, signed: bool = False) -> str:
     return f"{q:+,.2f}" if signed else f"{q:,.2f}"
 
 
+def fmt_usd_whole(d: Decimal | None) -> str:
+    """USD amount rounded to whole dollars with thousands separators (``1,496``), for compact columns."""
+    if d is None:
+        return DASH
+    if not d.is_finite() or d.adjusted() > 24:
+        return _sci(d)
+    return f"{_q(d, Decimal(1)):,.0f}"
+
+
 def fmt_price(d: Decimal | None, sig: int = 6) -> str:
     """A price with ``sig`` significant digits (at least 2 decimals when ≥ 1, no exponent)."""
     if d is None:

@@ -38,7 +38,7 @@ from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionS
 from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
-from logging_pipeline.postgres.dsn import passwords_in
+from logging_pipeline.postgres.dsn import passwords_in, redact_dsn
 from logging_pipeline.postgres.wiring import build_postgres_sink
 from tools.pg_admin import prune
 from tools.pg_admin import register_commands as register_pg_commands
@@ -317,7 +317,8 @@ async def _main(opts: RunOptions) -> int:
     with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the JSONL has everything
         if opts.mode in (DashboardMode.live, DashboardMode.plain):
             sys.stdout.write(frame)
-        sys.stdout.write(f"session {session_id}: events written to {jsonl.path}\n")
+        where = f"{jsonl.path}" + (f" and PostgreSQL ({redact_dsn(pg_sink.dsn)})" if pg_sink is not None else "")
+        sys.stdout.write(f"session {session_id}: events written to {where}\n")
         sys.stdout.flush()
     return code
 
