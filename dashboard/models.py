@@ -33,7 +33,26 @@ class VenueStatus(_Model):
     maker_fee_rate: Decimal | None = None
 
 
-class IngestSummary(_Model):
+class IngestTotals:
+    """Totals over the ``skipped`` / ``rejected`` / ``unknown`` counters (by reason) of an ingest summary; shared
+    by the snapshot model below and the fold state ``dashboard.state.IngestStats``."""
+
+    __slots__ = ()
+
+    @property
+    def skipped_total(self) -> int:
+        return sum(self.skipped.values())  # type: ignore[attr-defined]
+
+    @property
+    def rejected_total(self) -> int:
+        return sum(self.rejected.values())  # type: ignore[attr-defined]
+
+    @property
+    def unknown_total(self) -> int:
+        return sum(self.unknown.values())  # type: ignore[attr-defined]
+
+
+class IngestSummary(IngestTotals, _Model):
     """Counts of what the reducer did with its input (see ``dashboard.state.IngestStats``)."""
 
     applied: int = 0
@@ -41,18 +60,6 @@ class IngestSummary(_Model):
     rejected: dict[str, int] = Field(default_factory=dict)
     unknown: dict[str, int] = Field(default_factory=dict)
     last_problem: str = ""
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-    @property
-    def unknown_total(self) -> int:
-        return sum(self.unknown.values())
 
 
 class SessionState(_Model):

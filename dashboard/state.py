@@ -19,12 +19,14 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
+from dashboard.models import IngestTotals
+
 #: One timeline row: (ts, market_ts, seq, category, level, event, message) — raw ISO strings, text unescaped.
 TimelineRow = tuple[str, str | None, int, str, str, str, str]
 
 
 @dataclass(slots=True)
-class IngestStats:
+class IngestStats(IngestTotals):
     """Counters of what the reducer did with its input.
 
     ``skipped``: lines/events dropped before folding, by reason (``not_json``, ``invalid_utf8``, ``not_object``,
@@ -40,18 +42,6 @@ class IngestStats:
     rejected: dict[str, int] = field(default_factory=dict)
     unknown: dict[str, int] = field(default_factory=dict)
     last_problem: str = ""
-
-    @property
-    def skipped_total(self) -> int:
-        return sum(self.skipped.values())
-
-    @property
-    def rejected_total(self) -> int:
-        return sum(self.rejected.values())
-
-    @property
-    def unknown_total(self) -> int:
-        return sum(self.unknown.values())
 
 
 @dataclass(slots=True)
