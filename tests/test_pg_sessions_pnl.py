@@ -29,12 +29,21 @@ def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
                           timeout=180)
 
 
-async def _execute(dsn: str, sql: str) -> str:
+async def _db(dsn: str, sql: str, *, method: str = "execute") -> object:
+    """Run one statement on a fresh connection: ``execute`` (status string) or ``fetchval`` (first value)."""
     conn = await asyncpg.connect(dsn)
     try:
-        return await conn.execute(sql)
+        return await getattr(conn, method)(sql)
     finally:
         await conn.close()
+
+
+async def _execute(dsn: str, sql: str) -> object:
+    return await _db(dsn, sql)
+
+
+async def _fetchval(dsn: str, sql: str) -> object:
+    return await _db(dsn, sql, method="fetchval")
 
 
 def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
@@ -72,14 +81,6 @@ def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
     assert deleted != "DELETE 0", "the run stored a snapshot (the path tested first)"
     [s] = asyncio.run(list_sessions(pg_dsn))
     assert s.net_pnl == expected
-
-
-async def _fetchval(dsn: str, sql: str) -> object:
-    conn = await asyncpg.connect(dsn)
-    try:
-        return await conn.fetchval(sql)
-    finally:
-        await conn.close()
 
 
 def test_stored_summary_column_is_the_reducers_too(pg_dsn: str, tmp_path: Path) -> None:
