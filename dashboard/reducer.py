@@ -53,6 +53,7 @@ NOISE_EVENTS = frozenset(
         "metric",
         "dashboard.checkpoint",
         "funding.payment",
+        "funding.settlement",
     }
 )
 #: ``position.closed`` figures that differ from the recomputed ones by more than this (USD) raise a warning line.
@@ -719,6 +720,7 @@ _HANDLERS: dict[str, Handler] = {
     "market.mark_price": _on_mark,
     "funding.rate": _on_rate,
     "funding.payment": _on_payment,
+    "funding.settlement": _noop,  # a summary of the legs' funding.payment events, which are folded
     "risk.limit_hit": _noop,
     "log.message": _noop,
     "metric": _noop,

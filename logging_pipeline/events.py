@@ -354,6 +354,28 @@ class FundingPayment(EventFields):
     expected_payment: Decimal
 
 
+class FundingSettlement(EventFields):
+    """One funding time of one position, both legs together (the bot's funding payment record).
+
+    ``long_payment`` / ``short_payment``: the legs' ``funding.payment`` amounts at this time (USD, + = received;
+    0 for a leg whose venue did not settle now — venues settle at their own intervals); ``net_payment`` = their
+    sum; ``long_rate`` / ``short_rate``: the rates applied (absent for a leg that did not settle);
+    ``divergence_pct`` = (short mark / long mark − 1)·100 at this time (``helpers.formulas.divergence_pct``).
+    A summary of the per-leg ``funding.payment`` events, which stay the source of the dashboard's totals.
+    """
+
+    position_id: str
+    symbol: str
+    long_venue: str
+    short_venue: str
+    long_payment: Decimal
+    short_payment: Decimal
+    net_payment: Decimal
+    long_rate: Decimal | None = None
+    short_rate: Decimal | None = None
+    divergence_pct: Decimal | None = None
+
+
 class RiskLimitHit(EventFields):
     """A limit stopped an action: ``limit`` is the config key (``max_positions``, ``max_total_exposure_usd``)."""
 
@@ -449,6 +471,7 @@ CATALOGUE = _Catalogue(
         "market.mark_price": (MarkPrice, "market"),
         "funding.rate": (FundingRate, "funding"),
         "funding.payment": (FundingPayment, "funding"),
+        "funding.settlement": (FundingSettlement, "funding"),
         "risk.limit_hit": (RiskLimitHit, "warning"),
         "log.message": (LogMessage, "info"),
         "metric": (Metric, "metric"),

@@ -184,3 +184,26 @@ def test_cancellation_propagates_and_stops_heartbeat() -> None:
     assert "heartbeat" in names  # ~1 per wall second while running
     assert "session.stopped" not in names
     assert names.count("market.mark_price") <= 3 * 3 * 3  # at most ~2 market hours at 1 h per wall second
+
+
+def test_each_settlement_record_sums_its_legs_payments(shipped_run) -> None:
+    """``funding.settlement`` (the per-position funding record) equals the ``funding.payment`` events just before it."""
+    _, events = shipped_run
+    pending: dict[str, dict[str, dict[str, Any]]] = {}  # position_id -> side -> payment event
+    records = 0
+    for e in events:
+        if e["event"] == "funding.payment":
+            assert e["side"] not in pending.setdefault(e["position_id"], {}), "one payment per leg per settlement"
+            pending[e["position_id"]][e["side"]] = e
+        elif e["event"] == "funding.settlement":
+            legs = pending.pop(e["position_id"])
+            zero = Decimal(0)
+            long_pay = legs["long"]["payment"] if "long" in legs else zero
+            short_pay = legs["short"]["payment"] if "short" in legs else zero
+            assert (e["long_payment"], e["short_payment"]) == (long_pay, short_pay)
+            assert e["net_payment"] == long_pay + short_pay
+            assert e.get("long_rate") == (legs["long"]["rate"] if "long" in legs else None)
+            assert e.get("short_rate") == (legs["short"]["rate"] if "short" in legs else None)
+            records += 1
+    assert pending == {}, "every payment is summarised by a settlement record"
+    assert records > 0

@@ -37,7 +37,13 @@ from bot.strategies.funding_arbitrage.models import Position
 from bot.venues.base import FundingCredit, Venue
 from helpers.formulas import divergence_pct, funding_payment, profit_erosion_pct, spread_apr
 from helpers.unified_logger import UnifiedLogger
-from logging_pipeline.events import FundingPayment, PositionClosed, PositionClosing, PositionUpdated
+from logging_pipeline.events import (
+    FundingPayment,
+    FundingSettlement,
+    PositionClosed,
+    PositionClosing,
+    PositionUpdated,
+)
 
 _APR_Q = Decimal("0.00000001")  # APR fraction, 1e-6 %
 _PCT_Q = Decimal("0.000001")  # percent
@@ -199,7 +205,9 @@ class PositionManager:
         )
 
     def on_funding(self, credits: Sequence[FundingCredit]) -> None:
-        """Book venue funding settlements on the matching open legs and emit ``funding.payment`` per leg."""
+        """Book venue funding settlements on the matching open legs: ``funding.payment`` per leg, then one
+        ``funding.settlement`` per position that was paid (both legs' payments, rates and the mark divergence)."""
+        settled: dict[str, dict[str, FundingCredit]] = {}
         for credit in credits:
             for position in self.open.values():
                 if position.symbol != credit.symbol:
@@ -210,6 +218,7 @@ class PositionManager:
                     expected = funding_payment(leg.side, leg.qty, credit.mark_price, leg.entry_rate)
                     leg.funding += credit.payment
                     leg.expected_funding += expected
+                    settled.setdefault(position.position_id, {})[leg.side] = credit
                     self._log.emit(
                         FundingPayment(position_id=position.position_id, symbol=credit.symbol, venue=credit.venue,
                                        side=leg.side, rate=credit.rate, entry_rate=leg.entry_rate,
@@ -219,6 +228,24 @@ class PositionManager:
                         message=f"Funding {credit.venue} {leg.side} {credit.symbol}: {credit.payment:+.4f} USD "
                         f"(expected {expected:+.4f}) at rate {credit.rate}",
                     )
+        for position_id, by_side in settled.items():
+            self._emit_settlement(self.open[position_id], by_side)
+
+    def _emit_settlement(self, position: Position, by_side: dict[str, FundingCredit]) -> None:
+        long_c, short_c = by_side.get("long"), by_side.get("short")
+        long_v, short_v = self._venues[position.long.venue], self._venues[position.short.venue]
+        long_pay = long_c.payment if long_c else Decimal(0)
+        short_pay = short_c.payment if short_c else Decimal(0)
+        div = divergence_pct(long_v.mark_price(position.symbol), short_v.mark_price(position.symbol))
+        self._log.emit(
+            FundingSettlement(position_id=position.position_id, symbol=position.symbol,
+                              long_venue=position.long.venue, short_venue=position.short.venue,
+                              long_payment=long_pay, short_payment=short_pay, net_payment=long_pay + short_pay,
+                              long_rate=long_c.rate if long_c else None, short_rate=short_c.rate if short_c else None,
+                              divergence_pct=div),
+            message=f"Funding {position.position_id}: net {long_pay + short_pay:+.4f} USD "
+            f"(long {long_pay:+.4f}, short {short_pay:+.4f}), divergence {div:+.4f}%",
+        )
 
 
 __all__ = ["PositionManager", "PositionView"]
