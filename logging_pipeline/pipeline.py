@@ -161,14 +161,23 @@ class Pipeline:
             self.check_sinks()
 
     async def __aexit__(self, *exc_info: object) -> None:
+        """The close sequence: stop the watch, flush, restore logging, stop the dispatcher, close every sink.
+        Nothing in it can skip the rest: a sink whose ``aclose`` raises — even ``CancelledError`` (the task was
+        cancelled again) — is marked ``failed`` and the next one is closed; a cancellation (or other
+        ``BaseException``) met on the way is re-raised once everything is closed."""
+        pending: BaseException | None = None
         if self._watch is not None:
-            self._watch.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watch
-            self._watch = None
+            watch, self._watch = self._watch, None
+            watch.cancel()
+            try:
+                await asyncio.wait({watch})
+            except BaseException as exc:  # noqa: BLE001 - re-raised after the sinks are closed
+                pending = exc
         try:
             self.flush()
             self.check_sinks()
+        except Exception:  # noqa: BLE001 - never stops the close (check_sinks does not raise; flush may)
+            pass
         finally:
             self.restore()
             if not self.tee.stop(timeout=5.0):
@@ -179,8 +188,16 @@ class Pipeline:
                 sink.flush_upstream = None
                 try:
                     await sink.aclose()
-                except Exception:  # noqa: BLE001 - closing one sink must not stop the others
+                except BaseException as exc:  # noqa: BLE001 - closing one sink must not stop the others
                     sink.health = "failed"
+                    sink.health_reason = f"close failed: {type(exc).__name__}: {exc}"
+                    if not isinstance(exc, Exception) and pending is None:
+                        pending = exc
+                    logging.getLogger("logging_pipeline").warning(
+                        "closing sink %s failed: %s: %s", sink.name, type(exc).__name__, exc
+                    )
+        if pending is not None:
+            raise pending
 
     # --- sink health ------------------------------------------------------------------------------------
 

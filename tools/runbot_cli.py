@@ -149,7 +149,7 @@ def runbot(
     )
     try:
         code = asyncio.run(_main(opts))
-    except KeyboardInterrupt:  # asyncio.run re-raises Ctrl-C after the session was closed in _main
+    except (KeyboardInterrupt, asyncio.CancelledError):  # a signal before the bot started (session not open)
         code = 130
     raise typer.Exit(code)
 
@@ -197,18 +197,38 @@ def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
         raise typer.Exit(2) from None
 
 
-def _install_signal_handlers(task: asyncio.Task[object], received: list[str]) -> None:
-    """SIGTERM and SIGHUP (SSH dropped) cancel the run like Ctrl-C does, so every exit path closes the session;
-    the signal's name is appended to ``received`` (it goes into the session's stop reason)."""
-    loop = asyncio.get_running_loop()
+class _Signals:
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP (SSH dropped) cancel the run once, so every exit path closes the
+    session; each signal's name is appended to ``received`` (the first goes into the stop reason). Once the run
+    was cancelled or ``shutting_down()`` was called (the bot returned), further signals are only noted: a second
+    Ctrl-C or SIGTERM must not interrupt the close sequence (flushing the sinks, spooling PostgreSQL's backlog,
+    the final frame)."""
 
-    def stop(sig: signal.Signals) -> None:
-        received.append(sig.name)
-        task.cancel()
+    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
 
-    for sig in (signal.SIGTERM, signal.SIGHUP):
-        with contextlib.suppress(NotImplementedError, RuntimeError):
-            loop.add_signal_handler(sig, stop, sig)
+    def __init__(self, task: asyncio.Task[object]) -> None:
+        self.task = task
+        self.received: list[str] = []
+        self._stopping = False
+        self._installed: list[signal.Signals] = []
+
+    def install(self) -> None:
+        loop = asyncio.get_running_loop()
+        for sig in self.SIGNALS:
+            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
+                loop.add_signal_handler(sig, self._on_signal, sig)
+                self._installed.append(sig)
+
+    def shutting_down(self) -> None:
+        """The close sequence has begun: from now on a signal is only noted."""
+        self._stopping = True
+
+    def _on_signal(self, sig: signal.Signals) -> None:
+        self.received.append(sig.name)
+        if self._stopping:
+            return
+        self._stopping = True
+        self.task.cancel()
 
 
 def emit_checkpoint_event(state: dict[str, object]) -> None:
@@ -271,9 +291,11 @@ async def _main(opts: RunOptions) -> int:
     if pg_sink is not None:
         sinks.append(pg_sink)
     current = asyncio.current_task()
-    received: list[str] = []
+    signals: _Signals | None = None
     if current is not None:
-        _install_signal_handlers(current, received)
+        signals = _Signals(current)
+        signals.install()
+    received = signals.received if signals is not None else []
     code = 0
     frame = ""
     async with Pipeline(
@@ -301,11 +323,19 @@ async def _main(opts: RunOptions) -> int:
             try:
                 await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
             except asyncio.CancelledError:
-                reason, health, code = "interrupted" + (f" by {received[0]}" if received else ""), "stopped", 130
+                if signals is not None:
+                    signals.shutting_down()
+                if current is not None:
+                    current.uncancel()  # handled: the close sequence below must not see a pending cancel
+                # Ctrl-C keeps the plain "interrupted" the terminal tests and the recorded sessions know
+                by = f" by {received[0]}" if received and received[0] != "SIGINT" else ""
+                reason, health, code = "interrupted" + by, "stopped", 130
             except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
                 log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
             finally:
+                if signals is not None:
+                    signals.shutting_down()
                 await _finish_retention(retention, interrupted=code == 130)
                 pipeline.flush(1.0)  # every event so far has reached the sinks: their health is up to date
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped

@@ -49,6 +49,24 @@ HealthCallback = Callable[[SinkHealth, "str | None"], None]
 _DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
 
 
+async def _finish(aw: Any) -> BaseException | None:
+    """Await ``aw`` to its end even if the calling task is cancelled meanwhile (for the few bounded steps of a
+    close that must not be cut short: stopping the writer task, spilling the backlog). Returns the
+    ``CancelledError`` met on the way (for the caller to re-raise once done), else ``None``."""
+    fut = asyncio.ensure_future(aw)
+    cancelled: BaseException | None = None
+    while True:
+        try:
+            await asyncio.shield(fut)
+            return cancelled
+        except asyncio.CancelledError as exc:
+            if fut.done():  # the step itself was cancelled: nothing left to wait for
+                return cancelled
+            cancelled = cancelled or exc  # we were: let the step finish, re-raise later
+        except Exception:  # noqa: BLE001 - the step records its own problems
+            return cancelled
+
+
 class _ConnectionLost(Exception):
     """Internal: the write failed for a reason other than the data; reconnect and retry idempotently."""
 
@@ -232,7 +250,11 @@ class PostgresSink(Sink):
     async def aclose(self) -> None:
         """Write everything accepted so far (waiting up to ``close_timeout_s``), close the session row
         (``ended_at``, final health, positions/PnL summary, a last snapshot) and the connection. What cannot be
-        written stays in the spool file, reported with its path. Never raises for an unreachable server."""
+        written stays in the spool file, reported with its path. Never raises for an unreachable server.
+
+        Cancelled while waiting (the caller's task was cancelled): the writer task is stopped, the backlog is
+        still spilled to the spool (that step finishes even if cancelled again), the connection is dropped and
+        the ``CancelledError`` is re-raised."""
         if self._closed:
             return
         self._closed = True
@@ -240,28 +262,44 @@ class PostgresSink(Sink):
             return
         self._closing = True
         self._request_wake()
+        cancelled: BaseException | None = None
         try:
             await asyncio.wait_for(asyncio.shield(self._task), self.close_timeout_s)
         except (TimeoutError, asyncio.TimeoutError):
             self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
+            cancelled = await _finish(asyncio.gather(self._task, return_exceptions=True))
+            self._drop_connection()
+        except asyncio.CancelledError as exc:
+            cancelled = exc
+            self._task.cancel()
+            await _finish(asyncio.gather(self._task, return_exceptions=True))
             self._drop_connection()
         except Exception as exc:  # the task itself must not fail, but never raise into shutdown
             self.last_problem = redact(f"writer task failed: {exc!r}", self._dsn)
         if self._buf or self._inflight:
-            await self._spill()
-        if self._conn is not None and not self.stats["backlog"]:
+            cancelled = await _finish(self._spill()) or cancelled
+        if cancelled is None and self._conn is not None and not self.stats["backlog"]:
             try:
                 await self._finish_session()
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+                self._drop_connection()
             except Exception as exc:
                 self.last_problem = redact(f"closing the session row failed: {exc}", self._dsn)
-        await self._close_connection()
+        if cancelled is None:
+            try:
+                await self._close_connection()
+            except asyncio.CancelledError as exc:
+                cancelled = exc
+        self._drop_connection()
         if self._spool is not None and self._spool.pending:
             _log.warning(
                 "PostgreSQL sink: %d events not written to %s; they are in %s "
                 "(load later with: arbtail --db DSN import %s)",
                 self._spool.pending, redact_dsn(self._dsn), self._spool.path, self._spool.path,
             )
+        if cancelled is not None:
+            raise cancelled
 
     # --- the writer task ------------------------------------------------------------------------------------
 
