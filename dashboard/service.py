@@ -24,6 +24,14 @@ path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside t
 (SIGTSTP) restores it before the process stops and takes it back (with a full redraw) after ``fg`` (SIGCONT);
 a resize (SIGWINCH) redraws at the new size on the next tick. Output of third-party code to stdout/stderr while
 ``Live`` runs is routed above the frame by Rich (``redirect_stdout``/``redirect_stderr``).
+
+The event loop never writes to the terminal (DESIGN invariant 2): in ``live`` and ``plain`` mode everything
+the dashboard draws goes through a ``TerminalWriter`` (``dashboard.terminal_writer``) — Rich's ``Console``
+file and the plain summaries — whose ``flush`` hands the text to a writer thread. A terminal that stops
+reading (Ctrl-S, a stalled SSH or ``tmux`` client) costs stale frames (dropped and counted,
+``frames_dropped``), never the bot's progress. On exit, and before stopping for Ctrl-Z, the service waits
+at most ``close_timeout_s`` seconds for the terminal to take what is pending (the alternate-screen exit and
+the cursor-show sequences included), and never hangs on a terminal that is gone.
 """
 
 from __future__ import annotations
@@ -41,6 +49,7 @@ from rich.live import Live
 
 from dashboard.checkpoints import CheckpointEmitter, EmitCheckpoint, OnWarning, stdlib_warning
 from dashboard.reducer import Reducer
+from dashboard.terminal_writer import TerminalWriter
 from dashboard.render_plain import plain_summary
 from dashboard.render_rich import build_layout, frame_text
 from logging_pipeline.sinks.reducer_tee import ReducerTee
@@ -70,6 +79,7 @@ class DashboardService:
         force_terminal: bool | None = None,
         on_warning: OnWarning | None = None,
         emit_checkpoint: EmitCheckpoint | None = None,
+        close_timeout_s: float = 2.0,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -80,7 +90,9 @@ class DashboardService:
         self.stream = stream if stream is not None else sys.stdout
         self.width = width
         self.force_terminal = force_terminal  # tests: treat ``stream`` as a terminal (Rich's own option)
+        self.close_timeout_s = close_timeout_s  # bound of the wait for the terminal on exit and on Ctrl-Z
         self.frames_drawn = 0
+        self._writer: TerminalWriter | None = None
         self.render_failures = 0
         self._signals: list[int] = []
         self._redraw_now = False
@@ -96,8 +108,10 @@ class DashboardService:
     # --- lifecycle ----------------------------------------------------------------------------------------
 
     async def __aenter__(self) -> DashboardService:
+        if self.mode in ("live", "plain"):
+            self._writer = TerminalWriter(self.stream)
         if self.mode == "live":
-            console = Console(file=self.stream, width=self.width, force_terminal=self.force_terminal)
+            console = Console(file=self._writer, width=self.width, force_terminal=self.force_terminal)
             self._live = Live(
                 console=console,
                 screen=True,
@@ -120,6 +134,27 @@ class DashboardService:
         self._remove_terminal_signals()
         self.drain()
         self._stop_live()
+        await self._close_writer()
+
+    @property
+    def frames_dropped(self) -> int:
+        """Frames the terminal could not take in time (replaced by a newer one before being written)."""
+        return self._writer.frames_dropped if self._writer is not None else 0
+
+    async def _close_writer(self) -> None:
+        """Give the terminal at most ``close_timeout_s`` seconds to take what is pending, without blocking the
+        loop; then stop the writer thread (what is left is discarded)."""
+        writer = self._writer
+        if writer is None:
+            return
+        try:
+            deadline = time.monotonic() + self.close_timeout_s
+            with contextlib.suppress(OSError, ValueError):  # a broken terminal: nothing more to deliver
+                writer.flush()
+            while writer.pending and writer.error is None and time.monotonic() < deadline:
+                await asyncio.sleep(0.01)
+        finally:
+            writer.close(timeout=0)
 
     # --- the terminal -------------------------------------------------------------------------------------
 
@@ -146,6 +181,8 @@ class DashboardService:
         if live is not None:
             with contextlib.suppress(Exception):
                 live.stop()
+        if self._writer is not None:  # the restore sequences reach the terminal before the process stops
+            self._writer.wait_idle(self.close_timeout_s)
         os.kill(os.getpid(), signal.SIGSTOP)  # returns when the shell sends SIGCONT (``fg``/``bg``)
         if live is not None and self._live is live:
             try:
@@ -217,8 +254,9 @@ class DashboardService:
                 self._mark_drawn(now)
         elif self.mode == "plain":
             if changed and since >= self.plain_interval_s:
-                self.stream.write(plain_summary(self.reducer.snapshot()) + "\n")
-                self.stream.flush()
+                out = self._writer if self._writer is not None else self.stream
+                out.write(plain_summary(self.reducer.snapshot()) + "\n")
+                out.flush()
                 self._mark_drawn(now)
 
     def _mark_drawn(self, now: float) -> None:

@@ -1,0 +1,219 @@
+"""A non-blocking file for the dashboard's terminal output: the event loop never waits on the terminal.
+
+A terminal that stops reading (Ctrl-S, a stalled SSH or ``tmux`` client, a pty nobody reads) makes every write
+to it block. The dashboard draws on the bot's event loop, so it must never write to the terminal itself:
+``TerminalWriter`` is the file it gives to Rich's ``Console(file=...)`` (and the plain summaries). Its
+``write`` only buffers; its ``flush`` hands the buffered text, as one chunk, to a ``terminal-writer`` thread
+that writes and flushes the real stream.
+
+When the terminal cannot keep up, stale frames are dropped, never the small control sequences: a chunk of at
+least ``frame_min_chars`` characters is a *frame* (a full redraw — Rich's alternate-screen frames start at
+the home position — or a plain summary); when a new frame is queued, the frames still waiting behind it are
+dropped and counted (``frames_dropped``). Small chunks (alternate-screen enter/exit, cursor hide/show) are
+kept, in order. A bound (``max_pending`` chunks) keeps memory finite if small chunks alone pile up; chunks
+beyond it are dropped and counted (``chunks_dropped``).
+
+A broken stream (``OSError``/``ValueError`` in the thread: closed pipe, terminal gone after SIGHUP) is
+reported to the caller: the next ``write``/``flush`` raises that error, and everything after is discarded.
+``wait_idle``/``close`` wait a bounded time for the pending chunks to reach the stream and never hang. If the
+terminal has not taken everything by then, ``close`` drops the pending frames but leaves the small control
+chunks (the alternate-screen exit, the cursor show) to the daemon thread, so a terminal that resumes reading
+later is still handed back in good order; a terminal that never does costs nothing but that daemon thread.
+
+A real file (a ``TextIOWrapper`` with a ``fileno``, e.g. ``sys.stdout``) is written through its file
+descriptor (``os.write`` of the text in the stream's encoding, unencodable characters replaced), after flushing what the stream
+itself buffered: a thread blocked on the terminal then holds no Python-level lock of ``sys.stdout`` (which
+would block every other writer of ``sys.stdout`` and can abort interpreter shutdown). Other streams
+(``StringIO``, test doubles) get ``write`` + ``flush``.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections import deque
+from typing import IO
+
+FRAME_MIN_CHARS = 256
+
+
+class TerminalWriter:
+    """File-like, thread-safe front of ``stream`` (see the module docstring).
+
+    Forwards what Rich asks of a file (``isatty``, ``fileno``, ``encoding``, ``errors``, ``name``) to
+    ``stream``. Counters: ``chunks_written``, ``frames_dropped``, ``chunks_dropped``."""
+
+    def __init__(self, stream: IO[str], *, frame_min_chars: int = FRAME_MIN_CHARS, max_pending: int = 1_000) -> None:
+        self.stream = stream
+        self.frame_min_chars = frame_min_chars
+        self.max_pending = max_pending
+        self.chunks_written = 0
+        self.frames_dropped = 0
+        self.chunks_dropped = 0
+        self.error: BaseException | None = None  # what broke the stream (raised once to the caller)
+        self._error_reported = False
+        self._buffer: list[str] = []
+        self._pending: deque[str] = deque()
+        self._busy = False  # the thread holds a chunk it has not finished writing
+        self._closed = False
+        self._cond = threading.Condition()
+        self._fd = _raw_fd(stream)
+        self._flush_stream_first = self._fd is not None
+        self._thread = threading.Thread(target=self._run, name="terminal-writer", daemon=True)
+        self._thread.start()
+
+    # --- the file interface (caller side: never blocks on the stream) ---------------------------------------
+
+    def write(self, text: str) -> int:
+        """Buffer ``text`` until the next ``flush``."""
+        with self._cond:
+            self._raise_broken()
+            if not self._closed and text:
+                self._buffer.append(text)
+        return len(text)
+
+    def flush(self) -> None:
+        """Queue the buffered text as one chunk for the writer thread; drop stale frames it replaces."""
+        with self._cond:
+            self._raise_broken()
+            self._queue_buffer()
+
+    def _queue_buffer(self) -> None:
+        """(Lock held.) Move the buffered text to the queue as one chunk."""
+        if not self._buffer:
+            return
+        chunk = "".join(self._buffer)
+        self._buffer.clear()
+        if self._closed or self.error is not None:
+            return
+        if len(chunk) >= self.frame_min_chars:
+            stale = sum(1 for c in self._pending if len(c) >= self.frame_min_chars)
+            if stale:
+                self._pending = deque(c for c in self._pending if len(c) < self.frame_min_chars)
+                self.frames_dropped += stale
+        if len(self._pending) >= self.max_pending:
+            self.chunks_dropped += 1
+            return
+        self._pending.append(chunk)
+        self._cond.notify_all()
+
+    def isatty(self) -> bool:
+        try:
+            return bool(self.stream.isatty())
+        except (AttributeError, ValueError, OSError):
+            return False
+
+    def fileno(self) -> int:
+        return self.stream.fileno()
+
+    @property
+    def encoding(self) -> str:
+        return getattr(self.stream, "encoding", None) or "utf-8"
+
+    @property
+    def errors(self) -> str | None:
+        return getattr(self.stream, "errors", None)
+
+    @property
+    def name(self) -> str:
+        return str(getattr(self.stream, "name", "<terminal>"))
+
+    def writable(self) -> bool:
+        return True
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    @property
+    def pending(self) -> int:
+        """Chunks queued and not yet written (including the one being written)."""
+        with self._cond:
+            return len(self._pending) + int(self._busy)
+
+    # --- delivery and shutdown -------------------------------------------------------------------------------
+
+    def wait_idle(self, timeout: float) -> bool:
+        """Flush, then wait at most ``timeout`` seconds for every queued chunk to reach the stream.
+        True if everything was delivered (or the stream broke and nothing more can be); never raises."""
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            self._queue_buffer()
+            while (self._pending or self._busy) and self.error is None:
+                left = deadline - time.monotonic()
+                if left <= 0:
+                    return False
+                self._cond.wait(left)
+            return True
+
+    def close(self, timeout: float = 2.0) -> bool:
+        """Deliver what is pending within ``timeout`` seconds, then stop taking text. If the stream has not
+        taken everything by then, the pending frames are dropped and the daemon thread goes on with the small
+        control chunks alone, then ends. True if everything was delivered. Idempotent; never blocks longer
+        than ``timeout`` (+ 0.5 s to join a thread that has finished)."""
+        delivered = self.wait_idle(timeout) if not self._closed else not self._pending
+        with self._cond:
+            self._closed = True
+            frames = sum(1 for c in self._pending if len(c) >= self.frame_min_chars)
+            if frames:
+                self._pending = deque(c for c in self._pending if len(c) < self.frame_min_chars)
+                self.frames_dropped += frames
+            self._buffer.clear()
+            self._cond.notify_all()
+        if delivered:
+            self._thread.join(timeout=0.5)
+        return delivered
+
+    # --- the writer thread -----------------------------------------------------------------------------------
+
+    def _write_out(self, chunk: str) -> None:
+        if self._fd is None:
+            self.stream.write(chunk)
+            self.stream.flush()
+            return
+        if self._flush_stream_first:  # what the stream buffered itself goes out first
+            self._flush_stream_first = False
+            self.stream.flush()
+        data = memoryview(chunk.encode(self.encoding, "replace"))  # a "?" beats a broken dashboard
+        while data:
+            data = data[os.write(self._fd, data):]
+
+    def _raise_broken(self) -> None:
+        if self.error is not None and not self._error_reported:
+            self._error_reported = True
+            raise self.error
+
+    def _run(self) -> None:
+        while True:
+            with self._cond:
+                while not self._pending and not self._closed:
+                    self._cond.wait()
+                if not self._pending:  # closed and nothing left
+                    return
+                chunk = self._pending.popleft()
+                self._busy = True
+            try:
+                self._write_out(chunk)
+            except (OSError, ValueError) as exc:
+                with self._cond:
+                    self.error = exc
+                    self.chunks_dropped += len(self._pending)
+                    self._pending.clear()
+                    self._busy = False
+                    self._cond.notify_all()
+                return
+            with self._cond:
+                self._busy = False
+                self.chunks_written += 1
+                self._cond.notify_all()
+
+
+def _raw_fd(stream: IO[str]) -> int | None:
+    """The file descriptor under a real text file (``TextIOWrapper``), else None."""
+    if not hasattr(stream, "buffer"):
+        return None
+    try:
+        return stream.fileno()
+    except (AttributeError, ValueError, OSError):
+        return None
