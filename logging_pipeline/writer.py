@@ -62,11 +62,13 @@ class BatchFileWriter:
         since = self._busy_since
         return 0.0 if since is None else time.monotonic() - since
 
-    def close(self, timeout: float | None = None) -> bool:
-        """Write everything pending, close the file and join the thread. Idempotent.
+    def close(self, timeout: float = 10.0) -> bool:
+        """Write everything pending, close the file and join the thread. Idempotent. Blocks up to ``timeout``:
+        call it off the event loop (``await asyncio.to_thread(writer.close, timeout)``).
 
-        ``timeout`` (seconds): stop waiting for a stalled thread after this long; it is left running (a daemon)
-        with the file, and ``False`` is returned. ``True`` when everything was written and closed."""
+        ``timeout`` (seconds, always finite: a hung disk must not hang the shutdown): stop waiting for a stalled
+        thread after this long; it is left running (a daemon) with the file, and ``False`` is returned. ``True``
+        when everything was written and closed."""
         if self._file is None:
             return True
         self._stop = True
