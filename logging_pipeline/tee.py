@@ -95,6 +95,7 @@ class Tee:
         self._stop = False
         self._thread: threading.Thread | None = None
         self._busy_since: float | None = None  # monotonic start of the event being dispatched
+        self._taken = 0  # events taken off the queue so far (changes only with ``_lock`` held)
         # Counters. ``dispatched``, ``errors`` and ``last_error`` change only inside ``_dispatch`` (``_lock``
         # held); ``dropped`` changes on any calling thread, under ``_count_lock``.
         self.dispatched = 0
@@ -175,23 +176,42 @@ class Tee:
         when the dispatch in progress has been stuck for more than ``stall_s`` (no waiting on a known stall)."""
         if self.stalled_s > self.stall_s:
             return False
-        return self._drain(-1 if timeout is None else timeout, yield_between=False)
+        # The queue's end now, as a count of events ever taken: ``len`` is read before ``_taken``, so events
+        # taken meanwhile by the dispatcher only move the mark later, never earlier than an event queued before
+        # this call. Events queued after it are left to the dispatcher: a thread that keeps logging cannot keep
+        # this call (often on the event loop) going.
+        queued = len(self._pending)
+        until = self._taken + queued
+        lock_timeout = -1 if timeout is None else timeout
+        if not self._drain(lock_timeout, yield_between=False, until=until):
+            return False
+        # The dispatcher may still be writing the last events it took: wait for its chunk to end (sinks' writes
+        # are non-blocking, so microseconds — unless one is stuck, which ends the wait as above).
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self._lock.acquire(timeout=0.01):
+            if self.stalled_s > self.stall_s or (deadline is not None and time.monotonic() > deadline):
+                return False
+        self._lock.release()
+        return True
 
-    def _drain(self, timeout: float, *, yield_between: bool, chunks: int = -1) -> bool:
-        """Dispatch queued events, ``_CHUNK`` per hold of the lock, at most ``chunks`` holds (-1: until empty).
+    def _drain(self, timeout: float, *, yield_between: bool, chunks: int = -1, until: int | None = None) -> bool:
+        """Dispatch queued events, ``_CHUNK`` per hold of the lock, at most ``chunks`` holds (-1: until empty)
+        and only while fewer than ``until`` events have been taken off the queue (``None``: no such bound).
         ``timeout``: seconds to wait for the lock (-1: no limit; 0: only try it, never wait)."""
         pending, lock = self._pending, self._lock
-        while pending and chunks != 0:
+        while pending and chunks != 0 and (until is None or self._taken < until):
             chunks -= 1
             acquired = lock.acquire(blocking=False) if timeout == 0 else lock.acquire(timeout=timeout)
             if not acquired:
                 return False
             try:
-                for _ in range(_CHUNK):
+                n = _CHUNK if until is None else min(_CHUNK, until - self._taken)
+                for _ in range(n):
                     try:
                         item = pending.popleft()
                     except IndexError:
                         break
+                    self._taken += 1
                     self._busy_since = time.monotonic()
                     self._dispatch(item)
             finally:
