@@ -113,6 +113,7 @@ class Pipeline:
         self.dispatch_stall_s = 2.0  # a dispatch blocked this long by a sink's write is reported
         self._watch: asyncio.Task[None] | None = None
         self._health_final = False  # set by ``check_sinks(final=True)``: no more session.health events
+        self._own_health: list[tuple[Sink, Any]] = []  # (sink, its own on_health_change) while guarded
         self.health_interval_s = 0.5
 
     def set_market_clock(self, market_clock: Callable[[], datetime] | None) -> None:
@@ -148,6 +149,10 @@ class Pipeline:
     async def __aenter__(self) -> Pipeline:
         self._loop = asyncio.get_running_loop()
         for sink in self.sinks:
+            callback = getattr(sink, "on_health_change", None)
+            if callback is not None:
+                self._own_health.append((sink, callback))
+                sink.on_health_change = self._guard_health(callback)  # type: ignore[attr-defined]
             await sink.start()
             sink.flush_upstream = self.flush
         self.tee.start()
@@ -196,8 +201,25 @@ class Pipeline:
                     logging.getLogger("logging_pipeline").warning(
                         "closing sink %s failed: %s: %s", sink.name, type(exc).__name__, exc
                     )
+        for sink, callback in self._own_health:
+            sink.on_health_change = callback  # type: ignore[attr-defined]
+        self._own_health.clear()
         if pending is not None:
             raise pending
+
+    def _guard_health(self, callback: Callable[..., None]) -> Callable[..., None]:
+        """A sink's own health callback (``on_health_change``, e.g. ``emit_session_health``) as the pipeline
+        lets it run: only while the chain is installed and before ``check_sinks(final=True)`` — so no
+        ``session.health`` follows ``session.stopped`` in the record and, once ``restore`` has run, nothing is
+        printed by structlog's default configuration. The sink's ``health`` attribute still changes."""
+
+        def guarded(*args: Any, **kwargs: Any) -> None:
+            if self._health_final or self._saved_config is None:
+                return
+            callback(*args, **kwargs)
+
+        guarded.__wrapped__ = callback  # type: ignore[attr-defined]
+        return guarded
 
     # --- sink health ------------------------------------------------------------------------------------
 
