@@ -298,6 +298,7 @@ async def _main(opts: RunOptions) -> int:
     received = signals.received if signals is not None else []
     code = 0
     frame = ""
+    abort: BaseException | None = None
     async with Pipeline(
         session_id=session_id,
         sinks=sinks,
@@ -319,9 +320,10 @@ async def _main(opts: RunOptions) -> int:
             on_warning=dashboard_log.warning,
             emit_checkpoint=emit_checkpoint_event,
         ) as service:
-            reason, health = "completed", "stopped"
+            reason, health = "aborted", "error"  # until the bot is known to have completed
             try:
                 await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
+                reason, health = "completed", "stopped"
             except asyncio.CancelledError:
                 if signals is not None:
                     signals.shutting_down()
@@ -333,6 +335,10 @@ async def _main(opts: RunOptions) -> int:
             except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
                 log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
+            except BaseException as exc:  # SystemExit (a library's sys.exit()), KeyboardInterrupt, ...
+                log.error(f"bot aborted: {type(exc).__name__}: {exc}")
+                reason, health, code = f"aborted: {type(exc).__name__}", "error", 1
+                abort = exc  # re-raised once the session is closed and the final frame is out
             finally:
                 if signals is not None:
                     signals.shutting_down()
@@ -350,6 +356,8 @@ async def _main(opts: RunOptions) -> int:
         where = f"{jsonl.path}" + (f" and PostgreSQL ({redact_dsn(pg_sink.dsn)})" if pg_sink is not None else "")
         sys.stdout.write(f"session {session_id}: events written to {where}\n")
         sys.stdout.flush()
+    if abort is not None:
+        raise abort
     return code
 
 
