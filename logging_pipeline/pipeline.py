@@ -110,6 +110,7 @@ class Pipeline:
         self._reported: dict[str, str] = {}  # sink name -> last health reported
         self._reported_losses = (0, 0)  # (dropped, errors) of the dispatcher last reported
         self._reported_stall = False
+        self._reported_died = False
         self.dispatch_stall_s = 2.0  # a dispatch blocked this long by a sink's write is reported
         self._watch: asyncio.Task[None] | None = None
         self._health_final = False  # set by ``check_sinks(final=True)``: no more session.health events
@@ -224,9 +225,16 @@ class Pipeline:
     # --- sink health ------------------------------------------------------------------------------------
 
     def _sink_failed(self, sink: Sink, exc: BaseException) -> None:
-        # Called inside the tee's lock: report later, from the loop, to avoid logging re-entrantly.
-        if self._loop is not None and not self._loop.is_closed():
-            self._loop.call_soon_threadsafe(self.check_sinks)
+        # Called inside the tee's lock: report later, from the loop, to avoid logging re-entrantly. Never
+        # raises into the dispatcher or the caller: a loop closing meanwhile refuses the call (RuntimeError),
+        # and then there is nobody left to report to anyway (the sink is marked failed all the same).
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            return
+        try:
+            loop.call_soon_threadsafe(self.check_sinks)
+        except RuntimeError:
+            pass
 
     def check_sinks(self, *, final: bool = False) -> None:
         """Refresh each sink's health (``Sink.check``) and emit one ``session.health`` event per change since the
@@ -273,6 +281,13 @@ class Pipeline:
             else:
                 log.info("session.health", message="log dispatcher recovered", health="running",
                          reason="log dispatcher recovered", component="log-dispatcher")
+        died = self.tee.died
+        if died is not None and not self._reported_died:
+            self._reported_died = True
+            reason = f"dispatcher thread died ({died}); events now reach the sinks only when flushed or " \
+                     f"when {self.tee.help_at} wait"
+            log.error("session.health", message=f"log dispatcher died: {reason}", health="degraded",
+                      reason=reason, component="log-dispatcher")
         losses = (self.tee.dropped, self.tee.errors)
         if losses != self._reported_losses:
             self._reported_losses = losses

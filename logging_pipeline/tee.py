@@ -96,6 +96,7 @@ class Tee:
         self._thread: threading.Thread | None = None
         self._busy_since: float | None = None  # monotonic start of the event being dispatched
         self._taken = 0  # events taken off the queue so far (changes only with ``_lock`` held)
+        self._died: str | None = None  # set when the dispatcher thread ended by an exception
         # Counters. ``dispatched``, ``errors`` and ``last_error`` change only inside ``_dispatch`` (``_lock``
         # held); ``dropped`` changes on any calling thread, under ``_count_lock``.
         self.dispatched = 0
@@ -221,12 +222,21 @@ class Tee:
                 time.sleep(0)  # let the bot's thread have the GIL between chunks
         return True
 
+    @property
+    def died(self) -> str | None:
+        """Why the dispatcher thread ended without being stopped (``None`` while it runs or after ``stop``).
+        Events then still reach the sinks through ``flush`` and the callers' help, but later."""
+        return self._died
+
     def _run(self) -> None:
-        while not self._stop:
-            self._wake.wait(self.interval_s)
-            self._wake.clear()
+        try:
+            while not self._stop:
+                self._wake.wait(self.interval_s)
+                self._wake.clear()
+                self._drain(-1, yield_between=True)
             self._drain(-1, yield_between=True)
-        self._drain(-1, yield_between=True)
+        except BaseException as exc:  # noqa: BLE001 - recorded, reported by the pipeline's health check
+            self._died = f"{type(exc).__name__}: {exc}"
 
     def _dispatch(self, item: Pending) -> None:
         """Redact, envelope, number, serialise and fan out one event (the lock is held)."""
@@ -252,4 +262,7 @@ class Tee:
                 sink.health = "failed"
                 sink.health_reason = f"{type(exc).__name__}: {exc}"
                 if self.on_sink_failure is not None:
-                    self.on_sink_failure(sink, exc)
+                    try:
+                        self.on_sink_failure(sink, exc)
+                    except Exception:  # noqa: BLE001 - the report must not stop the dispatch either
+                        pass
