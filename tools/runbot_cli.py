@@ -32,6 +32,7 @@ from bot.config import BotConfig, ConfigError, load_config
 from bot.runner import make_clock, run_bot
 from dashboard.reducer import Reducer
 from dashboard.service import DashboardService
+from dashboard.terminal_writer import TerminalWriter
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
 from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionStopped
@@ -265,6 +266,19 @@ def _start_retention(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio
     return asyncio.create_task(run(), name="pg-retention")
 
 
+def _print_final(text: str, timeout_s: float = 5.0) -> None:
+    """Write the closing output without letting a terminal that stopped reading (Ctrl-S, a stalled SSH client)
+    hold the exit: through a ``TerminalWriter``, waiting at most ``timeout_s``. A dead terminal (SIGHUP) is
+    ignored: the JSONL has everything."""
+    out = TerminalWriter(sys.stdout)
+    try:
+        out.write(text)
+        out.flush()
+    except (OSError, ValueError):
+        return
+    out.close(timeout_s)
+
+
 async def _finish_retention(task: asyncio.Task[None] | None, *, interrupted: bool) -> None:
     """Let a short run's prune finish (at most 10 s: a hung database must not hold the exit); cancel it when the
     run was interrupted."""
@@ -350,12 +364,9 @@ async def _main(opts: RunOptions) -> int:
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)
-    with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP): the JSONL has everything
-        if opts.mode in (DashboardMode.live, DashboardMode.plain):
-            sys.stdout.write(frame)
-        where = f"{jsonl.path}" + (f" and PostgreSQL ({redact_dsn(pg_sink.dsn)})" if pg_sink is not None else "")
-        sys.stdout.write(f"session {session_id}: events written to {where}\n")
-        sys.stdout.flush()
+    where = f"{jsonl.path}" + (f" and PostgreSQL ({redact_dsn(pg_sink.dsn)})" if pg_sink is not None else "")
+    shown = frame if opts.mode in (DashboardMode.live, DashboardMode.plain) else ""
+    _print_final(f"{shown}session {session_id}: events written to {where}\n")
     if abort is not None:
         raise abort
     return code
