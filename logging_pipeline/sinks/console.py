@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from logging_pipeline.console_format import format_record
 from logging_pipeline.sinks.base import Sink
-from logging_pipeline.writer import BatchFileWriter
+from logging_pipeline.sinks.file_sink import FileSink
 
 _QUIET_EVENTS = frozenset(
     {"market.mark_price", "funding.rate", "heartbeat", "position.updated", "metric", "dashboard.checkpoint"}
@@ -190,45 +190,19 @@ class ConsoleSink(Sink):
                 self._count_drop(left)
 
 
-class TextLogSink(Sink):
-    """The per-run text log (``logs/session_%Y%m%d_%H%M%S.log``): console lines, no colour, via a writer thread.
-
-    Health as ``JsonlSink``: ``degraded`` on a write error or a write blocked for more than ``stall_after_s``;
-    at close, waits at most ``close_timeout_s`` seconds for the writer (off the event loop), then gives up
-    (``failed``)."""
+class TextLogSink(FileSink):
+    """The per-run text log (``logs/session_%Y%m%d_%H%M%S.log``): console lines, no colour, via a writer thread;
+    health and close as ``FileSink``."""
 
     name = "text_log"
 
     def __init__(
         self, path: Path, *, min_level: str = "info", stall_after_s: float = 2.0, close_timeout_s: float = 10.0
     ) -> None:
-        super().__init__()
-        self.path = Path(path)
+        super().__init__(path, stall_after_s=stall_after_s, close_timeout_s=close_timeout_s,
+                         thread_name="text-log-writer")
         self.min_level = _LEVEL_ORDER[min_level]
-        self.stall_after_s = stall_after_s
-        self.close_timeout_s = close_timeout_s
-        self._writer = BatchFileWriter(self.path, name="text-log-writer")
-
-    async def start(self) -> None:
-        self._writer.open()
 
     def write(self, line: bytes, record: dict[str, Any]) -> None:
         if _wanted(record, self.min_level):
             self._writer.submit(format_record(record, colour=False).encode("utf-8", "backslashreplace"))
-
-    def check(self) -> None:
-        writer = self._writer
-        if writer.error is not None:
-            if self.health == "ok":
-                self.health, self.health_reason = "degraded", writer.error
-        elif writer.stalled_s > self.stall_after_s:
-            if self.health == "ok":
-                self.health = "degraded"
-                self.health_reason = f"write stalled for {writer.stalled_s:.0f} s, {writer.backlog} lines waiting"
-        elif self.health == "degraded":
-            self.health, self.health_reason = "ok", None
-
-    async def aclose(self) -> None:
-        if not await asyncio.to_thread(self._writer.close, self.close_timeout_s):
-            self.health = "failed"
-            self.health_reason = f"writer stalled at close; {self._writer.backlog} lines not written"

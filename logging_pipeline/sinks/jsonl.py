@@ -2,65 +2,26 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
-from logging_pipeline.sinks.base import Sink
-from logging_pipeline.writer import BatchFileWriter
+from logging_pipeline.sinks.file_sink import FileSink
 
 
-class JsonlSink(Sink):
-    """Appends each serialised event plus ``\\n`` through a writer thread (flushed at least every 0.2 s).
-
-    Health: ``degraded`` when a write failed (disk full: the lines from then on are counted as dropped) or when
-    one write has been blocked for more than ``stall_after_s`` seconds (back to ``ok`` when it returns); at
-    close, waits at most ``close_timeout_s`` seconds for the writer, then gives up (``failed``).
-    """
+class JsonlSink(FileSink):
+    """Appends each serialised event plus ``\\n`` through a writer thread (flushed at least every 0.2 s); health
+    and close as ``FileSink``."""
 
     name = "jsonl"
 
     def __init__(
         self, path: Path, *, flush_interval_s: float = 0.2, stall_after_s: float = 2.0, close_timeout_s: float = 10.0
     ) -> None:
-        super().__init__()
-        self.path = Path(path)
-        self.stall_after_s = stall_after_s
-        self.close_timeout_s = close_timeout_s
-        self._writer = BatchFileWriter(self.path, flush_interval_s=flush_interval_s, name="jsonl-writer")
-
-    async def start(self) -> None:
-        self._writer.open()
+        super().__init__(path, flush_interval_s=flush_interval_s, stall_after_s=stall_after_s,
+                         close_timeout_s=close_timeout_s, thread_name="jsonl-writer")
 
     def write(self, line: bytes, record: dict[str, Any]) -> None:
         self._writer.submit(line)
         if self._writer.error is not None and self.health == "ok":
             self.health = "degraded"
             self.health_reason = self._writer.error
-
-    def check(self) -> None:
-        writer = self._writer
-        if writer.error is not None:
-            if self.health == "ok":
-                self.health, self.health_reason = "degraded", f"{writer.error} ({writer.dropped} lines dropped)"
-        elif writer.stalled_s > self.stall_after_s:
-            if self.health == "ok":
-                self.health = "degraded"
-                self.health_reason = f"write stalled for {writer.stalled_s:.0f} s, {writer.backlog} lines waiting"
-        elif self.health == "degraded":
-            self.health, self.health_reason = "ok", None
-
-    @property
-    def written(self) -> int:
-        """Lines on disk so far."""
-        return self._writer.written
-
-    @property
-    def dropped(self) -> int:
-        """Lines lost to a write error."""
-        return self._writer.dropped
-
-    async def aclose(self) -> None:
-        if not await asyncio.to_thread(self._writer.close, self.close_timeout_s):
-            self.health = "failed"
-            self.health_reason = f"writer stalled at close; {self._writer.backlog} lines not written"
