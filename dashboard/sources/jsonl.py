@@ -24,7 +24,7 @@ from dashboard.sources.lines import BLOCK_BYTES, LineSplitter
 from dashboard.sources.rotated import SourceError, check_readable, members, open_member, raw_position
 from dashboard.sources.seek import Checkpoint, checkpoint_ts, checkpoint_usable, iter_checkpoints
 
-__all__ = ["SourceError", "LoadResult", "check_readable", "iter_batches", "load", "read_file", "follow_file"]
+__all__ = ["SourceError", "LoadResult", "check_readable", "iter_batches", "load", "read_file"]
 
 #: Logs smaller than this (bytes, all members) are always replayed in full: it takes well under 0.1 s.
 SEEK_MIN_BYTES = 32 * 1024 * 1024
@@ -168,13 +168,6 @@ def _last_line_end(fh: Any) -> int:
             return pos - n + i + 1
         pos -= n
     return 0
-
-
-def follow_file(*args: Any, **kwargs: Any) -> Any:
-    """``dashboard.sources.follow.follow_file`` (kept importable from here)."""
-    from dashboard.sources.follow import follow_file as _follow
-
-    return _follow(*args, **kwargs)
 
 
 def iter_batches(path: Path, on_skip: Callable[[str, str], None],
