@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from dashboard.hot_lines import HOT_DECODER, HOT_ERRORS, MarkLine
 from dashboard.models import DashboardSnapshot
 from dashboard.snapshot import build_snapshot
 from dashboard.state import (
@@ -64,6 +65,8 @@ _CATEGORIES = frozenset(
     {"stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"}
 )
 _ZERO = Decimal(0)
+_MARK = "market.mark_price"
+_RATE = "funding.rate"
 #: Decimal inputs beyond 10^±_MAX_EXP are rejected: products of a few such values stay far from the Decimal
 #: context's overflow and the snapshot arithmetic cannot raise.
 _MAX_EXP = 60
@@ -213,24 +216,19 @@ def apply(state: DashboardState, event: dict[str, Any]) -> DashboardState:
         return _skip(state, "duplicate_seq" if seq == last else "out_of_order_seq", f"seq {seq} after {last}")
     state.last_seq[sid] = seq
 
-    if name == "market.mark_price" and v == SCHEMA_VERSION:  # hot path (most events): _on_mark, inlined
+    if name == _MARK and v == SCHEMA_VERSION:  # hot path (most events): _on_mark's accept case, inlined
         venue = event.get("venue")
         symbol = event.get("symbol")
         price = event.get("mark_price")
-        d = None
-        if type(venue) is str and type(symbol) is str and type(price) is str:
-            try:
-                d = Decimal(price)
-            except InvalidOperation:
-                pass
-        if d is None or not d.is_finite() or d <= _ZERO or d.adjusted() > _MAX_EXP:
-            return _reject_mark(state, event, seq)
-        state.marks[(venue, symbol)] = d
-        state.stats.applied += 1
-        state.last_ts = ts
-        if mts is not None and mts is not state.market_now and (state.market_now is None or mts > state.market_now):
-            state.market_now = mts
-        return state
+        if type(venue) is str and type(symbol) is str and type(price) is str and _fast_mark_ok(price):
+            state.marks[(venue, symbol)] = price  # type: ignore[assignment]
+            state.stats.applied += 1
+            state.last_ts = ts
+            if mts is not None and mts is not state.market_now and (
+                state.market_now is None or mts > state.market_now
+            ):
+                state.market_now = mts
+            return state
     if v != SCHEMA_VERSION or (handler := _HANDLERS.get(name)) is None:
         reason = "newer_version" if v > SCHEMA_VERSION else "unknown_event"
         _bump(state.stats.unknown, reason)
@@ -291,16 +289,6 @@ def _describe(name: str, event: dict[str, Any]) -> str:
         if type(val) is str or type(val) is int:
             parts.append(f"{key}={val}")
     return " ".join(parts)
-
-
-def _reject_mark(state: DashboardState, event: dict[str, Any], seq: int) -> DashboardState:
-    """The inlined ``market.mark_price`` path's rejection: exactly what ``_on_mark`` raising would record."""
-    try:
-        _on_mark(state, event, None, None)  # type: ignore[arg-type]
-    except _Bad as b:
-        _bump(state.stats.rejected, b.reason)
-        state.stats.last_problem = f"market.mark_price seq {seq}: {b.detail}"
-    return state
 
 
 def _skip(state: DashboardState, reason: str, detail: str) -> DashboardState:
@@ -621,6 +609,7 @@ def _on_position_closed(
 
 
 def _on_mark(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
+    """``market.mark_price``: keep the latest mark per venue × symbol, as its validated decimal text."""
     venue = ev.get("venue")
     symbol = ev.get("symbol")
     price = ev.get("mark_price")
@@ -632,12 +621,23 @@ def _on_mark(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datet
         raise _Bad("mark_price: not a decimal") from None
     if not d.is_finite() or d <= _ZERO or d.adjusted() > _MAX_EXP:
         raise _Bad("mark_price: expected a positive finite decimal")
-    state.marks[(venue, symbol)] = d
+    state.marks[(venue, symbol)] = price  # type: ignore[assignment]
+
+
+def _fast_mark_ok(price: str) -> bool:
+    """A cheap sufficient test that ``_on_mark`` accepts ``price`` (a str): ``float`` parses it to a value in
+    (0, 1e59). Every string ``float`` parses is also a valid ``Decimal`` (same grammar, plus underscores and
+    Unicode digits on both sides — checked by ``tests/test_reducer_fastpath.py``), and a float in that range means
+    the decimal is positive, finite and below ``10**_MAX_EXP``. ``False`` only means "ask ``_on_mark``"."""
+    try:
+        return 0.0 < float(price) < 1e59
+    except ValueError:
+        return False
 
 
 def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datetime | None) -> None:
-    """``funding.rate``: keep the latest rate (fraction per ``interval_s``) and next settlement per venue × symbol.
-    ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``."""
+    """``funding.rate``: keep the latest rate (fraction per ``interval_s``, as its validated decimal text) and next
+    settlement per venue × symbol. ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``."""
     venue = ev.get("venue")
     symbol = ev.get("symbol")
     raw = ev.get("rate")
@@ -656,7 +656,7 @@ def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datet
     key = (venue, symbol)
     cur = state.rates.get(key)
     if cur is not None and cur.next_funding_raw == nraw:
-        cur.rate = rate
+        cur.rate_text = raw  # type: ignore[assignment]
         cur.interval_s = interval
         return
     try:
@@ -666,9 +666,9 @@ def _on_rate(state: DashboardState, ev: dict[str, Any], ts: datetime, mts: datet
     if nxt.tzinfo is not UTC:
         nxt = _parse_dt(nraw)
     if cur is None:
-        state.rates[key] = RateState(rate, interval, nxt, nraw)
+        state.rates[key] = RateState(raw, interval, nxt, nraw)  # type: ignore[arg-type]
     else:
-        cur.rate = rate
+        cur.rate_text = raw  # type: ignore[assignment]
         cur.interval_s = interval
         cur.next_funding_ts = nxt
         cur.next_funding_raw = nraw
@@ -846,28 +846,31 @@ def _classify_bad_line(raw: bytes | str) -> str:
 # --- the replay fast path ----------------------------------------------------------------------------------
 
 
-_MARK = "market.mark_price"
 _NO_SID = object()  # equal to no JSON value
-_RATE = "funding.rate"
 
 
 def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> int:
     """``feed_line`` for each of ``lines`` (returns how many), with the two high-rate events of a replay —
-    ``market.mark_price`` and ``funding.rate``, ~90 % of a log — folded inline.
+    ``market.mark_price`` and ``funding.rate``, ~90 % of a log — decoded by ``dashboard.hot_lines`` (typed, in C)
+    and folded inline.
 
-    The inline path is taken only when *every* check ``apply`` makes passes (envelope v1, ``seq`` an int above
-    the session's last one, ``ts`` / ``market_ts`` ISO strings in UTC, well-formed fields); it then makes exactly
-    the mutations ``apply`` would. Anything else — another event, a bad or unusual field, a new session id, a
-    ``ts`` not in UTC — goes to ``apply`` itself, so skips and rejects are counted by the one reference code.
-    The fold's hot scalars live in locals here and are written back to ``state`` before each ``apply`` call
-    and at the end (``finally``), so ``apply`` and the caller always see the exact state.
-    ``tests/test_reducer_fastpath.py`` checks the result equals ``apply`` on every event.
+    The inline fold is taken only when *every* check ``apply`` makes passes (the decoder has checked the JSON
+    types, ``v`` and the bounds; here: ``seq`` above the session's last one, ``ts`` / ``market_ts`` ISO strings
+    in UTC, a price or rate that ``float`` reads into a safe range — see ``_fast_mark_ok``); it then makes exactly
+    the mutations ``apply`` would. Anything else — another event, a line of another shape, a zero rate, a huge
+    exponent, a new session id, a ``ts`` not in UTC — is read with ``orjson.loads`` and folded by ``apply``
+    itself, so skips and rejects are counted by the one reference code. The fold's hot scalars live in locals
+    here and are written back to ``state`` before each ``apply`` call and at the end (``finally``), so ``apply``
+    and the caller always see the exact state. ``tests/test_reducer_fastpath.py`` checks the result equals
+    ``apply`` on every event, on real and hostile logs.
     """
     loads = _loads
+    decode = HOT_DECODER.decode
+    hot_errors = HOT_ERRORS
+    mark_line = MarkLine
     fromiso = _fromiso
-    dec = Decimal
+    to_float = float
     utc = UTC
-    zero = _ZERO
     marks = state.marks
     rates = state.rates
     last_seq = state.last_seq
@@ -888,118 +891,90 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
                 _skip(state, "too_long", f"{len(raw)} bytes")
                 continue
             try:
-                event = loads(raw)
-            except orjson.JSONDecodeError as e:
-                _skip(state, _classify_bad_line(raw), str(e)[:120])
-                continue
-            try:
-                name = event["event"]
-                if name == _MARK or name == _RATE:
-                    sid = event["session_id"]
-                    seq = event["seq"]
-                    ts = event["ts"]
-                    v = event["v"]
-                else:
-                    name = None
-            except (KeyError, TypeError):  # not an object / missing envelope: apply counts it
-                name = None
-            if name is not None and v == SCHEMA_VERSION and type(seq) is int and type(ts) is str:
+                hot = decode(raw)
+            except hot_errors:
+                hot = None
+            if hot is not None:
+                sid = hot.session_id
                 if sid != cur_sid:
                     if cur_last >= 0:
                         last_seq[cur_sid] = cur_last  # type: ignore[index]
-                    if type(sid) is str:
-                        cur_sid = sid
-                        last = last_seq.get(sid)
-                        cur_last = -1 if last is None else last
-                    else:
-                        cur_sid = _NO_SID
-                        cur_last = -1
-                        name = None
-                if name is not None and seq > cur_last:
+                    cur_sid = sid
+                    last = last_seq.get(sid)
+                    cur_last = -1 if last is None else last
+                seq = hot.seq
+                if seq > cur_last:
+                    ts = hot.ts
                     try:
                         tsdt = fromiso(ts)
                     except ValueError:
                         tsdt = None
-                    if tsdt is not None and tsdt.tzinfo is utc:
-                        mraw = event.get("market_ts")
-                        if mraw is None:
+                    mraw = hot.market_ts
+                    if mraw is None or mraw == m_raw:
+                        mts = m_last if mraw is not None else None
+                    else:
+                        try:
+                            mts = fromiso(mraw)
+                        except ValueError:
                             mts = None
-                        elif mraw == m_raw:
-                            mts = m_last
-                        elif type(mraw) is str:
+                        if mts is None or mts.tzinfo is not utc:
+                            tsdt = None  # apply handles it (a skip, or a non-UTC offset)
+                    if tsdt is not None and tsdt.tzinfo is utc:
+                        folded = False
+                        if type(hot) is mark_line:
+                            price = hot.mark_price
                             try:
-                                mts = fromiso(mraw)
+                                f = to_float(price)
                             except ValueError:
-                                mts = None
-                            if mts is None or mts.tzinfo is not utc:
-                                mraw = False  # apply handles it (skip, or a non-UTC offset)
+                                f = 0.0
+                            if 0.0 < f < 1e59:  # see _fast_mark_ok
+                                marks[(hot.venue, hot.symbol)] = price
+                                folded = True
                         else:
-                            mraw = False
-                        if mraw is not False:
-                            venue = event.get("venue")
-                            symbol = event.get("symbol")
-                            if name == _MARK:
-                                price = event.get("mark_price")
-                                d = None
-                                if type(venue) is str and type(symbol) is str and type(price) is str:
-                                    try:
-                                        d = dec(price)
-                                    except InvalidOperation:
-                                        pass
-                                if d is not None and d.is_finite() and d > zero and d.adjusted() <= _MAX_EXP:
-                                    marks[(venue, symbol)] = d
-                                    name = _MARK
+                            rtext = hot.rate
+                            try:
+                                f = to_float(rtext)
+                            except ValueError:
+                                f = 0.0
+                            if 1e-58 < abs(f) < 1e58:  # nonzero, |adjusted| < _MAX_EXP (zero: apply)
+                                key = (hot.venue, hot.symbol)
+                                nraw = hot.next_funding_ts
+                                cur = rates.get(key)
+                                if cur is not None and cur.next_funding_raw == nraw:
+                                    cur.rate_text = rtext
+                                    cur.interval_s = hot.interval_s
+                                    folded = True
                                 else:
-                                    name = None
-                            else:
-                                rraw = event.get("rate")
-                                interval = event.get("interval_s")
-                                nraw = event.get("next_funding_ts")
-                                d = None
-                                if (type(venue) is str and type(symbol) is str and type(rraw) is str
-                                        and type(nraw) is str and type(interval) is int and interval > 0):
                                     try:
-                                        d = dec(rraw)
-                                    except InvalidOperation:
-                                        pass
-                                if d is not None and d.is_finite() and -_MAX_EXP < d.adjusted() < _MAX_EXP:
-                                    key = (venue, symbol)
-                                    cur = rates.get(key)
-                                    if cur is not None and cur.next_funding_raw == nraw:
-                                        cur.rate = d
-                                        cur.interval_s = interval
-                                        name = _RATE
-                                    else:
-                                        try:
-                                            nxt = fromiso(nraw)
-                                        except ValueError:
-                                            nxt = None
-                                        if nxt is not None and nxt.tzinfo is utc:
-                                            if cur is None:
-                                                rates[key] = RateState(d, interval, nxt, nraw)
-                                            else:
-                                                cur.rate = d
-                                                cur.interval_s = interval
-                                                cur.next_funding_ts = nxt
-                                                cur.next_funding_raw = nraw
-                                            name = _RATE
+                                        nxt = fromiso(nraw)
+                                    except ValueError:
+                                        nxt = None
+                                    if nxt is not None and nxt.tzinfo is utc:
+                                        if cur is None:
+                                            rates[key] = RateState(rtext, hot.interval_s, nxt, nraw)
                                         else:
-                                            name = None
-                                else:
-                                    name = None
-                            if name is not None:  # folded: the bookkeeping apply does after a handler
-                                if mts is not None and mraw != m_raw:
+                                            cur.rate_text = rtext
+                                            cur.interval_s = hot.interval_s
+                                            cur.next_funding_ts = nxt
+                                            cur.next_funding_raw = nraw
+                                        folded = True
+                        if folded:  # the bookkeeping apply does after a handler
+                            cur_last = seq
+                            applied += 1
+                            last_ts = ts
+                            if mts is not None:
+                                if mraw != m_raw:
                                     m_raw = mraw
                                     m_last = mts
-                                cur_last = seq
-                                applied += 1
-                                last_ts = ts
-                                if mts is not None and mts is not market_now and (
-                                    market_now is None or mts > market_now
-                                ):
+                                if mts is not market_now and (market_now is None or mts > market_now):
                                     market_now = mts
-                                continue
-            # the reference path: sync the state, fold with apply, reload
+                            continue
+            # the reference path: parse, sync the state, fold with apply, reload
+            try:
+                event = loads(raw)
+            except orjson.JSONDecodeError as e:
+                _skip(state, _classify_bad_line(raw), str(e)[:120])
+                continue
             _sync(state, applied, last_ts, market_now, m_raw, m_last, cur_sid, cur_last)
             cur_sid = _NO_SID
             cur_last = -1

@@ -66,16 +66,21 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
     )
 
 
+def _mark(state: DashboardState, venue: str | None, symbol: str) -> Decimal | None:
+    """The latest mark price of ``venue`` × ``symbol`` as a ``Decimal`` (the fold keeps it as validated text)."""
+    text = state.marks.get((venue, symbol)) if venue is not None else None  # type: ignore[arg-type]
+    return Decimal(text) if text is not None else None
+
+
 def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSnapshot:
     """Formulas: see ``PositionSnapshot``; all via ``helpers.formulas``."""
     sym = pos.symbol
-    marks = state.marks
     is_live = pos.lifecycle in ("opening", "open", "closing")
     legs = {}
     unrealized = realized = fees = funding = expected = _ZERO
     margin_used: Decimal | None = None
     for venue, leg in pos.legs.items():
-        snap = _leg_snapshot(leg, marks.get((venue, sym)) if is_live else None)
+        snap = _leg_snapshot(leg, _mark(state, venue, sym) if is_live else None)
         legs[venue] = snap
         if snap.unrealized_pnl is not None:
             unrealized += snap.unrealized_pnl
@@ -87,8 +92,8 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         expected += leg.funding_expected
     divergence = current = erosion = None
     if is_live:
-        lm = marks.get((pos.long_venue, sym)) if pos.long_venue else None
-        sm = marks.get((pos.short_venue, sym)) if pos.short_venue else None
+        lm = _mark(state, pos.long_venue, sym)
+        sm = _mark(state, pos.short_venue, sym)
         divergence = formulas.divergence_pct(lm, sm) if lm is not None and sm is not None else pos.bot_divergence_pct
         lr = state.rates.get((pos.long_venue, sym)) if pos.long_venue else None
         sr = state.rates.get((pos.short_venue, sym)) if pos.short_venue else None

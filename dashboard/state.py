@@ -17,9 +17,15 @@ from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any
+from typing import Any, NewType
 
 from dashboard.models import IngestTotals
+
+#: The exact decimal text of a price or rate as logged (e.g. ``"84123.45"``), already validated by the fold
+#: (finite, within the fold's magnitude bounds). The fold keeps high-rate values as text and the snapshot turns
+#: the few it shows into ``Decimal`` (``Decimal(text)`` is exact), so a replay does not build a ``Decimal`` for
+#: every tick that the next tick overwrites. ``state_from_dict`` re-validates it.
+DecimalText = NewType("DecimalText", str)
 
 #: One timeline row: (ts, market_ts, seq, category, level, event, message) — raw ISO strings, text unescaped.
 TimelineRow = tuple[str, str | None, int, str, str, str, str]
@@ -102,12 +108,18 @@ class PositionState:
 
 @dataclass(slots=True)
 class RateState:
-    """Latest ``funding.rate`` of a venue × symbol: fraction per ``interval_s``, next settlement time."""
+    """Latest ``funding.rate`` of a venue × symbol: ``rate_text`` (fraction per ``interval_s``, as logged),
+    next settlement time."""
 
-    rate: Decimal
+    rate_text: DecimalText
     interval_s: int
     next_funding_ts: datetime
     next_funding_raw: str = ""  # the event's string, to skip re-parsing an unchanged time
+
+    @property
+    def rate(self) -> Decimal:
+        """The rate as a ``Decimal`` fraction per ``interval_s`` (exact: built from the logged text)."""
+        return Decimal(self.rate_text)
 
 
 @dataclass(slots=True)
@@ -145,7 +157,7 @@ class DashboardState:
     venues: dict[str, VenueState] = field(default_factory=dict)
     positions: dict[str, PositionState] = field(default_factory=dict)  # not closed, insertion (= open) order
     closed: dict[str, PositionState] = field(default_factory=dict)  # closed / rolled back, most recent last
-    marks: dict[tuple[str, str], Decimal] = field(default_factory=dict)  # (venue, symbol) → mark price
+    marks: dict[tuple[str, str], DecimalText] = field(default_factory=dict)  # (venue, symbol) → mark price
     rates: dict[tuple[str, str], RateState] = field(default_factory=dict)  # (venue, symbol) → latest rate
     timeline: deque[TimelineRow] = field(default_factory=deque)
     last_seq: dict[str, int] = field(default_factory=dict)  # session_id → last folded seq
@@ -221,6 +233,16 @@ def _dec(tp: Any, v: Any) -> Any:
         if not isinstance(v, str):
             raise TypeError("decimal must be a string")
         return Decimal(v)
+    if tp is DecimalText:
+        if type(v) is not str:
+            raise TypeError("decimal text must be a string")
+        try:
+            d = Decimal(v)
+        except ArithmeticError:  # decimal.InvalidOperation
+            raise ValueError(f"not a decimal: {v[:40]!r}") from None
+        if not d.is_finite() or d.adjusted() > 60:
+            raise ValueError(f"not a finite decimal of sane magnitude: {v[:40]!r}")
+        return v
     if tp is datetime:
         dt = datetime.fromisoformat(v)
         if dt.tzinfo is None:

@@ -64,7 +64,10 @@ def _mutations(ev: dict[str, Any]) -> list[dict[str, Any] | bytes]:
     out: list[dict[str, Any] | bytes] = []
     bad_values: list[Any] = [None, 1, 1.5, True, "", "abc", "NaN", "-Infinity", "0", "-1", "1e99", "1E-99", "0E-100",
                              " 5 ", "1_0", "\u0663", "2026-03-01T00:00:00", "2026-03-01T00:00:00+02:00",
-                             "2026-13-01T00:00:00+00:00", [], {}]
+                             "2026-13-01T00:00:00+00:00", [], {},
+                             # the fast path's float range test at and around its edges (see _fast_mark_ok)
+                             "1e58", "9.99e58", "1e59", "1e60", "1e61", "1e-58", "-1e-58", "1e-59", "1e-400",
+                             "0.0", "00", "-0", "+5", "1_000.5", "\u00a05", "5\u2003", "inf", "1e", ".", "5."]
     for key in ("v", "ts", "session_id", "seq", "event", "market_ts", "venue", "symbol", "mark_price", "rate",
                 "interval_s", "next_funding_ts"):
         if key not in ev:
@@ -112,3 +115,80 @@ def test_interleaved_sessions_and_checkpoint_like_state() -> None:
         lines.append(orjson.dumps(ev))
     r = _same(lines)
     assert r.stats.skipped.get("out_of_order_seq") or r.stats.skipped.get("duplicate_seq")
+
+
+def test_fast_accept_implies_reference_accept() -> None:
+    """``_fast_mark_ok`` / the inline rate test may only say yes where ``_on_mark`` / ``_on_rate`` say yes:
+    every string ``float`` parses into the fast range is a valid decimal of sane magnitude (random strings over
+    digits, signs, exponents, underscores, whitespace and non-ASCII digits)."""
+    from decimal import Decimal, InvalidOperation
+
+    from dashboard.reducer import _MAX_EXP, _fast_mark_ok
+
+    alphabet = [*"0123456789.eE+-_ ", "inf", "nan", "\u00a0", "\u0663", "\u00b2", "\t", "x", "1e400", "\u0966"]
+    rng = random.Random(7)
+    fast = 0
+    for _ in range(200_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(1, 8)))
+        try:
+            f = float(text)
+        except ValueError:
+            continue
+        mark_fast, rate_fast = _fast_mark_ok(text), 1e-58 < abs(f) < 1e58
+        if not (mark_fast or rate_fast):
+            continue
+        fast += 1
+        try:
+            d = Decimal(text)
+        except InvalidOperation:
+            pytest.fail(f"float accepts {text!r}, Decimal does not")
+        assert d.is_finite()
+        if mark_fast:
+            assert d > 0 and d.adjusted() <= _MAX_EXP, text
+        if rate_fast:
+            assert -_MAX_EXP < d.adjusted() < _MAX_EXP, text
+    assert fast > 10_000  # the sample did exercise the fast test
+
+
+def _renumber(line: bytes, seq: int) -> bytes:
+    return line.replace(b'"seq":%d' % orjson.loads(line)["seq"], b'"seq":%d' % seq, 1)
+
+
+def _raw_variants(line: bytes) -> list[bytes]:
+    """Byte-level variants of one real hot line that a typed decoder might read differently from orjson:
+    duplicate keys, big integers, invalid UTF-8, out-of-range numbers, deep nesting, BOM, escapes, extra fields.
+    The last two may set a huge ``seq`` (orjson reads a u64 as an int)."""
+    body = line.rstrip(b"}")
+    seq = b'"seq":%d' % orjson.loads(line)["seq"]
+    return [
+        body + b',"mark_price":"abc"}', body + b',"rate":"abc"}', body + b',"mark_price":7}',
+        body + b',"event":"x"}', body + b',"v":2}', line.replace(seq, seq + b".0"), line.replace(seq, b'"seq":-0'),
+        line.replace(b'"v":1', b'"v":true'), line.replace(b'"v":1', b'"v":1.0'),
+        body + b',"x":123456789012345678901234567890}', body + b',"x":1e400}', body + b',"message":1e400}',
+        body + b',"x":"\xff"}', body + b',"message":"\xff"}', body + b',"message":"\xed\xa0\x80"}',
+        body + b',"message":"\\ud800"}', body + b',"message":"\\ud83d\\ude00"}', body + b',"message":"a\\u0000b"}',
+        body + b',"message":' + b"[" * 3000 + b"]" * 3000 + b"}", b"\xef\xbb\xbf" + line, b" \t" + line + b" \r",
+        line + b" x", line + line, body + b',"market_ts":null}', body + b',"market_ts":""}',
+        body + b',"ts":"2026-03-01T00:00:00"}', body + b',"ts":"2026-03-01T00:00:00+02:00"}',
+        body + b',"market_ts":"2026-03-01T00:00:00-05:00"}', body + b',"next_funding_ts":"2026-02-30T00:00:00+00:00"}',
+        body + b',"interval_s":0}', body + b',"interval_s":9223372036854775808}', body + b',"": 1}',
+        line.replace(seq, b'"seq":123456789012345678901234567890'), line.replace(seq, b'"seq":18446744073709551615'),
+    ]
+
+
+def test_typed_hot_decoder_reads_like_orjson(real_lines: list[bytes]) -> None:
+    """``feed_lines`` decodes mark/rate lines with msgspec (``dashboard.hot_lines``), ``feed_line`` with orjson:
+    on every byte-level variant (each with a fresh ``seq``, followed by a good line) both fold to the same state
+    and count the same skips and rejects."""
+    mark = next(x for x in real_lines if b'"event":"market.mark_price"' in x)
+    rate = next(x for x in real_lines if b'"event":"funding.rate"' in x)
+    lines = list(real_lines[:50])
+    nxt = max(orjson.loads(x)["seq"] for x in lines) + 1
+    for hot in (mark, rate):
+        for k in range(len(_raw_variants(hot)) - 2):
+            lines.append(_raw_variants(_renumber(hot, nxt))[k])
+            lines.append(_renumber(hot, nxt + 1))
+            nxt += 2
+    lines += _raw_variants(_renumber(mark, nxt))[-2:]
+    r = _same(lines)
+    assert r.stats.applied > 60 and r.stats.skipped.get("not_json") and r.stats.skipped.get("invalid_utf8")
