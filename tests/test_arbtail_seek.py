@@ -89,6 +89,17 @@ def test_unusable_checkpoints_fall_back_to_full_replay(real_log: Path, tmp_path:
     r, res = _fold(bad, seek_min_bytes=0)
     assert res.checkpoint_seq is None
     assert frame_text(r.snapshot(), 120) == frame_text(full.snapshot(), 120)
+    # a checkpoint in another version's state form (rates as Decimal `rate`, before `rate_text`) is not used
+    j = max(k for k, x in enumerate(lines) if b'"dashboard.checkpoint"' in x)
+    ev = orjson.loads(lines[j])
+    assert ev["state"]["rates"]
+    for row in ev["state"]["rates"]:
+        row[-1]["rate"] = row[-1].pop("rate_text")
+    old = tmp_path / "old-form.jsonl"
+    old.write_bytes(b"".join(lines[:j]) + orjson.dumps(ev) + b"\n" + b"".join(lines[j + 1:]))
+    r, res = _fold(old, seek_min_bytes=0)
+    assert res.checkpoint_seq is None and not r.stats.skipped.get("bad_checkpoint")
+    assert frame_text(r.snapshot(), 120) == frame_text(full.snapshot(), 120)
     # a reader keeping a longer timeline than the checkpoint holds replays everything
     r = Reducer(timeline_size=50)
     assert load(real_log, r, seek_min_bytes=0).checkpoint_seq is None

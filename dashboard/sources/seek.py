@@ -4,7 +4,8 @@ Only bytes that contain the event name are parsed, so finding a checkpoint near 
 few MB at most and memory stays bounded by one block plus one line. A checkpoint is *usable* when replaying
 from it gives exactly the state a full replay gives (``checkpoint_usable``): its state was taken right after the
 event just before it (``last_seq`` of its session = its own ``seq`` − 1), it covers one session only — the one
-the log starts with — and its timeline is at least as long as the reader keeps.
+the log starts with — its timeline is at least as long as the reader keeps, and its state decodes in this
+version's form (a checkpoint written by another version of the state falls back to a full replay).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any, BinaryIO
 import orjson
 
 from dashboard.sources.lines import BLOCK_BYTES, MAX_LINE_BYTES
+from dashboard.state import state_from_dict
 
 _NEEDLE = b'"dashboard.checkpoint"'
 
@@ -95,4 +97,10 @@ def checkpoint_usable(cp: Checkpoint, first_session_id: str | None, timeline_siz
     size = state.get("timeline_size")
     if type(timeline) is not list or type(size) is not int:
         return False
-    return size >= timeline_size or len(timeline) < size
+    if size < timeline_size and len(timeline) >= size:
+        return False
+    try:
+        state_from_dict(state)
+    except Exception:  # noqa: BLE001 - another version's (or a damaged) state: replay in full instead
+        return False
+    return True
