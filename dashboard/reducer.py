@@ -39,6 +39,7 @@ from dashboard.state import (
     VenueState,
     state_from_dict,
 )
+from dashboard.timeaxis import Clock, event_time
 from helpers import formulas
 from logging_pipeline.events import SCHEMA_VERSION
 
@@ -771,10 +772,11 @@ class Reducer:
         self.version += n
         return n
 
-    def feed_lines_until(self, lines: Iterable[bytes], until: datetime) -> tuple[int, bool]:
-        """Like ``feed_lines`` but stops at the first event whose envelope ``ts`` is later than ``until``
-        (aware): that line is not fed. Returns ``(lines fed, stopped)``; ``stopped`` says a later event was
-        found, so the caller reads no further. Lines without a parseable ``ts`` are fed (and counted there)."""
+    def feed_lines_until(self, lines: Iterable[bytes], until: datetime, clock: Clock = "wall") -> tuple[int, bool]:
+        """Like ``feed_lines`` but stops at the first event whose time on ``clock`` (``dashboard.timeaxis``:
+        envelope ``ts`` or ``market_ts``) is later than ``until`` (aware): that line is not fed. Returns
+        ``(lines fed, stopped)``; ``stopped`` says a later event was found, so the caller reads no further.
+        Lines without a time on that clock are fed (and bad ones counted there)."""
         n = 0
         for raw in lines:
             if len(raw) <= self.max_line_bytes:
@@ -782,13 +784,9 @@ class Reducer:
                     event = _loads(raw)
                 except orjson.JSONDecodeError:
                     event = None
-                if type(event) is dict and type(ts := event.get("ts")) is str:
-                    try:
-                        t = _fromiso(ts)
-                    except ValueError:
-                        t = None
-                    if t is not None and t.tzinfo is not None and t > until:
-                        return n, True
+                t = event_time(event, clock)
+                if t is not None and t > until:
+                    return n, True
                 if event is not None:
                     self.version += 1
                     apply(self.state, event)

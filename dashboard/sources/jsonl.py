@@ -22,7 +22,8 @@ import orjson
 
 from dashboard.sources.lines import BLOCK_BYTES, LineSplitter
 from dashboard.sources.rotated import SourceError, check_readable, members, open_member, raw_position
-from dashboard.sources.seek import Checkpoint, checkpoint_ts, checkpoint_usable, iter_checkpoints
+from dashboard.sources.seek import Checkpoint, checkpoint_usable, iter_checkpoints
+from dashboard.timeaxis import Clock, checkpoint_time
 
 __all__ = ["SourceError", "LoadResult", "check_readable", "iter_batches", "load", "read_file"]
 
@@ -42,7 +43,7 @@ class LineSink(Protocol):
 class ReducerLike(LineSink, Protocol):
     timeline_size: int
 
-    def feed_lines_until(self, lines: list[bytes], until: datetime) -> tuple[int, bool]: ...
+    def feed_lines_until(self, lines: list[bytes], until: datetime, clock: Clock = "wall") -> tuple[int, bool]: ...
     def load_checkpoint(self, data: dict[str, Any]) -> bool: ...
 
 
@@ -70,19 +71,21 @@ def load(
     reducer: ReducerLike,
     *,
     until: datetime | None = None,
+    clock: Clock = "wall",
     seek: bool = True,
     seek_min_bytes: int = SEEK_MIN_BYTES,
     progress: ProgressFn | None = None,
 ) -> LoadResult:
-    """Fold the log at ``path`` into ``reducer``: to its end, or up to the last event with ``ts`` ≤ ``until``
-    (aware). With ``seek`` and a log of at least ``seek_min_bytes``, start from the last usable checkpoint
-    (at or before ``until``). ``progress`` is called after each block. Raises ``SourceError`` when ``path``
+    """Fold the log at ``path`` into ``reducer``: to its end, or — with ``until`` (aware) — up to the first event
+    whose time on ``clock`` is later (``dashboard.timeaxis``: ``market_ts`` or the envelope ``ts``). With
+    ``seek`` and a log of at least ``seek_min_bytes``, start from the last usable checkpoint (one covering no
+    time later than ``until``). ``progress`` is called after each block. Raises ``SourceError`` when ``path``
     (or a rotated member) cannot be read; bad content is counted in the reducer, never raised."""
     check_readable(path)
     paths = members(path)
     sizes = [_size(p) for p in paths]
     total = sum(sizes)
-    cp = _find_checkpoint(paths, reducer, until) if seek and total >= seek_min_bytes else None
+    cp = _find_checkpoint(paths, reducer, until, clock) if seek and total >= seek_min_bytes else None
     skipped = 0
     if cp is not None:
         reducer.load_checkpoint(cp.state)
@@ -106,7 +109,7 @@ def load(
                 if until is None:
                     reducer.feed_lines(lines)
                 else:
-                    stopped = reducer.feed_lines_until(lines, until)[1]
+                    stopped = reducer.feed_lines_until(lines, until, clock)[1]
                     if stopped:
                         break
                 if progress is not None:
@@ -140,7 +143,8 @@ def _first_session_id(path: Path) -> str | None:
     return sid if type(sid) is str else None
 
 
-def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | None) -> Checkpoint | None:
+def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | None,
+                     clock: Clock) -> Checkpoint | None:
     newest = paths[-1]
     if newest.suffix == ".gz":
         return None
@@ -149,7 +153,7 @@ def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | 
         end = _last_line_end(fh)
         for cp in iter_checkpoints(fh, end):
             if until is not None:
-                ts = checkpoint_ts(cp)
+                ts = checkpoint_time(cp.event, clock)
                 if ts is None or ts > until:
                     continue
             return cp if checkpoint_usable(cp, first_sid, reducer.timeline_size) else None

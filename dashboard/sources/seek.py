@@ -12,7 +12,6 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any, BinaryIO
 
 import orjson
@@ -76,15 +75,6 @@ def _parse(line: bytes, offset: int, end: int) -> Checkpoint | None:
     if type(ev.get("seq")) is not int or type(ev.get("session_id")) is not str or type(ev.get("ts")) is not str:
         return None
     return Checkpoint(offset, end, line, ev)
-
-
-def checkpoint_ts(cp: Checkpoint) -> datetime | None:
-    """The checkpoint's envelope ``ts`` (aware) or ``None`` if unparseable/naive."""
-    try:
-        ts = datetime.fromisoformat(cp.event["ts"])
-    except ValueError:
-        return None
-    return ts if ts.tzinfo is not None else None
 
 
 def checkpoint_usable(cp: Checkpoint, first_session_id: str | None, timeline_size: int) -> bool:

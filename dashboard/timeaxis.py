@@ -1,0 +1,48 @@
+"""The two clocks a session log can be travelled by (``--at`` / ``--from`` / ``--to`` / ``--speed``).
+
+* ``market`` — the time of the market data an event belongs to (``market_ts``). For a live bot it is the
+  venues' time, a few ms from the wall clock; for a paper run it is the replayed history (2026-02-24 → …), which is
+  what an operator asks about ("the state at 2026-03-01T12:00Z"). Events without a ``market_ts`` (session
+  start/stop, health) have no market time: they are folded where they stand and never end a replay.
+* ``wall`` — when the bot logged the event (the envelope ``ts``, UTC).
+
+A replay "up to T" folds every event until the first one whose time on the chosen clock is later than T.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+__all__ = ["Clock", "CLOCKS", "TIME_FIELD", "event_time", "checkpoint_time"]
+
+Clock = Literal["market", "wall"]
+CLOCKS: tuple[Clock, ...] = ("market", "wall")
+#: The envelope field each clock reads.
+TIME_FIELD: dict[str, str] = {"market": "market_ts", "wall": "ts"}
+
+
+def event_time(event: Any, clock: Clock) -> datetime | None:
+    """The event's time on ``clock`` as an aware datetime, or ``None`` when it has none (not an object, field
+    missing or null, not an ISO string, naive)."""
+    if type(event) is not dict:
+        return None
+    raw = event.get(TIME_FIELD[clock])
+    if type(raw) is not str:
+        return None
+    try:
+        t = datetime.fromisoformat(raw)
+    except ValueError:
+        return None
+    return t if t.tzinfo is not None else None
+
+
+def checkpoint_time(event: dict[str, Any], clock: Clock) -> datetime | None:
+    """The latest time on ``clock`` covered by a ``dashboard.checkpoint`` event, for choosing where a replay "up
+    to T" may start: on the market clock the state's ``market_now`` (the *largest* market time folded, so no
+    event before the checkpoint is later — market times from several venues need not be in order); on the wall
+    clock the checkpoint's own ``ts``. ``None`` when unknown."""
+    if clock == "market":
+        state = event.get("state")
+        return event_time({"market_ts": state.get("market_now")}, "market") if type(state) is dict else None
+    return event_time(event, "wall")
