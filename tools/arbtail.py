@@ -5,6 +5,8 @@
     arbtail logs/<session>.jsonl --once --width 120   # print one frame as plain text and exit 0
     arbtail logs/<session>.jsonl --at 2026-11-29T17:50Z --once       # the state at a moment (wall-clock ts)
     arbtail logs/<session>.jsonl --from 12:00Z... --to ... --speed 60 # play a stretch back at 60x
+        # keys while it plays (interactive terminal; --no-keys turns them off): space pause/resume,
+        # n or → step one event, j skip 10 s of playback, + / - double / halve the speed, q quit
     arbtail grep|stats|export logs/<session>.jsonl ...                # see tools/arbtail_{grep,stats,export}.py
 
 The same reducer and renderer as ``runbot`` uses, so the last frame equals the bot's own. Bad lines in the file
@@ -74,7 +76,10 @@ def _fail(message: str, code: int = 2) -> None:
 @app.command("show")
 def show(
     path: Annotated[Path | None, typer.Argument(help="Session log (.jsonl) to draw.")] = None,
-    follow: Annotated[bool, typer.Option("--follow", "-f", help="Keep reading as the file grows.")] = False,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep reading as the file grows. Keys on a terminal: space "
+                                                  "freezes / unfreezes the drawing, q quits.")
+    ] = False,
     once: Annotated[bool, typer.Option("--once", help="Print one frame as plain text and exit.")] = False,
     width: Annotated[int | None, typer.Option("--width", min=40, help="Frame width in columns.")] = None,
     timeline: Annotated[int, typer.Option("--timeline", min=1, help="Timeline rows to keep.")] = 20,
@@ -89,10 +94,17 @@ def show(
     start: Annotated[str | None, typer.Option("--from", help="Playback start (ISO 8601, UTC); with --speed.")] = None,
     end: Annotated[str | None, typer.Option("--to", help="Stop at this time (ISO 8601, UTC).")] = None,
     speed: Annotated[
-        float | None, typer.Option("--speed", min=0.001, help="Play the events back at N x the pace they were logged.")
+        float | None, typer.Option(
+            "--speed", min=0.001,
+            help="Play the events back at N x the pace they were logged. Keys on a terminal: space pause/resume, "
+                 "n or right arrow step one event, j skip 10 s of playback, + / - double / halve the speed, q quit.")
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")] = False,
     poll: Annotated[float, typer.Option("--poll", min=0.01, help="--follow: re-check the file every N s.")] = 0.5,
+    no_keys: Annotated[
+        bool, typer.Option("--no-keys", help="Do not read keys (--speed: space/n/j/+/-/q; --follow: space/q); "
+                                             "the terminal's input mode is left alone.")
+    ] = False,
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db)."""
     if session is not None or (path is None and db):
@@ -111,7 +123,7 @@ def show(
         return
     try:
         run_show_file(path, follow_=follow, once=once, width=width, timeline=timeline, at=times[0],
-                      start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll)
+                      start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll, keys=not no_keys)
     except SourceError as exc:
         _fail(str(exc))
 

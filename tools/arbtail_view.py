@@ -5,7 +5,20 @@
 * ``--at T``  — the state after the last event with ``ts`` ≤ T (checkpoint seek + fold, like a full replay);
 * ``--follow``— keep folding as the file grows, like ``tail -F`` (``dashboard.sources.follow``); rotation,
   truncation and deletion are said on a notice line (stderr in a pipe);
-* ``--speed N`` — play the events between ``--from`` and ``--to`` at N× the pace they were logged.
+* ``--speed N`` — play the events between ``--from`` and ``--to`` at N× the pace they were logged (``Player``:
+  anchored pacing, so slow folds or draws do not make it drift; ``event_time`` is the one place that says which
+  clock is the time axis).
+
+Keys, in the interactive view only and unless ``--no-keys`` (``tools.arbtail_keys`` reads them in cbreak mode
+and restores the terminal on every exit path, SIGTERM/SIGHUP and Ctrl-Z included). A status bar under the frame
+shows the state, speed, log time and the keys:
+
+* playback — ``space`` pause/resume, ``n`` or ``→`` step one event (pauses), ``j`` skip ``JUMP_PLAYBACK_S``
+  seconds of playback (``JUMP_PLAYBACK_S × speed`` of log time, folded at once), ``+``/``-`` double/halve the
+  speed, ``q`` quit (exit 0; the frame at that moment is left on the normal screen);
+* ``--follow`` — ``space`` freezes/unfreezes the drawing (reading goes on), ``q`` quits.
+
+``playback`` and ``follow`` also take the keys as names on an ``asyncio.Queue`` (tests drive them that way).
 
 A replay that reads many MB shows a ``rich.progress`` bar on stderr, on a terminal only. Time filters compare
 the envelope ``ts`` (wall clock, UTC), as the PostgreSQL source does.
@@ -14,15 +27,17 @@ the envelope ``ts`` (wall clock, UTC), as the PostgreSQL source does.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
-from collections.abc import Callable
-from datetime import datetime
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 import orjson
 from rich.console import Console, Group, RenderableType
+from rich.layout import Layout
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
@@ -32,9 +47,25 @@ from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.follow import follow_file
 from dashboard.sources.jsonl import SourceError, iter_batches, load
 from dashboard.text import safe_text
+from tools.arbtail_keys import terminal_keys
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
+
+#: ``j`` skips this many seconds of *playback*, i.e. ``JUMP_PLAYBACK_S × speed`` of log time: the same feel at any
+#: ``--speed`` (at ``--speed 360`` one jump is an hour of log).
+JUMP_PLAYBACK_S = 10.0
+#: ``+`` / ``-`` keep the speed within these bounds (the lower one is ``--speed``'s minimum).
+SPEED_LIMITS = (0.001, 1_000_000.0)
+#: Waits shorter than this are not raced against the keyboard (two tasks per event would cost more than the
+#: wait); a key typed meanwhile acts before the next event, as one typed during any wait.
+KEY_RACE_MIN_S = 0.02
+#: A jump folds its events at once but lets the event loop run (keys, Ctrl-C) every this many events.
+JUMP_YIELD_EVERY = 256
+QUIT_KEYS = ("q", "Q")
+STEP_KEYS = ("n", "right")
+PLAYBACK_KEYS = f"space pause · n/→ step · j skip {JUMP_PLAYBACK_S:g} s · +/- speed · q quit"
+FOLLOW_KEYS = "space freeze · q quit"
 
 
 def interactive(console: Console) -> bool:
@@ -93,12 +124,60 @@ def _with_notice(body: RenderableType, notice: str) -> RenderableType:
     return Group(Text(safe_text(notice, 200), style="bold yellow"), body)
 
 
+def _with_status(body: RenderableType, status: Text | None) -> RenderableType:
+    """The full-screen ``body`` with a one-line status bar under it (the bar takes a row from the body, so the
+    frame is never pushed off the screen), or ``body`` as it is."""
+    if status is None:
+        return body
+    screen = Layout(name="screen")
+    screen.split_column(Layout(body, name="frame", ratio=1), Layout(status, name="status", size=1))
+    return screen
+
+
+def _bar(label: str, style: str, parts: list[str], keys_help: str) -> Text:
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f" {label} ", style=style)
+    for part in parts:
+        text.append("  " + part)
+    text.append("   " + keys_help, style="dim")
+    return text
+
+
+async def _run_with_keys(work: Awaitable[None], keys: asyncio.Queue[str] | None,
+                         on_key: Callable[[str], bool]) -> None:
+    """Run ``work`` while handing each key from ``keys`` to ``on_key``; stop (cancelling ``work``) when
+    ``on_key`` returns True. ``work`` ending (or raising) ends it too."""
+    if keys is None:
+        await work
+        return
+    task = asyncio.ensure_future(work)
+    getter: asyncio.Future[str] | None = None
+    try:
+        while True:
+            getter = asyncio.ensure_future(keys.get())
+            done, _ = await asyncio.wait((task, getter), return_when=asyncio.FIRST_COMPLETED)
+            if getter in done and on_key(getter.result()):
+                return
+            if task in done:
+                task.result()
+                return
+    finally:
+        for pending in (task, getter):
+            if pending is not None:
+                pending.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+
+
 async def follow(path: Path, reducer: Reducer, offset: int, console: Console, width: int | None,
-                 *, poll_s: float = 0.5) -> None:
+                 *, poll_s: float = 0.5, keys: asyncio.Queue[str] | None = None, read_keys: bool = False) -> None:
     """Keep folding appended lines. Interactive: redraw in place (``Live``, alternate screen, restored on every
-    exit); otherwise print a plain frame per change and notices to stderr."""
+    exit); otherwise print a plain frame per change and notices to stderr.
+
+    Keys (names on ``keys``, or read from the terminal when ``read_keys`` and the view is interactive):
+    ``q`` stops following, ``space`` freezes the drawing (lines are still read and folded) and unfreezes it."""
     live_view = interactive(console)
     notice = ""
+    frozen = False
 
     def on_notice(text: str) -> None:
         nonlocal notice
@@ -106,23 +185,63 @@ async def follow(path: Path, reducer: Reducer, offset: int, console: Console, wi
         if not live_view:
             print(f"arbtail: {safe_text(text)}", file=sys.stderr, flush=True)
 
+    def on_key(key: str) -> bool:
+        nonlocal frozen
+        if key in QUIT_KEYS:
+            return True
+        if key == "space":
+            frozen = not frozen
+            redraw()
+        return False
+
     drawn = reducer.version
     if not live_view:
-        async for _ in follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice):
-            if reducer.version != drawn:
-                sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + "\n")
-                sys.stdout.flush()
-                drawn = reducer.version
+        def redraw() -> None:
+            pass
+
+        async def pump_plain() -> None:
+            nonlocal drawn
+            async for _ in follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice):
+                if reducer.version != drawn and not frozen:
+                    sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + "\n")
+                    sys.stdout.flush()
+                    drawn = reducer.version
+
+        await _run_with_keys(pump_plain(), keys, on_key)
         return
     shown = notice
-    with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live:
-        async for _ in follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice):
-            if reducer.version != drawn or notice != shown:
-                live.update(_with_notice(build_layout(reducer.snapshot()), notice), refresh=True)
-                drawn, shown = reducer.version, notice
+    with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live, \
+            terminal_keys(read_keys and keys is None, on_suspend=live.stop,
+                          on_resume=lambda: (live.start(), redraw())) as reader:
+        queue = keys if keys is not None else (reader.queue if reader is not None else None)
+
+        def redraw() -> None:
+            nonlocal drawn, shown
+            status = None
+            if queue is not None:
+                status = _bar("frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS) \
+                    if frozen else _bar("following", "bold black on green", [safe_text(path.name, 60)], FOLLOW_KEYS)
+            live.update(_with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True)
+            drawn, shown = reducer.version, notice
+
+        async def pump_live() -> None:
+            async for _ in follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice):
+                if not frozen and (reducer.version != drawn or notice != shown):
+                    redraw()
+
+        if queue is not None:
+            redraw()  # the status bar from the first frame on
+        await _run_with_keys(pump_live(), queue, on_key)
 
 
-def _line_ts(raw: bytes) -> datetime | None:
+# --- the playback time axis ------------------------------------------------------------------------------
+# Everything that says *which clock* paces a playback is here: ``event_time`` reads it from a line,
+# ``format_time`` shows it. Pacing (``Player``) only subtracts and compares what ``event_time`` returns.
+
+
+def event_time(raw: bytes) -> datetime | None:
+    """An event's place on the playback axis: its wall-clock envelope ``ts`` (timezone-aware), or ``None`` when the
+    line has none (such lines fold without pacing)."""
     try:
         ev = orjson.loads(raw)
         ts = datetime.fromisoformat(ev["ts"])
@@ -131,50 +250,234 @@ def _line_ts(raw: bytes) -> datetime | None:
     return ts if ts.tzinfo is not None else None
 
 
+def format_time(t: datetime | None) -> str:
+    """A playback position for the status bar, in UTC to the millisecond (pastes into ``--at``)."""
+    if t is None:
+        return "—"
+    return t.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+class Player:
+    """Pacing of one playback and its keys: pause, step, jump, speed, quit.
+
+    ``turn(ts)`` waits until the event logged at ``ts`` is due and ``advance(ts)`` records that it was folded.
+    Pacing is anchored: from an anchor (a wall instant ``now()``, a log position), the event at ``ts`` is due
+    ``(ts − anchor position) / speed`` seconds after the anchor instant, so time lost folding and drawing is made
+    up instead of adding up. Every key that changes the pace re-anchors at the current position.
+
+    Keys arrive as names on ``keys`` (``None``: no keys, plain pacing) and are handled at fixed points — those
+    already queued before each event, then any that arrive during a wait; a key that arrives together with the
+    end of a wait (or during a wait shorter than ``KEY_RACE_MIN_S``) acts after that event:
+
+    * ``space`` pause / resume — a paused player awaits the next key (no polling);
+    * ``n`` or ``right`` step: pause (if playing) and let exactly one more event through;
+    * ``j`` jump: every event up to ``position + JUMP_PLAYBACK_S × speed`` folds at once, then pacing goes on from
+      there (paused stays paused; jumps add up);
+    * ``+`` (or ``=``) / ``-`` double / halve the speed, within ``SPEED_LIMITS``;
+    * ``q`` quit: ``turn`` returns False.
+    """
+
+    def __init__(self, speed: float, *, keys: asyncio.Queue[str] | None = None,
+                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                 now: Callable[[], float] = time.monotonic) -> None:
+        self.speed = speed
+        self.keys = keys
+        self.paused = False
+        self.steps = 0
+        self.quit = False
+        #: The playback position on the log's time axis: the last folded event's time, or the end of a jump.
+        self.clock: datetime | None = None
+        self.jump_to: datetime | None = None
+        self.played = 0
+        #: Called after a key changed something (the view redraws its status bar).
+        self.on_change: Callable[[], None] = lambda: None
+        #: Called before the player blocks on a key or for a wait of at least ``KEY_RACE_MIN_S``: the view draws
+        #: what its redraw limit held back.
+        self.on_idle: Callable[[], None] = lambda: None
+        self._sleep = sleep
+        self._now = now
+        self._anchor: tuple[float, datetime] | None = None
+        self._jumped = 0
+
+    @property
+    def jumping(self) -> bool:
+        """Events are folding at once up to a jump's end."""
+        return self.jump_to is not None
+
+    def press(self, key: str) -> None:
+        """Act on one key name (unknown keys are ignored)."""
+        if key == "space":
+            self.paused, self.steps = not self.paused, 0
+        elif key in STEP_KEYS:
+            self.paused, self.steps = True, self.steps + 1
+        elif key == "j":
+            if self.clock is None:
+                return
+            self.jump_to = max(self.jump_to or self.clock, self.clock) + timedelta(seconds=JUMP_PLAYBACK_S * self.speed)
+        elif key in ("+", "="):
+            self.speed = min(self.speed * 2, SPEED_LIMITS[1])
+        elif key == "-":
+            self.speed = max(self.speed / 2, SPEED_LIMITS[0])
+        elif key in QUIT_KEYS:
+            self.quit = True
+        else:
+            return
+        self._anchor = None
+        self.on_change()
+
+    def advance(self, ts: datetime) -> None:
+        """The event logged at ``ts`` was folded."""
+        if self.clock is None or ts > self.clock:
+            self.clock = ts
+        self.played += 1
+
+    async def turn(self, ts: datetime) -> bool:
+        """Wait until the event logged at ``ts`` may be folded. False: the user quit."""
+        self._drain()
+        while not self.quit:
+            if self.jump_to is not None:
+                if ts <= self.jump_to:
+                    self._jumped += 1
+                    if self._jumped % JUMP_YIELD_EVERY == 0:  # a long jump still hears keys and Ctrl-C
+                        await asyncio.sleep(0)
+                        self._drain()
+                    return True
+                self.clock = max(self.clock or self.jump_to, self.jump_to)
+                self.jump_to, self._anchor = None, None
+                self.on_change()  # the jump is over: show where it landed
+            if self.paused and self.keys is not None:
+                if self.steps:
+                    self.steps -= 1
+                    return True
+                self.on_idle()
+                self.press(await self.keys.get())
+                continue
+            if self.clock is None or ts <= self.clock:
+                return True
+            if self._anchor is None:
+                self._anchor = (self._now(), self.clock)
+            wall0, log0 = self._anchor
+            delay = wall0 + (ts - log0).total_seconds() / self.speed - self._now()
+            if delay <= 0 or await self._wait(delay, ts):
+                return True
+        return False
+
+    def status(self) -> Text:
+        """The one-line status bar: state, speed, position, events played, key help."""
+        where = [f"×{self.speed:g}", format_time(self.clock), f"event {self.played}"]
+        if self.paused:
+            return _bar("paused", "bold black on yellow", where, PLAYBACK_KEYS)
+        return _bar("playing", "bold black on green", where, PLAYBACK_KEYS)
+
+    def _drain(self) -> None:
+        while self.keys is not None:
+            try:
+                key = self.keys.get_nowait()
+            except asyncio.QueueEmpty:
+                return
+            self.press(key)
+
+    async def _wait(self, delay: float, ts: datetime) -> bool:
+        """Sleep ``delay`` s unless a key comes first. True: the delay is over."""
+        if delay >= KEY_RACE_MIN_S:
+            self.on_idle()
+        if self.keys is None or delay < KEY_RACE_MIN_S:  # short waits: keys are read before the next event
+            await self._sleep(delay)
+            return True
+        sleeper = asyncio.ensure_future(self._sleep(delay))
+        getter = asyncio.ensure_future(self.keys.get())
+        try:
+            done, _ = await asyncio.wait((sleeper, getter), return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            sleeper.cancel()
+            getter.cancel()
+        if sleeper in done:
+            sleeper.result()
+        if getter in done:
+            if sleeper not in done and self._anchor is not None and self.clock is not None:
+                wall0, log0 = self._anchor  # the position moved on while we waited
+                reached = log0 + timedelta(seconds=(self._now() - wall0) * self.speed)
+                self.clock = max(self.clock, min(ts, reached))
+            self.press(getter.result())
+            self._drain()
+        return sleeper in done
+
+
 async def playback(path: Path, reducer: Reducer, console: Console, width: int | None, *, speed: float,
                    start: datetime | None, end: datetime | None,
-                   sleep: Callable[[float], object] = asyncio.sleep) -> None:
-    """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their ``ts``
-    (gaps between events divided by ``speed``). Redraws at most 10 times a second (interactive) or prints a
-    plain frame every second of wall time and at the end. Raises ``SourceError``."""
+                   sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+                   keys: asyncio.Queue[str] | None = None, read_keys: bool = False,
+                   now: Callable[[], float] = time.monotonic) -> None:
+    """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their time
+    (``event_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
+    between events are ``gap / speed`` and a slow fold or draw is made up, ``Player``). ``sleep`` and ``now``
+    (a monotonic clock) are injectable for tests. Redraws at most 10 times a second (interactive)
+    or prints a plain frame every second of wall time and at the end. Raises ``SourceError``.
+
+    Keys (``Player``) come as names on ``keys``, or from the terminal when ``read_keys`` and the view is
+    interactive (``tools.arbtail_keys``; the terminal is restored on every exit). With keys, the interactive view
+    has a status bar: playing/paused, speed, log time, events played, key help."""
     live_view = interactive(console)
     live = Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) \
         if live_view else None
-    prev: datetime | None = None
+    player = Player(speed, keys=keys, sleep=sleep, now=now)
     last_draw = 0.0
+    drawn = -1
+    with_status = False
 
     def draw(final: bool = False) -> None:
-        nonlocal last_draw
+        nonlocal last_draw, drawn
         now = time.monotonic()
         if live is not None and (final or now - last_draw >= 0.1):
-            live.update(build_layout(reducer.snapshot()), refresh=True)
-            last_draw = now
+            live.update(_with_status(build_layout(reducer.snapshot()), player.status() if with_status else None),
+                        refresh=True)
+            last_draw, drawn = now, reducer.version
         elif live is None and (final or now - last_draw >= 1.0):
             sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + ("" if final else "\n"))
             sys.stdout.flush()
             last_draw = now
 
+    def resume() -> None:
+        if live is not None:
+            live.start()
+            draw(final=True)
+
+    def draw_held_back() -> None:
+        if drawn != reducer.version:
+            draw(final=True)
+
     if live is not None:
         live.start()
+        player.on_change = lambda: draw(final=True)
+        player.on_idle = draw_held_back
     try:
-        for batch in iter_batches(path, reducer.note_skip):
-            for raw in batch:
-                ts = _line_ts(raw)
-                if ts is not None and end is not None and ts > end:
-                    draw(final=True)
-                    return
-                if ts is not None and (start is None or ts >= start):
-                    if prev is not None and ts > prev:
-                        await sleep((ts - prev).total_seconds() / speed)
-                    prev = ts
-                    reducer.feed_line(raw)
-                    draw()
-                else:
-                    reducer.feed_line(raw)
-        draw(final=True)
+        with terminal_keys(read_keys and live is not None and keys is None,
+                           on_suspend=live.stop if live is not None else None, on_resume=resume) as reader:
+            if reader is not None:
+                player.keys = reader.queue
+            with_status = live is not None and player.keys is not None
+            if with_status:
+                draw(final=True)
+            for batch in iter_batches(path, reducer.note_skip):
+                for raw in batch:
+                    ts = event_time(raw)
+                    if ts is not None and end is not None and ts > end:
+                        draw(final=True)
+                        return
+                    if ts is not None and (start is None or ts >= start):
+                        if not await player.turn(ts):
+                            draw(final=True)
+                            return
+                        reducer.feed_line(raw)
+                        player.advance(ts)
+                        draw(final=player.paused and not player.jumping)  # a step is drawn at once
+                    else:
+                        reducer.feed_line(raw)
+            draw(final=True)
     finally:
         if live is not None:
-            live.stop()
+            with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
+                live.stop()
 
 
 def _first_ts(path: Path) -> str | None:
@@ -192,16 +495,20 @@ def _first_ts(path: Path) -> str | None:
 
 def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, timeline: int,
                   at: datetime | None, start: datetime | None, end: datetime | None, speed: float | None,
-                  seek: bool, poll_s: float) -> None:
-    """The ``show`` command for a file. Raises ``SourceError`` (the CLI prints it and exits 2)."""
+                  seek: bool, poll_s: float, keys: bool = True) -> None:
+    """The ``show`` command for a file. Raises ``SourceError`` (the CLI prints it and exits 2). ``keys``: read
+    playback / follow keys in the interactive view (``--no-keys`` turns it off)."""
     reducer = Reducer(timeline_size=timeline)
     console = Console(width=width)
     plain = once or not interactive(console)
     if speed is not None and not once:
         try:
-            asyncio.run(playback(path, reducer, console, width, speed=speed, start=start, end=end or at))
+            asyncio.run(playback(path, reducer, console, width, speed=speed, start=start, end=end or at,
+                                 read_keys=keys))
         except KeyboardInterrupt:
             pass
+        if not plain:  # the alternate screen is gone: leave the state where playback stopped on the normal screen
+            print_frame(reducer, console, width, plain=False)
         return
     until = at or end
     offset = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal)
@@ -217,11 +524,12 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
         print_frame(reducer, console, width, plain=plain)
     if following:
         try:
-            asyncio.run(follow(path, reducer, offset, console, width, poll_s=poll_s))
+            asyncio.run(follow(path, reducer, offset, console, width, poll_s=poll_s, read_keys=keys))
         except KeyboardInterrupt:
             pass
         if live_follow:  # the alternate screen is gone: leave the state at exit on the normal screen
             print_frame(reducer, console, width, plain=False)
 
 
-__all__ = ["SourceError", "interactive", "load_for_show", "run_show_file", "follow", "playback"]
+__all__ = ["SourceError", "Player", "event_time", "follow", "format_time", "interactive", "load_for_show",
+           "playback", "run_show_file"]
