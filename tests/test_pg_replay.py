@@ -115,3 +115,38 @@ async def test_unknown_session_and_unreachable_server_are_clear_errors(pg_dsn: s
         async with PostgresSource("postgresql://u:topsecretpw@127.0.0.1:1/x", "latest"):
             pass
     assert "topsecretpw" not in str(err.value) and "cannot connect" in str(err.value)
+
+
+async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: Path) -> None:
+    """``at`` on the market clock (a paper run's replayed history) gives the frame the JSONL gives at that
+    market time; before the history starts nothing is folded."""
+    import subprocess
+    import sys
+    from datetime import datetime, timedelta
+
+    import orjson
+
+    from dashboard.sources.jsonl import load
+    from tools.pg_admin import import_jsonl
+
+    root = Path(__file__).resolve().parent.parent
+    subprocess.run(
+        [sys.executable, "-m", "tools.runbot_cli", "--config", str(root / "configs/funding_arb_paper.yml"),
+         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path)],
+        check=True, cwd=root, capture_output=True, timeout=120,
+    )
+    (path,) = tmp_path.glob("*.jsonl")
+    await import_jsonl(pg_dsn, path)
+    lines = path.read_bytes().splitlines()
+    sid = orjson.loads(lines[0])["session_id"]
+    market = [datetime.fromisoformat(t) for x in lines if (t := orjson.loads(x).get("market_ts"))]
+    for at in (market[len(market) // 3], market[-40]):
+        want = Reducer()
+        load(path, want, until=at, clock="market")
+        async with PostgresSource(pg_dsn, sid) as src:
+            got = Reducer()
+            await src.load(got, at=at, clock="market")
+        assert 0 < want.state.stats.applied < len(lines)
+        assert _frame(got) == _frame(want)
+    async with PostgresSource(pg_dsn, sid) as src:
+        assert await src.load(Reducer(), at=market[0] - timedelta(days=1), clock="market") == 0

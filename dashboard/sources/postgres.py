@@ -18,6 +18,7 @@ from typing import Any, Protocol
 
 import asyncpg
 
+from dashboard.timeaxis import Clock, event_time
 from logging_pipeline.postgres.dsn import redact, redact_dsn
 from logging_pipeline.postgres.rows import payload_to_line, unwrap_jsonb
 from logging_pipeline.postgres.store import CHANNEL
@@ -105,21 +106,24 @@ class PostgresSource:
         row = await self.conn.fetchrow("SELECT * FROM dashboard_sessions WHERE session_id = $1", self.session_id)
         return dict(row) if row else None
 
-    async def load(self, reducer: ReducerLike, *, at: datetime | None = None, use_snapshot: bool = True) -> int:
-        """Fold the session into ``reducer``: up to its end, or — with ``at`` (aware datetime) — up to the last
-        event whose ``ts`` ≤ ``at``. Starts from the newest snapshot at or before that point. Returns the
-        number of events fed; ``self.last_seq`` is the last seq covered (-1 if none)."""
+    async def load(self, reducer: ReducerLike, *, at: datetime | None = None, clock: Clock = "wall",
+                   use_snapshot: bool = True) -> int:
+        """Fold the session into ``reducer``: up to its end, or — with ``at`` (aware datetime) — up to the first
+        event later than ``at`` on ``clock`` (``dashboard.timeaxis``: envelope ``ts`` or ``market_ts``), as a
+        JSONL replay does. Starts from the newest snapshot before that point. Returns the number of events fed;
+        ``self.last_seq`` is the last seq covered (-1 if none). Raises ``ValueError`` for a naive ``at``."""
         if at is not None and at.tzinfo is None:
             raise ValueError("at must be timezone-aware (UTC)")
         conn = self.conn
         until_seq: int | None = None
         if at is not None:
-            until_seq = await conn.fetchval(
-                "SELECT max(seq) FROM dashboard_events WHERE session_id = $1 AND ts <= $2", self.session_id, at
-            )
-            if until_seq is None:
-                self.last_seq = -1
-                return 0
+            later = await self._first_seq_later(at, clock)
+            if later is not None:
+                until_seq = later - 1
+                if await conn.fetchval("SELECT min(seq) FROM dashboard_events WHERE session_id = $1",
+                                       self.session_id) == later:
+                    self.last_seq = -1
+                    return 0
         after = -1
         if use_snapshot:
             snap = await conn.fetchrow(
@@ -133,6 +137,28 @@ class PostgresSource:
                 after = snap["seq"]
         self.last_seq = after
         return await self._feed_after(reducer, until_seq)
+
+    async def _first_seq_later(self, at: datetime, clock: Clock) -> int | None:
+        """The seq of the session's first event later than ``at`` on ``clock`` (``None``: none is). The wall
+        clock is the indexed ``ts`` column; ``market_ts`` lives in the payload and is parsed here, row by row in
+        seq order through a cursor, so a malformed value is passed over as in a JSONL replay."""
+        conn = self.conn
+        if clock == "wall":
+            return await conn.fetchval(
+                "SELECT min(seq) FROM dashboard_events WHERE session_id = $1 AND ts > $2", self.session_id, at
+            )
+        async with conn.transaction():
+            rows = conn.cursor(
+                "SELECT seq, payload->>'market_ts' AS market_ts FROM dashboard_events WHERE session_id = $1"
+                " AND payload ? 'market_ts' ORDER BY seq",
+                self.session_id,
+                prefetch=self.fetch_rows,
+            )
+            async for row in rows:
+                t = event_time({"market_ts": row["market_ts"]}, "market")
+                if t is not None and t > at:
+                    return row["seq"]
+        return None
 
     async def _feed_after(self, reducer: ReducerLike, until_seq: int | None = None) -> int:
         fed = 0
