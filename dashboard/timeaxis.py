@@ -12,12 +12,21 @@ A replay "up to T" folds every event until the first one whose time on the chose
 from __future__ import annotations
 
 from datetime import datetime
+from enum import Enum
 from typing import Any, Literal
 
-__all__ = ["Clock", "CLOCKS", "TIME_FIELD", "event_time", "checkpoint_time"]
+__all__ = ["Clock", "ClockName", "TIME_FIELD", "event_time", "checkpoint_time"]
 
 Clock = Literal["market", "wall"]
-CLOCKS: tuple[Clock, ...] = ("market", "wall")
+
+
+class ClockName(str, Enum):
+    """The clocks as a choice for command-line options (``--clock market|wall``); ``.value`` is a ``Clock``."""
+
+    market = "market"
+    wall = "wall"
+
+
 #: The envelope field each clock reads.
 TIME_FIELD: dict[str, str] = {"market": "market_ts", "wall": "ts"}
 

@@ -19,6 +19,8 @@ def test_at_before_the_log_says_where_the_log_starts(tmp_path: Path) -> None:
     )
     assert proc.returncode == 2
     assert proc.stdout == ""
-    assert "no event at or before 2026-03-01T12:00:00+00:00" in proc.stderr
-    assert "starts at 2026-11-29T10:00:00+00:00" in proc.stderr
+    # no market_ts in this log: the wall clock is used, and said so
+    assert "no market times (market_ts) in this log" in proc.stderr
+    assert "no event at or before 2026-03-01T12:00:00.000Z on the wall clock" in proc.stderr
+    assert "starts at 2026-11-29T10:00:00.000Z" in proc.stderr
     assert "Traceback" not in proc.stderr

@@ -96,3 +96,20 @@ def test_a_checkpoint_covering_a_later_market_time_is_not_used(real_log: Path, t
     moved.write_bytes(b"\n".join([*lines[:j], orjson.dumps(cp), *lines[j + 1:]]) + b"\n")
     r = Reducer()
     assert load(moved, r, until=at, clock="market", seek_min_bytes=0).checkpoint_seq != cp["seq"]
+
+
+def test_cli_at_defaults_to_the_market_clock(real_log: Path) -> None:
+    from typer.testing import CliRunner
+
+    from tools.arbtail import app
+
+    lines = real_log.read_bytes().splitlines()
+    market = _times(lines, "market")
+    at = market[len(market) // 2]
+    want = Reducer()
+    load(real_log, want, until=at, clock="market")
+    out = CliRunner().invoke(app, [str(real_log), "--at", at.isoformat(), "--once", "--width", "120"])
+    assert out.exit_code == 0, out.output
+    assert out.stdout == frame_text(want.snapshot(), 120)
+    wall = CliRunner().invoke(app, [str(real_log), "--at", at.isoformat(), "--once", "--clock", "wall"])
+    assert wall.exit_code == 2 and "on the wall clock" in wall.output

@@ -434,7 +434,7 @@ def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
     path = tmp_path / "s.jsonl"
     write_log(path, 200, lambda i: 60.0)  # 200 minutes of log: 12 s at --speed 1000
     pane = pane_factory()
-    pane.keys(f"{ARBTAIL} {path} --speed 1000", "Enter")
+    pane.keys(f"{ARBTAIL} {path} --speed 1000 --clock wall", "Enter")  # the test log has wall times only
 
     def status() -> str:
         lines = [ln for ln in pane.text().splitlines() if "q quit" in ln]

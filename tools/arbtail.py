@@ -3,7 +3,7 @@
     arbtail logs/<session>.jsonl             # the file's final state, one frame (colour on a terminal)
     arbtail logs/<session>.jsonl --follow    # keep drawing as the file grows (like tail -F)
     arbtail logs/<session>.jsonl --once --width 120   # print one frame as plain text and exit 0
-    arbtail logs/<session>.jsonl --at 2026-11-29T17:50Z --once       # the state at a moment (wall-clock ts)
+    arbtail logs/<session>.jsonl --at 2026-03-01T12:00Z --once       # the state at a moment (market time)
     arbtail logs/<session>.jsonl --from 12:00Z... --to ... --speed 60 # play a stretch back at 60x
         # keys while it plays (interactive terminal; --no-keys turns them off): space pause/resume,
         # n or → step one event, j skip 10 s of playback, + / - double / halve the speed, q quit
@@ -22,6 +22,7 @@ import typer
 from typer.core import TyperGroup
 
 from dashboard.sources.jsonl import SourceError
+from dashboard.timeaxis import ClockName
 from tools.arbtail_export import register as register_export
 from tools.arbtail_grep import register as register_grep
 from tools.arbtail_stats import register as register_stats
@@ -101,6 +102,11 @@ def show(
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")] = False,
     poll: Annotated[float, typer.Option("--poll", min=0.01, help="--follow: re-check the file every N s.")] = 0.5,
+    clock: Annotated[
+        ClockName, typer.Option("--clock",
+                                help="Time axis of --at/--from/--to/--speed: 'market' (market_ts; for a paper run the "
+                               "replayed history) or 'wall' (when the bot logged each event, ts).")
+    ] = ClockName.market,
     no_keys: Annotated[
         bool, typer.Option("--no-keys", help="Do not read keys (--speed: space/n/j/+/-/q; --follow: space/q); "
                                              "the terminal's input mode is left alone.")
@@ -108,7 +114,8 @@ def show(
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db)."""
     if session is not None or (path is None and db):
-        _show_db(db, session or "latest", at=at, follow=follow, once=once, width=width, timeline=timeline)
+        _show_db(db, session or "latest", at=at, follow=follow, once=once, width=width, timeline=timeline,
+                 clock=clock.value)
         return
     if path is None:
         _fail("missing PATH (a session .jsonl file); see arbtail --help")
@@ -123,7 +130,8 @@ def show(
         return
     try:
         run_show_file(path, follow_=follow, once=once, width=width, timeline=timeline, at=times[0],
-                      start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll, keys=not no_keys)
+                      start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll, keys=not no_keys,
+                      clock=clock.value)
     except SourceError as exc:
         _fail(str(exc))
 

@@ -20,14 +20,15 @@ from rich.console import Console
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame
 from dashboard.sources.jsonl import SourceError, load
+from dashboard.timeaxis import Clock, ClockName
 
 
 def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int = 160, timeline: int = 20,
-                 at: Any = None) -> None:
-    """Draw the frame of ``path`` (at ``at``, an aware datetime, or its end) and save it. Raises
+                 at: Any = None, clock: Clock = "wall") -> None:
+    """Draw the frame of ``path`` (at ``at``, an aware datetime on ``clock``, or its end) and save it. Raises
     ``SourceError`` for an unreadable log and ``OSError`` when an output file cannot be written."""
     reducer = Reducer(timeline_size=timeline)
-    load(path, reducer, until=at)
+    load(path, reducer, until=at, clock=clock)
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
     console.print(build_frame(reducer.snapshot()))
     title = f"arbtail {path.name}"
@@ -53,6 +54,8 @@ def register(app: typer.Typer) -> None:
         html: Annotated[Path | None, typer.Option("--html", help="Save the frame as HTML to this file.")] = None,
         width: Annotated[int, typer.Option("--width", min=40, help="Frame width in columns.")] = 160,
         at: Annotated[str | None, typer.Option("--at", help="The frame at this time (ISO 8601, UTC).")] = None,
+        clock: Annotated[ClockName, typer.Option("--clock", help="Time axis of --at: 'market' (market_ts) or "
+                                                                 "'wall' (ts).")] = ClockName.market,
         db: Annotated[str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", show_default=False,
                                                help="PostgreSQL DSN (session export as JSONL).")] = None,
         output: Annotated[Path | None, typer.Option("--output", "-o", help="DB export: file (default stdout).")] = None,
@@ -70,7 +73,7 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--at") from None
         try:
-            export_frame(Path(target), svg=svg, html=html, width=width, at=when)
+            export_frame(Path(target), svg=svg, html=html, width=width, at=when, clock=clock.value)
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)
             raise typer.Exit(2) from None

@@ -2,10 +2,12 @@
 
 * one frame   — ``--once`` or not an interactive terminal (pipe, ``TERM=dumb``, ``NO_COLOR``): plain text, no
   cursor control; on a terminal the frame is printed once in colour;
-* ``--at T``  — the state after the last event with ``ts`` ≤ T (checkpoint seek + fold, like a full replay);
+* ``--at T``  — the state just before the first event later than T (checkpoint seek + fold, like a full
+  replay); T is on the ``--clock`` (``dashboard.timeaxis``): ``market`` (default: ``market_ts``, for a paper run
+  the replayed history) or ``wall`` (the envelope ``ts``);
 * ``--follow``— keep folding as the file grows, like ``tail -F`` (``dashboard.sources.follow``); rotation,
   truncation and deletion are said on a notice line (stderr in a pipe);
-* ``--speed N`` — play the events between ``--from`` and ``--to`` at N× the pace they were logged (``Player``:
+* ``--speed N`` — play the events between ``--from`` and ``--to`` at N× their pace on the clock (``Player``:
   anchored pacing, so slow folds or draws do not make it drift; ``event_time`` is the one place that says which
   clock is the time axis).
 
@@ -20,8 +22,8 @@ shows the state, speed, log time and the keys:
 
 ``playback`` and ``follow`` also take the keys as names on an ``asyncio.Queue`` (tests drive them that way).
 
-A replay that reads many MB shows a ``rich.progress`` bar on stderr, on a terminal only. Time filters compare
-the envelope ``ts`` (wall clock, UTC), as the PostgreSQL source does.
+A replay that reads many MB shows a ``rich.progress`` bar on stderr, on a terminal only. Time filters and
+playback use one clock (``--clock``), as the PostgreSQL source does.
 """
 
 from __future__ import annotations
@@ -42,11 +44,14 @@ from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
+from dashboard import timeaxis
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.follow import follow_file
-from dashboard.sources.jsonl import SourceError, iter_batches, load
+from dashboard.sources.jsonl import SourceError, check_readable, iter_batches, load
+from dashboard.sources.rotated import members, open_member
 from dashboard.text import safe_text
+from dashboard.timeaxis import TIME_FIELD, Clock
 from tools.arbtail_keys import terminal_keys
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
@@ -99,12 +104,13 @@ class _ProgressBar:
             self._progress = None
 
 
-def load_for_show(path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool) -> int:
+def load_for_show(path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool,
+                  clock: Clock = "wall") -> int:
     """Fold ``path`` into ``reducer`` (checkpoint seek when possible). Returns the offset to follow from.
     Raises ``SourceError``."""
     progress = _ProgressBar(bar)
     try:
-        return load(path, reducer, until=until, seek=seek, progress=progress).offset
+        return load(path, reducer, until=until, clock=clock, seek=seek, progress=progress).offset
     finally:
         progress.close()
 
@@ -239,15 +245,14 @@ async def follow(path: Path, reducer: Reducer, offset: int, console: Console, wi
 # ``format_time`` shows it. Pacing (``Player``) only subtracts and compares what ``event_time`` returns.
 
 
-def event_time(raw: bytes) -> datetime | None:
-    """An event's place on the playback axis: its wall-clock envelope ``ts`` (timezone-aware), or ``None`` when the
-    line has none (such lines fold without pacing)."""
+def event_time(raw: bytes, clock: Clock = "wall") -> datetime | None:
+    """An event's place on the playback axis: its time on ``clock`` (``dashboard.timeaxis``: ``market_ts`` or
+    the envelope ``ts``, timezone-aware), or ``None`` when the line has none (such lines fold without pacing)."""
     try:
         ev = orjson.loads(raw)
-        ts = datetime.fromisoformat(ev["ts"])
-    except (orjson.JSONDecodeError, TypeError, KeyError, ValueError):
+    except orjson.JSONDecodeError:
         return None
-    return ts if ts.tzinfo is not None else None
+    return timeaxis.event_time(ev, clock)
 
 
 def format_time(t: datetime | None) -> str:
@@ -407,9 +412,9 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
                    start: datetime | None, end: datetime | None,
                    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                    keys: asyncio.Queue[str] | None = None, read_keys: bool = False,
-                   now: Callable[[], float] = time.monotonic) -> None:
+                   now: Callable[[], float] = time.monotonic, clock: Clock = "wall") -> None:
     """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their time
-    (``event_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
+    on ``clock`` (``event_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
     between events are ``gap / speed`` and a slow fold or draw is made up, ``Player``). ``sleep`` and ``now``
     (a monotonic clock) are injectable for tests. Redraws at most 10 times a second (interactive)
     or prints a plain frame every second of wall time and at the end. Raises ``SourceError``.
@@ -460,7 +465,7 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
                 draw(final=True)
             for batch in iter_batches(path, reducer.note_skip):
                 for raw in batch:
-                    ts = event_time(raw)
+                    ts = event_time(raw, clock)
                     if ts is not None and end is not None and ts > end:
                         draw(final=True)
                         return
@@ -480,43 +485,70 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
                 live.stop()
 
 
-def _first_ts(path: Path) -> str | None:
-    """The ``ts`` of the first parseable event of ``path`` (for a helpful message), or ``None``."""
-    with open(path, "rb") as fh:
-        for raw in fh:
-            try:
-                event = orjson.loads(raw)
-            except orjson.JSONDecodeError:
-                continue
-            if isinstance(event, dict) and isinstance(event.get("ts"), str):
-                return event["ts"]
+#: How many lines ``resolve_clock`` reads looking for a market time before it falls back to the wall clock.
+CLOCK_PROBE_LINES = 10_000
+
+
+def _first_time(path: Path, clock: Clock, max_lines: int | None = None) -> datetime | None:
+    """The time on ``clock`` of the first event of ``path`` (its oldest rotated member, ``.gz`` or not) that has
+    one, within ``max_lines``; ``None`` if none does or the log cannot be read (the reader says why)."""
+    try:
+        check_readable(path)
+        with open_member(members(path)[0]) as fh:
+            for n, raw in enumerate(fh):
+                if max_lines is not None and n >= max_lines:
+                    break
+                t = event_time(raw, clock)
+                if t is not None:
+                    return t
+    except (SourceError, OSError, EOFError):
+        return None
     return None
+
+
+def resolve_clock(path: Path, clock: Clock) -> tuple[Clock, str | None]:
+    """``clock``, except that a log whose first ``CLOCK_PROBE_LINES`` lines carry no ``market_ts`` (not written
+    by a bot with a market clock) is travelled by the wall clock: returns the clock and a notice saying so.
+    Raises ``SourceError`` when ``path`` cannot be read."""
+    check_readable(path)
+    if clock == "market" and _first_time(path, "market", CLOCK_PROBE_LINES) is None:
+        return "wall", "no market times (market_ts) in this log: --at/--from/--to/--speed use the wall clock (ts)"
+    return clock, None
 
 
 def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, timeline: int,
                   at: datetime | None, start: datetime | None, end: datetime | None, speed: float | None,
-                  seek: bool, poll_s: float, keys: bool = True) -> None:
+                  seek: bool, poll_s: float, keys: bool = True, clock: Clock = "wall") -> None:
     """The ``show`` command for a file. Raises ``SourceError`` (the CLI prints it and exits 2). ``keys``: read
-    playback / follow keys in the interactive view (``--no-keys`` turns it off)."""
+    playback / follow keys in the interactive view (``--no-keys`` turns it off); ``clock``: the time axis of
+    ``at`` / ``start`` / ``end`` and of the playback pace."""
     reducer = Reducer(timeline_size=timeline)
     console = Console(width=width)
     plain = once or not interactive(console)
+    if speed is not None or at is not None or start is not None or end is not None:
+        clock, notice = resolve_clock(path, clock)
+        if notice:
+            print(f"arbtail: {notice}", file=sys.stderr, flush=True)
     if speed is not None and not once:
         try:
             asyncio.run(playback(path, reducer, console, width, speed=speed, start=start, end=end or at,
-                                 read_keys=keys))
+                                 read_keys=keys, clock=clock))
         except KeyboardInterrupt:
             pass
         if not plain:  # the alternate screen is gone: leave the state where playback stopped on the normal screen
             print_frame(reducer, console, width, plain=False)
         return
     until = at or end
-    offset = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal)
+    offset = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal,
+                           clock=clock)
     if until is not None and reducer.state.stats.applied == 0:
-        first = _first_ts(path)
+        first = _first_time(path, clock)
+        field = TIME_FIELD[clock]
+        other = "wall" if clock == "market" else "market"
         raise SourceError(
-            f"{path}: no event at or before {until.isoformat()} (times compare the events' wall-clock `ts`"
-            + (f"; this log starts at {first}" if first else "") + ")"
+            f"{path}: no event at or before {format_time(until)} on the {clock} clock (`{field}`"
+            + (f"; this log's {clock} time starts at {format_time(first)}" if first else "; no event has one")
+            + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
         )
     following = follow_ and not once and until is None
     live_follow = following and not plain

@@ -14,6 +14,7 @@ from rich.live import Live
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.postgres import PostgresSource
+from dashboard.timeaxis import Clock
 
 
 def parse_at(text: str | None) -> datetime | None:
@@ -28,21 +29,23 @@ def parse_at(text: str | None) -> datetime | None:
 
 
 async def frame_from_db(dsn: str, session: str, *, at: datetime | None = None, width: int = 120,
-                        timeline: int = 20) -> str:
-    """The plain-text frame of ``session`` at its end (or at ``at``). Raises ``PostgresSourceError``."""
+                        timeline: int = 20, clock: Clock = "wall") -> str:
+    """The plain-text frame of ``session`` at its end (or at ``at`` on ``clock``). Raises
+    ``PostgresSourceError``."""
     reducer = Reducer(timeline_size=timeline)
     async with PostgresSource(dsn, session) as src:
-        await src.load(reducer, at=at)
+        await src.load(reducer, at=at, clock=clock)
     return frame_text(reducer.snapshot(), width)
 
 
 async def show_db(dsn: str, session: str, *, at: datetime | None = None, follow: bool = False,
-                  once: bool = False, width: int | None = None, timeline: int = 20) -> None:
+                  once: bool = False, width: int | None = None, timeline: int = 20, clock: Clock = "wall") -> None:
     """Print/draw the session: one frame (``once`` or not a terminal), or follow it live (redraw on each
-    committed batch; a non-terminal gets one plain frame per change). Raises ``PostgresSourceError``."""
+    committed batch; a non-terminal gets one plain frame per change). ``at`` is on ``clock``
+    (``dashboard.timeaxis``). Raises ``PostgresSourceError``."""
     reducer = Reducer(timeline_size=timeline)
     async with PostgresSource(dsn, session) as src:
-        await src.load(reducer, at=at)
+        await src.load(reducer, at=at, clock=clock)
         console = Console(width=width)
         if once or not follow or not console.is_terminal:
             if console.is_terminal and not once:
