@@ -3,10 +3,13 @@
 Lines are handed over through a ``collections.deque`` (``append`` is atomic and never blocks); the thread wakes
 every ``flush_interval_s`` (or sooner when ``flush()`` is asked for), writes what accumulated with one
 ``writelines`` and flushes the OS buffer, so a line reaches the file at most ``flush_interval_s`` after it was
-logged. An I/O error (disk full, file removed) does not propagate: the writer records it in ``error``, keeps
-the unwritten lines counted in ``dropped`` and the owner reports the sink as degraded. A write that does not
-return (a hung disk, a stalled NFS mount) blocks only this thread: ``stalled_s`` tells the owner for how long,
-and ``close`` gives up waiting after its ``timeout``.
+logged. An I/O error (disk full, quota, a yanked device) does not propagate: the writer records it in
+``error`` (the owner reports the sink as degraded), holds the unwritten bytes — up to ``hold_bytes``, oldest
+first; later lines are counted in ``dropped`` — and retries every ``retry_s`` seconds. The file is written
+unbuffered and a short write is continued exactly where it stopped, so once the disk has room again the held
+lines land in order, none twice and none torn, and ``error`` clears. A write that does not return (a hung disk, a
+stalled NFS mount) blocks only this thread: ``stalled_s`` tells the owner for how long, and ``close`` gives up
+waiting after its ``timeout``.
 """
 
 from __future__ import annotations
@@ -17,13 +20,31 @@ from collections import deque
 from pathlib import Path
 
 
-class BatchFileWriter:
-    """Append-only writer thread for one file. ``submit`` is safe from any thread; ``close`` drains and joins."""
+#: Bytes of unwritten lines held for a retry while writes fail (64 MiB); lines beyond are dropped and counted.
+HOLD_BYTES = 64 * 1024 * 1024
+#: Seconds between attempts to write held lines after a failed write.
+RETRY_S = 1.0
 
-    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, name: str = "jsonl-writer") -> None:
+
+class BatchFileWriter:
+    """Append-only writer thread for one file. ``submit`` is safe from any thread; ``close`` drains and joins.
+
+    Counters (lines): ``written`` on disk, ``held`` waiting for a retry after a failed write, ``dropped`` lost
+    (beyond ``hold_bytes``, or still held when the file is closed); ``recoveries`` counts failed spells that
+    ended with everything held written."""
+
+    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, name: str = "jsonl-writer",
+                 hold_bytes: int = HOLD_BYTES, retry_s: float = RETRY_S) -> None:
         self.path = Path(path)
         self.flush_interval_s = flush_interval_s
+        self.hold_bytes = hold_bytes
+        self.retry_s = retry_s
         self._pending: deque[bytes] = deque()
+        self._held: list[bytes] = []  # unwritten bytes, oldest first: whole lines with their b"\n"
+        self._held_bytes = 0
+        self.held = 0
+        self.recoveries = 0
+        self._retry_at = 0.0
         self._wake = threading.Event()
         self._stop = False
         self._thread = threading.Thread(target=self._run, name=name, daemon=True)
@@ -40,7 +61,7 @@ class BatchFileWriter:
         without its durable record).
         """
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._file = open(self.path, "ab")  # noqa: SIM115 - owned by the thread, closed in close()
+        self._file = open(self.path, "ab", buffering=0)  # noqa: SIM115 - owned by the thread, closed in close()
         self._thread.start()
 
     def submit(self, line: bytes) -> None:
@@ -82,24 +103,43 @@ class BatchFileWriter:
         return True
 
     def _drain(self) -> None:
+        """Move what is pending behind what is held, then write it all (unless a retry is not due yet)."""
         pending = self._pending
-        batch = []
+        held = self._held
         while pending:
-            batch.append(pending.popleft())
-            batch.append(b"\n")
-        if not batch:
+            line = pending.popleft()
+            size = len(line) + 1
+            if self.error is not None and self._held_bytes + size > self.hold_bytes and held:
+                self.dropped += 1  # the disk has been failing for a while: keep the oldest, count the rest
+                continue
+            held.append(line)
+            held.append(b"\n")
+            self._held_bytes += size
+            self.held += 1
+        if not held or (self.error is not None and not self._stop and time.monotonic() < self._retry_at):
             return
-        if self.error is not None:
-            self.dropped += len(batch) // 2
-            return
+        data = memoryview(b"".join(held))
         self._busy_since = time.monotonic()
         try:
-            self._file.writelines(batch)
-            self._file.flush()
-            self.written += len(batch) // 2
+            while data:
+                data = data[self._file.write(data):]
         except OSError as exc:
             self.error = f"{type(exc).__name__}: {exc}"
-            self.dropped += len(batch) // 2
+            self._retry_at = time.monotonic() + self.retry_s
+            rest = bytes(data)
+            left = rest.count(b"\n")  # the lines not (or not wholly) written; a partial one is completed later
+            self.written += self.held - left
+            self.held = left
+            self._held = [rest]
+            self._held_bytes = len(rest)
+        else:
+            self.written += self.held
+            self.held = 0
+            held.clear()
+            self._held_bytes = 0
+            if self.error is not None:
+                self.error = None
+                self.recoveries += 1
         finally:
             self._busy_since = None
 
@@ -108,4 +148,6 @@ class BatchFileWriter:
             self._wake.wait(self.flush_interval_s)
             self._wake.clear()
             self._drain()
-        self._drain()
+        self._drain()  # the last attempt (a retry is due now); what still cannot be written is lost
+        self.dropped += self.held
+        self.held = 0

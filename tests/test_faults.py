@@ -229,7 +229,7 @@ def test_jsonl_disk_full_is_reported_and_the_bot_trades_the_same(
         real_open(self)
         if self.path.suffix == ".jsonl":
             self._file.close()
-            self._file = open("/dev/full", "ab")  # noqa: SIM115 - closed by the writer
+            self._file = open("/dev/full", "ab", buffering=0)  # noqa: SIM115 - closed by the writer
 
     monkeypatch.setattr(BatchFileWriter, "open", open_full)
     run = run_bot_in_process(tmp_path)
@@ -253,9 +253,9 @@ def test_a_stalled_jsonl_writer_does_not_slow_the_bot(
         def __init__(self, real: Any) -> None:
             self.real = real
 
-        def writelines(self, lines: Any) -> None:
+        def write(self, data: Any) -> int:
             release.wait(60)
-            self.real.writelines(lines)
+            return self.real.write(data)
 
         def __getattr__(self, name: str) -> Any:
             return getattr(self.real, name)

@@ -13,8 +13,9 @@ from logging_pipeline.writer import BatchFileWriter
 class FileSink(Sink):
     """Lines go to ``path`` through a writer thread (flushed at least every ``flush_interval_s``).
 
-    Health: ``degraded`` when a write failed (disk full: the lines from then on are counted as dropped) or when
-    one write has been blocked for more than ``stall_after_s`` seconds (back to ``ok`` when it returns); at
+    Health: ``degraded`` while writes fail (disk full: the writer holds the lines and retries; back to ``ok`` once
+    they are written, see ``BatchFileWriter``) or while one write has been blocked for more than ``stall_after_s``
+    seconds (back to ``ok`` when it returns); at
     close, waits at most ``close_timeout_s`` seconds for the writer, off the event loop, then gives up
     (``failed``). Subclasses implement ``write`` by calling ``self._writer.submit(bytes)``.
     """
@@ -42,7 +43,8 @@ class FileSink(Sink):
         writer = self._writer
         if writer.error is not None:
             if self.health == "ok":
-                self.health, self.health_reason = "degraded", f"{writer.error} ({writer.dropped} lines dropped)"
+                self.health = "degraded"
+                self.health_reason = f"{writer.error} (lines held and retried; {writer.dropped} dropped so far)"
         elif writer.stalled_s > self.stall_after_s:
             if self.health == "ok":
                 self.health = "degraded"
@@ -57,8 +59,13 @@ class FileSink(Sink):
 
     @property
     def dropped(self) -> int:
-        """Lines lost to a write error."""
+        """Lines lost to a write error (beyond what the writer holds for a retry, or still held at close)."""
         return self._writer.dropped
+
+    @property
+    def held(self) -> int:
+        """Lines waiting for a retry after a failed write."""
+        return self._writer.held
 
     async def aclose(self) -> None:
         if not await asyncio.to_thread(self._writer.close, self.close_timeout_s):
