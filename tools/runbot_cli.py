@@ -41,7 +41,8 @@ from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 from logging_pipeline.postgres.dsn import passwords_in, redact_dsn
 from logging_pipeline.postgres.wiring import build_postgres_sink
-from tools.pg_admin import prune
+from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, release_orphan
+from tools.pg_admin import import_jsonl, prune
 from tools.pg_admin import register_commands as register_pg_commands
 
 log = get_logger("runbot")
@@ -239,15 +240,41 @@ def emit_checkpoint_event(state: dict[str, object]) -> None:
     checkpoint_log.emit(DashboardCheckpoint(state=state), message=f"dashboard checkpoint after seq {last}")
 
 
-def _start_retention(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
-    """Prune old sessions in the background when ``dashboard.persistence.retention_days`` / ``_keep_last`` is
-    set (never the running session: it is the newest and active now). A failure is a warning, not a stop."""
+def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
+    """Background database housekeeping at start (never stops the bot; failures are warnings):
+
+    1. load the PostgreSQL spools earlier runs left in ``<log_dir>/pg_spool`` (the database was away when they
+       ended, or they crashed) — only those no live process owns (``spool.claim_orphan``) — and delete each once
+       its events are in the database (idempotent: events already there are not doubled);
+    2. prune old sessions when ``dashboard.persistence.retention_days`` / ``_keep_last`` is set (never the
+       running session: it is the newest and active now)."""
+    if pg_sink is None:
+        return None
     persistence = opts.config.dashboard.persistence
     days, keep = persistence.retention_days, persistence.retention_keep_last
-    if pg_sink is None or (days is None and keep is None):
-        return None
 
-    async def run() -> None:
+    async def backfill() -> None:
+        spool_dir = pg_sink.spool_dir
+        for path in sorted(spool_dir.glob(f"*{SPOOL_SUFFIX}")) if spool_dir.is_dir() else []:
+            if path.name.startswith(session_id):
+                continue
+            fd = await asyncio.to_thread(claim_orphan, path)
+            if fd is None:
+                continue  # a running bot owns it, or it is gone
+            loaded = False
+            try:
+                result = await import_jsonl(pg_sink.dsn, path)
+                loaded = True
+                log.info(f"loaded an earlier run's PostgreSQL spool {path.name}: {result.lines} lines, "
+                         f"{result.inserted} new events, {result.duplicates} already stored, "
+                         f"{sum(result.skipped.values())} unreadable lines skipped")
+            except Exception as exc:  # noqa: BLE001 - the file stays for the next start or a manual import
+                log.warning(f"could not load the PostgreSQL spool {path}: {type(exc).__name__}: {exc} "
+                            f"(it stays; `arbtail --db DSN import {path}` loads it)")
+            finally:
+                release_orphan(path, fd, loaded=loaded)
+
+    async def retention() -> None:
         try:
             result = await prune(
                 pg_sink.dsn,
@@ -263,7 +290,23 @@ def _start_retention(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio
             f"{days or '∞'} days beyond the newest {keep or 0}"
         )
 
-    return asyncio.create_task(run(), name="pg-retention")
+    async def run() -> None:
+        await backfill()
+        if days is not None or keep is not None:
+            await retention()
+
+    return asyncio.create_task(run(), name="pg-housekeeping")
+
+
+async def _finish_housekeeping(task: asyncio.Task[None] | None, *, interrupted: bool) -> None:
+    """Let a short run's housekeeping finish (at most 10 s: a hung database must not hold the exit); cancel it
+    when the run was interrupted."""
+    if task is None or task.done():
+        return
+    if interrupted:
+        task.cancel()
+    with contextlib.suppress(Exception, asyncio.CancelledError):
+        await asyncio.wait_for(task, timeout=10)
 
 
 def _print_final(text: str, timeout_s: float = 5.0) -> None:
@@ -277,17 +320,6 @@ def _print_final(text: str, timeout_s: float = 5.0) -> None:
     except (OSError, ValueError):
         return
     out.close(timeout_s)
-
-
-async def _finish_retention(task: asyncio.Task[None] | None, *, interrupted: bool) -> None:
-    """Let a short run's prune finish (at most 10 s: a hung database must not hold the exit); cancel it when the
-    run was interrupted."""
-    if task is None or task.done():
-        return
-    if interrupted:
-        task.cancel()
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
 
 
 async def _main(opts: RunOptions) -> int:
@@ -322,7 +354,7 @@ async def _main(opts: RunOptions) -> int:
         secrets=[*opts.config.secret_values(), *passwords_in(opts.config.dashboard.persistence.dsn),
                  *(passwords_in(pg_sink.dsn) if pg_sink is not None else ())],
     ) as pipeline:
-        retention = _start_retention(opts, pg_sink, session_id)
+        housekeeping = _start_housekeeping(opts, pg_sink, session_id)
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
         async with DashboardService(
             tee,
@@ -356,7 +388,7 @@ async def _main(opts: RunOptions) -> int:
             finally:
                 if signals is not None:
                     signals.shutting_down()
-                await _finish_retention(retention, interrupted=code == 130)
+                await _finish_housekeeping(housekeeping, interrupted=code == 130)
                 pipeline.flush(1.0)  # every event so far has reached the sinks: their health is up to date
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
                 log.emit(SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})")

@@ -295,9 +295,11 @@ class PostgresSink(Sink):
         if self._spool is not None and self._spool.pending:
             _log.warning(
                 "PostgreSQL sink: %d events not written to %s; they are in %s "
-                "(load later with: arbtail --db DSN import %s)",
+                "(the next runbot start with this database loads them, or: arbtail --db DSN import %s)",
                 self._spool.pending, redact_dsn(self._dsn), self._spool.path, self._spool.path,
             )
+        if self._spool is not None:
+            self._spool.close()
         if cancelled is not None:
             raise cancelled
 
