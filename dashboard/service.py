@@ -29,7 +29,10 @@ The event loop never writes to the terminal (DESIGN invariant 2): in ``live`` an
 the dashboard draws goes through a ``TerminalWriter`` (``dashboard.terminal_writer``) — Rich's ``Console``
 file and the plain summaries — whose ``flush`` hands the text to a writer thread. A terminal that stops
 reading (Ctrl-S, a stalled SSH or ``tmux`` client) costs stale frames (dropped and counted,
-``frames_dropped``), never the bot's progress. On exit, and before stopping for Ctrl-Z, the service waits
+``frames_dropped``), never the bot's progress; the spell is reported through ``on_health("terminal",
+"degraded", reason)`` when frames start being dropped and ``on_health("terminal", "running", reason)`` once the
+terminal has taken everything again (runbot makes these ``session.health`` events, so the record and a second
+viewer — ``arbtail --follow`` — show it). On exit, and before stopping for Ctrl-Z, the service waits
 at most ``close_timeout_s`` seconds for the terminal to take what is pending (the alternate-screen exit and
 the cursor-show sequences included), and never hangs on a terminal that is gone.
 """
@@ -42,6 +45,7 @@ import os
 import signal
 import sys
 import time
+from collections.abc import Callable
 from typing import IO, Literal
 
 from rich.console import Console
@@ -55,6 +59,8 @@ from dashboard.render_rich import build_layout, frame_text
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
 Mode = Literal["live", "plain", "silent"]
+#: ``on_health(component, health, reason)`` — ``health`` is ``"degraded"`` or ``"running"``.
+OnHealth = Callable[[str, str, str], None]
 _CHUNK = 2000
 
 
@@ -63,7 +69,9 @@ class DashboardService:
     cancellation or error) the terminal is restored and the remaining events are folded.
 
     ``on_warning(message, **fields)``: how a renderer fault is reported (one call per step down);
-    ``emit_checkpoint(state)``: writes a ``dashboard.checkpoint`` event (``dashboard.checkpoints``)."""
+    ``emit_checkpoint(state)``: writes a ``dashboard.checkpoint`` event (``dashboard.checkpoints``);
+    ``on_health(component, health, reason)``: how a terminal that stops reading (and reads again) is reported
+    (see the module doc; without it, a warning when frames start being dropped)."""
 
     def __init__(
         self,
@@ -79,6 +87,7 @@ class DashboardService:
         force_terminal: bool | None = None,
         on_warning: OnWarning | None = None,
         emit_checkpoint: EmitCheckpoint | None = None,
+        on_health: OnHealth | None = None,
         close_timeout_s: float = 2.0,
     ) -> None:
         self.tee = tee
@@ -101,6 +110,9 @@ class DashboardService:
         self._drawn_version = -1
         self._last_draw = 0.0
         self.on_warning = on_warning or stdlib_warning(__name__)
+        self.on_health = on_health
+        self._terminal_stalled = False
+        self._dropped_seen = 0
         # dashboard.checkpoint events for fast seek
         self.checkpoints = (CheckpointEmitter(tee, reducer, emit=emit_checkpoint, on_warning=self.on_warning)
                             if emit_checkpoint is not None else None)
@@ -228,7 +240,30 @@ class DashboardService:
                 self._maybe_draw()
             except Exception as exc:  # noqa: BLE001 - a renderer bug or a dead terminal must not stop the bot
                 self._render_failed(exc)
+            self._watch_terminal()
             await asyncio.sleep(tick)
+
+    def _watch_terminal(self) -> None:
+        """Report a terminal that stopped reading (frames being dropped) once, and once more when it has taken
+        everything pending again."""
+        writer = self._writer
+        if writer is None:
+            return
+        dropped = writer.frames_dropped
+        if dropped != self._dropped_seen:
+            self._dropped_seen = dropped
+            if not self._terminal_stalled:
+                self._terminal_stalled = True
+                reason = ("the terminal is not reading (Ctrl-S, or a stalled SSH/tmux client): dashboard frames "
+                          "are dropped; trading and the JSONL record go on")
+                if self.on_health is not None:
+                    self.on_health("terminal", "degraded", reason)
+                else:
+                    self.on_warning(reason, component="terminal")
+        elif self._terminal_stalled and not writer.pending:
+            self._terminal_stalled = False
+            if self.on_health is not None:
+                self.on_health("terminal", "running", f"the terminal reads again ({dropped} frames dropped)")
 
     def _render_failed(self, exc: Exception) -> None:
         """Step down one mode (``live`` → ``plain`` → ``silent``; a dead terminal → ``silent``) and log it once."""

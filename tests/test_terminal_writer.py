@@ -232,6 +232,9 @@ def test_runbot_on_a_terminal_nobody_reads_keeps_going_and_restores_the_terminal
             time.sleep(0.05)
         assert stalled.stopped(), (len(stalled.lines()), undisturbed_lines, undisturbed_s)
         assert len(stalled.lines()) >= 0.9 * undisturbed_lines  # same window, same record (give or take health)
+        spells = [ev for ev in map(orjson.loads, stalled.lines())
+                  if ev["event"] == "session.health" and ev.get("component") == "terminal"]
+        assert spells and spells[0]["health"] == "degraded"  # the record says the terminal stopped reading
 
         stalled.drain()  # the terminal reads again: the run exits and hands the terminal back
         assert stalled.finish(60) == 0

@@ -240,6 +240,15 @@ def emit_checkpoint_event(state: dict[str, object]) -> None:
     checkpoint_log.emit(DashboardCheckpoint(state=state), message=f"dashboard checkpoint after seq {last}")
 
 
+def emit_terminal_health(component: str, health: str, reason: str) -> None:
+    """The dashboard's ``on_health``: a ``session.health`` event (warning when degraded, info when recovered)."""
+    event = SessionHealth(health=health, reason=reason, component=component)  # type: ignore[arg-type]
+    if health == "degraded":
+        dashboard_log.emit(event, message=f"{component}: {reason}", level="warning")
+    else:
+        dashboard_log.emit(event, message=f"{component}: {reason}")
+
+
 def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
     """Background database housekeeping at start (never stops the bot; failures are warnings):
 
@@ -365,6 +374,7 @@ async def _main(opts: RunOptions) -> int:
             width=opts.width,
             on_warning=dashboard_log.warning,
             emit_checkpoint=emit_checkpoint_event,
+            on_health=emit_terminal_health,
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
             try:
