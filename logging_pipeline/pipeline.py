@@ -148,14 +148,34 @@ class Pipeline:
         return self.tee.flush(timeout)
 
     async def __aenter__(self) -> Pipeline:
+        """Start every sink, the dispatcher and the structlog chain. If a sink's start fails or the task is
+        cancelled meanwhile (Ctrl-C, SIGTERM during start), the sinks already started are closed before the
+        exception goes on, so none is left half open (a PostgreSQL session row without its end, a writer
+        thread)."""
         self._loop = asyncio.get_running_loop()
-        for sink in self.sinks:
-            callback = getattr(sink, "on_health_change", None)
-            if callback is not None:
-                self._own_health.append((sink, callback))
-                sink.on_health_change = self._guard_health(callback)  # type: ignore[attr-defined]
-            await sink.start()
-            sink.flush_upstream = self.flush
+        started: list[Sink] = []
+        try:
+            for sink in self.sinks:
+                callback = getattr(sink, "on_health_change", None)
+                if callback is not None:
+                    self._own_health.append((sink, callback))
+                    sink.on_health_change = self._guard_health(callback)  # type: ignore[attr-defined]
+                started.append(sink)
+                await sink.start()
+                sink.flush_upstream = self.flush
+        except BaseException:
+            for sink in reversed(started):
+                sink.flush_upstream = None
+                try:
+                    await sink.aclose()
+                except BaseException as exc:  # noqa: BLE001 - the start's own exception is the one to raise
+                    logging.getLogger("logging_pipeline").warning(
+                        "closing sink %s after a failed start: %s: %s", sink.name, type(exc).__name__, exc
+                    )
+            for sink, callback in self._own_health:
+                sink.on_health_change = callback  # type: ignore[attr-defined]
+            self._own_health.clear()
+            raise
         self.tee.start()
         self.configure()
         self._watch = asyncio.create_task(self._watch_sinks(), name="sink-health")

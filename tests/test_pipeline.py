@@ -180,3 +180,55 @@ def test_the_dashboard_does_not_import_the_logger_that_feeds_it() -> None:
     # with that cycle gone, the PostgreSQL wiring imports the reducer's state form at module level
     wiring = _imports(root / "logging_pipeline" / "postgres" / "wiring.py")
     assert ("dashboard.state", 0) in wiring and all(col == 0 for _, col in wiring)
+
+
+class _Tracked(Sink):
+    """Records start/close; ``hang`` makes ``start`` wait forever, ``fail`` makes it raise."""
+
+    def __init__(self, name: str, *, hang: bool = False, fail: bool = False) -> None:
+        super().__init__()
+        self.name, self.hang, self.fail = name, hang, fail
+        self.started = self.closed = False
+
+    async def start(self) -> None:
+        import asyncio
+
+        self.started = True
+        if self.fail:
+            raise OSError("cannot open")
+        if self.hang:
+            await asyncio.Event().wait()
+
+    def write(self, line: bytes, record: dict) -> None:
+        pass
+
+    async def aclose(self) -> None:
+        self.closed = True
+
+
+async def test_a_start_cancelled_or_failing_midway_closes_the_sinks_already_started(tmp_path: Path) -> None:
+    """Ctrl-C while the pipeline is still starting (a slow sink) leaves no sink half open, and a sink that
+    cannot start does not leave the earlier ones running."""
+    import asyncio
+
+    first, slow, never = _Tracked("first"), _Tracked("slow", hang=True), _Tracked("never")
+    jsonl = JsonlSink(tmp_path / "s.jsonl")
+
+    async def enter() -> None:
+        async with Pipeline(session_id="s", sinks=[jsonl, first, slow, never]):
+            raise AssertionError("the start cannot complete")
+
+    task = asyncio.create_task(enter())
+    while not slow.started:
+        await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert first.closed and slow.closed and not never.started and not never.closed
+    assert jsonl._writer._file is None  # the JSONL writer thread was closed too
+
+    a, bad = _Tracked("a"), _Tracked("bad", fail=True)
+    with pytest.raises(OSError, match="cannot open"):
+        async with Pipeline(session_id="s", sinks=[a, bad]):
+            pass
+    assert a.closed
