@@ -30,6 +30,7 @@ from dashboard.hot_lines import HOT_DECODER, HOT_ERRORS, MarkLine
 from dashboard.models import DashboardSnapshot
 from dashboard.snapshot import build_snapshot
 from dashboard.state import (
+    MAX_DECIMAL_EXP,
     DashboardState,
     IngestStats,
     LegState,
@@ -68,9 +69,7 @@ _CATEGORIES = frozenset(
 _ZERO = Decimal(0)
 _MARK = "market.mark_price"
 _RATE = "funding.rate"
-#: Decimal inputs beyond 10^±_MAX_EXP are rejected: products of a few such values stay far from the Decimal
-#: context's overflow and the snapshot arithmetic cannot raise.
-_MAX_EXP = 60
+_MAX_EXP = MAX_DECIMAL_EXP  # see dashboard.state
 
 
 class _Bad(Exception):

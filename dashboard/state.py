@@ -26,6 +26,11 @@ from dashboard.models import IngestTotals
 #: the few it shows into ``Decimal`` (``Decimal(text)`` is exact), so a replay does not build a ``Decimal`` for
 #: every tick that the next tick overwrites. ``state_from_dict`` re-validates it.
 DecimalText = NewType("DecimalText", str)
+#: ``DecimalText`` of a price: also positive (what the fold accepts for a mark).
+PriceText = NewType("PriceText", str)
+#: Decimal inputs beyond 10^±MAX_DECIMAL_EXP are refused by the fold (a rate within the open range; a price up
+#: to it): products of a few such values stay far from the Decimal context's overflow.
+MAX_DECIMAL_EXP = 60
 
 #: One timeline row: (ts, market_ts, seq, category, level, event, message) — raw ISO strings, text unescaped.
 TimelineRow = tuple[str, str | None, int, str, str, str, str]
@@ -157,7 +162,7 @@ class DashboardState:
     venues: dict[str, VenueState] = field(default_factory=dict)
     positions: dict[str, PositionState] = field(default_factory=dict)  # not closed, insertion (= open) order
     closed: dict[str, PositionState] = field(default_factory=dict)  # closed / rolled back, most recent last
-    marks: dict[tuple[str, str], DecimalText] = field(default_factory=dict)  # (venue, symbol) → mark price
+    marks: dict[tuple[str, str], PriceText] = field(default_factory=dict)  # (venue, symbol) → mark price
     rates: dict[tuple[str, str], RateState] = field(default_factory=dict)  # (venue, symbol) → latest rate
     timeline: deque[TimelineRow] = field(default_factory=deque)
     last_seq: dict[str, int] = field(default_factory=dict)  # session_id → last folded seq
@@ -233,15 +238,17 @@ def _dec(tp: Any, v: Any) -> Any:
         if not isinstance(v, str):
             raise TypeError("decimal must be a string")
         return Decimal(v)
-    if tp is DecimalText:
+    if tp is DecimalText or tp is PriceText:  # the fold's own acceptance rules (dashboard.reducer)
         if type(v) is not str:
             raise TypeError("decimal text must be a string")
         try:
             d = Decimal(v)
         except ArithmeticError:  # decimal.InvalidOperation
             raise ValueError(f"not a decimal: {v[:40]!r}") from None
-        if not d.is_finite() or d.adjusted() > 60:
-            raise ValueError(f"not a finite decimal of sane magnitude: {v[:40]!r}")
+        ok = d.is_finite() and (d > 0 and d.adjusted() <= MAX_DECIMAL_EXP if tp is PriceText
+                                else -MAX_DECIMAL_EXP < d.adjusted() < MAX_DECIMAL_EXP)
+        if not ok:
+            raise ValueError(f"not a {'price' if tp is PriceText else 'decimal'} the fold accepts: {v[:40]!r}")
         return v
     if tp is datetime:
         dt = datetime.fromisoformat(v)

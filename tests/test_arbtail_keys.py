@@ -461,3 +461,38 @@ def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
 
 
 from test_terminal import pane_factory  # noqa: E402,F401  (the tmux pane fixture)
+
+
+async def test_reanchor_after_a_stop_does_not_make_up_the_stopped_time() -> None:
+    """Ctrl-Z / ``fg`` while playing: the time the process was stopped is not caught up (events would all fold at
+    once); pacing goes on from the current position."""
+    now = [0.0]
+    sleeps: list[float] = []
+
+    async def sleep(d: float) -> None:
+        sleeps.append(d)
+        now[0] += d
+
+    player = Player(1.0, sleep=sleep, now=lambda: now[0])
+    for k, stopped in ((0, 0.0), (10, 0.0), (20, 100.0)):
+        now[0] += stopped
+        if stopped:
+            player.reanchor()  # what playback's resume() does on SIGCONT
+        assert await player.turn(BASE + timedelta(seconds=k))
+        player.advance(BASE + timedelta(seconds=k))
+    assert sleeps == [10.0, 10.0]
+
+
+async def test_quit_during_a_long_jump_folds_nothing_more() -> None:
+    from tools.arbtail_view import JUMP_YIELD_EVERY
+
+    keys: asyncio.Queue[str] = asyncio.Queue()
+    player = Player(1000.0, keys=keys)
+    player.advance(BASE)
+    player.press("j")
+    folded = 0
+    while await player.turn(BASE + timedelta(milliseconds=folded + 1)):
+        folded += 1
+        if folded == JUMP_YIELD_EVERY // 2:
+            keys.put_nowait("q")
+    assert folded < JUMP_YIELD_EVERY  # the q was heard at the jump's next yield and ended it there

@@ -21,6 +21,7 @@ from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame
 from dashboard.sources.jsonl import SourceError, load
 from dashboard.timeaxis import Clock, ClockName
+from tools.arbtail_view import resolve_clock
 
 
 def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int = 160, timeline: int = 20,
@@ -73,7 +74,12 @@ def register(app: typer.Typer) -> None:
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--at") from None
         try:
-            export_frame(Path(target), svg=svg, html=html, width=width, at=when, clock=clock.value)
+            chosen = clock.value
+            if when is not None:
+                chosen, notice = resolve_clock(Path(target), chosen)
+                if notice:
+                    typer.echo(f"arbtail: {notice}", err=True)
+            export_frame(Path(target), svg=svg, html=html, width=width, at=when, clock=chosen)
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)
             raise typer.Exit(2) from None

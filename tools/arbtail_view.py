@@ -330,6 +330,11 @@ class Player:
         self._anchor = None
         self.on_change()
 
+    def reanchor(self) -> None:
+        """Pace from now on, from the current position (after the process was stopped, Ctrl-Z / ``fg``: the time
+        it spent stopped is not made up)."""
+        self._anchor = None
+
     def advance(self, ts: datetime) -> None:
         """The event logged at ``ts`` was folded."""
         if self.clock is None or ts > self.clock:
@@ -346,6 +351,8 @@ class Player:
                     if self._jumped % JUMP_YIELD_EVERY == 0:  # a long jump still hears keys and Ctrl-C
                         await asyncio.sleep(0)
                         self._drain()
+                        if self.quit:
+                            return False
                     return True
                 self.clock = max(self.clock or self.jump_to, self.jump_to)
                 self.jump_to, self._anchor = None, None
@@ -443,6 +450,7 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
             last_draw = now
 
     def resume() -> None:
+        player.reanchor()
         if live is not None:
             live.start()
             draw(final=True)

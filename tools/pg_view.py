@@ -34,8 +34,18 @@ async def frame_from_db(dsn: str, session: str, *, at: datetime | None = None, w
     ``PostgresSourceError``."""
     reducer = Reducer(timeline_size=timeline)
     async with PostgresSource(dsn, session) as src:
-        await src.load(reducer, at=at, clock=clock)
+        await _load(src, reducer, at, clock)
     return frame_text(reducer.snapshot(), width)
+
+
+async def _load(src: PostgresSource, reducer: Reducer, at: datetime | None, clock: Clock) -> None:
+    """The whole session, or the state at ``at`` (a notice on stderr when the wall clock stands in)."""
+    if at is None:
+        await src.load(reducer)
+        return
+    notice = await src.load_at(reducer, at, clock)
+    if notice:
+        print(f"arbtail: {notice}", file=sys.stderr, flush=True)
 
 
 async def show_db(dsn: str, session: str, *, at: datetime | None = None, follow: bool = False,
@@ -45,7 +55,7 @@ async def show_db(dsn: str, session: str, *, at: datetime | None = None, follow:
     (``dashboard.timeaxis``). Raises ``PostgresSourceError``."""
     reducer = Reducer(timeline_size=timeline)
     async with PostgresSource(dsn, session) as src:
-        await src.load(reducer, at=at, clock=clock)
+        await _load(src, reducer, at, clock)
         console = Console(width=width)
         if once or not follow or not console.is_terminal:
             if console.is_terminal and not once:

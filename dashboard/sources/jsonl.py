@@ -87,15 +87,21 @@ def load(
     total = sum(sizes)
     cp = _find_checkpoint(paths, reducer, until, clock) if seek and total >= seek_min_bytes else None
     skipped = 0
+    stopped = False
     if cp is not None:
         reducer.load_checkpoint(cp.state)
-        reducer.feed_line(cp.line)
+        if until is None:
+            reducer.feed_line(cp.line)
+        else:  # the checkpoint line itself may be later than ``until`` (stamped after its state was taken)
+            stopped = reducer.feed_lines_until([cp.line], until, clock)[1]
         skipped = total - sizes[-1] + cp.end
         paths, start = paths[-1:], cp.end
     else:
         start = 0
+    if stopped:
+        return LoadResult(cp.offset, cp.event["seq"], 0, True)  # type: ignore[union-attr]
     splitter = LineSplitter(reducer.note_skip)
-    done, offset, stopped = skipped, 0, False
+    done, offset = skipped, 0
     for p in paths:
         with open_member(p) as fh:
             if start:

@@ -17,10 +17,12 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import asyncpg
+import orjson
 
-from dashboard.timeaxis import Clock, event_time
+from dashboard.state import state_from_dict
+from dashboard.timeaxis import TIME_FIELD, Clock, event_time
 from logging_pipeline.postgres.dsn import redact, redact_dsn
-from logging_pipeline.postgres.rows import payload_to_line, unwrap_jsonb
+from logging_pipeline.postgres.rows import RAW_KEY, payload_to_line, unwrap_jsonb
 from logging_pipeline.postgres.store import CHANNEL
 
 
@@ -132,11 +134,30 @@ class PostgresSource:
                 self.session_id,
                 until_seq,
             )
-            if snap is not None:
-                reducer.load_checkpoint(unwrap_jsonb(snap["payload"]))
-                after = snap["seq"]
+            state = unwrap_jsonb(snap["payload"]) if snap is not None else None
+            if snap is not None and _decodes(state) and reducer.load_checkpoint(state):
+                after = snap["seq"]  # else (another version's state form, damaged): replay from the start
         self.last_seq = after
         return await self._feed_after(reducer, until_seq)
+
+    async def load_at(self, reducer: ReducerLike, at: datetime, clock: Clock) -> str | None:
+        """``load(reducer, at=at, clock=clock)`` as a viewer wants it: a session without any market time is
+        travelled by the wall clock (returns a notice saying so, else ``None``), and nothing at or before ``at``
+        is a ``PostgresSourceError`` naming the clock, not an empty frame."""
+        notice = None
+        if clock == "market" and not await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1 AND (payload ? 'market_ts'"
+            " OR (payload ? $2 AND payload->>$2 LIKE '%\"market_ts\":\"%')))", self.session_id, RAW_KEY,
+        ):
+            clock = "wall"
+            notice = "no market times (market_ts) in this session: --at uses the wall clock (ts)"
+        await self.load(reducer, at=at, clock=clock)
+        if self.last_seq < 0:
+            raise PostgresSourceError(
+                f"session {self.session_id}: no event at or before {at.isoformat()} on the {clock} clock"
+                f" (`{TIME_FIELD[clock]}`)"
+            )
+        return notice
 
     async def _first_seq_later(self, at: datetime, clock: Clock) -> int | None:
         """The seq of the session's first event later than ``at`` on ``clock`` (``None``: none is). The wall
@@ -149,13 +170,16 @@ class PostgresSource:
             )
         async with conn.transaction():
             rows = conn.cursor(
-                "SELECT seq, payload->>'market_ts' AS market_ts FROM dashboard_events WHERE session_id = $1"
-                " AND payload ? 'market_ts' ORDER BY seq",
+                "SELECT seq, payload->>'market_ts' AS market_ts, payload->>$2 AS raw FROM dashboard_events"
+                " WHERE session_id = $1 AND (payload ? 'market_ts' OR payload ? $2) ORDER BY seq",
                 self.session_id,
+                RAW_KEY,
                 prefetch=self.fetch_rows,
             )
             async for row in rows:
-                t = event_time({"market_ts": row["market_ts"]}, "market")
+                raw = row["raw"]  # an event stored verbatim (it held a NUL escape): read its own market_ts
+                event = {"market_ts": row["market_ts"]} if raw is None else _loads_or_none(raw)
+                t = event_time(event, "market")
                 if t is not None and t > at:
                     return row["seq"]
         return None
@@ -210,3 +234,19 @@ class PostgresSource:
         finally:
             if not conn.is_closed():
                 await conn.remove_listener(CHANNEL, _on_notify)
+
+
+def _decodes(state: Any) -> bool:
+    """Whether a stored snapshot decodes in this version's state form (``state_from_dict``)."""
+    try:
+        state_from_dict(state)
+    except Exception:  # noqa: BLE001 - another version's or a damaged state: not usable
+        return False
+    return True
+
+
+def _loads_or_none(text: str) -> Any:
+    try:
+        return orjson.loads(text)
+    except orjson.JSONDecodeError:
+        return None
