@@ -113,12 +113,16 @@ def test_splitter_drops_an_overlong_line_as_it_streams() -> None:
     assert [r for r, _ in skips] == ["too_long"]
 
 
-def test_binary_file_counts_and_still_draws(tmp_path: Path) -> None:
-    path = tmp_path / "s.jsonl"
-    path.write_bytes(bytes(range(256)) * 64)
-    result = once(path)
-    assert result.exit_code == 0
-    assert "skipped lines" in result.stdout
+def test_a_file_of_nothing_but_bad_lines_is_refused(tmp_path: Path) -> None:
+    """A binary file (or any file without a single event, e.g. a README) has nothing to show: a clear message
+    naming what was skipped, exit 2, no empty dashboard. A log with some good lines still draws (above)."""
+    for name, data in (("binary.jsonl", bytes(range(256)) * 64), ("README.md", b"# title\n\nsome text\n")):
+        path = tmp_path / name
+        path.write_bytes(data)
+        result = once(path)
+        assert result.exit_code == 2 and result.stdout == ""
+        assert "no event in it" in result.stderr and "lines skipped" in result.stderr
+        assert "session log" in result.stderr
 
 
 def test_empty_file_draws_an_empty_dashboard(tmp_path: Path) -> None:

@@ -113,6 +113,11 @@ def show(
     ] = False,
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db)."""
+    conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed,
+                         db=session is not None or (path is None and bool(db)))
+    if conflict:
+        _fail(conflict)
+        return
     if session is not None or (path is None and db):
         _show_db(db, session or "latest", at=at, follow=follow, once=once, width=width, timeline=timeline,
                  clock=clock.value)
@@ -128,12 +133,32 @@ def show(
     except ValueError as exc:
         _fail(str(exc))
         return
+    if times[1] is not None and times[2] is not None and times[1] > times[2]:
+        _fail(f"--from {start} is after --to {end}")
+        return
     try:
         run_show_file(path, follow_=follow, once=once, width=width, timeline=timeline, at=times[0],
                       start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll, keys=not no_keys,
                       clock=clock.value)
     except SourceError as exc:
         _fail(str(exc))
+
+
+def _conflict(*, once: bool, follow: bool, at: str | None, start: str | None, end: str | None,
+              speed: float | None, db: bool) -> str | None:
+    """The first combination of ``show`` options that cannot mean anything together, as a message."""
+    past = at or start or end or speed is not None
+    if once and follow:
+        return "--once prints one frame and --follow keeps drawing: choose one"
+    if once and speed is not None:
+        return "--speed plays the log back and --once prints one frame: choose one"
+    if follow and past:
+        return "--follow draws the log as it grows; --at/--from/--to/--speed look at its past: choose one"
+    if db and (start or end or speed is not None):
+        return "--from/--to/--speed play back a log file; for a session in --db use --at TIME"
+    if start and speed is None:
+        return "--from starts a playback: add --speed N (or use --at TIME for the state at a moment)"
+    return None
 
 
 def _show_db(db: str | None, session: str, **kw: object) -> None:

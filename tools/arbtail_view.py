@@ -48,7 +48,7 @@ from dashboard import timeaxis
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.follow import follow_file
-from dashboard.sources.jsonl import SourceError, check_readable, iter_batches, load
+from dashboard.sources.jsonl import LoadResult, SourceError, check_readable, iter_batches, load
 from dashboard.sources.rotated import members, open_member
 from dashboard.text import safe_text
 from dashboard.timeaxis import TIME_FIELD, Clock
@@ -105,12 +105,12 @@ class _ProgressBar:
 
 
 def load_for_show(path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool,
-                  clock: Clock = "wall") -> int:
+                  clock: Clock = "wall") -> LoadResult:
     """Fold ``path`` into ``reducer`` (checkpoint seek when possible). Returns the offset to follow from.
     Raises ``SourceError``."""
     progress = _ProgressBar(bar)
     try:
-        return load(path, reducer, until=until, clock=clock, seek=seek, progress=progress).offset
+        return load(path, reducer, until=until, clock=clock, seek=seek, progress=progress)
     finally:
         progress.close()
 
@@ -215,7 +215,7 @@ async def follow(path: Path, reducer: Reducer, offset: int, console: Console, wi
 
         await _run_with_keys(pump_plain(), keys, on_key)
         return
-    shown = notice
+    shown = None
     with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live, \
             terminal_keys(read_keys and keys is None, on_suspend=live.stop,
                           on_resume=lambda: (live.start(), redraw())) as reader:
@@ -225,8 +225,11 @@ async def follow(path: Path, reducer: Reducer, offset: int, console: Console, wi
             nonlocal drawn, shown
             status = None
             if queue is not None:
+                state = reducer.state
+                at = state.market_now or (timeaxis.event_time({"ts": state.last_ts}, "wall") if state.last_ts else None)
                 status = _bar("frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS) \
-                    if frozen else _bar("following", "bold black on green", [safe_text(path.name, 60)], FOLLOW_KEYS)
+                    if frozen else _bar("following", "bold black on green",
+                                        [safe_text(path.name, 60), f"at {format_time(at)}"], FOLLOW_KEYS)
             live.update(_with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True)
             drawn, shown = reducer.version, notice
 
@@ -419,7 +422,7 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
                    start: datetime | None, end: datetime | None,
                    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
                    keys: asyncio.Queue[str] | None = None, read_keys: bool = False,
-                   now: Callable[[], float] = time.monotonic, clock: Clock = "wall") -> None:
+                   now: Callable[[], float] = time.monotonic, clock: Clock = "wall") -> int:
     """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their time
     on ``clock`` (``event_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
     between events are ``gap / speed`` and a slow fold or draw is made up, ``Player``). ``sleep`` and ``now``
@@ -428,7 +431,8 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
 
     Keys (``Player``) come as names on ``keys``, or from the terminal when ``read_keys`` and the view is
     interactive (``tools.arbtail_keys``; the terminal is restored on every exit). With keys, the interactive view
-    has a status bar: playing/paused, speed, log time, events played, key help."""
+    has a status bar: playing/paused, speed, log time, events played, key help. Returns how many events were
+    played (paced between ``start`` and ``end``)."""
     live_view = interactive(console)
     live = Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) \
         if live_view else None
@@ -476,17 +480,18 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
                     ts = event_time(raw, clock)
                     if ts is not None and end is not None and ts > end:
                         draw(final=True)
-                        return
+                        return player.played
                     if ts is not None and (start is None or ts >= start):
                         if not await player.turn(ts):
                             draw(final=True)
-                            return
+                            return player.played
                         reducer.feed_line(raw)
                         player.advance(ts)
                         draw(final=player.paused and not player.jumping)  # a step is drawn at once
                     else:
                         reducer.feed_line(raw)
             draw(final=True)
+            return player.played
     finally:
         if live is not None:
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
@@ -538,29 +543,46 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
         if notice:
             print(f"arbtail: {notice}", file=sys.stderr, flush=True)
     if speed is not None and not once:
+        played = 0
         try:
-            asyncio.run(playback(path, reducer, console, width, speed=speed, start=start, end=end or at,
-                                 read_keys=keys, clock=clock))
+            played = asyncio.run(playback(path, reducer, console, width, speed=speed, start=start, end=end or at,
+                                          read_keys=keys, clock=clock))
         except KeyboardInterrupt:
-            pass
+            played = -1
+        if played == 0 and (start is not None or end is not None or at is not None):
+            raise SourceError(_nothing_between(path, reducer, clock, start, end or at))
         if not plain:  # the alternate screen is gone: leave the state where playback stopped on the normal screen
             print_frame(reducer, console, width, plain=False)
         return
     until = at or end
-    offset = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal,
-                           clock=clock)
-    if until is not None and reducer.state.stats.applied == 0:
-        first = _first_time(path, clock)
-        field = TIME_FIELD[clock]
-        other = "wall" if clock == "market" else "market"
-        raise SourceError(
-            f"{path}: no event at or before {format_time(until)} on the {clock} clock (`{field}`"
-            + (f"; this log's {clock} time starts at {format_time(first)}" if first else "; no event has one")
-            + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
-        )
     following = follow_ and not once and until is None
+    waiting = following and not path.exists() and not path.is_symlink()
+    if waiting:  # like tail -F: the follower waits for it (and says so)
+        offset = 0
+    else:
+        result = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal,
+                               clock=clock)
+        offset = result.offset
+        if until is not None and reducer.state.stats.applied == 0:
+            first = _first_time(path, clock)
+            field = TIME_FIELD[clock]
+            other = "wall" if clock == "market" else "market"
+            raise SourceError(
+                f"{path}: no event at or before {format_time(until)} on the {clock} clock (`{field}`"
+                + (f"; this log's {clock} time starts at {format_time(first)}" if first else "; no event has one")
+                + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
+            )
+        stats = reducer.state.stats
+        if until is None and not following and stats.applied == 0 and stats.skipped_total:
+            reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
+            raise SourceError(f"{path}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
+                              " is it a session log (one JSON event per line)?")
+        if until is not None and not result.stopped_at_time:
+            last = _last_time(reducer, clock)
+            print(f"arbtail: {format_time(until)} is after the last event on the {clock} clock"
+                  f" ({format_time(last)}): this is the log's end", file=sys.stderr, flush=True)
     live_follow = following and not plain
-    if not live_follow:  # a live view draws its own first frame, and the last one when it ends
+    if not live_follow and not waiting:  # a live view draws its own first frame, and the last one when it ends
         print_frame(reducer, console, width, plain=plain)
     if following:
         try:
@@ -569,6 +591,31 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
             pass
         if live_follow:  # the alternate screen is gone: leave the state at exit on the normal screen
             print_frame(reducer, console, width, plain=False)
+
+
+def _last_time(reducer: Reducer, clock: Clock) -> datetime | None:
+    """The latest time folded on ``clock``: the state's market now, or its last event's ``ts``."""
+    state = reducer.state
+    if clock == "market":
+        return state.market_now
+    return timeaxis.event_time({"ts": state.last_ts}, "wall") if state.last_ts else None
+
+
+def _nothing_between(path: Path, reducer: Reducer, clock: Clock, start: datetime | None,
+                     end: datetime | None) -> str:
+    """The message for a playback that found no event to play between ``start`` and ``end``."""
+    first, last = _first_time(path, clock), _last_time(reducer, clock)
+    if first is None:
+        span = f"no event has a {clock} time"
+    elif last is None or last < first:
+        span = f"this log's {clock} time starts at {format_time(first)}"
+    else:
+        span = f"this log's {clock} time runs {format_time(first)} → {format_time(last)}"
+    if start is not None and end is not None:
+        window = f"between {format_time(start)} and {format_time(end)}"
+    else:
+        window = f"at or after {format_time(start)}" if start is not None else f"at or before {format_time(end)}"
+    return f"{path}: no event to play {window} on the {clock} clock ({span})"
 
 
 __all__ = ["SourceError", "Player", "event_time", "follow", "format_time", "interactive", "load_for_show",
