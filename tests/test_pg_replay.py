@@ -9,6 +9,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 from pg_fixtures import make_events
+from test_terminal import pane_factory  # noqa: F401  (the tmux pane fixture)
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
@@ -150,3 +151,36 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
         assert _frame(got) == _frame(want)
     async with PostgresSource(pg_dsn, sid) as src:
         assert await src.load(Reducer(), at=market[0] - timedelta(days=1), clock="market") == 0
+
+
+@pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
+def test_following_a_db_session_in_a_terminal_has_the_keys_and_leaves_the_frame(
+        pg_dsn: str, tmp_path: Path, pane_factory: object) -> None:
+    """``arbtail --db DSN --session ID --follow`` on a terminal: status bar, ``space`` freezes, ``q`` quits,
+    the terminal is given back and the last frame stays on the normal screen."""
+    import sys
+
+    from pg_fixtures import make_events
+    from test_terminal import assert_terminal_usable
+
+    from tools.pg_admin import import_jsonl
+
+    sid = str(uuid.uuid4())
+    path = tmp_path / f"{sid}.jsonl"
+    path.write_bytes(b"".join(line + b"\n" for line, _ in make_events(sid, 200, stop=False)))
+    asyncio.run(import_jsonl(pg_dsn, path))
+    arbtail = Path(sys.executable).with_name("arbtail")
+    pane = pane_factory()  # type: ignore[operator]
+    pane.keys(f"{arbtail} --db {pg_dsn} --session {sid} --follow", "Enter")
+
+    def status() -> str:
+        return next((ln for ln in pane.text().splitlines() if "q quit" in ln), "")
+
+    pane.wait(lambda: status().split()[:1] == ["following"], "the status bar")
+    assert sid in status()
+    pane.keys("Space")
+    pane.wait(lambda: status().split()[:1] == ["frozen"], "the frozen status")
+    pane.keys("q")
+    pane.wait(lambda: pane.flags() == "1 0", "arbtail to give the terminal back")
+    assert "portfolio" in pane.text()  # the last frame, on the normal screen
+    assert_terminal_usable(pane, expect_rc=0)

@@ -120,7 +120,7 @@ def show(
         return
     if session is not None or (path is None and db):
         _show_db(db, session or "latest", at=at, follow=follow, once=once, width=width, timeline=timeline,
-                 clock=clock.value)
+                 clock=clock.value, keys=not no_keys)
         return
     if path is None:
         _fail("missing PATH (a session .jsonl file); see arbtail --help")

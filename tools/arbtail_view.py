@@ -33,7 +33,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
@@ -176,11 +176,26 @@ async def _run_with_keys(work: Awaitable[None], keys: asyncio.Queue[str] | None,
 
 async def follow(path: Path, reducer: Reducer, offset: int, console: Console, width: int | None,
                  *, poll_s: float = 0.5, keys: asyncio.Queue[str] | None = None, read_keys: bool = False) -> None:
-    """Keep folding appended lines. Interactive: redraw in place (``Live``, alternate screen, restored on every
-    exit); otherwise print a plain frame per change and notices to stderr.
+    """Keep folding lines appended to ``path`` from ``offset`` (``dashboard.sources.follow``, like
+    ``tail -F``) and draw them: ``follow_updates`` with the file as the source."""
+    await follow_updates(
+        lambda on_notice: follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice),
+        reducer, console, width, label=path.name, keys=keys, read_keys=read_keys,
+    )
+
+
+async def follow_updates(updates: Callable[[Callable[[str], None]], AsyncIterator[object]], reducer: Reducer,
+                         console: Console, width: int | None, *, label: str,
+                         keys: asyncio.Queue[str] | None = None, read_keys: bool = False) -> None:
+    """Draw ``reducer`` each time the source folds more into it, until the source ends or the user quits.
+    ``updates(on_notice)`` is the source (a file follower, a PostgreSQL session follower): an async iterator
+    that yields after each batch it folded and reports rotation, truncation and the like through ``on_notice``.
+    Interactive: redraw in place (``Live``, alternate screen, restored on every exit); otherwise print a plain
+    frame per change and notices to stderr.
 
     Keys (names on ``keys``, or read from the terminal when ``read_keys`` and the view is interactive):
-    ``q`` stops following, ``space`` freezes the drawing (lines are still read and folded) and unfreezes it."""
+    ``q`` stops following, ``space`` freezes the drawing (the source is still read and folded) and unfreezes
+    it. The status bar shows ``label`` and where the session is (market now, or the last event's ``ts``)."""
     live_view = interactive(console)
     notice = ""
     frozen = False
@@ -207,7 +222,7 @@ async def follow(path: Path, reducer: Reducer, offset: int, console: Console, wi
 
         async def pump_plain() -> None:
             nonlocal drawn
-            async for _ in follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice):
+            async for _ in updates(on_notice):
                 if reducer.version != drawn and not frozen:
                     sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + "\n")
                     sys.stdout.flush()
@@ -225,16 +240,15 @@ async def follow(path: Path, reducer: Reducer, offset: int, console: Console, wi
             nonlocal drawn, shown
             status = None
             if queue is not None:
-                state = reducer.state
-                at = state.market_now or (timeaxis.event_time({"ts": state.last_ts}, "wall") if state.last_ts else None)
+                at = _last_time(reducer, "market") or _last_time(reducer, "wall")
                 status = _bar("frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS) \
                     if frozen else _bar("following", "bold black on green",
-                                        [safe_text(path.name, 60), f"at {format_time(at)}"], FOLLOW_KEYS)
+                                        [safe_text(label, 60), f"at {format_time(at)}"], FOLLOW_KEYS)
             live.update(_with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True)
             drawn, shown = reducer.version, notice
 
         async def pump_live() -> None:
-            async for _ in follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice):
+            async for _ in updates(on_notice):
                 if not frozen and (reducer.version != drawn or notice != shown):
                     redraw()
 
@@ -618,5 +632,5 @@ def _nothing_between(path: Path, reducer: Reducer, clock: Clock, start: datetime
     return f"{path}: no event to play {window} on the {clock} clock ({span})"
 
 
-__all__ = ["SourceError", "Player", "event_time", "follow", "format_time", "interactive", "load_for_show",
-           "playback", "run_show_file"]
+__all__ = ["SourceError", "Player", "event_time", "follow", "follow_updates", "format_time", "interactive",
+           "load_for_show", "playback", "print_frame", "run_show_file"]

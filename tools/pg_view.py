@@ -9,10 +9,9 @@ import sys
 from datetime import UTC, datetime
 
 from rich.console import Console
-from rich.live import Live
 
 from dashboard.reducer import Reducer
-from dashboard.render_rich import build_frame, build_layout, frame_text
+from dashboard.render_rich import frame_text
 from dashboard.sources.postgres import PostgresSource
 from dashboard.timeaxis import Clock
 
@@ -49,32 +48,33 @@ async def _load(src: PostgresSource, reducer: Reducer, at: datetime | None, cloc
 
 
 async def show_db(dsn: str, session: str, *, at: datetime | None = None, follow: bool = False,
-                  once: bool = False, width: int | None = None, timeline: int = 20, clock: Clock = "wall") -> None:
-    """Print/draw the session: one frame (``once`` or not a terminal), or follow it live (redraw on each
-    committed batch; a non-terminal gets one plain frame per change). ``at`` is on ``clock``
-    (``dashboard.timeaxis``). Raises ``PostgresSourceError``."""
+                  once: bool = False, width: int | None = None, timeline: int = 20, clock: Clock = "wall",
+                  keys: bool = True) -> None:
+    """Print/draw the session: one frame (plain text for ``once`` or a non-interactive output), or — ``follow``
+    — keep drawing it as its events commit (``tools.arbtail_view.follow_updates``: in place on a terminal, with
+    the ``space``/``q`` keys unless ``keys`` is false; a plain frame per change otherwise). After a live view
+    (``q``, Ctrl-C) the last frame is left on the normal screen. ``at`` is on ``clock``
+    (``dashboard.timeaxis``); a moment in the past does not move, so ``at`` prints one frame. Raises
+    ``PostgresSourceError``."""
+    from tools.arbtail_view import follow_updates, interactive, print_frame
+
     reducer = Reducer(timeline_size=timeline)
     async with PostgresSource(dsn, session) as src:
         await _load(src, reducer, at, clock)
         console = Console(width=width)
-        if once or not follow or not console.is_terminal:
-            if console.is_terminal and not once:
-                console.print(build_frame(reducer.snapshot()))
-            else:
-                sys.stdout.write(frame_text(reducer.snapshot(), width or 120))
-                sys.stdout.flush()
-            if once or not follow:
-                return
-        if at is not None:
-            return  # a moment in the past does not move
-        if not console.is_terminal:
-            async for _ in src.follow(reducer):
-                sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + "\n")
-                sys.stdout.flush()
+        plain = once or not interactive(console)
+        following = follow and not once and at is None
+        live_follow = following and not plain
+        if not live_follow:
+            print_frame(reducer, console, width, plain=plain)
+        if not following:
             return
-        with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live:
-            async for _ in src.follow(reducer):
-                live.update(build_layout(reducer.snapshot()), refresh=True)
+        try:
+            await follow_updates(lambda on_notice: src.follow(reducer), reducer, console, width,
+                                 label=f"session {src.session_id}", read_keys=keys)
+        finally:
+            if live_follow:  # the alternate screen is gone (q, Ctrl-C): leave the last state on the normal screen
+                print_frame(reducer, console, width, plain=False)
 
 
 def run_show_db(dsn: str, session: str, **kw: object) -> None:
