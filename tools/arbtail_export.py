@@ -4,7 +4,8 @@ The frame is drawn by the Rich renderer into a recording console (``Console(reco
 Rich's own ``save_svg`` / ``save_html``; log text stays inert (the renderer shows it as ``Text``, never markup).
 ``--at`` picks the moment (as ``arbtail --at``). Without ``--svg``/``--html`` the command is the PostgreSQL
 session export registered before it (``tools.pg_admin``: ``arbtail export SESSION --db DSN [-o FILE]``), so
-both uses share the one name.
+both uses share the one name; a target that names a log (an existing path, or a ``.jsonl`` name) without
+``--svg``/``--html`` is told to give them rather than sent to the database.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from tools.arbtail_view import resolve_clock
 def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int = 160, timeline: int = 20,
                  at: Any = None, clock: Clock = "wall") -> None:
     """Draw the frame of ``path`` (at ``at``, an aware datetime on ``clock``, or its end) and save it. Raises
-    ``SourceError`` for an unreadable log and ``OSError`` when an output file cannot be written."""
+    ``SourceError`` for an unreadable log and ``OSError`` (with ``filename`` set) when an output file cannot be
+    written."""
     reducer = Reducer(timeline_size=timeline)
     load(path, reducer, until=at, clock=clock)
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
@@ -37,6 +39,14 @@ def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int 
         console.save_svg(str(svg), title=title, clear=html is None)
     if html is not None:
         console.save_html(str(html))
+
+
+def names_a_log(target: str) -> bool:
+    """Whether ``target`` is meant as a log file rather than a database session (a UUID, a prefix or
+    ``latest``): an existing path, or a name with a ``.jsonl`` suffix (``x.jsonl``, ``x.jsonl.1``,
+    ``x.jsonl.gz``)."""
+    path = Path(target)
+    return ".jsonl" in path.suffixes or path.exists()
 
 
 def register(app: typer.Typer) -> None:
@@ -63,8 +73,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Save a frame of a log as SVG/HTML (--svg/--html), or write a DB session back as JSONL (--db)."""
         if svg is None and html is None:
-            if previous is None:
-                raise typer.BadParameter("give --svg FILE and/or --html FILE")
+            if previous is None or names_a_log(target):
+                typer.echo("arbtail: give --svg FILE and/or --html FILE to save a frame of a log (export without "
+                           "them writes a PostgreSQL session as JSONL: --db DSN)", err=True)
+                raise typer.Exit(2)
             previous(ctx=ctx, session=target, db=db, output=output)
             return
         from tools.pg_view import parse_at
@@ -84,7 +96,8 @@ def register(app: typer.Typer) -> None:
             typer.echo(f"arbtail: {exc}", err=True)
             raise typer.Exit(2) from None
         except OSError as exc:
-            typer.echo(f"arbtail: cannot write: {exc.strerror or exc}", err=True)
+            where = f" {exc.filename}" if exc.filename is not None else ""
+            typer.echo(f"arbtail: cannot write{where}: {exc.strerror or exc}", err=True)
             raise typer.Exit(2) from None
         for f in (svg, html):
             if f is not None:

@@ -2,8 +2,13 @@
 into ``arbtail``).
 
 Filters (all must match): ``--event`` (repeatable; a trailing ``*`` matches a prefix: ``order.*``), ``--symbol``
-(the event's ``symbol`` field, case-insensitive), ``--since``/``--until`` (envelope ``ts``, ISO 8601, UTC
-when no offset), ``--level`` (that level and above). ``dashboard.checkpoint`` events are left out unless asked
+(the event's ``symbol`` field, case-insensitive), ``--since``/``--until`` (inclusive bounds, ISO 8601, UTC when no
+offset) on the clock chosen by ``--clock`` (``dashboard.timeaxis``: ``market`` = ``market_ts``, the default as for
+``arbtail --at``/``show``/``export``; ``wall`` = the envelope ``ts``), ``--level`` (that level and above).
+A filter on time keeps only events that have a time on that clock: with ``--since``/``--until`` on the market
+clock, events without a ``market_ts`` (session start/stop, health, most log messages) are left out — use
+``--clock wall`` to see them. A log with no market times at all is filtered by the wall clock instead, with the
+notice of ``tools.arbtail_view.resolve_clock`` on stderr. ``dashboard.checkpoint`` events are left out unless asked
 for by name. Each line is re-serialised with a stable key order: the envelope keys in schema order, then the
 event's own fields sorted by name. Lines that are not events are skipped and counted on stderr. Exit status
 as ``grep``: 0 when something matched, 1 when nothing did, 2 when the path cannot be read.
@@ -21,6 +26,7 @@ import orjson
 import typer
 
 from dashboard.sources.jsonl import SourceError, iter_batches
+from dashboard.timeaxis import Clock, ClockName, event_time
 
 ENVELOPE = ("v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts")
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -35,14 +41,16 @@ def stable(event: dict[str, Any]) -> dict[str, Any]:
 
 
 class Filter:
-    """The match predicate of one ``grep`` call. ``prefilter(raw)`` is a cheap bytes test run before parsing."""
+    """The match predicate of one ``grep`` call. ``prefilter(raw)`` is a cheap bytes test run before parsing.
+    ``since``/``until`` are inclusive bounds (aware datetimes) on ``clock``; when either is given, an event
+    without a time on that clock does not match."""
 
     def __init__(self, events: list[str], symbol: str | None, since: datetime | None, until: datetime | None,
-                 level: str | None) -> None:
+                 level: str | None, clock: Clock = "market") -> None:
         self.exact = {e for e in events if not e.endswith("*")}
         self.prefixes = tuple(e[:-1] for e in events if e.endswith("*"))
         self.symbol = symbol.upper() if symbol else None
-        self.since, self.until = since, until
+        self.since, self.until, self.clock = since, until, clock
         self.min_level = LEVELS[level] if level else 0
         self._needles = [orjson.dumps(e) for e in self.exact] if self.exact and not self.prefixes else []
 
@@ -63,13 +71,10 @@ class Filter:
         if self.min_level and LEVELS.get(str(ev.get("level")), 0) < self.min_level:
             return False
         if self.since is not None or self.until is not None:
-            try:
-                ts = datetime.fromisoformat(ev["ts"])
-            except (KeyError, TypeError, ValueError):
+            t = event_time(ev, self.clock)
+            if t is None:
                 return False
-            if ts.tzinfo is None:
-                return False
-            if (self.since is not None and ts < self.since) or (self.until is not None and ts > self.until):
+            if (self.since is not None and t < self.since) or (self.until is not None and t > self.until):
                 return False
         return True
 
@@ -107,19 +112,40 @@ def register(app: typer.Typer) -> None:
         path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
         event: Annotated[list[str] | None, typer.Option("--event", "-e", help="Event name (or prefix*).")] = None,
         symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")] = None,
-        since: Annotated[str | None, typer.Option("--since", help="ts ≥ this (ISO 8601, UTC).")] = None,
-        until: Annotated[str | None, typer.Option("--until", help="ts ≤ this (ISO 8601, UTC).")] = None,
+        since: Annotated[str | None, typer.Option(
+            "--since", help="Events at or after this time on --clock (ISO 8601, UTC when no offset).")] = None,
+        until: Annotated[str | None, typer.Option(
+            "--until", help="Events at or before this time on --clock (ISO 8601, UTC when no offset).")] = None,
+        clock: Annotated[ClockName, typer.Option(
+            "--clock", help="Time axis of --since/--until: 'market' (market_ts) or 'wall' (ts). Events without "
+                            "a time on it are left out by these filters.")] = ClockName.market,
         level: Annotated[str | None, typer.Option("--level", "-l", help="This level and above.")] = None,
     ) -> None:
         """Print the matching events as JSONL (stable key order)."""
+        from tools.arbtail_view import resolve_clock
         from tools.pg_view import parse_at
 
         if level is not None and level.lower() not in LEVELS:
             raise typer.BadParameter(f"one of {', '.join(LEVELS)}", param_hint="--level")
-        try:
-            match = Filter(event or [], symbol, parse_at(since), parse_at(until), level and level.lower())
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc)) from None
+        bounds: dict[str, datetime | None] = {}
+        for hint, text in (("--since", since), ("--until", until)):
+            try:
+                bounds[hint] = parse_at(text)
+            except ValueError as exc:
+                raise typer.BadParameter(str(exc), param_hint=hint) from None
+        lo, hi = bounds["--since"], bounds["--until"]
+        if lo is not None and hi is not None and lo > hi:
+            raise typer.BadParameter(f"{since} is after --until {until}", param_hint="--since")
+        chosen: Clock = clock.value
+        if lo is not None or hi is not None:
+            try:
+                chosen, notice = resolve_clock(path, chosen)
+            except SourceError as exc:
+                typer.echo(f"arbtail: {exc}", err=True)
+                raise typer.Exit(2) from None
+            if notice:
+                typer.echo(f"arbtail: {notice}", err=True)
+        match = Filter(event or [], symbol, lo, hi, level and level.lower(), chosen)
         skipped: Counter[str] = Counter()
         try:
             n = grep(path, match, sys.stdout.buffer, skipped)

@@ -8,10 +8,12 @@ the DSN's password never reaches the terminal.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import re
 import sys
 import uuid
-from collections.abc import Collection
+from collections.abc import Callable, Collection, Iterator
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -248,24 +250,69 @@ def _count(status: str) -> int:
 # --- export / import --------------------------------------------------------------------------------------------
 
 
-async def export_session(dsn: str, session: str, out: IO[bytes]) -> int:
+@contextlib.contextmanager
+def _writer(out: IO[bytes] | Path) -> Iterator[Callable[[bytes], object]]:
+    """A ``write`` function for ``out``: a stream's own; for a path, the file opened (created or truncated) here,
+    any ``OSError`` opening, writing or closing it raised as ``PgAdminError`` naming the file."""
+    if not isinstance(out, Path):
+        yield out.write
+        return
+
+    def failed(exc: OSError) -> PgAdminError:
+        return PgAdminError(f"cannot write {out}: {exc.strerror or exc}")
+
+    try:
+        fh = open(out, "wb")  # noqa: SIM115 - closed below, its errors reported
+    except OSError as exc:
+        raise failed(exc) from None
+
+    def write(data: bytes) -> object:
+        try:
+            return fh.write(data)
+        except OSError as exc:
+            raise failed(exc) from None
+
+    try:
+        yield write
+    except BaseException:
+        with contextlib.suppress(OSError):
+            fh.close()
+        raise
+    try:
+        fh.close()
+    except OSError as exc:
+        raise failed(exc) from None
+
+
+async def export_session(dsn: str, session: str, out: IO[bytes] | Path) -> int:
     """Write the session's events to ``out`` as JSONL in seq order — the original lines' content (keys in
-    envelope then field order). ``session``: UUID, unique prefix or ``latest``. Returns the line count.
-    Raises ``PgAdminError`` for an unknown session."""
+    envelope then field order). ``session``: UUID, unique prefix or ``latest``. ``out``: a binary stream, or a
+    file path, opened only once the session is found (an unreachable server or an unknown session — a full
+    UUID too — leaves an existing file as it was). Returns the line count. Raises ``PgAdminError`` for an unknown
+    session or a file that cannot be written."""
     conn = await _connect(dsn)
     try:
         try:
             sid = await resolve_session(conn, session)
+            known = await conn.fetchval(  # a full UUID resolves without a look-up
+                "SELECT EXISTS (SELECT 1 FROM dashboard_sessions WHERE session_id = $1)"
+                " OR EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1)", sid
+            )
         except PostgresSourceError as exc:
             raise PgAdminError(str(exc)) from None
+        except asyncpg.UndefinedTableError:
+            raise PgAdminError("no arbdash tables in this database (nothing recorded yet?)") from None
+        if not known:
+            raise PgAdminError(f"no session matches {session.strip().lower()!r}")
         n = 0
         async with conn.transaction(readonly=True):
             cur = conn.cursor(
                 "SELECT payload::text FROM dashboard_events WHERE session_id = $1 ORDER BY seq", sid, prefetch=5000
             )
-            async for (payload,) in cur:
-                out.write(payload_to_line(payload) + b"\n")
-                n += 1
+            with _writer(out) as write:
+                async for (payload,) in cur:
+                    write(payload_to_line(payload) + b"\n")
+                    n += 1
         return n
     finally:
         await conn.close()
@@ -442,15 +489,20 @@ def register_commands(app: Any) -> None:
     ) -> None:
         """Write a session back as JSONL (same content as the original log)."""
 
-        async def go(dsn: str) -> int:
-            if output is None:
+        async def go(dsn: str) -> int | None:
+            if output is not None:
+                return await export_session(dsn, session, output)
+            try:
                 n = await export_session(dsn, session, sys.stdout.buffer)
                 sys.stdout.buffer.flush()
-                return n
-            with open(output, "wb") as fh:
-                return await export_session(dsn, session, fh)
+            except BrokenPipeError:  # `| head`: the reader is gone, which is fine
+                return None
+            return n
 
         n = run(ctx, db, go)
+        if n is None:  # stdout is a closed pipe: point it at /dev/null so the flush at exit stays quiet
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0)
         if output is not None:
             typer.echo(f"exported {n} events to {output}", err=True)
 
