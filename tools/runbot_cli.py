@@ -14,10 +14,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import os
 import shutil
 import signal
 import sys
+import tempfile
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -48,6 +50,10 @@ from tools.pg_admin import register_commands as register_pg_commands
 log = get_logger("runbot")
 dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
 checkpoint_log = get_logger("dashboard.checkpoints")  # its checkpoints, injected as ``emit_checkpoint_event``
+
+
+#: The config that runs out of the box (named in the message when ``--config`` is missing).
+EXAMPLE_CONFIG = "configs/funding_arb_paper.yml"
 
 
 class DashboardMode(str, Enum):
@@ -90,9 +96,11 @@ def _parse_speed(value: str | None) -> Decimal | None:
 @app.callback(invoke_without_command=True)
 def runbot(
     ctx: typer.Context,
-    config: Annotated[Path, typer.Option("--config", "-c", help="Bot config (YAML).")] = Path(
-        "configs/funding_arb_paper.yml"
-    ),
+    config: Annotated[
+        Path | None,
+        typer.Option("--config", "-c", show_default=False,
+                     help="Bot config (YAML), required to run the bot, e.g. configs/funding_arb_paper.yml."),
+    ] = None,
     dashboard_mode: Annotated[
         DashboardMode | None,
         typer.Option("--dashboard-mode", help="live | plain | silent | off (overrides the config's dashboard.mode)."),
@@ -121,9 +129,13 @@ def runbot(
     """Run the bot (when no sub-command is given)."""
     if ctx.invoked_subcommand is not None:
         return
-    if dashboard_replay is not None and (db or not config.exists()):
+    if dashboard_replay is not None and (db or config is None):
         _replay_from_db(db, dashboard_replay, width)  # no config needed when the DSN is given
         return
+    if config is None:  # a trading bot never picks its parameters by itself
+        typer.echo(f"runbot: --config FILE is required (the shipped example: runbot --config {EXAMPLE_CONFIG})",
+                   err=True)
+        raise typer.Exit(2)
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -138,12 +150,18 @@ def runbot(
     level = (log_level or cfg.logging.level).upper()
     if level not in ("DEBUG", "INFO", "WARNING", "ERROR"):
         raise typer.BadParameter(f"unknown log level {level!r}", param_hint="--log-level")
+    log_dir = log_dir or Path(cfg.logging.log_dir)
+    try:
+        check_log_dir(log_dir)
+    except OSError as exc:
+        typer.echo(f"runbot: cannot write logs to {log_dir}: {exc.strerror or exc}", err=True)
+        raise typer.Exit(2) from None
     opts = RunOptions(
         config=cfg,
         config_path=config,
         mode=mode,
         speed=_parse_speed(speed),
-        log_dir=log_dir or Path(cfg.logging.log_dir),
+        log_dir=log_dir,
         level=level,
         width=width or cfg.dashboard.width,
         final_frame=final_frame,
@@ -154,6 +172,17 @@ def runbot(
     except (KeyboardInterrupt, asyncio.CancelledError):  # a signal before the bot started (session not open)
         code = 130
     raise typer.Exit(code)
+
+
+def check_log_dir(path: Path) -> None:
+    """Make sure the session's logs can be written to directory ``path`` before anything starts: create it (with
+    parents) if missing, then create and delete a probe file in it. Raises ``OSError`` (e.g. read-only or
+    pseudo file system, permission denied, a file in the way) with the operating system's reason."""
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
+    path.mkdir(parents=True, exist_ok=True)
+    with tempfile.NamedTemporaryFile(dir=path, prefix=".runbot-probe-"):
+        pass
 
 
 def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sink], JsonlSink]:
@@ -318,6 +347,34 @@ async def _finish_housekeeping(task: asyncio.Task[None] | None, *, interrupted: 
         await asyncio.wait_for(task, timeout=10)
 
 
+def closing_line(session_id: str, jsonl_path: Path, pg_sink: Any | None) -> str:
+    """The line ``runbot`` ends with: where the session's events are. With PostgreSQL it says what really
+    happened there, from the closed sink's ``stats``: either ``... and PostgreSQL (DSN)`` (everything stored), or
+    ``...; PostgreSQL (DSN): W of N events stored`` followed by the events spooled (with the spool file; the next
+    ``runbot`` start with that database loads it), the events neither stored nor spooled (the JSONL has them),
+    those dropped by the sink and those PostgreSQL refused. The DSN is shown redacted. Never raises."""
+    head = f"session {session_id}: events written to {jsonl_path}"
+    if pg_sink is None:
+        return head
+    where = f"PostgreSQL ({redact_dsn(pg_sink.dsn)})"
+    st = pg_sink.stats
+    spooled, unspooled = st["spool_pending"], st["backlog"] - st["spool_pending"]
+    missing: list[str] = []
+    if spooled:
+        missing.append(f"{spooled} spooled to {pg_sink.spool_path} — the next runbot start with this database "
+                       "and log directory loads them")
+    if unspooled:
+        why = f" ({pg_sink.last_problem})" if pg_sink.last_problem else ""
+        missing.append(f"{unspooled} not stored{why} — `arbtail --db DSN import {jsonl_path}` loads them")
+    if st["dropped"]:
+        missing.append(f"{st['dropped']} dropped by the sink — `arbtail --db DSN import {jsonl_path}` loads them")
+    if st["rejected"]:
+        missing.append(f"{st['rejected']} refused by PostgreSQL as invalid")
+    if not missing:
+        return f"{head} and {where}"
+    return f"{head}; {where}: {st['written']} of {st['accepted']} events stored, " + ", ".join(missing)
+
+
 def _print_final(text: str, timeout_s: float = 5.0) -> None:
     """Write the closing output without letting a terminal that stopped reading (Ctrl-S, a stalled SSH client)
     hold the exit: through a ``TerminalWriter``, waiting at most ``timeout_s``. A dead terminal (SIGHUP) is
@@ -406,9 +463,8 @@ async def _main(opts: RunOptions) -> int:
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)
-    where = f"{jsonl.path}" + (f" and PostgreSQL ({redact_dsn(pg_sink.dsn)})" if pg_sink is not None else "")
     shown = frame if opts.mode in (DashboardMode.live, DashboardMode.plain) else ""
-    _print_final(f"{shown}session {session_id}: events written to {where}\n")
+    _print_final(f"{shown}{closing_line(session_id, jsonl.path, pg_sink)}\n")
     if abort is not None:
         raise abort
     return code

@@ -176,6 +176,12 @@ class PostgresSink(Sink):
         """The DSN as given (for ``Pipeline(secrets=passwords_in(sink.dsn))``); display only ``redact_dsn(...)``."""
         return self._dsn
 
+    @property
+    def spool_path(self) -> Path | None:
+        """The spool file this sink writes when PostgreSQL is away (``None`` until the first spill); after
+        ``aclose`` it holds ``stats["spool_pending"]`` events for a later import."""
+        return self._spool.path if self._spool is not None else None
+
     def __repr__(self) -> str:
         return f"PostgresSink({redact_dsn(self._dsn)}, session_id={self.session_id}, health={self.health})"
 
@@ -295,7 +301,8 @@ class PostgresSink(Sink):
         if self._spool is not None and self._spool.pending:
             _log.warning(
                 "PostgreSQL sink: %d events not written to %s; they are in %s "
-                "(the next runbot start with this database loads them, or: arbtail --db DSN import %s)",
+                "(the next runbot start with this database and log directory loads them, "
+                "or: arbtail --db DSN import %s)",
                 self._spool.pending, redact_dsn(self._dsn), self._spool.path, self._spool.path,
             )
         if self._spool is not None:
