@@ -25,6 +25,7 @@ __all__ = [
     "ingest_line",
     "portfolio_line",
     "position_line",
+    "hidden_closed_line",
     "short_id",
     "venues_line",
     "limits_line",
@@ -115,6 +116,18 @@ def position_line(p: PositionSnapshot) -> str:
     )
 
 
+def hidden_closed_line(snap: DashboardSnapshot) -> str | None:
+    """``… 16 earlier closed positions (see arbtail stats)`` when the snapshot carries fewer closed positions
+    than the session closed (it keeps only the most recent few), else ``None``. The count is the session's
+    ``positions_closed`` total minus the closed rows the snapshot holds (rolled-back attempts are not closed
+    positions and are not counted)."""
+    shown = sum(1 for p in snap.positions if p.lifecycle == "closed")
+    hidden = snap.portfolio.positions_closed - shown
+    if hidden <= 0:
+        return None
+    return f"… {hidden} earlier closed position{'s' if hidden != 1 else ''} (see arbtail stats)"
+
+
 def portfolio_line(snap: DashboardSnapshot) -> str:
     """Portfolio totals on one line (USD), without the net PnL (each renderer leads with it)."""
     p = snap.portfolio
@@ -138,6 +151,9 @@ def plain_summary(snap: DashboardSnapshot) -> str:
     out += session_lines(snap.session)
     out.append(f"positions ({snap.portfolio.positions_open} open):")
     out += [f"  {position_line(p)}" for p in snap.positions] or ["  (none)"]
+    hidden = hidden_closed_line(snap)
+    if hidden:
+        out.append(f"  {hidden}")
     if snap.funding.rates:
         out.append("funding (rate bp/interval, APR %, next in):")
         out += [

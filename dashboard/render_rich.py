@@ -28,7 +28,7 @@ from rich.style import Style
 from rich.text import Text
 
 from dashboard.models import DashboardSnapshot, PositionSnapshot
-from dashboard.render_plain import ingest_line, limits_line, portfolio_line, short_id
+from dashboard.render_plain import hidden_closed_line, ingest_line, limits_line, portfolio_line, short_id
 from dashboard.text import (
     DASH,
     fmt_apr,
@@ -377,13 +377,17 @@ def _position_row(p: PositionSnapshot, div_limit: Decimal | None, erosion_thresh
 
 
 def positions_pane(snap: DashboardSnapshot) -> RenderableType:
-    """Open positions first, then the last few closed ones (dimmed); columns chosen by width."""
+    """Open positions first, then the last few closed ones (dimmed); columns chosen by width. When the session
+    closed more positions than the snapshot carries, the bottom border says how many are not shown
+    (``render_plain.hidden_closed_line``) — in the border, so a live pane too short for its rows still shows it."""
     s = snap.session
     rows = [_position_row(p, s.divergence_limit_pct, s.erosion_threshold_pct) for p in snap.positions]
     p = snap.portfolio
     title = f"positions  open {p.positions_open}  opened {p.positions_opened}  closed {p.positions_closed}"
     grid = Grid(POSITION_COLUMNS, rows, empty="no positions yet")
-    return Panel(grid, title=title, title_align="left", box=box.ROUNDED, padding=0)
+    hidden = hidden_closed_line(snap)
+    return Panel(grid, title=title, title_align="left", box=box.ROUNDED, padding=0,
+                 subtitle=Text(hidden, style="dim") if hidden else None, subtitle_align="left")
 
 
 RATE_COLUMNS = [

@@ -116,3 +116,49 @@ def test_final_frame_equals_arbtail_once(run: dict) -> None:
 
 def test_plain_mode_printed_the_final_frame(run: dict) -> None:
     assert run["frame"] in run["proc"].stdout
+
+
+def _positions_pane(frame: str) -> list[str]:
+    lines = frame.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith("╭─ positions"))
+    end = next(i for i in range(start, len(lines)) if lines[i].startswith("╰"))
+    return lines[start:end + 1]
+
+
+def _replayed(run: dict):  # the reducer over the run's JSONL (the fold arbtail uses)
+    from dashboard.reducer import Reducer
+
+    reducer = Reducer()
+    for e in run["jsonl"].read_bytes().splitlines():
+        reducer.feed(orjson.loads(e))
+    return reducer
+
+
+def test_positions_pane_counts_the_closed_positions_it_does_not_show(run: dict) -> None:
+    from dashboard.render_plain import plain_summary
+    from dashboard.render_rich import frame_text
+
+    closed = {e["position_id"] for e in run["events"] if e["event"] == "position.closed"}
+    pane = _positions_pane(run["frame"])
+    shown = {pid for pid in closed if any(pid in line for line in pane)}
+    hidden = len(closed) - len(shown)
+    assert shown and hidden > 0  # the shipped run closes more positions than the pane has rows for
+    assert f"… {hidden} earlier closed positions (see arbtail stats)" in pane[-1]
+    # the plain renderer says the same, right under its position lines
+    text = plain_summary(_replayed(run).snapshot())
+    assert f"\n  … {hidden} earlier closed positions (see arbtail stats)\nfunding" in text
+    # narrow frames crop the hint instead of overflowing
+    narrow = frame_text(_replayed(run).snapshot(), 40)
+    assert max(len(line) for line in narrow.splitlines()) <= 40
+
+
+def test_completed_run_ends_on_cycle_complete_not_exiting(run: dict) -> None:
+    events = run["events"]
+    stages = [e for e in events if e["event"] == "stage.changed"]
+    session_end = [i for i, e in enumerate(stages) if "SESSION_END" in e["message"]]
+    assert session_end  # positions were still open at the end of the data and were closed then
+    assert stages[-1]["stage_id"] == "6" and stages[-1]["lifecycle"] == "cycle_complete"
+    assert session_end[-1] == len(stages) - 2  # right after the last exit banner
+    stage_line = next(line for line in run["frame"].splitlines() if line.startswith("│ stage "))
+    assert "Cycle Complete" in stage_line and "[cycle_complete]" in stage_line
+    assert "Exiting" not in stage_line and "stopped: completed" in stage_line

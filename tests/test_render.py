@@ -143,3 +143,10 @@ def test_absurd_magnitudes_do_not_break_render() -> None:
     text = frame_text(r.snapshot(), 160) + plain_summary(r.snapshot())
     assert "E+" in text  # huge unrealized PnL shown in scientific notation, not a crash
     assert fmt_usd(D("1e30")) == "1.000000E+30" and fmt_price(D("1e-30")) == "1.000000E-30"
+
+
+def test_no_hidden_positions_hint_when_every_closed_position_is_shown() -> None:
+    snap = reducer_with_positions(3).snapshot()
+    assert snap.portfolio.positions_closed == 0
+    assert "earlier closed" not in frame_text(snap, 120)
+    assert "earlier closed" not in plain_summary(snap)

@@ -13,6 +13,9 @@ One ``on_cycle`` (stage banners as in the original bot; ``lifecycle`` set on eac
   atomic executor (stage 3);
 * ``6. ✅ Cycle Complete`` (cycle_complete).
 
+At the end of the data (``on_stop``) the positions still open are closed (``SESSION_END``) and, when that
+closed any, ``6. ✅ Cycle Complete`` is the run's last banner.
+
 A limit that stops an entry emits ``risk.limit_hit`` and ``opportunity.skipped`` with the reason code.
 """
 
@@ -98,8 +101,16 @@ class FundingArbitrageStrategy(Strategy):
         self._positions.on_funding(credits)
 
     async def on_stop(self, now: datetime) -> None:
-        if self._positions.open:
-            await self._positions.close_all(now, "SESSION_END")
+        """End of the data: close every open position (``5. 🚪 Exiting {SYM} • SESSION_END``) and, as after any
+        cycle that closed a position, show ``6. ✅ Cycle Complete`` (cycle_complete), so the last banner of a
+        completed run is not a stale "Exiting". Nothing open: no banner (the bot rests where it was)."""
+        before = set(self._positions.open)
+        if not before:
+            return
+        await self._positions.close_all(now, "SESSION_END")
+        if set(self._positions.open) != before:
+            self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
+            self._resting = None
 
     def open_position_count(self) -> int:
         return len(self._positions.open)
