@@ -24,9 +24,10 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any
 
+import msgspec
 import orjson
 
-from dashboard.hot_lines import HOT_DECODER, HOT_ERRORS, MarkLine
+from dashboard.hot_lines import HANDLED_LINES, HOT_DECODER, HOT_ERRORS, MarkLine
 from dashboard.models import DashboardSnapshot
 from dashboard.snapshot import build_snapshot
 from dashboard.state import (
@@ -729,6 +730,11 @@ _HANDLERS: dict[str, Handler] = {
 }
 
 
+#: Typed lines (``dashboard.hot_lines.HANDLED_LINES``) folded by the replay fast path through these handlers.
+#: Only noise events (no timeline row, no handler reading the fast path's deferred scalars) qualify.
+_TYPED_HANDLERS: dict[type, Handler] = {struct: _HANDLERS[name] for struct, name in HANDLED_LINES.items()}
+assert all(name in NOISE_EVENTS for name in HANDLED_LINES.values())
+
 # --- the feeding object ---------------------------------------------------------------------------------------
 
 
@@ -865,6 +871,8 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
     decode = HOT_DECODER.decode
     hot_errors = HOT_ERRORS
     mark_line = MarkLine
+    handled = _TYPED_HANDLERS
+    as_dict = msgspec.structs.asdict
     fromiso = _fromiso
     to_float = float
     utc = UTC
@@ -918,7 +926,14 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
                             tsdt = None  # apply handles it (a skip, or a non-UTC offset)
                     if tsdt is not None and tsdt.tzinfo is utc:
                         folded = False
-                        if type(hot) is mark_line:
+                        handler = handled.get(type(hot))
+                        if handler is not None:
+                            try:  # the reference handler on the typed fields; a rejection: apply counts it
+                                handler(state, as_dict(hot), tsdt, mts)
+                                folded = True
+                            except Exception:  # noqa: BLE001 - handlers leave the state as it was
+                                pass
+                        elif type(hot) is mark_line:
                             price = hot.mark_price
                             try:
                                 f = to_float(price)

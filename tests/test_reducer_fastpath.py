@@ -172,23 +172,28 @@ def _raw_variants(line: bytes) -> list[bytes]:
         body + b',"ts":"2026-03-01T00:00:00"}', body + b',"ts":"2026-03-01T00:00:00+02:00"}',
         body + b',"market_ts":"2026-03-01T00:00:00-05:00"}', body + b',"next_funding_ts":"2026-02-30T00:00:00+00:00"}',
         body + b',"interval_s":0}', body + b',"interval_s":9223372036854775808}', body + b',"": 1}',
+        body + b',"rebalance_pending":1}', body + b',"rebalance_pending":true}', body + b',"side":"up"}',
+        body + b',"payment":"NaN"}', body + b',"payment":"1e999"}', body + b',"position_id":"nope"}',
+        body + b',"hold_code":7}', body + b',"long_rate":null}', body + b',"current_spread_apr":"x"}',
         line.replace(seq, b'"seq":123456789012345678901234567890'), line.replace(seq, b'"seq":18446744073709551615'),
     ]
 
 
 def test_typed_hot_decoder_reads_like_orjson(real_lines: list[bytes]) -> None:
-    """``feed_lines`` decodes mark/rate lines with msgspec (``dashboard.hot_lines``), ``feed_line`` with orjson:
-    on every byte-level variant (each with a fresh ``seq``, followed by a good line) both fold to the same state
-    and count the same skips and rejects."""
-    mark = next(x for x in real_lines if b'"event":"market.mark_price"' in x)
-    rate = next(x for x in real_lines if b'"event":"funding.rate"' in x)
-    lines = list(real_lines[:50])
+    """``feed_lines`` decodes the frequent lines with msgspec (``dashboard.hot_lines``), ``feed_line`` with
+    orjson: on every byte-level variant (each with a fresh ``seq``, followed by a good line) of each typed event
+    both fold to the same state and count the same skips and rejects."""
+    names = ("market.mark_price", "funding.rate", "funding.payment", "funding.settlement", "position.updated")
+    firsts = {n: next(i for i, x in enumerate(real_lines) if b'"event":"%s"' % n.encode() in x) for n in names}
+    head = real_lines[: max(firsts.values()) + 1]  # the positions the typed events refer to exist
+    lines = list(head)
     nxt = max(orjson.loads(x)["seq"] for x in lines) + 1
-    for hot in (mark, rate):
+    for name in names:
+        hot = real_lines[firsts[name]]
         for k in range(len(_raw_variants(hot)) - 2):
             lines.append(_raw_variants(_renumber(hot, nxt))[k])
             lines.append(_renumber(hot, nxt + 1))
             nxt += 2
-    lines += _raw_variants(_renumber(mark, nxt))[-2:]
+    lines += _raw_variants(_renumber(real_lines[firsts["funding.payment"]], nxt))[-2:]
     r = _same(lines)
-    assert r.stats.applied > 60 and r.stats.skipped.get("not_json") and r.stats.skipped.get("invalid_utf8")
+    assert r.stats.applied > 200 and r.stats.skipped.get("not_json") and r.stats.skipped.get("invalid_utf8")
