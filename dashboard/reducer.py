@@ -27,7 +27,7 @@ from typing import Any
 import msgspec
 import orjson
 
-from dashboard.hot_lines import HANDLED_LINES, HOT_DECODER, HOT_ERRORS, MarkLine
+from dashboard.hot_lines import HANDLED_LINES, HOT_DECODER, HOT_ERRORS, MarkLine, RateLine
 from dashboard.models import DashboardSnapshot
 from dashboard.snapshot import build_snapshot
 from dashboard.state import (
@@ -871,6 +871,7 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
     decode = HOT_DECODER.decode
     hot_errors = HOT_ERRORS
     mark_line = MarkLine
+    rate_line = RateLine
     handled = _TYPED_HANDLERS
     as_dict = msgspec.structs.asdict
     fromiso = _fromiso
@@ -926,14 +927,8 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
                             tsdt = None  # apply handles it (a skip, or a non-UTC offset)
                     if tsdt is not None and tsdt.tzinfo is utc:
                         folded = False
-                        handler = handled.get(type(hot))
-                        if handler is not None:
-                            try:  # the reference handler on the typed fields; a rejection: apply counts it
-                                handler(state, as_dict(hot), tsdt, mts)
-                                folded = True
-                            except Exception:  # noqa: BLE001 - handlers leave the state as it was
-                                pass
-                        elif type(hot) is mark_line:
+                        kind = type(hot)
+                        if kind is mark_line:
                             price = hot.mark_price
                             try:
                                 f = to_float(price)
@@ -942,7 +937,7 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
                             if 0.0 < f < 1e59:  # see _fast_mark_ok
                                 marks[(hot.venue, hot.symbol)] = price
                                 folded = True
-                        else:
+                        elif kind is rate_line:
                             rtext = hot.rate
                             try:
                                 f = to_float(rtext)
@@ -970,6 +965,12 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> in
                                             cur.next_funding_ts = nxt
                                             cur.next_funding_raw = nraw
                                         folded = True
+                        else:
+                            try:  # the reference handler on the typed fields; a rejection: apply counts it
+                                handled[kind](state, as_dict(hot), tsdt, mts)
+                                folded = True
+                            except Exception:  # noqa: BLE001 - handlers leave the state as it was
+                                pass
                         if folded:  # the bookkeeping apply does after a handler
                             cur_last = seq
                             applied += 1
