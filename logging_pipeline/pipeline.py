@@ -26,7 +26,6 @@ sinks are closed. An owner that ends the record with its own last event (``sessi
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime

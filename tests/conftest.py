@@ -2,10 +2,29 @@
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from pg_fixtures import pg_base_dsn, pg_dsn  # noqa: E402,F401  (PostgreSQL fixtures, tests/pg_fixtures.py)
+
+
+@pytest.fixture(scope="session")
+def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The JSONL of one real paper run (``runbot --speed 0`` on the shipped config: months of market time,
+    ~31k events, checkpoints) shared by the tests that read logs. Read-only: a test that needs a changed log
+    writes its own copy."""
+    logs = tmp_path_factory.mktemp("real-log")
+    subprocess.run(
+        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
+         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
+        check=True, cwd=ROOT, capture_output=True, timeout=120,
+    )
+    (path,) = logs.glob("*.jsonl")
+    path.chmod(0o444)
+    return path

@@ -19,18 +19,6 @@ from tools.arbtail import app
 ROOT = Path(__file__).resolve().parent.parent
 
 
-@pytest.fixture(scope="module")
-def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    logs = tmp_path_factory.mktemp("opts")
-    subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
-        check=True, cwd=ROOT, capture_output=True, timeout=120,
-    )
-    (path,) = logs.glob("*.jsonl")
-    return path
-
-
 def _market_span(path: Path) -> tuple[datetime, datetime]:
     times = [datetime.fromisoformat(t) for x in path.read_bytes().splitlines()
              if (t := orjson.loads(x).get("market_ts"))]

@@ -4,8 +4,6 @@ and events without a market time never end a market-clock replay."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
@@ -18,19 +16,6 @@ from dashboard.sources.jsonl import load
 from dashboard.state import state_to_dict
 from dashboard.timeaxis import TIME_FIELD, Clock
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    logs = tmp_path_factory.mktemp("clock")
-    subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
-        check=True, cwd=ROOT, capture_output=True, timeout=120,
-    )
-    (path,) = logs.glob("*.jsonl")
-    return path
 
 
 def _reference(lines: list[bytes], until: datetime, clock: Clock) -> Reducer:

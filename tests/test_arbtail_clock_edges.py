@@ -4,8 +4,6 @@ without market times, events stored verbatim because of a NUL, and checkpoint va
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -18,19 +16,6 @@ from dashboard.render_rich import frame_text
 from dashboard.sources.jsonl import load
 from dashboard.state import state_to_dict
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    logs = tmp_path_factory.mktemp("review")
-    subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
-        check=True, cwd=ROOT, capture_output=True, timeout=120,
-    )
-    (path,) = logs.glob("*.jsonl")
-    return path
 
 
 def _definition(lines: list[bytes], until: datetime) -> Reducer:

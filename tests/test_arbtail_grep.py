@@ -5,33 +5,16 @@ from the log's own lines, never written down."""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
-import pytest
 from typer.testing import CliRunner
 
 from tools.arbtail import app
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A real ``--speed 0`` paper run: months of market time logged within a second or two of wall time."""
-    logs = tmp_path_factory.mktemp("grep")
-    subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
-        check=True, cwd=ROOT, capture_output=True, timeout=120,
-    )
-    (path,) = logs.glob("*.jsonl")
-    return path
 
 
 def events(path: Path) -> list[dict[str, Any]]:

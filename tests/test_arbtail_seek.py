@@ -6,13 +6,10 @@ from __future__ import annotations
 
 import gzip
 import io
-import subprocess
-import sys
 from datetime import datetime
 from pathlib import Path
 
 import orjson
-import pytest
 from typer.testing import CliRunner
 
 from dashboard.reducer import Reducer
@@ -22,19 +19,6 @@ from dashboard.sources.seek import iter_checkpoints
 from dashboard.state import state_to_dict
 from tools.arbtail import app
 
-ROOT = Path(__file__).resolve().parent.parent
-
-
-@pytest.fixture(scope="module")
-def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    logs = tmp_path_factory.mktemp("logs")
-    subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
-        check=True, cwd=ROOT, capture_output=True, timeout=120,
-    )
-    (path,) = logs.glob("*.jsonl")
-    return path
 
 
 def _fold(path: Path, **kw: object) -> tuple[Reducer, object]:

@@ -10,7 +10,7 @@ hour's settlements). Data rows used (bot/data/market):
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest

@@ -24,7 +24,6 @@ import tempfile
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import orjson
 
