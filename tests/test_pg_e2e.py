@@ -33,7 +33,7 @@ def test_paper_run_recorded_in_postgres(pg_dsn: str, tmp_path: Path) -> None:
     sessions = _cli("tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
     assert sessions.returncode == 0, sessions.stderr
     row = next(x for x in sessions.stdout.splitlines() if x.startswith(sid))
-    assert "stopped" in row and row.split()[-1] == str(orjson.loads(lines[-1])["seq"])
+    assert "stopped (completed)" in row and row.split()[-1] == str(orjson.loads(lines[-1])["seq"])
 
     exported = _cli("tools.arbtail", "--db", pg_dsn, "export", sid, "-o", str(tmp_path / "x.jsonl"), cwd=tmp_path)
     assert exported.returncode == 0, exported.stderr

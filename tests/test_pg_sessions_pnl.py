@@ -98,3 +98,25 @@ def test_stored_summary_column_is_the_reducers_too(pg_dsn: str, tmp_path: Path) 
     imported = _cli("tools.arbtail", "--db", pg_dsn, "import", str(jsonl), cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     assert asyncio.run(_fetchval(pg_dsn, "SELECT net_pnl FROM dashboard_sessions")) == expected
+
+
+def test_the_sessions_table_says_how_each_session_ended() -> None:
+    """``sessions`` is a plain table (no colour codes, no wrapping) whose health column names the stop reason."""
+    import uuid as _uuid
+    from datetime import UTC, datetime
+    from decimal import Decimal
+
+    from tools.pg_admin import SessionSummary, format_sessions
+
+    t = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [SessionSummary(_uuid.UUID(int=n), "funding_arbitrage", t, t, health, 3, 3, Decimal("-1.5"), 100 + n,
+                           t, reason)
+            for n, (health, reason) in enumerate([("stopped", "interrupted by SIGTERM"), ("running", None),
+                                                  ("stopped", "completed")])]
+    text = format_sessions(rows)
+    lines = text.splitlines()
+    assert lines[0].split() == ["session", "strategy", "started", "ended", "health", "pos", "net", "PnL", "USD",
+                                "events"]
+    assert "stopped (interrupted by SIGTERM)" in lines[1] and lines[1].split()[-1] == "100"
+    assert "running" in lines[2] and "(" not in lines[2]
+    assert "\x1b" not in text and len({line.index("events") for line in lines[:1]}) == 1

@@ -8,6 +8,7 @@ the DSN's password never reaches the terminal.
 
 from __future__ import annotations
 
+import io
 import contextlib
 import os
 import re
@@ -22,6 +23,8 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import asyncpg
+from rich.console import Console
+from rich.table import Table
 import typer
 
 from dashboard.reducer import Reducer
@@ -72,6 +75,7 @@ class SessionSummary:
     net_pnl: Decimal
     last_seq: int | None
     last_event_at: datetime | None
+    stop_reason: str | None = None  # session.stopped ``reason``: completed, interrupted, SIGTERM, aborted …
 
 
 _LIVE_SUMMARY = """
@@ -127,7 +131,8 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
     (``session_net_pnl``), the same figure the dashboard shows."""
     conn = await _connect(dsn)
     try:
-        rows = await conn.fetch("SELECT * FROM dashboard_sessions ORDER BY started_at DESC LIMIT $1", limit)
+        rows = await conn.fetch("SELECT *, metadata->>'stop_reason' AS stop_reason FROM dashboard_sessions"
+                                " ORDER BY started_at DESC LIMIT $1", limit)
         out = []
         for r in rows:
             opened, closed, pnl = r["positions_opened"], r["positions_closed"], r["net_pnl"]
@@ -137,7 +142,7 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
             out.append(
                 SessionSummary(
                     r["session_id"], r["strategy"], r["started_at"], r["ended_at"], r["health"],
-                    opened, closed, pnl, r["last_seq"], r["last_event_at"],
+                    opened, closed, pnl, r["last_seq"], r["last_event_at"], r["stop_reason"],
                 )
             )
         return out
@@ -152,20 +157,24 @@ def _fmt_ts(ts: datetime | None) -> str:
 
 
 def format_sessions(sessions: list[SessionSummary]) -> str:
-    """A plain-text table (no colour codes), one row per session, UTC times."""
-    head = f"{'session':<36}  {'strategy':<18}  {'started':<20}  {'ended':<20}  {'health':<9}  {'pos':>7}  "
-    head += f"{'net PnL USD':>12}  {'events':>8}"
-    lines = [head]
-    for s in sessions:
-        pos = f"{s.positions_opened - s.positions_closed}/{s.positions_opened}"
-        lines.append(
-            f"{s.session_id!s:<36}  {(s.strategy or '-')[:18]:<18}  {_fmt_ts(s.started_at):<20}  "
-            f"{_fmt_ts(s.ended_at):<20}  {s.health:<9}  {pos:>7}  {s.net_pnl.quantize(Decimal('0.01')):>12}  "
-            f"{s.last_seq or 0:>8}"
-        )
+    """A plain-text table (``rich.table.Table``, no colour codes, one row per session, UTC times, never wrapped:
+    it pipes into ``grep``/``awk``). ``health`` carries how a stopped session ended (``stopped (interrupted)``)."""
     if not sessions:
-        lines.append("(no sessions)")
-    return "\n".join(lines) + "\n"
+        return "(no sessions)\n"
+    table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
+    for name, justify in (("session", "left"), ("strategy", "left"), ("started", "left"), ("ended", "left"),
+                          ("health", "left"), ("pos", "right"), ("net PnL USD", "right"), ("events", "right")):
+        table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    for s in sessions:
+        health = f"{s.health} ({s.stop_reason})" if s.stop_reason and s.health == "stopped" else s.health
+        table.add_row(
+            str(s.session_id), (s.strategy or "-")[:18], _fmt_ts(s.started_at), _fmt_ts(s.ended_at), health,
+            f"{s.positions_opened - s.positions_closed}/{s.positions_opened}",
+            str(s.net_pnl.quantize(Decimal("0.01"))), str(s.last_seq or 0),
+        )
+    out = io.StringIO()
+    Console(file=out, width=400, no_color=True, color_system=None, highlight=False).print(table)
+    return "\n".join(line.rstrip() for line in out.getvalue().splitlines()) + "\n"
 
 
 # --- prune ------------------------------------------------------------------------------------------------------
