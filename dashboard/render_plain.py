@@ -132,7 +132,7 @@ def portfolio_line(snap: DashboardSnapshot) -> str:
     """Portfolio totals on one line (USD), without the net PnL (each renderer leads with it)."""
     p = snap.portfolio
     head = (
-        f"{fmt_usd(p.exposure_headroom_usd)} USD ({fmt_pct(p.exposure_headroom_pct, 1)} %)"
+        f"{fmt_usd(p.exposure_headroom_usd)} USD ({fmt_pct(p.exposure_headroom_pct, 1)}%)"
         if p.exposure_headroom_usd is not None
         else DASH
     )

@@ -114,15 +114,16 @@ def session_pane(snap: DashboardSnapshot, *, wrap_note: bool = True) -> Renderab
     keeps the data note on one line (the live layout gives the pane a fixed height)."""
     s = snap.session
     head = Text()
+    if s.dry_run:  # first: the one thing an operator must not misread (and it never splits across lines here)
+        head.append("DRY RUN", "bold cyan")
+        head.append("  ")
     head.append(safe_text(s.strategy or DASH), "bold")
     if s.strategy_version:
         head.append(f" v{safe_text(s.strategy_version)}")
-    head.append(f"  config {safe_text(s.config_path or DASH)}  session {short_id(s.session_id or DASH)}  health ")
+    head.append(f"  session {short_id(s.session_id or DASH)}  health ")
     head.append(safe_text(s.health).upper(), HEALTH_STYLES.get(s.health, "yellow"))
     if s.health_reason:
         head.append(f" ({safe_text(s.health_reason, 60)})", "yellow")
-    if s.dry_run:
-        head.append("  DRY RUN", "cyan")
     stage = Text("stage ")
     stage.append(safe_text(s.stage_banner or DASH), "bold magenta")
     if s.lifecycle:
@@ -148,7 +149,7 @@ def session_pane(snap: DashboardSnapshot, *, wrap_note: bool = True) -> Renderab
             venues.append(f" {iv} taker {fmt_bp(v.taker_fee_rate).lstrip('+')}bp", "dim")
     if not s.venues:
         venues.append(DASH)
-    limits = _t(f"limits {limits_line(s)}")
+    limits = _t(f"limits {limits_line(s)}  config {safe_text(s.config_path or DASH)}")
     g = s.ingest
     ingest = _t(ingest_line(s), "yellow" if (g.skipped_total or g.rejected_total or g.unknown_total) else "dim")
     lines: list[RenderableType] = [head, stage, times, venues, limits, ingest]
