@@ -41,6 +41,7 @@ class BatchFileWriter:
         self.retry_s = retry_s
         self._pending: deque[bytes] = deque()
         self._held: list[bytes] = []  # unwritten bytes, oldest first: whole lines with their b"\n"
+        self._held_sizes: deque[int] = deque()  # bytes of each held record (the first may be partly written)
         self._held_bytes = 0
         self.held = 0
         self.recoveries = 0
@@ -114,6 +115,7 @@ class BatchFileWriter:
                 continue
             held.append(line)
             held.append(b"\n")
+            self._held_sizes.append(size)
             self._held_bytes += size
             self.held += 1
         if not held or (self.error is not None and not self._stop and time.monotonic() < self._retry_at):
@@ -127,15 +129,21 @@ class BatchFileWriter:
             self.error = f"{type(exc).__name__}: {exc}"
             self._retry_at = time.monotonic() + self.retry_s
             rest = bytes(data)
-            left = rest.count(b"\n")  # the lines not (or not wholly) written; a partial one is completed later
-            self.written += self.held - left
-            self.held = left
+            done = self._held_bytes - len(rest)  # bytes that reached the file
+            sizes = self._held_sizes
+            while sizes and sizes[0] <= done:  # whole records written (a record may span lines: a banner)
+                done -= sizes.popleft()
+                self.written += 1
+            if sizes and done:
+                sizes[0] -= done  # a record written in part: the rest of it is held
+            self.held = len(sizes)
             self._held = [rest]
             self._held_bytes = len(rest)
         else:
             self.written += self.held
             self.held = 0
             held.clear()
+            self._held_sizes.clear()
             self._held_bytes = 0
             if self.error is not None:
                 self.error = None

@@ -139,3 +139,28 @@ def test_the_sink_is_degraded_while_the_disk_is_full_and_ok_after(tmp_path: Path
     sink.check()
     assert sink.health == "ok" and sink.held == 0 and sink.dropped == 0 and sink.written == 1
     assert sink._writer.close()
+
+
+def test_counters_count_records_even_when_a_record_spans_lines(tmp_path: Path) -> None:
+    """The text log submits multi-line records (a stage banner is three lines): ``written``/``held``/``dropped``
+    count records, also after a short write that ends inside one."""
+    w, disk = _writer(tmp_path)
+    banners = [b"=====\nbanner %d\n=====" % i for i in range(10)]
+    disk.short = True  # half of the first batch lands, mid-record, then the disk is full
+    for b in banners:
+        w.submit(b)
+    _wait(lambda: w.error is not None, "the refusal")
+    assert 0 < w.written < 10 and w.written + w.held == 10
+    disk.full = False
+    _wait(lambda: w.error is None, "recovery")
+    assert (w.written, w.held, w.dropped) == (10, 0, 0)
+    assert w.close()
+    assert w.path.read_bytes() == b"".join(b + b"\n" for b in banners)
+    w2, disk2 = _writer(tmp_path / "never")
+    disk2.full = True
+    for b in banners:
+        w2.submit(b)
+    _wait(lambda: w2.error is not None, "the refusal")
+    assert (w2.written, w2.held) == (0, 10)
+    assert w2.close()
+    assert (w2.written, w2.held, w2.dropped) == (0, 0, 10)
