@@ -101,3 +101,51 @@ def test_runbot_without_config_asks_for_one(tmp_path: Path) -> None:
                    timeout=60)
     _refused_before_start(proc, tmp_path, "runbot: --config FILE is required")
     assert "configs/funding_arb_paper.yml" in proc.stderr
+
+
+_FULL_DISK_RUNBOT = r"""
+import errno, sys
+import logging_pipeline.writer as w
+
+class Full:
+    def __init__(self, real): self.real, self.left = real, 200_000
+    def write(self, data):
+        if self.left <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        n = self.real.write(data[: self.left]); self.left -= n; return n
+    def __getattr__(self, name): return getattr(self.real, name)
+
+real_open = w.BatchFileWriter.open
+def open_(self):
+    real_open(self)
+    if self.path.suffix == ".jsonl":
+        self._file = Full(self._file)
+w.BatchFileWriter.open = open_
+sys.argv = ["runbot", *sys.argv[1:]]
+from tools.runbot_cli import main
+main()
+"""
+
+
+def test_a_full_jsonl_disk_is_not_reported_as_a_written_record(tmp_path: Path) -> None:
+    """The JSONL disk fills up mid-run (the file takes its first 200 kB, then ENOSPC): the closing line says the
+    record is incomplete and how much of it was written, on stdout and on stderr, in silent mode too."""
+    import yaml
+
+    config = yaml.safe_load((ROOT / "configs" / "funding_arb_paper.yml").read_text())
+    config["market"] |= {"start": "2026-03-01T00:00:00Z", "end": "2026-03-08T00:00:00Z"}
+    cfg = tmp_path / "short.yml"
+    cfg.write_text(yaml.safe_dump(config))
+    run = subprocess.run(
+        [sys.executable, "-c", _FULL_DISK_RUNBOT, "--config", str(cfg), "--speed", "0",
+         "--dashboard-mode=silent", "--log-dir", str(tmp_path / "logs")],
+        cwd=ROOT, capture_output=True, text=True, timeout=120,
+    )
+    (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
+    on_disk = jsonl.read_bytes().count(b"\n")
+    assert b'"session.stopped"' not in jsonl.read_bytes()  # the record really is incomplete
+    closing = run.stdout.strip().splitlines()[-1]
+    assert "INCOMPLETE" in closing and "No space left" in closing, closing
+    written, total = map(int, re.search(r"only (\d+) of (\d+) events written", closing).groups())  # type: ignore[union-attr]
+    assert written == on_disk and total > written
+    assert "JSONL record is incomplete" in run.stderr
