@@ -59,6 +59,9 @@ from dashboard.render_rich import build_layout, frame_text
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
 Mode = Literal["live", "plain", "silent"]
+#: A stalled terminal counts as reading again once it has dropped no frame for this long (seconds) and has nothing
+#: pending: a link that stalls every few seconds is one degraded spell, not a pair of events per stall.
+TERMINAL_RECOVERED_AFTER_S = 5.0
 #: ``on_health(component, health, reason)`` — ``health`` is ``"degraded"`` or ``"running"``.
 OnHealth = Callable[[str, str, str], None]
 _CHUNK = 2000
@@ -89,6 +92,7 @@ class DashboardService:
         emit_checkpoint: EmitCheckpoint | None = None,
         on_health: OnHealth | None = None,
         close_timeout_s: float = 2.0,
+        terminal_recovered_after_s: float = TERMINAL_RECOVERED_AFTER_S,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -113,6 +117,8 @@ class DashboardService:
         self.on_health = on_health
         self._terminal_stalled = False
         self._dropped_seen = 0
+        self._last_drop_at = 0.0
+        self.terminal_recovered_after_s = terminal_recovered_after_s
         # dashboard.checkpoint events for fast seek
         self.checkpoints = (CheckpointEmitter(tee, reducer, emit=emit_checkpoint, on_warning=self.on_warning)
                             if emit_checkpoint is not None else None)
@@ -244,14 +250,17 @@ class DashboardService:
             await asyncio.sleep(tick)
 
     def _watch_terminal(self) -> None:
-        """Report a terminal that stopped reading (frames being dropped) once, and once more when it has taken
-        everything pending again."""
+        """Report a terminal that stopped reading (frames being dropped) once, and once more when it has dropped
+        nothing for ``terminal_recovered_after_s`` seconds (``TERMINAL_RECOVERED_AFTER_S``) and has nothing
+        pending."""
         writer = self._writer
         if writer is None:
             return
         dropped = writer.frames_dropped
+        now = time.monotonic()
         if dropped != self._dropped_seen:
             self._dropped_seen = dropped
+            self._last_drop_at = now
             if not self._terminal_stalled:
                 self._terminal_stalled = True
                 reason = ("the terminal is not reading (Ctrl-S, or a stalled SSH/tmux client): dashboard frames "
@@ -260,7 +269,8 @@ class DashboardService:
                     self.on_health("terminal", "degraded", reason)
                 else:
                     self.on_warning(reason, component="terminal")
-        elif self._terminal_stalled and not writer.pending:
+        elif (self._terminal_stalled and not writer.pending
+              and now - self._last_drop_at >= self.terminal_recovered_after_s):
             self._terminal_stalled = False
             if self.on_health is not None:
                 self.on_health("terminal", "running", f"the terminal reads again ({dropped} frames dropped)")
