@@ -81,3 +81,30 @@ def test_follow_waits_for_a_file_that_does_not_exist_yet(real_log: Path, tmp_pat
         proc.kill()
         _, err = proc.communicate(timeout=10)
     assert b"waiting for" in err and b"Traceback" not in err
+
+
+def test_an_empty_playback_window_names_the_logs_real_span(real_log: Path) -> None:
+    """The span in the message is the whole log's (read from its end), not where the fold stopped."""
+    first, last = _market_span(real_log)
+    out = CliRunner().invoke(app, [str(real_log), "--from", (first + timedelta(days=5, minutes=30)).isoformat(),
+                                   "--to", (first + timedelta(days=5, minutes=31)).isoformat(), "--speed", "1",
+                                   "--no-keys"])
+    assert out.exit_code == 2
+    assert last.strftime("%Y-%m-%dT%H:%M") in out.stderr and first.strftime("%Y-%m-%dT%H:%M") in out.stderr
+
+
+@pytest.mark.parametrize(("args", "says"), [
+    (["--once", "--at", "2026-03-01T00:00Z", "--to", "2026-02-26T00:00Z"], "give one"),
+    (["--once", "--session", "abc"], "not both"),
+])
+def test_more_meaningless_combinations(real_log: Path, args: list[str], says: str) -> None:
+    out = CliRunner().invoke(app, [str(real_log), *args])
+    assert out.exit_code == 2 and says in out.stderr
+
+
+def test_export_before_the_log_is_an_error(real_log: Path, tmp_path: Path) -> None:
+    first, _ = _market_span(real_log)
+    svg = tmp_path / "x.svg"
+    out = CliRunner().invoke(app, ["export", str(real_log), "--svg", str(svg), "--at",
+                                   (first - timedelta(days=3)).isoformat()])
+    assert out.exit_code == 2 and "no event at or before" in out.stderr and not svg.exists()

@@ -125,12 +125,13 @@ def test_a_file_of_nothing_but_bad_lines_is_refused(tmp_path: Path) -> None:
         assert "session log" in result.stderr
 
 
-def test_empty_file_draws_an_empty_dashboard(tmp_path: Path) -> None:
+def test_an_empty_file_is_refused_but_followed(tmp_path: Path) -> None:
+    """Nothing to show in an empty file: one line, exit 2 (``--follow`` would wait for its events)."""
     path = tmp_path / "empty.jsonl"
     path.write_bytes(b"")
     result = once(path)
-    assert result.exit_code == 0
-    assert "session" in result.stdout
+    assert result.exit_code == 2 and result.stdout == ""
+    assert "no event in it (the file is empty)" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "unreadable", "bad_gzip"])

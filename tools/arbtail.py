@@ -115,6 +115,8 @@ def show(
     """Show the dashboard for PATH (or for --session in --db)."""
     conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed,
                          db=session is not None or (path is None and bool(db)))
+    if path is not None and session is not None:
+        conflict = f"give a log file ({path}) or --session in --db, not both"
     if conflict:
         _fail(conflict)
         return
@@ -154,6 +156,8 @@ def _conflict(*, once: bool, follow: bool, at: str | None, start: str | None, en
         return "--speed plays the log back and --once prints one frame: choose one"
     if follow and past:
         return "--follow draws the log as it grows; --at/--from/--to/--speed look at its past: choose one"
+    if at and end:
+        return "--at is the state at one moment and --to ends a playback: give one"
     if db and (start or end or speed is not None):
         return "--from/--to/--speed play back a log file; for a session in --db use --at TIME"
     if start and speed is None:

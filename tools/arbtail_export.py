@@ -28,10 +28,13 @@ from tools.arbtail_view import resolve_clock
 def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int = 160, timeline: int = 20,
                  at: Any = None, clock: Clock = "wall") -> None:
     """Draw the frame of ``path`` (at ``at``, an aware datetime on ``clock``, or its end) and save it. Raises
-    ``SourceError`` for an unreadable log and ``OSError`` (with ``filename`` set) when an output file cannot be
+    ``SourceError`` for an unreadable log or one with no event (at or before ``at``) and ``OSError`` (with ``filename`` set) when an output file cannot be
     written."""
     reducer = Reducer(timeline_size=timeline)
     load(path, reducer, until=at, clock=clock)
+    if reducer.state.stats.applied == 0:
+        when = f" at or before {at.isoformat()} on the {clock} clock" if at is not None else ""
+        raise SourceError(f"{path}: no event{when} to draw")
     console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
     console.print(build_frame(reducer.snapshot()))
     title = f"arbtail {path.name}"

@@ -49,6 +49,7 @@ from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.follow import follow_file
 from dashboard.sources.jsonl import LoadResult, SourceError, check_readable, iter_batches, load
+from dashboard.sources.lines import BLOCK_BYTES
 from dashboard.sources.rotated import members, open_member
 from dashboard.text import safe_text
 from dashboard.timeaxis import TIME_FIELD, Clock
@@ -587,6 +588,8 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
                 + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
             )
         stats = reducer.state.stats
+        if until is None and not following and stats.applied == 0 and not stats.skipped_total:
+            raise SourceError(f"{path}: no event in it (the file is empty); --follow waits for events")
         if until is None and not following and stats.applied == 0 and stats.skipped_total:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
             raise SourceError(f"{path}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
@@ -615,10 +618,41 @@ def _last_time(reducer: Reducer, clock: Clock) -> datetime | None:
     return timeaxis.event_time({"ts": state.last_ts}, "wall") if state.last_ts else None
 
 
+def _last_time_in_file(path: Path, clock: Clock) -> datetime | None:
+    """The time on ``clock`` of the last event of the log at ``path`` that has one: its newest member read
+    backwards a block at a time (a ``.gz`` member is read forwards). ``None`` if none has one or it cannot be
+    read."""
+    try:
+        newest = members(path)[-1]
+        if newest.suffix == ".gz":
+            last = None
+            with open_member(newest) as fh:
+                for raw in fh:
+                    last = event_time(raw, clock) or last
+            return last
+        with open(newest, "rb") as fh:
+            end = fh.seek(0, 2)
+            tail = b""
+            while end > 0:
+                start = max(0, end - BLOCK_BYTES)
+                fh.seek(start)
+                data = fh.read(end - start) + tail
+                lines = data.split(b"\n")
+                tail = lines.pop(0) if start > 0 else b""  # a line cut by the block start: read with the next
+                for raw in reversed(lines):
+                    t = event_time(raw, clock)
+                    if t is not None:
+                        return t
+                end = start
+    except (SourceError, OSError, EOFError):
+        return None
+    return None
+
+
 def _nothing_between(path: Path, reducer: Reducer, clock: Clock, start: datetime | None,
                      end: datetime | None) -> str:
     """The message for a playback that found no event to play between ``start`` and ``end``."""
-    first, last = _first_time(path, clock), _last_time(reducer, clock)
+    first, last = _first_time(path, clock), _last_time_in_file(path, clock)
     if first is None:
         span = f"no event has a {clock} time"
     elif last is None or last < first:
