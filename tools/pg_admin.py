@@ -8,8 +8,10 @@ the DSN's password never reaches the terminal.
 
 from __future__ import annotations
 
+import asyncio
 import io
 import contextlib
+import json
 import os
 import re
 import sys
@@ -349,6 +351,13 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
     importing twice, or a file whose events partly reached the DB live, inserts each event once. Creates or
     completes the session rows (start, end, health, strategy, summary). Bad lines (invalid UTF-8, not JSON,
     no envelope, torn last line) are counted in ``skipped`` and listed (first 20) in ``problems``.
+
+    The summary's ``net_pnl`` (USD) is the dashboard reducer's figure over the file when the file holds every
+    stored event of the session; when it holds only part of them (a spool: the events from an outage on) it is
+    folded from all the stored events instead (``session_net_pnl``), never from the part alone.
+
+    Parses and folds on the running loop (CPU-bound: tens of ms per batch); beside a loop that must stay
+    responsive use ``import_jsonl_isolated``.
     Raises ``PgAdminError`` for an unreadable file or unreachable server; migrates the schema if needed."""
     path = Path(path)
     if not path.is_file():
@@ -356,6 +365,7 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
     result = ImportResult()
     sessions: dict[uuid.UUID, store.SessionInfo] = {}
     reducers: dict[uuid.UUID, Reducer] = {}  # the dashboard's own net PnL for each session's summary row
+    in_file: Counter[uuid.UUID] = Counter()  # each session's events in the file
     conn = await _connect(dsn)
     try:
         await upgrade(conn)
@@ -390,6 +400,7 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
                     line.decode("utf-8")
                     row = row_from_line(line)
                     batch.append(row)
+                    in_file[row[0]] += 1
                     if row[0] not in reducers:
                         reducers[row[0]] = Reducer()
                     reducers[row[0]].feed_line(line)
@@ -406,13 +417,84 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
                 info.health = "error"
                 info.metadata["stop_reason"] = "imported: the log has no session.stopped event"
             info.metadata.setdefault("imported_from", path.name)
+            sid = info.session_id
+            stored = await conn.fetchval("SELECT count(*) FROM dashboard_events WHERE session_id = $1", sid)
+            if stored == in_file[sid]:  # the file holds the whole stored session: its fold is the figure
+                net_pnl = reducers[sid].snapshot().portfolio.net_pnl
+            else:  # only part of it (or duplicates): fold everything stored
+                _, closed, booked = await conn.fetchrow(_LIVE_SUMMARY, sid)
+                net_pnl = await session_net_pnl(conn, sid, booked, closed)
             async with conn.transaction():
                 await store.upsert_session(conn, info)
-                await store.refresh_summary(conn, info.session_id,
-                                            net_pnl=reducers[info.session_id].snapshot().portfolio.net_pnl)
+                await store.refresh_summary(conn, sid, net_pnl=net_pnl)
         return result
     finally:
         await conn.close()
+
+
+_WORKER = "from tools.pg_admin import _import_worker; _import_worker()"
+
+
+async def import_jsonl_isolated(dsn: str, path: Path, *, batch_size: int = 5000) -> ImportResult:
+    """``import_jsonl`` in a child Python process, so its parsing, folding and the driver's encoding never
+    compete with the caller for the GIL (``runbot`` loads spools this way while the bot runs: a thread would
+    still stall the bot's loop for milliseconds at a time). The DSN goes to the child through a pipe, never its
+    command line. Cancelled: the child is killed (the batch it was writing rolls back) and reaped, then
+    ``CancelledError`` is re-raised. Raises ``PgAdminError`` (redacted) for whatever ``import_jsonl`` raises,
+    or when the child cannot be started or dies."""
+    request = json.dumps({"dsn": dsn, "path": str(path), "batch_size": batch_size}).encode()
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", _WORKER,
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+    except OSError as exc:
+        raise PgAdminError(f"cannot start the import process: {exc}") from exc
+    try:
+        out, err = await proc.communicate(request)
+    except BaseException:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            await asyncio.shield(proc.wait())
+        raise
+    try:
+        answer = json.loads(out)
+    except ValueError:
+        tail = " / ".join(err.decode("utf-8", "replace").strip().splitlines()[-3:]) or "no output"
+        raise PgAdminError(redact(f"the import process failed (exit {proc.returncode}): {tail}", dsn)) from None
+    if "error" in answer:
+        raise PgAdminError(redact(answer["error"], dsn))
+    return ImportResult(
+        sessions=[uuid.UUID(s) for s in answer["sessions"]],
+        lines=answer["lines"],
+        inserted=answer["inserted"],
+        duplicates=answer["duplicates"],
+        skipped=Counter(answer["skipped"]),
+        problems=answer["problems"],
+    )
+
+
+def _import_worker() -> None:
+    """The child of ``import_jsonl_isolated``: a JSON request on stdin, the ``ImportResult`` (or
+    ``{"error": …}``) as JSON on stdout."""
+    request = json.loads(sys.stdin.buffer.read())
+    try:
+        result = asyncio.run(import_jsonl(request["dsn"], Path(request["path"]), batch_size=request["batch_size"]))
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
+        error = str(exc) if isinstance(exc, PgAdminError) else f"{type(exc).__name__}: {exc}"
+        answer: dict[str, Any] = {"error": error}
+    else:
+        answer = {
+            "sessions": [str(s) for s in result.sessions],
+            "lines": result.lines,
+            "inserted": result.inserted,
+            "duplicates": result.duplicates,
+            "skipped": dict(result.skipped),
+            "problems": result.problems,
+        }
+    sys.stdout.write(json.dumps(answer))
+    sys.stdout.flush()
 
 
 def _problem(result: ImportResult, reason: str, detail: str) -> None:

@@ -282,8 +282,10 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
     """Background database housekeeping at start (never stops the bot; failures are warnings):
 
     1. load the PostgreSQL spools earlier runs left in ``<log_dir>/pg_spool`` (the database was away when they
-       ended, or they crashed) — only those no live process owns (``spool.claim_orphan``) — and delete each once
-       its events are in the database (idempotent: events already there are not doubled);
+       ended, or they crashed) — only those no live process owns (``spool.claim_orphan``) and that were written
+       for this run's database (their ``.target``; any other spool stays, with a warning naming it and the manual
+       ``arbtail --db DSN import``) — and delete each once its events are in the database (idempotent: events
+       already there are not doubled). Each import runs in a child process: the bot's loop never waits on it;
     2. prune old sessions when ``dashboard.persistence.retention_days`` / ``_keep_last`` is set (never the
        running session: it is the newest and active now)."""
     if pg_sink is None:
@@ -291,8 +293,14 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
     persistence = opts.config.dashboard.persistence
     days, keep = persistence.retention_days, persistence.retention_keep_last
 
+    # local: the module's import lines are another change's (import_jsonl there is unused now)
+    from logging_pipeline.postgres.dsn import dsn_target
+    from logging_pipeline.postgres.spool import read_target
+    from tools.pg_admin import import_jsonl_isolated
+
     async def backfill() -> None:
         spool_dir = pg_sink.spool_dir
+        here = await asyncio.to_thread(dsn_target, pg_sink.dsn)
         for path in sorted(spool_dir.glob(f"*{SPOOL_SUFFIX}")) if spool_dir.is_dir() else []:
             if path.name.startswith(session_id):
                 continue
@@ -301,7 +309,14 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
                 continue  # a running bot owns it, or it is gone
             loaded = False
             try:
-                result = await import_jsonl(pg_sink.dsn, path)
+                target = read_target(path)
+                if target is None or target != here:
+                    written_for = (f"is for {target}" if target
+                                   else "does not say which database it is for (an older version wrote it)")
+                    log.warning(f"left the PostgreSQL spool {path}: it {written_for}, this run writes to "
+                                f"{here or 'an unknown database'} (`arbtail --db DSN import {path}` loads it)")
+                    continue
+                result = await import_jsonl_isolated(pg_sink.dsn, path)
                 loaded = True
                 log.info(f"loaded an earlier run's PostgreSQL spool {path.name}: {result.lines} lines, "
                          f"{result.inserted} new events, {result.duplicates} already stored, "
@@ -310,7 +325,10 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
                 log.warning(f"could not load the PostgreSQL spool {path}: {type(exc).__name__}: {exc} "
                             f"(it stays; `arbtail --db DSN import {path}` loads it)")
             finally:
-                release_orphan(path, fd, loaded=loaded)
+                try:
+                    release_orphan(path, fd, loaded=loaded)
+                except OSError as exc:  # loaded, but the file stays: a later start finds its events stored
+                    log.warning(f"could not delete the loaded PostgreSQL spool {path}: {exc}")
 
     async def retention() -> None:
         try:

@@ -7,6 +7,7 @@ Every message the PostgreSQL code produces (health reasons, exceptions it re-rai
 
 from __future__ import annotations
 
+import inspect
 import os
 import re
 from urllib.parse import parse_qsl, unquote, urlsplit
@@ -59,3 +60,31 @@ def redact(text: object, dsn: str | None = None) -> str:
 def redact_dsn(dsn: str | None) -> str:
     """A DSN fit for display: ``postgresql://user:***@host:5432/db`` (``"<none>"`` for no DSN)."""
     return redact(dsn, dsn) if dsn else "<none>"
+
+
+def dsn_target(dsn: str | None) -> str | None:
+    """Which database a DSN writes to, without credentials: ``host:port[,host:port…]/database`` (a Unix socket
+    by its path), plus ``?search_path=…`` when the DSN sets one (another schema is other tables). Resolved
+    exactly as asyncpg resolves it when it connects (``$PGHOST``/``$PGPORT``/``$PGDATABASE``/``$PGUSER``, its
+    defaults), so two DSNs spelled differently for the same database agree. Never holds the user or a password.
+
+    ``None`` when there is no DSN or asyncpg cannot parse it (the sink could not connect with it either); never
+    raises. May read ``~/.pgpass`` (asyncpg's resolver does): call it off the event loop."""
+    if not dsn:
+        return None
+    try:
+        # asyncpg's own resolver, private API: if it changes, this lands in the ``except`` (None: spools are
+        # then left for a manual import, never loaded into a wrong database)
+        from asyncpg import connect_utils
+
+        parse = connect_utils._parse_connect_dsn_and_args
+        args: dict[str, object] = dict.fromkeys(inspect.signature(parse).parameters)
+        args["dsn"] = dsn
+        addrs, params = parse(**args)[:2]
+        # (host, port) for TCP, the socket's path for a Unix socket
+        hosts = ",".join(addr if isinstance(addr, str) else f"{addr[0]}:{addr[1]}" for addr in addrs)
+        target = f"{hosts}/{params.database}"
+        search_path = (params.server_settings or {}).get("search_path")
+        return f"{target}?search_path={search_path}" if search_path else target
+    except Exception:  # noqa: BLE001 - an unparsable DSN has no known target
+        return None

@@ -30,7 +30,7 @@ from typing import Any, Literal
 import asyncpg
 
 from logging_pipeline.postgres import store
-from logging_pipeline.postgres.dsn import redact, redact_dsn
+from logging_pipeline.postgres.dsn import dsn_target, redact, redact_dsn
 from logging_pipeline.postgres.migrations import SchemaTooNewError, upgrade
 from logging_pipeline.postgres.rows import BadEvent, Row, original_line, row_from_event, row_from_line, utc_now
 from logging_pipeline.postgres.spool import Spool
@@ -167,7 +167,9 @@ class PostgresSink(Sink):
         self._last_snapshot_mono = 0.0
         self._last_snapshot_seq = -1
         self._counts = dict.fromkeys(
-            ("accepted", "written", "batches", "spooled", "dropped", "bad", "rejected", "reconnects", "snapshots"), 0
+            ("accepted", "written", "batches", "spooled", "dropped", "lost", "bad", "rejected", "reconnects",
+             "snapshots"),
+            0,
         )
         self.last_problem = ""
 
@@ -221,7 +223,8 @@ class PostgresSink(Sink):
     @property
     def stats(self) -> dict[str, Any]:
         """Counters: ``accepted`` (rows queued), ``written`` (rows committed), ``batches``, ``spooled`` (rows
-        ever sent to the spool), ``dropped`` (backlog cap), ``bad`` (no usable envelope), ``rejected`` (refused
+        ever sent to the spool), ``dropped`` (backlog cap), ``lost`` (spooled but gone from the spool file before
+        they were written: someone deleted or truncated it), ``bad`` (no usable envelope), ``rejected`` (refused
         by PostgreSQL as data), ``reconnects``, ``snapshots``; plus ``backlog`` (rows not yet committed) and
         ``spool_pending``."""
         spool_pending = self._spool.pending if self._spool else 0
@@ -430,8 +433,8 @@ class PostgresSink(Sink):
         spool = self._spool
         while spool is not None and spool.pending:
             lines, end = await asyncio.to_thread(spool.read_chunk, self.batch_size)
-            if not lines:
-                spool.discard()
+            if not lines:  # pending lines that are not in the file: it was deleted or truncated behind our back
+                self._spool_vanished(spool)
                 break
             rows = []
             for line in lines:
@@ -452,6 +455,20 @@ class PostgresSink(Sink):
             self._inflight = [buf.popleft() for _ in range(n)]
             await self._write(self._inflight, idempotent=False)
             self._inflight = []
+
+    def _spool_vanished(self, spool: Spool) -> None:
+        """The spool's unacknowledged lines are not in its file (deleted or cut short by someone else): count
+        them as ``lost``, say so (``last_problem``, a warning) and start afresh (a later spill makes a new
+        spool). Never raises."""
+        lost = spool.pending
+        self._counts["lost"] += lost
+        self.last_problem = (f"spool {spool.path} was deleted or truncated by someone else: "
+                             f"{lost} events that were not yet in PostgreSQL are lost")
+        _log.warning("PostgreSQL sink: %s", self.last_problem)
+        try:
+            spool.discard()
+        except OSError as exc:
+            _log.warning("PostgreSQL sink: cannot delete what is left of the spool %s: %s", spool.path, exc)
 
     async def _write(self, rows: list[Row], *, idempotent: bool) -> None:
         """Commit ``rows`` (plus session row update and NOTIFY) in one transaction. Raises ``_ConnectionLost``
@@ -540,7 +557,9 @@ class PostgresSink(Sink):
         """Move the unacknowledged batch and all of memory to the spool file (oldest first)."""
         if self._spool is None:
             name = f"{self.session_id or 'unknown-session'}.pgspool.jsonl"
-            self._spool = Spool(self.spool_dir / name)
+            # the database the spool is for, beside it: a later start loads it only into that database
+            target = await asyncio.to_thread(dsn_target, self._dsn)
+            self._spool = Spool(self.spool_dir / name, target=target)
         rows = self._inflight + [self._buf.popleft() for _ in range(len(self._buf))]
         self._inflight = []
         if not rows:
