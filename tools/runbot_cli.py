@@ -41,10 +41,10 @@ from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionS
 from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
-from logging_pipeline.postgres.dsn import passwords_in, redact_dsn
+from logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
 from logging_pipeline.postgres.wiring import build_postgres_sink
-from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, release_orphan
-from tools.pg_admin import import_jsonl, prune
+from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
+from tools.pg_admin import import_jsonl_isolated, prune
 from tools.pg_admin import register_commands as register_pg_commands
 
 log = get_logger("runbot")
@@ -293,10 +293,6 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
     persistence = opts.config.dashboard.persistence
     days, keep = persistence.retention_days, persistence.retention_keep_last
 
-    # local: the module's import lines are another change's (import_jsonl there is unused now)
-    from logging_pipeline.postgres.dsn import dsn_target
-    from logging_pipeline.postgres.spool import read_target
-    from tools.pg_admin import import_jsonl_isolated
 
     async def backfill() -> None:
         spool_dir = pg_sink.spool_dir
