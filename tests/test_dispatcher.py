@@ -273,5 +273,9 @@ async def test_drops_counted_from_many_threads_add_up_and_the_helping_caller_nev
             done.set()
             holder.join(5)
         assert elapsed < 10.0  # 40,000 calls that never waited for the held lock
-        assert pipe.tee.dropped == threads * per_thread - 10
+        queued = pipe.tee.backlog
+        # every call was either queued or counted as dropped: no lost increment. The bound is checked before
+        # the append without a lock, so threads racing at the edge may each queue one more (a soft bound).
+        assert pipe.tee.dropped + queued == threads * per_thread
+        assert 10 <= queued < 10 + threads
         pipe.tee.help_at = pipe.tee.max_pending = 1000
