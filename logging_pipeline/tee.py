@@ -59,9 +59,9 @@ class Tee:
 
     ``interval_s``: the dispatcher's longest sleep (an event reaches the sinks at most this long after the call
     when the process is not starved); ``wake_at``: queued events that wake it early; ``help_at``: queued events
-    above which the caller dispatches a chunk itself; ``max_pending``: the bound of the queue (soft: callers racing at the edge may each add one; see the module
-    docstring); ``stall_s``: a dispatch stuck this long makes ``flush`` give up at
-    once.
+    above which the caller dispatches a chunk itself; ``max_pending``: the bound of the queue (soft: callers
+    racing at the edge may each add one; see the module docstring); ``stall_s``: a dispatch stuck this long makes
+    ``flush`` give up at once.
     """
 
     def __init__(
