@@ -146,6 +146,8 @@ def test_a_full_jsonl_disk_is_not_reported_as_a_written_record(tmp_path: Path) -
     assert b'"session.stopped"' not in jsonl.read_bytes()  # the record really is incomplete
     closing = run.stdout.strip().splitlines()[-1]
     assert "INCOMPLETE" in closing and "No space left" in closing, closing
-    written, total = map(int, re.search(r"only (\d+) of (\d+) events written", closing).groups())  # type: ignore[union-attr]
+    found = re.search(r"only (\d+) of (\d+) events written", closing)
+    assert found is not None, closing
+    written, total = map(int, found.groups())
     assert written == on_disk and total > written
     assert "JSONL record is incomplete" in run.stderr
