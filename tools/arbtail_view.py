@@ -468,6 +468,12 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
             sys.stdout.flush()
             last_draw = now
 
+    def finish() -> int:
+        """The last frame (a plain view prints none for an empty window: the caller reports it) and the count."""
+        if player.played or live is not None or (start is None and end is None):
+            draw(final=True)
+        return player.played
+
     def resume() -> None:
         player.reanchor()
         if live is not None:
@@ -494,19 +500,16 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
                 for raw in batch:
                     ts = event_time(raw, clock)
                     if ts is not None and end is not None and ts > end:
-                        draw(final=True)
-                        return player.played
+                        return finish()
                     if ts is not None and (start is None or ts >= start):
                         if not await player.turn(ts):
-                            draw(final=True)
-                            return player.played
+                            return finish()
                         reducer.feed_line(raw)
                         player.advance(ts)
                         draw(final=player.paused and not player.jumping)  # a step is drawn at once
                     else:
                         reducer.feed_line(raw)
-            draw(final=True)
-            return player.played
+            return finish()
     finally:
         if live is not None:
             with contextlib.suppress(OSError):  # the terminal may be gone (SIGHUP)
