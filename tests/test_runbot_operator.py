@@ -95,6 +95,14 @@ def test_unwritable_log_dir_is_one_line_and_exit_2(tmp_path: Path, where: str) -
     _refused_before_start(proc, tmp_path, f"runbot: cannot write logs to {log_dir}: ")
 
 
+@pytest.mark.parametrize("where", ["missing_dir", "directory"])
+def test_an_unwritable_final_frame_is_refused_before_the_run(tmp_path: Path, where: str) -> None:
+    target = tmp_path / "nope" / "frame.txt" if where == "missing_dir" else tmp_path
+    proc = _runbot("--config", str(CONFIG), "--speed", "0", "--dashboard-mode=silent", "--log-dir",
+                   str(tmp_path / "logs"), "--final-frame", str(target), cwd=tmp_path, timeout=60)
+    _refused_before_start(proc, tmp_path, f"runbot: cannot write --final-frame {target}: ")
+
+
 def test_runbot_without_config_asks_for_one(tmp_path: Path) -> None:
     # run where the shipped config is reachable by its relative path: a default would have been picked up
     proc = _runbot("--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path / "logs"), cwd=ROOT,

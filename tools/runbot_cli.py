@@ -156,6 +156,12 @@ def runbot(
     except OSError as exc:
         typer.echo(f"runbot: cannot write logs to {log_dir}: {exc.strerror or exc}", err=True)
         raise typer.Exit(2) from None
+    if final_frame is not None:
+        try:
+            check_writable_file(final_frame)
+        except OSError as exc:
+            typer.echo(f"runbot: cannot write --final-frame {final_frame}: {exc.strerror or exc}", err=True)
+            raise typer.Exit(2) from None
     opts = RunOptions(
         config=cfg,
         config_path=config,
@@ -182,6 +188,18 @@ def check_log_dir(path: Path) -> None:
         raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
     path.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile(dir=path, prefix=".runbot-probe-"):
+        pass
+
+
+def check_writable_file(path: Path) -> None:
+    """Make sure ``path`` can be written at the end of the run (``--final-frame``): its directory exists and takes
+    a probe file, and ``path`` is not a directory. Raises ``OSError`` with the operating system's reason."""
+    if path.is_dir():
+        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+    parent = path.parent if str(path.parent) else Path(".")
+    if not parent.is_dir():
+        raise FileNotFoundError(errno.ENOENT, "no such directory", str(parent))
+    with tempfile.NamedTemporaryFile(dir=parent, prefix=".runbot-probe-"):
         pass
 
 
