@@ -148,3 +148,30 @@ def test_db_export_from_a_database_without_arbdash_tables_is_one_line(pg_dsn: st
         assert out.exit_code == 2
         assert out.stderr == "arbtail: no arbdash tables in this database (nothing recorded yet?)\n"
     assert not target.exists()
+
+
+@pytest.mark.pg
+def test_db_export_that_fails_midway_leaves_the_old_file_and_no_partial_one(
+        stored: tuple[str, list[bytes], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The session is written to a temporary file that replaces ``-o`` only when complete."""
+    import asyncio
+
+    from tools import pg_admin
+
+    dsn, _, sid = stored
+    target = tmp_path / "out.jsonl"
+    target.write_bytes(b"the previous export\n")
+    real = pg_admin.payload_to_line
+    calls = {"n": 0}
+
+    def failing(payload: str) -> bytes:
+        calls["n"] += 1
+        if calls["n"] > 10:
+            raise OSError(28, "No space left on device")
+        return real(payload)
+
+    monkeypatch.setattr(pg_admin, "payload_to_line", failing)
+    with pytest.raises(OSError, match="No space left"):
+        asyncio.run(pg_admin.export_session(dsn, sid, target))
+    assert target.read_bytes() == b"the previous export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.jsonl"]

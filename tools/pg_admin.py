@@ -11,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import io
 import contextlib
+import errno
 import json
 import os
 import re
 import sys
+import tempfile
 import uuid
 from collections.abc import Callable, Collection, Iterator
 from collections import Counter
@@ -263,8 +265,10 @@ def _count(status: str) -> int:
 
 @contextlib.contextmanager
 def _writer(out: IO[bytes] | Path) -> Iterator[Callable[[bytes], object]]:
-    """A ``write`` function for ``out``: a stream's own; for a path, the file opened (created or truncated) here,
-    any ``OSError`` opening, writing or closing it raised as ``PgAdminError`` naming the file."""
+    """A ``write`` function for ``out``: a stream's own; for a path, a temporary file beside it that replaces
+    ``out`` only once everything was written (a failure midway — a full disk, a lost connection — leaves an
+    existing ``out`` as it was and no partial file). Any ``OSError`` opening, writing, closing or renaming is
+    raised as ``PgAdminError`` naming the file."""
     if not isinstance(out, Path):
         yield out.write
         return
@@ -273,9 +277,12 @@ def _writer(out: IO[bytes] | Path) -> Iterator[Callable[[bytes], object]]:
         return PgAdminError(f"cannot write {out}: {exc.strerror or exc}")
 
     try:
-        fh = open(out, "wb")  # noqa: SIM115 - closed below, its errors reported
+        if out.is_dir():
+            raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(out))
+        fh = tempfile.NamedTemporaryFile(dir=out.parent, prefix=f".{out.name}.", delete=False)  # noqa: SIM115
     except OSError as exc:
         raise failed(exc) from None
+    tmp = Path(fh.name)
 
     def write(data: bytes) -> object:
         try:
@@ -284,15 +291,20 @@ def _writer(out: IO[bytes] | Path) -> Iterator[Callable[[bytes], object]]:
             raise failed(exc) from None
 
     try:
-        yield write
-    except BaseException:
-        with contextlib.suppress(OSError):
+        try:
+            yield write
+        except BaseException:
+            with contextlib.suppress(OSError):
+                fh.close()
+            raise
+        try:
             fh.close()
-        raise
-    try:
-        fh.close()
-    except OSError as exc:
-        raise failed(exc) from None
+            os.replace(tmp, out)
+        except OSError as exc:
+            raise failed(exc) from None
+    finally:
+        with contextlib.suppress(OSError):
+            tmp.unlink(missing_ok=True)
 
 
 async def export_session(dsn: str, session: str, out: IO[bytes] | Path) -> int:

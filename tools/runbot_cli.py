@@ -195,10 +195,10 @@ def check_writable_file(path: Path) -> None:
     """Make sure ``path`` can be written at the end of the run (``--final-frame``): its directory exists and takes
     a probe file, and ``path`` is not a directory. Raises ``OSError`` with the operating system's reason."""
     if path.is_dir():
-        raise IsADirectoryError(errno.EISDIR, "is a directory", str(path))
+        raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(path))
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
-        raise FileNotFoundError(errno.ENOENT, "no such directory", str(parent))
+        raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(parent))
     with tempfile.NamedTemporaryFile(dir=parent, prefix=".runbot-probe-"):
         pass
 
