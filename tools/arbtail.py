@@ -97,7 +97,8 @@ def show(
     speed: Annotated[
         float | None, typer.Option(
             "--speed", min=0.001,
-            help="Play the events back at N x the pace they were logged. Keys on a terminal: space pause/resume, "
+            help="Play the events back at N x their pace on --clock (market: N market seconds per second). "
+                 "Keys on a terminal: space pause/resume, "
                  "n or right arrow step one event, j skip 10 s of playback, + / - double / halve the speed, q quit.")
     ] = None,
     full: Annotated[bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")] = False,
