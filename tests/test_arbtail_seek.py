@@ -123,3 +123,22 @@ def test_backwards_scan_across_block_boundaries() -> None:
         assert [cp.event["seq"] for cp in found] == sorted(cps, reverse=True)
         for cp in found:
             assert data[cp.offset:cp.end] == cp.line + b"\n"
+
+
+def test_backward_blocks_are_whole_lines_and_leave_out_an_over_long_one(monkeypatch: object) -> None:
+    """``iter_blocks_backwards`` (the checkpoint search and the log's last time use it) gives every line once,
+    whole, newest first, at any block size; a line over ``MAX_LINE_BYTES`` spanning blocks is left out (never
+    held), its neighbours kept."""
+    from dashboard.sources import seek
+
+    monkeypatch.setattr(seek, "MAX_LINE_BYTES", 300)  # type: ignore[attr-defined]
+    lines = [b"line %d %s" % (i, b"x" * (i * 53 % 120)) for i in range(60)]
+    lines[30] = b"L" * 1000  # over the limit
+    data = b"\n".join(lines) + b"\n"
+    for block in (7, 64, 250, 1 << 20):
+        got: list[bytes] = []
+        for base, body in seek.iter_blocks_backwards(io.BytesIO(data), len(data), block=block):
+            assert body.endswith(b"\n") and data[base:base + len(body)] == body
+            got.extend(reversed(body[:-1].split(b"\n")))
+        kept = [x for x in reversed(lines) if block >= len(data) or len(x) <= 300]
+        assert got == kept, block

@@ -49,8 +49,8 @@ from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.follow import follow_file
 from dashboard.sources.jsonl import LoadResult, SourceError, check_readable, iter_batches, load
-from dashboard.sources.lines import BLOCK_BYTES
 from dashboard.sources.rotated import members, open_member
+from dashboard.sources.seek import iter_blocks_backwards, last_line_end
 from dashboard.text import safe_text
 from dashboard.timeaxis import TIME_FIELD, Clock
 from tools.arbtail_keys import terminal_keys
@@ -107,8 +107,9 @@ class _ProgressBar:
 
 def load_for_show(path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool,
                   clock: Clock = "wall") -> LoadResult:
-    """Fold ``path`` into ``reducer`` (checkpoint seek when possible). Returns the offset to follow from.
-    Raises ``SourceError``."""
+    """Fold ``path`` into ``reducer`` (checkpoint seek when possible, a progress bar when ``bar`` and the log
+    is big). Returns what ``load`` did (the offset to follow from, whether ``until`` stopped it). Raises
+    ``SourceError``."""
     progress = _ProgressBar(bar)
     try:
         return load(path, reducer, until=until, clock=clock, seek=seek, progress=progress)
@@ -568,7 +569,7 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
         except KeyboardInterrupt:
             played = -1
         if played == 0 and (start is not None or end is not None or at is not None):
-            raise SourceError(_nothing_between(path, reducer, clock, start, end or at))
+            raise SourceError(_nothing_between(path, clock, start, end or at))
         if not plain:  # the alternate screen is gone: leave the state where playback stopped on the normal screen
             print_frame(reducer, console, width, plain=False)
         return
@@ -591,9 +592,9 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
                 + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
             )
         stats = reducer.state.stats
-        if until is None and not following and stats.applied == 0 and not stats.skipped_total:
-            raise SourceError(f"{path}: no event in it (the file is empty); --follow waits for events")
-        if until is None and not following and stats.applied == 0 and stats.skipped_total:
+        if until is None and not following and stats.applied == 0:
+            if not stats.skipped_total:
+                raise SourceError(f"{path}: no event in it (the file is empty); --follow waits for events")
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
             raise SourceError(f"{path}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
                               " is it a session log (one JSON event per line)?")
@@ -634,26 +635,17 @@ def _last_time_in_file(path: Path, clock: Clock) -> datetime | None:
                     last = event_time(raw, clock) or last
             return last
         with open(newest, "rb") as fh:
-            end = fh.seek(0, 2)
-            tail = b""
-            while end > 0:
-                start = max(0, end - BLOCK_BYTES)
-                fh.seek(start)
-                data = fh.read(end - start) + tail
-                lines = data.split(b"\n")
-                tail = lines.pop(0) if start > 0 else b""  # a line cut by the block start: read with the next
-                for raw in reversed(lines):
+            for _, body in iter_blocks_backwards(fh, last_line_end(fh)):
+                for raw in reversed(body.split(b"\n")):
                     t = event_time(raw, clock)
                     if t is not None:
                         return t
-                end = start
     except (SourceError, OSError, EOFError):
         return None
     return None
 
 
-def _nothing_between(path: Path, reducer: Reducer, clock: Clock, start: datetime | None,
-                     end: datetime | None) -> str:
+def _nothing_between(path: Path, clock: Clock, start: datetime | None, end: datetime | None) -> str:
     """The message for a playback that found no event to play between ``start`` and ``end``."""
     first, last = _first_time(path, clock), _last_time_in_file(path, clock)
     if first is None:

@@ -22,7 +22,7 @@ import orjson
 
 from dashboard.sources.lines import BLOCK_BYTES, LineSplitter
 from dashboard.sources.rotated import SourceError, check_readable, members, open_member, raw_position
-from dashboard.sources.seek import Checkpoint, checkpoint_usable, iter_checkpoints
+from dashboard.sources.seek import Checkpoint, checkpoint_usable, iter_checkpoints, last_line_end
 from dashboard.timeaxis import Clock, checkpoint_time
 
 __all__ = ["SourceError", "LoadResult", "check_readable", "iter_batches", "load", "read_file"]
@@ -156,7 +156,7 @@ def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | 
         return None
     first_sid = _first_session_id(paths[0])
     with open(newest, "rb") as fh:
-        end = _last_line_end(fh)
+        end = last_line_end(fh)
         for cp in iter_checkpoints(fh, end):
             if until is not None:
                 ts = checkpoint_time(cp.event, clock)
@@ -164,20 +164,6 @@ def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | 
                     continue
             return cp if checkpoint_usable(cp, first_sid, reducer.timeline_size) else None
     return None
-
-
-def _last_line_end(fh: Any) -> int:
-    """Offset just past the last ``\\n`` of the file (a torn tail is excluded)."""
-    size = fh.seek(0, 2)
-    pos = size
-    while pos > 0:
-        n = min(BLOCK_BYTES, pos)
-        fh.seek(pos - n)
-        i = fh.read(n).rfind(b"\n")
-        if i >= 0:
-            return pos - n + i + 1
-        pos -= n
-    return 0
 
 
 def iter_batches(path: Path, on_skip: Callable[[str, str], None],

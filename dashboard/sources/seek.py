@@ -36,33 +36,62 @@ class Checkpoint:
         return self.event["state"]
 
 
-def iter_checkpoints(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Iterator[Checkpoint]:
-    """Checkpoint events in ``fh`` before byte ``end`` (a line boundary), newest first. Lines that mention
-    the name but are not a well-formed checkpoint event are passed over."""
+def last_line_end(fh: BinaryIO) -> int:
+    """Offset just past the last ``\\n`` of the file (a torn last line is excluded); 0 for a file without one."""
+    pos = fh.seek(0, 2)
+    while pos > 0:
+        n = min(BLOCK_BYTES, pos)
+        fh.seek(pos - n)
+        i = fh.read(n).rfind(b"\n")
+        if i >= 0:
+            return pos - n + i + 1
+        pos -= n
+    return 0
+
+
+def iter_blocks_backwards(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """The whole lines of ``fh`` before byte ``end`` (a line boundary), about a block at a time, newest block
+    first: ``(offset of its first byte, bytes)``, the bytes being complete lines each ending with ``\\n``. Memory
+    stays at one block plus ``MAX_LINE_BYTES``: a longer line that spans blocks is left out instead of held."""
     lo = end
-    buf = b""  # the bytes [lo, lo + len(buf)): a partial first line followed by complete lines
+    carry = b""  # the end of a line whose start is further back (it ends with its newline)
+    dropping = False  # inside a line over MAX_LINE_BYTES: read back to its start and leave it out
     while lo > 0:
         n = min(block, lo)
         lo -= n
         fh.seek(lo)
-        buf = fh.read(n) + buf
+        chunk = fh.read(n)
+        if dropping:
+            nl = chunk.rfind(b"\n")
+            if nl < 0 and lo > 0:
+                continue  # still inside the over-long line
+            chunk, carry, dropping = chunk[: nl + 1], b"", False
+        buf = chunk + carry
         first_nl = buf.find(b"\n") if lo > 0 else -1
         if first_nl < 0 and lo > 0:
-            if len(buf) > MAX_LINE_BYTES:
-                buf = b""  # an over-long line: cannot be a checkpoint we accept
-            continue
-        stop = len(buf)
-        while (i := buf.rfind(_NEEDLE, first_nl + 1, stop)) >= 0:
-            start = buf.rfind(b"\n", 0, i) + 1
-            nl = buf.find(b"\n", i)
+            carry = buf
+        else:
+            body = buf[first_nl + 1:]
+            if body:
+                yield lo + first_nl + 1, body
+            carry = buf[: first_nl + 1]
+        if len(carry) > MAX_LINE_BYTES + 1:  # the line is over-long already: stop holding it
+            carry, dropping = b"", True
+
+
+def iter_checkpoints(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Iterator[Checkpoint]:
+    """Checkpoint events in ``fh`` before byte ``end`` (a line boundary), newest first. Lines that mention
+    the name but are not a well-formed checkpoint event are passed over. Only the lines holding the name are
+    parsed (a block without it costs one search)."""
+    for base, body in iter_blocks_backwards(fh, end, block=block):
+        stop = len(body)
+        while (i := body.rfind(_NEEDLE, 0, stop)) >= 0:
+            start = body.rfind(b"\n", 0, i) + 1
+            nl = body.find(b"\n", i)  # found: the body ends with a newline
             stop = start
-            if nl < 0:
-                continue
-            line = buf[start:nl]
-            cp = _parse(line, lo + start, lo + nl + 1)
+            cp = _parse(body[start:nl], base + start, base + nl + 1)
             if cp is not None:
                 yield cp
-        buf = buf[: first_nl + 1]
 
 
 def _parse(line: bytes, offset: int, end: int) -> Checkpoint | None:
