@@ -811,14 +811,16 @@ class Reducer:
         self.version += 1
         _skip(self.state, reason, detail or reason)
 
-    def load_checkpoint(self, data: dict[str, Any]) -> bool:
+    def load_checkpoint(self, data: dict[str, Any], *, count_bad: bool = True) -> bool:
         """Replace the state by a ``dashboard.checkpoint`` payload (``state_to_dict`` form), keeping this
-        reducer's timeline size. A malformed payload is counted (``bad_checkpoint``) and the state kept;
-        returns whether it was loaded. Never raises."""
+        reducer's timeline size. A malformed payload (or another version's state form) leaves the state as it
+        was and — unless ``count_bad`` is false, for a caller that then replays from the start instead — is
+        counted (``bad_checkpoint``); returns whether it was loaded. Never raises."""
         try:
             state = state_from_dict(data)
         except Exception as e:  # noqa: BLE001 - any malformed payload is a counted skip
-            self.note_skip("bad_checkpoint", f"{type(e).__name__}: {e}"[:200])
+            if count_bad:
+                self.note_skip("bad_checkpoint", f"{type(e).__name__}: {e}"[:200])
             return False
         if state.timeline_size != self.timeline_size:
             state.timeline_size = self.timeline_size

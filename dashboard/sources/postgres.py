@@ -19,7 +19,6 @@ from typing import Any, Protocol
 import asyncpg
 import orjson
 
-from dashboard.state import state_from_dict
 from dashboard.timeaxis import TIME_FIELD, Clock, event_time
 from logging_pipeline.postgres.dsn import redact, redact_dsn
 from logging_pipeline.postgres.rows import RAW_KEY, payload_to_line, unwrap_jsonb
@@ -28,7 +27,7 @@ from logging_pipeline.postgres.store import CHANNEL
 
 class ReducerLike(Protocol):
     def feed_line(self, raw: bytes) -> None: ...
-    def load_checkpoint(self, data: dict[str, Any]) -> None: ...
+    def load_checkpoint(self, data: dict[str, Any], *, count_bad: bool = True) -> bool: ...
 
 
 class PostgresSourceError(Exception):
@@ -135,7 +134,7 @@ class PostgresSource:
                 until_seq,
             )
             state = unwrap_jsonb(snap["payload"]) if snap is not None else None
-            if snap is not None and _decodes(state) and reducer.load_checkpoint(state):
+            if snap is not None and reducer.load_checkpoint(state, count_bad=False):
                 after = snap["seq"]  # else (another version's state form, damaged): replay from the start
         self.last_seq = after
         return await self._feed_after(reducer, until_seq)
@@ -234,15 +233,6 @@ class PostgresSource:
         finally:
             if not conn.is_closed():
                 await conn.remove_listener(CHANNEL, _on_notify)
-
-
-def _decodes(state: Any) -> bool:
-    """Whether a stored snapshot decodes in this version's state form (``state_from_dict``)."""
-    try:
-        state_from_dict(state)
-    except Exception:  # noqa: BLE001 - another version's or a damaged state: not usable
-        return False
-    return True
 
 
 def _loads_or_none(text: str) -> Any:
