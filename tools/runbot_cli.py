@@ -187,7 +187,12 @@ def check_log_dir(path: Path) -> None:
     if path.exists() and not path.is_dir():
         raise NotADirectoryError(errno.ENOTDIR, "not a directory", str(path))
     path.mkdir(parents=True, exist_ok=True)
-    with tempfile.NamedTemporaryFile(dir=path, prefix=".runbot-probe-"):
+    _probe(path)
+
+
+def _probe(directory: Path) -> None:
+    """Create and delete a file in ``directory``. Raises ``OSError`` when that cannot be done."""
+    with tempfile.NamedTemporaryFile(dir=directory, prefix=".runbot-probe-"):
         pass
 
 
@@ -199,8 +204,7 @@ def check_writable_file(path: Path) -> None:
     parent = path.parent if str(path.parent) else Path(".")
     if not parent.is_dir():
         raise FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), str(parent))
-    with tempfile.NamedTemporaryFile(dir=parent, prefix=".runbot-probe-"):
-        pass
+    _probe(parent)
 
 
 def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sink], JsonlSink]:
@@ -379,28 +383,26 @@ async def _finish_housekeeping(task: asyncio.Task[None] | None, *, interrupted: 
         await asyncio.wait_for(task, timeout=10)
 
 
-def jsonl_shortfall(jsonl: Any) -> str | None:
+def jsonl_shortfall(jsonl: JsonlSink) -> str | None:
     """What the closed JSONL sink failed to write, as a phrase (``None`` when the record is complete): lines
     dropped (a full disk beyond the writer's hold, or still held at exit), or a sink that failed at close."""
-    lost = getattr(jsonl, "dropped", 0) + getattr(jsonl, "held", 0)
-    if not lost and getattr(jsonl, "health", "ok") != "failed":
+    lost = jsonl.dropped + jsonl.held
+    if not lost and jsonl.health != "failed":
         return None
-    written = getattr(jsonl, "written", 0)
-    reason = getattr(jsonl, "health_reason", None) or getattr(getattr(jsonl, "_writer", None), "error", None)
-    return f"only {written} of {written + lost} events written" + (f" ({reason})" if reason else "")
+    reason = jsonl.health_reason or jsonl.error
+    return f"only {jsonl.written} of {jsonl.written + lost} events written" + (f" ({reason})" if reason else "")
 
 
-def closing_line(session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl: Any | None = None) -> str:
-    """The line ``runbot`` ends with: where the session's events are. ``jsonl`` (the closed ``JsonlSink``): when
-    its record is incomplete (a full disk) the line says how much of it was written (``jsonl_shortfall``) instead
-    of claiming it all was. With PostgreSQL it says what really happened there, from the closed sink's
+def closing_line(session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl_short: str | None = None) -> str:
+    """The line ``runbot`` ends with: where the session's events are. ``jsonl_short`` (``jsonl_shortfall``): when
+    the record is incomplete (a full disk) the line says how much of it was written instead of claiming it all
+    was. With PostgreSQL it says what really happened there, from the closed sink's
     ``stats``: either ``... and PostgreSQL (DSN)`` (everything stored), or ``...; PostgreSQL (DSN): W of N events
     stored`` followed by the events spooled (with the spool file; the next ``runbot`` start with that database
     loads it), the events neither stored nor spooled (the JSONL has them), those dropped by the sink and those
     PostgreSQL refused. The DSN is shown redacted. Never raises."""
-    short = jsonl_shortfall(jsonl) if jsonl is not None else None
-    head = (f"session {session_id}: events written to {jsonl_path}" if short is None
-            else f"session {session_id}: JSONL record INCOMPLETE, {short} to {jsonl_path}")
+    head = (f"session {session_id}: events written to {jsonl_path}" if jsonl_short is None
+            else f"session {session_id}: JSONL record INCOMPLETE, {jsonl_short} to {jsonl_path}")
     if pg_sink is None:
         return head
     where = f"PostgreSQL ({redact_dsn(pg_sink.dsn)})"
@@ -511,9 +513,8 @@ async def _main(opts: RunOptions) -> int:
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)
     shown = frame if opts.mode in (DashboardMode.live, DashboardMode.plain) else ""
-    line = closing_line(session_id, jsonl.path, pg_sink, jsonl)
-    _print_final(f"{shown}{line}\n")
     short = jsonl_shortfall(jsonl)
+    _print_final(f"{shown}{closing_line(session_id, jsonl.path, pg_sink, short)}\n")
     if short is not None:  # on stderr as well, whatever the mode: the durable record is not complete
         print(f"runbot: the session's JSONL record is incomplete: {short} to {jsonl.path}", file=sys.stderr,
               flush=True)

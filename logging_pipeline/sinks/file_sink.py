@@ -63,6 +63,11 @@ class FileSink(Sink):
         return self._writer.dropped
 
     @property
+    def error(self) -> str | None:
+        """The last write error while writes fail (``None`` once they succeed again)."""
+        return self._writer.error
+
+    @property
     def held(self) -> int:
         """Lines waiting for a retry after a failed write."""
         return self._writer.held
