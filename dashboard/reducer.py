@@ -855,9 +855,10 @@ _NO_SID = object()  # equal to no JSON value
 
 
 def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> int:
-    """``feed_line`` for each of ``lines`` (returns how many), with the two high-rate events of a replay —
-    ``market.mark_price`` and ``funding.rate``, ~90 % of a log — decoded by ``dashboard.hot_lines`` (typed, in C)
-    and folded inline.
+    """``feed_line`` for each of ``lines`` (returns how many), with the frequent events of a replay decoded by
+    ``dashboard.hot_lines`` (typed, in C): ``market.mark_price`` and ``funding.rate`` (~90 % of a log) folded
+    inline, ``funding.payment`` / ``funding.settlement`` / ``position.updated`` through their reference handler
+    (``_TYPED_HANDLERS``; a handler that rejects the event sends the line to ``apply``, which counts it).
 
     The inline fold is taken only when *every* check ``apply`` makes passes (the decoder has checked the JSON
     types, ``v`` and the bounds; here: ``seq`` above the session's last one, ``ts`` / ``market_ts`` ISO strings
