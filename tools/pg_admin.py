@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import io
 import contextlib
+import dataclasses
 import errno
 import json
 import os
@@ -477,14 +478,8 @@ async def import_jsonl_isolated(dsn: str, path: Path, *, batch_size: int = 5000)
         raise PgAdminError(redact(f"the import process failed (exit {proc.returncode}): {tail}", dsn)) from None
     if "error" in answer:
         raise PgAdminError(redact(answer["error"], dsn))
-    return ImportResult(
-        sessions=[uuid.UUID(s) for s in answer["sessions"]],
-        lines=answer["lines"],
-        inserted=answer["inserted"],
-        duplicates=answer["duplicates"],
-        skipped=Counter(answer["skipped"]),
-        problems=answer["problems"],
-    )
+    return ImportResult(**{**answer, "sessions": [uuid.UUID(s) for s in answer["sessions"]],
+                           "skipped": Counter(answer["skipped"])})
 
 
 def _import_worker() -> None:
@@ -497,14 +492,7 @@ def _import_worker() -> None:
         error = str(exc) if isinstance(exc, PgAdminError) else f"{type(exc).__name__}: {exc}"
         answer: dict[str, Any] = {"error": error}
     else:
-        answer = {
-            "sessions": [str(s) for s in result.sessions],
-            "lines": result.lines,
-            "inserted": result.inserted,
-            "duplicates": result.duplicates,
-            "skipped": dict(result.skipped),
-            "problems": result.problems,
-        }
+        answer = {**dataclasses.asdict(result), "sessions": [str(s) for s in result.sessions]}
     sys.stdout.write(json.dumps(answer))
     sys.stdout.flush()
 
