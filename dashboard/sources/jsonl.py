@@ -44,7 +44,7 @@ class ReducerLike(LineSink, Protocol):
     timeline_size: int
 
     def feed_lines_until(self, lines: list[bytes], until: datetime, clock: Clock = "wall") -> tuple[int, bool]: ...
-    def load_checkpoint(self, data: dict[str, Any]) -> bool: ...
+    def load_checkpoint(self, data: dict[str, Any], *, count_bad: bool = True) -> bool: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,10 +86,11 @@ def load(
     sizes = [_size(p) for p in paths]
     total = sum(sizes)
     cp = _find_checkpoint(paths, reducer, until, clock) if seek and total >= seek_min_bytes else None
+    if cp is not None and not reducer.load_checkpoint(cp.state, count_bad=False):
+        cp = None  # another version's state form (or a damaged one): a full replay instead
     skipped = 0
     stopped = False
     if cp is not None:
-        reducer.load_checkpoint(cp.state)
         if until is None:
             reducer.feed_line(cp.line)
         else:  # the checkpoint line itself may be later than ``until`` (stamped after its state was taken)

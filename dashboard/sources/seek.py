@@ -4,8 +4,8 @@ Only bytes that contain the event name are parsed, so finding a checkpoint near 
 few MB at most and memory stays bounded by one block plus one line. A checkpoint is *usable* when replaying
 from it gives exactly the state a full replay gives (``checkpoint_usable``): its state was taken right after the
 event just before it (``last_seq`` of its session = its own ``seq`` − 1), it covers one session only — the one
-the log starts with — its timeline is at least as long as the reader keeps, and its state decodes in this
-version's form (a checkpoint written by another version of the state falls back to a full replay).
+the log starts with — and its timeline is at least as long as the reader keeps. Its state must also decode in
+this version's form: ``dashboard.sources.jsonl.load`` replays in full when ``Reducer.load_checkpoint`` refuses it.
 """
 
 from __future__ import annotations
@@ -17,7 +17,6 @@ from typing import Any, BinaryIO
 import orjson
 
 from dashboard.sources.lines import BLOCK_BYTES, MAX_LINE_BYTES
-from dashboard.state import state_from_dict
 
 _NEEDLE = b'"dashboard.checkpoint"'
 
@@ -116,10 +115,4 @@ def checkpoint_usable(cp: Checkpoint, first_session_id: str | None, timeline_siz
     size = state.get("timeline_size")
     if type(timeline) is not list or type(size) is not int:
         return False
-    if size < timeline_size and len(timeline) >= size:
-        return False
-    try:
-        state_from_dict(state)
-    except Exception:  # noqa: BLE001 - another version's (or a damaged) state: replay in full instead
-        return False
-    return True
+    return not (size < timeline_size and len(timeline) >= size)
