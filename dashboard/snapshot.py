@@ -68,7 +68,7 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
 
 def _mark(state: DashboardState, venue: str | None, symbol: str) -> Decimal | None:
     """The latest mark price of ``venue`` × ``symbol`` as a ``Decimal`` (the fold keeps it as validated text)."""
-    text = state.marks.get((venue, symbol)) if venue is not None else None  # type: ignore[arg-type]
+    text = state.mark(venue, symbol)
     return Decimal(text) if text is not None else None
 
 
@@ -95,8 +95,8 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         lm = _mark(state, pos.long_venue, sym)
         sm = _mark(state, pos.short_venue, sym)
         divergence = formulas.divergence_pct(lm, sm) if lm is not None and sm is not None else pos.bot_divergence_pct
-        lr = state.rates.get((pos.long_venue, sym)) if pos.long_venue else None
-        sr = state.rates.get((pos.short_venue, sym)) if pos.short_venue else None
+        lr = state.rate(pos.long_venue, sym)
+        sr = state.rate(pos.short_venue, sym)
         if lr is not None and sr is not None:
             current = formulas.spread_apr(lr.rate, lr.interval_s, sr.rate, sr.interval_s)
         else:
@@ -179,7 +179,8 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     )
 
     rates = []
-    for (venue, symbol), r in sorted(state.rates.items(), key=lambda kv: (kv[0][1], kv[0][0])):
+    flat = [(venue, symbol, r) for venue, by_symbol in state.rates.items() for symbol, r in by_symbol.items()]
+    for venue, symbol, r in sorted(flat, key=lambda row: (row[1], row[0])):
         rates.append(
             FundingRateRow.model_construct(
                 venue=venue,
@@ -207,7 +208,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     )
 
     st = state.stats
-    last_ts = datetime.fromisoformat(state.last_ts).astimezone(UTC) if state.last_ts else None
+    last_ts = state.last_ts.astimezone(UTC) if state.last_ts is not None else None
     session = SessionState.model_construct(
         session_id=s.session_id,
         strategy=s.strategy,
@@ -253,8 +254,8 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     )
     timeline = [
         TimelineEvent.model_construct(
-            ts=datetime.fromisoformat(ts).astimezone(UTC),
-            market_ts=datetime.fromisoformat(mts).astimezone(UTC) if mts else None,
+            ts=ts.astimezone(UTC),
+            market_ts=mts.astimezone(UTC) if mts is not None else None,
             seq=seq,
             category=cat,
             level=level,

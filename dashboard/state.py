@@ -1,39 +1,69 @@
-"""The reducer's fold state: plain mutable dataclasses (slots), mutated in place by ``dashboard.reducer.apply``.
+"""The reducer's fold state: plain mutable dataclasses (slots), mutated in place by the folds (``dashboard.folds``).
 
 Kept deliberately cheap (no validation, no pydantic): the hot events touch one dict entry each. Derived
 figures (unrealized PnL, divergence, erosion, countdowns, totals) are *not* stored here; they are computed by
-``dashboard.reducer.Reducer.snapshot`` from these inputs, in one place.
+``dashboard.snapshot.build_snapshot`` from these inputs, in one place.
 
-``state_to_dict`` / ``state_from_dict`` give a JSON-serialisable form (``Decimal`` → str, ``datetime`` → ISO
-string, tuple keys → lists) for the ``dashboard.checkpoint`` event; the round trip is exact.
+``state_to_dict`` / ``state_from_dict`` give the JSON form carried by the ``dashboard.checkpoint`` event,
+encoded and decoded by msgspec (the library that reads the events) from these declarations: ``Decimal`` and
+decimal text as strings, datetimes as RFC 3339. The round trip is exact. The form is versioned
+(``STATE_FORM``): a checkpoint of another form is refused, and a reader replays from the start instead.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import types
-import typing
-from collections import deque
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, NewType
+from typing import Annotated, Any, NewType
+
+import msgspec
 
 from dashboard.models import IngestTotals
+from logging_pipeline.catalogue import DecimalText
 
-#: The exact decimal text of a price or rate as logged (e.g. ``"84123.45"``), already validated by the fold
-#: (finite, within the fold's magnitude bounds). The fold keeps high-rate values as text and the snapshot turns
-#: the few it shows into ``Decimal`` (``Decimal(text)`` is exact), so a replay does not build a ``Decimal`` for
-#: every tick that the next tick overwrites. ``state_from_dict`` re-validates it.
-DecimalText = NewType("DecimalText", str)
-#: ``DecimalText`` of a price: also positive (what the fold accepts for a mark).
+#: ``DecimalText`` (``logging_pipeline.catalogue``) of a price the mark fold accepted: positive, finite, within
+#: the magnitude bound. The fold keeps high-rate values as text and the snapshot turns the few it shows into
+#: ``Decimal`` (``Decimal(text)`` is exact). ``state_from_dict`` re-validates it.
 PriceText = NewType("PriceText", str)
+#: An aware datetime (a naive one is refused when a checkpoint is read).
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+#: The version of the checkpoint form; bump it when a field of the state changes meaning or shape.
+STATE_FORM = 2
 #: Decimal inputs beyond 10^±MAX_DECIMAL_EXP are refused by the fold (a rate within the open range; a price up
 #: to it): products of a few such values stay far from the Decimal context's overflow.
 MAX_DECIMAL_EXP = 60
 
-#: One timeline row: (ts, market_ts, seq, category, level, event, message) — raw ISO strings, text unescaped.
-TimelineRow = tuple[str, str | None, int, str, str, str, str]
+def decimal_text_ok(text: str) -> bool:
+    """Whether ``text`` is a decimal the folds accept for a rate or an amount: finite, with
+    ``-MAX_DECIMAL_EXP < adjusted exponent < MAX_DECIMAL_EXP`` (zero included)."""
+    try:
+        d = Decimal(text)
+    except (ArithmeticError, TypeError):
+        return False
+    return d.is_finite() and -MAX_DECIMAL_EXP < d.adjusted() < MAX_DECIMAL_EXP
+
+
+def price_text_ok(text: str) -> bool:
+    """Whether ``text`` is a price the mark fold accepts: positive, finite, adjusted exponent ≤ ``MAX_DECIMAL_EXP``.
+
+    Fast path: a ``float`` in (0, 1e59) implies it (every string ``float`` parses is a valid ``Decimal`` of the
+    same value's sign and magnitude class — same grammar, plus underscores and Unicode digits on both sides; see
+    ``tests/test_reducer_fastpath.py``); anything else is decided by ``Decimal``."""
+    try:
+        if 0.0 < float(text) < 1e59:
+            return True
+    except ValueError:
+        pass
+    try:
+        d = Decimal(text)
+    except (ArithmeticError, TypeError):
+        return False
+    return d.is_finite() and d > 0 and d.adjusted() <= MAX_DECIMAL_EXP
+
+
+#: One timeline row: (ts, market_ts, seq, category, level, event, message) — text unescaped.
+TimelineRow = tuple[UtcDatetime, UtcDatetime | None, int, str, str, str, str]
 
 
 @dataclass(slots=True)
@@ -95,9 +125,9 @@ class PositionState:
     long_venue: str | None = None
     short_venue: str | None = None
     legs: dict[str, LegState] = field(default_factory=dict)
-    entry_ts: datetime | None = None
-    last_update_ts: datetime | None = None
-    closed_ts: datetime | None = None
+    entry_ts: UtcDatetime | None = None
+    last_update_ts: UtcDatetime | None = None
+    closed_ts: UtcDatetime | None = None
     target_exposure_usd: Decimal | None = None
     filled_exposure_usd: Decimal | None = None
     entry_spread_apr: Decimal | None = None
@@ -118,8 +148,7 @@ class RateState:
 
     rate_text: DecimalText
     interval_s: int
-    next_funding_ts: datetime
-    next_funding_raw: str = ""  # the event's string, to skip re-parsing an unchanged time
+    next_funding_ts: UtcDatetime
 
     @property
     def rate(self) -> Decimal:
@@ -142,8 +171,8 @@ class SessionInfo:
     degraded: dict[str, str] = field(default_factory=dict)  # component (sink) → reason, while it is not ok
     lifecycle: str | None = None
     stage_banner: str | None = None
-    started_ts: datetime | None = None  # wall clock (envelope ts)
-    market_start: datetime | None = None
+    started_ts: UtcDatetime | None = None  # wall clock (envelope ts)
+    market_start: UtcDatetime | None = None
     max_positions: int | None = None
     max_total_exposure_usd: Decimal | None = None
     target_margin: Decimal | None = None
@@ -162,14 +191,12 @@ class DashboardState:
     venues: dict[str, VenueState] = field(default_factory=dict)
     positions: dict[str, PositionState] = field(default_factory=dict)  # not closed, insertion (= open) order
     closed: dict[str, PositionState] = field(default_factory=dict)  # closed / rolled back, most recent last
-    marks: dict[tuple[str, str], PriceText] = field(default_factory=dict)  # (venue, symbol) → mark price
-    rates: dict[tuple[str, str], RateState] = field(default_factory=dict)  # (venue, symbol) → latest rate
-    timeline: deque[TimelineRow] = field(default_factory=deque)
+    marks: dict[str, dict[str, PriceText]] = field(default_factory=dict)  # venue → symbol → mark price
+    rates: dict[str, dict[str, RateState]] = field(default_factory=dict)  # venue → symbol → latest rate
+    timeline: list[TimelineRow] = field(default_factory=list)  # oldest first, at most ``timeline_size`` rows
     last_seq: dict[str, int] = field(default_factory=dict)  # session_id → last folded seq
-    last_ts: str | None = None  # envelope ts of the last folded event (raw ISO)
-    market_now: datetime | None = None  # latest (max) market_ts folded
-    market_ts_raw: str | None = None  # parse cache: last market_ts string seen and its datetime
-    market_ts_last: datetime | None = None
+    last_ts: UtcDatetime | None = None  # envelope ts of the last folded event
+    market_now: UtcDatetime | None = None  # latest (max) market_ts folded
     positions_opened: int = 0
     positions_closed: int = 0
     # running totals over every position ever seen (incl. closed ones evicted from ``closed``), USD
@@ -180,99 +207,51 @@ class DashboardState:
     warnings: int = 0  # reducer-generated warnings (e.g. booked vs recomputed PnL mismatch)
     stats: IngestStats = field(default_factory=IngestStats)
 
-    def __post_init__(self) -> None:
-        if self.timeline.maxlen != self.timeline_size:
-            self.timeline = deque(self.timeline, maxlen=self.timeline_size)
+    def mark(self, venue: str | None, symbol: str) -> PriceText | None:
+        """The latest mark price text of ``venue`` × ``symbol`` (``None`` if none was folded)."""
+        by_symbol = self.marks.get(venue) if venue is not None else None
+        return by_symbol.get(symbol) if by_symbol is not None else None
+
+    def rate(self, venue: str | None, symbol: str) -> RateState | None:
+        """The latest funding rate of ``venue`` × ``symbol`` (``None`` if none was folded)."""
+        by_symbol = self.rates.get(venue) if venue is not None else None
+        return by_symbol.get(symbol) if by_symbol is not None else None
+
+    def add_timeline(self, row: TimelineRow) -> None:
+        """Append a timeline row, dropping the oldest beyond ``timeline_size``."""
+        timeline = self.timeline
+        timeline.append(row)
+        if len(timeline) > self.timeline_size:
+            del timeline[: len(timeline) - self.timeline_size]
 
 
-# --- JSON form ------------------------------------------------------------------------------------------
+# --- JSON form (the checkpoint) ----------------------------------------------------------------------------
 
 
 def state_to_dict(state: DashboardState) -> dict[str, Any]:
-    """A JSON-serialisable dict of ``state`` (str/int/bool/None/list/dict only)."""
-    return _enc(state)
+    """The JSON-serialisable form of ``state`` (str/int/bool/None/list/dict only), tagged with ``STATE_FORM``."""
+    data: dict[str, Any] = msgspec.to_builtins(state)
+    data["form"] = STATE_FORM
+    return data
 
 
 def state_from_dict(data: dict[str, Any]) -> DashboardState:
-    """Inverse of ``state_to_dict``. Raises ``ValueError``/``TypeError``/``KeyError`` on malformed input."""
-    return _dec(DashboardState, data)
-
-
-def _enc(v: Any) -> Any:
-    if v is None or isinstance(v, (bool, int, str)):
-        return v
-    if isinstance(v, Decimal):
-        return str(v)
-    if isinstance(v, datetime):
-        return v.isoformat()
-    if dataclasses.is_dataclass(v):
-        return {f.name: _enc(getattr(v, f.name)) for f in dataclasses.fields(v)}
-    if isinstance(v, dict):
-        if v and isinstance(next(iter(v)), tuple):
-            return [[*(_enc(x) for x in k), _enc(val)] for k, val in v.items()]
-        return {k: _enc(val) for k, val in v.items()}
-    if isinstance(v, (list, tuple, deque)):
-        return [_enc(x) for x in v]
-    raise TypeError(f"cannot encode {type(v).__name__}")
-
-
-_HINTS: dict[type, dict[str, Any]] = {}
-
-
-def _hints(cls: type) -> dict[str, Any]:
-    h = _HINTS.get(cls)
-    if h is None:
-        h = _HINTS[cls] = typing.get_type_hints(cls)
-    return h
-
-
-def _dec(tp: Any, v: Any) -> Any:
-    origin = typing.get_origin(tp)
-    args = typing.get_args(tp)
-    if origin in (typing.Union, types.UnionType):
-        if v is None:
-            return None
-        inner = [a for a in args if a is not type(None)]
-        return _dec(inner[0], v)
-    if tp is Decimal:
-        if not isinstance(v, str):
-            raise TypeError("decimal must be a string")
-        return Decimal(v)
-    if tp is DecimalText or tp is PriceText:  # the fold's own acceptance rules (dashboard.reducer)
-        if type(v) is not str:
-            raise TypeError("decimal text must be a string")
-        try:
-            d = Decimal(v)
-        except ArithmeticError:  # decimal.InvalidOperation
-            raise ValueError(f"not a decimal: {v[:40]!r}") from None
-        ok = d.is_finite() and (d > 0 and d.adjusted() <= MAX_DECIMAL_EXP if tp is PriceText
-                                else -MAX_DECIMAL_EXP < d.adjusted() < MAX_DECIMAL_EXP)
-        if not ok:
-            raise ValueError(f"not a {'price' if tp is PriceText else 'decimal'} the fold accepts: {v[:40]!r}")
-        return v
-    if tp is datetime:
-        dt = datetime.fromisoformat(v)
-        if dt.tzinfo is None:
-            raise ValueError("naive datetime in state")
-        return dt
-    if tp in (int, str, bool):
-        if type(v) is not tp:
-            raise TypeError(f"expected {tp.__name__}")
-        return v
-    if dataclasses.is_dataclass(tp):
-        hints = _hints(tp)
-        kwargs = {f.name: _dec(hints[f.name], v[f.name]) for f in dataclasses.fields(tp) if f.name in v}
-        return tp(**kwargs)
-    if origin is dict:
-        kt, vt = args
-        if typing.get_origin(kt) is tuple:
-            n = len(typing.get_args(kt))
-            return {tuple(row[:n]): _dec(vt, row[n]) for row in v}
-        return {_dec(kt, k): _dec(vt, val) for k, val in v.items()}
-    if origin is deque:
-        return deque(_dec(args[0], x) for x in v)
-    if origin is list:
-        return [_dec(args[0], x) for x in v]
-    if origin is tuple:
-        return tuple(_dec(a, x) for a, x in zip(args, v, strict=True))
-    raise TypeError(f"cannot decode {tp!r}")
+    """Inverse of ``state_to_dict``. Raises ``ValueError`` on malformed input, another form's payload (no or
+    another ``form``), a naive datetime, or a mark / rate the folds would not have accepted."""
+    if type(data) is not dict or data.get("form") != STATE_FORM:
+        raise ValueError(f"not a checkpoint of state form {STATE_FORM}")
+    try:
+        state = msgspec.convert({k: v for k, v in data.items() if k != "form"}, DashboardState)
+    except msgspec.ValidationError as e:
+        raise ValueError(str(e)) from None
+    for venue, by_symbol in state.marks.items():
+        for symbol, price in by_symbol.items():
+            if not price_text_ok(price):
+                raise ValueError(f"mark {venue} {symbol}: not a price the fold accepts: {price[:40]!r}")
+    for venue, by_symbol in state.rates.items():
+        for symbol, rate in by_symbol.items():
+            if not decimal_text_ok(rate.rate_text):
+                raise ValueError(f"rate {venue} {symbol}: not a rate the fold accepts: {rate.rate_text[:40]!r}")
+    if len(state.timeline) > state.timeline_size:
+        raise ValueError("timeline longer than its size")
+    return state

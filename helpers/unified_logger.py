@@ -19,18 +19,16 @@ has no side effects.
 
 from __future__ import annotations
 
-from datetime import datetime
 from decimal import Decimal
-from types import UnionType
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any
 
 import structlog
-from pydantic import AwareDatetime, BaseModel
 
-from logging_pipeline.events import CATALOGUE, EventFields, Lifecycle, Metric, StageChanged
+from logging_pipeline.catalogue import CATALOGUE, check, fields_of
+from logging_pipeline.events import ENVELOPE_KEYS, Event, Lifecycle, Metric, StageChanged
 
 #: Keys a caller cannot pass as free-form fields because the envelope owns them.
-RESERVED_KEYS = frozenset({"v", "ts", "session_id", "seq", "level", "logger", "event", "category", "market_ts"})
+RESERVED_KEYS = frozenset(ENVELOPE_KEYS) - {"message"}
 
 
 class UnifiedLogger:
@@ -59,13 +57,16 @@ class UnifiedLogger:
 
     # --- typed events -------------------------------------------------------------------------------------
 
-    def emit(self, fields: EventFields, message: str = "", *, level: str = "info") -> None:
-        """Emit a catalogue event. ``fields`` is an instance of its model (its class names the event).
+    def emit(self, event: Event, message: str = "", *, level: str = "info") -> None:
+        """Emit a catalogue event: ``event`` is an instance of its declaration (its class names the event).
 
-        Raises ``KeyError`` if the model is not in the catalogue (a programming error, caught by tests).
+        Raises ``logging_pipeline.catalogue.EventError`` when a field does not match its declared type (a float
+        for money, a naive datetime, an unknown ``Literal`` value) and ``KeyError`` for a class outside the
+        catalogue — programming errors, caught by the tests before a malformed line can reach a log.
         """
-        name = CATALOGUE.name_for(type(fields))
-        getattr(self._bound(), level)(name, message=message, **field_values(fields))
+        name = CATALOGUE.name_for(type(event))
+        check(event)
+        getattr(self._bound(), level)(name, message=message, **fields_of(event))
 
     def stage(
         self,
@@ -133,42 +134,9 @@ def _refuse(fields: dict[str, Any]) -> None:
     raise TypeError(f"reserved event keys passed as fields: {sorted(clash)}")
 
 
-_SCALAR_TYPES = (str, int, float, bool, Decimal, datetime, AwareDatetime, type(None))
-
-
-def _is_flat(model: type[BaseModel]) -> bool:
-    """Whether every field of ``model`` holds a scalar (str, number, bool, datetime, a Literal, or None)."""
-    for info in model.model_fields.values():
-        origin = get_origin(info.annotation)
-        if origin is Literal:
-            continue
-        if origin is Union or origin is UnionType:
-            args = get_args(info.annotation)
-        elif origin is None:
-            args = (info.annotation,)
-        else:  # list[...], dict[...]: nested values
-            return False
-        if not all(arg in _SCALAR_TYPES or get_origin(arg) is Literal for arg in args):
-            return False
-    return True
-
-
-#: Catalogue models whose instances are read straight from ``__dict__`` (computed once, at import).
-_FLAT_MODELS = frozenset(m for m in map(CATALOGUE.model_for, CATALOGUE.names()) if m is not None and _is_flat(m))
-
-
-def field_values(fields: EventFields) -> dict[str, Any]:
-    """The event fields of a model instance as a dict, ``None`` values left out (``model_dump(exclude_none=True)``
-    semantics). A flat catalogue model (the hot market/funding events) is read straight from the validated
-    instance (about 5× cheaper); a model with nested values or extra keys goes through ``model_dump``."""
-    if type(fields) in _FLAT_MODELS and not fields.__pydantic_extra__:
-        return {k: v for k, v in fields.__dict__.items() if v is not None}
-    return fields.model_dump(exclude_none=True)
-
-
 def get_logger(name: str) -> UnifiedLogger:
     """Return a ``UnifiedLogger`` for ``name`` (dotted, e.g. ``"bot.executor"``)."""
     return UnifiedLogger(name)
 
 
-__all__ = ["UnifiedLogger", "field_values", "get_logger"]
+__all__ = ["UnifiedLogger", "get_logger"]

@@ -1,7 +1,7 @@
 """JSON encoding of events with orjson: exact decimals as strings, aware datetimes as ISO-8601, nothing lost.
 
 orjson handles ``datetime``, ``UUID``, enums and dataclasses natively and ``default`` covers ``Decimal`` (as its
-exact string, any exponent: ``"1E+30"``, ``"NaN"``, ``"Infinity"``), sets (sorted lists), pydantic models and
+exact string, any exponent: ``"1E+30"``, ``"NaN"``, ``"Infinity"``), sets (sorted lists), msgspec structs and pydantic models and
 exceptions. What orjson would refuse or silently change takes a slower, explicit path, only when it occurs:
 
 * integers beyond 64 bits → their decimal string;
@@ -17,6 +17,7 @@ import math
 from decimal import Decimal
 from typing import Any
 
+import msgspec
 import orjson
 from pydantic import BaseModel
 
@@ -29,6 +30,8 @@ def _default(value: Any) -> Any:
         return str(value)
     if isinstance(value, (set, frozenset)):
         return sorted(value, key=str)
+    if isinstance(value, msgspec.Struct):
+        return msgspec.structs.asdict(value)
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json")
     if isinstance(value, (bytes, bytearray)):

@@ -1,15 +1,22 @@
-"""The event catalogue: one typed, versioned pydantic model per event name (schema v1).
+"""The event catalogue: every event of schema v1 declared once, as a ``msgspec.Struct`` tagged by its name.
 
-Every line of a session's JSONL is one *envelope* (see ``ENVELOPE_KEYS``) whose remaining keys are the
-fields of the event model named by ``event``::
+Every line of a session's JSONL is one *envelope* (``Envelope``) whose remaining keys are the fields of the
+event named by ``event``::
 
     {"v":1,"ts":"2026-01-02T03:04:05.123456+00:00","session_id":"<uuid>","seq":42,"level":"info",
      "logger":"bot.strategy","event":"position.opened","category":"execution",
      "message":"Opened BTC hyperliquid long / binance short","market_ts":"2026-03-01T08:00:00+00:00", ...fields}
 
+A declaration gives an event's name (``tag``), its fields in line order with their types and defaults, and
+three facts about it as class attributes: ``CATEGORY`` (the envelope's ``category``), ``TIMELINE`` (whether the
+dashboard's timeline shows it) and ``CONSOLE`` (whether the human console prints it below warning level).
+Everything else derives from this module (``logging_pipeline.catalogue``): the writer's validation, the JSONL
+field order, the readers' typed decoders, the PostgreSQL key order, the reducer's input types and the tests'
+event builders. Adding an event is one class here (plus, if the dashboard shows it, one fold in ``dashboard``).
+
 Conventions (DESIGN.md, "Event envelope"):
 
-* money, prices, quantities and rates are ``Decimal`` and travel as JSON *strings*;
+* money, prices, quantities and rates are ``Decimal`` and travel as JSON *strings*; never a float;
 * a funding ``rate`` is a fraction per funding interval (``0.0001`` = 1 bp) and always comes with ``interval_s``;
   an ``*_apr`` field is a fraction per year (``0.1095`` = 10.95 % APR, 365-day year);
 * a ``*_pct`` field is a percentage (``0.25`` = 0.25 %);
@@ -17,22 +24,18 @@ Conventions (DESIGN.md, "Event envelope"):
 * every datetime is timezone-aware UTC; ``ts`` is the wall clock at emission, ``market_ts`` the simulated
   market clock (absent for events not tied to the market, e.g. third-party log lines).
 
-Unknown events (a newer producer) are not an error for readers: ``model_for`` returns ``None`` and the reducer
-shows them as info lines.
+Readers keep keys they do not know (a newer producer's fields) and show unknown events as info lines.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field
+import msgspec
 
 SCHEMA_VERSION = 1
-
-#: Keys every event carries, in the order they are written.
-ENVELOPE_KEYS = ("v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts")
 
 Category = Literal["stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"]
 Level = Literal["debug", "info", "warning", "error", "critical"]
@@ -48,6 +51,10 @@ Lifecycle = Literal[
 ]
 Side = Literal["long", "short"]
 OrderSide = Literal["buy", "sell"]
+#: An aware datetime (a naive one is refused when a line is read).
+UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
+#: A sequence number or count that fits the int64 the readers and PostgreSQL hold.
+Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 #: Exit reason codes used in events, the DB and the dashboard (DESIGN.md). ``LIQUIDATION_<VENUE>`` and
 #: ``LIQUIDATION_RISK_<VENUE>`` are formed with the upper-cased venue name.
@@ -64,17 +71,42 @@ EXIT_REASONS = (
 HOLD_CODES = ("MIN_HOLD_ACTIVE", "HOLD_TOP_OPPORTUNITY")
 
 
-class EventFields(BaseModel):
-    """Base of every event's typed fields. Extra keys are kept (forward compatible), never dropped."""
+class Envelope(msgspec.Struct, kw_only=True):
+    """The fixed part of every line, in the order it is written (``seq`` is assigned by the pipeline's tee)."""
 
-    model_config = ConfigDict(extra="allow", frozen=True)
+    v: Literal[1] = SCHEMA_VERSION
+    ts: UtcDatetime
+    session_id: str
+    seq: Int64
+    level: Level = "info"
+    logger: str = ""
+    event: str
+    category: Category
+    message: str = ""
+    market_ts: UtcDatetime | None = None
+
+
+#: Keys every event carries, in the order they are written.
+ENVELOPE_KEYS: tuple[str, ...] = Envelope.__struct_fields__
+
+
+class Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="event"):
+    """Base of every event's fields. A subclass names its event with ``tag=...`` and sets ``CATEGORY``;
+    ``TIMELINE`` / ``CONSOLE`` default to shown. Instances are built by the bot and passed to
+    ``UnifiedLogger.emit``, which validates them (``logging_pipeline.catalogue.check``)."""
+
+    CATEGORY: ClassVar[Category]
+    TIMELINE: ClassVar[bool] = True
+    CONSOLE: ClassVar[bool] = True
 
 
 # --- session / lifecycle -------------------------------------------------------------------------------------
 
 
-class SessionStarted(EventFields):
+class SessionStarted(Event, kw_only=True, tag="session.started"):
     """A bot session began. Limits are the strategy config's, exposure in USD."""
+
+    CATEGORY = "stage"
 
     strategy: str
     strategy_version: str
@@ -85,29 +117,38 @@ class SessionStarted(EventFields):
     max_positions: int
     max_total_exposure_usd: Decimal
     target_margin: Decimal
-    market_start: AwareDatetime | None = None
-    market_end: AwareDatetime | None = None
+    market_start: UtcDatetime | None = None
+    market_end: UtcDatetime | None = None
     speed: Decimal | None = None  # market seconds per wall second, 0 = as fast as possible
     data_note: str | None = None  # modelling caveats shown to the operator (e.g. proxy marks)
+    # the exit and entry thresholds the strategy runs with, so the dashboard colours against the real ones
+    profit_erosion_threshold: Decimal | None = None  # fraction (0.8 = exit at 80 % erosion of the entry spread)
+    max_entry_price_divergence_pct: Decimal | None = None  # percent (0.05 = 0.05 %)
 
 
-class SessionStopped(EventFields):
+class SessionStopped(Event, kw_only=True, tag="session.stopped"):
     """The session ended; ``health`` is the final health (``stopped`` or ``error``)."""
+
+    CATEGORY = "stage"
 
     reason: str
     health: Health = "stopped"
 
 
-class SessionHealth(EventFields):
+class SessionHealth(Event, kw_only=True, tag="session.health"):
     """Session health changed (e.g. ``running`` → ``degraded`` when a sink fails)."""
+
+    CATEGORY = "info"
 
     health: Health
     reason: str | None = None
     component: str | None = None
 
 
-class StageChanged(EventFields):
+class StageChanged(Event, kw_only=True, tag="stage.changed"):
     """A stage banner: ``"{stage_id}. {icon} {title}"`` plus the lifecycle stage it puts the bot in."""
+
+    CATEGORY = "stage"
 
     stage_id: str
     icon: str = ""
@@ -117,8 +158,10 @@ class StageChanged(EventFields):
     position_id: str | None = None
 
 
-class VenueConnected(EventFields):
+class VenueConnected(Event, kw_only=True, tag="venue.connected"):
     """A venue is reachable. ``funding_interval_s`` is the venue's funding interval in seconds."""
+
+    CATEGORY = "info"
 
     venue: str
     quote: str
@@ -127,7 +170,10 @@ class VenueConnected(EventFields):
     maker_fee_rate: Decimal
 
 
-class VenueDisconnected(EventFields):
+class VenueDisconnected(Event, kw_only=True, tag="venue.disconnected"):
+    """A venue became unreachable; ``reason`` says why."""
+    CATEGORY = "warning"
+
     venue: str
     reason: str
 
@@ -135,12 +181,14 @@ class VenueDisconnected(EventFields):
 # --- opportunities and execution -------------------------------------------------------------------------------
 
 
-class OpportunityFound(EventFields):
+class OpportunityFound(Event, kw_only=True, tag="opportunity.found"):
     """A ranked funding spread: long the cheaper-funding venue, short the dearer one.
 
     ``spread_apr`` = short leg APR − long leg APR (fraction/yr); ``net_apr`` subtracts the round-trip taker fees
     amortised over the expected hold (see ``helpers.formulas.net_spread_apr``).
     """
+
+    CATEGORY = "execution"
 
     symbol: str
     long_venue: str
@@ -154,8 +202,10 @@ class OpportunityFound(EventFields):
     rank: int
 
 
-class OpportunitySkipped(EventFields):
+class OpportunitySkipped(Event, kw_only=True, tag="opportunity.skipped"):
     """An opportunity was not taken; ``reason`` is a code (``BELOW_MIN_PROFIT``, ``MAX_POSITIONS``, ...)."""
+
+    CATEGORY = "info"
 
     symbol: str
     long_venue: str | None = None
@@ -164,8 +214,10 @@ class OpportunitySkipped(EventFields):
     net_apr: Decimal | None = None
 
 
-class OrderPlaced(EventFields):
+class OrderPlaced(Event, kw_only=True, tag="order.placed"):
     """An order was sent. ``ref_price`` is the venue mark at placement; ``qty`` in base units."""
+
+    CATEGORY = "execution"
 
     order_id: str
     position_id: str
@@ -178,9 +230,11 @@ class OrderPlaced(EventFields):
     reduce_only: bool = False
 
 
-class OrderFilled(EventFields):
+class OrderFilled(Event, kw_only=True, tag="order.filled"):
     """An order filled (fully). ``price`` is the average fill price including slippage; ``fee`` is in USD
     (always ≥ 0, a cost); ``slippage_bps`` = (price/ref_price − 1)·10⁴ signed against the taker."""
+
+    CATEGORY = "execution"
 
     order_id: str
     position_id: str
@@ -196,13 +250,18 @@ class OrderFilled(EventFields):
     reduce_only: bool = False
 
 
-class OrderPartiallyFilled(OrderFilled):
+class OrderPartiallyFilled(OrderFilled, kw_only=True, tag="order.partially_filled"):
     """Part of an order filled; ``remaining_qty`` is still open."""
+
+    CATEGORY = "execution"
 
     remaining_qty: Decimal
 
 
-class OrderCancelled(EventFields):
+class OrderCancelled(Event, kw_only=True, tag="order.cancelled"):
+    """An order was cancelled before it filled (``reason`` a code or text)."""
+    CATEGORY = "execution"
+
     order_id: str
     position_id: str
     venue: str
@@ -210,7 +269,10 @@ class OrderCancelled(EventFields):
     reason: str
 
 
-class OrderRejected(EventFields):
+class OrderRejected(Event, kw_only=True, tag="order.rejected"):
+    """A venue refused an order (``reason``, e.g. ``PRICE_BAND_EXCEEDED``); ``qty`` in base units."""
+    CATEGORY = "warning"
+
     order_id: str
     position_id: str
     venue: str
@@ -220,9 +282,11 @@ class OrderRejected(EventFields):
     reason: str
 
 
-class ExecutionRollback(EventFields):
+class ExecutionRollback(Event, kw_only=True, tag="execution.rollback"):
     """One leg failed, so the filled leg(s) were closed again. The rollback's own fills are ``order.filled``
     events with ``reduce_only`` true; this event names the cause."""
+
+    CATEGORY = "warning"
 
     position_id: str
     symbol: str
@@ -234,10 +298,9 @@ class ExecutionRollback(EventFields):
 # --- positions -----------------------------------------------------------------------------------------------
 
 
-class LegOpen(BaseModel):
+class LegOpen(msgspec.Struct, kw_only=True, frozen=True):
     """One leg of a delta-neutral position as filled. ``margin`` = notional / leverage (USD)."""
 
-    model_config = ConfigDict(frozen=True)
     venue: str
     side: Side
     qty: Decimal
@@ -248,8 +311,10 @@ class LegOpen(BaseModel):
     margin: Decimal
 
 
-class PositionOpened(EventFields):
+class PositionOpened(Event, kw_only=True, tag="position.opened"):
     """A two-leg position is open. Exposures in USD; ``entry_spread_apr`` as in ``OpportunityFound``."""
+
+    CATEGORY = "execution"
 
     position_id: str
     symbol: str
@@ -263,12 +328,16 @@ class PositionOpened(EventFields):
     entry_short_rate: Decimal
 
 
-class PositionUpdated(EventFields):
+class PositionUpdated(Event, kw_only=True, tag="position.updated"):
     """The position manager's periodic view of a position: the inputs of its exit decision.
 
     ``current_spread_apr`` from the latest funding rates, ``profit_erosion_pct`` = (1 − current/entry spread)·100,
     ``divergence_pct`` = (short mark / long mark − 1)·100, ``hold_code`` why it keeps holding (``MIN_HOLD_ACTIVE`` …).
     """
+
+    CATEGORY = "info"
+    TIMELINE = False
+    CONSOLE = False
 
     position_id: str
     symbol: str | None = None  # optional in v1 (older logs lack it)
@@ -279,15 +348,20 @@ class PositionUpdated(EventFields):
     hold_code: str | None = None
 
 
-class PositionRebalanced(EventFields):
+class PositionRebalanced(Event, kw_only=True, tag="position.rebalanced"):
+    """A leg was resized to restore delta neutrality: ``qty_delta`` in base units (+ bought, − sold)."""
+    CATEGORY = "execution"
+
     position_id: str
     venue: str
     qty_delta: Decimal
     reason: str
 
 
-class PositionClosing(EventFields):
+class PositionClosing(Event, kw_only=True, tag="position.closing"):
     """An exit was decided; ``reason`` is an exit code from ``EXIT_REASONS`` (or ``LIQUIDATION_<VENUE>``)."""
+
+    CATEGORY = "execution"
 
     position_id: str
     symbol: str | None = None  # optional in v1 (older logs lack it)
@@ -295,9 +369,11 @@ class PositionClosing(EventFields):
     detail: str | None = None
 
 
-class PositionClosed(EventFields):
+class PositionClosed(Event, kw_only=True, tag="position.closed"):
     """Both legs are flat. Figures as the bot booked them (USD): the reducer recomputes them from fills and
     payments and the two must agree."""
+
+    CATEGORY = "execution"
 
     position_id: str
     symbol: str | None = None  # optional in v1 (older logs lack it)
@@ -312,8 +388,12 @@ class PositionClosed(EventFields):
 # --- market and funding --------------------------------------------------------------------------------------
 
 
-class MarkPrice(EventFields):
+class MarkPrice(Event, kw_only=True, tag="market.mark_price"):
     """A venue's mark (and index) price for a symbol, in the venue's quote (USDT or USDC, treated as USD)."""
+
+    CATEGORY = "market"
+    TIMELINE = False
+    CONSOLE = False
 
     venue: str
     symbol: str
@@ -321,24 +401,31 @@ class MarkPrice(EventFields):
     index_price: Decimal
 
 
-class FundingRate(EventFields):
+class FundingRate(Event, kw_only=True, tag="funding.rate"):
     """The funding rate a venue will settle next (fraction per interval) and when."""
+
+    CATEGORY = "funding"
+    TIMELINE = False
+    CONSOLE = False
 
     venue: str
     symbol: str
     rate: Decimal
     interval_s: int
     apr: Decimal
-    next_funding_ts: AwareDatetime
+    next_funding_ts: UtcDatetime
 
 
-class FundingPayment(EventFields):
+class FundingPayment(Event, kw_only=True, tag="funding.payment"):
     """A venue settled funding on one leg of a position.
 
     ``payment`` = −side_sign · qty · mark_price · rate (side_sign +1 long, −1 short): a long pays a positive rate,
     a short receives it (venue convention on Binance, Bybit and Hyperliquid). ``expected_payment`` is the same
     formula with the rate observed at entry (``entry_rate``), i.e. what the entry spread promised.
     """
+
+    CATEGORY = "funding"
+    TIMELINE = False
 
     position_id: str
     symbol: str
@@ -354,7 +441,7 @@ class FundingPayment(EventFields):
     expected_payment: Decimal
 
 
-class FundingSettlement(EventFields):
+class FundingSettlement(Event, kw_only=True, tag="funding.settlement"):
     """One funding time of one position, both legs together (the bot's funding payment record).
 
     ``long_payment`` / ``short_payment``: the legs' ``funding.payment`` amounts at this time (USD, + = received;
@@ -363,6 +450,9 @@ class FundingSettlement(EventFields):
     ``divergence_pct`` = (short mark / long mark − 1)·100 at this time (``helpers.formulas.divergence_pct``).
     A summary of the per-leg ``funding.payment`` events, which stay the source of the dashboard's totals.
     """
+
+    CATEGORY = "funding"
+    TIMELINE = False
 
     position_id: str
     symbol: str
@@ -376,8 +466,10 @@ class FundingSettlement(EventFields):
     divergence_pct: Decimal | None = None
 
 
-class RiskLimitHit(EventFields):
+class RiskLimitHit(Event, kw_only=True, tag="risk.limit_hit"):
     """A limit stopped an action: ``limit`` is the config key (``max_positions``, ``max_total_exposure_usd``)."""
+
+    CATEGORY = "warning"
 
     limit: str
     value: Decimal
@@ -388,111 +480,54 @@ class RiskLimitHit(EventFields):
 # --- plain logging, metrics, housekeeping -------------------------------------------------------------------
 
 
-class LogMessage(EventFields):
+class LogMessage(Event, kw_only=True, tag="log.message"):
     """A plain log line (bot ``info/warning/error`` or a third-party stdlib record). ``exc`` holds a formatted
     traceback when one was attached."""
+
+    CATEGORY = "info"
 
     exc: str | None = None
 
 
-class Metric(EventFields):
+class Metric(Event, kw_only=True, tag="metric"):
     """A named measurement: ``value`` in ``unit`` (e.g. ``events_per_s``, ``ms``, ``USD``)."""
+
+    CATEGORY = "metric"
+    TIMELINE = False
+    CONSOLE = False
 
     name: str
     value: Decimal
     unit: str = ""
 
 
-class Heartbeat(EventFields):
+class Heartbeat(Event, kw_only=True, tag="heartbeat"):
     """Emitted about once per wall second so time-derived figures (uptime, countdowns) advance without trades."""
+
+    CATEGORY = "info"
+    TIMELINE = False
+    CONSOLE = False
 
     open_positions: int = 0
 
 
-class DashboardCheckpoint(EventFields):
-    """The full reducer state (``DashboardState`` as JSON), for readers that seek instead of replaying."""
+class DashboardCheckpoint(Event, kw_only=True, tag="dashboard.checkpoint"):
+    """The full reducer state (``dashboard.state.state_to_dict`` form), for readers that seek instead of replaying."""
+
+    CATEGORY = "checkpoint"
+    TIMELINE = False
+    CONSOLE = False
 
     state: dict[str, Any]
 
 
-class _Catalogue:
-    """Maps event names to their model and category. Read-only after import."""
-
-    def __init__(self, entries: dict[str, tuple[type[EventFields], Category]]) -> None:
-        self._entries = entries
-        self._names = {model: name for name, (model, _) in entries.items()}
-
-    def name_for(self, model: type[EventFields]) -> str:
-        """The event name of a model class (exact type). Raises ``KeyError`` for a class not in the catalogue."""
-        return self._names[model]
-
-    def model_for(self, event: str) -> type[EventFields] | None:
-        entry = self._entries.get(event)
-        return entry[0] if entry else None
-
-    def category_for(self, event: str, level: str = "info") -> Category:
-        entry = self._entries.get(event)
-        if entry is None or event == "log.message":
-            if level in ("warning",):
-                return "warning"
-            if level in ("error", "critical"):
-                return "error"
-            return "info"
-        return entry[1]
-
-    def names(self) -> list[str]:
-        return sorted(self._entries)
-
-    def __contains__(self, event: object) -> bool:
-        return event in self._entries
 
 
-CATALOGUE = _Catalogue(
-    {
-        "session.started": (SessionStarted, "stage"),
-        "session.stopped": (SessionStopped, "stage"),
-        "session.health": (SessionHealth, "info"),
-        "stage.changed": (StageChanged, "stage"),
-        "venue.connected": (VenueConnected, "info"),
-        "venue.disconnected": (VenueDisconnected, "warning"),
-        "opportunity.found": (OpportunityFound, "execution"),
-        "opportunity.skipped": (OpportunitySkipped, "info"),
-        "order.placed": (OrderPlaced, "execution"),
-        "order.filled": (OrderFilled, "execution"),
-        "order.partially_filled": (OrderPartiallyFilled, "execution"),
-        "order.cancelled": (OrderCancelled, "execution"),
-        "order.rejected": (OrderRejected, "warning"),
-        "execution.rollback": (ExecutionRollback, "warning"),
-        "position.opened": (PositionOpened, "execution"),
-        "position.updated": (PositionUpdated, "info"),
-        "position.rebalanced": (PositionRebalanced, "execution"),
-        "position.closing": (PositionClosing, "execution"),
-        "position.closed": (PositionClosed, "execution"),
-        "market.mark_price": (MarkPrice, "market"),
-        "funding.rate": (FundingRate, "funding"),
-        "funding.payment": (FundingPayment, "funding"),
-        "funding.settlement": (FundingSettlement, "funding"),
-        "risk.limit_hit": (RiskLimitHit, "warning"),
-        "log.message": (LogMessage, "info"),
-        "metric": (Metric, "metric"),
-        "heartbeat": (Heartbeat, "info"),
-        "dashboard.checkpoint": (DashboardCheckpoint, "checkpoint"),
-    }
+#: Every event of schema v1, in catalogue order.
+EVENTS: tuple[type[Event], ...] = (
+    SessionStarted, SessionStopped, SessionHealth, StageChanged, VenueConnected, VenueDisconnected,
+    OpportunityFound, OpportunitySkipped, OrderPlaced, OrderFilled, OrderPartiallyFilled, OrderCancelled,
+    OrderRejected, ExecutionRollback, PositionOpened, PositionUpdated, PositionRebalanced, PositionClosing,
+    PositionClosed, MarkPrice, FundingRate, FundingPayment, FundingSettlement, RiskLimitHit, LogMessage, Metric,
+    Heartbeat, DashboardCheckpoint,
 )
-
-
-class Envelope(BaseModel):
-    """The fixed part of every event (schema v1). Used to validate lines read back from a file or the DB."""
-
-    model_config = ConfigDict(extra="allow")
-
-    v: int = Field(ge=1)
-    ts: AwareDatetime
-    session_id: str
-    seq: int = Field(ge=0)
-    level: Level
-    logger: str = ""
-    event: str
-    category: Category
-    message: str = ""
-    market_ts: datetime | None = None

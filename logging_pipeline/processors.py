@@ -15,7 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from logging_pipeline.events import CATALOGUE, SCHEMA_VERSION
+from logging_pipeline.catalogue import CATALOGUE
+from logging_pipeline.events import ENVELOPE_KEYS, SCHEMA_VERSION
 
 EventDict = dict[str, Any]
 
@@ -33,8 +34,8 @@ _LEVELS = {
 }
 
 
-#: The envelope keys, in the order every line carries them (``seq`` is filled in by the tee).
-_ENVELOPE = frozenset({"v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts"})
+#: The envelope keys (``seq`` is filled in by the tee).
+_ENVELOPE = frozenset(ENVELOPE_KEYS)
 
 
 class AddEnvelope:

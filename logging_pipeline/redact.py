@@ -27,6 +27,7 @@ from enum import Enum
 from typing import Any
 from uuid import UUID
 
+import msgspec
 from pydantic import BaseModel
 
 REDACTED = "[REDACTED]"
@@ -168,6 +169,8 @@ def _plain(value: Any) -> Any:
         return f"{type(value).__name__}: {value}"
     if isinstance(value, BaseModel):
         return _plain(value.model_dump())
+    if isinstance(value, msgspec.Struct):
+        return _plain(msgspec.structs.asdict(value))
     if isinstance(value, Enum):
         return _plain(value.value)
     if dataclasses.is_dataclass(value) and not isinstance(value, type):

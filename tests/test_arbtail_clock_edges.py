@@ -81,8 +81,9 @@ async def test_db_snapshot_in_previous_state_form_does_not_fold_tail_onto_empty_
     try:
         for row in await conn.fetch("SELECT seq, payload::text AS p FROM dashboard_snapshots"):
             state = unwrap_jsonb(row["p"])
-            for r in state["rates"]:
-                r[-1]["rate"] = r[-1].pop("rate_text")  # the form written before 276fed9
+            for by_symbol in state["rates"].values():
+                for r in by_symbol.values():
+                    r["rate"] = r.pop("rate_text")  # the form written before 276fed9
             await conn.execute("UPDATE dashboard_snapshots SET payload = $1::jsonb WHERE seq = $2",
                                wrap_json_text(orjson.dumps(state).decode()), row["seq"])
     finally:
@@ -195,7 +196,7 @@ async def test_db_market_clock_stops_at_an_event_with_a_nul_escape(pg_dsn: str, 
 
 
 def test_checkpoint_with_a_mark_the_fold_would_reject_is_refused(real_log: Path) -> None:
-    """``_on_mark`` only keeps marks that are positive (and adjusted() <= 60); ``state_from_dict`` accepts
+    """``on_mark`` only keeps marks that are positive (and adjusted() <= 60); ``state_from_dict`` accepts
     "0" / "-1" for a mark, so ``checkpoint_usable`` and ``load_checkpoint`` take such a checkpoint and the next
     ``snapshot()`` raises ValueError (arbtail dies with a traceback instead of replaying in full)."""
     lines = real_log.read_bytes().splitlines()
@@ -207,8 +208,9 @@ def test_checkpoint_with_a_mark_the_fold_would_reject_is_refused(real_log: Path)
             break
     assert r.state.positions
     data = state_to_dict(r.state)
-    for row in data["marks"]:
-        row[-1] = "0"
+    for by_symbol in data["marks"].values():
+        for symbol in by_symbol:
+            by_symbol[symbol] = "0"
     fresh = Reducer()
     loaded = fresh.load_checkpoint(orjson.loads(orjson.dumps(data)))
     if loaded:

@@ -77,8 +77,9 @@ def test_unusable_checkpoints_fall_back_to_full_replay(real_log: Path, tmp_path:
     j = max(k for k, x in enumerate(lines) if b'"dashboard.checkpoint"' in x)
     ev = orjson.loads(lines[j])
     assert ev["state"]["rates"]
-    for row in ev["state"]["rates"]:
-        row[-1]["rate"] = row[-1].pop("rate_text")
+    for by_symbol in ev["state"]["rates"].values():
+        for row in by_symbol.values():
+            row["rate"] = row.pop("rate_text")
     old = tmp_path / "old-form.jsonl"
     old.write_bytes(b"".join(lines[:j]) + orjson.dumps(ev) + b"\n" + b"".join(lines[j + 1:]))
     r, res = _fold(old, seek_min_bytes=0)

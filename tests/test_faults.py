@@ -25,13 +25,16 @@ from typing import Any
 import orjson
 import pytest
 
-import dashboard.reducer as reducer_module
 import dashboard.service as service_module
 import tools.runbot_cli as runbot_cli
 from bot.config import BotConfig, load_config
 from dashboard.reducer import Reducer
 from logging_pipeline import Sink
-from logging_pipeline.events import CATALOGUE, ENVELOPE_KEYS, Envelope
+import msgspec
+
+from dashboard.folds import FOLDS
+from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER, line_type
+from logging_pipeline.events import Envelope, PositionUpdated
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.writer import BatchFileWriter
 
@@ -149,14 +152,13 @@ def _completed_like(run: Run, baseline: Run) -> None:
 
 
 def test_every_emitted_event_validates_against_its_model(baseline: Run) -> None:
-    """Events are typed: each line's envelope and fields validate against the catalogue model of its name
-    (the logger reads flat models straight from the instance, so this is what proves nothing was lost)."""
+    """Events are typed: each line's envelope validates against ``Envelope`` (strict) and its fields against the
+    catalogue declaration of its name, through the readers' typed decoder."""
     names = set()
-    for event in baseline.events:
-        Envelope.model_validate(event)
-        model = CATALOGUE.model_for(event["event"])
-        assert model is not None, event["event"]
-        model.model_validate({k: v for k, v in event.items() if k not in ENVELOPE_KEYS})
+    for raw, event in zip(baseline.lines, baseline.events, strict=True):
+        msgspec.json.decode(raw, type=Envelope)
+        line = LINE_DECODER.decode(raw)
+        assert type(line).EVENT is CATALOGUE.model_for(event["event"]), event["event"]
         names.add(event["event"])
     assert {"market.mark_price", "funding.rate", "position.opened", "session.stopped"} <= names
     assert baseline.jsonl.read_bytes().splitlines() == baseline.lines  # the JSONL got exactly what every sink got
@@ -292,16 +294,17 @@ def test_a_stalled_jsonl_writer_does_not_slow_the_bot(
 def test_reducer_raising_on_one_event_counts_it_and_keeps_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run
 ) -> None:
-    real = reducer_module._HANDLERS["position.updated"]
+    key = line_type(PositionUpdated)
+    real = FOLDS[key]
     calls = []
 
-    def flaky(state: Any, ev: dict[str, Any], ts: Any, mts: Any) -> Any:
+    def flaky(state: Any, ev: Any) -> Any:
         calls.append(1)
         if len(calls) == 5:
             raise RuntimeError("reducer bug")
-        return real(state, ev, ts, mts)
+        return real(state, ev)
 
-    monkeypatch.setitem(reducer_module._HANDLERS, "position.updated", flaky)
+    monkeypatch.setitem(FOLDS, key, flaky)
     run = run_bot_in_process(tmp_path)
     _completed_like(run, baseline)
     stats = run.reducer.stats

@@ -1,6 +1,7 @@
 """The hot path's design, tested without timing (issue 5 §1; the figures come from ``tools/bench.py``):
-loggers bound once per configuration yet following every new ``Pipeline``, flat events read from the model
-exactly like ``model_dump``, the envelope owned by the pipeline, the redactor's fast path sound."""
+loggers bound once per configuration yet following every new ``Pipeline``, an event's fields written in their
+declared order and read back to the same values, the envelope owned by the pipeline, the redactor's fast path
+sound."""
 
 from __future__ import annotations
 
@@ -15,8 +16,9 @@ import structlog
 from structlog.testing import capture_logs
 
 import helpers.unified_logger as unified_logger
-from helpers.unified_logger import field_values, get_logger
+from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
+from logging_pipeline.catalogue import LINE_DECODER, EventError, event_line, fields_of
 from logging_pipeline.events import FundingRate, MarkPrice, PositionClosing, SessionHealth, StageChanged
 from logging_pipeline.redact import REDACTED, Redactor
 
@@ -74,11 +76,28 @@ async def test_a_new_pipeline_and_capture_logs_are_followed() -> None:
                     next_funding_ts=T),
         PositionClosing(position_id="p1", reason="TIME_LIMIT"),  # detail=None is left out
         StageChanged(stage_id="3.1", title="Pre-flight Checks", lifecycle="opening_position"),
-        SessionHealth(health="degraded", component="jsonl", extra_note="kept"),  # extra key: model_dump path
+        SessionHealth(health="degraded", component="jsonl"),
     ],
 )
-def test_field_values_equal_model_dump(model: Any) -> None:
-    assert field_values(model) == model.model_dump(exclude_none=True)
+def test_fields_are_written_in_declared_order_and_read_back_to_the_same_values(model: Any) -> None:
+    fields = fields_of(model)
+    declared = [name for name in type(model).__struct_fields__ if getattr(model, name) is not None]
+    assert list(fields) == declared  # None left out, declaration order kept
+    line = LINE_DECODER.decode(event_line(model, session_id="s", seq=1, ts=T))
+    for name, value in fields.items():  # money comes back as its exact text, everything else as written
+        assert getattr(line, name) == (str(value) if isinstance(value, Decimal) else value)
+
+
+def test_an_event_that_does_not_match_its_declaration_is_refused_at_emit() -> None:
+    with pytest.raises(EventError, match="mark_price"):
+        log.emit(MarkPrice(venue="binance", symbol="BTC", mark_price=65000.1, index_price=Decimal(1)))  # type: ignore[arg-type]
+    with pytest.raises(EventError, match="next_funding_ts"):
+        log.emit(FundingRate(venue="bybit", symbol="ETH", rate=Decimal(0), interval_s=3600, apr=Decimal(0),
+                             next_funding_ts=datetime(2026, 3, 1)))
+    with pytest.raises(EventError, match="lifecycle"):
+        log.emit(StageChanged(stage_id="1", title="x", lifecycle="dancing"))  # type: ignore[arg-type]
+    with pytest.raises(TypeError):  # a field the declaration does not have
+        SessionHealth(health="degraded", extra_note="kept")  # type: ignore[call-arg]
 
 
 async def test_envelope_keys_cannot_be_overwritten_by_raw_structlog_calls() -> None:

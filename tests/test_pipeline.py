@@ -14,7 +14,10 @@ import pytest
 
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
-from logging_pipeline.events import CATALOGUE, Envelope, FundingRate
+import msgspec
+
+from logging_pipeline.catalogue import CATALOGUE
+from logging_pipeline.events import Envelope, FundingRate
 from logging_pipeline.sinks.console import ConsoleSink
 from logging_pipeline.sinks.jsonl import JsonlSink
 
@@ -61,7 +64,7 @@ async def test_every_call_is_one_enveloped_event_with_exact_decimals(tmp_path: P
     events = [orjson.loads(line) for line in path.read_bytes().splitlines()]
     assert [e["event"] for e in events] == ["stage.changed", "funding.rate", "log.message", "metric"]
     for e in events:
-        env = Envelope.model_validate(e)
+        env = msgspec.convert(e, Envelope)
         assert env.ts.utcoffset().total_seconds() == 0
         assert e["session_id"] == "sess-1"
         assert e["market_ts"] == "2026-03-01T08:00:00+00:00"

@@ -303,7 +303,7 @@ def test_wrong_typed_field_rejected_state_unchanged(change: dict[str, Any], reas
     for key in ("stats", "last_seq"):
         before.pop(key), after.pop(key)
     assert before == after
-    assert r.state.marks[("binance", "BTC")] == "100"  # the validated text as logged; the snapshot makes it Decimal
+    assert r.state.marks["binance"]["BTC"] == "100"  # the validated text as logged; the snapshot makes it Decimal
 
 
 def test_missing_fields_on_each_handled_event_are_rejected_not_raised() -> None:
@@ -464,4 +464,4 @@ def test_bad_checkpoint_is_counted_and_timeline_size_kept() -> None:
     assert not r.load_checkpoint({"session": 42})
     assert r.stats.skipped == {"bad_checkpoint": 1}
     assert r.load_checkpoint(state_to_dict(small.state))
-    assert r.state.timeline.maxlen == 7 and len(r.state.timeline) == 3
+    assert r.state.timeline_size == 7 and len(r.state.timeline) == 3

@@ -17,7 +17,8 @@ from typing import Any
 
 import orjson
 
-from logging_pipeline.events import CATALOGUE, ENVELOPE_KEYS
+from logging_pipeline.catalogue import CATALOGUE
+from logging_pipeline.events import ENVELOPE_KEYS
 
 EVENT_COLUMNS = ("session_id", "seq", "ts", "level", "logger", "category", "event", "message", "payload")
 RAW_KEY = "_arbdash_raw"
@@ -139,8 +140,7 @@ def original_line(payload: str) -> str:
 
 
 def _ordered(obj: dict[str, Any]) -> dict[str, Any]:
-    model = CATALOGUE.model_for(str(obj.get("event", "")))
-    order = list(ENVELOPE_KEYS) + (list(model.model_fields) if model else [])
+    order = ENVELOPE_KEYS + CATALOGUE.fields(str(obj.get("event", "")))
     out = {k: obj[k] for k in order if k in obj}
     out.update((k, v) for k, v in obj.items() if k not in out)
     return out

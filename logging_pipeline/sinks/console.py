@@ -22,13 +22,12 @@ from collections import deque
 from pathlib import Path
 from typing import IO, Any
 
+from logging_pipeline.catalogue import CATALOGUE
 from logging_pipeline.console_format import format_record
 from logging_pipeline.sinks.base import Sink
 from logging_pipeline.sinks.file_sink import FileSink
 
-_QUIET_EVENTS = frozenset(
-    {"market.mark_price", "funding.rate", "heartbeat", "position.updated", "metric", "dashboard.checkpoint"}
-)
+_QUIET_EVENTS = CATALOGUE.console_quiet
 _LEVEL_ORDER = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
 
 

@@ -1,0 +1,56 @@
+"""Funding: the latest rate and next settlement per venue × symbol (``funding.rate``), and what each leg actually
+received or paid against what the entry rate promised (``funding.payment``; signed USD, + = received).
+
+``funding.settlement`` (both legs at one funding time) summarises the legs' payments and is not folded again.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.folds.base import Rejected, at, dec, fold
+from dashboard.state import DashboardState, LegState, PositionState, RateState, decimal_text_ok
+from logging_pipeline.events import FundingPayment, FundingRate
+
+
+@fold(FundingRate)
+def on_rate(state: DashboardState, ev: Any) -> None:
+    """Keep the rate (fraction per ``interval_s`` seconds, as its validated text) and next settlement time.
+    ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``."""
+    rate = ev.rate
+    interval = ev.interval_s
+    if interval <= 0:
+        raise Rejected("interval_s: expected positive integer")
+    if not decimal_text_ok(rate):
+        raise Rejected("rate: not a finite decimal of sane magnitude")
+    by_symbol = state.rates.get(ev.venue)
+    if by_symbol is None:
+        by_symbol = state.rates[ev.venue] = {}
+    cur = by_symbol.get(ev.symbol)
+    if cur is None:
+        by_symbol[ev.symbol] = RateState(rate, interval, ev.next_funding_ts)
+    else:
+        cur.rate_text = rate
+        cur.interval_s = interval
+        cur.next_funding_ts = ev.next_funding_ts
+
+
+@fold(FundingPayment)
+def on_payment(state: DashboardState, ev: Any) -> None:
+    """Actual (``payment``) and expected (``expected_payment``) add to the leg, the position (via its legs) and
+    the session totals. A payment for a leg not seen yet creates it (a log cut after the fills)."""
+    payment = dec(ev.payment, "payment")
+    expected = dec(ev.expected_payment, "expected_payment")
+    pos: PositionState | None = state.positions.get(ev.position_id) or state.closed.get(ev.position_id)
+    leg = pos.legs.get(ev.venue) if pos is not None else None
+    if leg is None:  # validate everything before creating anything: a rejected event leaves no trace
+        if ev.side not in ("long", "short"):
+            raise Rejected("side: expected long/short")
+        if pos is None:
+            pos = state.positions[ev.position_id] = PositionState(position_id=ev.position_id, symbol=ev.symbol)
+        leg = pos.legs[ev.venue] = LegState(venue=ev.venue, side=ev.side)
+    leg.funding_accrued += payment
+    leg.funding_expected += expected
+    state.funding_total += payment
+    state.funding_expected_total += expected
+    pos.last_update_ts = at(ev)

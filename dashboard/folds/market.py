@@ -1,0 +1,26 @@
+"""Market prices: the latest mark per venue × symbol (``market.mark_price``), kept as its validated decimal text.
+
+About two thirds of a session log are mark prices, so this fold is the replay's hot path: one acceptance test
+(``dashboard.state.price_text_ok``, a float range test in the common case) and one dict store. The index price
+is not read: nothing on screen uses it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.folds.base import Rejected, fold
+from dashboard.state import DashboardState, price_text_ok
+from logging_pipeline.events import MarkPrice
+
+
+@fold(MarkPrice)
+def on_mark(state: DashboardState, ev: Any) -> None:
+    """Keep ``mark_price`` (positive, finite, ≤ 10^60) for ``venue`` × ``symbol``."""
+    price = ev.mark_price
+    if not price_text_ok(price):
+        raise Rejected("mark_price: expected a positive finite decimal")
+    by_symbol = state.marks.get(ev.venue)
+    if by_symbol is None:
+        by_symbol = state.marks[ev.venue] = {}
+    by_symbol[ev.symbol] = price

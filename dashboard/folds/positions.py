@@ -1,0 +1,218 @@
+"""Fills and positions: legs rebuilt from fills (entry price, realized PnL, fees), and each position's lifecycle
+from opening to closed or rolled back, with the bot's booked figures checked against the recomputed ones.
+
+Events: ``order.filled`` / ``order.partially_filled``, ``execution.rollback``, ``position.opened`` / ``updated`` /
+``rebalanced`` / ``closing`` / ``closed``. Money in USD, quantities in base units (≥ 0 per leg).
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Any
+
+from dashboard.folds.base import Rejected, at, dec, fold, opt_dec, pos_dec
+from dashboard.state import DashboardState, LegState, PositionState, TimelineRow
+from helpers import formulas
+from logging_pipeline.events import (
+    ExecutionRollback,
+    OrderFilled,
+    OrderPartiallyFilled,
+    PositionClosed,
+    PositionClosing,
+    PositionOpened,
+    PositionRebalanced,
+    PositionUpdated,
+)
+
+#: ``position.closed`` figures that differ from the recomputed ones by more than this (USD) raise a warning line.
+BOOKED_TOLERANCE_USD = Decimal("0.000001")
+#: How many closed / rolled-back positions the state keeps (totals keep counting the evicted ones).
+MAX_CLOSED_KEPT = 100
+_ZERO = Decimal(0)
+
+
+def _get_pos(state: DashboardState, pid: str, symbol: str) -> PositionState:
+    pos = state.positions.get(pid) or state.closed.get(pid)
+    if pos is None:
+        pos = state.positions[pid] = PositionState(position_id=pid, symbol=symbol)
+    return pos
+
+
+def _known_pos(state: DashboardState, pid: str) -> PositionState:
+    pos = state.positions.get(pid) or state.closed.get(pid)
+    if pos is None:
+        raise Rejected(f"unknown position {pid[:40]!r}", "unknown_position")
+    return pos
+
+
+def _move_to_closed(state: DashboardState, pos: PositionState) -> None:
+    state.positions.pop(pos.position_id, None)
+    state.closed.pop(pos.position_id, None)
+    state.closed[pos.position_id] = pos
+    while len(state.closed) > MAX_CLOSED_KEPT:
+        del state.closed[next(iter(state.closed))]
+
+
+@fold(OrderFilled, OrderPartiallyFilled)
+def on_fill(state: DashboardState, ev: Any) -> None:
+    """An ``order.filled`` / ``order.partially_filled``: each event's ``qty`` and ``fee`` are that fill's own.
+
+    Same direction as the leg → the leg grows, entry = qty-weighted average price; opposite → the leg shrinks
+    and ``formulas.realized_pnl(leg side, closed qty, entry, fill price)`` is booked (a fill larger than the leg
+    flips it, the remainder entering at the fill price). ``fee`` (USD) always adds to the position's fees.
+    """
+    venue = ev.venue
+    if ev.side not in ("buy", "sell"):
+        raise Rejected("side: expected buy/sell")
+    qty = pos_dec(ev.qty, "qty")
+    price = pos_dec(ev.price, "price")
+    fee = dec(ev.fee, "fee")
+
+    pos = _get_pos(state, ev.position_id, ev.symbol)
+    fill_side = "long" if ev.side == "buy" else "short"
+    leg = pos.legs.get(venue)
+    if leg is None:
+        leg = pos.legs[venue] = LegState(venue=venue, side=fill_side)
+    elif leg.qty == 0 and leg.side != fill_side:
+        leg.side = fill_side
+    realized = _ZERO
+    if leg.side == fill_side:
+        new_qty = leg.qty + qty
+        leg.entry_price = (leg.qty * leg.entry_price + qty * price) / new_qty
+        leg.qty = new_qty
+        leg.opened_qty += qty
+    else:
+        close_qty = qty if qty <= leg.qty else leg.qty
+        realized = formulas.realized_pnl(leg.side, close_qty, leg.entry_price, price)
+        leg.qty -= close_qty
+        rest = qty - close_qty
+        if rest > 0:
+            leg.side = fill_side
+            leg.qty = rest
+            leg.entry_price = price
+            leg.opened_qty += rest
+        leg.realized_pnl += realized
+    leg.fees += fee
+    state.fees_total += fee
+    state.realized_total += realized
+    if pos.long_venue is None and leg.side == "long":
+        pos.long_venue = venue
+    elif pos.short_venue is None and leg.side == "short":
+        pos.short_venue = venue
+    pos.last_update_ts = at(ev)
+
+
+@fold(ExecutionRollback)
+def on_rollback(state: DashboardState, ev: Any) -> None:
+    """A position whose opening failed and was unwound: ``rolled_back`` (kept with the closed ones)."""
+    pos = _get_pos(state, ev.position_id, ev.symbol)
+    when = at(ev)
+    if pos.lifecycle == "opening":
+        pos.lifecycle = "rolled_back"
+        pos.exit_reason = f"ROLLBACK {ev.reason}"
+        pos.closed_ts = when
+        _move_to_closed(state, pos)
+    pos.last_update_ts = when
+
+
+@fold(PositionOpened)
+def on_position_opened(state: DashboardState, ev: Any) -> None:
+    """Both legs are open: venues, exposures (USD), entry spread (APR fraction) and rates. A leg without fills
+    seen takes the event's figures (a log cut after the fills still shows the position)."""
+    legs = []
+    for raw in ev.legs:
+        if raw.side not in ("long", "short"):
+            raise Rejected("legs.side: expected long/short")
+        legs.append((raw.venue, raw.side, pos_dec(raw.qty, "legs.qty"), pos_dec(raw.entry_price, "legs.entry_price"),
+                     dec(raw.fee, "legs.fee"), dec(raw.leverage, "legs.leverage")))
+    target = dec(ev.target_exposure_usd, "target_exposure_usd")
+    filled = dec(ev.filled_exposure_usd, "filled_exposure_usd")
+    entry_apr = dec(ev.entry_spread_apr, "entry_spread_apr")
+    long_rate = opt_dec(ev.entry_long_rate, "entry_long_rate")
+    short_rate = opt_dec(ev.entry_short_rate, "entry_short_rate")
+
+    pid = ev.position_id
+    pos = _get_pos(state, pid, ev.symbol)
+    pos.symbol = ev.symbol
+    pos.long_venue = ev.long_venue
+    pos.short_venue = ev.short_venue
+    for venue, side, qty, entry, fee, leverage in legs:
+        leg = pos.legs.get(venue)
+        if leg is None or leg.opened_qty == 0:  # no fills seen for this leg: take the event's figures
+            leg = pos.legs[venue] = LegState(venue=venue, side=side, qty=qty, entry_price=entry, opened_qty=qty)
+            leg.fees = fee
+            state.fees_total += fee
+        leg.leverage = leverage
+    pos.target_exposure_usd = target
+    pos.filled_exposure_usd = filled
+    pos.entry_spread_apr = entry_apr
+    pos.entry_long_rate = long_rate
+    pos.entry_short_rate = short_rate
+    if pos.lifecycle in ("opening", "rolled_back"):
+        if pos.lifecycle == "rolled_back":
+            state.closed.pop(pid, None)
+            state.positions[pid] = pos
+        pos.lifecycle = "open"
+        pos.exit_reason = None
+        state.positions_opened += 1
+    pos.entry_ts = pos.last_update_ts = at(ev)
+
+
+@fold(PositionUpdated)
+def on_position_updated(state: DashboardState, ev: Any) -> None:
+    """The bot's own view of a position: kept as a fallback for figures the marks and rates cannot give."""
+    pos = _known_pos(state, ev.position_id)
+    spread = dec(ev.current_spread_apr, "current_spread_apr")
+    div = dec(ev.divergence_pct, "divergence_pct")
+    pos.bot_current_spread_apr = spread
+    pos.bot_divergence_pct = div
+    pos.rebalance_pending = ev.rebalance_pending
+    pos.hold_code = ev.hold_code
+    pos.last_update_ts = at(ev)
+
+
+@fold(PositionRebalanced)
+def on_position_rebalanced(state: DashboardState, ev: Any) -> None:
+    pos = _known_pos(state, ev.position_id)
+    pos.rebalance_pending = False
+    pos.last_update_ts = at(ev)
+
+
+@fold(PositionClosing)
+def on_position_closing(state: DashboardState, ev: Any) -> None:
+    pos = _known_pos(state, ev.position_id)
+    if pos.lifecycle in ("opening", "open"):
+        pos.lifecycle = "closing"
+    pos.exit_reason = ev.reason
+    pos.last_update_ts = at(ev)
+
+
+_BOOKED = ("realized_pnl", "fees", "funding", "net_pnl")
+
+
+@fold(PositionClosed)
+def on_position_closed(state: DashboardState, ev: Any) -> list[TimelineRow] | None:
+    """Close the position and compare the bot's booked figures with the recomputed ones: a warning row if they
+    differ by more than ``BOOKED_TOLERANCE_USD`` (net = realized + funding − fees)."""
+    pos = _known_pos(state, ev.position_id)
+    booked = {k: dec(getattr(ev, k), k) for k in _BOOKED}
+    realized = sum((leg.realized_pnl for leg in pos.legs.values()), _ZERO)
+    fees = sum((leg.fees for leg in pos.legs.values()), _ZERO)
+    funding = sum((leg.funding_accrued for leg in pos.legs.values()), _ZERO)
+    ours = {"realized_pnl": realized, "fees": fees, "funding": funding, "net_pnl": realized + funding - fees}
+    was_closed = pos.lifecycle == "closed"
+    pos.lifecycle = "closed"
+    pos.exit_reason = ev.reason
+    pos.closed_ts = pos.last_update_ts = at(ev)
+    pos.booked_net_pnl = booked["net_pnl"]
+    pos.rebalance_pending = False
+    if not was_closed:
+        state.positions_closed += 1
+    _move_to_closed(state, pos)
+    diffs = [f"{k} booked {booked[k]} vs recomputed {ours[k]}" for k in _BOOKED
+             if abs(booked[k] - ours[k]) > BOOKED_TOLERANCE_USD]
+    if not diffs:
+        return None
+    state.warnings += 1
+    msg = f"PnL mismatch {pos.position_id} {pos.symbol}: " + "; ".join(diffs)
+    return [(ev.ts, ev.market_ts, ev.seq, "warning", "warning", "dashboard.pnl_mismatch", msg)]

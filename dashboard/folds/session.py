@@ -1,0 +1,103 @@
+"""Session and venues: who is running, with which limits and thresholds, how healthy, at which stage, on which
+venues (``session.started`` / ``stopped`` / ``health``, ``stage.changed``, ``venue.connected`` / ``disconnected``).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from dashboard.folds.base import Rejected, dec, fold, opt_dec
+from dashboard.state import DashboardState, SessionInfo, VenueState
+from logging_pipeline.events import (
+    SessionHealth,
+    SessionStarted,
+    SessionStopped,
+    StageChanged,
+    VenueConnected,
+    VenueDisconnected,
+)
+
+_HUNDRED = 100
+
+
+@fold(SessionStarted)
+def on_session_started(state: DashboardState, ev: Any) -> None:
+    """A new session: its identity, limits (USD), and the thresholds the dashboard colours against — the exit's
+    ``profit_erosion_threshold`` (a fraction, shown ·100 as %) and ``max_entry_price_divergence_pct`` (%)."""
+    max_exposure = dec(ev.max_total_exposure_usd, "max_total_exposure_usd")
+    target_margin = dec(ev.target_margin, "target_margin")
+    erosion = opt_dec(ev.profit_erosion_threshold, "profit_erosion_threshold")
+    div_limit = opt_dec(ev.max_entry_price_divergence_pct, "max_entry_price_divergence_pct")
+    state.session = SessionInfo(
+        session_id=ev.session_id,
+        strategy=ev.strategy,
+        strategy_version=ev.strategy_version,
+        config_path=ev.config_path,
+        dry_run=ev.dry_run,
+        symbols=list(ev.symbols),
+        health="running",
+        started_ts=ev.ts,
+        market_start=ev.market_start or ev.market_ts,
+        max_positions=ev.max_positions,
+        max_total_exposure_usd=max_exposure,
+        target_margin=target_margin,
+        data_note=ev.data_note,
+        erosion_threshold_pct=erosion * _HUNDRED if erosion is not None else None,
+        divergence_limit_pct=div_limit,
+    )
+    for name in ev.venues:
+        if name not in state.venues:
+            state.venues[name] = VenueState(name=name)
+
+
+@fold(SessionStopped)
+def on_session_stopped(state: DashboardState, ev: Any) -> None:
+    state.session.health = ev.health
+    state.session.stop_reason = ev.reason
+
+
+@fold(SessionHealth)
+def on_session_health(state: DashboardState, ev: Any) -> None:
+    """Session health. A ``component`` (a sink: ``jsonl``, ``postgres`` …) reports for itself: the session stays
+    ``degraded`` while any component is, so one sink recovering does not hide another that is still down."""
+    health, reason = ev.health, ev.reason
+    session = state.session
+    if ev.component is not None:
+        if health in ("degraded", "error"):
+            session.degraded[ev.component] = reason or health
+        else:
+            session.degraded.pop(ev.component, None)
+    if session.degraded and health in ("running", "idle", "degraded"):
+        health = "degraded"
+        reason = "; ".join(f"{name}: {why}" for name, why in sorted(session.degraded.items()))
+    session.health = health
+    session.health_reason = reason
+
+
+@fold(StageChanged)
+def on_stage(state: DashboardState, ev: Any) -> None:
+    """The banner shown is the event's message (``"3.1 🔍 Pre-flight Checks"``), else rebuilt from its parts."""
+    icon = ev.icon
+    banner = ev.message or (f"{ev.stage_id}. {icon} {ev.title}" if icon else f"{ev.stage_id}. {ev.title}")
+    state.session.stage_banner = banner
+    if ev.lifecycle is not None:
+        state.session.lifecycle = ev.lifecycle
+
+
+@fold(VenueConnected)
+def on_venue_connected(state: DashboardState, ev: Any) -> None:
+    """A venue is up: its funding interval (s) and fee rates (fractions)."""
+    if ev.funding_interval_s <= 0:
+        raise Rejected("funding_interval_s: expected positive integer")
+    taker = dec(ev.taker_fee_rate, "taker_fee_rate")
+    maker = dec(ev.maker_fee_rate, "maker_fee_rate")
+    state.venues[ev.venue] = VenueState(ev.venue, True, None, ev.funding_interval_s, taker, maker)
+
+
+@fold(VenueDisconnected)
+def on_venue_disconnected(state: DashboardState, ev: Any) -> None:
+    venue = state.venues.get(ev.venue)
+    if venue is None:
+        venue = state.venues[ev.venue] = VenueState(name=ev.venue)
+    venue.connected = False
+    venue.reason = ev.reason
