@@ -1,7 +1,7 @@
 """The feeder: JSONL lines in, folded state out — ``Reducer`` decodes each line and calls its event's fold.
 
 Input is exactly what the JSONL holds: one schema-v1 line per event. A line is decoded in C into its event's
-typed line (``logging_pipeline.catalogue.LINE_DECODER``: envelope checked — ``v`` 1, aware ``ts`` /
+typed line (``dashboard.folds.LINE_DECODER``: envelope checked — ``v`` 1, aware ``ts`` /
 ``market_ts``, ``seq`` ≥ 0 — fields typed, money as decimal text); the feeder then checks ``seq`` against the
 session's last one, calls the event's fold (``dashboard.folds``), moves the clocks and adds the timeline row.
 There is one fold per event and one path per line, whichever way the line arrives (a live tee, a replay, a
@@ -25,13 +25,13 @@ from typing import Any
 
 import orjson
 
-from dashboard.folds import BOOKED_TOLERANCE_USD, FOLDS, MAX_CLOSED_KEPT, Rejected
+from dashboard.folds import BOOKED_TOLERANCE_USD, LINE_DECODER, MAX_CLOSED_KEPT, PLAN, Rejected
 from dashboard.folds.timeline import add_row, unknown_row
 from dashboard.models import DashboardSnapshot
 from dashboard.snapshot import build_snapshot
 from dashboard.state import DashboardState, IngestStats, state_from_dict
 from dashboard.timeaxis import Clock, event_time
-from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER, LINE_ERRORS, Line
+from logging_pipeline.catalogue import CATALOGUE, LINE_ERRORS, Line
 from logging_pipeline.events import SCHEMA_VERSION
 
 __all__ = ["Reducer", "apply", "build_snapshot", "NOISE_EVENTS", "BOOKED_TOLERANCE_USD", "MAX_CLOSED_KEPT"]
@@ -40,6 +40,7 @@ __all__ = ["Reducer", "apply", "build_snapshot", "NOISE_EVENTS", "BOOKED_TOLERAN
 NOISE_EVENTS = CATALOGUE.not_in_timeline
 _DEFAULT_MAX_LINE = 64 * 1024 * 1024
 _decode = LINE_DECODER.decode
+_decode_lines = LINE_DECODER.decode_lines
 _loads = orjson.loads
 
 
@@ -60,59 +61,146 @@ def _reject(state: DashboardState, reason: str, detail: str) -> None:
 # --- the typed path ------------------------------------------------------------------------------------------
 
 
-def _fold(state: DashboardState, ev: Line) -> None:
-    """Fold one decoded line: ``seq`` order, the event's fold, the clocks, the timeline row."""
-    sid = ev.session_id
-    seq = ev.seq
+def _fold_events(state: DashboardState, events: list[Line], until: datetime | None = None,
+                 by_market: bool = False) -> tuple[int, bool]:
+    """Fold decoded lines in order: ``seq`` against the session's last one, the event's fold, the clocks, the
+    timeline row. With ``until``, stop before the first event later than it (on the market clock if
+    ``by_market``, else the wall clock). Returns ``(events read, stopped)``.
+
+    This loop is the replay's hot path, so its bookkeeping lives in locals — the running session's last ``seq``,
+    the applied count, the last ``ts`` and the market clock — written back to ``state`` at the end (``finally``:
+    also if a fold bug escaped, so the state stays coherent). Folds never read those four."""
+    stopped = False
+    if until is not None:
+        for cut, ev in enumerate(events):
+            t = ev.market_ts if by_market else ev.ts
+            if t is not None and t > until:
+                events, stopped = events[:cut], True
+                break
+    plan = PLAN
+    kind = type
     last_seq = state.last_seq
-    last = last_seq.get(sid)
-    if last is not None and seq <= last:
-        _skip(state, "duplicate_seq" if seq == last else "out_of_order_seq", f"seq {seq} after {last}")
-        return
-    last_seq[sid] = seq
-    handler = FOLDS.get(type(ev))
-    extra = None
-    if handler is not None:
-        try:
-            extra = handler(state, ev)
-        except Rejected as b:
-            _reject(state, b.reason, f"{ev.NAME} seq {seq}: {b.detail}")
-            return
-        except (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError) as e:
-            _reject(state, "bad_field", f"{ev.NAME} seq {seq}: {type(e).__name__}: {e}")
-            return
-        except Exception as e:  # never raise out of the fold  # noqa: BLE001
-            _reject(state, "internal_error", f"{ev.NAME} seq {seq}: {type(e).__name__}: {e}")
-            return
-    state.stats.applied += 1
-    state.last_ts = ev.ts
-    mts = ev.market_ts
-    if mts is not None:
-        now = state.market_now
-        if now is None or mts > now:
-            state.market_now = mts
-    if ev.TIMELINE:
-        add_row(state, ev, ev.NAME, extra)
+    applied = 0
+    last_ts = state.last_ts
+    market_now = state.market_now
+    cur_sid: str | None = None  # the session whose last seq is cur_last (written back on a switch and at the end)
+    cur_last = -1
+    try:
+        for ev in events:
+            sid = ev.session_id
+            if sid != cur_sid:
+                if cur_sid is not None:
+                    last_seq[cur_sid] = cur_last
+                cur_sid = sid
+                cur_last = last_seq.get(sid, -1)
+            seq = ev.seq
+            if seq <= cur_last:
+                _skip(state, "duplicate_seq" if seq == cur_last else "out_of_order_seq", f"seq {seq} after {cur_last}")
+                continue
+            cur_last = seq
+            handler, shown = plan[kind(ev)]
+            extra = None
+            if handler is not None:
+                try:
+                    extra = handler(state, ev)
+                except Exception as e:  # noqa: BLE001 - a refused event is counted, never raised
+                    _refused(state, ev, e)
+                    continue
+            applied += 1
+            last_ts = ev.ts
+            mts = ev.market_ts
+            if mts is not None and (market_now is None or mts > market_now):
+                market_now = mts
+            if shown:
+                add_row(state, ev, ev.NAME, extra)
+        return len(events), stopped
+    finally:
+        if cur_sid is not None:
+            last_seq[cur_sid] = cur_last
+        state.stats.applied += applied
+        state.last_ts, state.market_now = last_ts, market_now
 
 
-def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int) -> int:
-    """Fold each of ``lines`` (returns how many were read); see the module docstring."""
+def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int, until: datetime | None = None,
+                clock: Clock = "wall") -> tuple[int, bool]:
+    """Fold each of ``lines`` (no newline); see the module docstring. Runs of lines the decoder takes are folded
+    together by ``_fold_events``; a line it refuses is explained by ``_fold_untyped`` where it stands. With
+    ``until``, stop before the first event whose time on ``clock`` is later. Returns ``(lines read, stopped)``."""
     decode = _decode
     errors = LINE_ERRORS
-    fold_one = _fold
-    n = 0
+    by_market = clock == "market"
+    run: list[Line] = []
+    n = 0  # lines read before ``run``
     for raw in lines:
-        n += 1
         if len(raw) > limit:
+            if run:
+                k, stopped = _fold_events(state, run, until, by_market)
+                n += k
+                if stopped:
+                    return n, True
+                run = []
+            n += 1
             _skip(state, "too_long", f"{len(raw)} bytes")
             continue
         try:
-            ev = decode(raw)
+            run.append(decode(raw))
         except errors as e:
+            if run:
+                k, stopped = _fold_events(state, run, until, by_market)
+                n += k
+                if stopped:
+                    return n, True
+                run = []
+            if until is not None:
+                t = _line_time(raw, clock)
+                if t is not None and t > until:
+                    return n, True
+            n += 1
             _fold_untyped(state, raw, e)
-            continue
-        fold_one(state, ev)
-    return n
+    if run:
+        k, stopped = _fold_events(state, run, until, by_market)
+        return n + k, stopped
+    return n, False
+
+
+def _fold_block(state: DashboardState, block: bytes, limit: int) -> int:
+    """Fold a block of complete lines (each ending in ``\\n``), decoding them in one call where that reads
+    exactly as line by line does: every line starts with ``{`` (so none is blank or whitespace, which
+    ``decode_lines`` would pass over), the decoder takes every line, and it finds one event per line (a line
+    holding two JSON values would give more). Otherwise, or when any line is refused, the block is folded line
+    by line (``_fold_lines``). Returns the number of lines read."""
+    try:
+        events = _decode_lines(block)
+    except LINE_ERRORS:
+        events = None
+    if events is not None and block[:1] == b"{":
+        n = block.count(b"\n")
+        if len(events) == n and block.count(b"\n{") == n - 1:
+            return _fold_events(state, events)[0]
+    lines = block.split(b"\n")
+    if lines and not lines[-1]:
+        lines.pop()
+    return _fold_lines(state, [x for x in lines if x], limit)[0]
+
+
+def _refused(state: DashboardState, ev: Line, e: Exception) -> None:
+    """Count a fold's refusal: its own ``Rejected`` reason, ``bad_field`` for a value error, else
+    ``internal_error`` (a fold bug must not stop the feed)."""
+    where = f"{ev.NAME} seq {ev.seq}"
+    if isinstance(e, Rejected):
+        _reject(state, e.reason, f"{where}: {e.detail}")
+    elif isinstance(e, (KeyError, TypeError, ValueError, ArithmeticError, AttributeError, IndexError)):
+        _reject(state, "bad_field", f"{where}: {type(e).__name__}: {e}")
+    else:
+        _reject(state, "internal_error", f"{where}: {type(e).__name__}: {e}")
+
+
+def _line_time(raw: bytes, clock: Clock) -> datetime | None:
+    """The time on ``clock`` of a line the typed decoder refused (``None`` if it has none)."""
+    try:
+        return event_time(_loads(raw), clock)
+    except orjson.JSONDecodeError:
+        return None
 
 
 # --- lines the typed decoder refused -------------------------------------------------------------------------
@@ -229,7 +317,15 @@ class Reducer:
 
     def feed_lines(self, lines: Iterable[bytes]) -> int:
         """Feed many JSONL lines (a replay), as ``feed_line`` does each. Returns how many lines were read."""
-        n = _fold_lines(self.state, lines, self.max_line_bytes)
+        n = _fold_lines(self.state, lines, self.max_line_bytes)[0]
+        self.version += n
+        return n
+
+    def feed_block(self, block: bytes) -> int:
+        """Feed a block of complete JSONL lines, each ending in ``\\n`` (a replay reading a file in blocks), as
+        ``feed_lines`` would feed its lines (blank lines dropped as ``LineSplitter`` drops them), decoded in one
+        call when that is exact (see ``_fold_block``). Returns how many lines were read."""
+        n = _fold_block(self.state, block, self.max_line_bytes)
         self.version += n
         return n
 
@@ -238,33 +334,9 @@ class Reducer:
         envelope ``ts`` or ``market_ts``) is later than ``until`` (aware): that line is not fed. Returns
         ``(lines fed, stopped)``; ``stopped`` says a later event was found, so the caller reads no further.
         Lines without a time on that clock are fed (and bad ones counted there)."""
-        n = 0
-        state = self.state
-        limit = self.max_line_bytes
-        market = clock == "market"
-        for raw in lines:
-            if len(raw) <= limit:
-                try:
-                    ev = _decode(raw)
-                except LINE_ERRORS:
-                    ev = None
-                if ev is not None:
-                    t = ev.market_ts if market else ev.ts
-                    if t is not None and t > until:
-                        return n, True
-                    self.version += 1
-                    _fold(state, ev)
-                    n += 1
-                    continue
-                try:
-                    t = event_time(_loads(raw), clock)
-                except orjson.JSONDecodeError:
-                    t = None
-                if t is not None and t > until:
-                    return n, True
-            self.feed_line(raw)
-            n += 1
-        return n, False
+        n, stopped = _fold_lines(self.state, lines, self.max_line_bytes, until, clock)
+        self.version += n
+        return n, stopped
 
     def feed(self, event: dict[str, Any]) -> None:
         """One parsed event dict (as ``orjson.loads`` gives it). Never raises."""

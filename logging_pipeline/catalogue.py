@@ -4,8 +4,8 @@
 * ``check(event)``: the writer's validation — the event is encoded and decoded back with its strict *wire* type
   (``check_type``), so the bot can never write a line its readers would refuse (raises ``EventError``);
 * ``fields_of(event)``: the event's fields as the pipeline writes them (line order, ``None`` left out);
-* ``line_type(event class)`` / ``LINE_DECODER``: the readers' typed form of a whole line — the envelope plus the
-  event's fields, money as its exact decimal *text* (``DecimalText``: a reader turns into ``Decimal`` only what
+* ``line_type(event class, reads)`` / ``line_decoder`` / ``LINE_DECODER``: the readers' typed form of a whole
+  line — the envelope plus the event's fields (all, or those a reader reads), money as its exact decimal *text* (``DecimalText``: a reader turns into ``Decimal`` only what
   it shows, so a replay does not build a ``Decimal`` for every tick that the next tick overwrites), datetimes
   aware, and a newer writer's extra keys skipped;
 * ``event_line(event, ...)``: one JSONL line for an event, for tests and tools that need a real one.
@@ -30,8 +30,8 @@ from logging_pipeline.encoding import dumps
 from logging_pipeline.events import EVENTS, SCHEMA_VERSION, Category, Envelope, Event
 
 __all__ = [
-    "CATALOGUE", "DecimalText", "EventError", "LINE_DECODER", "LINE_ERRORS", "Line", "check", "event_line",
-    "fields_of", "line_type",
+    "CATALOGUE", "DecimalText", "EventError", "LINE_DECODER", "LINE_ERRORS", "Line", "ShownLine", "check",
+    "event_line", "fields_of", "line_decoder", "line_type",
 ]
 
 #: The exact decimal text of a money / price / rate field as written (``"84123.45"``). ``Decimal(text)`` is exact.
@@ -149,9 +149,10 @@ def _check_type(cls: type[Event]) -> type:
 
 
 class Line(msgspec.Struct, kw_only=True, gc=False, tag_field="event"):
-    """Base of the readers' line types: the envelope (``logging_pipeline.events.Envelope``) with reader types
-    (``level`` / ``category`` any string). Subclasses add the event's fields and carry ``EVENT`` (the declaring
-    class), ``NAME`` (the event name), ``TIMELINE`` and ``CATEGORY``."""
+    """Base of the readers' line types: the envelope fields every reader needs (``logging_pipeline.events.Envelope``
+    less ``level`` / ``logger`` / ``category`` / ``message``, which ``ShownLine`` adds for the events a timeline
+    shows). Subclasses add the event's fields and carry ``EVENT`` (the declaring class), ``NAME`` (the event
+    name), ``TIMELINE`` and ``CATEGORY``."""
 
     EVENT: typing.ClassVar[type[Event]]
     NAME: typing.ClassVar[str]
@@ -162,38 +163,55 @@ class Line(msgspec.Struct, kw_only=True, gc=False, tag_field="event"):
     ts: typing.Annotated[datetime, msgspec.Meta(tz=True)]
     session_id: str
     seq: typing.Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
-    level: str = "info"
-    logger: str = ""
-    category: str = ""
-    message: str = ""
     market_ts: typing.Annotated[datetime, msgspec.Meta(tz=True)] | None = None
 
 
-assert set(Line.__struct_fields__) | {"event"} == set(Envelope.__struct_fields__)
+class ShownLine(Line, kw_only=True, gc=False):
+    """A ``Line`` of an event the timeline shows: also its ``level`` and ``category`` (any string: a reader maps
+    one outside the schema by level) and ``message``."""
+
+    level: str = "info"
+    category: str = ""
+    message: str = ""
 
 
-def _line_type(cls: type[Event]) -> type[Line]:
-    return msgspec.defstruct(  # type: ignore[no-any-return]
-        cls.__name__ + "Line", _field_specs(cls, strict=False), bases=(Line,), kw_only=True, gc=False,
-        tag=cls.__struct_config__.tag, module=__name__,
-        namespace={"EVENT": cls, "NAME": cls.__struct_config__.tag, "TIMELINE": cls.TIMELINE,
-                   "CATEGORY": cls.CATEGORY},
-    )
+assert set(ShownLine.__struct_fields__) | {"event", "logger"} == set(Envelope.__struct_fields__)
+_LINE_TYPES: dict[tuple[type[Event], tuple[str, ...] | None], type[Line]] = {}
+
+
+def line_type(cls: type[Event], reads: tuple[str, ...] | None = None) -> type[Line]:
+    """The readers' type of a line holding event ``cls``: the envelope (``Line`` or, for an event the timeline
+    shows, ``ShownLine``) plus the event's fields — all of them, or only ``reads`` (the rest are skipped unread,
+    as a newer writer's extra keys are). Raises ``KeyError`` for a name in ``reads`` the event does not declare."""
+    key = (cls, reads)
+    got = _LINE_TYPES.get(key)
+    if got is None:
+        specs = _field_specs(cls, strict=False)
+        if reads is not None:
+            by_name = {spec[0]: spec for spec in specs}
+            specs = [by_name[name] for name in reads]
+        got = _LINE_TYPES[key] = msgspec.defstruct(
+            cls.__name__ + "Line", specs, bases=(ShownLine if cls.TIMELINE else Line,), kw_only=True, gc=False,
+            tag=cls.__struct_config__.tag, module=__name__,
+            namespace={"EVENT": cls, "NAME": cls.__struct_config__.tag, "TIMELINE": cls.TIMELINE,
+                       "CATEGORY": cls.CATEGORY},
+        )
+    return got
+
+
+def line_decoder(types_: typing.Iterable[type[Line]]) -> msgspec.json.Decoder[Any]:
+    """A decoder of lines into one of ``types_`` (one per event, tagged by ``event``); it raises one of
+    ``LINE_ERRORS`` for a line of another event, a bad envelope or a field of the wrong type."""
+    return msgspec.json.Decoder(typing.Union[tuple(types_)])  # noqa: UP007
 
 
 _CHECK: dict[type[Event], msgspec.json.Decoder[Any]] = {cls: msgspec.json.Decoder(_check_type(cls)) for cls in EVENTS}
-_LINES: dict[type[Event], type[Line]] = {cls: _line_type(cls) for cls in EVENTS}
 
-#: ``LINE_DECODER.decode(line: bytes) -> Line`` (the subclass for the line's event); raises one of
-#: ``LINE_ERRORS`` for a line that is not a well-formed schema-v1 catalogue event.
-LINE_DECODER: msgspec.json.Decoder[Any] = msgspec.json.Decoder(typing.Union[tuple(_LINES.values())])  # noqa: UP007
-#: What ``LINE_DECODER.decode`` raises (RecursionError: absurdly nested input).
+#: ``LINE_DECODER.decode(line: bytes) -> Line``: every field of every catalogue event (a reader that needs only
+#: some builds its own with ``line_type(cls, reads)`` and ``line_decoder``).
+LINE_DECODER = line_decoder(line_type(cls) for cls in EVENTS)
+#: What a line decoder raises (RecursionError: absurdly nested input).
 LINE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
-
-
-def line_type(cls: type[Event]) -> type[Line]:
-    """The readers' type of a line holding event ``cls`` (see the module docstring)."""
-    return _LINES[cls]
 
 
 _encode = msgspec.json.Encoder().encode

@@ -1,5 +1,5 @@
-"""One path per line, whatever the batching: ``Reducer.feed_lines`` over chunks folds exactly as ``feed_line``
-line by line — same state (``state_to_dict``), same counters, same ``version``, same frame — on a real paper run
+"""One path per line, whatever the batching: ``Reducer.feed_lines`` over chunks and ``Reducer.feed_block`` over
+blocks of lines (decoded in one ``decode_lines`` call when that is exact) fold exactly as ``feed_line`` line by line — same state (``state_to_dict``), same counters, same ``version``, same frame — on a real paper run
 and on hostile variants of its frequent events mixed into it; and the decimal-text acceptance tests the hot folds
 use (a float range test first) never accept what ``Decimal`` would refuse.
 """
@@ -47,11 +47,25 @@ def _fast(lines: list[bytes], chunk: int = 997) -> Reducer:
     return r
 
 
+def _block(lines: list[bytes], size: int = 1499) -> Reducer:
+    """The lines as a file reader feeds them: in blocks of complete lines (``Reducer.feed_block``)."""
+    r = Reducer()
+    for i in range(0, len(lines), size):
+        r.feed_block(b"".join(x + b"\n" for x in lines[i:i + size]))
+    return r
+
+
 def _same(lines: list[bytes]) -> Reducer:
     slow, fast = _slow(lines), _fast(lines)
     assert state_to_dict(fast.state) == state_to_dict(slow.state)
     assert fast.version == slow.version
     assert frame_text(fast.snapshot(), 160) == frame_text(slow.snapshot(), 160)
+    # blocks: a reader drops empty lines (``LineSplitter``), so compare with those lines fed one by one
+    kept = [x for x in lines if x]
+    by_line, block = _slow(kept), _block(kept)
+    assert state_to_dict(block.state) == state_to_dict(by_line.state)
+    assert block.version == by_line.version
+    assert frame_text(block.snapshot(), 160) == frame_text(by_line.snapshot(), 160)
     return fast
 
 
@@ -192,4 +206,17 @@ def test_byte_level_variants_fold_the_same_per_line_and_in_blocks(real_lines: li
             nxt += 2
     lines += _raw_variants(_renumber(real_lines[firsts["funding.payment"]], nxt))[-2:]
     r = _same(lines)
-    assert r.stats.applied > 200 and r.stats.skipped.get("not_json") and r.stats.skipped.get("invalid_utf8")
+    # a field no fold reads is skipped unread (a mark with a bad ``message`` still moves the mark), so invalid
+    # UTF-8 there is not a skip; in the JSON's structure it is
+    assert r.stats.applied > 200 and r.stats.skipped.get("not_json") and r.stats.rejected.get("bad_field")
+
+
+def test_block_with_a_blank_line_and_a_two_value_line_folds_line_by_line(real_lines: list[bytes]) -> None:
+    """``decode_lines`` passes over a whitespace-only line and reads two JSON values on one line as two events:
+    together the counts would match, so the block reader also requires every line to start with ``{``."""
+    head = real_lines[:50]
+    nxt = max(orjson.loads(x)["seq"] for x in head) + 1
+    extra = [b"   ", _renumber(real_lines[10], nxt) + b" " + _renumber(real_lines[11], nxt + 1),
+             _renumber(real_lines[12], nxt + 2)]
+    r = _same(head + extra)
+    assert r.stats.skipped.get("empty_line") == 1 and r.stats.skipped.get("not_json") == 1

@@ -12,7 +12,17 @@ computed in ``dashboard.snapshot``.
 """
 
 from dashboard.folds import funding, market, positions, session  # noqa: F401 - registers the folds
-from dashboard.folds.base import FOLDS, Rejected
+from dashboard.folds.base import FOLDED, FOLDS, Rejected
 from dashboard.folds.positions import BOOKED_TOLERANCE_USD, MAX_CLOSED_KEPT
+from logging_pipeline.catalogue import line_decoder, line_type
+from logging_pipeline.events import EVENTS
 
-__all__ = ["BOOKED_TOLERANCE_USD", "FOLDS", "MAX_CLOSED_KEPT", "Rejected"]
+#: The dashboard's line decoder: each folded event as its fold reads it; an event without a fold with all its
+#: fields if the timeline shows it (a row without a message describes it by them), else its envelope only
+#: (a checkpoint's state, a settlement's figures are not decoded: nothing here reads them).
+_LINE_TYPES = [FOLDED.get(cls) or line_type(cls, None if cls.TIMELINE else ()) for cls in EVENTS]
+LINE_DECODER = line_decoder(_LINE_TYPES)
+#: For each line type ``LINE_DECODER`` returns: (its fold or ``None``, whether the timeline shows it).
+PLAN = {lt: (FOLDS.get(lt), lt.TIMELINE) for lt in _LINE_TYPES}
+
+__all__ = ["BOOKED_TOLERANCE_USD", "FOLDS", "LINE_DECODER", "MAX_CLOSED_KEPT", "PLAN", "Rejected"]

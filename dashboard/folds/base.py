@@ -1,8 +1,10 @@
 """What every fold shares: the registry (``fold``), the rejection (``Rejected``) and the readers of decimal text.
 
 A fold is ``handler(state, line) -> extra timeline rows | None`` registered for one catalogue event with
-``@fold(EventClass)``; ``line`` is that event's typed line (``logging_pipeline.catalogue.line_type``): envelope
-plus fields, money as validated-on-use decimal text, datetimes aware. A fold checks everything it needs *before*
+``@fold(EventClass, reads=(...))``; ``line`` is that event's typed line (``logging_pipeline.catalogue.line_type``):
+the envelope plus the fields the fold names in ``reads`` (all when it names none; a field it does not read is
+skipped unread, so a hot event decodes only what its fold uses), money as decimal text validated on use,
+datetimes aware. A fold checks everything it needs *before*
 it mutates the state, and raises ``Rejected`` (or lets ``ArithmeticError`` / ``ValueError`` escape) to refuse the
 event: the feeder then counts it and leaves the state as it was. Events with no fold only move the clocks and,
 if the catalogue says so, add a timeline row (``dashboard.folds.timeline``).
@@ -19,12 +21,14 @@ from dashboard.state import MAX_DECIMAL_EXP, DashboardState, TimelineRow
 from logging_pipeline.catalogue import Line, line_type
 from logging_pipeline.events import Event
 
-__all__ = ["FOLDS", "Fold", "Rejected", "at", "dec", "fold", "opt_dec", "pos_dec"]
+__all__ = ["FOLDED", "FOLDS", "Fold", "Rejected", "at", "dec", "fold", "opt_dec", "pos_dec"]
 
 #: ``handler(state, line)``: mutates ``state``; returns extra timeline rows (or ``None``).
 Fold = Callable[[DashboardState, Any], "list[TimelineRow] | None"]
 #: The registry: the typed line class of an event → its fold. Filled by the fold modules at import.
 FOLDS: dict[type[Line], Fold] = {}
+#: The line type each folded event is read as (``reads`` applied).
+FOLDED: dict[type[Event], type[Line]] = {}
 
 F = TypeVar("F", bound=Fold)
 
@@ -38,14 +42,15 @@ class Rejected(Exception):
         self.detail = detail
 
 
-def fold(*events: type[Event]) -> Callable[[F], F]:
-    """Register the decorated function as the fold of ``events`` (one fold per event; a second raises)."""
+def fold(*events: type[Event], reads: tuple[str, ...] | None = None) -> Callable[[F], F]:
+    """Register the decorated function as the fold of ``events``, reading their fields ``reads`` (default all).
+    One fold per event: a second raises ``RuntimeError``."""
 
     def register(handler: F) -> F:
         for cls in events:
-            key = line_type(cls)
-            if key in FOLDS:
+            if cls in FOLDED:
                 raise RuntimeError(f"two folds for {cls.__name__}")
+            FOLDED[cls] = key = line_type(cls, reads)
             FOLDS[key] = handler
         return handler
 

@@ -13,7 +13,7 @@ from dashboard.state import DashboardState, LegState, PositionState, RateState, 
 from logging_pipeline.events import FundingPayment, FundingRate
 
 
-@fold(FundingRate)
+@fold(FundingRate, reads=("venue", "symbol", "rate", "interval_s", "next_funding_ts"))
 def on_rate(state: DashboardState, ev: Any) -> None:
     """Keep the rate (fraction per ``interval_s`` seconds, as its validated text) and next settlement time.
     ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``."""
@@ -35,7 +35,7 @@ def on_rate(state: DashboardState, ev: Any) -> None:
         cur.next_funding_ts = ev.next_funding_ts
 
 
-@fold(FundingPayment)
+@fold(FundingPayment, reads=("position_id", "symbol", "venue", "side", "payment", "expected_payment"))
 def on_payment(state: DashboardState, ev: Any) -> None:
     """Actual (``payment``) and expected (``expected_payment``) add to the leg, the position (via its legs) and
     the session totals. A payment for a leg not seen yet creates it (a log cut after the fills)."""

@@ -14,11 +14,15 @@ from dashboard.state import DashboardState, price_text_ok
 from logging_pipeline.events import MarkPrice
 
 
-@fold(MarkPrice)
+@fold(MarkPrice, reads=("venue", "symbol", "mark_price"))
 def on_mark(state: DashboardState, ev: Any) -> None:
     """Keep ``mark_price`` (positive, finite, ≤ 10^60) for ``venue`` × ``symbol``."""
     price = ev.mark_price
-    if not price_text_ok(price):
+    try:
+        ok = 0.0 < float(price) < 1e59  # the common case of price_text_ok, without a call (the hot path)
+    except ValueError:
+        ok = False
+    if not ok and not price_text_ok(price):
         raise Rejected("mark_price: expected a positive finite decimal")
     by_symbol = state.marks.get(ev.venue)
     if by_symbol is None:

@@ -158,7 +158,8 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
     pos.entry_ts = pos.last_update_ts = at(ev)
 
 
-@fold(PositionUpdated)
+@fold(PositionUpdated, reads=("position_id", "current_spread_apr", "divergence_pct", "rebalance_pending",
+                             "hold_code"))
 def on_position_updated(state: DashboardState, ev: Any) -> None:
     """The bot's own view of a position: kept as a fallback for figures the marks and rates cannot give."""
     pos = _known_pos(state, ev.position_id)

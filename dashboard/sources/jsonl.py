@@ -37,6 +37,7 @@ ProgressFn = Callable[[int, int], None]
 class LineSink(Protocol):
     def feed_line(self, raw: bytes) -> None: ...
     def feed_lines(self, lines: list[bytes]) -> int: ...
+    def feed_block(self, block: bytes) -> int: ...
     def note_skip(self, reason: str, detail: str = "") -> None: ...
 
 
@@ -112,11 +113,10 @@ def load(
             start = 0
             while chunk := fh.read(BLOCK_BYTES):
                 read += len(chunk)
-                lines = splitter.feed(chunk)
                 if until is None:
-                    reducer.feed_lines(lines)
+                    reducer.feed_block(splitter.feed_block(chunk))
                 else:
-                    stopped = reducer.feed_lines_until(lines, until, clock)[1]
+                    stopped = reducer.feed_lines_until(splitter.feed(chunk), until, clock)[1]
                     if stopped:
                         break
                 if progress is not None:

@@ -55,6 +55,28 @@ class LineSplitter:
             lines = [x for x in lines if x]
         return lines
 
+    def feed_block(self, chunk: bytes) -> bytes:
+        """The complete lines in ``chunk`` as one block, each still ending in ``\\n`` (``b""`` if none), for
+        ``Reducer.feed_block``: the same lines ``feed`` returns (blank lines are dropped by the reader), without
+        splitting them here. The partial last line is held back and an over-long one dropped exactly as ``feed``
+        does."""
+        if self._dropping >= 0:
+            i = chunk.find(b"\n")
+            if i < 0:
+                self._dropping += len(chunk)
+                return b""
+            self.on_skip("too_long", f"a line of {self._dropping + i} bytes (limit {self.max_line_bytes})")
+            self._dropping = -1
+            chunk = chunk[i + 1:]
+        data = self._buf + chunk if self._buf else chunk
+        end = data.rfind(b"\n") + 1
+        tail = data[end:]
+        if len(tail) > self.max_line_bytes:
+            self._dropping, self._buf = len(tail), b""
+        else:
+            self._buf = tail
+        return data[:end] if end < len(data) else data
+
     def reset(self) -> None:
         """Forget the partial line (the file was truncated or replaced)."""
         self._buf = b""
