@@ -163,6 +163,9 @@ async def run_bot(
             max_positions=cfg.max_positions, max_total_exposure_usd=cfg.max_total_exposure_usd,
             target_margin=cfg.target_margin, market_start=market.start, market_end=market.end,
             speed=clock.speed, data_note=DATA_NOTE,
+            # the thresholds the dashboard colours against: the ones this run exits / refuses entries at
+            profit_erosion_threshold=cfg.profit_erosion_threshold,
+            max_entry_price_divergence_pct=cfg.max_entry_price_divergence_pct,
         ),
         message=f"Session started: {strategy.name} v{strategy.version} on {', '.join(market.venues)} "
         f"for {', '.join(cfg.symbols)}, {market.start:%Y-%m-%d %H:%M} → {market.end:%Y-%m-%d %H:%M} UTC",
