@@ -26,7 +26,7 @@ import pytest
 from rich.console import Console
 
 from dashboard.reducer import Reducer
-from test_reducer import Events, mark, round_trip
+from events_builder import Events, mark, round_trip
 from tools import arbtail_keys
 from tools.arbtail_keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
 from tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, event_time, format_time, playback

@@ -15,7 +15,7 @@ from rich.console import Console
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
 from dashboard.sources.jsonl import load
-from test_reducer import Events, round_trip
+from events_builder import Events, round_trip
 from tools.arbtail_view import playback
 
 

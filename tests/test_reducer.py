@@ -15,107 +15,23 @@ import pytest
 from dashboard.reducer import NOISE_EVENTS, Reducer, apply, build_snapshot
 from dashboard.render_rich import frame_text
 from dashboard.state import DashboardState, state_from_dict, state_to_dict
+from events_builder import SID, Events, build, fill, leg, mark, opened, payment, round_trip, started
+from logging_pipeline.events import (
+    ExecutionRollback,
+    FundingRate,
+    Heartbeat,
+    OrderPartiallyFilled,
+    OrderRejected,
+    PositionClosed,
+    PositionUpdated,
+    SessionHealth,
+)
 
-SID = "6f1c2f7e-0000-4000-8000-000000000001"
-
-
-class Events:
-    """Writes schema-v1 envelopes with increasing seq; ``market`` is the market clock (ISO, UTC)."""
-
-    def __init__(self) -> None:
-        self.seq = 0
-        self.market = "2026-03-01T08:00:00+00:00"
-
-    def __call__(self, name: str, message: str = "", category: str = "execution", **fields: Any) -> dict[str, Any]:
-        self.seq += 1
-        ev = {
-            "v": 1,
-            "ts": f"2026-03-10T12:00:{self.seq % 60:02d}.{self.seq:06d}+00:00",
-            "session_id": SID,
-            "seq": self.seq,
-            "level": "info",
-            "logger": "test",
-            "event": name,
-            "category": category,
-            "message": message,
-            "market_ts": self.market,
-        }
-        ev.update(fields)
-        return ev
-
-
-def started(e: Events, **kw: Any) -> dict[str, Any]:
-    fields = dict(
-        strategy="funding_arbitrage", strategy_version="1.2.0", config_path="configs/funding_arb_paper.yml",
-        dry_run=True, venues=["binance", "bybit"], symbols=["BTC", "ETH"], max_positions=3,
-        max_total_exposure_usd="1000", target_margin="50", market_start="2026-03-01T08:00:00+00:00",
-    )
-    fields.update(kw)
-    return e("session.started", "Session started", "stage", **fields)
-
-
-def fill(e: Events, pid: str, venue: str, side: str, qty: str, price: str, fee: str, **kw: Any) -> dict[str, Any]:
-    return e("order.filled", f"filled {venue} {side}", position_id=pid, order_id=f"o{e.seq + 1}", venue=venue,
-             symbol=kw.pop("symbol", "BTC"), side=side, qty=qty, price=price, fee=fee, fee_rate="0.0005", **kw)
-
-
-def opened(e: Events, pid: str, legs: list[dict[str, str]], **kw: Any) -> dict[str, Any]:
-    fields = dict(position_id=pid, symbol="BTC", long_venue="binance", short_venue="bybit", legs=legs,
-                  target_exposure_usd="50", filled_exposure_usd="50", entry_spread_apr="0.2190",
-                  entry_long_rate="0.0001", entry_short_rate="0.0002")
-    fields.update(kw)
-    return e("position.opened", f"Opened {pid}", **fields)
-
-
-def leg(venue: str, side: str, qty: str, price: str, fee: str, leverage: str = "2") -> dict[str, str]:
-    notional = str(D(qty) * D(price))
-    return dict(venue=venue, side=side, qty=qty, entry_price=price, notional=notional, fee=fee,
-                leverage=leverage, margin=str(D(notional) / D(leverage)))
-
-
-def mark(e: Events, venue: str, price: str, symbol: str = "BTC") -> dict[str, Any]:
-    return e("market.mark_price", "", "market", venue=venue, symbol=symbol, mark_price=price, index_price=price)
-
-
-def payment(e: Events, pid: str, venue: str, side: str, rate: str, entry_rate: str, qty: str, mark_px: str,
-            pay: str, expected: str) -> dict[str, Any]:
-    return e("funding.payment", "", "funding", position_id=pid, symbol="BTC", venue=venue, side=side, rate=rate,
-             entry_rate=entry_rate, interval_s=28800, qty=qty, mark_price=mark_px,
-             notional=str(D(qty) * D(mark_px)), payment=pay, expected_payment=expected)
-
-
-def round_trip(e: Events, booked_net: str = "0.083665") -> list[dict[str, Any]]:
-    """One BTC position, long binance / short bybit, 0.5 BTC each, held through one funding and closed."""
-    return [
-        started(e),
-        e("venue.connected", "binance up", "info", venue="binance", quote="USDT", funding_interval_s=28800,
-          taker_fee_rate="0.0005", maker_fee_rate="0.0002"),
-        e("venue.connected", "bybit up", "info", venue="bybit", quote="USDT", funding_interval_s=28800,
-          taker_fee_rate="0.0005", maker_fee_rate="0.0002"),
-        e("stage.changed", "3. 🧨 Atomic Multi-Order Execution", "stage", stage_id="3", icon="🧨",
-          title="Atomic Multi-Order Execution", lifecycle="opening_position", symbol="BTC"),
-        # fee = qty · price · 0.0005: 0.5·100.00·0.0005 = 0.025 ; 0.5·100.20·0.0005 = 0.02505
-        fill(e, "P1", "binance", "buy", "0.5", "100.00", "0.025"),
-        fill(e, "P1", "bybit", "sell", "0.5", "100.20", "0.02505"),
-        opened(e, "P1", [leg("binance", "long", "0.5", "100.00", "0.025"),
-                         leg("bybit", "short", "0.5", "100.20", "0.02505")]),
-        mark(e, "binance", "101.00"),
-        mark(e, "bybit", "101.10"),
-        # long pays 0.5·101·0.0001 = 0.00505 (expected the same, entry rate 0.0001)
-        payment(e, "P1", "binance", "long", "0.0001", "0.0001", "0.5", "101.00", "-0.00505", "-0.00505"),
-        # short receives 0.5·101.10·0.0003 = 0.015165 ; expected at entry rate 0.0002: 0.5·101.10·0.0002 = 0.01011
-        payment(e, "P1", "bybit", "short", "0.0003", "0.0002", "0.5", "101.10", "0.015165", "0.01011"),
-    ], [
-        e("position.closing", "Closing P1: PROFIT_EROSION", position_id="P1", reason="PROFIT_EROSION"),
-        # exit fees: 0.5·102.00·0.0005 = 0.0255 ; 0.5·101.80·0.0005 = 0.02545 → written 0.0509 deliberately
-        # (a 2x fee tier on bybit exit), so fees = 0.025 + 0.02505 + 0.0255 + 0.0509 = 0.12645
-        fill(e, "P1", "binance", "sell", "0.5", "102.00", "0.0255", reduce_only=True),
-        fill(e, "P1", "bybit", "buy", "0.5", "101.80", "0.0509", reduce_only=True),
-        # realized: long 0.5·(102.00−100.00) = 1.000 ; short −0.5·(101.80−100.20) = −0.800 → 0.200
-        # funding 0.010115 ; net = 0.2 + 0.010115 − 0.12645 = 0.083665
-        e("position.closed", "Closed P1", position_id="P1", reason="PROFIT_EROSION", realized_pnl="0.200",
-          fees="0.12645", funding="0.010115", net_pnl=booked_net, hold_s=3600),
-    ]
+# The event builders live in tests/events_builder.py (derived from the catalogue); re-exported for the modules
+# that import them from here.
+__all__ = [
+    "SID", "Events", "build", "fill", "fold", "leg", "mark", "opened", "payment", "round_trip", "started",
+]
 
 
 def fold(events: list[dict[str, Any]], **kw: Any) -> Reducer:
@@ -210,11 +126,12 @@ def test_rollback_books_fees_and_loss() -> None:
     r = fold([
         started(e),
         fill(e, "P3", "binance", "buy", "1", "100", "0.05"),
-        e("order.rejected", "bybit rejected", "warning", order_id="o9", position_id="P3", venue="bybit",
-          symbol="BTC", side="sell", qty="1", reason="INSUFFICIENT_MARGIN"),
+        e.emit(build(OrderRejected, order_id="o9", position_id="P3", venue="bybit", symbol="BTC", side="sell",
+                     qty="1", reason="INSUFFICIENT_MARGIN"), "bybit rejected"),
         fill(e, "P3", "binance", "sell", "1", "99.5", "0.04975", reduce_only=True),  # realized −0.5
-        e("execution.rollback", "rolled back", "warning", position_id="P3", symbol="BTC", failed_venue="bybit",
-          rolled_back_venues=["binance"], reason="INSUFFICIENT_MARGIN"),
+        e.emit(ExecutionRollback(position_id="P3", symbol="BTC", failed_venue="bybit",
+                                 rolled_back_venues=["binance"], reason="INSUFFICIENT_MARGIN"),
+               "rolled back"),
     ])
     snap = r.snapshot()
     (p,) = snap.positions
@@ -229,11 +146,11 @@ def test_funding_rates_apr_and_countdown() -> None:
     e = Events()
     r = fold([
         started(e),
-        e("funding.rate", "", "funding", venue="binance", symbol="BTC", rate="0.0001", interval_s=28800,
-          apr="0.1095", next_funding_ts="2026-03-01T16:00:00+00:00"),
+        e.emit(build(FundingRate, venue="binance", symbol="BTC", rate="0.0001", interval_s=28800,
+                     apr="0.1095", next_funding_ts="2026-03-01T16:00:00+00:00")),
     ])
     e.market = "2026-03-01T15:30:00+00:00"
-    r.feed(e("heartbeat", "", "info", open_positions=0))
+    r.feed(e.emit(Heartbeat(open_positions=0)))
     (row,) = r.snapshot().funding.rates
     # APR = 0.0001 · 31,536,000 / 28,800 = 0.1095 ; countdown 16:00 − 15:30 = 1800 s
     assert row.apr == D("0.1095") and row.countdown_s == 1800
@@ -256,14 +173,14 @@ def test_bad_lines_counted_by_reason_never_raise() -> None:
     r.feed_line(b"\x00\x00")  # not_json (NUL bytes)
     r.feed_line(orjson.dumps({"v": 1, "event": "heartbeat"}))  # missing_envelope
     r.note_skip("torn_line", "last line without newline")
-    naive = e("heartbeat", "", "info")
+    naive = e.emit(Heartbeat())
     naive["ts"] = "2026-03-10T12:00:00"
     r.feed(naive)  # naive_timestamp
     r.feed(e("wormhole.opened", "from the future", "info"))  # unknown_event
-    newer = e("heartbeat", "v2 heartbeat", "info")
+    newer = e.emit(Heartbeat(), "v2 heartbeat")
     newer["v"] = 2
     r.feed(newer)  # newer_version
-    dup = e("heartbeat", "", "info")
+    dup = e.emit(Heartbeat())
     r.feed(dup)
     r.feed(dup)  # duplicate_seq
     old = dict(dup, seq=1)
@@ -319,8 +236,8 @@ def test_missing_fields_on_each_handled_event_are_rejected_not_raised() -> None:
 
 def test_unknown_position_update_counted() -> None:
     e = Events()
-    r = fold([started(e), e("position.updated", "", "info", position_id="nope", current_spread_apr="0.1",
-                            profit_erosion_pct="1", divergence_pct="0.1")])
+    r = fold([started(e), e.emit(build(PositionUpdated, position_id="nope", current_spread_apr="0.1",
+                                       profit_erosion_pct="1", divergence_pct="0.1"))])
     assert r.stats.rejected == {"unknown_position": 1}
 
 
@@ -412,8 +329,9 @@ def test_huge_nan_binary_lines_are_skipped() -> None:
 def test_partial_fills_are_incremental() -> None:
     e = Events()
     r = fold([started(e)])
-    r.feed(e("order.partially_filled", "", position_id="P4", order_id="o1", venue="binance", symbol="ETH",
-             side="buy", qty="0.3", price="2000", fee="0.3", fee_rate="0.0005", remaining_qty="0.7"))
+    r.feed(e.emit(build(OrderPartiallyFilled, position_id="P4", order_id="o1", venue="binance", symbol="ETH",
+                        side="buy", qty="0.3", price="2000", fee="0.3", fee_rate="0.0005",
+                        remaining_qty="0.7")))
     r.feed(fill(e, "P4", "binance", "buy", "0.7", "2010", "0.7035", symbol="ETH"))
     leg_ = r.state.positions["P4"].legs["binance"]
     # entry = (0.3·2000 + 0.7·2010) / 1.0 = 2007 ; fees 0.3 + 0.7035 = 1.0035
@@ -422,15 +340,15 @@ def test_partial_fills_are_incremental() -> None:
 
 def test_events_without_message_are_described() -> None:
     e = Events()
-    r = fold([started(e), e("session.health", "", "info", health="degraded", reason="pg down")])
+    r = fold([started(e), e.emit(SessionHealth(health="degraded", reason="pg down"))])
     assert r.snapshot().recent_events[-1].message == "session.health health=degraded reason=pg down"
     assert r.snapshot().session.health == "degraded"
 
 
 def test_close_of_unknown_position_is_rejected() -> None:
     e = Events()
-    r = fold([started(e), e("position.closed", "", position_id="ghost", reason="TIME_LIMIT", realized_pnl="0",
-                            fees="0", funding="0", net_pnl="0", hold_s=1)])
+    r = fold([started(e), e.emit(build(PositionClosed, position_id="ghost", reason="TIME_LIMIT",
+                                       realized_pnl="0", fees="0", funding="0", net_pnl="0", hold_s=1))])
     assert r.stats.rejected == {"unknown_position": 1}
     assert r.snapshot().portfolio.positions_closed == 0
 

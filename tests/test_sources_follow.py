@@ -16,7 +16,7 @@ from typer.testing import CliRunner
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
 from dashboard.sources.follow import follow_file
-from test_reducer import Events, mark, round_trip
+from events_builder import Events, mark, round_trip
 from tools.arbtail import app
 
 
