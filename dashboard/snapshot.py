@@ -66,6 +66,11 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
     )
 
 
+def _opt_decimal(text: str | None) -> Decimal | None:
+    """A figure the fold kept as validated decimal text, as a ``Decimal`` (exact)."""
+    return Decimal(text) if text is not None else None
+
+
 def _mark(state: DashboardState, venue: str | None, symbol: str) -> Decimal | None:
     """The latest mark price of ``venue`` × ``symbol`` as a ``Decimal`` (the fold keeps it as validated text)."""
     text = state.mark(venue, symbol)
@@ -94,13 +99,14 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
     if is_live:
         lm = _mark(state, pos.long_venue, sym)
         sm = _mark(state, pos.short_venue, sym)
-        divergence = formulas.divergence_pct(lm, sm) if lm is not None and sm is not None else pos.bot_divergence_pct
+        divergence = (formulas.divergence_pct(lm, sm) if lm is not None and sm is not None
+                      else _opt_decimal(pos.bot_divergence_pct))
         lr = state.rate(pos.long_venue, sym)
         sr = state.rate(pos.short_venue, sym)
         if lr is not None and sr is not None:
             current = formulas.spread_apr(lr.rate, lr.interval_s, sr.rate, sr.interval_s)
         else:
-            current = pos.bot_current_spread_apr
+            current = _opt_decimal(pos.bot_current_spread_apr)
         if current is not None and pos.entry_spread_apr is not None:
             erosion = formulas.profit_erosion_pct(pos.entry_spread_apr, current)
     end = pos.closed_ts if pos.closed_ts is not None else state.market_now

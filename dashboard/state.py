@@ -143,8 +143,9 @@ class PositionState:
     entry_short_rate: Decimal | None = None
     rebalance_pending: bool = False
     hold_code: str | None = None
-    bot_current_spread_apr: Decimal | None = None  # from position.updated (fallback only)
-    bot_divergence_pct: Decimal | None = None
+    # from position.updated, as validated text (a fallback the snapshot reads only without marks / rates)
+    bot_current_spread_apr: DecimalText | None = None
+    bot_divergence_pct: DecimalText | None = None
     exit_reason: str | None = None
     booked_net_pnl: Decimal | None = None  # position.closed, as the bot booked it
 
@@ -260,6 +261,10 @@ def state_from_dict(data: dict[str, Any]) -> DashboardState:
         for symbol, rate in by_symbol.items():
             if not decimal_text_ok(rate.rate_text):
                 raise ValueError(f"rate {venue} {symbol}: not a rate the fold accepts: {rate.rate_text[:40]!r}")
+    for pos in (*state.positions.values(), *state.closed.values()):
+        for text in (pos.bot_current_spread_apr, pos.bot_divergence_pct):
+            if text is not None and not decimal_text_ok(text):
+                raise ValueError(f"position {pos.position_id[:40]}: not a figure the fold accepts: {text[:40]!r}")
     if len(state.timeline) > state.timeline_size:
         raise ValueError("timeline longer than its size")
     return state

@@ -11,7 +11,7 @@ from decimal import Decimal
 from typing import Any
 
 from dashboard.folds.base import Rejected, at, dec, fold, opt_dec, pos_dec
-from dashboard.state import DashboardState, LegState, PositionState, TimelineRow
+from dashboard.state import DashboardState, LegState, PositionState, TimelineRow, decimal_text_ok
 from helpers import formulas
 from logging_pipeline.events import (
     ExecutionRollback,
@@ -161,10 +161,14 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
 @fold(PositionUpdated, reads=("position_id", "current_spread_apr", "divergence_pct", "rebalance_pending",
                              "hold_code"))
 def on_position_updated(state: DashboardState, ev: Any) -> None:
-    """The bot's own view of a position: kept as a fallback for figures the marks and rates cannot give."""
+    """The bot's own view of a position: its hold code and rebalance flag, and its spread / divergence figures
+    kept as validated text — a fallback the snapshot turns into ``Decimal`` only without marks or rates."""
     pos = _known_pos(state, ev.position_id)
-    spread = dec(ev.current_spread_apr, "current_spread_apr")
-    div = dec(ev.divergence_pct, "divergence_pct")
+    spread, div = ev.current_spread_apr, ev.divergence_pct
+    if not decimal_text_ok(spread):
+        raise Rejected("current_spread_apr: expected finite decimal string of sane magnitude")
+    if not decimal_text_ok(div):
+        raise Rejected("divergence_pct: expected finite decimal string of sane magnitude")
     pos.bot_current_spread_apr = spread
     pos.bot_divergence_pct = div
     pos.rebalance_pending = ev.rebalance_pending
