@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from typing import overload
 
 from dashboard.models import (
     DashboardSnapshot,
@@ -30,6 +31,15 @@ from helpers import formulas
 __all__ = ["build_snapshot"]
 
 _ZERO = Decimal(0)
+
+
+@overload
+def _utc(dt: datetime) -> datetime: ...
+@overload
+def _utc(dt: None) -> None: ...
+def _utc(dt: datetime | None) -> datetime | None:
+    """An aware datetime in UTC (a line may carry another offset; the frame shows UTC)."""
+    return dt if dt is None or dt.tzinfo is UTC else dt.astimezone(UTC)
 
 
 def _seconds(later: datetime | None, earlier: datetime | None) -> int | None:
@@ -117,9 +127,9 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         long_venue=pos.long_venue,
         short_venue=pos.short_venue,
         legs=legs,
-        entry_ts=pos.entry_ts,
-        last_update_ts=pos.last_update_ts,
-        closed_ts=pos.closed_ts,
+        entry_ts=_utc(pos.entry_ts),
+        last_update_ts=_utc(pos.last_update_ts),
+        closed_ts=_utc(pos.closed_ts),
         target_exposure_usd=pos.target_exposure_usd,
         filled_exposure_usd=pos.filled_exposure_usd,
         divergence_pct=divergence,
@@ -147,7 +157,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     Positions: not closed first (opening order), then the ``closed_rows`` most recently closed (newest first).
     Models are built with ``model_construct`` from already-typed values (the fold validated its inputs).
     """
-    now = state.market_now
+    now = _utc(state.market_now)
     s = state.session
     live = [_position_snapshot(state, p) for p in state.positions.values()]
     closed = [_position_snapshot(state, p) for p in list(state.closed.values())[::-1][:closed_rows]] if closed_rows else []
@@ -194,7 +204,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
                 rate=r.rate,
                 interval_s=r.interval_s,
                 apr=formulas.rate_to_apr(r.rate, r.interval_s),
-                next_funding_ts=r.next_funding_ts,
+                next_funding_ts=_utc(r.next_funding_ts),
                 countdown_s=_seconds(r.next_funding_ts, now),
             )
         )
@@ -214,7 +224,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     )
 
     st = state.stats
-    last_ts = state.last_ts.astimezone(UTC) if state.last_ts is not None else None
+    last_ts = _utc(state.last_ts)
     session = SessionState.model_construct(
         session_id=s.session_id,
         strategy=s.strategy,
@@ -225,8 +235,8 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         health_reason=s.health_reason,
         lifecycle=s.lifecycle,
         stage_banner=s.stage_banner,
-        started_ts=s.started_ts,
-        market_start=s.market_start,
+        started_ts=_utc(s.started_ts),
+        market_start=_utc(s.market_start),
         market_now=now,
         wall_uptime_s=_seconds(last_ts, s.started_ts),
         market_uptime_s=_seconds(now, s.market_start),
@@ -260,8 +270,8 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     )
     timeline = [
         TimelineEvent.model_construct(
-            ts=ts.astimezone(UTC),
-            market_ts=mts.astimezone(UTC) if mts is not None else None,
+            ts=_utc(ts),
+            market_ts=_utc(mts),
             seq=seq,
             category=cat,
             level=level,

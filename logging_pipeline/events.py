@@ -523,11 +523,13 @@ class DashboardCheckpoint(Event, kw_only=True, tag="dashboard.checkpoint"):
 
 
 
-#: Every event of schema v1, in catalogue order.
-EVENTS: tuple[type[Event], ...] = (
-    SessionStarted, SessionStopped, SessionHealth, StageChanged, VenueConnected, VenueDisconnected,
-    OpportunityFound, OpportunitySkipped, OrderPlaced, OrderFilled, OrderPartiallyFilled, OrderCancelled,
-    OrderRejected, ExecutionRollback, PositionOpened, PositionUpdated, PositionRebalanced, PositionClosing,
-    PositionClosed, MarkPrice, FundingRate, FundingPayment, FundingSettlement, RiskLimitHit, LogMessage, Metric,
-    Heartbeat, DashboardCheckpoint,
-)
+def _declared(base: type[Event]) -> list[type[Event]]:
+    out: list[type[Event]] = []
+    for cls in base.__subclasses__():
+        out.append(cls)
+        out.extend(_declared(cls))
+    return out
+
+
+#: Every event of schema v1, in declaration order: each ``Event`` subclass above (no list to keep in step).
+EVENTS: tuple[type[Event], ...] = tuple(_declared(Event))

@@ -32,8 +32,9 @@ from dashboard.reducer import Reducer
 from logging_pipeline import Sink
 import msgspec
 
-from dashboard.folds import FOLDS
-from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER, line_type
+from dashboard.folds import PLAN
+from dashboard.folds.base import FOLDED
+from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER
 from logging_pipeline.events import Envelope, PositionUpdated
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.writer import BatchFileWriter
@@ -294,8 +295,8 @@ def test_a_stalled_jsonl_writer_does_not_slow_the_bot(
 def test_reducer_raising_on_one_event_counts_it_and_keeps_state(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run
 ) -> None:
-    key = line_type(PositionUpdated)
-    real = FOLDS[key]
+    key = FOLDED[PositionUpdated]
+    real, shown = PLAN[key]
     calls = []
 
     def flaky(state: Any, ev: Any) -> Any:
@@ -304,7 +305,7 @@ def test_reducer_raising_on_one_event_counts_it_and_keeps_state(
             raise RuntimeError("reducer bug")
         return real(state, ev)
 
-    monkeypatch.setitem(FOLDS, key, flaky)
+    monkeypatch.setitem(PLAN, key, (flaky, shown))
     run = run_bot_in_process(tmp_path)
     _completed_like(run, baseline)
     stats = run.reducer.stats
