@@ -6,6 +6,9 @@ typed line (``dashboard.folds.LINE_DECODER``: envelope checked — ``v`` 1, awar
 session's last one, calls the event's fold (``dashboard.folds``), moves the clocks and adds the timeline row.
 There is one fold per event and one path per line, whichever way the line arrives (a live tee, a replay, a
 follow, PostgreSQL): a live run, a JSONL replay and a DB replay fold to the same state and draw the same frame.
+A field no fold reads is skipped unread, as a newer writer's extra keys are (a mark whose ``message`` is
+damaged still moves the mark). A replay reading a file feeds whole blocks (``feed_block``): each 64 KiB piece
+is decoded in one ``decode_lines`` call when that provably reads as line by line would, else line by line.
 
 A line the typed decoder refuses is read again as plain JSON (``orjson``) to say why, by reason: not JSON
 (``not_json`` / ``invalid_utf8`` / ``empty_line``), not an object, a bad envelope (``missing_envelope``,

@@ -11,7 +11,7 @@
 * ``event_line(event, ...)``: one JSONL line for an event, for tests and tools that need a real one.
 
 Wire types are generated with ``msgspec.defstruct`` from the declarations' field types: ``Decimal`` becomes
-``str`` (the writer's check also requires the text to be a finite decimal), nested structs their wire form,
+``str`` (the writer's check also requires a finite ``Decimal`` instance), nested structs their wire form,
 everything else as declared. Readers are lenient where a newer writer may legitimately differ (a ``Literal``
 field reads as ``str``: a new health or lifecycle name is shown, not refused); writers are strict.
 """
@@ -36,8 +36,6 @@ __all__ = [
 
 #: The exact decimal text of a money / price / rate field as written (``"84123.45"``). ``Decimal(text)`` is exact.
 DecimalText = NewType("DecimalText", str)
-#: What the writer's check accepts as a decimal's text: the form ``str(Decimal)`` gives a finite value.
-_FINITE_DECIMAL = typing.Annotated[str, msgspec.Meta(pattern=r"^-?[0-9]+(\.[0-9]+)?(E[+-][0-9]+)?$")]
 
 
 class EventError(ValueError):
@@ -98,7 +96,7 @@ CATALOGUE = _Catalogue(EVENTS)
 def _wire(tp: Any, *, strict: bool) -> Any:
     """The wire (JSON) form of a declared field type; see the module docstring."""
     if tp is Decimal:
-        return _FINITE_DECIMAL if strict else DecimalText
+        return DecimalText  # the writer's check also requires a finite ``Decimal`` instance (``_decimal_paths``)
     origin = typing.get_origin(tp)
     if origin is Literal:
         return tp if strict or not all(type(a) is str for a in typing.get_args(tp)) else str
@@ -217,15 +215,49 @@ LINE_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 _encode = msgspec.json.Encoder().encode
 
 
+def _has_decimal(tp: Any) -> bool:
+    return tp is Decimal or any(_has_decimal(a) for a in typing.get_args(tp))
+
+
+def _decimal_paths(cls: type[msgspec.Struct]) -> tuple[tuple[str, type[msgspec.Struct] | None], ...]:
+    """The fields of ``cls`` that hold a ``Decimal`` (nested struct ``None``) or a list of structs that do."""
+    out: list[tuple[str, type[msgspec.Struct] | None]] = []
+    for f in msgspec.structs.fields(cls):
+        if _has_decimal(f.type) and typing.get_origin(f.type) is not list:
+            out.append((f.name, None))
+        elif typing.get_origin(f.type) is list:
+            (item,) = typing.get_args(f.type)
+            if isinstance(item, type) and issubclass(item, msgspec.Struct) and _decimal_paths(item):
+                out.append((f.name, item))
+    return tuple(out)
+
+
+_DECIMALS: dict[type[msgspec.Struct], tuple[tuple[str, type[msgspec.Struct] | None], ...]] = {}
+
+
+def _check_decimals(obj: msgspec.Struct) -> None:
+    paths = _DECIMALS.get(type(obj))
+    if paths is None:
+        paths = _DECIMALS[type(obj)] = _decimal_paths(type(obj))
+    for name, nested in paths:
+        value = getattr(obj, name)
+        if nested is not None:
+            for item in value:
+                _check_decimals(item)
+        elif value is not None and (type(value) is not Decimal or not value.is_finite()):
+            raise EventError(f"{type(obj).__name__}: {name} must be a finite Decimal, got {value!r:.60}")
+
+
 def check(event: Event) -> None:
-    """Validate ``event`` against its declaration: every field of the declared type, a decimal finite, a
-    datetime aware, a ``Literal`` one of its values. Raises ``EventError`` naming the field, or ``KeyError``
-    for a class outside the catalogue."""
+    """Validate ``event`` against its declaration: every field of the declared type (a money field a finite
+    ``Decimal``, a datetime aware, a ``Literal`` one of its values), as its wire type decodes the encoded event.
+    Raises ``EventError`` naming the field, or ``KeyError`` for a class outside the catalogue."""
     decoder = _CHECK[type(event)]  # type: ignore[index]
     try:
         decoder.decode(_encode(event))
     except (msgspec.ValidationError, msgspec.EncodeError, TypeError) as e:
         raise EventError(f"{type(event).__name__}: {e}") from None
+    _check_decimals(event)
 
 
 def fields_of(event: Event) -> dict[str, Any]:

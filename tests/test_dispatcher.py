@@ -118,8 +118,9 @@ async def test_a_full_drain_of_the_reducer_tee_sees_every_event_logged_before_it
     fed: list[bytes] = []
 
     class Consumer:
-        def feed_line(self, raw: bytes) -> None:
-            fed.append(raw)
+        def feed_lines(self, lines: list[bytes]) -> int:
+            fed.extend(lines)
+            return len(lines)
 
     async with Pipeline(session_id="s", sinks=[tee]):
         for i in range(1000):

@@ -16,11 +16,11 @@ from logging_pipeline.sinks.base import Sink
 
 
 class LineConsumer(Protocol):
-    def feed_line(self, raw: bytes) -> None: ...
+    def feed_lines(self, lines: list[bytes]) -> int: ...
 
 
 class ReducerTee(Sink):
-    """Buffers lines for a consumer with ``feed_line`` (``dashboard.reducer.Reducer``)."""
+    """Buffers lines for a consumer with ``feed_lines`` (``dashboard.reducer.Reducer``)."""
 
     name = "reducer"
 
@@ -36,13 +36,14 @@ class ReducerTee(Sink):
         return len(self._lines)
 
     def drain_into(self, consumer: LineConsumer, limit: int | None = None) -> int:
-        """Feed buffered lines (all, or at most ``limit``) to ``consumer`` in order; returns how many were fed.
+        """Feed buffered lines (all, or at most ``limit``) to ``consumer`` in order, as one batch; returns how
+        many were fed.
         Without ``limit``, every event logged before the call is dispatched first (``flush_upstream``)."""
         if limit is None and self.flush_upstream is not None:
             self.flush_upstream(1.0)
         lines = self._lines
-        n = 0
-        while lines and (limit is None or n < limit):
-            consumer.feed_line(lines.popleft())
-            n += 1
-        return n
+        count = len(lines) if limit is None else min(limit, len(lines))
+        batch = [lines.popleft() for _ in range(count)]
+        if batch:
+            consumer.feed_lines(batch)  # one call: the reducer folds a run of lines with its bookkeeping once
+        return count
