@@ -136,31 +136,29 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int, until
     run: list[Line] = []
     n = 0  # lines read before ``run``
     for raw in lines:
-        if len(raw) > limit:
-            if run:
-                k, stopped = _fold_events(state, run, until, by_market)
-                n += k
-                if stopped:
-                    return n, True
-                run = []
+        error: BaseException | None = None  # None with a line too long to decode
+        if len(raw) <= limit:
+            try:
+                run.append(decode(raw))
+                continue
+            except errors as e:
+                error = e
+        if run:  # fold the run before this line, then this line where it stands
+            k, stopped = _fold_events(state, run, until, by_market)
+            n += k
+            if stopped:
+                return n, True
+            run = []
+        if error is None:
             n += 1
             _skip(state, "too_long", f"{len(raw)} bytes")
             continue
-        try:
-            run.append(decode(raw))
-        except errors as e:
-            if run:
-                k, stopped = _fold_events(state, run, until, by_market)
-                n += k
-                if stopped:
-                    return n, True
-                run = []
-            if until is not None:
-                t = _line_time(raw, clock)
-                if t is not None and t > until:
-                    return n, True
-            n += 1
-            _fold_untyped(state, raw, e)
+        if until is not None:
+            t = _line_time(raw, clock)
+            if t is not None and t > until:
+                return n, True
+        n += 1
+        _fold_untyped(state, raw, error)
     if run:
         k, stopped = _fold_events(state, run, until, by_market)
         return n + k, stopped

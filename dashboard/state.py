@@ -34,6 +34,15 @@ STATE_FORM = 2
 #: to it): products of a few such values stay far from the Decimal context's overflow.
 MAX_DECIMAL_EXP = 60
 
+def _finite(text: str) -> Decimal | None:
+    """``Decimal(text)`` if that is a finite decimal, else ``None``."""
+    try:
+        d = Decimal(text)
+    except (ArithmeticError, TypeError):
+        return None
+    return d if d.is_finite() else None
+
+
 def decimal_text_ok(text: str) -> bool:
     """Whether ``text`` is a decimal the folds accept for a rate or an amount: finite, with
     ``-MAX_DECIMAL_EXP < adjusted exponent < MAX_DECIMAL_EXP`` (zero included).
@@ -45,11 +54,8 @@ def decimal_text_ok(text: str) -> bool:
             return True
     except ValueError:
         pass
-    try:
-        d = Decimal(text)
-    except (ArithmeticError, TypeError):
-        return False
-    return d.is_finite() and -MAX_DECIMAL_EXP < d.adjusted() < MAX_DECIMAL_EXP
+    d = _finite(text)
+    return d is not None and -MAX_DECIMAL_EXP < d.adjusted() < MAX_DECIMAL_EXP
 
 
 def price_text_ok(text: str) -> bool:
@@ -63,11 +69,8 @@ def price_text_ok(text: str) -> bool:
             return True
     except ValueError:
         pass
-    try:
-        d = Decimal(text)
-    except (ArithmeticError, TypeError):
-        return False
-    return d.is_finite() and d > 0 and d.adjusted() <= MAX_DECIMAL_EXP
+    d = _finite(text)
+    return d is not None and d > 0 and d.adjusted() <= MAX_DECIMAL_EXP
 
 
 #: One timeline row: (ts, market_ts, seq, category, level, event, message) — text unescaped.
