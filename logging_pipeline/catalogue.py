@@ -1,13 +1,15 @@
 """Everything derived from the event declarations in ``logging_pipeline.events``, built once at import.
 
 * ``CATALOGUE``: names, categories and display flags (timeline, console) by event name;
-* ``check(event)``: the writer's validation — the event is encoded and decoded back with its strict *wire* type
-  (``check_type``), so the bot can never write a line its readers would refuse (raises ``EventError``);
+* ``check(event)``: the writer's validation — the event is encoded and decoded back with its strict *wire* type,
+  and its money fields must be finite ``Decimal`` instances, so the bot can never write a line its readers
+  would refuse (raises ``EventError``);
 * ``fields_of(event)``: the event's fields as the pipeline writes them (line order, ``None`` left out);
-* ``line_type(event class, reads)`` / ``line_decoder`` / ``LINE_DECODER``: the readers' typed form of a whole
-  line — the envelope plus the event's fields (all, or those a reader reads), money as its exact decimal *text* (``DecimalText``: a reader turns into ``Decimal`` only what
-  it shows, so a replay does not build a ``Decimal`` for every tick that the next tick overwrites), datetimes
-  aware, and a newer writer's extra keys skipped;
+* ``line_type(event class, reads)`` / ``line_decoder`` / ``LINE_DECODER``: the readers' typed form of a
+  whole line — the envelope plus the event's fields (all, or those a reader reads), money as its exact decimal
+  *text* (``DecimalText``: a reader turns into ``Decimal`` only what it shows, so a replay does not build a
+  ``Decimal`` for every tick that the next tick overwrites), datetimes aware, and a newer writer's extra keys
+  skipped;
 * ``event_line(event, ...)``: one JSONL line for an event, for tests and tools that need a real one.
 
 Wire types are generated with ``msgspec.defstruct`` from the declarations' field types: ``Decimal`` becomes

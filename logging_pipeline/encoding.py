@@ -1,8 +1,9 @@
 """JSON encoding of events with orjson: exact decimals as strings, aware datetimes as ISO-8601, nothing lost.
 
 orjson handles ``datetime``, ``UUID``, enums and dataclasses natively and ``default`` covers ``Decimal`` (as its
-exact string, any exponent: ``"1E+30"``, ``"NaN"``, ``"Infinity"``), sets (sorted lists), msgspec structs and pydantic models and
-exceptions. What orjson would refuse or silently change takes a slower, explicit path, only when it occurs:
+exact string, any exponent: ``"1E+30"``, ``"NaN"``, ``"Infinity"``), sets (sorted lists), msgspec structs,
+pydantic models and exceptions. What orjson would refuse or silently change takes a slower, explicit path,
+only when it occurs:
 
 * integers beyond 64 bits → their decimal string;
 * strings with lone surrogates → the surrogate escaped as ``\\udXXX`` text (NUL is written as ``\\u0000``);

@@ -90,7 +90,8 @@ def test_fields_are_written_in_declared_order_and_read_back_to_the_same_values(m
 
 def test_an_event_that_does_not_match_its_declaration_is_refused_at_emit() -> None:
     with pytest.raises(EventError, match="mark_price"):
-        log.emit(MarkPrice(venue="binance", symbol="BTC", mark_price=65000.1, index_price=Decimal(1)))  # type: ignore[arg-type]
+        float_money = MarkPrice(venue="binance", symbol="BTC", mark_price=65000.1, index_price=Decimal(1))  # type: ignore[arg-type]
+        log.emit(float_money)
     with pytest.raises(EventError, match="next_funding_ts"):
         log.emit(FundingRate(venue="bybit", symbol="ETH", rate=Decimal(0), interval_s=3600, apr=Decimal(0),
                              next_funding_ts=datetime(2026, 3, 1)))

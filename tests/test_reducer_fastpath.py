@@ -1,7 +1,8 @@
-"""One path per line, whatever the batching: ``Reducer.feed_lines`` over chunks and ``Reducer.feed_block`` over
-blocks of lines (decoded in one ``decode_lines`` call when that is exact) fold exactly as ``feed_line`` line by line — same state (``state_to_dict``), same counters, same ``version``, same frame — on a real paper run
-and on hostile variants of its frequent events mixed into it; and the decimal-text acceptance tests the hot folds
-use (a float range test first) never accept what ``Decimal`` would refuse.
+"""One path per line, whatever the batching: ``Reducer.feed_lines`` over chunks and ``Reducer.feed_block``
+over blocks of lines (decoded in one ``decode_lines`` call when that is exact) fold exactly as ``feed_line``
+line by line — same state (``state_to_dict``), same counters, same ``version``, same frame — on a real paper
+run and on hostile variants of its frequent events mixed into it; and the decimal-text acceptance tests the
+hot folds use (a float range test first) never accept what ``Decimal`` would refuse.
 """
 
 from __future__ import annotations

@@ -134,8 +134,9 @@ def replay(path: Path) -> tuple[int, float]:
 def interleaved(path: Path) -> tuple[int, float, float]:
     """The same comparison, robust to a machine whose speed drifts from second to second: each 1 MiB block is
     split into lines (``LineSplitter.feed``) and parsed by the bare ``orjson.loads`` loop, and cut at its last
-    newline (``LineSplitter.feed_block``) and folded by the reducer as ``arbtail`` does, the two timed back to back (alternating which goes first). Returns (lines, bare seconds,
-    replay seconds), each summed over the blocks."""
+    newline (``LineSplitter.feed_block``) and folded by the reducer as ``arbtail`` does, the two timed back to
+    back (alternating which goes first). Returns (lines, bare seconds, replay seconds), each summed over the
+    blocks."""
     loads = orjson.loads
     bare_split, fold_split = LineSplitter(lambda *a: None), LineSplitter(lambda *a: None)
     r = Reducer()
