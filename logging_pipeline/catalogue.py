@@ -115,11 +115,10 @@ def _wire_default(value: Any) -> Any:
     return str(value) if isinstance(value, Decimal) else value
 
 
-def _field_specs(cls: type[msgspec.Struct], *, strict: bool, skip: tuple[str, ...] = ()) -> list[tuple[Any, ...]]:
+def _field_specs(cls: type[msgspec.Struct], *, strict: bool) -> list[tuple[Any, ...]]:
+    """``msgspec.defstruct`` field specs of ``cls``'s wire form: (name, type[, default]) in declaration order."""
     specs: list[tuple[Any, ...]] = []
     for f in msgspec.structs.fields(cls):
-        if f.name in skip:
-            continue
         tp = _wire(f.type, strict=strict)
         if f.default is not msgspec.NODEFAULT:
             specs.append((f.name, tp, _wire_default(f.default)))
