@@ -1,11 +1,13 @@
 """Safe text and number formatting for the dashboard renderers (no Rich imports, no I/O).
 
 Everything that came out of a log event (messages, symbols, venue names, reasons) passes through
-``safe_text`` before it reaches a terminal: C0 controls (ESC, BEL, CR, BS, NUL …), DEL, C1 controls
-(including the 8-bit CSI/OSC introducers) and Unicode bidi overrides are replaced by a visible escape
-(``\\x1b``, ``\\u202e``), so a log line can neither move the cursor, retitle the window nor reorder text.
-Rich markup is neutralised separately by the renderers, which wrap such strings in ``rich.text.Text``
-(never markup strings).
+``safe_text`` before it reaches a terminal. It is the one escaper of the project,
+``logging_pipeline.escape.safe_text`` (the console lines use it too), re-exported here: controls (ESC, BEL,
+CR, BS, NUL, DEL, C1 …), format characters (bidi overrides and isolates, zero-width joiners …), lone
+surrogates and line/paragraph separators are replaced by a visible escape (``\\x1b``, ``\\u202e``), so a log
+line can neither move the cursor, retitle the window, hide nor reorder text; ``\\n`` and ``\\t`` are escaped
+too (a cell or timeline row is one line); ``max_len`` truncates with ``…``. Rich markup is neutralised
+separately by the renderers, which wrap such strings in ``rich.text.Text`` (never markup strings).
 
 Number formatting (all ``Decimal`` in, ``str`` out, ``"—"`` for ``None``):
 
@@ -20,37 +22,17 @@ Number formatting (all ``Decimal`` in, ``str`` out, ``"—"`` for ``None``):
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
+from logging_pipeline.escape import safe_text
+
+__all__ = [
+    "DASH", "fmt_apr", "fmt_bp", "fmt_duration", "fmt_pct", "fmt_price", "fmt_qty", "fmt_ts", "fmt_usd",
+    "fmt_usd_whole", "safe_text",
+]
+
 DASH = "—"
-
-# C0 except TAB/LF handled below, DEL, C1, bidi embeddings/overrides/isolates, line/paragraph separators.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2028\u2029\u2066-\u2069]")
-
-
-def _escape_char(m: re.Match[str]) -> str:
-    c = m.group(0)
-    o = ord(c)
-    if o <= 0xFF:
-        return f"\\x{o:02x}"
-    return f"\\u{o:04x}"
-
-
-def safe_text(s: object, max_len: int | None = None) -> str:
-    """``s`` as a single line of inert text: every control / bidi character is replaced by a visible escape.
-
-    ``\\n`` and ``\\t`` are escaped as well (a timeline row is one line). ``max_len`` truncates with ``…``.
-    Non-``str`` input is converted with ``str`` first. Pure, no allocation when nothing needs escaping.
-    """
-    if not isinstance(s, str):
-        s = "" if s is None else str(s)
-    if _UNSAFE.search(s) is not None:
-        s = _UNSAFE.sub(_escape_char, s)
-    if max_len is not None and len(s) > max_len:
-        s = s[: max(0, max_len - 1)] + "…"
-    return s
 
 
 # --- numbers ---------------------------------------------------------------------------------------------

@@ -4,15 +4,18 @@
 * a stage banner: a rule of 55 ``=``, ``"{stage_id}. {icon} {title}"``, the rule again.
 
 The time shown is the market clock when the event has one (the bot lives in market time), else the wall clock.
-Text from events is made inert: control characters (ESC, BEL, CR, …) are escaped so a log message can never
-move the cursor or retitle the terminal.
+Text from events is made inert by the project's one escaper, ``logging_pipeline.escape.safe_text`` (the
+dashboard's too): controls (ESC, BEL, CR, …), bidi overrides and other format characters are shown as visible
+escapes, so a log message can never move the cursor, retitle the terminal nor reorder what is read. A message,
+banner or traceback keeps its newlines and tabs (``multiline``); the source column is one line.
 """
 
 from __future__ import annotations
 
-import re
 from datetime import datetime
 from typing import Any
+
+from logging_pipeline.escape import safe_text
 
 RULE = "=" * 55
 _LEVEL_COLOURS = {
@@ -23,12 +26,6 @@ _LEVEL_COLOURS = {
     "critical": "\x1b[1;31m",
 }
 _RESET = "\x1b[0m"
-_CONTROL = re.compile(r"[\x00-\x08\x0b-\x1f\x7f-\x9f]")
-
-
-def inert(text: str) -> str:
-    """Escape C0/C1 control characters (except newline and tab) as ``\\xNN`` so they print as text."""
-    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", text)
 
 
 def _when(record: dict[str, Any]) -> str:
@@ -41,15 +38,15 @@ def _when(record: dict[str, Any]) -> str:
 def format_record(record: dict[str, Any], *, colour: bool) -> str:
     """One event as console text (a banner is three lines). No trailing newline."""
     if record["event"] == "stage.changed":
-        return f"{RULE}\n{inert(record['message'])}\n{RULE}"
+        return f"{RULE}\n{safe_text(record['message'], multiline=True)}\n{RULE}"
     level = record["level"]
     label = f"{level.upper():<8}"
     if colour:
         label = f"{_LEVEL_COLOURS.get(level, '')}{label}{_RESET}"
-    src = record.get("src") or record.get("logger", "")
+    src = safe_text(record.get("src") or record.get("logger", ""))
     message = record.get("message") or record["event"]
-    text = f"{_when(record)} | {label} | {src:<40} | {inert(message)}"
+    text = f"{_when(record)} | {label} | {src:<40} | {safe_text(message, multiline=True)}"
     exc = record.get("exc")
     if exc:
-        text += "\n" + inert(str(exc)).replace("\\x0a", "\n")
+        text += "\n" + safe_text(exc, multiline=True)
     return text
