@@ -15,7 +15,11 @@ A line the typed decoder refuses is read again as plain JSON (``orjson``) to say
 ``naive_timestamp``, ``bad_timestamp``), ``seq`` not increasing (``duplicate_seq`` / ``out_of_order_seq``:
 skipped), an event this reader does not know or a newer schema (``unknown_event`` / ``newer_version``: an info
 row, not folded), else a field of a known event (``bad_field``: rejected). A fold that refuses an event leaves
-the state as it was. Nothing raises out of ``feed*``; everything is counted in ``IngestStats``.
+the state as it was. A line holding runs of NUL bytes (never in JSON text: the hole ``copytruncate`` leaves
+when the writer keeps its offset) costs one ``nul_bytes`` skip, and the text between the runs is read as lines
+of its own when a record may be among it (a part starting with ``{``), so the record after the hole folds.
+Nothing raises out of ``feed*``; everything is counted in ``IngestStats``, which also counts the bytes fed
+(``fed_bytes``: where in its log text the state stands).
 
 Time comes only from events — ``market_ts`` for market figures, ``ts`` for wall uptime — never the wall clock.
 """
@@ -38,7 +42,8 @@ from dashboard.timeaxis import Clock, event_time
 from logging_pipeline.catalogue import CATALOGUE, LINE_ERRORS, Line
 from logging_pipeline.events import SCHEMA_VERSION
 
-__all__ = ["Reducer", "apply", "build_snapshot", "NOISE_EVENTS", "BOOKED_TOLERANCE_USD", "MAX_CLOSED_KEPT"]
+__all__ = ["Reducer", "apply", "build_snapshot", "between_nul_runs", "envelope_problem", "NOISE_EVENTS",
+           "BOOKED_TOLERANCE_USD", "MAX_CLOSED_KEPT"]
 
 #: Events folded but not shown in the timeline (the catalogue's ``TIMELINE = False``).
 NOISE_EVENTS = CATALOGUE.not_in_timeline
@@ -149,6 +154,11 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int, until
             if stopped:
                 return n, True
             run = []
+        if b"\x00" in raw and (parts := between_nul_runs(raw)) is not None:  # e.g. what copytruncate leaves
+            n += 1
+            if _fold_nul_line(state, raw, parts, limit, until, clock):
+                return n, True
+            continue
         if error is None:
             n += 1
             _skip(state, "too_long", f"{len(raw)} bytes")
@@ -163,6 +173,31 @@ def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int, until
         k, stopped = _fold_events(state, run, until, by_market)
         return n + k, stopped
     return n, False
+
+
+#: A run of NUL bytes: never in a JSON text (a string holds U+0000 as ``\\u0000``), so a line holding one is
+#: not what a writer wrote there — typically the hole ``copytruncate`` leaves when the writer keeps its offset.
+_NUL_RUN = re.compile(rb"\x00+")
+
+
+def between_nul_runs(raw: bytes) -> list[bytes] | None:
+    """The parts of a line holding NUL bytes that are read as lines of their own: the text between its runs of
+    NULs when a record may be among it (a part starting with ``{``) — none for a line of nothing but NULs — else
+    ``None``: the line is binary garbage, one bad line."""
+    parts = [x for x in _NUL_RUN.split(raw) if x]
+    if parts and not any(x.lstrip()[:1] == b"{" for x in parts):
+        return None
+    return parts
+
+
+def _fold_nul_line(state: DashboardState, raw: bytes, parts: list[bytes], limit: int, until: datetime | None,
+                   clock: Clock) -> bool:
+    """A line holding NUL bytes and maybe records (``between_nul_runs``): the NULs cost one skip
+    (``nul_bytes``, their count in the detail) and ``parts`` are folded as lines of their own (``_fold_lines``)
+    — the good record after a ``copytruncate`` hole folds, a torn one before it is counted on its own. Returns
+    whether ``until`` stopped the fold."""
+    _skip(state, "nul_bytes", f"{raw.count(0)} NUL bytes in a line of {len(raw)} bytes")
+    return _fold_lines(state, parts, limit, until, clock)[1]
 
 
 #: Bytes decoded per ``decode_lines`` call: small enough that the block and its events stay in the CPU cache
@@ -201,11 +236,11 @@ def _fold_piece(state: DashboardState, piece: bytes, limit: int) -> int:
         events = None
     if (events is not None and piece.startswith(b'{"v":') and len(events) == piece.count(b"\n")
             and _ODD_LINE_START.search(piece, 0, len(piece) - 1) is None):
+        state.stats.fed_bytes += len(piece)
         return _fold_events(state, events)[0]
-    lines = piece.split(b"\n")
-    if lines and not lines[-1]:
-        lines.pop()
-    return _fold_lines(state, [x for x in lines if x], limit)[0]
+    lines = [x for x in piece.split(b"\n") if x]
+    state.stats.fed_bytes += sum(map(len, lines)) + len(lines)
+    return _fold_lines(state, lines, limit)[0]
 
 
 def _refused(state: DashboardState, ev: Line, e: Exception) -> None:
@@ -256,6 +291,30 @@ def _aware(raw: Any) -> datetime | str:
     return dt if dt.utcoffset() is not None else "naive_timestamp"
 
 
+def envelope_problem(event: Any) -> tuple[str, str] | None:
+    """Why a parsed line (as ``orjson.loads`` gives it) is not an event: the skip ``(reason, detail)`` the
+    reducer counts it under (``not_object``, ``missing_envelope``, ``naive_timestamp``, ``bad_timestamp``), or
+    ``None`` when its envelope is whole — ``v`` ≥ 1, ``session_id`` and ``event`` strings, ``seq`` ≥ 0, an aware
+    ``ts`` (and ``market_ts``, if any). ``seq`` order is not judged here."""
+    if type(event) is not dict:
+        return "not_object", type(event).__name__
+    try:
+        v, ts, sid, seq, name = event["v"], event["ts"], event["session_id"], event["seq"], event["event"]
+    except KeyError as e:
+        return "missing_envelope", f"missing {e.args[0]!r}"
+    if type(seq) is not int or type(sid) is not str or seq < 0 or type(name) is not str:
+        return "missing_envelope", "seq must be a non-negative int, session_id and event strings"
+    if type(v) is not int or v < 1:
+        return "missing_envelope", f"bad schema version {str(v)[:20]!r}"
+    tsdt = _aware(ts)
+    if type(tsdt) is str:
+        return tsdt, f"seq {seq}: ts {str(ts)[:40]!r}"
+    mraw = event.get("market_ts")
+    if mraw is not None and type(mts := _aware(mraw)) is str:
+        return mts, f"seq {seq}: market_ts {str(mraw)[:40]!r}"
+    return None
+
+
 def _fold_untyped(state: DashboardState, raw: bytes, error: BaseException) -> None:
     """Say why the typed decoder refused ``raw`` (``error``): a skip, an unknown event's row, or a rejection."""
     try:
@@ -263,29 +322,14 @@ def _fold_untyped(state: DashboardState, raw: bytes, error: BaseException) -> No
     except orjson.JSONDecodeError as e:
         _skip(state, _classify_bad_line(raw), str(e)[:120])
         return
-    if type(event) is not dict:
-        _skip(state, "not_object", type(event).__name__)
+    problem = envelope_problem(event)
+    if problem is not None:
+        _skip(state, *problem)
         return
-    try:
-        v, ts, sid, seq, name = event["v"], event["ts"], event["session_id"], event["seq"], event["event"]
-    except KeyError as e:
-        _skip(state, "missing_envelope", f"missing {e.args[0]!r}")
-        return
-    if type(seq) is not int or type(sid) is not str or seq < 0 or type(name) is not str:
-        _skip(state, "missing_envelope", "seq must be a non-negative int, session_id and event strings")
-        return
-    if type(v) is not int or v < 1:
-        _skip(state, "missing_envelope", f"bad schema version {str(v)[:20]!r}")
-        return
-    tsdt = _aware(ts)
-    if type(tsdt) is str:
-        _skip(state, tsdt, f"seq {seq}: ts {str(ts)[:40]!r}")
-        return
+    v, sid, seq, name = event["v"], event["session_id"], event["seq"], event["event"]
+    tsdt = _aware(event["ts"])
     mraw = event.get("market_ts")
     mts = None if mraw is None else _aware(mraw)
-    if type(mts) is str:
-        _skip(state, mts, f"seq {seq}: market_ts {str(mraw)[:40]!r}")
-        return
     last = state.last_seq.get(sid)
     if last is not None and seq <= last:
         _skip(state, "duplicate_seq" if seq == last else "out_of_order_seq", f"seq {seq} after {last}")
@@ -309,6 +353,7 @@ def apply(state: DashboardState, event: Any) -> DashboardState:
     except TypeError as e:
         _skip(state, "not_json", str(e)[:120])
         return state
+    state.stats.fed_bytes += len(raw) + 1
     _fold_lines(state, (raw,), _DEFAULT_MAX_LINE)
     return state
 
@@ -338,11 +383,15 @@ class Reducer:
     def feed_line(self, raw: bytes) -> None:
         """One JSONL line (no trailing newline). Bad input is counted by reason, never raised."""
         self.version += 1
+        self.state.stats.fed_bytes += len(raw) + 1
         _fold_lines(self.state, (raw,), self.max_line_bytes)
 
     def feed_lines(self, lines: Iterable[bytes]) -> int:
         """Feed many JSONL lines (a replay), as ``feed_line`` does each. Returns how many lines were read."""
+        if type(lines) is not list:
+            lines = list(lines)
         n = _fold_lines(self.state, lines, self.max_line_bytes)[0]
+        self.state.stats.fed_bytes += sum(map(len, lines)) + n
         self.version += n
         return n
 
@@ -359,7 +408,10 @@ class Reducer:
         envelope ``ts`` or ``market_ts``) is later than ``until`` (aware): that line is not fed. Returns
         ``(lines fed, stopped)``; ``stopped`` says a later event was found, so the caller reads no further.
         Lines without a time on that clock are fed (and bad ones counted there)."""
+        if type(lines) is not list:
+            lines = list(lines)
         n, stopped = _fold_lines(self.state, lines, self.max_line_bytes, until, clock)
+        self.state.stats.fed_bytes += sum(map(len, lines[:n] if stopped else lines)) + n
         self.version += n
         return n, stopped
 

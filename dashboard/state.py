@@ -29,7 +29,7 @@ PriceText = NewType("PriceText", str)
 #: An aware datetime (a naive one is refused when a checkpoint is read).
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 #: The version of the checkpoint form; bump it when a field of the state changes meaning or shape.
-STATE_FORM = 2
+STATE_FORM = 3
 #: Decimal inputs beyond 10^±MAX_DECIMAL_EXP are refused by the fold (a rate within the open range; a price up
 #: to it): products of a few such values stay far from the Decimal context's overflow.
 MAX_DECIMAL_EXP = 60
@@ -83,10 +83,14 @@ class IngestStats(IngestTotals):
 
     ``skipped``: lines/events dropped before folding, by reason (``not_json``, ``invalid_utf8``, ``not_object``,
     ``missing_envelope``, ``naive_timestamp``, ``bad_timestamp``, ``out_of_order_seq``, ``duplicate_seq``,
-    ``empty_line``, ``too_long`` and a reader's own reasons such as ``torn_line``);
+    ``empty_line``, ``too_long``, ``nul_bytes`` and a reader's own reasons such as ``torn_line``);
     ``rejected``: envelope-valid events whose fields were missing or wrong-typed (``bad_field``), state unchanged;
     ``unknown``: events kept as info lines only (``unknown_event``, ``newer_version``);
-    ``last_problem``: a one-line description of the most recent skip/reject (for the operator).
+    ``last_problem``: a one-line description of the most recent skip/reject (for the operator);
+    ``fed_bytes``: the length of the log text fed — every line counted with its newline, whatever became of it
+    (blank lines a file reader drops, and lines it could not read, are not fed). A checkpoint carries the live
+    reducer's count, so a reader knows whether the file's bytes before the checkpoint are exactly the lines
+    that state folded (``dashboard.sources.jsonl.load``).
     """
 
     applied: int = 0
@@ -94,6 +98,7 @@ class IngestStats(IngestTotals):
     rejected: dict[str, int] = field(default_factory=dict)
     unknown: dict[str, int] = field(default_factory=dict)
     last_problem: str = ""
+    fed_bytes: int = 0
 
 
 @dataclass(slots=True)

@@ -143,3 +143,59 @@ def test_backward_blocks_are_whole_lines_and_leave_out_an_over_long_one(monkeypa
             got.extend(reversed(body[:-1].split(b"\n")))
         kept = [x for x in reversed(lines) if block >= len(data) or len(x) <= 300]
         assert got == kept, block
+
+
+def test_seek_counts_lines_before_the_checkpoint_as_a_full_replay_does(real_log: Path, tmp_path: Path) -> None:
+    """Lines in the file the bot's reducer never saw (a line too long to read, garbage) before the checkpoint a
+    seek would start from: the seeked frame counts them as the full replay and ``arbtail stats`` do — the
+    checkpoint's own counters do not replace them (issue 10, item 6). Damage before the only checkpoint means a
+    full replay; damage between two checkpoints, a start from the older one."""
+    lines = real_log.read_bytes().splitlines(keepends=True)
+    j = next(k for k, x in enumerate(lines) if b'"dashboard.checkpoint"' in x)
+    damage = [b"this is not json\n", b'{"v":1,"message":"' + b"x" * (17 * 1024 * 1024) + b'"}\n']
+    want_skipped = {"not_json": 1, "too_long": 1}
+    before = tmp_path / "before.jsonl"
+    before.write_bytes(b"".join([*lines[:j // 2], *damage, *lines[j // 2:]]))
+    full, _ = _fold(before, seek=False)
+    fast, res = _fold(before, seek_min_bytes=0)
+    assert full.stats.skipped == want_skipped
+    assert fast.stats.skipped == want_skipped
+    assert state_to_dict(fast.state) == state_to_dict(full.state)
+    assert frame_text(fast.snapshot(), 140) == frame_text(full.snapshot(), 140)
+    assert "skipped lines: 2 (" in frame_text(fast.snapshot(), 140)
+    # a newer checkpoint after the damage, as the bot's reducer (which never saw the damage) would write it
+    live = Reducer()
+    live.feed_lines([x[:-1] for x in lines])
+    last = orjson.loads(lines[-1])
+    cp = orjson.loads(lines[j])
+    cp.update(seq=last["seq"] + 1, ts=last["ts"], market_ts=last.get("market_ts"),
+              state=state_to_dict(live.state), message=f"dashboard checkpoint after seq {last['seq']}")
+    k = (j + len(lines)) // 2
+    between = tmp_path / "between.jsonl"
+    between.write_bytes(b"".join([*lines[:k], *damage, *lines[k:], orjson.dumps(cp) + b"\n"]))
+    full, _ = _fold(between, seek=False)
+    fast, res = _fold(between, seek_min_bytes=0)
+    assert res.checkpoint_seq == orjson.loads(lines[j])["seq"]  # the older checkpoint, before the damage
+    assert fast.stats.skipped == full.stats.skipped == want_skipped
+    assert state_to_dict(fast.state) == state_to_dict(full.state)
+    assert frame_text(fast.snapshot(), 140) == frame_text(full.snapshot(), 140)
+    # without damage, the newest checkpoint is the start
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(b"".join([*lines, orjson.dumps(cp) + b"\n"]))
+    assert _fold(clean, seek_min_bytes=0)[1].checkpoint_seq == cp["seq"]
+
+
+def test_seek_in_a_rotated_set_counts_its_older_members_text(real_log: Path, tmp_path: Path) -> None:
+    """The checkpoint's place in the log's text spans the older members: a ``.gz`` one counts its uncompressed
+    bytes and a byte-order mark at a member's start is not text, so a clean rotated set still starts from its
+    checkpoint, and reaches the state a full replay does."""
+    lines = real_log.read_bytes().splitlines(keepends=True)
+    j = next(k for k, x in enumerate(lines) if b'"dashboard.checkpoint"' in x)
+    base = tmp_path / "session.jsonl"
+    (tmp_path / "session.jsonl.2.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + b"".join(lines[:j // 3])))
+    (tmp_path / "session.jsonl.1").write_bytes(b"".join(lines[j // 3:j // 2]))
+    base.write_bytes(b"\xef\xbb\xbf" + b"".join(lines[j // 2:]))
+    full, _ = _fold(real_log, seek=False)
+    fast, res = _fold(base, seek_min_bytes=0)
+    assert res.checkpoint_seq == orjson.loads(lines[j])["seq"]
+    assert state_to_dict(fast.state) == state_to_dict(full.state)

@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from dashboard.reducer import Reducer
 from dashboard.sources.jsonl import read_file
 from dashboard.sources.lines import LineSplitter
+from events_builder import SID
 from test_reducer import Events, mark, round_trip, started
 from tools.arbtail import app
 
@@ -49,7 +50,7 @@ def once(path: Path) -> Any:
         (b'{"v":1,"ts":"2026-03-10T12:00:59', "torn_line"),  # torn last line (no newline)
         (b"this is not json\n", "not_json"),
         (b'{"v":1,"message":"caf\xe9 \xff"}\n', "invalid_utf8"),
-        (b"\x00\x00\x00\x00\n", "not_json"),  # NUL bytes
+        (b"\x00\x00\x00\x00\n", "nul_bytes"),  # NUL bytes (what copytruncate leaves)
         (b"[1,2,3]\n", "not_object"),  # a JSON array
         (b"42\n", "not_object"),  # a JSON number
         (b'{"v":1,"ts":NaN}\n', "not_json"),  # NaN is not JSON
@@ -197,3 +198,102 @@ def test_non_tty_output_has_no_cursor_control(tmp_path: Path) -> None:
         assert result.exit_code == 0
         assert "\x1b" not in result.stdout
         assert "P1" in result.stdout
+
+
+# --- issue 10, item 6: reader defects found with hostile files ----------------------------------------------
+
+
+def _heartbeat(seq: int) -> dict[str, Any]:
+    return {**Events()("heartbeat", "", "info"), "seq": seq}
+
+
+def test_a_copytruncate_hole_before_a_record_costs_only_the_nuls(tmp_path: Path) -> None:
+    """A run of NULs directly followed by a record (no newline between: what ``copytruncate`` leaves) costs the
+    NULs, counted as one ``nul_bytes`` skip, not the record after them — a short run and one longer than the
+    reader's longest line (a real hole is as long as the file was), read in blocks and by ``arbtail --once``."""
+    path = tmp_path / "s.jsonl"
+    with open(path, "wb") as fh:
+        fh.write(good_log())
+        fh.write(b"\x00" * 4096 + lines_of([_heartbeat(1000)]))
+        fh.write(b"\x00" * (17 * 1024 * 1024) + lines_of([_heartbeat(1001)]))
+        fh.write(lines_of([_heartbeat(1002)]))
+    r = Reducer()
+    read_file(path, r)
+    assert r.stats.skipped == {"nul_bytes": 2}
+    assert r.stats.applied == 18 and r.state.last_seq == {SID: 1002}
+    out = once(path).stdout
+    assert "skipped lines: 2 (nul_bytes 2)" in out
+
+
+def test_splitter_keeps_the_line_after_an_overlong_nul_run() -> None:
+    """The splitter drops an over-long line as it streams, but a line that is an over-long run of NULs and then a
+    line of sane length keeps that line (the NULs are reported as ``nul_bytes``), whatever the chunking."""
+    data = b"ok\n" + b"\x00" * 40 + b"line1\n" + b"\x00" * 25 + b"line2\n" + b"long" * 5 + b"\nnext\n"
+    for feed in ("feed", "feed_block"):
+        for step in (1, 3, 7):  # pieces shorter than the limit, as a file's blocks are
+            skips: list[tuple[str, str]] = []
+            s = LineSplitter(lambda reason, detail, skips=skips: skips.append((reason, detail)),
+                             max_line_bytes=10)
+            got = b""
+            for i in range(0, len(data), step):
+                out = getattr(s, feed)(data[i:i + step])
+                got += out if feed == "feed_block" else b"".join(x + b"\n" for x in out)
+                assert s.pending <= len(data)
+            s.finish("t")
+            assert got == b"ok\nline1\nline2\nnext\n", (feed, step)
+            assert [r for r, _ in skips] == ["nul_bytes", "nul_bytes", "too_long"], (feed, step)
+            assert skips[0][1].startswith("40 NUL bytes") and skips[1][1].startswith("25 NUL bytes")
+
+
+def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path: Path) -> None:
+    """A UTF-8 byte-order mark at the start of a file (an editor adds one) is not a line's first bytes: the
+    first event (``session.started``) folds — a plain file, a rotated set's first member (also ``.gz``) and the
+    newest member, by ``read_file``, ``arbtail --once`` and ``arbtail stats``."""
+    bom = b"\xef\xbb\xbf"
+    data = good_log()
+    plain = tmp_path / "plain.jsonl"
+    plain.write_bytes(data)
+    want = Reducer()
+    read_file(plain, want)
+    cut = data.index(b"\n", len(data) // 2) + 1
+    cases = {"one.jsonl": [("one.jsonl", bom + data)],
+             "rot.jsonl": [("rot.jsonl.1", bom + data[:cut]), ("rot.jsonl", bom + data[cut:])],
+             "gz.jsonl": [("gz.jsonl.1.gz", gzip.compress(bom + data[:cut])), ("gz.jsonl", data[cut:])]}
+    for name, files in cases.items():
+        for fname, content in files:
+            (tmp_path / fname).write_bytes(content)
+        r = Reducer()
+        read_file(tmp_path / name, r)
+        assert r.stats.skipped == {}, name
+        assert r.snapshot().session.session_id == SID, name
+        assert r.stats.applied == want.stats.applied, name
+        assert once(tmp_path / name).stdout == once(plain).stdout
+        stats = arbtail("stats", tmp_path / name).stdout
+        assert "skipped    0" in stats and "session.started" in stats, name
+
+
+def test_stats_counts_an_empty_object_as_a_skipped_line_not_an_event(tmp_path: Path) -> None:
+    """``{}`` (or any object without the envelope) is a bad line in ``arbtail stats``, not an event with a blank
+    name."""
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(good_log() + b"{}\n" + b'{"event":"heartbeat"}\n')
+    out = arbtail("stats", path).stdout
+    assert "17 lines, 15 events" in out
+    assert "skipped    2, missing_envelope 2" in out
+    events = out.split("events:\n", 1)[1].split("positions")[0]
+    assert all(row.split() and not row.split()[0].isdigit() for row in events.splitlines()), events
+
+
+def test_stats_reports_seq_running_backwards(tmp_path: Path) -> None:
+    """A log whose ``seq`` steps backwards is not a log without gaps: ``arbtail stats`` says how many times
+    ``seq`` went back (and where), next to the gaps."""
+    evs = [_heartbeat(s) for s in (1, 2, 3, 10, 4, 5, 2)]
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(lines_of(evs))
+    out = arbtail("stats", path).stdout
+    gaps = next(x for x in out.splitlines() if x.startswith("seq gaps"))
+    assert gaps.startswith("seq gaps   1 (6 seqs missing): 3→10")
+    assert "seq backwards 2: 10→4, 5→2" in gaps
+    clean = tmp_path / "clean.jsonl"
+    clean.write_bytes(good_log())
+    assert "seq gaps   0 (0 seqs missing), seq backwards 0" in arbtail("stats", clean).stdout

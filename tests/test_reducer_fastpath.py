@@ -221,3 +221,24 @@ def test_block_with_a_blank_line_and_a_two_value_line_folds_line_by_line(real_li
              _renumber(real_lines[12], nxt + 2)]
     r = _same(head + extra)
     assert r.stats.skipped.get("empty_line") == 1 and r.stats.skipped.get("not_json") == 1
+
+
+def test_a_nul_run_costs_only_the_nuls_per_line_and_in_blocks(real_lines: list[bytes]) -> None:
+    """What ``copytruncate`` leaves when the writer keeps its offset: a run of NUL bytes directly followed by a
+    good record, no newline between (issue 10, item 6). The NULs are one skip (``nul_bytes``, their count in the
+    detail) and the record after them folds — per line, per chunk and in blocks alike; a record before a NUL run
+    too, and a torn record before one is counted on its own."""
+    head = real_lines[:200]
+    nxt = max(orjson.loads(x)["seq"] for x in head) + 1
+    lines = [*head,
+             b"\x00" * 4096 + _renumber(real_lines[200], nxt),  # the copytruncate case
+             _renumber(real_lines[201], nxt + 1),
+             b"\x00" * 10,  # nothing but NULs
+             _renumber(real_lines[202], nxt + 2) + b"\x00" * 3,  # NULs after a record
+             b'{"v":1,"ts":"2026' + b"\x00" * 50 + _renumber(real_lines[203], nxt + 3),  # a torn record before
+             _renumber(real_lines[204], nxt + 4)]
+    r = _same(lines)
+    assert r.stats.skipped == {"nul_bytes": 4, "not_json": 1}
+    assert r.stats.applied == len(head) + 5 and not r.stats.rejected
+    # the record after the NULs is the one that folded: its seq is the session's, in order
+    assert max(r.state.last_seq.values()) == nxt + 4

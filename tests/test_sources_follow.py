@@ -101,3 +101,45 @@ def test_follow_survives_rotation_truncation_deletion(tmp_path: Path, notify: bo
     assert fresh.exit_code == 0
     assert frame_text(reducer.snapshot(), 140) == fresh.stdout
     assert reducer.stats.skipped == {} and reducer.stats.applied == len(opening) + len(closing) + len(extra)
+
+
+def _append(path: Path, data: bytes) -> None:
+    with open(path, "ab") as fh:
+        fh.write(data)
+
+
+def test_follow_reads_past_a_byte_order_mark_at_offset_0(tmp_path: Path) -> None:
+    """A file that starts with a UTF-8 byte-order mark (an editor adds one) loses no line when followed from its
+    start: neither when it is first read nor when it is read again from its start after a truncation (issue 10,
+    item 6). A mark anywhere else is not at a file's start and is left to the reducer."""
+    bom = b"\xef\xbb\xbf"
+    e = Events()
+    opening, closing = round_trip(e)
+    path = tmp_path / "s.jsonl"
+    path.write_bytes(bom + b"".join(line(x) for x in opening))
+    notices: list[str] = []
+    reducer = Reducer()
+
+    async def scenario() -> None:
+        async def consume() -> None:
+            async for _ in follow_file(path, reducer, poll_s=0.05, notify=False, on_notice=notices.append):
+                pass
+
+        task = asyncio.create_task(consume())
+        try:
+            await _until(lambda: reducer.stats.applied + reducer.stats.skipped_total >= len(opening), 20)
+            os.truncate(path, 0)
+            await _until(lambda: any("truncated" in n for n in notices), 20)
+            _append(path, bom + b"".join(line(x) for x in closing))
+            await _until(lambda: reducer.stats.applied + reducer.stats.skipped_total
+                         >= len(opening) + len(closing), 20)
+        finally:
+            task.cancel()
+            try:
+                await task
+            except asyncio.CancelledError:
+                pass
+
+    asyncio.run(scenario())
+    assert reducer.stats.skipped == {}
+    assert reducer.stats.applied == len(opening) + len(closing)

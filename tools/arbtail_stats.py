@@ -1,8 +1,10 @@
-"""``arbtail stats PATH``: a summary of a log — counts by event and level, time span, ``seq`` gaps, skipped lines
-by reason, positions and net PnL — as plain text (no colour, no cursor control).
+"""``arbtail stats PATH``: a summary of a log — counts by event and level, time span, ``seq`` gaps and steps
+back, skipped lines by reason, positions and net PnL — as plain text (no colour, no cursor control).
 
 One pass: every line is parsed once; events are counted here and folded by the same reducer the dashboard
-uses (``Reducer.feed``), which supplies the skip reasons, the positions and the PnL.
+uses (``Reducer.feed``), which supplies the skip reasons, the positions and the PnL. A line counts as an event
+when the reducer takes its envelope (``dashboard.reducer.envelope_problem``): ``{}`` is a skipped line, not an
+event without a name.
 """
 
 from __future__ import annotations
@@ -16,14 +18,15 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from dashboard.reducer import Reducer
+from dashboard.reducer import Reducer, between_nul_runs, envelope_problem
 from dashboard.sources.jsonl import SourceError, iter_batches
 from dashboard.text import fmt_duration, fmt_usd, safe_text
 
 
 @dataclass
 class LogStats:
-    """Counters of one pass. ``gaps``: per session, (after seq, before seq) pairs where seqs are missing."""
+    """Counters of one pass. ``gaps``: per session, (after seq, before seq) pairs where seqs are missing;
+    ``backwards``: (seq, next seq) pairs where a session's ``seq`` went back from one event to the next."""
 
     lines: int = 0
     events: Counter[str] = field(default_factory=Counter)
@@ -33,6 +36,8 @@ class LogStats:
     last_seq: dict[str, int] = field(default_factory=dict)
     gaps: dict[str, list[tuple[int, int]]] = field(default_factory=dict)
     missing: int = 0
+    prev_seq: dict[str, int] = field(default_factory=dict)
+    backwards: list[tuple[int, int]] = field(default_factory=list)
 
     def count(self, ev: dict[str, Any]) -> None:
         self.events[safe_text(ev.get("event"), 60)] += 1
@@ -54,6 +59,10 @@ class LogStats:
                 self.missing += seq - last - 1
             if last is None or seq > last:
                 self.last_seq[sid] = seq
+            prev = self.prev_seq.get(sid)
+            if prev is not None and seq < prev:
+                self.backwards.append((prev, seq))
+            self.prev_seq[sid] = seq
 
 
 def collect(path: Path, reducer: Reducer) -> LogStats:
@@ -66,8 +75,16 @@ def collect(path: Path, reducer: Reducer) -> LogStats:
                 ev = orjson.loads(raw)
             except orjson.JSONDecodeError:
                 reducer.feed_line(raw)  # classified and counted there
+                if b"\x00" in raw:  # NUL runs: the reducer folded the records between them
+                    for part in between_nul_runs(raw) or ():
+                        try:
+                            ev = orjson.loads(part)
+                        except orjson.JSONDecodeError:
+                            continue
+                        if envelope_problem(ev) is None:
+                            stats.count(ev)
                 continue
-            if type(ev) is dict:
+            if envelope_problem(ev) is None:
                 stats.count(ev)
             reducer.feed(ev)
     return stats
@@ -89,7 +106,10 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
     sessions = ", ".join(f"{safe_text(s, 36)} (last seq {q})" for s, q in stats.last_seq.items()) or "none"
     out.append(f"sessions   {sessions}")
     gaps = [f"{a}→{b}" for g in stats.gaps.values() for a, b in g]
-    out.append(f"seq gaps   {len(gaps)} ({stats.missing} seqs missing)" + (f": {', '.join(gaps[:10])}" if gaps else ""))
+    back = [f"{a}→{b}" for a, b in stats.backwards]
+    out.append(f"seq gaps   {len(gaps)} ({stats.missing} seqs missing)"
+               + (f": {', '.join(gaps[:10])}" if gaps else "")
+               + f", seq backwards {len(back)}" + (f": {', '.join(back[:10])}" if back else ""))
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
     skipped = {**ing.skipped}
     out.append(f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items())))

@@ -12,7 +12,8 @@ has open (device + inode):
 * not there yet → wait for it.
 
 The reducer sees the concatenation of everything that was appended, so the final state equals a fresh replay
-of those lines. Rotation, truncation and deletion are not bad input: they are reported through ``on_notice``
+of those lines. A file read from its start is read without a UTF-8 byte-order mark (``strip_bom``), as a replay
+reads it. Rotation, truncation and deletion are not bad input: they are reported through ``on_notice``
 (one line of text, for the operator), not as skipped lines.
 """
 
@@ -24,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from dashboard.sources.lines import BLOCK_BYTES, LineSplitter
+from dashboard.sources.lines import BLOCK_BYTES, LineSplitter, strip_bom
 from dashboard.sources.watcher import wakeups
 
 NoticeFn = Callable[[str], None]
@@ -75,7 +76,10 @@ class _Tail:
         fed = 0
         assert self.fh is not None
         while chunk := self.fh.read(BLOCK_BYTES):
+            at_start = self.offset == 0
             self.offset += len(chunk)
+            if at_start:  # the file's first bytes: a byte-order mark is not its first line's
+                chunk = strip_bom(chunk)
             fed += self.sink.feed_lines(self.splitter.feed(chunk))
         return fed
 

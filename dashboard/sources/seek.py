@@ -6,6 +6,9 @@ from it gives exactly the state a full replay gives (``checkpoint_usable``): its
 event just before it (``last_seq`` of its session = its own ``seq`` − 1), it covers one session only — the one
 the log starts with — and its timeline is at least as long as the reader keeps. Its state must also decode in
 this version's form: ``dashboard.sources.jsonl.load`` replays in full when ``Reducer.load_checkpoint`` refuses it.
+Its state's count of log bytes fed (``checkpoint_fed_bytes``) must also be its place in the log: when the file
+holds bytes there that the bot's reducer never folded, only a replay reading them counts them, so
+``dashboard.sources.jsonl.load`` looks for an older checkpoint that precedes them.
 """
 
 from __future__ import annotations
@@ -103,6 +106,14 @@ def _parse(line: bytes, offset: int, end: int) -> Checkpoint | None:
     if type(ev.get("seq")) is not int or type(ev.get("session_id")) is not str or type(ev.get("ts")) is not str:
         return None
     return Checkpoint(offset, end, line, ev)
+
+
+def checkpoint_fed_bytes(cp: Checkpoint) -> int | None:
+    """Bytes of log text the state of ``cp`` had folded (``IngestStats.fed_bytes``), ``None`` if it does not say
+    (a state form before the count)."""
+    stats = cp.state.get("stats")
+    fed = stats.get("fed_bytes") if type(stats) is dict else None
+    return fed if type(fed) is int else None
 
 
 def checkpoint_usable(cp: Checkpoint, first_session_id: str | None, timeline_size: int) -> bool:
