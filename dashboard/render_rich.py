@@ -18,11 +18,11 @@ from decimal import Decimal
 from io import StringIO
 
 from rich import box
+from rich.cells import cell_len
 from rich.console import Console, ConsoleOptions, Group, RenderableType, RenderResult
 from rich.layout import Layout
-from rich.panel import Panel
 from rich.measure import Measurement
-from rich.cells import cell_len
+from rich.panel import Panel
 from rich.segment import Segment
 from rich.style import Style
 from rich.text import Text

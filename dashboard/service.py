@@ -53,9 +53,9 @@ from rich.live import Live
 
 from dashboard.checkpoints import CheckpointEmitter, EmitCheckpoint, OnWarning, stdlib_warning
 from dashboard.reducer import Reducer
-from dashboard.terminal_writer import TerminalWriter
 from dashboard.render_plain import plain_summary
 from dashboard.render_rich import build_layout, frame_text
+from dashboard.terminal_writer import TerminalWriter
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
 Mode = Literal["live", "plain", "silent"]

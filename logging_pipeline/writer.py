@@ -19,7 +19,6 @@ import time
 from collections import deque
 from pathlib import Path
 
-
 #: Bytes of unwritten lines held for a retry while writes fail (64 MiB); lines beyond are dropped and counted.
 HOLD_BYTES = 64 * 1024 * 1024
 #: Seconds between attempts to write held lines after a failed write.

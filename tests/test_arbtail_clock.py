@@ -17,7 +17,6 @@ from dashboard.state import state_to_dict
 from dashboard.timeaxis import TIME_FIELD, Clock
 
 
-
 def _reference(lines: list[bytes], until: datetime, clock: Clock) -> Reducer:
     """The definition, written out: feed lines one by one until the first event later than ``until``."""
     r = Reducer()

@@ -17,7 +17,6 @@ from dashboard.sources.jsonl import load
 from dashboard.state import state_to_dict
 
 
-
 def _definition(lines: list[bytes], until: datetime) -> Reducer:
     """feed lines one by one until the first event whose market_ts is later than ``until``."""
     r = Reducer()

@@ -16,7 +16,6 @@ from typer.testing import CliRunner
 from tools.arbtail import app
 
 
-
 def events(path: Path) -> list[dict[str, Any]]:
     """The log's events, checkpoints left out (as ``grep`` does unless asked for them)."""
     evs = [orjson.loads(x) for x in path.read_bytes().splitlines()]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 import os
 import pty
 import random
@@ -17,21 +18,21 @@ import signal
 import sys
 import termios
 from collections.abc import Callable
-from datetime import datetime, timedelta, timezone
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from events_builder import Events, mark, round_trip
 from rich.console import Console
 
 from dashboard.reducer import Reducer
-from events_builder import Events, mark, round_trip
 from tools import arbtail_keys
 from tools.arbtail_keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
 from tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, event_time, format_time, playback
 
-BASE = datetime(2026, 3, 10, 12, 0, tzinfo=timezone.utc)
+BASE = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
 
 def write_log(path: Path, count: int, gap_s: Callable[[int], float]) -> list[datetime]:
@@ -46,7 +47,7 @@ def write_log(path: Path, count: int, gap_s: Callable[[int], float]) -> list[dat
     ts = [BASE]
     for i in range(1, count):
         ts.append(ts[-1] + timedelta(seconds=gap_s(i)))
-    for ev, t in zip(evs, ts):
+    for ev, t in zip(evs, ts, strict=True):
         ev["ts"] = t.isoformat()
     path.write_bytes(b"".join(orjson.dumps(ev) + b"\n" for ev in evs))
     return ts
@@ -99,7 +100,7 @@ async def settle(task: asyncio.Task[None], rounds: int = 500) -> None:
 
 
 def gaps(ts: list[datetime]) -> list[float]:
-    return [(b - a).total_seconds() for a, b in zip(ts, ts[1:])]
+    return [(b - a).total_seconds() for a, b in itertools.pairwise(ts)]
 
 
 def uneven(i: int) -> float:
@@ -336,7 +337,7 @@ def test_speed_keys_scale_the_waits(tmp_path: Path) -> None:
     # each key acts from the event after the wait it was typed in
     g = gaps(ts)
     speeds = [speed, speed, speed * 2, speed * 2] + [speed / 2] * (len(g) - 4)
-    assert clock.waits == pytest.approx([gap / s for gap, s in zip(g, speeds)])
+    assert clock.waits == pytest.approx([gap / s for gap, s in zip(g, speeds, strict=True)])
     assert r.stats.applied == len(ts)
 
 
@@ -428,7 +429,7 @@ ARBTAIL = Path(sys.executable).with_name("arbtail")
 
 
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
-def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
+def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:  # noqa: F811 - the fixture
     from test_terminal import assert_terminal_usable
 
     path = tmp_path / "s.jsonl"

@@ -5,17 +5,18 @@ from __future__ import annotations
 
 import asyncio
 import io
+import itertools
 from datetime import datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from events_builder import Events, round_trip
 from rich.console import Console
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
 from dashboard.sources.jsonl import load
-from events_builder import Events, round_trip
 from tools.arbtail_view import playback
 
 
@@ -54,7 +55,7 @@ def test_playback_makes_up_time_lost_folding(tmp_path: Path) -> None:
     path = tmp_path / "s.jsonl"
     path.write_bytes(b"".join(orjson.dumps(x) + b"\n" for x in evs))
     ts = [datetime.fromisoformat(x["ts"]) for x in evs]
-    gaps = [(b - a).total_seconds() for a, b in zip(ts, ts[1:])]
+    gaps = [(b - a).total_seconds() for a, b in itertools.pairwise(ts)]
     lost = gaps[1] / 2  # every fold "costs" half of the second gap (at speed 1)
     clock = [0.0]
     waits: list[float] = []

@@ -20,7 +20,6 @@ from dashboard.state import state_to_dict
 from tools.arbtail import app
 
 
-
 def _fold(path: Path, **kw: object) -> tuple[Reducer, object]:
     r = Reducer()
     res = load(path, r, **kw)  # type: ignore[arg-type]

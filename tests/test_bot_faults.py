@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
+from test_bot_execution import START, make_config, market_for, opportunity
 
 from bot.config import load_config
 from bot.runner import run_bot
@@ -20,7 +21,6 @@ from bot.strategies.funding_arbitrage.position_manager import PositionManager
 from bot.venues.base import OrderRejectedError
 from bot.venues.paper import PaperVenue
 from helpers.unified_logger import get_logger
-from test_bot_execution import START, make_config, market_for, opportunity
 
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "funding_arb_paper.yml"
 

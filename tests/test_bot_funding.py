@@ -15,11 +15,11 @@ from decimal import Decimal
 
 import pytest
 from structlog.testing import capture_logs
+from test_bot_execution import START, make_config, market_for, opportunity
 
 from bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from bot.strategies.funding_arbitrage.position_manager import PositionManager
 from helpers.unified_logger import get_logger
-from test_bot_execution import START, make_config, market_for, opportunity
 
 
 def test_modelled_mark_hand_computed() -> None:

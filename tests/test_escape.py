@@ -16,15 +16,15 @@ from __future__ import annotations
 
 import io
 import unicodedata
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from events_builder import Events, started
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
 from dashboard.text import safe_text
-from events_builder import Events, started
 from logging_pipeline.console_format import format_record
 from logging_pipeline.escape import safe_text as the_escaper
 
@@ -143,7 +143,7 @@ def test_console_look_of_ordinary_text_is_unchanged() -> None:
         "Opened BTC • long binance / short bybit — 0.5 @ 100.00 (café, 日本, 📋)"
     )
     failed = {
-        "event": "log.message", "level": "error", "ts": datetime(2026, 3, 10, 12, 0, 2, tzinfo=timezone.utc),
+        "event": "log.message", "level": "error", "ts": datetime(2026, 3, 10, 12, 0, 2, tzinfo=UTC),
         "logger": "asyncio", "message": "Task failed\twith tab",
         "exc": 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
                "\tboom()\nValueError: bad",

@@ -22,18 +22,17 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import orjson
 import pytest
 
 import dashboard.service as service_module
 import tools.runbot_cli as runbot_cli
 from bot.config import BotConfig, load_config
-from dashboard.reducer import Reducer
-from logging_pipeline import Sink
-import msgspec
-
 from dashboard.folds import PLAN
 from dashboard.folds.base import FOLDED
+from dashboard.reducer import Reducer
+from logging_pipeline import Sink
 from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER
 from logging_pipeline.events import Envelope, PositionUpdated
 from logging_pipeline.sinks.jsonl import JsonlSink

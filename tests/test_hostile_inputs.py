@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 import pytest
+from events_builder import SID
+from test_reducer import Events, mark, round_trip, started
 from typer.testing import CliRunner
 
 from dashboard.reducer import Reducer
 from dashboard.sources.jsonl import read_file
 from dashboard.sources.lines import LineSplitter
-from events_builder import SID
-from test_reducer import Events, mark, round_trip, started
 from tools.arbtail import app
 
 runner = CliRunner()

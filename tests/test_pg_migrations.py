@@ -84,7 +84,7 @@ def test_upgrade_from_two_processes_at_once(pg_dsn: str) -> None:
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=60) for p in procs]
-    for p, (out, err) in zip(procs, outs):
+    for p, (_out, err) in zip(procs, outs, strict=True):
         assert p.returncode == 0, err.decode()
     assert sorted(int(o.strip()) for o, _ in outs) == [0, len(load_migrations())]
 

@@ -155,7 +155,7 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
 
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
 def test_following_a_db_session_in_a_terminal_has_the_keys_and_leaves_the_frame(
-        pg_dsn: str, tmp_path: Path, pane_factory: object) -> None:
+        pg_dsn: str, tmp_path: Path, pane_factory: object) -> None:  # noqa: F811 - the fixture
     """``arbtail --db DSN --session ID --follow`` on a terminal: status bar, ``space`` freezes, ``q`` quits,
     the terminal is given back and the last frame stays on the normal screen."""
     import sys

@@ -23,7 +23,14 @@ import yaml
 from logging_pipeline.postgres import PostgresSink
 from logging_pipeline.postgres import spool as spool_mod
 from logging_pipeline.postgres.dsn import dsn_target
-from logging_pipeline.postgres.spool import Spool, claim_orphan, lock_path, read_target, release_orphan, target_path
+from logging_pipeline.postgres.spool import (
+    Spool,
+    claim_orphan,
+    lock_path,
+    read_target,
+    release_orphan,
+    target_path,
+)
 from tests.pg_fixtures import make_events
 from tools.pg_admin import PgAdminError, import_jsonl, import_jsonl_isolated, list_sessions
 

@@ -9,13 +9,12 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import orjson
 import pytest
 
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
-import msgspec
-
 from logging_pipeline.catalogue import CATALOGUE
 from logging_pipeline.events import Envelope, FundingRate
 from logging_pipeline.sinks.console import ConsoleSink

@@ -11,11 +11,11 @@ from typing import Any
 
 import orjson
 import pytest
+from events_builder import SID, Events, build, fill, leg, mark, opened, payment, round_trip, started
 
 from dashboard.reducer import NOISE_EVENTS, Reducer, apply, build_snapshot
 from dashboard.render_rich import frame_text
 from dashboard.state import DashboardState, state_from_dict, state_to_dict
-from events_builder import SID, Events, build, fill, leg, mark, opened, payment, round_trip, started
 from logging_pipeline.events import (
     ExecutionRollback,
     FundingRate,

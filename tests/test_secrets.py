@@ -12,12 +12,12 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
+from test_faults import SHIPPED, run_bot_in_process
 
 import tools.runbot_cli as runbot_cli
 from bot.config import BotConfig, load_config
 from helpers.unified_logger import get_logger
 from logging_pipeline.redact import REDACTED
-from test_faults import SHIPPED, run_bot_in_process
 
 API_KEY = "AKIAjq7Zx9Lw2Vt5Pb"
 API_SECRET = "q8Jd-3fKs_Zm1Wn0Xr7TyB"

@@ -11,12 +11,12 @@ from typing import Any
 
 import orjson
 import pytest
+from events_builder import Events, mark, round_trip
 from typer.testing import CliRunner
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
 from dashboard.sources.follow import follow_file
-from events_builder import Events, mark, round_trip
 from tools.arbtail import app
 
 

@@ -77,7 +77,7 @@ async def test_stalls_closer_together_than_the_recovery_time_are_one_spell() -> 
             for _ in range(4):  # four short stalls, 0.15 s apart
                 stream.stall(True)
                 dropped = service.frames_dropped
-                await _until(lambda: service.frames_dropped > dropped, "a dropped frame")
+                await _until(lambda dropped=dropped: service.frames_dropped > dropped, "a dropped frame")
                 stream.stall(False)
                 await asyncio.sleep(0.15)
             assert [c[1] for c in calls] == ["degraded"]

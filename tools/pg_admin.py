@@ -9,18 +9,18 @@ the DSN's password never reaches the terminal.
 from __future__ import annotations
 
 import asyncio
-import io
 import contextlib
 import dataclasses
 import errno
+import io
 import json
 import os
 import re
 import sys
 import tempfile
 import uuid
-from collections.abc import Callable, Collection, Iterator
 from collections import Counter
+from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
@@ -28,16 +28,23 @@ from pathlib import Path
 from typing import IO, Annotated, Any
 
 import asyncpg
+import typer
 from rich.console import Console
 from rich.table import Table
-import typer
 
 from dashboard.reducer import Reducer
 from dashboard.sources.postgres import PostgresSourceError, resolve_session
 from logging_pipeline.postgres import store
 from logging_pipeline.postgres.dsn import redact, redact_dsn, resolve_dsn
 from logging_pipeline.postgres.migrations import upgrade
-from logging_pipeline.postgres.rows import BadEvent, Row, payload_to_line, row_from_line, unwrap_jsonb, utc_now
+from logging_pipeline.postgres.rows import (
+    BadEvent,
+    Row,
+    payload_to_line,
+    row_from_line,
+    unwrap_jsonb,
+    utc_now,
+)
 
 
 class PgAdminError(RuntimeError):

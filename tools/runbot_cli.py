@@ -38,12 +38,12 @@ from dashboard.terminal_writer import TerminalWriter
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
 from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionStopped
+from logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
+from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
+from logging_pipeline.postgres.wiring import build_postgres_sink
 from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
-from logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
-from logging_pipeline.postgres.wiring import build_postgres_sink
-from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
 from tools.pg_admin import import_jsonl_isolated, prune
 from tools.pg_admin import register_commands as register_pg_commands
 

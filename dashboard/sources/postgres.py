@@ -227,7 +227,7 @@ class PostgresSource:
                         return
                 try:
                     await asyncio.wait_for(self._notified.wait(), self.poll_s)
-                except (TimeoutError, asyncio.TimeoutError):
+                except TimeoutError:
                     pass
                 self._notified.clear()
         finally:

@@ -12,7 +12,7 @@ jsonb cannot hold the NUL character (``\\u0000``). An event containing one is st
 from __future__ import annotations
 
 import uuid
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 import orjson
@@ -157,4 +157,4 @@ def payload_to_line(payload: str | bytes) -> bytes:
 
 def utc_now() -> datetime:
     """The current wall clock, timezone-aware UTC."""
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -32,7 +32,14 @@ import asyncpg
 from logging_pipeline.postgres import store
 from logging_pipeline.postgres.dsn import dsn_target, redact, redact_dsn
 from logging_pipeline.postgres.migrations import SchemaTooNewError, upgrade
-from logging_pipeline.postgres.rows import BadEvent, Row, original_line, row_from_event, row_from_line, utc_now
+from logging_pipeline.postgres.rows import (
+    BadEvent,
+    Row,
+    original_line,
+    row_from_event,
+    row_from_line,
+    utc_now,
+)
 from logging_pipeline.postgres.spool import Spool
 from logging_pipeline.sinks.base import Sink, SinkHealth
 
@@ -274,7 +281,7 @@ class PostgresSink(Sink):
         cancelled: BaseException | None = None
         try:
             await asyncio.wait_for(asyncio.shield(self._task), self.close_timeout_s)
-        except (TimeoutError, asyncio.TimeoutError):
+        except TimeoutError:
             self._task.cancel()
             cancelled = await _finish(asyncio.gather(self._task, return_exceptions=True))
             self._drop_connection()
@@ -346,7 +353,7 @@ class PostgresSink(Sink):
         if not self._closing:
             try:
                 await asyncio.wait_for(self._wake.wait(), timeout)
-            except (TimeoutError, asyncio.TimeoutError):
+            except TimeoutError:
                 pass
         self._wake.clear()
         self._wake_requested = False
