@@ -118,7 +118,9 @@ async def _heartbeat(strategy: Strategy, log: UnifiedLogger) -> None:
 def _emit_step(step: MarketStep, log: UnifiedLogger) -> None:
     for tick in step.marks:
         log.emit(
-            MarkPrice(venue=tick.venue, symbol=tick.symbol, mark_price=tick.mark_price, index_price=tick.index_price),
+            MarkPrice(
+                venue=tick.venue, symbol=tick.symbol, mark_price=tick.mark_price, index_price=tick.index_price
+            ),
             message=f"{tick.venue} {tick.symbol} mark {tick.mark_price}",
         )
 
@@ -126,8 +128,14 @@ def _emit_step(step: MarketStep, log: UnifiedLogger) -> None:
 def _emit_rates(step: MarketStep, log: UnifiedLogger) -> None:
     for venue, symbol, quote in step.rate_changes:
         log.emit(
-            FundingRate(venue=venue, symbol=symbol, rate=quote.rate, interval_s=quote.interval_s,
-                        apr=rate_to_apr(quote.rate, quote.interval_s), next_funding_ts=quote.next_funding_ts),
+            FundingRate(
+                venue=venue,
+                symbol=symbol,
+                rate=quote.rate,
+                interval_s=quote.interval_s,
+                apr=rate_to_apr(quote.rate, quote.interval_s),
+                next_funding_ts=quote.next_funding_ts,
+            ),
             message=f"{venue} {symbol} funding {quote.rate} per {quote.interval_s // 3600}h, next "
             f"{quote.next_funding_ts:%Y-%m-%d %H:%M}",
         )
@@ -153,16 +161,26 @@ async def run_bot(
     if clock is None:
         clock = SimClock(market.start, config.market.speed if speed is None else speed)
     elif clock.now() != market.start:
-        raise ValueError(f"clock starts at {clock.now().isoformat()}, market window at {market.start.isoformat()}")
+        raise ValueError(
+            f"clock starts at {clock.now().isoformat()}, market window at {market.start.isoformat()}"
+        )
     strategy = FundingArbitrageStrategy(config.strategy, market.venues)
     cfg = config.strategy
     log.emit(
         SessionStarted(
-            strategy=strategy.name, strategy_version=strategy.version, config_path=config_path,
-            dry_run=cfg.dry_run, venues=list(market.venues), symbols=list(cfg.symbols),
-            max_positions=cfg.max_positions, max_total_exposure_usd=cfg.max_total_exposure_usd,
-            target_margin=cfg.target_margin, market_start=market.start, market_end=market.end,
-            speed=clock.speed, data_note=DATA_NOTE,
+            strategy=strategy.name,
+            strategy_version=strategy.version,
+            config_path=config_path,
+            dry_run=cfg.dry_run,
+            venues=list(market.venues),
+            symbols=list(cfg.symbols),
+            max_positions=cfg.max_positions,
+            max_total_exposure_usd=cfg.max_total_exposure_usd,
+            target_margin=cfg.target_margin,
+            market_start=market.start,
+            market_end=market.end,
+            speed=clock.speed,
+            data_note=DATA_NOTE,
             # the thresholds the dashboard colours against: the ones this run exits / refuses entries at
             profit_erosion_threshold=cfg.profit_erosion_threshold,
             max_entry_price_divergence_pct=cfg.max_entry_price_divergence_pct,
@@ -172,8 +190,13 @@ async def run_bot(
     )
     for name, venue in market.venues.items():
         log.emit(
-            VenueConnected(venue=name, quote=venue.quote, funding_interval_s=venue.funding_interval_s,
-                           taker_fee_rate=venue.taker_fee_rate, maker_fee_rate=venue.maker_fee_rate),
+            VenueConnected(
+                venue=name,
+                quote=venue.quote,
+                funding_interval_s=venue.funding_interval_s,
+                taker_fee_rate=venue.taker_fee_rate,
+                maker_fee_rate=venue.maker_fee_rate,
+            ),
             message=f"{name} connected (paper, {venue.quote}, funding every {venue.funding_interval_s // 3600}h)",
         )
 
@@ -207,21 +230,37 @@ async def run_bot(
         except asyncio.CancelledError:
             pass
     summary = strategy.summary()
-    c = {k: _cents(v) for k, v in (("net", summary.net_pnl), ("price", summary.realized_pnl),
-                                   ("funding", summary.funding), ("fees", summary.fees),
-                                   ("rb_net", summary.rollback_net_pnl), ("rb_price", summary.rollback_realized_pnl),
-                                   ("rb_fees", summary.rollback_fees))}
+    c = {
+        k: _cents(v)
+        for k, v in (
+            ("net", summary.net_pnl),
+            ("price", summary.realized_pnl),
+            ("funding", summary.funding),
+            ("fees", summary.fees),
+            ("rb_net", summary.rollback_net_pnl),
+            ("rb_price", summary.rollback_realized_pnl),
+            ("rb_fees", summary.rollback_fees),
+        )
+    }
     n_rb = summary.rollbacks
     log.info(
         f"Run complete: {summary.positions_opened} opened, {summary.positions_closed} closed, "
         f"{n_rb} rollback{'' if n_rb == 1 else 's'}; net PnL {c['net']} USD "
         f"(price {c['price']}, funding {c['funding']}, fees {c['fees']}; "
         f"rollbacks {c['rb_net']}: price {c['rb_price']}, fees {c['rb_fees']})",
-        positions_opened=summary.positions_opened, positions_closed=summary.positions_closed,
-        net_pnl=c["net"], rollback_net_pnl=c["rb_net"],
+        positions_opened=summary.positions_opened,
+        positions_closed=summary.positions_closed,
+        net_pnl=c["net"],
+        rollback_net_pnl=c["rb_net"],
     )
-    return RunResult(market_start=market.start, market_end=market.end, hours=len(hours), cycles=cycles,
-                     funding_settlements_booked=booked, summary=summary)
+    return RunResult(
+        market_start=market.start,
+        market_end=market.end,
+        hours=len(hours),
+        cycles=cycles,
+        funding_settlements_booked=booked,
+        summary=summary,
+    )
 
 
 __all__ = ["DATA_NOTE", "RunResult", "make_clock", "market_window", "run_bot"]

@@ -100,4 +100,3 @@ class CheckpointEmitter:
         self._last_count = count
         self.emitted += 1
         return True
-

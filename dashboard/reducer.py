@@ -42,8 +42,16 @@ from dashboard.timeaxis import Clock, event_time
 from logging_pipeline.catalogue import CATALOGUE, LINE_ERRORS, Line
 from logging_pipeline.events import SCHEMA_VERSION
 
-__all__ = ["Reducer", "apply", "build_snapshot", "between_nul_runs", "envelope_problem", "NOISE_EVENTS",
-           "BOOKED_TOLERANCE_USD", "MAX_CLOSED_KEPT"]
+__all__ = [
+    "Reducer",
+    "apply",
+    "build_snapshot",
+    "between_nul_runs",
+    "envelope_problem",
+    "NOISE_EVENTS",
+    "BOOKED_TOLERANCE_USD",
+    "MAX_CLOSED_KEPT",
+]
 
 #: Events folded but not shown in the timeline (the catalogue's ``TIMELINE = False``).
 NOISE_EVENTS = CATALOGUE.not_in_timeline
@@ -70,8 +78,9 @@ def _reject(state: DashboardState, reason: str, detail: str) -> None:
 # --- the typed path ------------------------------------------------------------------------------------------
 
 
-def _fold_events(state: DashboardState, events: list[Line], until: datetime | None = None,
-                 by_market: bool = False) -> tuple[int, bool]:
+def _fold_events(
+    state: DashboardState, events: list[Line], until: datetime | None = None, by_market: bool = False
+) -> tuple[int, bool]:
     """Fold decoded lines in order: ``seq`` against the session's last one, the event's fold, the clocks, the
     timeline row. With ``until``, stop before the first event later than it (on the market clock if
     ``by_market``, else the wall clock). Returns ``(events read, stopped)``.
@@ -92,7 +101,9 @@ def _fold_events(state: DashboardState, events: list[Line], until: datetime | No
     applied = 0
     last_ts = state.last_ts
     market_now = state.market_now
-    cur_sid: str | None = None  # the session whose last seq is cur_last (written back on a switch and at the end)
+    cur_sid: str | None = (
+        None  # the session whose last seq is cur_last (written back on a switch and at the end)
+    )
     cur_last = -1
     try:
         for ev in events:
@@ -104,7 +115,11 @@ def _fold_events(state: DashboardState, events: list[Line], until: datetime | No
                 cur_last = last_seq.get(sid, -1)
             seq = ev.seq
             if seq <= cur_last:
-                _skip(state, "duplicate_seq" if seq == cur_last else "out_of_order_seq", f"seq {seq} after {cur_last}")
+                _skip(
+                    state,
+                    "duplicate_seq" if seq == cur_last else "out_of_order_seq",
+                    f"seq {seq} after {cur_last}",
+                )
                 continue
             cur_last = seq
             handler, shown = plan[kind(ev)]
@@ -130,8 +145,13 @@ def _fold_events(state: DashboardState, events: list[Line], until: datetime | No
         state.last_ts, state.market_now = last_ts, market_now
 
 
-def _fold_lines(state: DashboardState, lines: Iterable[bytes], limit: int, until: datetime | None = None,
-                clock: Clock = "wall") -> tuple[int, bool]:
+def _fold_lines(
+    state: DashboardState,
+    lines: Iterable[bytes],
+    limit: int,
+    until: datetime | None = None,
+    clock: Clock = "wall",
+) -> tuple[int, bool]:
     """Fold each of ``lines`` (no newline); see the module docstring. Runs of lines the decoder takes are folded
     together by ``_fold_events``; a line it refuses is explained by ``_fold_untyped`` where it stands. With
     ``until``, stop before the first event whose time on ``clock`` is later. Returns ``(lines read, stopped)``."""
@@ -190,8 +210,9 @@ def between_nul_runs(raw: bytes) -> list[bytes] | None:
     return parts
 
 
-def _fold_nul_line(state: DashboardState, raw: bytes, parts: list[bytes], limit: int, until: datetime | None,
-                   clock: Clock) -> bool:
+def _fold_nul_line(
+    state: DashboardState, raw: bytes, parts: list[bytes], limit: int, until: datetime | None, clock: Clock
+) -> bool:
     """A line holding NUL bytes and maybe records (``between_nul_runs``): the NULs cost one skip
     (``nul_bytes``, their count in the detail) and ``parts`` are folded as lines of their own (``_fold_lines``)
     — the good record after a ``copytruncate`` hole folds, a torn one before it is counted on its own. Returns
@@ -234,8 +255,12 @@ def _fold_piece(state: DashboardState, piece: bytes, limit: int) -> int:
         events = _decode_lines(piece)
     except LINE_ERRORS:
         events = None
-    if (events is not None and piece.startswith(b'{"v":') and len(events) == piece.count(b"\n")
-            and _ODD_LINE_START.search(piece, 0, len(piece) - 1) is None):
+    if (
+        events is not None
+        and piece.startswith(b'{"v":')
+        and len(events) == piece.count(b"\n")
+        and _ODD_LINE_START.search(piece, 0, len(piece) - 1) is None
+    ):
         state.stats.fed_bytes += len(piece)
         return _fold_events(state, events)[0]
     lines = [x for x in piece.split(b"\n") if x]
@@ -403,7 +428,9 @@ class Reducer:
         self.version += n
         return n
 
-    def feed_lines_until(self, lines: Iterable[bytes], until: datetime, clock: Clock = "wall") -> tuple[int, bool]:
+    def feed_lines_until(
+        self, lines: Iterable[bytes], until: datetime, clock: Clock = "wall"
+    ) -> tuple[int, bool]:
         """Like ``feed_lines`` but stops at the first event whose time on ``clock`` (``dashboard.timeaxis``:
         envelope ``ts`` or ``market_ts``) is later than ``until`` (aware): that line is not fed. Returns
         ``(lines fed, stopped)``; ``stopped`` says a later event was found, so the caller reads no further.

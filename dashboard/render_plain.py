@@ -88,7 +88,8 @@ def session_lines(s: SessionState) -> list[str]:
         f"{safe_text(s.strategy) if s.strategy else DASH}{ver} · config {safe_text(s.config_path or DASH)}"
         f" · session {short_id(s.session_id or DASH)} · health {safe_text(s.health).upper()}{dry}"
         + (f" ({safe_text(s.health_reason, 60)})" if s.health_reason else ""),
-        f"stage {safe_text(s.stage_banner or DASH)}" + (f" [{safe_text(s.lifecycle)}]" if s.lifecycle else ""),
+        f"stage {safe_text(s.stage_banner or DASH)}"
+        + (f" [{safe_text(s.lifecycle)}]" if s.lifecycle else ""),
         f"uptime wall {fmt_duration(s.wall_uptime_s)} · market {fmt_duration(s.market_uptime_s)}"
         f" · market now {fmt_ts(s.market_now, date=True)} UTC",
         f"venues {venues_line(s)}",

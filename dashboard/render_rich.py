@@ -151,7 +151,9 @@ def session_pane(snap: DashboardSnapshot, *, wrap_note: bool = True) -> Renderab
         venues.append(DASH)
     limits = _t(f"limits {limits_line(s)}  config {safe_text(s.config_path or DASH)}")
     g = s.ingest
-    ingest = _t(ingest_line(s), "yellow" if (g.skipped_total or g.rejected_total or g.unknown_total) else "dim")
+    ingest = _t(
+        ingest_line(s), "yellow" if (g.skipped_total or g.rejected_total or g.unknown_total) else "dim"
+    )
     lines: list[RenderableType] = [head, stage, times, venues, limits, ingest]
     if s.data_note:
         note = Text(f"note: {safe_text(s.data_note, 400)}", style="dim italic")
@@ -261,8 +263,12 @@ class Grid:
         for row in split:
             emit(row, max(len(c[0]) for c in row))
         if not self.rows:
-            out.append([(_crop(self.empty, max_width) if len(self.empty) > max_width else self.empty, "dim"),
-                        (" " * max(0, max_width - cell_len(self.empty)), "")])
+            out.append(
+                [
+                    (_crop(self.empty, max_width) if len(self.empty) > max_width else self.empty, "dim"),
+                    (" " * max(0, max_width - cell_len(self.empty)), ""),
+                ]
+            )
         return out
 
     def __rich_console__(self, console: Console, options: ConsoleOptions) -> RenderResult:
@@ -318,9 +324,19 @@ def _legs_cells(p: PositionSnapshot) -> tuple[str, str, str, str, str, str]:
         if leg.leverage is None:
             lev.append(DASH)
         else:
-            lev.append(f"{fmt_qty(leg.leverage)}× {fmt_usd(leg.margin)}" if leg.margin is not None else
-                       f"{fmt_qty(leg.leverage)}×")
-    return ("\n".join(names), "\n".join(qtys), "\n".join(entries), "\n".join(marks), "\n".join(upnl), "\n".join(lev))
+            lev.append(
+                f"{fmt_qty(leg.leverage)}× {fmt_usd(leg.margin)}"
+                if leg.margin is not None
+                else f"{fmt_qty(leg.leverage)}×"
+            )
+    return (
+        "\n".join(names),
+        "\n".join(qtys),
+        "\n".join(entries),
+        "\n".join(marks),
+        "\n".join(upnl),
+        "\n".join(lev),
+    )
 
 
 POSITION_COLUMNS = [
@@ -344,7 +360,9 @@ POSITION_COLUMNS = [
 ]
 
 
-def _position_row(p: PositionSnapshot, div_limit: Decimal | None, erosion_threshold: Decimal | None) -> list[Cell]:
+def _position_row(
+    p: PositionSnapshot, div_limit: Decimal | None, erosion_threshold: Decimal | None
+) -> list[Cell]:
     names, qtys, entries, marks, upnl, lev = _legs_cells(p)
     live = p.lifecycle in ("opening", "open", "closing")
     dim = "" if live else "dim"
@@ -369,8 +387,10 @@ def _position_row(p: PositionSnapshot, div_limit: Decimal | None, erosion_thresh
         (upnl, _pnl_style(p.unrealized_pnl)),
         (fmt_usd(p.realized_pnl, signed=True), _pnl_style(p.realized_pnl)),
         (fmt_usd(p.fees), dim),
-        (f"{fmt_usd(p.funding_accrued, signed=True)}\nexp {fmt_usd(p.funding_expected, signed=True)}",
-         _pnl_style(p.funding_accrued)),
+        (
+            f"{fmt_usd(p.funding_accrued, signed=True)}\nexp {fmt_usd(p.funding_expected, signed=True)}",
+            _pnl_style(p.funding_accrued),
+        ),
         (fmt_usd(p.net_pnl, signed=True), "bold " + _pnl_style(p.net_pnl)),
         (lev, dim),
         (fmt_duration(p.age_s), dim),
@@ -387,8 +407,15 @@ def positions_pane(snap: DashboardSnapshot) -> RenderableType:
     title = f"positions  open {p.positions_open}  opened {p.positions_opened}  closed {p.positions_closed}"
     grid = Grid(POSITION_COLUMNS, rows, empty="no positions yet")
     hidden = hidden_closed_line(snap)
-    return Panel(grid, title=title, title_align="left", box=box.ROUNDED, padding=0,
-                 subtitle=Text(hidden, style="dim") if hidden else None, subtitle_align="left")
+    return Panel(
+        grid,
+        title=title,
+        title_align="left",
+        box=box.ROUNDED,
+        padding=0,
+        subtitle=Text(hidden, style="dim") if hidden else None,
+        subtitle_align="left",
+    )
 
 
 RATE_COLUMNS = [
@@ -421,7 +448,10 @@ def funding_pane(snap: DashboardSnapshot) -> RenderableType:
                 (fmt_bp(r.rate), _pnl_style(r.rate)),
                 (fmt_duration(r.interval_s), "dim"),
                 (fmt_apr(r.apr), ""),
-                (fmt_duration(r.countdown_s), "yellow" if r.countdown_s is not None and r.countdown_s < 600 else ""),
+                (
+                    fmt_duration(r.countdown_s),
+                    "yellow" if r.countdown_s is not None and r.countdown_s < 600 else "",
+                ),
             ]
             for r in f.rates
         ],
@@ -445,8 +475,9 @@ def funding_pane(snap: DashboardSnapshot) -> RenderableType:
         f"accrued {fmt_usd(f.total_actual, signed=True)} USD vs expected {fmt_usd(f.total_expected, signed=True)} USD",
         _pnl_style(f.total_actual),
     )
-    return Panel(Group(rates, _t(""), acc, total), title="funding", title_align="left", box=box.ROUNDED,
-                 padding=(0, 1))
+    return Panel(
+        Group(rates, _t(""), acc, total), title="funding", title_align="left", box=box.ROUNDED, padding=(0, 1)
+    )
 
 
 TIMELINE_COLUMNS = [Col("Time", keep=0), Col("Category", keep=0), Col("Message", keep=1, flex=True)]
@@ -464,8 +495,13 @@ def timeline_pane(snap: DashboardSnapshot) -> RenderableType:
                 (safe_text(e.message, 300), style if e.category in ("stage", "warning", "error") else ""),
             ]
         )
-    return Panel(Grid(TIMELINE_COLUMNS, rows, empty="no events yet"), title="timeline", title_align="left",
-                 box=box.ROUNDED, padding=0)
+    return Panel(
+        Grid(TIMELINE_COLUMNS, rows, empty="no events yet"),
+        title="timeline",
+        title_align="left",
+        box=box.ROUNDED,
+        padding=0,
+    )
 
 
 def portfolio_pane(snap: DashboardSnapshot) -> RenderableType:
@@ -485,8 +521,9 @@ def portfolio_pane(snap: DashboardSnapshot) -> RenderableType:
 def _positions_size(snap: DashboardSnapshot) -> dict[str, int]:
     """Height of the positions pane: just what its rows need when they are few (borders 2, header 3, one line
     per leg plus the Σ line of an open position), else an equal share with the funding/timeline row."""
-    needed = 5 + sum(len(p.legs) + (1 if p.lifecycle in ("opening", "open", "closing") else 0) or 1
-                     for p in snap.positions)
+    needed = 5 + sum(
+        len(p.legs) + (1 if p.lifecycle in ("opening", "open", "closing") else 0) or 1 for p in snap.positions
+    )
     if not snap.positions:
         needed = 6
     return {"size": needed} if needed <= 16 else {"ratio": 1}
@@ -506,14 +543,22 @@ def build_layout(snap: DashboardSnapshot) -> Layout:
     )
     lower = Layout(name="lower", ratio=1)
     body.split_column(Layout(positions_pane(snap), name="positions", **_positions_size(snap)), lower)
-    lower.split_row(Layout(funding_pane(snap), name="funding", ratio=1), Layout(timeline_pane(snap), name="timeline", ratio=1))
+    lower.split_row(
+        Layout(funding_pane(snap), name="funding", ratio=1),
+        Layout(timeline_pane(snap), name="timeline", ratio=1),
+    )
     return root
 
 
 def build_frame(snap: DashboardSnapshot) -> RenderableType:
     """The same panes stacked at natural height (for text frames, exports and tests)."""
-    return Group(session_pane(snap), positions_pane(snap), funding_pane(snap), timeline_pane(snap),
-                 portfolio_pane(snap))
+    return Group(
+        session_pane(snap),
+        positions_pane(snap),
+        funding_pane(snap),
+        timeline_pane(snap),
+        portfolio_pane(snap),
+    )
 
 
 def frame_text(snap: DashboardSnapshot, width: int) -> str:

@@ -120,8 +120,11 @@ class DashboardService:
         self._last_drop_at = 0.0
         self.terminal_recovered_after_s = terminal_recovered_after_s
         # dashboard.checkpoint events for fast seek
-        self.checkpoints = (CheckpointEmitter(tee, reducer, emit=emit_checkpoint, on_warning=self.on_warning)
-                            if emit_checkpoint is not None else None)
+        self.checkpoints = (
+            CheckpointEmitter(tee, reducer, emit=emit_checkpoint, on_warning=self.on_warning)
+            if emit_checkpoint is not None
+            else None
+        )
 
     # --- lifecycle ----------------------------------------------------------------------------------------
 
@@ -263,14 +266,19 @@ class DashboardService:
             self._last_drop_at = now
             if not self._terminal_stalled:
                 self._terminal_stalled = True
-                reason = ("the terminal is not reading (Ctrl-S, or a stalled SSH/tmux client): dashboard frames "
-                          "are dropped; trading and the JSONL record go on")
+                reason = (
+                    "the terminal is not reading (Ctrl-S, or a stalled SSH/tmux client): dashboard frames "
+                    "are dropped; trading and the JSONL record go on"
+                )
                 if self.on_health is not None:
                     self.on_health("terminal", "degraded", reason)
                 else:
                     self.on_warning(reason, component="terminal")
-        elif (self._terminal_stalled and not writer.pending
-              and now - self._last_drop_at >= self.terminal_recovered_after_s):
+        elif (
+            self._terminal_stalled
+            and not writer.pending
+            and now - self._last_drop_at >= self.terminal_recovered_after_s
+        ):
             self._terminal_stalled = False
             if self.on_health is not None:
                 self.on_health("terminal", "running", f"the terminal reads again ({dropped} frames dropped)")
@@ -283,8 +291,12 @@ class DashboardService:
         self.mode = "silent" if isinstance(exc, OSError) or previous != "live" else "plain"
         what = "terminal write failed" if isinstance(exc, OSError) else "dashboard renderer failed"
         output = "plain output" if self.mode == "plain" else "no dashboard output (events are still recorded)"
-        self.on_warning(f"{what}, switching to {output}: {type(exc).__name__}: {exc}", component="dashboard",
-                        from_mode=previous, to_mode=self.mode)
+        self.on_warning(
+            f"{what}, switching to {output}: {type(exc).__name__}: {exc}",
+            component="dashboard",
+            from_mode=previous,
+            to_mode=self.mode,
+        )
 
     def _maybe_draw(self) -> None:
         now = time.monotonic()

@@ -55,7 +55,9 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
     entry = leg.entry_price if leg.opened_qty > 0 else None
     unrealized = notional = margin = None
     if is_open:
-        unrealized = formulas.unrealized_pnl(leg.side, leg.qty, leg.entry_price, mark) if mark is not None else None
+        unrealized = (
+            formulas.unrealized_pnl(leg.side, leg.qty, leg.entry_price, mark) if mark is not None else None
+        )
         notional = leg.qty * (mark if mark is not None else leg.entry_price)
         if leg.leverage is not None and leg.leverage > 0:
             margin = formulas.margin_for(leg.qty * leg.entry_price, leg.leverage)
@@ -109,8 +111,11 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
     if is_live:
         lm = _mark(state, pos.long_venue, sym)
         sm = _mark(state, pos.short_venue, sym)
-        divergence = (formulas.divergence_pct(lm, sm) if lm is not None and sm is not None
-                      else _opt_decimal(pos.bot_divergence_pct))
+        divergence = (
+            formulas.divergence_pct(lm, sm)
+            if lm is not None and sm is not None
+            else _opt_decimal(pos.bot_divergence_pct)
+        )
         lr = state.rate(pos.long_venue, sym)
         sr = state.rate(pos.short_venue, sym)
         if lr is not None and sr is not None:
@@ -160,7 +165,11 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     now = _utc(state.market_now)
     s = state.session
     live = [_position_snapshot(state, p) for p in state.positions.values()]
-    closed = [_position_snapshot(state, p) for p in list(state.closed.values())[::-1][:closed_rows]] if closed_rows else []
+    closed = (
+        [_position_snapshot(state, p) for p in list(state.closed.values())[::-1][:closed_rows]]
+        if closed_rows
+        else []
+    )
 
     exposure_used = sum((p.filled_exposure_usd or _ZERO for p in live if p.lifecycle != "opening"), _ZERO)
     notional = unrealized = margin_used = _ZERO
@@ -220,7 +229,10 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         if p.lifecycle != "rolled_back"
     ]
     funding = FundingSnapshot.model_construct(
-        rates=rates, accruals=accruals, total_actual=state.funding_total, total_expected=state.funding_expected_total
+        rates=rates,
+        accruals=accruals,
+        total_actual=state.funding_total,
+        total_expected=state.funding_expected_total,
     )
 
     st = state.stats

@@ -34,6 +34,7 @@ STATE_FORM = 3
 #: to it): products of a few such values stay far from the Decimal context's overflow.
 MAX_DECIMAL_EXP = 60
 
+
 def _finite(text: str) -> Decimal | None:
     """``Decimal(text)`` if that is a finite decimal, else ``None``."""
     try:
@@ -195,7 +196,9 @@ class SessionInfo:
     target_margin: Decimal | None = None
     data_note: str | None = None
     stop_reason: str | None = None
-    erosion_threshold_pct: Decimal | None = None  # optional session.started ``profit_erosion_threshold`` · 100
+    erosion_threshold_pct: Decimal | None = (
+        None  # optional session.started ``profit_erosion_threshold`` · 100
+    )
     divergence_limit_pct: Decimal | None = None  # optional session.started ``max_entry_price_divergence_pct``
 
 
@@ -268,11 +271,15 @@ def state_from_dict(data: dict[str, Any]) -> DashboardState:
     for venue, by_symbol in state.rates.items():
         for symbol, rate in by_symbol.items():
             if not decimal_text_ok(rate.rate_text):
-                raise ValueError(f"rate {venue} {symbol}: not a rate the fold accepts: {rate.rate_text[:40]!r}")
+                raise ValueError(
+                    f"rate {venue} {symbol}: not a rate the fold accepts: {rate.rate_text[:40]!r}"
+                )
     for pos in (*state.positions.values(), *state.closed.values()):
         for text in (pos.bot_current_spread_apr, pos.bot_divergence_pct):
             if text is not None and not decimal_text_ok(text):
-                raise ValueError(f"position {pos.position_id[:40]}: not a figure the fold accepts: {text[:40]!r}")
+                raise ValueError(
+                    f"position {pos.position_id[:40]}: not a figure the fold accepts: {text[:40]!r}"
+                )
     if len(state.timeline) > state.timeline_size:
         raise ValueError("timeline longer than its size")
     return state

@@ -44,7 +44,9 @@ class TerminalWriter:
     Forwards what Rich asks of a file (``isatty``, ``fileno``, ``encoding``, ``errors``, ``name``) to
     ``stream``. Counters: ``chunks_written``, ``frames_dropped``, ``chunks_dropped``."""
 
-    def __init__(self, stream: IO[str], *, frame_min_chars: int = FRAME_MIN_CHARS, max_pending: int = 1_000) -> None:
+    def __init__(
+        self, stream: IO[str], *, frame_min_chars: int = FRAME_MIN_CHARS, max_pending: int = 1_000
+    ) -> None:
         self.stream = stream
         self.frame_min_chars = frame_min_chars
         self.max_pending = max_pending
@@ -177,7 +179,7 @@ class TerminalWriter:
             self.stream.flush()
         data = memoryview(chunk.encode(self.encoding, "replace"))  # a "?" beats a broken dashboard
         while data:
-            data = data[os.write(self._fd, data):]
+            data = data[os.write(self._fd, data) :]
 
     def _raise_broken(self) -> None:
         if self.error is not None and not self._error_reported:

@@ -28,8 +28,17 @@ from decimal import ROUND_HALF_EVEN, Decimal
 from logging_pipeline.escape import safe_text
 
 __all__ = [
-    "DASH", "fmt_apr", "fmt_bp", "fmt_duration", "fmt_pct", "fmt_price", "fmt_qty", "fmt_ts", "fmt_usd",
-    "fmt_usd_whole", "safe_text",
+    "DASH",
+    "fmt_apr",
+    "fmt_bp",
+    "fmt_duration",
+    "fmt_pct",
+    "fmt_price",
+    "fmt_qty",
+    "fmt_ts",
+    "fmt_usd",
+    "fmt_usd_whole",
+    "safe_text",
 ]
 
 DASH = "—"

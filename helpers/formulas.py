@@ -37,7 +37,9 @@ def rate_to_apr(rate: Decimal, interval_s: int) -> Decimal:
     return rate * SECONDS_PER_YEAR / Decimal(interval_s)
 
 
-def spread_apr(long_rate: Decimal, long_interval_s: int, short_rate: Decimal, short_interval_s: int) -> Decimal:
+def spread_apr(
+    long_rate: Decimal, long_interval_s: int, short_rate: Decimal, short_interval_s: int
+) -> Decimal:
     """Funding carry of long-on-A / short-on-B, fraction per year: ``APR(short) − APR(long)``.
 
     The short leg receives its venue's (positive) rate and the long leg pays its own, so the position earns the
@@ -51,7 +53,9 @@ def round_trip_fee_fraction(long_taker_fee: Decimal, short_taker_fee: Decimal) -
     return 2 * (long_taker_fee + short_taker_fee)
 
 
-def net_spread_apr(spread: Decimal, long_taker_fee: Decimal, short_taker_fee: Decimal, hold_hours: Decimal) -> Decimal:
+def net_spread_apr(
+    spread: Decimal, long_taker_fee: Decimal, short_taker_fee: Decimal, hold_hours: Decimal
+) -> Decimal:
     """Spread APR after round-trip taker fees amortised over the expected hold.
 
     ``net = spread − round_trip_fee_fraction · 8760 / hold_hours``. Raises ``ValueError`` if ``hold_hours`` ≤ 0.

@@ -80,13 +80,20 @@ class UnifiedLogger:
     ) -> None:
         """A stage banner (``"3.1 🔍 Pre-flight Checks"``) and a ``stage.changed`` event in one call."""
         fields = StageChanged(
-            stage_id=stage_id, icon=icon, title=title, lifecycle=lifecycle, symbol=symbol, position_id=position_id
+            stage_id=stage_id,
+            icon=icon,
+            title=title,
+            lifecycle=lifecycle,
+            symbol=symbol,
+            position_id=position_id,
         )
         self.emit(fields, message=banner_title(stage_id, icon, title))
 
     def metric(self, name: str, value: Decimal | int, unit: str = "") -> None:
         """A named measurement (``metric`` event). ``value`` must be exact (``Decimal`` or ``int``)."""
-        self.emit(Metric(name=name, value=Decimal(value), unit=unit), message=f"{name}={value}{unit and ' ' + unit}")
+        self.emit(
+            Metric(name=name, value=Decimal(value), unit=unit), message=f"{name}={value}{unit and ' ' + unit}"
+        )
 
     # --- plain log lines ----------------------------------------------------------------------------------
 

@@ -32,8 +32,18 @@ from logging_pipeline.encoding import dumps
 from logging_pipeline.events import EVENTS, SCHEMA_VERSION, Category, Envelope, Event
 
 __all__ = [
-    "CATALOGUE", "DecimalText", "EventError", "LINE_DECODER", "LINE_ERRORS", "Line", "ShownLine", "check",
-    "event_line", "fields_of", "line_decoder", "line_type",
+    "CATALOGUE",
+    "DecimalText",
+    "EventError",
+    "LINE_DECODER",
+    "LINE_ERRORS",
+    "Line",
+    "ShownLine",
+    "check",
+    "event_line",
+    "fields_of",
+    "line_decoder",
+    "line_type",
 ]
 
 #: The exact decimal text of a money / price / rate field as written (``"84123.45"``). ``Decimal(text)`` is exact.
@@ -98,7 +108,9 @@ CATALOGUE = _Catalogue(EVENTS)
 def _wire(tp: Any, *, strict: bool) -> Any:
     """The wire (JSON) form of a declared field type; see the module docstring."""
     if tp is Decimal:
-        return DecimalText  # the writer's check also requires a finite ``Decimal`` instance (``_decimal_paths``)
+        return (
+            DecimalText  # the writer's check also requires a finite ``Decimal`` instance (``_decimal_paths``)
+        )
     origin = typing.get_origin(tp)
     if origin is Literal:
         return tp if strict or not all(type(a) is str for a in typing.get_args(tp)) else str
@@ -135,15 +147,20 @@ _NESTED: dict[tuple[type, bool], type] = {}
 def _struct(cls: type[msgspec.Struct], *, strict: bool) -> type:
     key = (cls, strict)
     if key not in _NESTED:
-        _NESTED[key] = msgspec.defstruct(cls.__name__, _field_specs(cls, strict=strict), kw_only=True,
-                                         module=__name__)
+        _NESTED[key] = msgspec.defstruct(
+            cls.__name__, _field_specs(cls, strict=strict), kw_only=True, module=__name__
+        )
     return _NESTED[key]
 
 
 def _check_type(cls: type[Event]) -> type:
     return msgspec.defstruct(
-        cls.__name__, _field_specs(cls, strict=True), kw_only=True, tag_field="event",
-        tag=cls.__struct_config__.tag, module=__name__,
+        cls.__name__,
+        _field_specs(cls, strict=True),
+        kw_only=True,
+        tag_field="event",
+        tag=cls.__struct_config__.tag,
+        module=__name__,
     )
 
 
@@ -190,10 +207,19 @@ def line_type(cls: type[Event], reads: tuple[str, ...] | None = None) -> type[Li
             by_name = {spec[0]: spec for spec in specs}
             specs = [by_name[name] for name in reads]
         got = _LINE_TYPES[key] = msgspec.defstruct(
-            cls.__name__ + "Line", specs, bases=(ShownLine if cls.TIMELINE else Line,), kw_only=True, gc=False,
-            tag=cls.__struct_config__.tag, module=__name__,
-            namespace={"EVENT": cls, "NAME": cls.__struct_config__.tag, "TIMELINE": cls.TIMELINE,
-                       "CATEGORY": cls.CATEGORY},
+            cls.__name__ + "Line",
+            specs,
+            bases=(ShownLine if cls.TIMELINE else Line,),
+            kw_only=True,
+            gc=False,
+            tag=cls.__struct_config__.tag,
+            module=__name__,
+            namespace={
+                "EVENT": cls,
+                "NAME": cls.__struct_config__.tag,
+                "TIMELINE": cls.TIMELINE,
+                "CATEGORY": cls.CATEGORY,
+            },
         )
     return got
 
@@ -204,7 +230,9 @@ def line_decoder(types_: typing.Iterable[type[Line]]) -> msgspec.json.Decoder[An
     return msgspec.json.Decoder(typing.Union[tuple(types_)])  # noqa: UP007
 
 
-_CHECK: dict[type[Event], msgspec.json.Decoder[Any]] = {cls: msgspec.json.Decoder(_check_type(cls)) for cls in EVENTS}
+_CHECK: dict[type[Event], msgspec.json.Decoder[Any]] = {
+    cls: msgspec.json.Decoder(_check_type(cls)) for cls in EVENTS
+}
 
 #: ``LINE_DECODER.decode(line: bytes) -> Line``: every field of every catalogue event (a reader that needs only
 #: some builds its own with ``line_type(cls, reads)`` and ``line_decoder``).
@@ -276,16 +304,30 @@ def fields_of(event: Event) -> dict[str, Any]:
 
 
 def event_line(
-    event: Event, *, session_id: str, seq: int, ts: datetime, market_ts: datetime | None = None,
-    message: str = "", level: str = "info", logger: str = "",
+    event: Event,
+    *,
+    session_id: str,
+    seq: int,
+    ts: datetime,
+    market_ts: datetime | None = None,
+    message: str = "",
+    level: str = "info",
+    logger: str = "",
 ) -> bytes:
     """One schema-v1 JSONL line (no newline) for ``event``, written as the pipeline writes it (envelope, then
     the event's fields; ``logging_pipeline.encoding.dumps``). Checks the event first (``check``)."""
     check(event)
     name = CATALOGUE.name_for(type(event))
     record: dict[str, Any] = {
-        "v": SCHEMA_VERSION, "ts": ts, "session_id": session_id, "seq": seq, "level": level, "logger": logger,
-        "event": name, "category": CATALOGUE.category_for(name, level), "message": message,
+        "v": SCHEMA_VERSION,
+        "ts": ts,
+        "session_id": session_id,
+        "seq": seq,
+        "level": level,
+        "logger": logger,
+        "event": name,
+        "category": CATALOGUE.category_for(name, level),
+        "message": message,
     }
     if market_ts is not None:
         record["market_ts"] = market_ts

@@ -37,7 +37,9 @@ import msgspec
 
 SCHEMA_VERSION = 1
 
-Category = Literal["stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"]
+Category = Literal[
+    "stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"
+]
 Level = Literal["debug", "info", "warning", "error", "critical"]
 Health = Literal["starting", "running", "idle", "degraded", "error", "stopping", "stopped"]
 Lifecycle = Literal[
@@ -122,7 +124,9 @@ class SessionStarted(Event, kw_only=True, tag="session.started"):
     speed: Decimal | None = None  # market seconds per wall second, 0 = as fast as possible
     data_note: str | None = None  # modelling caveats shown to the operator (e.g. proxy marks)
     # the exit and entry thresholds the strategy runs with, so the dashboard colours against the real ones
-    profit_erosion_threshold: Decimal | None = None  # fraction (0.8 = exit at 80 % erosion of the entry spread)
+    profit_erosion_threshold: Decimal | None = (
+        None  # fraction (0.8 = exit at 80 % erosion of the entry spread)
+    )
     max_entry_price_divergence_pct: Decimal | None = None  # percent (0.05 = 0.05 %)
 
 
@@ -172,6 +176,7 @@ class VenueConnected(Event, kw_only=True, tag="venue.connected"):
 
 class VenueDisconnected(Event, kw_only=True, tag="venue.disconnected"):
     """A venue became unreachable; ``reason`` says why."""
+
     CATEGORY = "warning"
 
     venue: str
@@ -260,6 +265,7 @@ class OrderPartiallyFilled(OrderFilled, kw_only=True, tag="order.partially_fille
 
 class OrderCancelled(Event, kw_only=True, tag="order.cancelled"):
     """An order was cancelled before it filled (``reason`` a code or text)."""
+
     CATEGORY = "execution"
 
     order_id: str
@@ -271,6 +277,7 @@ class OrderCancelled(Event, kw_only=True, tag="order.cancelled"):
 
 class OrderRejected(Event, kw_only=True, tag="order.rejected"):
     """A venue refused an order (``reason``, e.g. ``PRICE_BAND_EXCEEDED``); ``qty`` in base units."""
+
     CATEGORY = "warning"
 
     order_id: str
@@ -350,6 +357,7 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
 
 class PositionRebalanced(Event, kw_only=True, tag="position.rebalanced"):
     """A leg was resized to restore delta neutrality: ``qty_delta`` in base units (+ bought, − sold)."""
+
     CATEGORY = "execution"
 
     position_id: str
@@ -519,8 +527,6 @@ class DashboardCheckpoint(Event, kw_only=True, tag="dashboard.checkpoint"):
     CONSOLE = False
 
     state: dict[str, Any]
-
-
 
 
 def _declared(base: type[Event]) -> list[type[Event]]:

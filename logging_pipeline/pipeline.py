@@ -40,7 +40,12 @@ from logging_pipeline.redact import Redactor
 from logging_pipeline.sinks.base import Sink
 from logging_pipeline.tee import Tee
 
-_LEVEL_NAMES = {"DEBUG": logging.DEBUG, "INFO": logging.INFO, "WARNING": logging.WARNING, "ERROR": logging.ERROR}
+_LEVEL_NAMES = {
+    "DEBUG": logging.DEBUG,
+    "INFO": logging.INFO,
+    "WARNING": logging.WARNING,
+    "ERROR": logging.ERROR,
+}
 
 
 class _NamedReturnLogger:
@@ -91,7 +96,9 @@ class Pipeline:
         self.capture_stdlib = capture_stdlib
         self.envelope = AddEnvelope(session_id, market_clock)
         self.redactor = Redactor(secrets)
-        self.tee = Tee(self.sinks, envelope=self.envelope, redactor=self.redactor, on_sink_failure=self._sink_failed)
+        self.tee = Tee(
+            self.sinks, envelope=self.envelope, redactor=self.redactor, on_sink_failure=self._sink_failed
+        )
         processors: list[Any] = [format_exception]
         if callsite:
             processors += [
@@ -273,14 +280,22 @@ class Pipeline:
             try:
                 sink.check()
             except Exception as exc:  # noqa: BLE001 - a broken check is itself a degraded sink
-                sink.health, sink.health_reason = "degraded", f"health check raised {type(exc).__name__}: {exc}"
+                sink.health, sink.health_reason = (
+                    "degraded",
+                    f"health check raised {type(exc).__name__}: {exc}",
+                )
             health = sink.health
             if health == self._reported.get(sink.name, "ok"):
                 continue
             self._reported[sink.name] = health
             if health == "ok":
-                log.info("session.health", message=f"sink {sink.name} recovered", health="running",
-                         reason=f"{sink.name} recovered", component=sink.name)
+                log.info(
+                    "session.health",
+                    message=f"sink {sink.name} recovered",
+                    health="running",
+                    reason=f"{sink.name} recovered",
+                    component=sink.name,
+                )
             else:
                 log.warning(
                     "session.health",
@@ -293,25 +308,49 @@ class Pipeline:
         if stalled != self._reported_stall:
             self._reported_stall = stalled
             if stalled:
-                reason = f"a sink's write has blocked dispatch for {self.tee.stalled_s:.0f} s, " \
-                         f"{self.tee.backlog} events waiting"
-                log.warning("session.health", message=f"log dispatcher stalled: {reason}", health="degraded",
-                            reason=reason, component="log-dispatcher")
+                reason = (
+                    f"a sink's write has blocked dispatch for {self.tee.stalled_s:.0f} s, "
+                    f"{self.tee.backlog} events waiting"
+                )
+                log.warning(
+                    "session.health",
+                    message=f"log dispatcher stalled: {reason}",
+                    health="degraded",
+                    reason=reason,
+                    component="log-dispatcher",
+                )
             else:
-                log.info("session.health", message="log dispatcher recovered", health="running",
-                         reason="log dispatcher recovered", component="log-dispatcher")
+                log.info(
+                    "session.health",
+                    message="log dispatcher recovered",
+                    health="running",
+                    reason="log dispatcher recovered",
+                    component="log-dispatcher",
+                )
         died = self.tee.died
         if died is not None and not self._reported_died:
             self._reported_died = True
-            reason = f"dispatcher thread died ({died}); events now reach the sinks only when flushed or " \
-                     f"when {self.tee.help_at} wait"
-            log.error("session.health", message=f"log dispatcher died: {reason}", health="degraded",
-                      reason=reason, component="log-dispatcher")
+            reason = (
+                f"dispatcher thread died ({died}); events now reach the sinks only when flushed or "
+                f"when {self.tee.help_at} wait"
+            )
+            log.error(
+                "session.health",
+                message=f"log dispatcher died: {reason}",
+                health="degraded",
+                reason=reason,
+                component="log-dispatcher",
+            )
         losses = (self.tee.dropped, self.tee.errors)
         if losses != self._reported_losses:
             self._reported_losses = losses
             reason = f"{losses[0]} events dropped (queue full), {losses[1]} failed to dispatch"
             if self.tee.last_error:
                 reason += f"; last: {self.tee.last_error}"
-            log.warning("session.health", message=f"log dispatcher lost events: {reason}", health="degraded",
-                        reason=reason, component="log-dispatcher")
+            log.warning(
+                "session.health",
+                message=f"log dispatcher lost events: {reason}",
+                health="degraded",
+                reason=reason,
+                component="log-dispatcher",
+            )

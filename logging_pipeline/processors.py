@@ -59,10 +59,17 @@ class AddEnvelope:
 
     def __call__(self, logger: Any, method_name: str, event_dict: EventDict) -> EventDict:
         market_ts = self.market_clock() if self.market_clock is not None else None
-        return self.build(getattr(logger, "name", "") or "", method_name, event_dict, datetime.now(UTC), market_ts)
+        return self.build(
+            getattr(logger, "name", "") or "", method_name, event_dict, datetime.now(UTC), market_ts
+        )
 
     def build(
-        self, logger_name: str, method_name: str, event_dict: EventDict, ts: datetime, market_ts: datetime | None
+        self,
+        logger_name: str,
+        method_name: str,
+        event_dict: EventDict,
+        ts: datetime,
+        market_ts: datetime | None,
     ) -> EventDict:
         """The record for a call stamped earlier (the tee takes ``ts`` and ``market_ts`` on the caller's thread
         and builds the record on its dispatcher thread). A ``market_ts`` field of the call wins."""

@@ -31,8 +31,10 @@ import msgspec
 from pydantic import BaseModel
 
 REDACTED = "[REDACTED]"
-_SECRET_NAMES = r"api[_-]?key|api[_-]?secret|secret[_-]?key|secret|password|passwd|pwd|private[_-]?key|" \
+_SECRET_NAMES = (
+    r"api[_-]?key|api[_-]?secret|secret[_-]?key|secret|password|passwd|pwd|private[_-]?key|"
     r"access[_-]?token|refresh[_-]?token|token|authorization|credentials?|passphrase"
+)
 _SECRET_KEY = re.compile(rf"(?i)^(?:[a-z0-9]+[_-])*(?:{_SECRET_NAMES})$")
 
 _VALUE_RULES: list[tuple[re.Pattern[str], str]] = [

@@ -144,7 +144,9 @@ class Tee:
                 event_dict = {k: plain(v) for k, v in event_dict.items()}
                 break
         clock = self.envelope.market_clock
-        pending.append((logger.name, method_name, event_dict, time.time_ns(), clock() if clock is not None else None))
+        pending.append(
+            (logger.name, method_name, event_dict, time.time_ns(), clock() if clock is not None else None)
+        )
         if n == self.wake_at:
             self._wake.set()
         return _NOTHING
@@ -195,7 +197,9 @@ class Tee:
         self._lock.release()
         return True
 
-    def _drain(self, timeout: float, *, yield_between: bool, chunks: int = -1, until: int | None = None) -> bool:
+    def _drain(
+        self, timeout: float, *, yield_between: bool, chunks: int = -1, until: int | None = None
+    ) -> bool:
         """Dispatch queued events, ``_CHUNK`` per hold of the lock, at most ``chunks`` holds (-1: until empty)
         and only while fewer than ``until`` events have been taken off the queue (``None``: no such bound).
         ``timeout``: seconds to wait for the lock (-1: no limit; 0: only try it, never wait)."""

@@ -32,8 +32,15 @@ class BatchFileWriter:
     (beyond ``hold_bytes``, or still held when the file is closed); ``recoveries`` counts failed spells that
     ended with everything held written."""
 
-    def __init__(self, path: Path, *, flush_interval_s: float = 0.2, name: str = "jsonl-writer",
-                 hold_bytes: int = HOLD_BYTES, retry_s: float = RETRY_S) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        flush_interval_s: float = 0.2,
+        name: str = "jsonl-writer",
+        hold_bytes: int = HOLD_BYTES,
+        retry_s: float = RETRY_S,
+    ) -> None:
         self.path = Path(path)
         self.flush_interval_s = flush_interval_s
         self.hold_bytes = hold_bytes
@@ -123,7 +130,7 @@ class BatchFileWriter:
         self._busy_since = time.monotonic()
         try:
             while data:
-                data = data[self._file.write(data):]
+                data = data[self._file.write(data) :]
         except OSError as exc:
             self.error = f"{type(exc).__name__}: {exc}"
             self._retry_at = time.monotonic() + self.retry_s

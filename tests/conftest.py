@@ -21,9 +21,22 @@ def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     writes its own copy."""
     logs = tmp_path_factory.mktemp("real-log")
     subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(logs)],
-        check=True, cwd=ROOT, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(ROOT / "configs/funding_arb_paper.yml"),
+            "--speed",
+            "0",
+            "--dashboard-mode=silent",
+            "--log-dir",
+            str(logs),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
+        timeout=120,
     )
     (path,) = logs.glob("*.jsonl")
     path.chmod(0o444)

@@ -45,7 +45,17 @@ from logging_pipeline.events import (
 )
 
 __all__ = [
-    "LOGGER", "SID", "Events", "build", "fill", "leg", "mark", "opened", "payment", "round_trip", "started",
+    "LOGGER",
+    "SID",
+    "Events",
+    "build",
+    "fill",
+    "leg",
+    "mark",
+    "opened",
+    "payment",
+    "round_trip",
+    "started",
 ]
 
 SID = "6f1c2f7e-0000-4000-8000-000000000001"
@@ -66,7 +76,9 @@ class Events:
         self.seq = 0
         self.market: str | None = "2026-03-01T08:00:00+00:00"
 
-    def __call__(self, name: str, message: str = "", category: str = "execution", **fields: Any) -> dict[str, Any]:
+    def __call__(
+        self, name: str, message: str = "", category: str = "execution", **fields: Any
+    ) -> dict[str, Any]:
         """A raw envelope with ``fields`` as given, unchecked: only for events meant to be off the catalogue
         (an unknown event name, missing or wrong-typed fields). A catalogue event goes through ``emit``."""
         self.seq += 1
@@ -90,8 +102,16 @@ class Events:
         catalogue), as a dict."""
         self.seq += 1
         market = datetime.fromisoformat(self.market) if self.market is not None else None
-        line = event_line(event, session_id=SID, seq=self.seq, ts=datetime.fromisoformat(_ts(self.seq)),
-                          market_ts=market, message=message, level=level, logger=LOGGER)
+        line = event_line(
+            event,
+            session_id=SID,
+            seq=self.seq,
+            ts=datetime.fromisoformat(_ts(self.seq)),
+            market_ts=market,
+            message=message,
+            level=level,
+            logger=LOGGER,
+        )
         ev: dict[str, Any] = orjson.loads(line)
         if market is not None and market.tzinfo is None:
             # a naive market clock set by a test means a broken envelope (the pipeline would write it as UTC)
@@ -153,26 +173,52 @@ def build(cls: type[S], **fields: Any) -> S:
 
 def started(e: Events, **kw: Any) -> dict[str, Any]:
     fields: dict[str, Any] = dict(
-        strategy="funding_arbitrage", strategy_version="1.2.0", config_path="configs/funding_arb_paper.yml",
-        dry_run=True, venues=["binance", "bybit"], symbols=["BTC", "ETH"], max_positions=3,
-        max_total_exposure_usd="1000", target_margin="50", market_start="2026-03-01T08:00:00+00:00",
+        strategy="funding_arbitrage",
+        strategy_version="1.2.0",
+        config_path="configs/funding_arb_paper.yml",
+        dry_run=True,
+        venues=["binance", "bybit"],
+        symbols=["BTC", "ETH"],
+        max_positions=3,
+        max_total_exposure_usd="1000",
+        target_margin="50",
+        market_start="2026-03-01T08:00:00+00:00",
     )
     fields.update(kw)
     return e.emit(build(SessionStarted, **fields), "Session started")
 
 
-def fill(e: Events, pid: str, venue: str, side: str, qty: str, price: str, fee: str, **kw: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(position_id=pid, order_id=f"o{e.seq + 1}", venue=venue, symbol="BTC",
-                                  side=side, qty=qty, price=price, fee=fee, fee_rate="0.0005")
+def fill(
+    e: Events, pid: str, venue: str, side: str, qty: str, price: str, fee: str, **kw: Any
+) -> dict[str, Any]:
+    fields: dict[str, Any] = dict(
+        position_id=pid,
+        order_id=f"o{e.seq + 1}",
+        venue=venue,
+        symbol="BTC",
+        side=side,
+        qty=qty,
+        price=price,
+        fee=fee,
+        fee_rate="0.0005",
+    )
     fields.update(kw)
     return e.emit(build(OrderFilled, **fields), f"filled {venue} {side}")
 
 
 def opened(e: Events, pid: str, legs: list[LegOpen] | list[dict[str, Any]], **kw: Any) -> dict[str, Any]:
-    fields: dict[str, Any] = dict(position_id=pid, symbol="BTC", long_venue="binance", short_venue="bybit",
-                                  legs=legs, target_exposure_usd="50", filled_exposure_usd="50",
-                                  entry_spread_apr="0.2190", entry_long_rate="0.0001",
-                                  entry_short_rate="0.0002")
+    fields: dict[str, Any] = dict(
+        position_id=pid,
+        symbol="BTC",
+        long_venue="binance",
+        short_venue="bybit",
+        legs=legs,
+        target_exposure_usd="50",
+        filled_exposure_usd="50",
+        entry_spread_apr="0.2190",
+        entry_long_rate="0.0001",
+        entry_short_rate="0.0002",
+    )
     fields.update(kw)
     return e.emit(build(PositionOpened, **fields), f"Opened {pid}")
 
@@ -180,36 +226,99 @@ def opened(e: Events, pid: str, legs: list[LegOpen] | list[dict[str, Any]], **kw
 def leg(venue: str, side: str, qty: str, price: str, fee: str, leverage: str = "2") -> LegOpen:
     """One leg as filled: notional = qty · price, margin = notional / leverage."""
     notional = D(qty) * D(price)
-    return build(LegOpen, venue=venue, side=side, qty=qty, entry_price=price, notional=notional, fee=fee,
-                 leverage=leverage, margin=notional / D(leverage))
+    return build(
+        LegOpen,
+        venue=venue,
+        side=side,
+        qty=qty,
+        entry_price=price,
+        notional=notional,
+        fee=fee,
+        leverage=leverage,
+        margin=notional / D(leverage),
+    )
 
 
 def mark(e: Events, venue: str, price: str, symbol: str = "BTC") -> dict[str, Any]:
     return e.emit(build(MarkPrice, venue=venue, symbol=symbol, mark_price=price, index_price=price))
 
 
-def payment(e: Events, pid: str, venue: str, side: str, rate: str, entry_rate: str, qty: str, mark_px: str,
-            pay: str, expected: str) -> dict[str, Any]:
-    return e.emit(build(FundingPayment, position_id=pid, symbol="BTC", venue=venue, side=side, rate=rate,
-                        entry_rate=entry_rate, interval_s=28800, qty=qty, mark_price=mark_px,
-                        notional=D(qty) * D(mark_px), payment=pay, expected_payment=expected))
+def payment(
+    e: Events,
+    pid: str,
+    venue: str,
+    side: str,
+    rate: str,
+    entry_rate: str,
+    qty: str,
+    mark_px: str,
+    pay: str,
+    expected: str,
+) -> dict[str, Any]:
+    return e.emit(
+        build(
+            FundingPayment,
+            position_id=pid,
+            symbol="BTC",
+            venue=venue,
+            side=side,
+            rate=rate,
+            entry_rate=entry_rate,
+            interval_s=28800,
+            qty=qty,
+            mark_price=mark_px,
+            notional=D(qty) * D(mark_px),
+            payment=pay,
+            expected_payment=expected,
+        )
+    )
 
 
 def round_trip(e: Events, booked_net: str = "0.083665") -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """One BTC position, long binance / short bybit, 0.5 BTC each, held through one funding and closed."""
     return [
         started(e),
-        e.emit(VenueConnected(venue="binance", quote="USDT", funding_interval_s=28800,
-                              taker_fee_rate=D("0.0005"), maker_fee_rate=D("0.0002")), "binance up"),
-        e.emit(VenueConnected(venue="bybit", quote="USDT", funding_interval_s=28800,
-                              taker_fee_rate=D("0.0005"), maker_fee_rate=D("0.0002")), "bybit up"),
-        e.emit(StageChanged(stage_id="3", icon="🧨", title="Atomic Multi-Order Execution",
-                            lifecycle="opening_position", symbol="BTC"), "3. 🧨 Atomic Multi-Order Execution"),
+        e.emit(
+            VenueConnected(
+                venue="binance",
+                quote="USDT",
+                funding_interval_s=28800,
+                taker_fee_rate=D("0.0005"),
+                maker_fee_rate=D("0.0002"),
+            ),
+            "binance up",
+        ),
+        e.emit(
+            VenueConnected(
+                venue="bybit",
+                quote="USDT",
+                funding_interval_s=28800,
+                taker_fee_rate=D("0.0005"),
+                maker_fee_rate=D("0.0002"),
+            ),
+            "bybit up",
+        ),
+        e.emit(
+            StageChanged(
+                stage_id="3",
+                icon="🧨",
+                title="Atomic Multi-Order Execution",
+                lifecycle="opening_position",
+                symbol="BTC",
+            ),
+            "3. 🧨 Atomic Multi-Order Execution",
+        ),
         # fee = qty · price · 0.0005: 0.5·100.00·0.0005 = 0.025 ; 0.5·100.20·0.0005 = 0.02505
         fill(e, "P1", "binance", "buy", "0.5", "100.00", "0.025"),
         fill(e, "P1", "bybit", "sell", "0.5", "100.20", "0.02505"),
-        opened(e, "P1", [leg("binance", "long", "0.5", "100.00", "0.025"),
-                         leg("bybit", "short", "0.5", "100.20", "0.02505")]),
+        opened(
+            e,
+            "P1",
+            [
+                leg("binance", "long", "0.5", "100.00", "0.025"),
+                leg("bybit", "short", "0.5", "100.20", "0.02505"),
+            ],
+        ),
         mark(e, "binance", "101.00"),
         mark(e, "bybit", "101.10"),
         # long pays 0.5·101·0.0001 = 0.00505 (expected the same, entry rate 0.0001)
@@ -224,6 +333,17 @@ def round_trip(e: Events, booked_net: str = "0.083665") -> tuple[list[dict[str, 
         fill(e, "P1", "bybit", "buy", "0.5", "101.80", "0.0509", reduce_only=True),
         # realized: long 0.5·(102.00−100.00) = 1.000 ; short −0.5·(101.80−100.20) = −0.800 → 0.200
         # funding 0.010115 ; net = 0.2 + 0.010115 − 0.12645 = 0.083665
-        e.emit(build(PositionClosed, position_id="P1", reason="PROFIT_EROSION", realized_pnl="0.200",
-                     fees="0.12645", funding="0.010115", net_pnl=booked_net, hold_s=3600), "Closed P1"),
+        e.emit(
+            build(
+                PositionClosed,
+                position_id="P1",
+                reason="PROFIT_EROSION",
+                realized_pnl="0.200",
+                fees="0.12645",
+                funding="0.010115",
+                net_pnl=booked_net,
+                hold_s=3600,
+            ),
+            "Closed P1",
+        ),
     ]

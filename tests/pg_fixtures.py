@@ -82,7 +82,10 @@ def pg_dsn() -> Iterator[str]:
 
 # --- event factory shared by the PG tests ----------------------------------------------------------------------
 
-def make_events(session_id: str, n: int, *, start_seq: int = 1, stop: bool = True) -> list[tuple[bytes, dict]]:
+
+def make_events(
+    session_id: str, n: int, *, start_seq: int = 1, stop: bool = True
+) -> list[tuple[bytes, dict]]:
     """``n`` (line, record) pairs as the pipeline's tee hands them to sinks: a ``session.started``, a mix of
     funding rates (exact decimals), log lines (one with a NUL and non-ASCII text), a position opened and
     closed, and — when ``stop`` — a final ``session.stopped``. ``seq`` runs from ``start_seq``."""
@@ -95,26 +98,63 @@ def make_events(session_id: str, n: int, *, start_seq: int = 1, stop: bool = Tru
     out: list[tuple[bytes, dict]] = []
     for i in range(n):
         seq = start_seq + i
-        rec: dict = {"v": 1, "ts": t0 + timedelta(milliseconds=seq), "session_id": session_id, "seq": seq,
-                     "level": "info", "logger": "tests.pg"}
+        rec: dict = {
+            "v": 1,
+            "ts": t0 + timedelta(milliseconds=seq),
+            "session_id": session_id,
+            "seq": seq,
+            "level": "info",
+            "logger": "tests.pg",
+        }
         if seq == start_seq and start_seq == 1:
-            rec |= {"event": "session.started", "category": "stage", "message": "started",
-                    "strategy": "funding_arbitrage", "strategy_version": "1", "config_path": "configs/x.yml",
-                    "venues": ["binance", "bybit"], "symbols": ["BTC"], "max_positions": 2,
-                    "max_total_exposure_usd": Decimal("1000.00"), "target_margin": Decimal("100")}
+            rec |= {
+                "event": "session.started",
+                "category": "stage",
+                "message": "started",
+                "strategy": "funding_arbitrage",
+                "strategy_version": "1",
+                "config_path": "configs/x.yml",
+                "venues": ["binance", "bybit"],
+                "symbols": ["BTC"],
+                "max_positions": 2,
+                "max_total_exposure_usd": Decimal("1000.00"),
+                "target_margin": Decimal("100"),
+            }
         elif stop and i == n - 1:
-            rec |= {"event": "session.stopped", "category": "stage", "message": "stopped", "reason": "done",
-                    "health": "stopped"}
+            rec |= {
+                "event": "session.stopped",
+                "category": "stage",
+                "message": "stopped",
+                "reason": "done",
+                "health": "stopped",
+            }
         elif seq % 97 == 0:
-            rec |= {"event": "position.closed", "category": "execution", "message": "closed",
-                    "position_id": f"p{seq}", "reason": "PROFIT_EROSION", "realized_pnl": Decimal("1.50"),
-                    "fees": Decimal("0.25"), "funding": Decimal("0.10"), "net_pnl": Decimal("1.35"), "hold_s": 60}
+            rec |= {
+                "event": "position.closed",
+                "category": "execution",
+                "message": "closed",
+                "position_id": f"p{seq}",
+                "reason": "PROFIT_EROSION",
+                "realized_pnl": Decimal("1.50"),
+                "fees": Decimal("0.25"),
+                "funding": Decimal("0.10"),
+                "net_pnl": Decimal("1.35"),
+                "hold_s": 60,
+            }
         elif seq % 89 == 0:
             rec |= {"event": "log.message", "category": "info", "message": f"odd text \x00 é ✓ {seq}"}
         else:
-            rec |= {"event": "funding.rate", "category": "funding", "message": f"rate {seq}", "venue": "binance",
-                    "symbol": "BTC", "rate": Decimal("0.00012345678901234567890"), "interval_s": 28800,
-                    "apr": Decimal("0.1352"), "next_funding_ts": t0}
+            rec |= {
+                "event": "funding.rate",
+                "category": "funding",
+                "message": f"rate {seq}",
+                "venue": "binance",
+                "symbol": "BTC",
+                "rate": Decimal("0.00012345678901234567890"),
+                "interval_s": 28800,
+                "apr": Decimal("0.1352"),
+                "next_funding_ts": t0,
+            }
         out.append((dumps(rec), rec))
     return out
 

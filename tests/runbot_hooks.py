@@ -42,14 +42,18 @@ def hooked(real: Any, *, crash_after: float | None, stray_output: bool) -> Any:
     async def run(bot: Coroutine[Any, Any, Any]) -> Any:
         stop = threading.Event()
         if stray_output:
-            threading.Thread(target=_stray_output, args=(stop,), name="test-stray-output", daemon=True).start()
+            threading.Thread(
+                target=_stray_output, args=(stop,), name="test-stray-output", daemon=True
+            ).start()
         try:
             if crash_after is None:
                 return await bot
             try:
                 return await asyncio.wait_for(bot, crash_after)
             except TimeoutError:
-                raise RuntimeError(f"injected crash after {crash_after:g} s (tests/runbot_hooks.py)") from None
+                raise RuntimeError(
+                    f"injected crash after {crash_after:g} s (tests/runbot_hooks.py)"
+                ) from None
         finally:
             stop.set()
 
@@ -64,8 +68,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--stray-output", action="store_true")
     hooks, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    runbot_cli.run_bot = hooked(runbot_cli.run_bot, crash_after=hooks.crash_after,  # type: ignore[assignment]
-                                stray_output=hooks.stray_output)
+    runbot_cli.run_bot = hooked(
+        runbot_cli.run_bot,
+        crash_after=hooks.crash_after,  # type: ignore[assignment]
+        stray_output=hooks.stray_output,
+    )
     sys.argv = [sys.argv[0], *rest]
     runbot_cli.main()
 

@@ -15,7 +15,9 @@ def test_at_before_the_log_says_where_the_log_starts(tmp_path: Path) -> None:
     )
     proc = subprocess.run(
         [sys.executable, "-m", "tools.arbtail", str(log), "--at", "2026-03-01T12:00Z", "--once"],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 2
     assert proc.stdout == ""

@@ -77,7 +77,7 @@ def test_a_checkpoint_covering_a_later_market_time_is_not_used(real_log: Path, t
     assert load(real_log, r, until=at, clock="market", seek_min_bytes=0).checkpoint_seq == cp["seq"]
     cp["state"]["market_now"] = "2099-01-01T00:00:00+00:00"
     moved = tmp_path / "moved.jsonl"
-    moved.write_bytes(b"\n".join([*lines[:j], orjson.dumps(cp), *lines[j + 1:]]) + b"\n")
+    moved.write_bytes(b"\n".join([*lines[:j], orjson.dumps(cp), *lines[j + 1 :]]) + b"\n")
     r = Reducer()
     assert load(moved, r, until=at, clock="market", seek_min_bytes=0).checkpoint_seq != cp["seq"]
 

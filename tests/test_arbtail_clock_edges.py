@@ -31,7 +31,9 @@ def _definition(lines: list[bytes], until: datetime) -> Reducer:
 # --- a checkpoint line later than T on the market clock is not folded ------------------------------------
 
 
-def test_checkpoint_line_later_than_until_on_market_clock_is_not_folded(real_log: Path, tmp_path: Path) -> None:
+def test_checkpoint_line_later_than_until_on_market_clock_is_not_folded(
+    real_log: Path, tmp_path: Path
+) -> None:
     """The bot stamps a checkpoint with the market clock *at emission*; the clock may already be past the last
     folded event (state.market_now). For T in [market_now, checkpoint market_ts) a full replay stops AT the
     checkpoint line, but the seek path picks it (market_now <= T) and then feeds ``cp.line`` unconditionally."""
@@ -41,7 +43,7 @@ def test_checkpoint_line_later_than_until_on_market_clock_is_not_folded(real_log
     market_now = datetime.fromisoformat(cp["state"]["market_now"])
     cp["market_ts"] = (market_now + timedelta(minutes=30)).isoformat()  # the clock ticked before the drain
     log = tmp_path / "cp-ahead.jsonl"
-    log.write_bytes(b"\n".join([*lines[:j], orjson.dumps(cp), *lines[j + 1:]]) + b"\n")
+    log.write_bytes(b"\n".join([*lines[:j], orjson.dumps(cp), *lines[j + 1 :]]) + b"\n")
     at = market_now
     want = _definition(log.read_bytes().splitlines(), at)
     full = Reducer()
@@ -60,7 +62,8 @@ def test_checkpoint_line_later_than_until_on_market_clock_is_not_folded(real_log
 
 @pytest.mark.pg
 async def test_db_snapshot_in_previous_state_form_does_not_fold_tail_onto_empty_state(
-        pg_dsn: str, tmp_path: Path) -> None:
+    pg_dsn: str, tmp_path: Path
+) -> None:
     """Snapshots stored in PostgreSQL by the previous version hold ``rates[..].rate`` (not ``rate_text``).
     ``load_checkpoint`` refuses them (bad_checkpoint) but ``PostgresSource.load`` still sets ``after`` to the
     snapshot's seq, so only the events after it are folded, onto an empty state (the JSONL seek path was fixed
@@ -83,8 +86,11 @@ async def test_db_snapshot_in_previous_state_form_does_not_fold_tail_onto_empty_
             for by_symbol in state["rates"].values():
                 for r in by_symbol.values():
                     r["rate"] = r.pop("rate_text")  # the form written before 276fed9
-            await conn.execute("UPDATE dashboard_snapshots SET payload = $1::jsonb WHERE seq = $2",
-                               wrap_json_text(orjson.dumps(state).decode()), row["seq"])
+            await conn.execute(
+                "UPDATE dashboard_snapshots SET payload = $1::jsonb WHERE seq = $2",
+                wrap_json_text(orjson.dumps(state).decode()),
+                row["seq"],
+            )
     finally:
         await conn.close()
     async with PostgresSource(pg_dsn, sid) as src:
@@ -166,17 +172,42 @@ async def test_db_market_clock_stops_at_an_event_with_a_nul_escape(pg_dsn: str, 
     t0 = datetime.fromisoformat("2026-11-29T10:00:00+00:00")
     m0 = datetime.fromisoformat("2026-03-01T00:00:00+00:00")
     env = {"v": 1, "session_id": sid, "level": "info", "logger": "t"}
-    recs = [{**env, "seq": 1, "ts": t0, "market_ts": m0, "event": "session.started", "category": "stage",
-             "message": "started", "strategy": "s", "strategy_version": "1", "venues": ["binance"],
-             "symbols": ["BTC"], "max_positions": 1, "max_total_exposure_usd": "1000"}]
+    recs = [
+        {
+            **env,
+            "seq": 1,
+            "ts": t0,
+            "market_ts": m0,
+            "event": "session.started",
+            "category": "stage",
+            "message": "started",
+            "strategy": "s",
+            "strategy_version": "1",
+            "venues": ["binance"],
+            "symbols": ["BTC"],
+            "max_positions": 1,
+            "max_total_exposure_usd": "1000",
+        }
+    ]
     for seq in range(2, 40):
         hour = seq // 10
-        rec = {**env, "seq": seq, "ts": t0 + timedelta(milliseconds=seq), "market_ts": m0 + timedelta(hours=hour)}
+        rec = {
+            **env,
+            "seq": seq,
+            "ts": t0 + timedelta(milliseconds=seq),
+            "market_ts": m0 + timedelta(hours=hour),
+        }
         if seq == 20:  # first event of market hour 2: a log line with a NUL in it
             rec |= {"event": "log.message", "category": "info", "message": "venue said \x00 odd"}
         else:
-            rec |= {"event": "market.mark_price", "category": "market", "message": "",
-                    "venue": "binance", "symbol": "BTC", "mark_price": str(100 + seq)}
+            rec |= {
+                "event": "market.mark_price",
+                "category": "market",
+                "message": "",
+                "venue": "binance",
+                "symbol": "BTC",
+                "mark_price": str(100 + seq),
+            }
         recs.append(rec)
     path = tmp_path / f"{sid}.jsonl"
     path.write_bytes(b"".join(dumps(r) + b"\n" for r in recs))

@@ -19,8 +19,10 @@ from typer.testing import CliRunner
 from tools.arbtail import app
 
 ROOT = Path(__file__).resolve().parent.parent
-GIVE_SVG = ("arbtail: give --svg FILE and/or --html FILE to save a frame of a log (export without them writes a "
-            "PostgreSQL session as JSONL: --db DSN)")
+GIVE_SVG = (
+    "arbtail: give --svg FILE and/or --html FILE to save a frame of a log (export without them writes a "
+    "PostgreSQL session as JSONL: --db DSN)"
+)
 
 
 def arbtail(*args: str | Path, env: dict[str, str] | None = None) -> Any:
@@ -43,8 +45,9 @@ def log(tmp_path: Path) -> tuple[Path, list[bytes], str]:
 
 
 @pytest.mark.parametrize("db", [None, "postgresql://nobody@127.0.0.1:1/none"])
-def test_a_log_without_svg_or_html_is_told_to_give_them(log: tuple[Path, list[bytes], str], tmp_path: Path,
-                                                        db: str | None) -> None:
+def test_a_log_without_svg_or_html_is_told_to_give_them(
+    log: tuple[Path, list[bytes], str], tmp_path: Path, db: str | None
+) -> None:
     """Was "no database: pass --db DSN or set ARBDASH_DATABASE_URL" (or, with a DSN in the environment, a
     database error) for a file. An existing path and a ``.jsonl`` name (rotated, ``.gz``) both count."""
     env = {"ARBDASH_DATABASE_URL": db} if db else {"ARBDASH_DATABASE_URL": ""}
@@ -61,8 +64,9 @@ def test_a_session_id_without_a_database_still_asks_for_one(tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize("flag", ["--svg", "--html"])
-def test_an_output_that_cannot_be_written_is_named(log: tuple[Path, list[bytes], str], tmp_path: Path,
-                                                   flag: str) -> None:
+def test_an_output_that_cannot_be_written_is_named(
+    log: tuple[Path, list[bytes], str], tmp_path: Path, flag: str
+) -> None:
     target = tmp_path / "no" / "such" / "dir" / "frame.out"
     out = arbtail("export", log[0], flag, target)
     assert out.exit_code == 2
@@ -81,8 +85,9 @@ def stored(pg_dsn: str, log: tuple[Path, list[bytes], str]) -> tuple[str, list[b
 
 
 @pytest.mark.pg
-def test_db_export_to_a_file_that_cannot_be_written_is_one_line(stored: tuple[str, list[bytes], str],
-                                                                tmp_path: Path) -> None:
+def test_db_export_to_a_file_that_cannot_be_written_is_one_line(
+    stored: tuple[str, list[bytes], str], tmp_path: Path
+) -> None:
     """Was "arbtail: FileNotFoundError: [Errno 2] No such file or directory: '…'"."""
     dsn, _, sid = stored
     cases = ((tmp_path / "no" / "x.jsonl", "No such file or directory"), (tmp_path, "Is a directory"))
@@ -103,8 +108,9 @@ def test_db_export_to_a_file_writes_the_session(stored: tuple[str, list[bytes], 
 
 
 @pytest.mark.pg
-def test_db_export_leaves_the_output_alone_when_there_is_nothing_to_export(stored: tuple[str, list[bytes], str],
-                                                                           tmp_path: Path) -> None:
+def test_db_export_leaves_the_output_alone_when_there_is_nothing_to_export(
+    stored: tuple[str, list[bytes], str], tmp_path: Path
+) -> None:
     """The file used to be opened (truncated) before the session was looked up: an unknown session or an
     unreachable server left an empty file in place of whatever was there."""
     dsn, _, _ = stored
@@ -130,8 +136,14 @@ def test_db_export_into_a_closed_pipe_is_quiet(stored: tuple[str, list[bytes], s
     r, w = os.pipe()
     os.close(r)  # the reader is gone before the first write
     try:
-        proc = subprocess.run([sys.executable, "-m", "tools.arbtail", "export", sid], cwd=ROOT, env=env,
-                              stdout=w, stderr=subprocess.PIPE, timeout=60)
+        proc = subprocess.run(
+            [sys.executable, "-m", "tools.arbtail", "export", sid],
+            cwd=ROOT,
+            env=env,
+            stdout=w,
+            stderr=subprocess.PIPE,
+            timeout=60,
+        )
     finally:
         os.close(w)
     assert proc.stderr.decode() == ""
@@ -152,7 +164,8 @@ def test_db_export_from_a_database_without_arbdash_tables_is_one_line(pg_dsn: st
 
 @pytest.mark.pg
 def test_db_export_that_fails_midway_leaves_the_old_file_and_no_partial_one(
-        stored: tuple[str, list[bytes], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    stored: tuple[str, list[bytes], str], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The session is written to a temporary file that replaces ``-o`` only when complete."""
     import asyncio
 

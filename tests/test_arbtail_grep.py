@@ -57,7 +57,9 @@ def test_until_is_an_inclusive_upper_bound_on_the_same_clock(real_log: Path) -> 
     lo, hi = timed[len(timed) // 3], timed[len(timed) // 2]
     out = grep(real_log, "--since", lo.isoformat(), "--until", hi.isoformat())
     assert out.exit_code == 0, out.output
-    assert seqs(out.stdout) == [e["seq"] for e in evs if (t := when(e, "market_ts")) is not None and lo <= t <= hi]
+    assert seqs(out.stdout) == [
+        e["seq"] for e in evs if (t := when(e, "market_ts")) is not None and lo <= t <= hi
+    ]
     exact = grep(real_log, "--since", hi.isoformat(), "--until", hi.isoformat())
     assert seqs(exact.stdout) == [e["seq"] for e in evs if when(e, "market_ts") == hi] != []
 

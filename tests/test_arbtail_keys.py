@@ -70,9 +70,13 @@ class Clock:
             self.keys.put_nowait(key)
 
 
-def run_playback(path: Path, speed: float, at: dict[int, list[str]],
-                 driver: Callable[[asyncio.Task[None], Reducer, asyncio.Queue[str], Clock], Any] | None = None,
-                 console: Console | None = None) -> tuple[Reducer, Clock]:
+def run_playback(
+    path: Path,
+    speed: float,
+    at: dict[int, list[str]],
+    driver: Callable[[asyncio.Task[None], Reducer, asyncio.Queue[str], Clock], Any] | None = None,
+    console: Console | None = None,
+) -> tuple[Reducer, Clock]:
     """``playback`` of ``path`` with keys typed during given sleeps and, optionally, a ``driver`` coroutine that
     types more while the playback runs."""
     reducer = Reducer()
@@ -80,9 +84,20 @@ def run_playback(path: Path, speed: float, at: dict[int, list[str]],
     async def main() -> Clock:
         keys: asyncio.Queue[str] = asyncio.Queue()
         clock = Clock(keys, at)
-        task = asyncio.create_task(playback(
-            path, reducer, console or Console(file=io.StringIO(), width=120), 120, speed=speed, start=None,
-            end=None, sleep=clock.sleep, keys=keys, now=lambda: clock.now))
+        task = asyncio.create_task(
+            playback(
+                path,
+                reducer,
+                console or Console(file=io.StringIO(), width=120),
+                120,
+                speed=speed,
+                start=None,
+                end=None,
+                sleep=clock.sleep,
+                keys=keys,
+                now=lambda: clock.now,
+            )
+        )
         if driver is not None:
             await driver(task, reducer, keys, clock)
         await asyncio.wait_for(task, 10)
@@ -249,7 +264,10 @@ def test_pause_stops_folding_until_resumed(tmp_path: Path) -> None:
         assert not task.done(), "space did not pause the playback"
         state["paused_at"], state["waits"] = r.stats.applied, len(clock.waits)
         await settle(task)
-        assert (r.stats.applied, len(clock.waits)) == (state["paused_at"], state["waits"])  # no fold, no sleep loop
+        assert (r.stats.applied, len(clock.waits)) == (
+            state["paused_at"],
+            state["waits"],
+        )  # no fold, no sleep loop
         keys.put_nowait("space")
 
     r, clock = run_playback(path, 1.0, {2: ["space"]}, driver)
@@ -303,8 +321,9 @@ def test_jump_folds_up_to_the_computed_time_at_once(tmp_path: Path) -> None:
     target = ts[0] + timedelta(seconds=JUMP_PLAYBACK_S * speed)
     landed = next(i for i, t in enumerate(ts) if t > target)  # first event after the jump
     assert landed > 2, "the test log must have several events inside one jump"
-    expected = ([gaps(ts)[0] / speed, (ts[landed] - target).total_seconds() / speed]
-                + [g / speed for g in gaps(ts)[landed:]])
+    expected = [gaps(ts)[0] / speed, (ts[landed] - target).total_seconds() / speed] + [
+        g / speed for g in gaps(ts)[landed:]
+    ]
     assert clock.waits == pytest.approx(expected)
     assert r.stats.applied == len(ts)
 
@@ -378,8 +397,19 @@ def test_no_keys_no_status_bar_and_plain_pacing(tmp_path: Path) -> None:
         waits.append(s)
         now[0] += s
 
-    asyncio.run(playback(path, Reducer(), Console(file=io.StringIO(), width=120), 120, speed=5, start=None,
-                         end=None, sleep=sleep, now=lambda: now[0]))
+    asyncio.run(
+        playback(
+            path,
+            Reducer(),
+            Console(file=io.StringIO(), width=120),
+            120,
+            speed=5,
+            start=None,
+            end=None,
+            sleep=sleep,
+            now=lambda: now[0],
+        )
+    )
     assert waits == pytest.approx([g / 5 for g in gaps(ts)])
 
 
@@ -447,7 +477,9 @@ def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
 
     pane.wait(lambda: status().split()[:1] == ["playing"] and played(status()) > 1, "the playback to run")
     pane.keys("Space")
-    paused = pane.wait(lambda: status() if status().split()[:1] == ["paused"] else None, "the status bar: paused")
+    paused = pane.wait(
+        lambda: status() if status().split()[:1] == ["paused"] else None, "the status bar: paused"
+    )
     assert pane.flags() == "0 1"  # alternate screen, cursor hidden
     stepped = played(paused) + 1
     pane.keys("n")
@@ -456,8 +488,10 @@ def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
     pane.wait(lambda: pane.flags() == "1 0", "arbtail to give the terminal back")
     assert_terminal_usable(pane, expect_rc=0)
     pane.keys("stty -a | tr ';' '\\n' | grep -owE -- '-?(icanon|echo)' | sort | tr '\\n' ' '; echo", "Enter")
-    modes = pane.wait(lambda: next((ln for ln in pane.text().splitlines() if ln.startswith("echo icanon")),
-                                   None), "stty's answer")
+    modes = pane.wait(
+        lambda: next((ln for ln in pane.text().splitlines() if ln.startswith("echo icanon")), None),
+        "stty's answer",
+    )
     assert modes.split() == ["echo", "icanon"], pane.text()
 
 

@@ -37,8 +37,9 @@ def test_playback_paces_by_ts_and_stops_at_to(tmp_path: Path, capsys: object) ->
 
     r = Reducer()
     console = Console(file=io.StringIO(), width=120)  # not a terminal: plain frames
-    asyncio.run(playback(path, r, console, 120, speed=4, start=start, end=end, sleep=fake_sleep,
-                         now=lambda: clock[0]))
+    asyncio.run(
+        playback(path, r, console, 120, speed=4, start=start, end=end, sleep=fake_sleep, now=lambda: clock[0])
+    )
     assert waits == pytest.approx([(ts[i + 1] - ts[i]).total_seconds() / 4 for i in range(3, 10)])
     at = Reducer()
     load(path, at, until=end)
@@ -73,8 +74,19 @@ def test_playback_makes_up_time_lost_folding(tmp_path: Path) -> None:
             clock[0] += lost
 
     r = SlowReducer()
-    asyncio.run(playback(path, r, Console(file=io.StringIO(), width=120), 120, speed=1, start=None, end=None,
-                         sleep=fake_sleep, now=now))
+    asyncio.run(
+        playback(
+            path,
+            r,
+            Console(file=io.StringIO(), width=120),
+            120,
+            speed=1,
+            start=None,
+            end=None,
+            sleep=fake_sleep,
+            now=now,
+        )
+    )
     # pacing is anchored after the first fold: the first wait is a whole gap, each later one the gap minus the
     # time the previous fold took
     assert waits == pytest.approx([gaps[0]] + [g - lost for g in gaps[1:]])

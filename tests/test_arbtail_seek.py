@@ -68,7 +68,7 @@ def test_unusable_checkpoints_fall_back_to_full_replay(real_log: Path, tmp_path:
     ev = orjson.loads(lines[i])
     ev["state"]["last_seq"] = {ev["session_id"]: ev["seq"] - 2}
     bad = tmp_path / "lagging.jsonl"
-    bad.write_bytes(b"".join(lines[:i]) + orjson.dumps(ev) + b"\n" + b"".join(lines[i + 1:]))
+    bad.write_bytes(b"".join(lines[:i]) + orjson.dumps(ev) + b"\n" + b"".join(lines[i + 1 :]))
     r, res = _fold(bad, seek_min_bytes=0)
     assert res.checkpoint_seq is None
     assert frame_text(r.snapshot(), 120) == frame_text(full.snapshot(), 120)
@@ -80,7 +80,7 @@ def test_unusable_checkpoints_fall_back_to_full_replay(real_log: Path, tmp_path:
         for row in by_symbol.values():
             row["rate"] = row.pop("rate_text")
     old = tmp_path / "old-form.jsonl"
-    old.write_bytes(b"".join(lines[:j]) + orjson.dumps(ev) + b"\n" + b"".join(lines[j + 1:]))
+    old.write_bytes(b"".join(lines[:j]) + orjson.dumps(ev) + b"\n" + b"".join(lines[j + 1 :]))
     r, res = _fold(old, seek_min_bytes=0)
     assert res.checkpoint_seq is None and not r.stats.skipped.get("bad_checkpoint")
     assert frame_text(r.snapshot(), 120) == frame_text(full.snapshot(), 120)
@@ -100,8 +100,8 @@ def test_rotated_set_reads_as_one_stream(real_log: Path, tmp_path: Path) -> None
     n = len(lines) // 3
     base = tmp_path / "session.jsonl"
     (tmp_path / "session.jsonl.2.gz").write_bytes(gzip.compress(b"".join(lines[:n])))
-    (tmp_path / "session.jsonl.1").write_bytes(b"".join(lines[n:2 * n]))
-    base.write_bytes(b"".join(lines[2 * n:]))
+    (tmp_path / "session.jsonl.1").write_bytes(b"".join(lines[n : 2 * n]))
+    base.write_bytes(b"".join(lines[2 * n :]))
     (tmp_path / "session.jsonl.bak").write_bytes(b"not part of the set\n")
     full, _ = _fold(real_log, seek=False)
     rotated, res = _fold(base, seek=False)
@@ -115,14 +115,22 @@ def test_backwards_scan_across_block_boundaries() -> None:
     events = [orjson.dumps({"seq": i, "pad": "x" * (i * 37 % 300)}) for i in range(200)]
     cps = {17, 90, 91, 199}
     for i in cps:
-        events[i] = orjson.dumps({"v": 1, "ts": "2026-03-01T00:00:00+00:00", "session_id": "s", "seq": i,
-                                  "event": "dashboard.checkpoint", "state": {"n": i, "pad": "y" * 500}})
+        events[i] = orjson.dumps(
+            {
+                "v": 1,
+                "ts": "2026-03-01T00:00:00+00:00",
+                "session_id": "s",
+                "seq": i,
+                "event": "dashboard.checkpoint",
+                "state": {"n": i, "pad": "y" * 500},
+            }
+        )
     data = b"\n".join(events) + b"\n"
     for block in (7, 64, 1000, 1 << 20):
         found = list(iter_checkpoints(io.BytesIO(data), len(data), block=block))
         assert [cp.event["seq"] for cp in found] == sorted(cps, reverse=True)
         for cp in found:
-            assert data[cp.offset:cp.end] == cp.line + b"\n"
+            assert data[cp.offset : cp.end] == cp.line + b"\n"
 
 
 def test_backward_blocks_are_whole_lines_and_leave_out_an_over_long_one(monkeypatch: object) -> None:
@@ -138,13 +146,15 @@ def test_backward_blocks_are_whole_lines_and_leave_out_an_over_long_one(monkeypa
     for block in (7, 64, 250, 1 << 20):
         got: list[bytes] = []
         for base, body in seek.iter_blocks_backwards(io.BytesIO(data), len(data), block=block):
-            assert body.endswith(b"\n") and data[base:base + len(body)] == body
+            assert body.endswith(b"\n") and data[base : base + len(body)] == body
             got.extend(reversed(body[:-1].split(b"\n")))
         kept = [x for x in reversed(lines) if block >= len(data) or len(x) <= 300]
         assert got == kept, block
 
 
-def test_seek_counts_lines_before_the_checkpoint_as_a_full_replay_does(real_log: Path, tmp_path: Path) -> None:
+def test_seek_counts_lines_before_the_checkpoint_as_a_full_replay_does(
+    real_log: Path, tmp_path: Path
+) -> None:
     """Lines in the file the bot's reducer never saw (a line too long to read, garbage) before the checkpoint a
     seek would start from: the seeked frame counts them as the full replay and ``arbtail stats`` do — the
     checkpoint's own counters do not replace them (issue 10, item 6). Damage before the only checkpoint means a
@@ -154,7 +164,7 @@ def test_seek_counts_lines_before_the_checkpoint_as_a_full_replay_does(real_log:
     damage = [b"this is not json\n", b'{"v":1,"message":"' + b"x" * (17 * 1024 * 1024) + b'"}\n']
     want_skipped = {"not_json": 1, "too_long": 1}
     before = tmp_path / "before.jsonl"
-    before.write_bytes(b"".join([*lines[:j // 2], *damage, *lines[j // 2:]]))
+    before.write_bytes(b"".join([*lines[: j // 2], *damage, *lines[j // 2 :]]))
     full, _ = _fold(before, seek=False)
     fast, res = _fold(before, seek_min_bytes=0)
     assert full.stats.skipped == want_skipped
@@ -167,8 +177,13 @@ def test_seek_counts_lines_before_the_checkpoint_as_a_full_replay_does(real_log:
     live.feed_lines([x[:-1] for x in lines])
     last = orjson.loads(lines[-1])
     cp = orjson.loads(lines[j])
-    cp.update(seq=last["seq"] + 1, ts=last["ts"], market_ts=last.get("market_ts"),
-              state=state_to_dict(live.state), message=f"dashboard checkpoint after seq {last['seq']}")
+    cp.update(
+        seq=last["seq"] + 1,
+        ts=last["ts"],
+        market_ts=last.get("market_ts"),
+        state=state_to_dict(live.state),
+        message=f"dashboard checkpoint after seq {last['seq']}",
+    )
     k = (j + len(lines)) // 2
     between = tmp_path / "between.jsonl"
     between.write_bytes(b"".join([*lines[:k], *damage, *lines[k:], orjson.dumps(cp) + b"\n"]))
@@ -191,9 +206,9 @@ def test_seek_in_a_rotated_set_counts_its_older_members_text(real_log: Path, tmp
     lines = real_log.read_bytes().splitlines(keepends=True)
     j = next(k for k, x in enumerate(lines) if b'"dashboard.checkpoint"' in x)
     base = tmp_path / "session.jsonl"
-    (tmp_path / "session.jsonl.2.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + b"".join(lines[:j // 3])))
-    (tmp_path / "session.jsonl.1").write_bytes(b"".join(lines[j // 3:j // 2]))
-    base.write_bytes(b"\xef\xbb\xbf" + b"".join(lines[j // 2:]))
+    (tmp_path / "session.jsonl.2.gz").write_bytes(gzip.compress(b"\xef\xbb\xbf" + b"".join(lines[: j // 3])))
+    (tmp_path / "session.jsonl.1").write_bytes(b"".join(lines[j // 3 : j // 2]))
+    base.write_bytes(b"\xef\xbb\xbf" + b"".join(lines[j // 2 :]))
     full, _ = _fold(real_log, seek=False)
     fast, res = _fold(base, seek_min_bytes=0)
     assert res.checkpoint_seq == orjson.loads(lines[j])["seq"]

@@ -39,9 +39,15 @@ def test_shipped_config_loads_with_exact_decimals() -> None:
     ("mutate", "expected"),
     [
         (lambda d: d["strategy"].pop("max_positions"), "strategy.max_positions: Field required"),
-        (lambda d: d["strategy"].update(max_positions=0), "strategy.max_positions: Input should be greater than"),
+        (
+            lambda d: d["strategy"].update(max_positions=0),
+            "strategy.max_positions: Input should be greater than",
+        ),
         (lambda d: d["strategy"].update(target_margin="lots"), "strategy.target_margin"),
-        (lambda d: d["strategy"].update(mandatory_exchange="okx"), "mandatory_exchange 'okx' is not in scan_exchanges"),
+        (
+            lambda d: d["strategy"].update(mandatory_exchange="okx"),
+            "mandatory_exchange 'okx' is not in scan_exchanges",
+        ),
         (lambda d: d["strategy"].update(scan_exchanges=["binance", "okx"]), "no entry in venues"),
         (lambda d: d["strategy"].update(max_entry_price_divergnce_pct=1), "Extra inputs are not permitted"),
         (lambda d: d["strategy"].update(dry_run=False), "dry_run: false is not supported"),

@@ -21,21 +21,38 @@ START = datetime(2026, 3, 1, tzinfo=UTC)
 
 def make_config(failure: dict[str, str], noise: str = "0") -> BotConfig:
     venue = {"binance": "0.0005", "bybit": "0.00055", "hyperliquid": "0.00045"}
-    return parse_config({
-        "strategy": {
-            "scan_exchanges": list(failure), "symbols": ["BTC"], "target_margin": Decimal(100),
-            "max_positions": 1, "max_total_exposure_usd": Decimal(10000), "min_profit_rate": Decimal(0),
-            "profit_erosion_threshold": Decimal("0.5"), "min_hold_hours": Decimal(0),
-            "max_position_age_hours": Decimal(100), "max_new_positions_per_cycle": 1,
-            "check_interval_seconds": 3600, "max_entry_price_divergence_pct": Decimal(1),
-        },
-        "venues": {
-            name: {"taker_fee": Decimal(venue[name]), "leverage": Decimal(2), "slippage_bps": Decimal(2),
-                   "order_failure_rate": Decimal(rate)}
-            for name, rate in failure.items()
-        },
-        "market": {"start": START, "end": datetime(2026, 3, 2, tzinfo=UTC), "mark_noise_bps": Decimal(noise)},
-    })
+    return parse_config(
+        {
+            "strategy": {
+                "scan_exchanges": list(failure),
+                "symbols": ["BTC"],
+                "target_margin": Decimal(100),
+                "max_positions": 1,
+                "max_total_exposure_usd": Decimal(10000),
+                "min_profit_rate": Decimal(0),
+                "profit_erosion_threshold": Decimal("0.5"),
+                "min_hold_hours": Decimal(0),
+                "max_position_age_hours": Decimal(100),
+                "max_new_positions_per_cycle": 1,
+                "check_interval_seconds": 3600,
+                "max_entry_price_divergence_pct": Decimal(1),
+            },
+            "venues": {
+                name: {
+                    "taker_fee": Decimal(venue[name]),
+                    "leverage": Decimal(2),
+                    "slippage_bps": Decimal(2),
+                    "order_failure_rate": Decimal(rate),
+                }
+                for name, rate in failure.items()
+            },
+            "market": {
+                "start": START,
+                "end": datetime(2026, 3, 2, tzinfo=UTC),
+                "mark_noise_bps": Decimal(noise),
+            },
+        }
+    )
 
 
 def market_for(cfg: BotConfig) -> PaperMarket:
@@ -46,8 +63,17 @@ def market_for(cfg: BotConfig) -> PaperMarket:
 
 
 def opportunity(long_venue: str, short_venue: str) -> Opportunity:
-    return Opportunity("BTC", long_venue, short_venue, Decimal("0.00001"), Decimal("0.0001"), 3600, 28800,
-                       Decimal("0.1"), Decimal("0.05"))
+    return Opportunity(
+        "BTC",
+        long_venue,
+        short_venue,
+        Decimal("0.00001"),
+        Decimal("0.0001"),
+        3600,
+        28800,
+        Decimal("0.1"),
+        Decimal("0.05"),
+    )
 
 
 @pytest.mark.asyncio
@@ -56,24 +82,33 @@ async def test_rejected_leg_is_rolled_back_and_book_is_flat() -> None:
     market = market_for(cfg)
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     with capture_logs() as events:
-        pos = await executor.open_position("P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert pos is None
     names = [e["event"] for e in events if e["event"] != "log.message"]
     assert names == [
-        "stage.changed", "stage.changed", "stage.changed",  # 3, 3.1, 3.2
-        "order.placed", "order.placed",  # long binance, short bybit
-        "order.filled", "order.rejected",
-        "order.placed", "order.filled",  # reduce-only close of the binance leg
+        "stage.changed",
+        "stage.changed",
+        "stage.changed",  # 3, 3.1, 3.2
+        "order.placed",
+        "order.placed",  # long binance, short bybit
+        "order.filled",
+        "order.rejected",
+        "order.placed",
+        "order.filled",  # reduce-only close of the binance leg
         "execution.rollback",
     ]
     stages = [(e["stage_id"], e["icon"], e["title"]) for e in events if e["event"] == "stage.changed"]
     assert stages == [
-        ("3", "🧨", "Atomic Multi-Order Execution"), ("3.1", "🔍", "Pre-flight Checks"), ("3.2", "🚀", "Order Placement")
+        ("3", "🧨", "Atomic Multi-Order Execution"),
+        ("3.1", "🔍", "Pre-flight Checks"),
+        ("3.2", "🚀", "Order Placement"),
     ]
     fills = [e for e in events if e["event"] == "order.filled"]
     assert [(f["venue"], f["side"], f["reduce_only"]) for f in fills] == [
-        ("binance", "buy", False), ("binance", "sell", True)
+        ("binance", "buy", False),
+        ("binance", "sell", True),
     ]
     rollback = next(e for e in events if e["event"] == "execution.rollback")
     assert rollback["failed_venue"] == "bybit" and rollback["rolled_back_venues"] == ["binance"]
@@ -92,8 +127,9 @@ async def test_both_legs_fill_opens_a_delta_neutral_position() -> None:
     market = market_for(cfg)
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     with capture_logs() as events:
-        pos = await executor.open_position("P1-BTC", opportunity("hyperliquid", "binance"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P1-BTC", opportunity("hyperliquid", "binance"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert pos is not None
     assert market.venues["hyperliquid"].position_qty("BTC") == Decimal("0.003")
     assert market.venues["binance"].position_qty("BTC") == Decimal("-0.003")

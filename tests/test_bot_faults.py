@@ -25,13 +25,17 @@ from helpers.unified_logger import get_logger
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "funding_arb_paper.yml"
 
 
-def failing(venue: PaperVenue, make_error: Callable[[], BaseException], *, times: int, reduce_only: bool) -> list[int]:
+def failing(
+    venue: PaperVenue, make_error: Callable[[], BaseException], *, times: int, reduce_only: bool
+) -> list[int]:
     """Make ``venue``'s next ``times`` orders of the given kind (opening or reduce-only) raise ``make_error()``
     before anything is filled; other orders go through. Returns a one-item list counting the failures raised."""
     real = venue.market_order
     raised = [0]
 
-    async def market_order(symbol: str, side: Any, qty: Decimal, *, order_id: str, reduce_only: bool = False) -> Any:
+    async def market_order(
+        symbol: str, side: Any, qty: Decimal, *, order_id: str, reduce_only: bool = False
+    ) -> Any:
         if reduce_only == kind and raised[0] < times:
             raised[0] += 1
             await asyncio.sleep(0)
@@ -56,23 +60,32 @@ async def test_transient_error_on_first_leg_rolls_back_the_other_and_returns_non
     market = market_for(cfg)
     # the long leg (binance) is the first result: before the fix its error was raised before the bybit fill was
     # even logged, leaving a short bybit position nobody knew about
-    raised = failing(market.venues["binance"], lambda: ConnectionError("binance: connection reset"), times=1,
-                     reduce_only=False)
+    raised = failing(
+        market.venues["binance"],
+        lambda: ConnectionError("binance: connection reset"),
+        times=1,
+        reduce_only=False,
+    )
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     with capture_logs() as events:
-        pos = await executor.open_position("P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert raised == [1]
     assert pos is None
     assert _names(events) == [
-        "order.placed", "order.placed",  # long binance, short bybit
+        "order.placed",
+        "order.placed",  # long binance, short bybit
         "order.filled",  # bybit's fill is logged although binance's error came first
-        "order.placed", "order.filled",  # reduce-only close of the bybit leg
+        "order.placed",
+        "order.filled",  # reduce-only close of the bybit leg
         "execution.rollback",
     ]
     fills = [e for e in events if e["event"] == "order.filled"]
-    assert [(f["venue"], f["side"], f["reduce_only"]) for f in fills] == [("bybit", "sell", False),
-                                                                          ("bybit", "buy", True)]
+    assert [(f["venue"], f["side"], f["reduce_only"]) for f in fills] == [
+        ("bybit", "sell", False),
+        ("bybit", "buy", True),
+    ]
     rollback = next(e for e in events if e["event"] == "execution.rollback")
     assert rollback["failed_venue"] == "binance" and rollback["rolled_back_venues"] == ["bybit"]
     assert rollback["reason"] == "LEG_ERROR"
@@ -85,8 +98,9 @@ async def test_transient_error_on_first_leg_rolls_back_the_other_and_returns_non
     assert cost.fees == fills[0]["fee"] + fills[1]["fee"]
     # the error was transient: the next attempt opens normally
     with capture_logs():
-        pos = await executor.open_position("P2-BTC", opportunity("binance", "bybit"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P2-BTC", opportunity("binance", "bybit"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert pos is not None and market.venues["bybit"].position_qty("BTC") == Decimal("-0.003")
 
 
@@ -97,8 +111,9 @@ async def test_errors_on_both_legs_leave_nothing_to_roll_back() -> None:
     failing(market.venues["binance"], lambda: TimeoutError("binance: timed out"), times=1, reduce_only=False)
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     with capture_logs() as events:
-        pos = await executor.open_position("P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert pos is None
     assert _names(events) == ["order.placed", "order.placed", "order.rejected"]
     assert executor.rollbacks == []
@@ -111,8 +126,9 @@ def test_bot_survives_a_transient_venue_error_while_opening(monkeypatch: pytest.
     real = PaperVenue.market_order
     raised: list[str] = []
 
-    async def market_order(self: PaperVenue, symbol: str, side: Any, qty: Decimal, *, order_id: str,
-                           reduce_only: bool = False) -> Any:
+    async def market_order(
+        self: PaperVenue, symbol: str, side: Any, qty: Decimal, *, order_id: str, reduce_only: bool = False
+    ) -> Any:
         if not reduce_only and not raised:
             raised.append(self.name)
             raise ConnectionError(f"{self.name}: connection reset by peer")
@@ -139,25 +155,37 @@ def test_bot_survives_a_transient_venue_error_while_opening(monkeypatch: pytest.
 async def test_unhedged_leg_is_retried_on_every_check_until_flat() -> None:
     # min hold 100 h: once the close has started, no exit rule fires any more (the rules say MIN_HOLD_ACTIVE)
     cfg = make_config({"binance": "0", "bybit": "0"})
-    cfg = cfg.model_copy(update={"strategy": cfg.strategy.model_copy(update={"min_hold_hours": Decimal(100)})})
+    cfg = cfg.model_copy(
+        update={"strategy": cfg.strategy.model_copy(update={"min_hold_hours": Decimal(100)})}
+    )
     market = market_for(cfg)
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     pm = PositionManager(cfg.strategy, market.venues, executor, get_logger("test.position_manager"))
     with capture_logs():
-        pos = await executor.open_position("P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert pos is not None
     pm.add(pos)
     # the short leg (bybit, closed second) refuses every reduce-only attempt of the first close
-    raised = failing(market.venues["bybit"], lambda: OrderRejectedError("bybit", "RATE_LIMITED"),
-                     times=CLOSE_ATTEMPTS, reduce_only=True)
+    raised = failing(
+        market.venues["bybit"],
+        lambda: OrderRejectedError("bybit", "RATE_LIMITED"),
+        times=CLOSE_ATTEMPTS,
+        reduce_only=True,
+    )
     with capture_logs() as first:
         assert await pm.close(pos, "TIME_LIMIT", START) is False
     assert raised == [CLOSE_ATTEMPTS]
     assert market.venues["binance"].position_qty("BTC") == 0  # long leg closed ...
-    assert market.venues["bybit"].position_qty("BTC") == Decimal("-0.003")  # ... short leg still open: unhedged
-    unhedged = [e for e in first if e["event"] == "log.message" and e["log_level"] == "warning"
-                and e.get("unhedged_venue")]
+    assert market.venues["bybit"].position_qty("BTC") == Decimal(
+        "-0.003"
+    )  # ... short leg still open: unhedged
+    unhedged = [
+        e
+        for e in first
+        if e["event"] == "log.message" and e["log_level"] == "warning" and e.get("unhedged_venue")
+    ]
     assert len(unhedged) == 1
     assert unhedged[0]["unhedged_venue"] == "bybit" and unhedged[0]["unhedged_side"] == "short"
     assert unhedged[0]["position_id"] == "P1-BTC" and unhedged[0]["exit_reason"] == "TIME_LIMIT"
@@ -181,12 +209,17 @@ async def test_unhedged_warning_repeats_while_the_leg_stays_open() -> None:
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     pm = PositionManager(cfg.strategy, market.venues, executor, get_logger("test.position_manager"))
     with capture_logs():
-        pos = await executor.open_position("P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"),
-                                           Decimal(2), Decimal(200), START)
+        pos = await executor.open_position(
+            "P1-BTC", opportunity("binance", "bybit"), Decimal("0.003"), Decimal(2), Decimal(200), START
+        )
     assert pos is not None
     pm.add(pos)
-    failing(market.venues["bybit"], lambda: ConnectionError("bybit: connection reset"),
-            times=2 * CLOSE_ATTEMPTS, reduce_only=True)
+    failing(
+        market.venues["bybit"],
+        lambda: ConnectionError("bybit: connection reset"),
+        times=2 * CLOSE_ATTEMPTS,
+        reduce_only=True,
+    )
     with capture_logs() as events:
         assert await pm.close(pos, "PROFIT_EROSION", START) is False
         await pm.check(START + timedelta(hours=1))  # still failing

@@ -39,8 +39,17 @@ async def test_funding_paid_at_each_venues_own_times() -> None:
     executor = AtomicExecutor(market.venues, get_logger("test.executor"))
     manager = PositionManager(cfg.strategy, market.venues, executor, get_logger("test.pm"))
     opp = opportunity("hyperliquid", "binance")
-    opp = type(opp)("BTC", "hyperliquid", "binance", Decimal("1.8723e-06"), Decimal("-6.88e-06"), 3600, 28800,
-                    Decimal("0.1"), Decimal("0.05"))
+    opp = type(opp)(
+        "BTC",
+        "hyperliquid",
+        "binance",
+        Decimal("1.8723e-06"),
+        Decimal("-6.88e-06"),
+        3600,
+        28800,
+        Decimal("0.1"),
+        Decimal("0.05"),
+    )
     pos = await executor.open_position("P1-BTC", opp, Decimal("0.010"), Decimal(2), Decimal(600), START)
     assert pos is not None
     manager.add(pos)

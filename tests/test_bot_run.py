@@ -137,7 +137,9 @@ def test_funding_payment_per_open_leg_per_settlement(shipped_run) -> None:
         elif e["event"] == "funding.payment":
             assert open_legs[(e["venue"], e["symbol"])] == e["position_id"]
             seen[(e["position_id"], e["venue"])] += 1
-            assert e["payment"] == -(1 if e["side"] == "long" else -1) * e["qty"] * e["mark_price"] * e["rate"]
+            assert (
+                e["payment"] == -(1 if e["side"] == "long" else -1) * e["qty"] * e["mark_price"] * e["rate"]
+            )
     assert seen, "no funding booked"
 
 
@@ -193,7 +195,9 @@ def test_each_settlement_record_sums_its_legs_payments(shipped_run) -> None:
     records = 0
     for e in events:
         if e["event"] == "funding.payment":
-            assert e["side"] not in pending.setdefault(e["position_id"], {}), "one payment per leg per settlement"
+            assert e["side"] not in pending.setdefault(e["position_id"], {}), (
+                "one payment per leg per settlement"
+            )
             pending[e["position_id"]][e["side"]] = e
         elif e["event"] == "funding.settlement":
             legs = pending.pop(e["position_id"])

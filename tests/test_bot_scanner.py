@@ -75,10 +75,18 @@ class _QuoteVenue:
 
 def test_scan_emits_found_and_skipped_with_reason_codes() -> None:
     cfg = StrategyConfig(
-        scan_exchanges=["binance", "bybit", "hyperliquid"], symbols=["BTC", "ETH", "SOL"], target_margin=Decimal(100),
-        max_positions=2, max_total_exposure_usd=Decimal(1000), min_profit_rate=Decimal("0.3"),
-        profit_erosion_threshold=Decimal("0.5"), min_hold_hours=Decimal(1), max_position_age_hours=Decimal(10),
-        max_new_positions_per_cycle=1, check_interval_seconds=3600, max_entry_price_divergence_pct=Decimal("0.1"),
+        scan_exchanges=["binance", "bybit", "hyperliquid"],
+        symbols=["BTC", "ETH", "SOL"],
+        target_margin=Decimal(100),
+        max_positions=2,
+        max_total_exposure_usd=Decimal(1000),
+        min_profit_rate=Decimal("0.3"),
+        profit_erosion_threshold=Decimal("0.5"),
+        min_hold_hours=Decimal(1),
+        max_position_age_hours=Decimal(10),
+        max_new_positions_per_cycle=1,
+        check_interval_seconds=3600,
+        max_entry_price_divergence_pct=Decimal("0.1"),
         expected_hold_hours=Decimal(168),
     )
     venues = {n: _QuoteVenue(n) for n in FEES}

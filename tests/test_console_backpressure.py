@@ -110,8 +110,14 @@ class BlockedStream:
         pass
 
 
-_RECORD = {"level": "warning", "event": "log.message", "message": "m", "ts": "2026-01-01T00:00:00+00:00",
-           "logger": "t", "src": "t:t:1"}
+_RECORD = {
+    "level": "warning",
+    "event": "log.message",
+    "message": "m",
+    "ts": "2026-01-01T00:00:00+00:00",
+    "logger": "t",
+    "src": "t:t:1",
+}
 
 
 async def test_console_write_returns_at_once_while_the_stream_blocks_and_counts_what_it_drops() -> None:

@@ -258,6 +258,7 @@ async def test_drops_counted_from_many_threads_add_up_and_the_helping_caller_nev
         switch = sys.getswitchinterval()
         sys.setswitchinterval(1e-6)  # switch threads as often as possible: a lost ``+=`` would show
         try:
+
             def produce() -> None:
                 for i in range(per_thread):
                     log.info("x", i=i)

@@ -24,10 +24,26 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
     out = tmp_path_factory.mktemp("run")
     frame = out / "final_frame.txt"
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(CONFIG), "--speed", "0",
-         "--dashboard-mode=plain", "--log-dir", str(out / "logs"), "--width", str(WIDTH),
-         "--final-frame", str(frame)],
-        cwd=out, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(CONFIG),
+            "--speed",
+            "0",
+            "--dashboard-mode=plain",
+            "--log-dir",
+            str(out / "logs"),
+            "--width",
+            str(WIDTH),
+            "--final-frame",
+            str(frame),
+        ],
+        cwd=out,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert proc.returncode == 0, proc.stderr[-3000:]
     (jsonl,) = (out / "logs").glob("*.jsonl")
@@ -100,13 +116,18 @@ def test_one_funding_payment_per_leg_per_venue_funding_time(run: dict) -> None:
             while t <= t_close:
                 expected.append(t)
                 t += timedelta(seconds=step)
-            assert sorted(paid[(e["position_id"], leg["venue"])]) == expected, (e["position_id"], leg["venue"])
+            assert sorted(paid[(e["position_id"], leg["venue"])]) == expected, (
+                e["position_id"],
+                leg["venue"],
+            )
 
 
 def test_final_frame_equals_arbtail_once(run: dict) -> None:
     proc = subprocess.run(
         [sys.executable, "-m", "tools.arbtail", str(run["jsonl"]), "--once", "--width", str(WIDTH)],
-        capture_output=True, text=True, timeout=60,
+        capture_output=True,
+        text=True,
+        timeout=60,
     )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == run["frame"]
@@ -122,7 +143,7 @@ def _positions_pane(frame: str) -> list[str]:
     lines = frame.splitlines()
     start = next(i for i, line in enumerate(lines) if line.startswith("╭─ positions"))
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("╰"))
-    return lines[start:end + 1]
+    return lines[start : end + 1]
 
 
 def _replayed(run: dict):  # the reducer over the run's JSONL (the fold arbtail uses)

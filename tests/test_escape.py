@@ -104,19 +104,30 @@ def test_console_line_escapes_every_hostile_string(raw: str, shown: str, colour:
 
 @pytest.mark.parametrize(("raw", "shown"), HOSTILE, ids=IDS)
 def test_console_banner_and_traceback_escape_every_hostile_string(raw: str, shown: str) -> None:
-    banner = format_record({"event": "stage.changed", "level": "info", "ts": "2026-03-10T12:00:01+00:00",
-                            "message": f"1. 📋 {hostile(raw)}"}, colour=False)
+    banner = format_record(
+        {
+            "event": "stage.changed",
+            "level": "info",
+            "ts": "2026-03-10T12:00:01+00:00",
+            "message": f"1. 📋 {hostile(raw)}",
+        },
+        colour=False,
+    )
     assert dangerous(banner, allowed="\n") == []
     assert banner.split("\n") == ["=" * 55, f"1. 📋 {hostile(shown)}", "=" * 55]
 
-    exc = f"Traceback (most recent call last):\n  File \"x.py\", line 1\n\tboom()\nValueError: {hostile(raw)}"
+    exc = f'Traceback (most recent call last):\n  File "x.py", line 1\n\tboom()\nValueError: {hostile(raw)}'
     text = format_record(record("failed", exc=exc), colour=False)
     assert dangerous(text, allowed="\n\t") == []
     lines = text.split("\n")  # the traceback's newlines still split console lines
     assert len(lines) == 5
     assert lines[0].endswith(" | failed")
-    assert lines[1:] == ["Traceback (most recent call last):", '  File "x.py", line 1', "\tboom()",
-                         f"ValueError: {hostile(shown)}"]
+    assert lines[1:] == [
+        "Traceback (most recent call last):",
+        '  File "x.py", line 1',
+        "\tboom()",
+        f"ValueError: {hostile(shown)}",
+    ]
 
 
 def test_console_source_column_is_one_line() -> None:
@@ -143,17 +154,24 @@ def test_console_look_of_ordinary_text_is_unchanged() -> None:
         "Opened BTC • long binance / short bybit — 0.5 @ 100.00 (café, 日本, 📋)"
     )
     failed = {
-        "event": "log.message", "level": "error", "ts": datetime(2026, 3, 10, 12, 0, 2, tzinfo=UTC),
-        "logger": "asyncio", "message": "Task failed\twith tab",
+        "event": "log.message",
+        "level": "error",
+        "ts": datetime(2026, 3, 10, 12, 0, 2, tzinfo=UTC),
+        "logger": "asyncio",
+        "message": "Task failed\twith tab",
         "exc": 'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n'
-               "\tboom()\nValueError: bad",
+        "\tboom()\nValueError: bad",
     }
     assert format_record(failed, colour=False) == (
         "2026-03-10 12:00:02 | ERROR    | asyncio                                  | Task failed\twith tab\n"
         'Traceback (most recent call last):\n  File "x.py", line 1, in <module>\n\tboom()\nValueError: bad'
     )
-    banner = {"event": "stage.changed", "level": "info", "ts": "2026-03-10T12:00:03+00:00",
-              "message": "1. 📋 BTC • Opportunity Validation"}
+    banner = {
+        "event": "stage.changed",
+        "level": "info",
+        "ts": "2026-03-10T12:00:03+00:00",
+        "message": "1. 📋 BTC • Opportunity Validation",
+    }
     assert format_record(banner, colour=True) == f"{'=' * 55}\n1. 📋 BTC • Opportunity Validation\n{'=' * 55}"
 
 

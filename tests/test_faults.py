@@ -161,14 +161,17 @@ def test_every_emitted_event_validates_against_its_model(baseline: Run) -> None:
         assert type(line).EVENT is CATALOGUE.model_for(event["event"]), event["event"]
         names.add(event["event"])
     assert {"market.mark_price", "funding.rate", "position.opened", "session.stopped"} <= names
-    assert baseline.jsonl.read_bytes().splitlines() == baseline.lines  # the JSONL got exactly what every sink got
+    assert (
+        baseline.jsonl.read_bytes().splitlines() == baseline.lines
+    )  # the JSONL got exactly what every sink got
 
 
 # --- renderer ----------------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(("mode", "patched", "fallback"), [("live", "build_layout", "plain"),
-                                                            ("plain", "plain_summary", "silent")])
+@pytest.mark.parametrize(
+    ("mode", "patched", "fallback"), [("live", "build_layout", "plain"), ("plain", "plain_summary", "silent")]
+)
 def test_renderer_raising_steps_down_once_and_the_bot_trades_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run, mode: str, patched: str, fallback: str
 ) -> None:
@@ -218,7 +221,9 @@ def test_a_sink_raising_is_marked_degraded_and_the_bot_trades_the_same(tmp_path:
     (health,) = _health_events(run, "diskfull")
     assert health["health"] == "degraded" and "No space left" in health["reason"]
     assert _health_after(run, health) == "degraded"  # shown on the dashboard
-    assert orjson.loads(run.jsonl.read_bytes().splitlines()[-1])["event"] == "session.stopped"  # others went on
+    assert (
+        orjson.loads(run.jsonl.read_bytes().splitlines()[-1])["event"] == "session.stopped"
+    )  # others went on
 
 
 def test_jsonl_disk_full_is_reported_and_the_bot_trades_the_same(

@@ -56,8 +56,10 @@ def once(path: Path) -> Any:
         (b'{"v":1,"ts":NaN}\n', "not_json"),  # NaN is not JSON
         (b'{"v":1,"price":Infinity}\n', "not_json"),
         (b'{"v":1,"event":"heartbeat"}\n', "missing_envelope"),  # missing fields
-        (b'{"v":1,"ts":"2026-03-10T12:59:00","session_id":"s","seq":999,"event":"heartbeat"}\n',
-         "naive_timestamp"),
+        (
+            b'{"v":1,"ts":"2026-03-10T12:59:00","session_id":"s","seq":999,"event":"heartbeat"}\n',
+            "naive_timestamp",
+        ),
     ],
 )
 def test_bad_line_is_skipped_counted_and_shown(tmp_path: Path, tail: bytes, reason: str) -> None:
@@ -136,10 +138,16 @@ def test_an_empty_file_is_refused_but_followed(tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "unreadable", "bad_gzip"])
-def test_unreadable_paths_are_refused_with_exit_2(tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_unreadable_paths_are_refused_with_exit_2(
+    tmp_path: Path, kind: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path = tmp_path / "s.jsonl"
-    expect = {"missing": "no such file", "directory": "is a directory", "unreadable": "permission denied",
-              "bad_gzip": "cannot read"}[kind]
+    expect = {
+        "missing": "no such file",
+        "directory": "is a directory",
+        "unreadable": "permission denied",
+        "bad_gzip": "cannot read",
+    }[kind]
     if kind == "directory":
         path.mkdir()
     elif kind == "unreadable":
@@ -174,8 +182,11 @@ HOSTILE = "[bold red]x[/] \x1b[2J\x1b]0;pwned\x07 bell\x07 cr\rover \x1b[31mred"
 
 def test_markup_and_control_sequences_are_inert_in_every_output(tmp_path: Path) -> None:
     e = Events()
-    evs = [started(e, strategy=HOSTILE), e("log.message", HOSTILE, "info"),
-           e("risk.limit_hit", HOSTILE, "warning", limit="x", value="1")]
+    evs = [
+        started(e, strategy=HOSTILE),
+        e("log.message", HOSTILE, "info"),
+        e("risk.limit_hit", HOSTILE, "warning", limit="x", value="1"),
+    ]
     path = tmp_path / "s.jsonl"
     path.write_bytes(lines_of(evs))
     out = once(path).stdout
@@ -232,11 +243,12 @@ def test_splitter_keeps_the_line_after_an_overlong_nul_run() -> None:
     for feed in ("feed", "feed_block"):
         for step in (1, 3, 7):  # pieces shorter than the limit, as a file's blocks are
             skips: list[tuple[str, str]] = []
-            s = LineSplitter(lambda reason, detail, skips=skips: skips.append((reason, detail)),
-                             max_line_bytes=10)
+            s = LineSplitter(
+                lambda reason, detail, skips=skips: skips.append((reason, detail)), max_line_bytes=10
+            )
             got = b""
             for i in range(0, len(data), step):
-                out = getattr(s, feed)(data[i:i + step])
+                out = getattr(s, feed)(data[i : i + step])
                 got += out if feed == "feed_block" else b"".join(x + b"\n" for x in out)
                 assert s.pending <= len(data)
             s.finish("t")
@@ -256,9 +268,11 @@ def test_a_byte_order_mark_does_not_cost_the_first_line(tmp_path: Path) -> None:
     want = Reducer()
     read_file(plain, want)
     cut = data.index(b"\n", len(data) // 2) + 1
-    cases = {"one.jsonl": [("one.jsonl", bom + data)],
-             "rot.jsonl": [("rot.jsonl.1", bom + data[:cut]), ("rot.jsonl", bom + data[cut:])],
-             "gz.jsonl": [("gz.jsonl.1.gz", gzip.compress(bom + data[:cut])), ("gz.jsonl", data[cut:])]}
+    cases = {
+        "one.jsonl": [("one.jsonl", bom + data)],
+        "rot.jsonl": [("rot.jsonl.1", bom + data[:cut]), ("rot.jsonl", bom + data[cut:])],
+        "gz.jsonl": [("gz.jsonl.1.gz", gzip.compress(bom + data[:cut])), ("gz.jsonl", data[cut:])],
+    }
     for name, files in cases.items():
         for fname, content in files:
             (tmp_path / fname).write_bytes(content)

@@ -72,8 +72,14 @@ async def test_a_new_pipeline_and_capture_logs_are_followed() -> None:
     "model",
     [
         MarkPrice(venue="binance", symbol="BTC", mark_price=Decimal("65000.1"), index_price=Decimal("1E+3")),
-        FundingRate(venue="bybit", symbol="ETH", rate=Decimal("-0.0001"), interval_s=3600, apr=Decimal("-0.876"),
-                    next_funding_ts=T),
+        FundingRate(
+            venue="bybit",
+            symbol="ETH",
+            rate=Decimal("-0.0001"),
+            interval_s=3600,
+            apr=Decimal("-0.876"),
+            next_funding_ts=T,
+        ),
         PositionClosing(position_id="p1", reason="TIME_LIMIT"),  # detail=None is left out
         StageChanged(stage_id="3.1", title="Pre-flight Checks", lifecycle="opening_position"),
         SessionHealth(health="degraded", component="jsonl"),
@@ -93,8 +99,16 @@ def test_an_event_that_does_not_match_its_declaration_is_refused_at_emit() -> No
         float_money = MarkPrice(venue="binance", symbol="BTC", mark_price=65000.1, index_price=Decimal(1))  # type: ignore[arg-type]
         log.emit(float_money)
     with pytest.raises(EventError, match="next_funding_ts"):
-        log.emit(FundingRate(venue="bybit", symbol="ETH", rate=Decimal(0), interval_s=3600, apr=Decimal(0),
-                             next_funding_ts=datetime(2026, 3, 1)))
+        log.emit(
+            FundingRate(
+                venue="bybit",
+                symbol="ETH",
+                rate=Decimal(0),
+                interval_s=3600,
+                apr=Decimal(0),
+                next_funding_ts=datetime(2026, 3, 1),
+            )
+        )
     with pytest.raises(EventError, match="lifecycle"):
         log.emit(StageChanged(stage_id="1", title="x", lifecycle="dancing"))  # type: ignore[arg-type]
     with pytest.raises(TypeError):  # a field the declaration does not have
@@ -109,8 +123,18 @@ async def test_envelope_keys_cannot_be_overwritten_by_raw_structlog_calls() -> N
     assert (event["seq"], event["level"], event["session_id"]) == (1, "info", "s")
     assert (event["field_seq"], event["field_level"], event["field_session_id"]) == (99, "bogus", "other")
     assert event["message"] == "free text" and event["event"] == "log.message"
-    assert list(event)[:10] == ["v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message",
-                                "market_ts"]
+    assert list(event)[:10] == [
+        "v",
+        "ts",
+        "session_id",
+        "seq",
+        "level",
+        "logger",
+        "event",
+        "category",
+        "message",
+        "market_ts",
+    ]
 
 
 async def test_exceptions_are_data() -> None:
@@ -139,8 +163,15 @@ def test_redactor_makes_objects_plain_and_forgets_clean_texts_on_register() -> N
     assert r(None, "info", {"message": f"key {secret}"})["message"] == f"key {secret}"  # unknown yet: kept
     r.register(secret)
     assert secret not in r(None, "info", {"message": f"key {secret}"})["message"]  # cache forgotten
-    event = r(None, "info", {"error": ValueError(f"bad {secret}"), "creds": Creds("bot", secret),
-                             "model": MarkPrice(venue=secret, symbol="BTC", mark_price=Decimal(1), index_price=Decimal(1))})
+    event = r(
+        None,
+        "info",
+        {
+            "error": ValueError(f"bad {secret}"),
+            "creds": Creds("bot", secret),
+            "model": MarkPrice(venue=secret, symbol="BTC", mark_price=Decimal(1), index_price=Decimal(1)),
+        },
+    )
     assert secret not in repr(event)
     assert event["error"] == f"ValueError: bad {REDACTED}"
     assert event["creds"] == {"user": "bot", "note": REDACTED}

@@ -18,13 +18,27 @@ pytestmark = pytest.mark.pg
 
 
 def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=180
+    )
 
 
 def test_paper_run_recorded_in_postgres(pg_dsn: str, tmp_path: Path) -> None:
-    run = _cli("tools.runbot_cli", "--config", str(CONFIG), "--speed", "0", "--dashboard-mode=plain",
-               "--log-dir", str(tmp_path / "logs"), "--width", str(WIDTH), "--db", pg_dsn, cwd=tmp_path)
+    run = _cli(
+        "tools.runbot_cli",
+        "--config",
+        str(CONFIG),
+        "--speed",
+        "0",
+        "--dashboard-mode=plain",
+        "--log-dir",
+        str(tmp_path / "logs"),
+        "--width",
+        str(WIDTH),
+        "--db",
+        pg_dsn,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
     lines = jsonl.read_bytes().splitlines()
@@ -35,14 +49,18 @@ def test_paper_run_recorded_in_postgres(pg_dsn: str, tmp_path: Path) -> None:
     row = next(x for x in sessions.stdout.splitlines() if x.startswith(sid))
     assert "stopped (completed)" in row and row.split()[-1] == str(orjson.loads(lines[-1])["seq"])
 
-    exported = _cli("tools.arbtail", "--db", pg_dsn, "export", sid, "-o", str(tmp_path / "x.jsonl"), cwd=tmp_path)
+    exported = _cli(
+        "tools.arbtail", "--db", pg_dsn, "export", sid, "-o", str(tmp_path / "x.jsonl"), cwd=tmp_path
+    )
     assert exported.returncode == 0, exported.stderr
     back = (tmp_path / "x.jsonl").read_bytes().splitlines()
     assert len(back) == len(lines), "DB event count == JSONL line count"
     assert [orjson.loads(x) for x in back] == [orjson.loads(x) for x in lines]
 
     from_file = _cli("tools.arbtail", str(jsonl), "--once", "--width", str(WIDTH), cwd=tmp_path)
-    from_db = _cli("tools.arbtail", "--db", pg_dsn, "--session", sid, "--once", "--width", str(WIDTH), cwd=tmp_path)
+    from_db = _cli(
+        "tools.arbtail", "--db", pg_dsn, "--session", sid, "--once", "--width", str(WIDTH), cwd=tmp_path
+    )
     assert from_file.returncode == 0 and from_db.returncode == 0, from_db.stderr
     assert from_db.stdout == from_file.stdout
     assert not list((tmp_path / "logs").glob("pg_spool/*")), "nothing left in the spool"

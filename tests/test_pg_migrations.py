@@ -80,7 +80,9 @@ def test_upgrade_from_two_processes_at_once(pg_dsn: str) -> None:
         """
     )
     procs = [
-        subprocess.Popen([sys.executable, "-c", script, pg_dsn], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [sys.executable, "-c", script, pg_dsn], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
         for _ in range(2)
     ]
     outs = [p.communicate(timeout=60) for p in procs]

@@ -34,8 +34,16 @@ def _fold(lines: list[bytes]) -> Reducer:
 async def _record(dsn: str, sid: str, events: list, tmp_path: Path, **kw) -> PostgresSink:
     """Run the sink with a live reducer fed first (as the dashboard does) and snapshots every 0.1 s."""
     live = Reducer()
-    sink = PostgresSink(dsn, session_id=sid, flush_interval_s=0.02, batch_size=100, spool_dir=tmp_path,
-                        snapshot_provider=reducer_snapshot_provider(live, sid), snapshot_interval_s=0.1, **kw)
+    sink = PostgresSink(
+        dsn,
+        session_id=sid,
+        flush_interval_s=0.02,
+        batch_size=100,
+        spool_dir=tmp_path,
+        snapshot_provider=reducer_snapshot_provider(live, sid),
+        snapshot_interval_s=0.1,
+        **kw,
+    )
     async with sink:
         for i, (line, rec) in enumerate(events):
             live.feed_line(line)
@@ -132,9 +140,22 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
 
     root = Path(__file__).resolve().parent.parent
     subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(root / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path)],
-        check=True, cwd=root, capture_output=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(root / "configs/funding_arb_paper.yml"),
+            "--speed",
+            "0",
+            "--dashboard-mode=silent",
+            "--log-dir",
+            str(tmp_path),
+        ],
+        check=True,
+        cwd=root,
+        capture_output=True,
+        timeout=120,
     )
     (path,) = tmp_path.glob("*.jsonl")
     await import_jsonl(pg_dsn, path)
@@ -155,7 +176,10 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
 
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
 def test_following_a_db_session_in_a_terminal_has_the_keys_and_leaves_the_frame(
-        pg_dsn: str, tmp_path: Path, pane_factory: object) -> None:  # noqa: F811 - the fixture
+    pg_dsn: str,
+    tmp_path: Path,
+    pane_factory: object,  # noqa: F811 - the fixture imported above
+) -> None:
     """``arbtail --db DSN --session ID --follow`` on a terminal: status bar, ``space`` freezes, ``q`` quits,
     the terminal is given back and the last frame stays on the normal screen."""
     import sys
@@ -182,5 +206,7 @@ def test_following_a_db_session_in_a_terminal_has_the_keys_and_leaves_the_frame(
     pane.wait(lambda: status().split()[:1] == ["frozen"], "the frozen status")
     pane.keys("q")
     # the terminal given back, then the last frame printed on the normal screen (the flags change just before)
-    pane.wait(lambda: pane.flags() == "1 0" and "portfolio" in pane.text(), "the last frame on the normal screen")
+    pane.wait(
+        lambda: pane.flags() == "1 0" and "portfolio" in pane.text(), "the last frame on the normal screen"
+    )
     assert_terminal_usable(pane, expect_rc=0)

@@ -31,9 +31,22 @@ async def test_run_prunes_beyond_keep_last(pg_dsn: str, tmp_path: Path) -> None:
     cfg_path = tmp_path / "retention.yml"
     cfg_path.write_text(yaml.safe_dump(config))
     run = subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(cfg_path), "--speed", "0",
-         "--dashboard-mode=plain", "--log-dir", str(tmp_path / "logs")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(cfg_path),
+            "--speed",
+            "0",
+            "--dashboard-mode=plain",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert run.returncode == 0, run.stderr[-3000:]
     (jsonl,) = (tmp_path / "logs").glob("*.jsonl")

@@ -25,8 +25,9 @@ pytestmark = pytest.mark.pg
 
 
 def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=180)
+    return subprocess.run(
+        [sys.executable, "-m", module, *args], cwd=cwd, capture_output=True, text=True, timeout=180
+    )
 
 
 async def _db(dsn: str, sql: str, *, method: str = "execute") -> object:
@@ -47,8 +48,19 @@ async def _fetchval(dsn: str, sql: str) -> object:
 
 
 def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
-    run = _cli("tools.runbot_cli", "--config", str(CONFIG), "--speed", "0", "--dashboard-mode=off",
-               "--log-dir", str(tmp_path / "logs"), "--db", pg_dsn, cwd=tmp_path)
+    run = _cli(
+        "tools.runbot_cli",
+        "--config",
+        str(CONFIG),
+        "--speed",
+        "0",
+        "--dashboard-mode=off",
+        "--log-dir",
+        str(tmp_path / "logs"),
+        "--db",
+        pg_dsn,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
     lines = jsonl.read_bytes().splitlines()
@@ -69,7 +81,10 @@ def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
     [s] = asyncio.run(list_sessions(pg_dsn))
     assert str(s.session_id) == sid and s.ended_at is not None
     assert s.net_pnl == expected
-    assert (s.positions_opened, s.positions_closed) == (portfolio.positions_opened, portfolio.positions_closed)
+    assert (s.positions_opened, s.positions_closed) == (
+        portfolio.positions_opened,
+        portfolio.positions_closed,
+    )
 
     out = _cli("tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
@@ -85,8 +100,19 @@ def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
 
 def test_stored_summary_column_is_the_reducers_too(pg_dsn: str, tmp_path: Path) -> None:
     """``dashboard_sessions.net_pnl`` (read by other tools) holds the same figure, live and after an import."""
-    run = _cli("tools.runbot_cli", "--config", str(CONFIG), "--speed", "0", "--dashboard-mode=silent",
-               "--log-dir", str(tmp_path / "logs"), "--db", pg_dsn, cwd=tmp_path)
+    run = _cli(
+        "tools.runbot_cli",
+        "--config",
+        str(CONFIG),
+        "--speed",
+        "0",
+        "--dashboard-mode=silent",
+        "--log-dir",
+        str(tmp_path / "logs"),
+        "--db",
+        pg_dsn,
+        cwd=tmp_path,
+    )
     assert run.returncode == 0, run.stderr[-3000:]
     (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
     reducer = Reducer()
@@ -109,14 +135,28 @@ def test_the_sessions_table_says_how_each_session_ended() -> None:
     from tools.pg_admin import SessionSummary, format_sessions
 
     t = datetime(2026, 3, 1, tzinfo=UTC)
-    rows = [SessionSummary(_uuid.UUID(int=n), "funding_arbitrage", t, t, health, 3, 3, Decimal("-1.5"), 100 + n,
-                           t, reason)
-            for n, (health, reason) in enumerate([("stopped", "interrupted by SIGTERM"), ("running", None),
-                                                  ("stopped", "completed")])]
+    rows = [
+        SessionSummary(
+            _uuid.UUID(int=n), "funding_arbitrage", t, t, health, 3, 3, Decimal("-1.5"), 100 + n, t, reason
+        )
+        for n, (health, reason) in enumerate(
+            [("stopped", "interrupted by SIGTERM"), ("running", None), ("stopped", "completed")]
+        )
+    ]
     text = format_sessions(rows)
     lines = text.splitlines()
-    assert lines[0].split() == ["session", "strategy", "started", "ended", "health", "pos", "net", "PnL", "USD",
-                                "events"]
+    assert lines[0].split() == [
+        "session",
+        "strategy",
+        "started",
+        "ended",
+        "health",
+        "pos",
+        "net",
+        "PnL",
+        "USD",
+        "events",
+    ]
     assert "stopped (interrupted by SIGTERM)" in lines[1] and lines[1].split()[-1] == "100"
     assert "running" in lines[2] and "(" not in lines[2]
     assert "\x1b" not in text and len({line.index("events") for line in lines[:1]}) == 1

@@ -34,8 +34,14 @@ async def test_sink_writes_every_event_once_and_closes_the_session(pg_dsn: str, 
     sid = str(uuid.uuid4())
     events = make_events(sid, 2500)
     health: list[tuple[str, str | None]] = []
-    async with PostgresSink(pg_dsn, session_id=sid, batch_size=400, flush_interval_s=0.05, spool_dir=tmp_path,
-                            on_health_change=lambda h, r: health.append((h, r))) as sink:
+    async with PostgresSink(
+        pg_dsn,
+        session_id=sid,
+        batch_size=400,
+        flush_interval_s=0.05,
+        spool_dir=tmp_path,
+        on_health_change=lambda h, r: health.append((h, r)),
+    ) as sink:
         for line, rec in events:
             sink.write(line, rec)
     assert sink.stats["written"] == 2500 and sink.stats["backlog"] == 0 and sink.stats["bad"] == 0
@@ -67,7 +73,7 @@ async def test_import_is_idempotent_and_completes_a_partial_session(pg_dsn: str,
     sid = str(uuid.uuid4())
     events = make_events(sid, 1000)
     path = tmp_path / "s.jsonl"
-    path.write_bytes(b"".join(line + b"\n" for line, _ in events) + b"garbage\n\xff\xfe\n{\"torn\": ")
+    path.write_bytes(b"".join(line + b"\n" for line, _ in events) + b'garbage\n\xff\xfe\n{"torn": ')
     async with PostgresSink(pg_dsn, session_id=sid, flush_interval_s=0.05, spool_dir=tmp_path) as sink:
         for line, rec in events[:600]:  # PostgreSQL saw only the first 600 live
             sink.write(line, rec)

@@ -53,13 +53,28 @@ def _short_run(tmp_path: Path, dsn: str) -> subprocess.CompletedProcess[str]:
     cfg = tmp_path / "short.yml"
     cfg.write_text(yaml.safe_dump(config))
     return subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(cfg), "--speed", "0", "--dashboard-mode=plain",
-         "--log-dir", str(tmp_path / "logs")],
-        cwd=tmp_path, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(cfg),
+            "--speed",
+            "0",
+            "--dashboard-mode=plain",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
 
 
-async def test_the_next_run_loads_an_orphaned_spool_and_leaves_an_owned_one(pg_dsn: str, tmp_path: Path) -> None:
+async def test_the_next_run_loads_an_orphaned_spool_and_leaves_an_owned_one(
+    pg_dsn: str, tmp_path: Path
+) -> None:
     spool_dir = tmp_path / "logs" / "pg_spool"
     spool_dir.mkdir(parents=True)
     orphan_sid, owned_sid = str(uuid.uuid4()), str(uuid.uuid4())
@@ -67,14 +82,18 @@ async def test_the_next_run_loads_an_orphaned_spool_and_leaves_an_owned_one(pg_d
     orphan.write_bytes(b"".join(line + b"\n" for line, _ in make_events(orphan_sid, 300)))
     target_path(orphan).write_text(f"{dsn_target(pg_dsn)}\n")
     # orphans this run must leave: one for another database, one from a version that did not record it
-    elsewhere, unknown = spool_dir / f"{uuid.uuid4()}.pgspool.jsonl", spool_dir / f"{uuid.uuid4()}.pgspool.jsonl"
+    elsewhere, unknown = (
+        spool_dir / f"{uuid.uuid4()}.pgspool.jsonl",
+        spool_dir / f"{uuid.uuid4()}.pgspool.jsonl",
+    )
     for other in (elsewhere, unknown):
         other.write_bytes(b"".join(line + b"\n" for line, _ in make_events(str(uuid.uuid4()), 20)))
     target_path(elsewhere).write_text("db.example:5432/production\n")
     owned = spool_dir / f"{owned_sid}.pgspool.jsonl"
     owned.write_bytes(b"".join(line + b"\n" for line, _ in make_events(owned_sid, 50)))
-    holder = subprocess.Popen([sys.executable, "-c", _HOLD, str(lock_path(owned))], stdout=subprocess.PIPE,
-                              text=True)
+    holder = subprocess.Popen(
+        [sys.executable, "-c", _HOLD, str(lock_path(owned))], stdout=subprocess.PIPE, text=True
+    )
     try:
         assert holder.stdout is not None and holder.stdout.readline().strip() == "locked"
         run = _short_run(tmp_path, pg_dsn)
@@ -111,8 +130,9 @@ def test_a_spool_is_owned_while_its_writer_lives(tmp_path: Path) -> None:
 # --- the lock: never a live spool claimed, no lock file left behind -------------------------------------------
 
 
-def test_a_claimer_cannot_take_a_live_spool_whose_lock_file_was_recreated(tmp_path: Path,
-                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_claimer_cannot_take_a_live_spool_whose_lock_file_was_recreated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """claim_orphan opens <spool>.lock, then flocks it. If, in between, the owner acknowledges everything
     (discard: unlink spool + lock file, close the fd) and spills again (a new lock-file inode, locked; a new
     spool file), the claimer's flock on the *old, unlinked* inode succeeds: it must notice and not claim."""
@@ -139,11 +159,15 @@ def test_a_claimer_cannot_take_a_live_spool_whose_lock_file_was_recreated(tmp_pa
     finally:
         if fd is not None:
             release_orphan(live.path, fd, loaded=True)  # what runbot does after the import
-        assert live.path.exists() or fd is None, "the live spool (with an event not yet in PostgreSQL) is gone"
+        assert live.path.exists() or fd is None, (
+            "the live spool (with an event not yet in PostgreSQL) is gone"
+        )
         live.close()
 
 
-def test_an_owner_locks_the_lock_file_a_claimer_recreated(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_an_owner_locks_the_lock_file_a_claimer_recreated(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The owner's side of the same race: a claimer holding the lock deletes the loaded spool and its lock
     file while the owner waits in flock on that inode; the owner must lock the new lock file, not the old one
     (else the next claimer takes its live spool)."""
@@ -230,8 +254,16 @@ def test_a_failed_append_leaves_no_torn_line(tmp_path: Path, monkeypatch: pytest
 async def test_the_sinks_spool_names_its_database_without_the_password(tmp_path: Path) -> None:
     dsn = "postgresql://arb:s3cret-pw@127.0.0.1:1/trading?search_path=live"  # nothing listens on port 1
     sid = str(uuid.uuid4())
-    sink = PostgresSink(dsn, session_id=sid, buffer_max_events=10, spool_dir=tmp_path, flush_interval_s=0.02,
-                        retry_max_s=0.05, connect_timeout_s=0.2, close_timeout_s=0.5)
+    sink = PostgresSink(
+        dsn,
+        session_id=sid,
+        buffer_max_events=10,
+        spool_dir=tmp_path,
+        flush_interval_s=0.02,
+        retry_max_s=0.05,
+        connect_timeout_s=0.2,
+        close_timeout_s=0.5,
+    )
     async with sink:
         for line, rec in make_events(sid, 50):
             sink.write(line, rec)
@@ -276,12 +308,14 @@ async def _stored_net_pnl(dsn: str) -> Any:
         await conn.close()
 
 
-async def test_backfilling_a_spool_keeps_the_session_net_pnl(pg_dsn: str, real_log: Path, tmp_path: Path) -> None:
+async def test_backfilling_a_spool_keeps_the_session_net_pnl(
+    pg_dsn: str, real_log: Path, tmp_path: Path
+) -> None:
     """A spool holds only the events from the outage on: the session's net PnL must stay the figure over all
     its events, not one from a reducer that saw only the spool's."""
     lines = real_log.read_bytes().splitlines(keepends=True)
     tail = tmp_path / "x.pgspool.jsonl"
-    tail.write_bytes(b"".join(lines[len(lines) * 2 // 3:]))
+    tail.write_bytes(b"".join(lines[len(lines) * 2 // 3 :]))
     await import_jsonl(pg_dsn, real_log)
     full = await _stored_net_pnl(pg_dsn)
     await import_jsonl(pg_dsn, tail)  # the spool of that session, loaded at a later start

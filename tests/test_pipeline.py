@@ -131,7 +131,9 @@ async def test_debug_is_dropped_below_level_and_reserved_keys_refused() -> None:
 
 async def test_console_keeps_the_banner_and_line_look_and_makes_text_inert() -> None:
     out = io.StringIO()
-    async with Pipeline(session_id="s", sinks=[ConsoleSink(out)], callsite=True, market_clock=lambda: MARKET_T):
+    async with Pipeline(
+        session_id="s", sinks=[ConsoleSink(out)], callsite=True, market_clock=lambda: MARKET_T
+    ):
         log.stage("1", "📋", "BTC • Opportunity Validation")
         log.warning("title \x1b]0;owned\x07 change")
         log.emit(_rate())  # market data is dashboard data, not a console line
@@ -174,9 +176,13 @@ def test_the_dashboard_does_not_import_the_logger_that_feeds_it() -> None:
         modules = [m for m, _ in _imports(path)]
         assert not any(m.startswith("helpers.unified_logger") or m == "structlog" for m in modules), path
     for name in ("service.py", "checkpoints.py"):
-        assert not any(m.startswith(("helpers", "logging_pipeline.events"))
-                       for m, _ in _imports(root / "dashboard" / name)), name
-    probe = "import sys, dashboard.service, dashboard.checkpoints; print('helpers.unified_logger' in sys.modules)"
+        assert not any(
+            m.startswith(("helpers", "logging_pipeline.events"))
+            for m, _ in _imports(root / "dashboard" / name)
+        ), name
+    probe = (
+        "import sys, dashboard.service, dashboard.checkpoints; print('helpers.unified_logger' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, check=True)
     assert out.stdout.strip() == "False"
     # with that cycle gone, the PostgreSQL wiring imports the reducer's state form at module level

@@ -30,7 +30,17 @@ from logging_pipeline.events import (
 # The event builders live in tests/events_builder.py (derived from the catalogue); re-exported for the modules
 # that import them from here.
 __all__ = [
-    "SID", "Events", "build", "fill", "fold", "leg", "mark", "opened", "payment", "round_trip", "started",
+    "SID",
+    "Events",
+    "build",
+    "fill",
+    "fold",
+    "leg",
+    "mark",
+    "opened",
+    "payment",
+    "round_trip",
+    "started",
 ]
 
 
@@ -69,7 +79,9 @@ def test_open_position_figures_match_hand_computation() -> None:
     # divergence = (101.10/101.00 − 1)·100
     assert p.divergence_pct == (D("101.10") / D("101.00") - 1) * 100
     # headroom = 1000 − 50 (filled exposure) = 950 USD = 95 %
-    assert snap.portfolio.exposure_headroom_usd == D("950") and snap.portfolio.exposure_headroom_pct == D("95")
+    assert snap.portfolio.exposure_headroom_usd == D("950") and snap.portfolio.exposure_headroom_pct == D(
+        "95"
+    )
     assert snap.session.open_positions == 1 and snap.session.exposure_used_usd == D("50")
     assert snap.session.lifecycle == "opening_position"
     assert snap.session.stage_banner == "3. 🧨 Atomic Multi-Order Execution"
@@ -89,7 +101,12 @@ def test_closed_position_realized_fees_funding_net() -> None:
     assert p.unrealized_pnl == 0
     assert p.net_pnl == D("0.083665")
     pf = snap.portfolio
-    assert (pf.realized_pnl, pf.fees, pf.funding, pf.unrealized_pnl) == (D("0.200"), D("0.12645"), D("0.010115"), 0)
+    assert (pf.realized_pnl, pf.fees, pf.funding, pf.unrealized_pnl) == (
+        D("0.200"),
+        D("0.12645"),
+        D("0.010115"),
+        0,
+    )
     assert pf.net_pnl == D("0.083665")
     assert (pf.positions_open, pf.positions_opened, pf.positions_closed) == (0, 1, 1)
     assert pf.exposure_headroom_usd == D("1000")
@@ -107,32 +124,64 @@ def test_booked_mismatch_adds_warning_line() -> None:
 
 def test_weighted_entry_partial_reduce_and_flip() -> None:
     e = Events()
-    r = fold([
-        started(e),
-        fill(e, "P2", "binance", "buy", "1", "100", "0.05"),
-        fill(e, "P2", "binance", "buy", "1", "110", "0.055"),  # entry (100 + 110)/2 = 105
-        fill(e, "P2", "binance", "sell", "0.5", "120", "0.03"),  # realized 0.5·(120 − 105) = 7.5
-    ])
+    r = fold(
+        [
+            started(e),
+            fill(e, "P2", "binance", "buy", "1", "100", "0.05"),
+            fill(e, "P2", "binance", "buy", "1", "110", "0.055"),  # entry (100 + 110)/2 = 105
+            fill(e, "P2", "binance", "sell", "0.5", "120", "0.03"),  # realized 0.5·(120 − 105) = 7.5
+        ]
+    )
     leg_ = r.state.positions["P2"].legs["binance"]
-    assert (leg_.qty, leg_.entry_price, leg_.realized_pnl, leg_.fees) == (D("1.5"), D("105"), D("7.5"), D("0.135"))
+    assert (leg_.qty, leg_.entry_price, leg_.realized_pnl, leg_.fees) == (
+        D("1.5"),
+        D("105"),
+        D("7.5"),
+        D("0.135"),
+    )
     # sell 2 @ 104: closes 1.5 → realized 1.5·(104 − 105) = −1.5, flips 0.5 short at 104
     r.feed(fill(e, "P2", "binance", "sell", "2", "104", "0.104"))
-    assert (leg_.side, leg_.qty, leg_.entry_price, leg_.realized_pnl) == ("short", D("0.5"), D("104"), D("6.0"))
+    assert (leg_.side, leg_.qty, leg_.entry_price, leg_.realized_pnl) == (
+        "short",
+        D("0.5"),
+        D("104"),
+        D("6.0"),
+    )
     assert r.state.realized_total == D("6.0") and r.state.fees_total == D("0.239")
 
 
 def test_rollback_books_fees_and_loss() -> None:
     e = Events()
-    r = fold([
-        started(e),
-        fill(e, "P3", "binance", "buy", "1", "100", "0.05"),
-        e.emit(build(OrderRejected, order_id="o9", position_id="P3", venue="bybit", symbol="BTC", side="sell",
-                     qty="1", reason="INSUFFICIENT_MARGIN"), "bybit rejected"),
-        fill(e, "P3", "binance", "sell", "1", "99.5", "0.04975", reduce_only=True),  # realized −0.5
-        e.emit(ExecutionRollback(position_id="P3", symbol="BTC", failed_venue="bybit",
-                                 rolled_back_venues=["binance"], reason="INSUFFICIENT_MARGIN"),
-               "rolled back"),
-    ])
+    r = fold(
+        [
+            started(e),
+            fill(e, "P3", "binance", "buy", "1", "100", "0.05"),
+            e.emit(
+                build(
+                    OrderRejected,
+                    order_id="o9",
+                    position_id="P3",
+                    venue="bybit",
+                    symbol="BTC",
+                    side="sell",
+                    qty="1",
+                    reason="INSUFFICIENT_MARGIN",
+                ),
+                "bybit rejected",
+            ),
+            fill(e, "P3", "binance", "sell", "1", "99.5", "0.04975", reduce_only=True),  # realized −0.5
+            e.emit(
+                ExecutionRollback(
+                    position_id="P3",
+                    symbol="BTC",
+                    failed_venue="bybit",
+                    rolled_back_venues=["binance"],
+                    reason="INSUFFICIENT_MARGIN",
+                ),
+                "rolled back",
+            ),
+        ]
+    )
     snap = r.snapshot()
     (p,) = snap.positions
     assert p.lifecycle == "rolled_back"
@@ -144,11 +193,22 @@ def test_rollback_books_fees_and_loss() -> None:
 
 def test_funding_rates_apr_and_countdown() -> None:
     e = Events()
-    r = fold([
-        started(e),
-        e.emit(build(FundingRate, venue="binance", symbol="BTC", rate="0.0001", interval_s=28800,
-                     apr="0.1095", next_funding_ts="2026-03-01T16:00:00+00:00")),
-    ])
+    r = fold(
+        [
+            started(e),
+            e.emit(
+                build(
+                    FundingRate,
+                    venue="binance",
+                    symbol="BTC",
+                    rate="0.0001",
+                    interval_s=28800,
+                    apr="0.1095",
+                    next_funding_ts="2026-03-01T16:00:00+00:00",
+                )
+            ),
+        ]
+    )
     e.market = "2026-03-01T15:30:00+00:00"
     r.feed(e.emit(Heartbeat(open_positions=0)))
     (row,) = r.snapshot().funding.rates
@@ -187,8 +247,16 @@ def test_bad_lines_counted_by_reason_never_raise() -> None:
     r.feed(old)  # out_of_order_seq
     st = r.stats
     assert st.skipped == {
-        "not_json": 1, "nul_bytes": 1, "invalid_utf8": 1, "not_object": 2, "empty_line": 1,
-        "missing_envelope": 1, "torn_line": 1, "naive_timestamp": 1, "duplicate_seq": 1, "out_of_order_seq": 1,
+        "not_json": 1,
+        "nul_bytes": 1,
+        "invalid_utf8": 1,
+        "not_object": 2,
+        "empty_line": 1,
+        "missing_envelope": 1,
+        "torn_line": 1,
+        "naive_timestamp": 1,
+        "duplicate_seq": 1,
+        "out_of_order_seq": 1,
     }
     assert st.unknown == {"unknown_event": 1, "newer_version": 1}
     assert st.applied == 2  # session.started + one heartbeat
@@ -220,14 +288,25 @@ def test_wrong_typed_field_rejected_state_unchanged(change: dict[str, Any], reas
     for key in ("stats", "last_seq"):
         before.pop(key), after.pop(key)
     assert before == after
-    assert r.state.marks["binance"]["BTC"] == "100"  # the validated text as logged; the snapshot makes it Decimal
+    assert (
+        r.state.marks["binance"]["BTC"] == "100"
+    )  # the validated text as logged; the snapshot makes it Decimal
 
 
 def test_missing_fields_on_each_handled_event_are_rejected_not_raised() -> None:
     e = Events()
     r = fold([started(e)])
-    for name in ("order.filled", "position.opened", "funding.rate", "funding.payment", "position.closed",
-                 "session.started", "venue.connected", "stage.changed", "position.updated"):
+    for name in (
+        "order.filled",
+        "position.opened",
+        "funding.rate",
+        "funding.payment",
+        "position.closed",
+        "session.started",
+        "venue.connected",
+        "stage.changed",
+        "position.updated",
+    ):
         r.feed(e(name, "broken"))
     assert r.stats.rejected_total == 9
     assert r.stats.applied == 1
@@ -236,8 +315,20 @@ def test_missing_fields_on_each_handled_event_are_rejected_not_raised() -> None:
 
 def test_unknown_position_update_counted() -> None:
     e = Events()
-    r = fold([started(e), e.emit(build(PositionUpdated, position_id="nope", current_spread_apr="0.1",
-                                       profit_erosion_pct="1", divergence_pct="0.1"))])
+    r = fold(
+        [
+            started(e),
+            e.emit(
+                build(
+                    PositionUpdated,
+                    position_id="nope",
+                    current_spread_apr="0.1",
+                    profit_erosion_pct="1",
+                    divergence_pct="0.1",
+                )
+            ),
+        ]
+    )
     assert r.stats.rejected == {"unknown_position": 1}
 
 
@@ -329,9 +420,23 @@ def test_huge_nan_binary_lines_are_skipped() -> None:
 def test_partial_fills_are_incremental() -> None:
     e = Events()
     r = fold([started(e)])
-    r.feed(e.emit(build(OrderPartiallyFilled, position_id="P4", order_id="o1", venue="binance", symbol="ETH",
-                        side="buy", qty="0.3", price="2000", fee="0.3", fee_rate="0.0005",
-                        remaining_qty="0.7")))
+    r.feed(
+        e.emit(
+            build(
+                OrderPartiallyFilled,
+                position_id="P4",
+                order_id="o1",
+                venue="binance",
+                symbol="ETH",
+                side="buy",
+                qty="0.3",
+                price="2000",
+                fee="0.3",
+                fee_rate="0.0005",
+                remaining_qty="0.7",
+            )
+        )
+    )
     r.feed(fill(e, "P4", "binance", "buy", "0.7", "2010", "0.7035", symbol="ETH"))
     leg_ = r.state.positions["P4"].legs["binance"]
     # entry = (0.3·2000 + 0.7·2010) / 1.0 = 2007 ; fees 0.3 + 0.7035 = 1.0035
@@ -347,8 +452,23 @@ def test_events_without_message_are_described() -> None:
 
 def test_close_of_unknown_position_is_rejected() -> None:
     e = Events()
-    r = fold([started(e), e.emit(build(PositionClosed, position_id="ghost", reason="TIME_LIMIT",
-                                       realized_pnl="0", fees="0", funding="0", net_pnl="0", hold_s=1))])
+    r = fold(
+        [
+            started(e),
+            e.emit(
+                build(
+                    PositionClosed,
+                    position_id="ghost",
+                    reason="TIME_LIMIT",
+                    realized_pnl="0",
+                    fees="0",
+                    funding="0",
+                    net_pnl="0",
+                    hold_s=1,
+                )
+            ),
+        ]
+    )
     assert r.stats.rejected == {"unknown_position": 1}
     assert r.snapshot().portfolio.positions_closed == 0
 

@@ -27,9 +27,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def real_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
     out = tmp_path_factory.mktemp("fastpath")
     subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(out)],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(ROOT / "configs/funding_arb_paper.yml"),
+            "--speed",
+            "0",
+            "--dashboard-mode=silent",
+            "--log-dir",
+            str(out),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     return [x for x in next(out.glob("*.jsonl")).read_bytes().split(b"\n") if x]
 
@@ -44,7 +56,7 @@ def _slow(lines: list[bytes]) -> Reducer:
 def _fast(lines: list[bytes], chunk: int = 997) -> Reducer:
     r = Reducer()
     for i in range(0, len(lines), chunk):
-        r.feed_lines(lines[i:i + chunk])
+        r.feed_lines(lines[i : i + chunk])
     return r
 
 
@@ -52,7 +64,7 @@ def _block(lines: list[bytes], size: int = 1499) -> Reducer:
     """The lines as a file reader feeds them: in blocks of complete lines (``Reducer.feed_block``)."""
     r = Reducer()
     for i in range(0, len(lines), size):
-        r.feed_block(b"".join(x + b"\n" for x in lines[i:i + size]))
+        r.feed_block(b"".join(x + b"\n" for x in lines[i : i + size]))
     return r
 
 
@@ -78,14 +90,64 @@ def test_real_log_same_state(real_lines: list[bytes]) -> None:
 def _mutations(ev: dict[str, Any]) -> list[dict[str, Any] | bytes]:
     """Hostile variants of one high-rate event: each field missing / wrong-typed / out of range."""
     out: list[dict[str, Any] | bytes] = []
-    bad_values: list[Any] = [None, 1, 1.5, True, "", "abc", "NaN", "-Infinity", "0", "-1", "1e99", "1E-99", "0E-100",
-                             " 5 ", "1_0", "\u0663", "2026-03-01T00:00:00", "2026-03-01T00:00:00+02:00",
-                             "2026-13-01T00:00:00+00:00", [], {},
-                             # the fast path's float range test at and around its edges (see _fast_mark_ok)
-                             "1e58", "9.99e58", "1e59", "1e60", "1e61", "1e-58", "-1e-58", "1e-59", "1e-400",
-                             "0.0", "00", "-0", "+5", "1_000.5", "\u00a05", "5\u2003", "inf", "1e", ".", "5."]
-    for key in ("v", "ts", "session_id", "seq", "event", "market_ts", "venue", "symbol", "mark_price", "rate",
-                "interval_s", "next_funding_ts"):
+    bad_values: list[Any] = [
+        None,
+        1,
+        1.5,
+        True,
+        "",
+        "abc",
+        "NaN",
+        "-Infinity",
+        "0",
+        "-1",
+        "1e99",
+        "1E-99",
+        "0E-100",
+        " 5 ",
+        "1_0",
+        "\u0663",
+        "2026-03-01T00:00:00",
+        "2026-03-01T00:00:00+02:00",
+        "2026-13-01T00:00:00+00:00",
+        [],
+        {},
+        # the fast path's float range test at and around its edges (see _fast_mark_ok)
+        "1e58",
+        "9.99e58",
+        "1e59",
+        "1e60",
+        "1e61",
+        "1e-58",
+        "-1e-58",
+        "1e-59",
+        "1e-400",
+        "0.0",
+        "00",
+        "-0",
+        "+5",
+        "1_000.5",
+        "\u00a05",
+        "5\u2003",
+        "inf",
+        "1e",
+        ".",
+        "5.",
+    ]
+    for key in (
+        "v",
+        "ts",
+        "session_id",
+        "seq",
+        "event",
+        "market_ts",
+        "venue",
+        "symbol",
+        "mark_price",
+        "rate",
+        "interval_s",
+        "next_funding_ts",
+    ):
         if key not in ev:
             continue
         gone = dict(ev)
@@ -93,9 +155,21 @@ def _mutations(ev: dict[str, Any]) -> list[dict[str, Any] | bytes]:
         out.append(gone)
         for val in bad_values:
             out.append({**ev, key: val})
-    out += [{**ev, "seq": ev["seq"] - 1}, {**ev, "seq": -1}, {**ev, "v": 2}, {**ev, "session_id": "other"},
-            {**ev, "interval_s": 0}, {**ev, "interval_s": -5}, [1, 2], 7, "str", b"not json", b"\xff\xfe", b"",
-            b"x" * 100]
+    out += [
+        {**ev, "seq": ev["seq"] - 1},
+        {**ev, "seq": -1},
+        {**ev, "v": 2},
+        {**ev, "session_id": "other"},
+        {**ev, "interval_s": 0},
+        {**ev, "interval_s": -5},
+        [1, 2],
+        7,
+        "str",
+        b"not json",
+        b"\xff\xfe",
+        b"",
+        b"x" * 100,
+    ]
     return out
 
 
@@ -118,16 +192,35 @@ def test_hostile_variants_same_state(real_lines: list[bytes], seed: int) -> None
 
 def test_interleaved_sessions_and_checkpoint_like_state() -> None:
     """Two sessions alternating (the fast path's cached session must be written back on every switch)."""
-    base = {"v": 1, "level": "info", "logger": "t", "category": "market", "message": "m",
-            "market_ts": "2026-03-01T00:00:00+00:00", "venue": "binance", "symbol": "BTC"}
+    base = {
+        "v": 1,
+        "level": "info",
+        "logger": "t",
+        "category": "market",
+        "message": "m",
+        "market_ts": "2026-03-01T00:00:00+00:00",
+        "venue": "binance",
+        "symbol": "BTC",
+    }
     lines = []
     for i in range(200):
         sid = "a" if i % 3 else "b"
-        ev = {**base, "session_id": sid, "seq": i // 2 if sid == "a" else i, "event": "market.mark_price",
-              "ts": f"2026-03-01T00:00:{i % 60:02d}.{i:06d}+00:00", "mark_price": str(100 + i)}
+        ev = {
+            **base,
+            "session_id": sid,
+            "seq": i // 2 if sid == "a" else i,
+            "event": "market.mark_price",
+            "ts": f"2026-03-01T00:00:{i % 60:02d}.{i:06d}+00:00",
+            "mark_price": str(100 + i),
+        }
         if i % 7 == 0:
-            ev = {**ev, "event": "funding.rate", "rate": "0.0001", "interval_s": 28800,
-                  "next_funding_ts": f"2026-03-01T{8 + i % 8:02d}:00:00+00:00"}
+            ev = {
+                **ev,
+                "event": "funding.rate",
+                "rate": "0.0001",
+                "interval_s": 28800,
+                "next_funding_ts": f"2026-03-01T{8 + i % 8:02d}:00:00+00:00",
+            }
         lines.append(orjson.dumps(ev))
     r = _same(lines)
     assert r.stats.skipped.get("out_of_order_seq") or r.stats.skipped.get("duplicate_seq")
@@ -141,7 +234,18 @@ def test_price_and_rate_text_tests_agree_with_decimal() -> None:
 
     from dashboard.state import MAX_DECIMAL_EXP, decimal_text_ok, price_text_ok
 
-    alphabet = [*"0123456789.eE+-_ ", "inf", "nan", "\u00a0", "\u0663", "\u00b2", "\t", "x", "1e400", "\u0966"]
+    alphabet = [
+        *"0123456789.eE+-_ ",
+        "inf",
+        "nan",
+        "\u00a0",
+        "\u0663",
+        "\u00b2",
+        "\t",
+        "x",
+        "1e400",
+        "\u0966",
+    ]
     rng = random.Random(7)
     fast = 0
     for _ in range(200_000):
@@ -173,21 +277,49 @@ def _raw_variants(line: bytes) -> list[bytes]:
     body = line.rstrip(b"}")
     seq = b'"seq":%d' % orjson.loads(line)["seq"]
     return [
-        body + b',"mark_price":"abc"}', body + b',"rate":"abc"}', body + b',"mark_price":7}',
-        body + b',"event":"x"}', body + b',"v":2}', line.replace(seq, seq + b".0"), line.replace(seq, b'"seq":-0'),
-        line.replace(b'"v":1', b'"v":true'), line.replace(b'"v":1', b'"v":1.0'),
-        body + b',"x":123456789012345678901234567890}', body + b',"x":1e400}', body + b',"message":1e400}',
-        body + b',"x":"\xff"}', body + b',"message":"\xff"}', body + b',"message":"\xed\xa0\x80"}',
-        body + b',"message":"\\ud800"}', body + b',"message":"\\ud83d\\ude00"}', body + b',"message":"a\\u0000b"}',
-        body + b',"message":' + b"[" * 3000 + b"]" * 3000 + b"}", b"\xef\xbb\xbf" + line, b" \t" + line + b" \r",
-        line + b" x", line + line, body + b',"market_ts":null}', body + b',"market_ts":""}',
-        body + b',"ts":"2026-03-01T00:00:00"}', body + b',"ts":"2026-03-01T00:00:00+02:00"}',
-        body + b',"market_ts":"2026-03-01T00:00:00-05:00"}', body + b',"next_funding_ts":"2026-02-30T00:00:00+00:00"}',
-        body + b',"interval_s":0}', body + b',"interval_s":9223372036854775808}', body + b',"": 1}',
-        body + b',"rebalance_pending":1}', body + b',"rebalance_pending":true}', body + b',"side":"up"}',
-        body + b',"payment":"NaN"}', body + b',"payment":"1e999"}', body + b',"position_id":"nope"}',
-        body + b',"hold_code":7}', body + b',"long_rate":null}', body + b',"current_spread_apr":"x"}',
-        line.replace(seq, b'"seq":123456789012345678901234567890'), line.replace(seq, b'"seq":18446744073709551615'),
+        body + b',"mark_price":"abc"}',
+        body + b',"rate":"abc"}',
+        body + b',"mark_price":7}',
+        body + b',"event":"x"}',
+        body + b',"v":2}',
+        line.replace(seq, seq + b".0"),
+        line.replace(seq, b'"seq":-0'),
+        line.replace(b'"v":1', b'"v":true'),
+        line.replace(b'"v":1', b'"v":1.0'),
+        body + b',"x":123456789012345678901234567890}',
+        body + b',"x":1e400}',
+        body + b',"message":1e400}',
+        body + b',"x":"\xff"}',
+        body + b',"message":"\xff"}',
+        body + b',"message":"\xed\xa0\x80"}',
+        body + b',"message":"\\ud800"}',
+        body + b',"message":"\\ud83d\\ude00"}',
+        body + b',"message":"a\\u0000b"}',
+        body + b',"message":' + b"[" * 3000 + b"]" * 3000 + b"}",
+        b"\xef\xbb\xbf" + line,
+        b" \t" + line + b" \r",
+        line + b" x",
+        line + line,
+        body + b',"market_ts":null}',
+        body + b',"market_ts":""}',
+        body + b',"ts":"2026-03-01T00:00:00"}',
+        body + b',"ts":"2026-03-01T00:00:00+02:00"}',
+        body + b',"market_ts":"2026-03-01T00:00:00-05:00"}',
+        body + b',"next_funding_ts":"2026-02-30T00:00:00+00:00"}',
+        body + b',"interval_s":0}',
+        body + b',"interval_s":9223372036854775808}',
+        body + b',"": 1}',
+        body + b',"rebalance_pending":1}',
+        body + b',"rebalance_pending":true}',
+        body + b',"side":"up"}',
+        body + b',"payment":"NaN"}',
+        body + b',"payment":"1e999"}',
+        body + b',"position_id":"nope"}',
+        body + b',"hold_code":7}',
+        body + b',"long_rate":null}',
+        body + b',"current_spread_apr":"x"}',
+        line.replace(seq, b'"seq":123456789012345678901234567890'),
+        line.replace(seq, b'"seq":18446744073709551615'),
     ]
 
 
@@ -195,7 +327,9 @@ def test_byte_level_variants_fold_the_same_per_line_and_in_blocks(real_lines: li
     """Every byte-level variant (each with a fresh ``seq``, followed by a good line) of each frequent event is
     counted, never raised, and folds to the same state per line as in blocks."""
     names = ("market.mark_price", "funding.rate", "funding.payment", "funding.settlement", "position.updated")
-    firsts = {n: next(i for i, x in enumerate(real_lines) if b'"event":"%s"' % n.encode() in x) for n in names}
+    firsts = {
+        n: next(i for i, x in enumerate(real_lines) if b'"event":"%s"' % n.encode() in x) for n in names
+    }
     head = real_lines[: max(firsts.values()) + 1]  # the positions the typed events refer to exist
     lines = list(head)
     nxt = max(orjson.loads(x)["seq"] for x in lines) + 1
@@ -217,8 +351,11 @@ def test_block_with_a_blank_line_and_a_two_value_line_folds_line_by_line(real_li
     together the counts would match, so the block reader also requires every line to start with ``{``."""
     head = real_lines[:50]
     nxt = max(orjson.loads(x)["seq"] for x in head) + 1
-    extra = [b"   ", _renumber(real_lines[10], nxt) + b" " + _renumber(real_lines[11], nxt + 1),
-             _renumber(real_lines[12], nxt + 2)]
+    extra = [
+        b"   ",
+        _renumber(real_lines[10], nxt) + b" " + _renumber(real_lines[11], nxt + 1),
+        _renumber(real_lines[12], nxt + 2),
+    ]
     r = _same(head + extra)
     assert r.stats.skipped.get("empty_line") == 1 and r.stats.skipped.get("not_json") == 1
 
@@ -230,13 +367,15 @@ def test_a_nul_run_costs_only_the_nuls_per_line_and_in_blocks(real_lines: list[b
     too, and a torn record before one is counted on its own."""
     head = real_lines[:200]
     nxt = max(orjson.loads(x)["seq"] for x in head) + 1
-    lines = [*head,
-             b"\x00" * 4096 + _renumber(real_lines[200], nxt),  # the copytruncate case
-             _renumber(real_lines[201], nxt + 1),
-             b"\x00" * 10,  # nothing but NULs
-             _renumber(real_lines[202], nxt + 2) + b"\x00" * 3,  # NULs after a record
-             b'{"v":1,"ts":"2026' + b"\x00" * 50 + _renumber(real_lines[203], nxt + 3),  # a torn record before
-             _renumber(real_lines[204], nxt + 4)]
+    lines = [
+        *head,
+        b"\x00" * 4096 + _renumber(real_lines[200], nxt),  # the copytruncate case
+        _renumber(real_lines[201], nxt + 1),
+        b"\x00" * 10,  # nothing but NULs
+        _renumber(real_lines[202], nxt + 2) + b"\x00" * 3,  # NULs after a record
+        b'{"v":1,"ts":"2026' + b"\x00" * 50 + _renumber(real_lines[203], nxt + 3),  # a torn record before
+        _renumber(real_lines[204], nxt + 4),
+    ]
     r = _same(lines)
     assert r.stats.skipped == {"nul_bytes": 4, "not_json": 1}
     assert r.stats.applied == len(head) + 5 and not r.stats.rejected

@@ -17,9 +17,18 @@ HOSTILE = "[bold red]pwn[/] \x1b]0;title\x07 \x1b[2J\x1b[H \rCR \x9b31m C1 \u202
 
 
 def _ev(seq: int, name: str, message: str = "", **fields: Any) -> dict[str, Any]:
-    ev = {"v": 1, "ts": f"2026-03-10T12:00:{seq % 60:02d}.{seq:06d}+00:00", "session_id": "S", "seq": seq,
-          "level": "info", "logger": "t", "event": name, "category": "execution", "message": message,
-          "market_ts": "2026-03-01T08:00:00+00:00"}
+    ev = {
+        "v": 1,
+        "ts": f"2026-03-10T12:00:{seq % 60:02d}.{seq:06d}+00:00",
+        "session_id": "S",
+        "seq": seq,
+        "level": "info",
+        "logger": "t",
+        "event": name,
+        "category": "execution",
+        "message": message,
+        "market_ts": "2026-03-01T08:00:00+00:00",
+    }
     ev.update(fields)
     return ev
 
@@ -27,25 +36,78 @@ def _ev(seq: int, name: str, message: str = "", **fields: Any) -> dict[str, Any]
 def reducer_with_positions(n: int, *, symbol: str = "BTC", message: str = "opened") -> Reducer:
     r = Reducer(timeline_size=20)
     seq = 1
-    r.feed(_ev(seq, "session.started", "start", strategy="funding_arbitrage", strategy_version="1",
-               venues=["binance", "bybit"], symbols=[symbol], max_positions=n, max_total_exposure_usd="100000",
-               target_margin="50"))
+    r.feed(
+        _ev(
+            seq,
+            "session.started",
+            "start",
+            strategy="funding_arbitrage",
+            strategy_version="1",
+            venues=["binance", "bybit"],
+            symbols=[symbol],
+            max_positions=n,
+            max_total_exposure_usd="100000",
+            target_margin="50",
+        )
+    )
     for i in range(n):
         pid = f"pos{i:04d}-{'x' * 28}"
-        legs = [dict(venue="binance", side="long", qty="0.01", entry_price="65000.5", notional="650.005",
-                     fee="0.325", leverage="3", margin="216.67"),
-                dict(venue="bybit", side="short", qty="0.01", entry_price="65010", notional="650.1",
-                     fee="0.325", leverage="3", margin="216.7")]
+        legs = [
+            dict(
+                venue="binance",
+                side="long",
+                qty="0.01",
+                entry_price="65000.5",
+                notional="650.005",
+                fee="0.325",
+                leverage="3",
+                margin="216.67",
+            ),
+            dict(
+                venue="bybit",
+                side="short",
+                qty="0.01",
+                entry_price="65010",
+                notional="650.1",
+                fee="0.325",
+                leverage="3",
+                margin="216.7",
+            ),
+        ]
         seq += 1
-        r.feed(_ev(seq, "position.opened", message, position_id=pid, symbol=symbol, long_venue="binance",
-                   short_venue="bybit", legs=legs, target_exposure_usd="650", filled_exposure_usd="650",
-                   entry_spread_apr="0.15", entry_long_rate="0.0001", entry_short_rate="0.0003"))
+        r.feed(
+            _ev(
+                seq,
+                "position.opened",
+                message,
+                position_id=pid,
+                symbol=symbol,
+                long_venue="binance",
+                short_venue="bybit",
+                legs=legs,
+                target_exposure_usd="650",
+                filled_exposure_usd="650",
+                entry_spread_apr="0.15",
+                entry_long_rate="0.0001",
+                entry_short_rate="0.0003",
+            )
+        )
     for venue, px in (("binance", "65100.25"), ("bybit", "65120")):
         seq += 1
         r.feed(_ev(seq, "market.mark_price", venue=venue, symbol=symbol, mark_price=px, index_price=px))
         seq += 1
-        r.feed(_ev(seq, "funding.rate", venue=venue, symbol=symbol, rate="0.0001", interval_s=28800, apr="0.1095",
-                   next_funding_ts="2026-03-01T16:00:00+00:00"))
+        r.feed(
+            _ev(
+                seq,
+                "funding.rate",
+                venue=venue,
+                symbol=symbol,
+                rate="0.0001",
+                interval_s=28800,
+                apr="0.1095",
+                next_funding_ts="2026-03-01T16:00:00+00:00",
+            )
+        )
     return r
 
 
@@ -62,7 +124,18 @@ def test_frame_text_width_100_contains_positions_and_no_ansi() -> None:
 
 def test_wide_frame_shows_every_column_with_units() -> None:
     text = frame_text(reducer_with_positions(2).snapshot(), 200)
-    for header in ("Entry", "Mark", "tgt/fill", "rPnL", "Fees", "Funding", "Margin USD", "APR", "Rate", "Next"):
+    for header in (
+        "Entry",
+        "Mark",
+        "tgt/fill",
+        "rPnL",
+        "Fees",
+        "Funding",
+        "Margin USD",
+        "APR",
+        "Rate",
+        "Next",
+    ):
         assert header in text
     assert "3× 216.67" in text  # leverage × margin = 0.01·65000.5/3 → 216.67
 

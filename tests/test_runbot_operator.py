@@ -20,8 +20,13 @@ CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 
 
 def _runbot(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "tools.runbot_cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "tools.runbot_cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def _closed_port() -> int:
@@ -33,8 +38,18 @@ def _closed_port() -> int:
 
 def test_unreachable_database_closing_line_says_events_were_spooled(tmp_path: Path) -> None:
     dsn = f"postgresql://postgres@127.0.0.1:{_closed_port()}/test"
-    proc = _runbot("--config", str(CONFIG), "--speed", "0", "--dashboard-mode=silent", "--db", dsn,
-                   "--log-dir", str(tmp_path / "logs"), cwd=tmp_path)
+    proc = _runbot(
+        "--config",
+        str(CONFIG),
+        "--speed",
+        "0",
+        "--dashboard-mode=silent",
+        "--db",
+        dsn,
+        "--log-dir",
+        str(tmp_path / "logs"),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     (line,) = proc.stdout.splitlines()
     (spool,) = (tmp_path / "logs" / "pg_spool").glob("*.pgspool.jsonl")
@@ -43,8 +58,11 @@ def test_unreachable_database_closing_line_says_events_were_spooled(tmp_path: Pa
     assert spooled > 0
     assert " and PostgreSQL (" not in line  # it did not write them there
     assert f"events written to {jsonl};" in line
-    m = re.search(r"PostgreSQL \((?P<dsn>[^)]*)\): (?P<stored>\d+) of (?P<total>\d+) events stored, "
-                  r"(?P<spooled>\d+) spooled to (?P<path>\S+) — the next runbot start with this database", line)
+    m = re.search(
+        r"PostgreSQL \((?P<dsn>[^)]*)\): (?P<stored>\d+) of (?P<total>\d+) events stored, "
+        r"(?P<spooled>\d+) spooled to (?P<path>\S+) — the next runbot start with this database",
+        line,
+    )
     assert m, line
     assert m["dsn"] == dsn
     assert int(m["stored"]) == 0 and int(m["spooled"]) == spooled == int(m["total"])
@@ -55,8 +73,12 @@ def test_unreachable_database_closing_line_says_events_were_spooled(tmp_path: Pa
 
 def _sink(**stats: int) -> SimpleNamespace:
     base = dict(accepted=100, written=100, dropped=0, rejected=0, backlog=0, spool_pending=0)
-    return SimpleNamespace(dsn="postgresql://u:secret@db/x", stats={**base, **stats},
-                           spool_path=Path("logs/pg_spool/S.pgspool.jsonl"), last_problem="cannot write spool: full")
+    return SimpleNamespace(
+        dsn="postgresql://u:secret@db/x",
+        stats={**base, **stats},
+        spool_path=Path("logs/pg_spool/S.pgspool.jsonl"),
+        last_problem="cannot write spool: full",
+    )
 
 
 def test_closing_line_variants() -> None:
@@ -90,23 +112,44 @@ def test_unwritable_log_dir_is_one_line_and_exit_2(tmp_path: Path, where: str) -
         if not Path("/proc/self").exists():
             pytest.skip("no /proc")
         log_dir = Path("/proc/x")
-    proc = _runbot("--config", str(CONFIG), "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(log_dir),
-                   cwd=tmp_path, timeout=60)
+    proc = _runbot(
+        "--config",
+        str(CONFIG),
+        "--speed",
+        "0",
+        "--dashboard-mode=silent",
+        "--log-dir",
+        str(log_dir),
+        cwd=tmp_path,
+        timeout=60,
+    )
     _refused_before_start(proc, tmp_path, f"runbot: cannot write logs to {log_dir}: ")
 
 
 @pytest.mark.parametrize("where", ["missing_dir", "directory"])
 def test_an_unwritable_final_frame_is_refused_before_the_run(tmp_path: Path, where: str) -> None:
     target = tmp_path / "nope" / "frame.txt" if where == "missing_dir" else tmp_path
-    proc = _runbot("--config", str(CONFIG), "--speed", "0", "--dashboard-mode=silent", "--log-dir",
-                   str(tmp_path / "logs"), "--final-frame", str(target), cwd=tmp_path, timeout=60)
+    proc = _runbot(
+        "--config",
+        str(CONFIG),
+        "--speed",
+        "0",
+        "--dashboard-mode=silent",
+        "--log-dir",
+        str(tmp_path / "logs"),
+        "--final-frame",
+        str(target),
+        cwd=tmp_path,
+        timeout=60,
+    )
     _refused_before_start(proc, tmp_path, f"runbot: cannot write --final-frame {target}: ")
 
 
 def test_runbot_without_config_asks_for_one(tmp_path: Path) -> None:
     # run where the shipped config is reachable by its relative path: a default would have been picked up
-    proc = _runbot("--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path / "logs"), cwd=ROOT,
-                   timeout=60)
+    proc = _runbot(
+        "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path / "logs"), cwd=ROOT, timeout=60
+    )
     _refused_before_start(proc, tmp_path, "runbot: --config FILE is required")
     assert "configs/funding_arb_paper.yml" in proc.stderr
 
@@ -145,9 +188,22 @@ def test_a_full_jsonl_disk_is_not_reported_as_a_written_record(tmp_path: Path) -
     cfg = tmp_path / "short.yml"
     cfg.write_text(yaml.safe_dump(config))
     run = subprocess.run(
-        [sys.executable, "-c", _FULL_DISK_RUNBOT, "--config", str(cfg), "--speed", "0",
-         "--dashboard-mode=silent", "--log-dir", str(tmp_path / "logs")],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        [
+            sys.executable,
+            "-c",
+            _FULL_DISK_RUNBOT,
+            "--config",
+            str(cfg),
+            "--speed",
+            "0",
+            "--dashboard-mode=silent",
+            "--log-dir",
+            str(tmp_path / "logs"),
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
     on_disk = jsonl.read_bytes().count(b"\n")

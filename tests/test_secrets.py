@@ -106,8 +106,10 @@ def test_seeded_secrets_reach_no_database_row(
         conn = await asyncpg.connect(pg_dsn)
         try:
             count = await conn.fetchval("SELECT count(*) FROM dashboard_events")
-            texts = [await conn.fetchval(f"SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {table} t")
-                     for table in ("dashboard_events", "dashboard_sessions", "dashboard_snapshots")]
+            texts = [
+                await conn.fetchval(f"SELECT coalesce(string_agg(t::text, E'\\n'), '') FROM {table} t")
+                for table in ("dashboard_events", "dashboard_sessions", "dashboard_snapshots")
+            ]
         finally:
             await conn.close()
         return count, "\n".join(texts)

@@ -36,8 +36,13 @@ cli.main()
 
 @pytest.mark.parametrize(("exc", "rc"), [("SystemExit", 3), ("GeneratorExit", 1)])
 def test_base_exception_from_the_bot_is_an_abort(tmp_path: Path, exc: str, rc: int) -> None:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(tmp_path), exc], cwd=ROOT,
-                          capture_output=True, text=True, timeout=120)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT), str(tmp_path), exc],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == rc, proc.stdout + proc.stderr
     (jsonl,) = tmp_path.glob("*.jsonl")
     recs = [orjson.loads(line) for line in jsonl.read_bytes().splitlines()]

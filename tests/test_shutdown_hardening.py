@@ -88,6 +88,8 @@ def test_dispatcher_thread_death_is_reported() -> None:
             p.flush(5.0)
 
     asyncio.run(main())
-    health = [r for r in lines.records if r["event"] == "session.health" and r.get("component") == "log-dispatcher"]
+    health = [
+        r for r in lines.records if r["event"] == "session.health" and r.get("component") == "log-dispatcher"
+    ]
     assert health, [r["event"] for r in lines.records]
     assert health[0]["health"] == "degraded" and "_Fatal" in health[0]["reason"]

@@ -22,12 +22,18 @@ from logging_pipeline.sinks.base import Sink
 from logging_pipeline.sinks.jsonl import JsonlSink
 
 
-def test_pg_recovery_after_final_check_is_not_logged(tmp_path: Path, pg_dsn: str,
-                                                     capfd: pytest.CaptureFixture[str]) -> None:
+def test_pg_recovery_after_final_check_is_not_logged(
+    tmp_path: Path, pg_dsn: str, capfd: pytest.CaptureFixture[str]
+) -> None:
     sid = str(uuid.uuid4())
     jsonl = JsonlSink(tmp_path / f"{sid}.jsonl")
-    pg = PostgresSink(pg_dsn, session_id=sid, flush_interval_s=0.01, on_health_change=emit_session_health,
-                      spool_dir=tmp_path)
+    pg = PostgresSink(
+        pg_dsn,
+        session_id=sid,
+        flush_interval_s=0.01,
+        on_health_change=emit_session_health,
+        spool_dir=tmp_path,
+    )
     log = get_logger("t")
 
     async def main() -> None:
@@ -45,12 +51,14 @@ def test_pg_recovery_after_final_check_is_not_logged(tmp_path: Path, pg_dsn: str
             while pg.health != "ok" and time.monotonic() < deadline:
                 await asyncio.sleep(0.01)
             assert pg.health == "ok"
-            pg._set_health("degraded", "and once more, on the way out")  # e.g. during its close, after restore
+            pg._set_health(
+                "degraded", "and once more, on the way out"
+            )  # e.g. during its close, after restore
 
     asyncio.run(main())
     recs = [orjson.loads(line) for line in jsonl.path.read_bytes().splitlines()]
     events = [r["event"] for r in recs]
-    assert events[-1] == "session.stopped", events[events.index("session.stopped"):]
+    assert events[-1] == "session.stopped", events[events.index("session.stopped") :]
     assert "session.health" not in capfd.readouterr().out
 
 

@@ -83,6 +83,7 @@ def _event_in_jsonl(log_dir: Path, event: str):  # noqa: ANN202
             if any(r.get("event") == event for r in _records(f)):
                 return f
         return None
+
     return pred
 
 
@@ -97,9 +98,21 @@ def test_second_signal_during_shutdown_keeps_pg_backlog(
     dsn = f"postgresql://postgres@127.0.0.1:{blackhole_port}/test"
     log_dir = tmp_path / "logs"
     proc = subprocess.Popen(
-        [sys.executable, "runbot.py", "--config", str(CONFIG), "--dashboard-mode=plain", "--log-dir", str(log_dir),
-         "--db", dsn],
-        cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        [
+            sys.executable,
+            "runbot.py",
+            "--config",
+            str(CONFIG),
+            "--dashboard-mode=plain",
+            "--log-dir",
+            str(log_dir),
+            "--db",
+            dsn,
+        ],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
     )
     try:
         _wait_for(_event_in_jsonl(log_dir, "session.started"), proc, "session.started")
@@ -169,12 +182,27 @@ def test_pg_sink_spills_backlog_when_cancelled_during_close(tmp_path: Path, blac
     n = 25
 
     async def main() -> PostgresSink:
-        sink = PostgresSink(f"postgresql://postgres@127.0.0.1:{blackhole_port}/test", session_id=sid,
-                            spool_dir=tmp_path, connect_timeout_s=30, close_timeout_s=30, flush_interval_s=0.01)
+        sink = PostgresSink(
+            f"postgresql://postgres@127.0.0.1:{blackhole_port}/test",
+            session_id=sid,
+            spool_dir=tmp_path,
+            connect_timeout_s=30,
+            close_timeout_s=30,
+            flush_interval_s=0.01,
+        )
         await sink.start()
         for seq in range(1, n + 1):
-            rec = {"v": 1, "ts": "2026-01-02T03:04:05+00:00", "session_id": sid, "seq": seq, "level": "info",
-                   "logger": "t", "event": "log.message", "category": "info", "message": f"m{seq}"}
+            rec = {
+                "v": 1,
+                "ts": "2026-01-02T03:04:05+00:00",
+                "session_id": sid,
+                "seq": seq,
+                "level": "info",
+                "logger": "t",
+                "event": "log.message",
+                "category": "info",
+                "message": f"m{seq}",
+            }
             sink.write(dumps(rec), rec)
         closing = asyncio.create_task(sink.aclose())
         await asyncio.sleep(0.2)

@@ -20,9 +20,23 @@ def test_exit_is_bounded_when_nobody_reads_stdout(tmp_path: Path) -> None:
     fcntl.fcntl(write_end, F_SETPIPE_SZ, 4096)  # the final frame (~10 kB) cannot fit
     try:
         proc = subprocess.Popen(
-            [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs" / "funding_arb_paper.yml"),
-             "--speed", "0", "--dashboard-mode=plain", "--width", "132", "--log-dir", str(tmp_path / "logs")],
-            cwd=tmp_path, stdout=write_end, stderr=subprocess.DEVNULL,
+            [
+                sys.executable,
+                "-m",
+                "tools.runbot_cli",
+                "--config",
+                str(ROOT / "configs" / "funding_arb_paper.yml"),
+                "--speed",
+                "0",
+                "--dashboard-mode=plain",
+                "--width",
+                "132",
+                "--log-dir",
+                str(tmp_path / "logs"),
+            ],
+            cwd=tmp_path,
+            stdout=write_end,
+            stderr=subprocess.DEVNULL,
         )
         os.close(write_end)
         started = time.monotonic()

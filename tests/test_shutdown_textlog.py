@@ -52,8 +52,12 @@ asyncio.run(main())
 
 
 def _run(tmp: Path, text_path: Path, close_timeout: float, limit: float) -> dict:
-    proc = subprocess.run([sys.executable, "-c", CHILD, str(ROOT), str(tmp), str(text_path), str(close_timeout)],
-                          capture_output=True, text=True, timeout=limit)
+    proc = subprocess.run(
+        [sys.executable, "-c", CHILD, str(ROOT), str(tmp), str(text_path), str(close_timeout)],
+        capture_output=True,
+        text=True,
+        timeout=limit,
+    )
     assert proc.returncode == 0, proc.stderr
     return json.loads(proc.stdout.strip().splitlines()[-1])
 

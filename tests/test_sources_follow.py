@@ -131,8 +131,9 @@ def test_follow_reads_past_a_byte_order_mark_at_offset_0(tmp_path: Path) -> None
             os.truncate(path, 0)
             await _until(lambda: any("truncated" in n for n in notices), 20)
             _append(path, bom + b"".join(line(x) for x in closing))
-            await _until(lambda: reducer.stats.applied + reducer.stats.skipped_total
-                         >= len(opening) + len(closing), 20)
+            await _until(
+                lambda: reducer.stats.applied + reducer.stats.skipped_total >= len(opening) + len(closing), 20
+            )
         finally:
             task.cancel()
             try:

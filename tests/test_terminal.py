@@ -39,12 +39,22 @@ WAIT_S = 30.0  # upper bound of any wait (a failing test, not a slow one, reache
 class Pane:
     """One shell in a private tmux server."""
 
-    def __init__(self, tmp: Path, width: int = 120, height: int = 40, env: dict[str, str] | None = None) -> None:
+    def __init__(
+        self, tmp: Path, width: int = 120, height: int = 40, env: dict[str, str] | None = None
+    ) -> None:
         self.socket = f"arbdash-test-{uuid.uuid4().hex[:8]}"
         self.tmp = tmp
-        environment = {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(tmp), "TERM": "xterm-256color",
-                       "PS1": "$ ", "LANG": "C.UTF-8", **(env or {})}
-        shell = "env -i " + " ".join(f"{k}='{v}'" for k, v in environment.items()) + " bash --norc --noprofile"
+        environment = {
+            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
+            "HOME": str(tmp),
+            "TERM": "xterm-256color",
+            "PS1": "$ ",
+            "LANG": "C.UTF-8",
+            **(env or {}),
+        }
+        shell = (
+            "env -i " + " ".join(f"{k}='{v}'" for k, v in environment.items()) + " bash --norc --noprofile"
+        )
         self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), shell)
         self.wait(lambda: self.text().rstrip().endswith("$"), "the shell prompt")
 
@@ -111,8 +121,10 @@ class Bot:
         self.pane = pane
         self.log_dir = pane.tmp / f"logs-{uuid.uuid4().hex[:6]}"
         runbot = f"{HOOKED_RUNBOT} {' '.join(hooks)}" if hooks else str(RUNBOT)
-        pane.keys(f"{runbot} --config {CONFIG} --dashboard-mode=live --log-dir {self.log_dir} {' '.join(extra)}",
-                  "Enter")
+        pane.keys(
+            f"{runbot} --config {CONFIG} --dashboard-mode=live --log-dir {self.log_dir} {' '.join(extra)}",
+            "Enter",
+        )
         self.pid = pane.wait(lambda: next(iter(_children(pane.shell_pid())), None), "runbot to start")
         pane.wait(lambda: pane.flags().endswith(" 1") and "positions" in pane.text(), "the live dashboard")
 
@@ -142,8 +154,10 @@ def assert_terminal_usable(pane: Pane, expect_rc: int | None = None) -> None:
     assert pane.flags() == "1 0", pane.text()
     token = f"ok-{random.randrange(10**6, 10**7)}"
     pane.keys(f"echo {token} rc=$?", "Enter")
-    line = pane.wait(lambda: next((ln for ln in pane.text().splitlines() if ln.startswith(token)), None),
-                     "the shell to answer")
+    line = pane.wait(
+        lambda: next((ln for ln in pane.text().splitlines() if ln.startswith(token)), None),
+        "the shell to answer",
+    )
     if expect_rc is not None:
         assert line.strip() == f"{token} rc={expect_rc}", pane.text()
 

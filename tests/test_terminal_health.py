@@ -26,9 +26,18 @@ async def _until(cond: Any, what: str, timeout: float = 5.0) -> None:
 async def test_a_stalled_terminal_is_one_degraded_spell_then_running() -> None:
     stream = BlockedStream()
     calls: list[tuple[str, str, str]] = []
-    service = DashboardService(ReducerTee(), Reducer(), mode="live", stream=stream, force_terminal=True, width=100,
-                               refresh_interval_s=0.01, idle_refresh_interval_s=0.02,
-                               on_health=lambda *a: calls.append(a), terminal_recovered_after_s=0.3)
+    service = DashboardService(
+        ReducerTee(),
+        Reducer(),
+        mode="live",
+        stream=stream,
+        force_terminal=True,
+        width=100,
+        refresh_interval_s=0.01,
+        idle_refresh_interval_s=0.02,
+        on_health=lambda *a: calls.append(a),
+        terminal_recovered_after_s=0.3,
+    )
     try:
         async with service:
             await _until(lambda: service.frames_dropped >= 5, "frames to be dropped")
@@ -46,9 +55,17 @@ async def test_a_terminal_that_keeps_up_is_never_reported() -> None:
     stream = BlockedStream()
     stream.release.set()
     calls: list[tuple[str, str, str]] = []
-    async with DashboardService(ReducerTee(), Reducer(), mode="live", stream=stream, force_terminal=True,
-                                width=100, refresh_interval_s=0.01, idle_refresh_interval_s=0.02,
-                                on_health=lambda *a: calls.append(a)) as service:
+    async with DashboardService(
+        ReducerTee(),
+        Reducer(),
+        mode="live",
+        stream=stream,
+        force_terminal=True,
+        width=100,
+        refresh_interval_s=0.01,
+        idle_refresh_interval_s=0.02,
+        on_health=lambda *a: calls.append(a),
+    ) as service:
         await _until(lambda: service.frames_drawn >= 10, "frames")
     assert calls == [] and service.frames_dropped == 0
 
@@ -69,9 +86,18 @@ async def test_stalls_closer_together_than_the_recovery_time_are_one_spell() -> 
     spell (no degraded/running pair per stall); it is reported running once it keeps up long enough."""
     stream = FlakyStream()
     calls: list[tuple[str, str, str]] = []
-    service = DashboardService(ReducerTee(), Reducer(), mode="live", stream=stream, force_terminal=True, width=100,
-                               refresh_interval_s=0.01, idle_refresh_interval_s=0.02,
-                               on_health=lambda *a: calls.append(a), terminal_recovered_after_s=0.5)
+    service = DashboardService(
+        ReducerTee(),
+        Reducer(),
+        mode="live",
+        stream=stream,
+        force_terminal=True,
+        width=100,
+        refresh_interval_s=0.01,
+        idle_refresh_interval_s=0.02,
+        on_health=lambda *a: calls.append(a),
+        terminal_recovered_after_s=0.5,
+    )
     try:
         async with service:
             for _ in range(4):  # four short stalls, 0.15 s apart

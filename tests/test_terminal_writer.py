@@ -77,7 +77,9 @@ def test_write_and_flush_return_at_once_while_the_stream_blocks_and_stale_frames
         writer.flush()
         assert time.monotonic() - t0 < 1.0  # 500 frames while the stream is stuck: no call waited on it
         assert writer.frames_dropped == 499  # every frame but the newest one
-        assert writer.pending == 5  # the stuck alt-screen chunk + cursor hide, frame 500, cursor show, alt exit
+        assert (
+            writer.pending == 5
+        )  # the stuck alt-screen chunk + cursor hide, frame 500, cursor show, alt exit
         stream.release.set()
         assert writer.wait_idle(5)
         assert stream.text == ["\x1b[?1049h", "\x1b[?25l", _frame(500), "\x1b[?25h", "\x1b[?1049l"]
@@ -153,7 +155,9 @@ def test_a_real_file_is_written_through_its_descriptor(tmp_path: Path) -> None:
 def short_config(tmp_path: Path) -> Path:
     """The shipped config over one market day at 8 market hours per wall second, redrawn every 0.05 s."""
     config = yaml.safe_load(CONFIG.read_text())
-    config["market"].update(start="2026-03-01T00:00:00+00:00", end="2026-03-02T00:00:00+00:00", speed=8 * 3600)
+    config["market"].update(
+        start="2026-03-01T00:00:00+00:00", end="2026-03-02T00:00:00+00:00", speed=8 * 3600
+    )
     config["dashboard"].update(refresh_interval_s=0.05, idle_refresh_interval_s=0.05)
     path = tmp_path / "short.yml"
     path.write_text(yaml.safe_dump(config))
@@ -172,7 +176,12 @@ class PtyRun:
         self.started = time.monotonic()
         self.proc = subprocess.Popen(
             [str(RUNBOT), "--config", str(config), "--dashboard-mode=live", "--log-dir", str(log_dir)],
-            stdin=slave, stdout=slave, stderr=slave, env=env, cwd=ROOT, start_new_session=True,
+            stdin=slave,
+            stdout=slave,
+            stderr=slave,
+            env=env,
+            cwd=ROOT,
+            start_new_session=True,
         )
         os.close(slave)
         self.output = bytearray()
@@ -231,9 +240,14 @@ def test_runbot_on_a_terminal_nobody_reads_keeps_going_and_restores_the_terminal
         while not stalled.stopped() and time.monotonic() < deadline and stalled.proc.poll() is None:
             time.sleep(0.05)
         assert stalled.stopped(), (len(stalled.lines()), undisturbed_lines, undisturbed_s)
-        assert len(stalled.lines()) >= 0.9 * undisturbed_lines  # same window, same record (give or take health)
-        spells = [ev for ev in map(orjson.loads, stalled.lines())
-                  if ev["event"] == "session.health" and ev.get("component") == "terminal"]
+        assert (
+            len(stalled.lines()) >= 0.9 * undisturbed_lines
+        )  # same window, same record (give or take health)
+        spells = [
+            ev
+            for ev in map(orjson.loads, stalled.lines())
+            if ev["event"] == "session.health" and ev.get("component") == "terminal"
+        ]
         assert spells and spells[0]["health"] == "degraded"  # the record says the terminal stopped reading
 
         stalled.drain()  # the terminal reads again: the run exits and hands the terminal back
@@ -244,5 +258,5 @@ def test_runbot_on_a_terminal_nobody_reads_keeps_going_and_restores_the_terminal
     assert b"\x1b[?1049h" in out and b"\x1b[?25l" in out  # it did take the terminal
     last_alt = max(out.rfind(b"\x1b[?1049h"), out.rfind(b"\x1b[?1049l"))
     last_cursor = max(out.rfind(b"\x1b[?25l"), out.rfind(b"\x1b[?25h"))
-    assert out[last_alt:last_alt + 8] == b"\x1b[?1049l"  # the alternate screen was left …
-    assert out[last_cursor:last_cursor + 6] == b"\x1b[?25h"  # … and the cursor shown, last
+    assert out[last_alt : last_alt + 8] == b"\x1b[?1049l"  # the alternate screen was left …
+    assert out[last_cursor : last_cursor + 6] == b"\x1b[?25h"  # … and the cursor shown, last

@@ -59,11 +59,27 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
     for name, (erosion, divergence) in THRESHOLDS.items():
         config = base / f"{name}.yml"
         _write_config(config, erosion, divergence)
-        procs[name] = (config, subprocess.Popen(
-            [sys.executable, "-m", "tools.runbot_cli", "--config", str(config), "--speed", "0",
-             "--dashboard-mode=silent", "--log-dir", str(base / f"logs-{name}")],
-            cwd=ROOT, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-        ))
+        procs[name] = (
+            config,
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "tools.runbot_cli",
+                    "--config",
+                    str(config),
+                    "--speed",
+                    "0",
+                    "--dashboard-mode=silent",
+                    "--log-dir",
+                    str(base / f"logs-{name}"),
+                ],
+                cwd=ROOT,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.PIPE,
+                text=True,
+            ),
+        )
     out = {}
     for name, (config, proc) in procs.items():
         _, err = proc.communicate(timeout=300)
@@ -79,16 +95,24 @@ def _between(a: Decimal, b: Decimal) -> Decimal:
     return (a + b) / 2
 
 
-def _cell_style(snap: DashboardSnapshot, *, erosion_pct: Decimal | None = None,
-                divergence_pct: Decimal | None = None) -> Style:
+def _cell_style(
+    snap: DashboardSnapshot, *, erosion_pct: Decimal | None = None, divergence_pct: Decimal | None = None
+) -> Style:
     """Render the session's positions pane with one open position showing ``erosion_pct`` or ``divergence_pct``
     (the other left unknown); return the style of that cell, found by the renderer's own formatting of it."""
-    probe = PositionSnapshot(position_id="probe", symbol="BTC", lifecycle="open",
-                             profit_erosion_pct=erosion_pct, divergence_pct=divergence_pct)
+    probe = PositionSnapshot(
+        position_id="probe",
+        symbol="BTC",
+        lifecycle="open",
+        profit_erosion_pct=erosion_pct,
+        divergence_pct=divergence_pct,
+    )
     console = Console(width=220, color_system="truecolor", force_terminal=True)
     segments = list(console.render(positions_pane(snap.model_copy(update={"positions": [probe]}))))
     text = fmt_pct(erosion_pct, 1) if erosion_pct is not None else fmt_pct(divergence_pct, 3, signed=True)
-    (style,) = {s.style for s in segments if text in s.text.split()}  # an unstyled cell merges with its neighbours
+    (style,) = {
+        s.style for s in segments if text in s.text.split()
+    }  # an unstyled cell merges with its neighbours
     return style or Style.null()
 
 
@@ -99,9 +123,11 @@ def _red(style: Style) -> bool:
 def test_the_configs_differ_as_intended(sessions: dict[str, Session]) -> None:
     low, high = sessions["low_erosion"].strategy, sessions["high_erosion"].strategy
     assert (low.profit_erosion_threshold, low.max_entry_price_divergence_pct) == tuple(
-        map(Decimal, THRESHOLDS["low_erosion"]))
+        map(Decimal, THRESHOLDS["low_erosion"])
+    )
     assert (high.profit_erosion_threshold, high.max_entry_price_divergence_pct) == tuple(
-        map(Decimal, THRESHOLDS["high_erosion"]))
+        map(Decimal, THRESHOLDS["high_erosion"])
+    )
 
 
 def test_snapshot_carries_the_thresholds_the_bot_ran_with(sessions: dict[str, Session]) -> None:

@@ -38,8 +38,11 @@ class DefaultCommandGroup(TyperGroup):
 
     def parse_args(self, ctx: typer.Context, args: list[str]) -> list[str]:
         args = _hoist_command(args, self.commands)
-        if args and args[0] not in self.commands and args[0] not in ("--help", "-h", "--install-completion",
-                                                                     "--show-completion"):
+        if (
+            args
+            and args[0] not in self.commands
+            and args[0] not in ("--help", "-h", "--install-completion", "--show-completion")
+        ):
             args = [self.default_command, *args]
         elif not args:
             args = [self.default_command]
@@ -52,7 +55,7 @@ def _hoist_command(args: list[str], commands: dict[str, object]) -> list[str]:
     while i < len(args) and (args[i] == "--db" or args[i].startswith("--db=")):
         i += 1 if "=" in args[i] else 2
     if 0 < i < len(args) and args[i] in commands:
-        return [args[i], *args[:i], *args[i + 1:]]
+        return [args[i], *args[:i], *args[i + 1 :]]
     return args
 
 
@@ -78,52 +81,94 @@ def _fail(message: str, code: int = 2) -> None:
 def show(
     path: Annotated[Path | None, typer.Argument(help="Session log (.jsonl) to draw.")] = None,
     follow: Annotated[
-        bool, typer.Option("--follow", "-f", help="Keep reading as the file grows. Keys on a terminal: space "
-                                                  "freezes / unfreezes the drawing, q quits.")
+        bool,
+        typer.Option(
+            "--follow",
+            "-f",
+            help="Keep reading as the file grows. Keys on a terminal: space "
+            "freezes / unfreezes the drawing, q quits.",
+        ),
     ] = False,
     once: Annotated[bool, typer.Option("--once", help="Print one frame as plain text and exit.")] = False,
     width: Annotated[int | None, typer.Option("--width", min=40, help="Frame width in columns.")] = None,
     timeline: Annotated[int, typer.Option("--timeline", min=1, help="Timeline rows to keep.")] = 20,
     db: Annotated[
-        str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", show_default=False,
-                                 help="Read from PostgreSQL (DSN) instead of a file; with --session.")
+        str | None,
+        typer.Option(
+            "--db",
+            envvar="ARBDASH_DATABASE_URL",
+            show_default=False,
+            help="Read from PostgreSQL (DSN) instead of a file; with --session.",
+        ),
     ] = None,
     session: Annotated[
         str | None, typer.Option("--session", help="Session id (or unique prefix, or 'latest') in --db.")
     ] = None,
     at: Annotated[str | None, typer.Option("--at", help="The state at this time (ISO 8601, UTC).")] = None,
-    start: Annotated[str | None, typer.Option("--from", help="Playback start (ISO 8601, UTC); with --speed.")] = None,
+    start: Annotated[
+        str | None, typer.Option("--from", help="Playback start (ISO 8601, UTC); with --speed.")
+    ] = None,
     end: Annotated[str | None, typer.Option("--to", help="Stop at this time (ISO 8601, UTC).")] = None,
     speed: Annotated[
-        float | None, typer.Option(
-            "--speed", min=0.001,
+        float | None,
+        typer.Option(
+            "--speed",
+            min=0.001,
             help="Play the events back at N x their pace on --clock (market: N market seconds per second). "
-                 "Keys on a terminal: space pause/resume, "
-                 "n or right arrow step one event, j skip 10 s of playback, + / - double / halve the speed, q quit.")
+            "Keys on a terminal: space pause/resume, "
+            "n or right arrow step one event, j skip 10 s of playback, + / - double / halve the speed, q quit.",
+        ),
     ] = None,
-    full: Annotated[bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")] = False,
-    poll: Annotated[float, typer.Option("--poll", min=0.01, help="--follow: re-check the file every N s.")] = 0.5,
+    full: Annotated[
+        bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")
+    ] = False,
+    poll: Annotated[
+        float, typer.Option("--poll", min=0.01, help="--follow: re-check the file every N s.")
+    ] = 0.5,
     clock: Annotated[
-        ClockName, typer.Option("--clock",
-                                help="Time axis of --at/--from/--to/--speed: 'market' (market_ts; for a paper run the "
-                               "replayed history) or 'wall' (when the bot logged each event, ts).")
+        ClockName,
+        typer.Option(
+            "--clock",
+            help="Time axis of --at/--from/--to/--speed: 'market' (market_ts; for a paper run the "
+            "replayed history) or 'wall' (when the bot logged each event, ts).",
+        ),
     ] = ClockName.market,
     no_keys: Annotated[
-        bool, typer.Option("--no-keys", help="Do not read keys (--speed: space/n/j/+/-/q; --follow: space/q); "
-                                             "the terminal's input mode is left alone.")
+        bool,
+        typer.Option(
+            "--no-keys",
+            help="Do not read keys (--speed: space/n/j/+/-/q; --follow: space/q); "
+            "the terminal's input mode is left alone.",
+        ),
     ] = False,
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db)."""
-    conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed,
-                         db=session is not None or (path is None and bool(db)))
+    conflict = _conflict(
+        once=once,
+        follow=follow,
+        at=at,
+        start=start,
+        end=end,
+        speed=speed,
+        db=session is not None or (path is None and bool(db)),
+    )
     if path is not None and session is not None:
         conflict = f"give a log file ({path}) or --session in --db, not both"
     if conflict:
         _fail(conflict)
         return
     if session is not None or (path is None and db):
-        _show_db(db, session or "latest", at=at, follow=follow, once=once, width=width, timeline=timeline,
-                 clock=clock.value, keys=not no_keys)
+        _show_db(
+            db,
+            session or "latest",
+            at=at,
+            follow=follow,
+            once=once,
+            width=width,
+            timeline=timeline,
+            clock=clock.value,
+            keys=not no_keys,
+        )
         return
     if path is None:
         _fail("missing PATH (a session .jsonl file); see arbtail --help")
@@ -140,15 +185,35 @@ def show(
         _fail(f"--from {start} is after --to {end}")
         return
     try:
-        run_show_file(path, follow_=follow, once=once, width=width, timeline=timeline, at=times[0],
-                      start=times[1], end=times[2], speed=speed, seek=not full, poll_s=poll, keys=not no_keys,
-                      clock=clock.value)
+        run_show_file(
+            path,
+            follow_=follow,
+            once=once,
+            width=width,
+            timeline=timeline,
+            at=times[0],
+            start=times[1],
+            end=times[2],
+            speed=speed,
+            seek=not full,
+            poll_s=poll,
+            keys=not no_keys,
+            clock=clock.value,
+        )
     except SourceError as exc:
         _fail(str(exc))
 
 
-def _conflict(*, once: bool, follow: bool, at: str | None, start: str | None, end: str | None,
-              speed: float | None, db: bool) -> str | None:
+def _conflict(
+    *,
+    once: bool,
+    follow: bool,
+    at: str | None,
+    start: str | None,
+    end: str | None,
+    speed: float | None,
+    db: bool,
+) -> str | None:
     """The first combination of ``show`` options that cannot mean anything together, as a message."""
     past = at or start or end or speed is not None
     if once and follow:

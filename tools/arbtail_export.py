@@ -25,8 +25,16 @@ from dashboard.timeaxis import Clock, ClockName
 from tools.arbtail_view import resolve_clock
 
 
-def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int = 160, timeline: int = 20,
-                 at: Any = None, clock: Clock = "wall") -> None:
+def export_frame(
+    path: Path,
+    *,
+    svg: Path | None,
+    html: Path | None,
+    width: int = 160,
+    timeline: int = 20,
+    at: Any = None,
+    clock: Clock = "wall",
+) -> None:
     """Draw the frame of ``path`` (at ``at``, an aware datetime on ``clock``, or its end) and save it. Raises
     ``SourceError`` for an unreadable log or one with no event (at or before ``at``) and ``OSError`` (with ``filename`` set) when an output file cannot be
     written."""
@@ -35,7 +43,9 @@ def export_frame(path: Path, *, svg: Path | None, html: Path | None, width: int 
     if reducer.state.stats.applied == 0:
         when = f" at or before {at.isoformat()} on the {clock} clock" if at is not None else ""
         raise SourceError(f"{path}: no event{when} to draw")
-    console = Console(record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor")
+    console = Console(
+        record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor"
+    )
     console.print(build_frame(reducer.snapshot()))
     title = f"arbtail {path.name}"
     if svg is not None:
@@ -63,22 +73,41 @@ def register(app: typer.Typer) -> None:
     @app.command("export")
     def export_cmd(
         ctx: typer.Context,
-        target: Annotated[str, typer.Argument(help="Session log (.jsonl) with --svg/--html; else a DB session.")],
+        target: Annotated[
+            str, typer.Argument(help="Session log (.jsonl) with --svg/--html; else a DB session.")
+        ],
         svg: Annotated[Path | None, typer.Option("--svg", help="Save the frame as SVG to this file.")] = None,
-        html: Annotated[Path | None, typer.Option("--html", help="Save the frame as HTML to this file.")] = None,
+        html: Annotated[
+            Path | None, typer.Option("--html", help="Save the frame as HTML to this file.")
+        ] = None,
         width: Annotated[int, typer.Option("--width", min=40, help="Frame width in columns.")] = 160,
-        at: Annotated[str | None, typer.Option("--at", help="The frame at this time (ISO 8601, UTC).")] = None,
-        clock: Annotated[ClockName, typer.Option("--clock", help="Time axis of --at: 'market' (market_ts) or "
-                                                                 "'wall' (ts).")] = ClockName.market,
-        db: Annotated[str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", show_default=False,
-                                               help="PostgreSQL DSN (session export as JSONL).")] = None,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="DB export: file (default stdout).")] = None,
+        at: Annotated[
+            str | None, typer.Option("--at", help="The frame at this time (ISO 8601, UTC).")
+        ] = None,
+        clock: Annotated[
+            ClockName, typer.Option("--clock", help="Time axis of --at: 'market' (market_ts) or 'wall' (ts).")
+        ] = ClockName.market,
+        db: Annotated[
+            str | None,
+            typer.Option(
+                "--db",
+                envvar="ARBDASH_DATABASE_URL",
+                show_default=False,
+                help="PostgreSQL DSN (session export as JSONL).",
+            ),
+        ] = None,
+        output: Annotated[
+            Path | None, typer.Option("--output", "-o", help="DB export: file (default stdout).")
+        ] = None,
     ) -> None:
         """Save a frame of a log as SVG/HTML (--svg/--html), or write a DB session back as JSONL (--db)."""
         if svg is None and html is None:
             if previous is None or names_a_log(target):
-                typer.echo("arbtail: give --svg FILE and/or --html FILE to save a frame of a log (export without "
-                           "them writes a PostgreSQL session as JSONL: --db DSN)", err=True)
+                typer.echo(
+                    "arbtail: give --svg FILE and/or --html FILE to save a frame of a log (export without "
+                    "them writes a PostgreSQL session as JSONL: --db DSN)",
+                    err=True,
+                )
                 raise typer.Exit(2)
             previous(ctx=ctx, session=target, db=db, output=output)
             return

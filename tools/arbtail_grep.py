@@ -45,8 +45,15 @@ class Filter:
     ``since``/``until`` are inclusive bounds (aware datetimes) on ``clock``; when either is given, an event
     without a time on that clock does not match."""
 
-    def __init__(self, events: list[str], symbol: str | None, since: datetime | None, until: datetime | None,
-                 level: str | None, clock: Clock = "market") -> None:
+    def __init__(
+        self,
+        events: list[str],
+        symbol: str | None,
+        since: datetime | None,
+        until: datetime | None,
+        level: str | None,
+        clock: Clock = "market",
+    ) -> None:
         self.exact = {e for e in events if not e.endswith("*")}
         self.prefixes = tuple(e[:-1] for e in events if e.endswith("*"))
         self.symbol = symbol.upper() if symbol else None
@@ -110,15 +117,30 @@ def register(app: typer.Typer) -> None:
     @app.command("grep")
     def grep_cmd(
         path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
-        event: Annotated[list[str] | None, typer.Option("--event", "-e", help="Event name (or prefix*).")] = None,
+        event: Annotated[
+            list[str] | None, typer.Option("--event", "-e", help="Event name (or prefix*).")
+        ] = None,
         symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")] = None,
-        since: Annotated[str | None, typer.Option(
-            "--since", help="Events at or after this time on --clock (ISO 8601, UTC when no offset).")] = None,
-        until: Annotated[str | None, typer.Option(
-            "--until", help="Events at or before this time on --clock (ISO 8601, UTC when no offset).")] = None,
-        clock: Annotated[ClockName, typer.Option(
-            "--clock", help="Time axis of --since/--until: 'market' (market_ts) or 'wall' (ts). Events without "
-                            "a time on it are left out by these filters.")] = ClockName.market,
+        since: Annotated[
+            str | None,
+            typer.Option(
+                "--since", help="Events at or after this time on --clock (ISO 8601, UTC when no offset)."
+            ),
+        ] = None,
+        until: Annotated[
+            str | None,
+            typer.Option(
+                "--until", help="Events at or before this time on --clock (ISO 8601, UTC when no offset)."
+            ),
+        ] = None,
+        clock: Annotated[
+            ClockName,
+            typer.Option(
+                "--clock",
+                help="Time axis of --since/--until: 'market' (market_ts) or 'wall' (ts). Events without "
+                "a time on it are left out by these filters.",
+            ),
+        ] = ClockName.market,
         level: Annotated[str | None, typer.Option("--level", "-l", help="This level and above.")] = None,
     ) -> None:
         """Print the matching events as JSONL (stable key order)."""

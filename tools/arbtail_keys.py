@@ -35,7 +35,14 @@ from types import FrameType
 from typing import Any
 
 #: Final byte of ``ESC [ … X`` / ``ESC O X`` → key name.
-_ARROWS = {ord("A"): "up", ord("B"): "down", ord("C"): "right", ord("D"): "left", ord("H"): "home", ord("F"): "end"}
+_ARROWS = {
+    ord("A"): "up",
+    ord("B"): "down",
+    ord("C"): "right",
+    ord("D"): "left",
+    ord("H"): "home",
+    ord("F"): "end",
+}
 _CONTROL = {0x20: "space", 0x0D: "enter", 0x0A: "enter", 0x09: "tab", 0x7F: "backspace", 0x08: "backspace"}
 ESC = 0x1B
 
@@ -78,7 +85,7 @@ class KeyDecoder:
                 size = _utf8_size(b)
                 if i + size > len(buf):
                     break
-                char = codecs.decode(buf[i:i + size], "utf-8", "replace")
+                char = codecs.decode(buf[i : i + size], "utf-8", "replace")
                 if char.isprintable():
                     keys.append(char)
                 i += size
@@ -126,8 +133,13 @@ class KeyReader:
     """cbreak mode on ``fd`` and its keypresses on ``queue``, for as long as the ``with`` block runs (enter it
     inside the running event loop). The terminal's attributes are restored on every exit path (module doc)."""
 
-    def __init__(self, fd: int, *, on_suspend: Callable[[], None] | None = None,
-                 on_resume: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        fd: int,
+        *,
+        on_suspend: Callable[[], None] | None = None,
+        on_resume: Callable[[], None] | None = None,
+    ) -> None:
         self.fd = fd
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.on_suspend = on_suspend
@@ -243,8 +255,12 @@ def keys_available() -> bool:
 
 
 @contextlib.contextmanager
-def terminal_keys(enabled: bool, *, on_suspend: Callable[[], None] | None = None,
-                  on_resume: Callable[[], None] | None = None) -> Iterator[KeyReader | None]:
+def terminal_keys(
+    enabled: bool,
+    *,
+    on_suspend: Callable[[], None] | None = None,
+    on_resume: Callable[[], None] | None = None,
+) -> Iterator[KeyReader | None]:
     """A ``KeyReader`` on stdin when ``enabled`` and ``keys_available()``; otherwise ``None`` and the terminal is
     left alone. A stdin that refuses cbreak mode (``termios.error``) also gives ``None``."""
     if not enabled or not keys_available():

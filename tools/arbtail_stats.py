@@ -97,35 +97,57 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
     out = [f"{safe_text(path)}: {stats.lines} lines, {sum(stats.events.values())} events"]
     if stats.first_ts and stats.last_ts:
         span = int((stats.last_ts - stats.first_ts).total_seconds())
-        out.append(f"time span  {stats.first_ts.isoformat()} → {stats.last_ts.isoformat()} ({fmt_duration(span)})"
-                   " wall clock")
+        out.append(
+            f"time span  {stats.first_ts.isoformat()} → {stats.last_ts.isoformat()} ({fmt_duration(span)})"
+            " wall clock"
+        )
     s = snap.session
     if s.market_start and s.market_now:
-        out.append(f"market     {s.market_start.isoformat()} → {s.market_now.isoformat()}"
-                   f" ({fmt_duration(s.market_uptime_s)}) market clock")
+        out.append(
+            f"market     {s.market_start.isoformat()} → {s.market_now.isoformat()}"
+            f" ({fmt_duration(s.market_uptime_s)}) market clock"
+        )
     sessions = ", ".join(f"{safe_text(s, 36)} (last seq {q})" for s, q in stats.last_seq.items()) or "none"
     out.append(f"sessions   {sessions}")
     gaps = [f"{a}→{b}" for g in stats.gaps.values() for a, b in g]
     back = [f"{a}→{b}" for a, b in stats.backwards]
-    out.append(f"seq gaps   {len(gaps)} ({stats.missing} seqs missing)"
-               + (f": {', '.join(gaps[:10])}" if gaps else "")
-               + f", seq backwards {len(back)}" + (f": {', '.join(back[:10])}" if back else ""))
+    out.append(
+        f"seq gaps   {len(gaps)} ({stats.missing} seqs missing)"
+        + (f": {', '.join(gaps[:10])}" if gaps else "")
+        + f", seq backwards {len(back)}"
+        + (f": {', '.join(back[:10])}" if back else "")
+    )
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
     skipped = {**ing.skipped}
-    out.append(f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items())))
-    out.append(f"bad events {ing.rejected_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.rejected.items())))
-    out.append(f"unknown    {ing.unknown_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.unknown.items())))
+    out.append(
+        f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items()))
+    )
+    out.append(
+        f"bad events {ing.rejected_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.rejected.items()))
+    )
+    out.append(
+        f"unknown    {ing.unknown_total}" + "".join(f", {k} {v}" for k, v in sorted(ing.unknown.items()))
+    )
     out.append("events:")
     width = max((len(k) for k in stats.events), default=0)
-    out += [f"  {name:<{width}}  {n:>9}" for name, n in sorted(stats.events.items(), key=lambda kv: (-kv[1], kv[0]))]
+    out += [
+        f"  {name:<{width}}  {n:>9}"
+        for name, n in sorted(stats.events.items(), key=lambda kv: (-kv[1], kv[0]))
+    ]
     pf = snap.portfolio
-    out.append(f"positions  opened {pf.positions_opened}, closed {pf.positions_closed}, open {pf.positions_open}")
+    out.append(
+        f"positions  opened {pf.positions_opened}, closed {pf.positions_closed}, open {pf.positions_open}"
+    )
     for p in snap.positions:
-        out.append(f"  {safe_text(p.position_id, 40)}  {safe_text(p.symbol, 12)}  {p.lifecycle:<11}"
-                   f"  net {fmt_usd(p.net_pnl, signed=True)} USD  {safe_text(p.exit_reason or '', 40)}")
-    out.append(f"net PnL    {fmt_usd(pf.net_pnl, signed=True)} USD (realized {fmt_usd(pf.realized_pnl, signed=True)},"
-               f" unrealized {fmt_usd(pf.unrealized_pnl, signed=True)}, funding {fmt_usd(pf.funding, signed=True)},"
-               f" fees {fmt_usd(pf.fees)})")
+        out.append(
+            f"  {safe_text(p.position_id, 40)}  {safe_text(p.symbol, 12)}  {p.lifecycle:<11}"
+            f"  net {fmt_usd(p.net_pnl, signed=True)} USD  {safe_text(p.exit_reason or '', 40)}"
+        )
+    out.append(
+        f"net PnL    {fmt_usd(pf.net_pnl, signed=True)} USD (realized {fmt_usd(pf.realized_pnl, signed=True)},"
+        f" unrealized {fmt_usd(pf.unrealized_pnl, signed=True)}, funding {fmt_usd(pf.funding, signed=True)},"
+        f" fees {fmt_usd(pf.fees)})"
+    )
     return "\n".join(out) + "\n"
 
 
@@ -133,7 +155,9 @@ def register(app: typer.Typer) -> None:
     """Add ``stats`` to ``app``."""
 
     @app.command("stats")
-    def stats_cmd(path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")]) -> None:
+    def stats_cmd(
+        path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
+    ) -> None:
         """Counts by event and level, time span, seq gaps, skipped lines, positions and net PnL."""
         reducer = Reducer()
         try:

@@ -92,8 +92,12 @@ class _ProgressBar:
             return
         if self._progress is None:
             self._progress = Progress(
-                TextColumn("replaying"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
-                console=Console(stderr=True), transient=True,
+                TextColumn("replaying"),
+                BarColumn(),
+                DownloadColumn(),
+                TimeRemainingColumn(),
+                console=Console(stderr=True),
+                transient=True,
             )
             self._progress.start()
             self._task = self._progress.add_task("replay", total=total)
@@ -105,8 +109,9 @@ class _ProgressBar:
             self._progress = None
 
 
-def load_for_show(path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool,
-                  clock: Clock = "wall") -> LoadResult:
+def load_for_show(
+    path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool, clock: Clock = "wall"
+) -> LoadResult:
     """Fold ``path`` into ``reducer`` (checkpoint seek when possible, a progress bar when ``bar`` and the log
     is big). Returns what ``load`` did (the offset to follow from, whether ``until`` stopped it). Raises
     ``SourceError``."""
@@ -151,8 +156,9 @@ def _bar(label: str, style: str, parts: list[str], keys_help: str) -> Text:
     return text
 
 
-async def _run_with_keys(work: Awaitable[None], keys: asyncio.Queue[str] | None,
-                         on_key: Callable[[str], bool]) -> None:
+async def _run_with_keys(
+    work: Awaitable[None], keys: asyncio.Queue[str] | None, on_key: Callable[[str], bool]
+) -> None:
     """Run ``work`` while handing each key from ``keys`` to ``on_key``; stop (cancelling ``work``) when
     ``on_key`` returns True. ``work`` ending (or raising) ends it too."""
     if keys is None:
@@ -176,19 +182,40 @@ async def _run_with_keys(work: Awaitable[None], keys: asyncio.Queue[str] | None,
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def follow(path: Path, reducer: Reducer, offset: int, console: Console, width: int | None,
-                 *, poll_s: float = 0.5, keys: asyncio.Queue[str] | None = None, read_keys: bool = False) -> None:
+async def follow(
+    path: Path,
+    reducer: Reducer,
+    offset: int,
+    console: Console,
+    width: int | None,
+    *,
+    poll_s: float = 0.5,
+    keys: asyncio.Queue[str] | None = None,
+    read_keys: bool = False,
+) -> None:
     """Keep folding lines appended to ``path`` from ``offset`` (``dashboard.sources.follow``, like
     ``tail -F``) and draw them: ``follow_updates`` with the file as the source."""
     await follow_updates(
         lambda on_notice: follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice),
-        reducer, console, width, label=path.name, keys=keys, read_keys=read_keys,
+        reducer,
+        console,
+        width,
+        label=path.name,
+        keys=keys,
+        read_keys=read_keys,
     )
 
 
-async def follow_updates(updates: Callable[[Callable[[str], None]], AsyncIterator[object]], reducer: Reducer,
-                         console: Console, width: int | None, *, label: str,
-                         keys: asyncio.Queue[str] | None = None, read_keys: bool = False) -> None:
+async def follow_updates(
+    updates: Callable[[Callable[[str], None]], AsyncIterator[object]],
+    reducer: Reducer,
+    console: Console,
+    width: int | None,
+    *,
+    label: str,
+    keys: asyncio.Queue[str] | None = None,
+    read_keys: bool = False,
+) -> None:
     """Draw ``reducer`` each time the source folds more into it, until the source ends or the user quits.
     ``updates(on_notice)`` is the source (a file follower, a PostgreSQL session follower): an async iterator
     that yields after each batch it folded and reports rotation, truncation and the like through ``on_notice``.
@@ -219,6 +246,7 @@ async def follow_updates(updates: Callable[[Callable[[str], None]], AsyncIterato
 
     drawn = reducer.version
     if not live_view:
+
         def redraw() -> None:
             pass
 
@@ -233,9 +261,12 @@ async def follow_updates(updates: Callable[[Callable[[str], None]], AsyncIterato
         await _run_with_keys(pump_plain(), keys, on_key)
         return
     shown = None
-    with Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live, \
-            terminal_keys(read_keys and keys is None, on_suspend=live.stop,
-                          on_resume=lambda: (live.start(), redraw())) as reader:
+    with (
+        Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live,
+        terminal_keys(
+            read_keys and keys is None, on_suspend=live.stop, on_resume=lambda: (live.start(), redraw())
+        ) as reader,
+    ):
         queue = keys if keys is not None else (reader.queue if reader is not None else None)
 
         def redraw() -> None:
@@ -243,10 +274,19 @@ async def follow_updates(updates: Callable[[Callable[[str], None]], AsyncIterato
             status = None
             if queue is not None:
                 at = _last_time(reducer, "market") or _last_time(reducer, "wall")
-                status = _bar("frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS) \
-                    if frozen else _bar("following", "bold black on green",
-                                        [safe_text(label, 60), f"at {format_time(at)}"], FOLLOW_KEYS)
-            live.update(_with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True)
+                status = (
+                    _bar("frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS)
+                    if frozen
+                    else _bar(
+                        "following",
+                        "bold black on green",
+                        [safe_text(label, 60), f"at {format_time(at)}"],
+                        FOLLOW_KEYS,
+                    )
+                )
+            live.update(
+                _with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True
+            )
             drawn, shown = reducer.version, notice
 
         async def pump_live() -> None:
@@ -301,9 +341,14 @@ class Player:
     * ``q`` quit: ``turn`` returns False.
     """
 
-    def __init__(self, speed: float, *, keys: asyncio.Queue[str] | None = None,
-                 sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-                 now: Callable[[], float] = time.monotonic) -> None:
+    def __init__(
+        self,
+        speed: float,
+        *,
+        keys: asyncio.Queue[str] | None = None,
+        sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+        now: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.speed = speed
         self.keys = keys
         self.paused = False
@@ -337,7 +382,9 @@ class Player:
         elif key == "j":
             if self.clock is None:
                 return
-            self.jump_to = max(self.jump_to or self.clock, self.clock) + timedelta(seconds=JUMP_PLAYBACK_S * self.speed)
+            self.jump_to = max(self.jump_to or self.clock, self.clock) + timedelta(
+                seconds=JUMP_PLAYBACK_S * self.speed
+            )
         elif key in ("+", "="):
             self.speed = min(self.speed * 2, SPEED_LIMITS[1])
         elif key == "-":
@@ -434,11 +481,21 @@ class Player:
         return sleeper in done
 
 
-async def playback(path: Path, reducer: Reducer, console: Console, width: int | None, *, speed: float,
-                   start: datetime | None, end: datetime | None,
-                   sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
-                   keys: asyncio.Queue[str] | None = None, read_keys: bool = False,
-                   now: Callable[[], float] = time.monotonic, clock: Clock = "wall") -> int:
+async def playback(
+    path: Path,
+    reducer: Reducer,
+    console: Console,
+    width: int | None,
+    *,
+    speed: float,
+    start: datetime | None,
+    end: datetime | None,
+    sleep: Callable[[float], Awaitable[object]] = asyncio.sleep,
+    keys: asyncio.Queue[str] | None = None,
+    read_keys: bool = False,
+    now: Callable[[], float] = time.monotonic,
+    clock: Clock = "wall",
+) -> int:
     """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their time
     on ``clock`` (``event_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
     between events are ``gap / speed`` and a slow fold or draw is made up, ``Player``). ``sleep`` and ``now``
@@ -450,8 +507,11 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
     has a status bar: playing/paused, speed, log time, events played, key help. Returns how many events were
     played (paced between ``start`` and ``end``)."""
     live_view = interactive(console)
-    live = Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) \
-        if live_view else None
+    live = (
+        Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False)
+        if live_view
+        else None
+    )
     player = Player(speed, keys=keys, sleep=sleep, now=now)
     last_draw = 0.0
     drawn = -1
@@ -461,8 +521,10 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
         nonlocal last_draw, drawn
         now = time.monotonic()
         if live is not None and (final or now - last_draw >= 0.1):
-            live.update(_with_status(build_layout(reducer.snapshot()), player.status() if with_status else None),
-                        refresh=True)
+            live.update(
+                _with_status(build_layout(reducer.snapshot()), player.status() if with_status else None),
+                refresh=True,
+            )
             last_draw, drawn = now, reducer.version
         elif live is None and (final or now - last_draw >= 1.0):
             sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + ("" if final else "\n"))
@@ -490,8 +552,11 @@ async def playback(path: Path, reducer: Reducer, console: Console, width: int | 
         player.on_change = lambda: draw(final=True)
         player.on_idle = draw_held_back
     try:
-        with terminal_keys(read_keys and live is not None and keys is None,
-                           on_suspend=live.stop if live is not None else None, on_resume=resume) as reader:
+        with terminal_keys(
+            read_keys and live is not None and keys is None,
+            on_suspend=live.stop if live is not None else None,
+            on_resume=resume,
+        ) as reader:
             if reader is not None:
                 player.keys = reader.queue
             with_status = live is not None and player.keys is not None
@@ -544,13 +609,29 @@ def resolve_clock(path: Path, clock: Clock) -> tuple[Clock, str | None]:
     Raises ``SourceError`` when ``path`` cannot be read."""
     check_readable(path)
     if clock == "market" and _first_time(path, "market", CLOCK_PROBE_LINES) is None:
-        return "wall", "no market times (market_ts) in this log: --at/--from/--to/--speed use the wall clock (ts)"
+        return (
+            "wall",
+            "no market times (market_ts) in this log: --at/--from/--to/--speed use the wall clock (ts)",
+        )
     return clock, None
 
 
-def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, timeline: int,
-                  at: datetime | None, start: datetime | None, end: datetime | None, speed: float | None,
-                  seek: bool, poll_s: float, keys: bool = True, clock: Clock = "wall") -> None:
+def run_show_file(
+    path: Path,
+    *,
+    follow_: bool,
+    once: bool,
+    width: int | None,
+    timeline: int,
+    at: datetime | None,
+    start: datetime | None,
+    end: datetime | None,
+    speed: float | None,
+    seek: bool,
+    poll_s: float,
+    keys: bool = True,
+    clock: Clock = "wall",
+) -> None:
     """The ``show`` command for a file. Raises ``SourceError`` (the CLI prints it and exits 2). ``keys``: read
     playback / follow keys in the interactive view (``--no-keys`` turns it off); ``clock``: the time axis of
     ``at`` / ``start`` / ``end`` and of the playback pace."""
@@ -564,13 +645,26 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
     if speed is not None and not once:
         played = 0
         try:
-            played = asyncio.run(playback(path, reducer, console, width, speed=speed, start=start, end=end or at,
-                                          read_keys=keys, clock=clock))
+            played = asyncio.run(
+                playback(
+                    path,
+                    reducer,
+                    console,
+                    width,
+                    speed=speed,
+                    start=start,
+                    end=end or at,
+                    read_keys=keys,
+                    clock=clock,
+                )
+            )
         except KeyboardInterrupt:
             played = -1
         if played == 0 and (start is not None or end is not None or at is not None):
             raise SourceError(_nothing_between(path, clock, start, end or at))
-        if not plain:  # the alternate screen is gone: leave the state where playback stopped on the normal screen
+        if (
+            not plain
+        ):  # the alternate screen is gone: leave the state where playback stopped on the normal screen
             print_frame(reducer, console, width, plain=False)
         return
     until = at or end
@@ -579,8 +673,9 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
     if waiting:  # like tail -F: the follower waits for it (and says so)
         offset = 0
     else:
-        result = load_for_show(path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal,
-                               clock=clock)
+        result = load_for_show(
+            path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal, clock=clock
+        )
         offset = result.offset
         if until is not None and reducer.state.stats.applied == 0:
             first = _first_time(path, clock)
@@ -588,7 +683,11 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
             other = "wall" if clock == "market" else "market"
             raise SourceError(
                 f"{path}: no event at or before {format_time(until)} on the {clock} clock (`{field}`"
-                + (f"; this log's {clock} time starts at {format_time(first)}" if first else "; no event has one")
+                + (
+                    f"; this log's {clock} time starts at {format_time(first)}"
+                    if first
+                    else "; no event has one"
+                )
                 + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
             )
         stats = reducer.state.stats
@@ -596,14 +695,22 @@ def run_show_file(path: Path, *, follow_: bool, once: bool, width: int | None, t
             if not stats.skipped_total:
                 raise SourceError(f"{path}: no event in it (the file is empty); --follow waits for events")
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
-            raise SourceError(f"{path}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
-                              " is it a session log (one JSON event per line)?")
+            raise SourceError(
+                f"{path}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
+                " is it a session log (one JSON event per line)?"
+            )
         if until is not None and not result.stopped_at_time:
             last = _last_time(reducer, clock)
-            print(f"arbtail: {format_time(until)} is after the last event on the {clock} clock"
-                  f" ({format_time(last)}): this is the log's end", file=sys.stderr, flush=True)
+            print(
+                f"arbtail: {format_time(until)} is after the last event on the {clock} clock"
+                f" ({format_time(last)}): this is the log's end",
+                file=sys.stderr,
+                flush=True,
+            )
     live_follow = following and not plain
-    if not live_follow and not waiting:  # a live view draws its own first frame, and the last one when it ends
+    if (
+        not live_follow and not waiting
+    ):  # a live view draws its own first frame, and the last one when it ends
         print_frame(reducer, console, width, plain=plain)
     if following:
         try:
@@ -657,9 +764,22 @@ def _nothing_between(path: Path, clock: Clock, start: datetime | None, end: date
     if start is not None and end is not None:
         window = f"between {format_time(start)} and {format_time(end)}"
     else:
-        window = f"at or after {format_time(start)}" if start is not None else f"at or before {format_time(end)}"
+        window = (
+            f"at or after {format_time(start)}" if start is not None else f"at or before {format_time(end)}"
+        )
     return f"{path}: no event to play {window} on the {clock} clock ({span})"
 
 
-__all__ = ["SourceError", "Player", "event_time", "follow", "follow_updates", "format_time", "interactive",
-           "load_for_show", "playback", "print_frame", "run_show_file"]
+__all__ = [
+    "SourceError",
+    "Player",
+    "event_time",
+    "follow",
+    "follow_updates",
+    "format_time",
+    "interactive",
+    "load_for_show",
+    "playback",
+    "print_frame",
+    "run_show_file",
+]

@@ -87,7 +87,9 @@ def _percentiles(samples_ns: list[int]) -> tuple[float, float]:
     return samples_ns[len(samples_ns) // 2] / 1000, samples_ns[int(len(samples_ns) * 0.99)] / 1000
 
 
-def _time_calls(call: Callable[[int], object], n: int, between: Callable[[], object] | None = None) -> tuple[float, float]:
+def _time_calls(
+    call: Callable[[int], object], n: int, between: Callable[[], object] | None = None
+) -> tuple[float, float]:
     """Median and p99 (µs) of ``call(i)`` over ``n`` calls, after 1,000 warm-up calls; ``between`` runs untimed
     after every 1,000 calls (draining the reducer tee like the dashboard does)."""
     pc = time.perf_counter_ns
@@ -104,7 +106,9 @@ def _time_calls(call: Callable[[int], object], n: int, between: Callable[[], obj
 
 
 def _mark() -> MarkPrice:
-    return MarkPrice(venue="binance", symbol="BTC", mark_price=Decimal("65000.1"), index_price=Decimal("65000.2"))
+    return MarkPrice(
+        venue="binance", symbol="BTC", mark_price=Decimal("65000.1"), index_price=Decimal("65000.2")
+    )
 
 
 # --- 1. per-call cost ----------------------------------------------------------------------------------------
@@ -126,8 +130,11 @@ def bench_bare_structlog(tmp: Path, n: int) -> tuple[float, float]:
     saved = structlog.get_config()
     with open(tmp / "structlog.jsonl", "wb") as f:
         structlog.configure(
-            processors=[structlog.processors.add_log_level, structlog.processors.TimeStamper(fmt="iso", utc=True),
-                        structlog.processors.JSONRenderer(serializer=orjson.dumps)],
+            processors=[
+                structlog.processors.add_log_level,
+                structlog.processors.TimeStamper(fmt="iso", utc=True),
+                structlog.processors.JSONRenderer(serializer=orjson.dumps),
+            ],
             wrapper_class=structlog.make_filtering_bound_logger(logging.INFO),
             logger_factory=structlog.BytesLoggerFactory(f),
             cache_logger_on_first_use=True,
@@ -160,16 +167,22 @@ async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | Non
     tee = ReducerTee()
     reducer = Reducer()
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
-    sinks: list[Sink] = [JsonlSink(tmp / f"unified-{console_level}.jsonl"), tee,
-                         ConsoleSink(devnull, min_level=console_level)]
+    sinks: list[Sink] = [
+        JsonlSink(tmp / f"unified-{console_level}.jsonl"),
+        tee,
+        ConsoleSink(devnull, min_level=console_level),
+    ]
     session_id = str(uuid.uuid4())
     pg_sink = None
     if dsn:
         from logging_pipeline.postgres.wiring import build_postgres_sink
 
-        persistence = SimpleNamespace(enabled=True, dsn=dsn, batch_size=500, flush_interval_s=1.0,
-                                      snapshot_interval_s=30.0)
-        pg_sink = build_postgres_sink(persistence, session_id=session_id, reducer=None, spool_dir=tmp / "spool")
+        persistence = SimpleNamespace(
+            enabled=True, dsn=dsn, batch_size=500, flush_interval_s=1.0, snapshot_interval_s=30.0
+        )
+        pg_sink = build_postgres_sink(
+            persistence, session_id=session_id, reducer=None, spool_dir=tmp / "spool"
+        )
         sinks.append(pg_sink)
     out: dict[str, tuple] = {}
     try:
@@ -177,7 +190,9 @@ async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | Non
             drain = lambda: tee.drain_into(reducer)  # noqa: E731 - the dashboard's job, untimed
             prebuilt = _mark()
             out["info"] = _time_calls(lambda i: log.info("x", i=i), n, drain)
-            out["emit"] = _time_calls(lambda i: log.emit(prebuilt, message="binance BTC mark 65000.1"), n, drain)
+            out["emit"] = _time_calls(
+                lambda i: log.emit(prebuilt, message="binance BTC mark 65000.1"), n, drain
+            )
             out["emit+build"] = _time_calls(lambda i: log.emit(_mark(), message="binance BTC mark"), n, drain)
             out["debug"] = _time_calls(lambda i: log.debug("x", i=i), n)
             if dsn:
@@ -197,8 +212,11 @@ async def _unified_throughput(tmp: Path, n: int, call: Callable[[int], object]) 
     devnull = open(os.devnull, "w")  # noqa: SIM115 - closed below
     jsonl = JsonlSink(tmp / f"throughput-{time.monotonic_ns()}.jsonl")
     try:
-        async with Pipeline(session_id="tp", sinks=[jsonl, tee, ConsoleSink(devnull, min_level="warning")],
-                            market_clock=lambda: MARKET_T) as pipe:
+        async with Pipeline(
+            session_id="tp",
+            sinks=[jsonl, tee, ConsoleSink(devnull, min_level="warning")],
+            market_clock=lambda: MARKET_T,
+        ) as pipe:
             t0 = time.perf_counter()
             for i in range(n):
                 call(i)
@@ -227,8 +245,9 @@ def bench_throughput(tmp: Path, n: int) -> dict[str, float]:
     handler.close()
     prebuilt = _mark()
     out["info"] = asyncio.run(_unified_throughput(tmp, n, lambda i: log.info("x", i=i)))
-    out["emit"] = asyncio.run(_unified_throughput(
-        tmp, n, lambda i: log.emit(prebuilt, message="binance BTC mark 65000.1")))
+    out["emit"] = asyncio.run(
+        _unified_throughput(tmp, n, lambda i: log.emit(prebuilt, message="binance BTC mark 65000.1"))
+    )
     return out
 
 
@@ -236,35 +255,91 @@ def bench_throughput(tmp: Path, n: int) -> dict[str, float]:
 
 
 def _legs(i: int) -> list[LegOpen]:
-    return [LegOpen(venue="binance", side="long", qty=Decimal("0.01"), entry_price=Decimal("65000.5"),
-                    notional=Decimal("650.005"), fee=Decimal("0.325"), leverage=Decimal(3), margin=Decimal("216.67")),
-            LegOpen(venue="bybit", side="short", qty=Decimal("0.01"), entry_price=Decimal("65010"),
-                    notional=Decimal("650.1"), fee=Decimal("0.325"), leverage=Decimal(3), margin=Decimal("216.7"))]
+    return [
+        LegOpen(
+            venue="binance",
+            side="long",
+            qty=Decimal("0.01"),
+            entry_price=Decimal("65000.5"),
+            notional=Decimal("650.005"),
+            fee=Decimal("0.325"),
+            leverage=Decimal(3),
+            margin=Decimal("216.67"),
+        ),
+        LegOpen(
+            venue="bybit",
+            side="short",
+            qty=Decimal("0.01"),
+            entry_price=Decimal("65010"),
+            notional=Decimal("650.1"),
+            fee=Decimal("0.325"),
+            leverage=Decimal(3),
+            margin=Decimal("216.7"),
+        ),
+    ]
 
 
 def _open_positions(n: int) -> None:
-    log.emit(SessionStarted(strategy="funding_arbitrage", strategy_version="1", venues=["binance", "bybit"],
-                            symbols=["BTC"], max_positions=n, max_total_exposure_usd=Decimal(100000),
-                            target_margin=Decimal(50)), message="bench session")
+    log.emit(
+        SessionStarted(
+            strategy="funding_arbitrage",
+            strategy_version="1",
+            venues=["binance", "bybit"],
+            symbols=["BTC"],
+            max_positions=n,
+            max_total_exposure_usd=Decimal(100000),
+            target_margin=Decimal(50),
+        ),
+        message="bench session",
+    )
     for i in range(n):
-        log.emit(PositionOpened(position_id=f"pos{i:04d}", symbol="BTC", long_venue="binance", short_venue="bybit",
-                                legs=_legs(i), target_exposure_usd=Decimal(650), filled_exposure_usd=Decimal(650),
-                                entry_spread_apr=Decimal("0.15"), entry_long_rate=Decimal("0.0001"),
-                                entry_short_rate=Decimal("0.0003")), message=f"Opened pos{i:04d}")
+        log.emit(
+            PositionOpened(
+                position_id=f"pos{i:04d}",
+                symbol="BTC",
+                long_venue="binance",
+                short_venue="bybit",
+                legs=_legs(i),
+                target_exposure_usd=Decimal(650),
+                filled_exposure_usd=Decimal(650),
+                entry_spread_apr=Decimal("0.15"),
+                entry_long_rate=Decimal("0.0001"),
+                entry_short_rate=Decimal("0.0003"),
+            ),
+            message=f"Opened pos{i:04d}",
+        )
 
 
 def _one_event(i: int) -> None:
     kind = i % 4
     if kind == 0:
         px = Decimal(65000) + Decimal(i % 100) / 10
-        log.emit(MarkPrice(venue="binance" if i % 8 else "bybit", symbol="BTC", mark_price=px, index_price=px),
-                 message=f"mark {px}")
+        log.emit(
+            MarkPrice(venue="binance" if i % 8 else "bybit", symbol="BTC", mark_price=px, index_price=px),
+            message=f"mark {px}",
+        )
     elif kind == 1:
-        log.emit(FundingRate(venue="bybit", symbol="BTC", rate=Decimal("0.0001"), interval_s=28800,
-                             apr=Decimal("0.1095"), next_funding_ts=MARKET_T + timedelta(hours=8)), message="rate")
+        log.emit(
+            FundingRate(
+                venue="bybit",
+                symbol="BTC",
+                rate=Decimal("0.0001"),
+                interval_s=28800,
+                apr=Decimal("0.1095"),
+                next_funding_ts=MARKET_T + timedelta(hours=8),
+            ),
+            message="rate",
+        )
     elif kind == 2:
-        log.emit(PositionUpdated(position_id=f"pos{i % 50:04d}", current_spread_apr=Decimal("0.14"),
-                                 profit_erosion_pct=Decimal("6.6"), divergence_pct=Decimal("0.03")), message="upd")
+        log.emit(
+            PositionUpdated(
+                position_id=f"pos{i % 50:04d}",
+                current_spread_apr=Decimal("0.14"),
+                profit_erosion_pct=Decimal("6.6"),
+                divergence_pct=Decimal("0.03"),
+            ),
+            message="upd",
+        )
     else:
         log.info(f"scan {i}: nothing to do", cycle=i)
 
@@ -277,10 +352,20 @@ async def bench_loop_lag(tmp: Path, seconds: float, rate: int = 2000) -> dict[st
     lags: list[float] = []
     emitted = 0
     try:
-        async with Pipeline(session_id="lag", sinks=[JsonlSink(tmp / "lag.jsonl"), tee], market_clock=lambda: MARKET_T):
-            async with DashboardService(tee, reducer, mode="live", stream=devnull, width=160, force_terminal=True,
-                                        refresh_interval_s=1.0, on_warning=get_logger("dashboard.service").warning,
-                                        emit_checkpoint=emit_checkpoint_event) as service:  # as runbot composes it
+        async with Pipeline(
+            session_id="lag", sinks=[JsonlSink(tmp / "lag.jsonl"), tee], market_clock=lambda: MARKET_T
+        ):
+            async with DashboardService(
+                tee,
+                reducer,
+                mode="live",
+                stream=devnull,
+                width=160,
+                force_terminal=True,
+                refresh_interval_s=1.0,
+                on_warning=get_logger("dashboard.service").warning,
+                emit_checkpoint=emit_checkpoint_event,
+            ) as service:  # as runbot composes it
                 _open_positions(50)
                 loop = asyncio.get_running_loop()
                 stop_at = loop.time() + seconds
@@ -307,8 +392,14 @@ async def bench_loop_lag(tmp: Path, seconds: float, rate: int = 2000) -> dict[st
     finally:
         devnull.close()
     lags.sort()
-    return {"p50": lags[len(lags) // 2], "p99": lags[int(len(lags) * 0.99)], "max": lags[-1],
-            "events_per_s": emitted / seconds, "frames": frames, "open": reducer.snapshot().session.open_positions}
+    return {
+        "p50": lags[len(lags) // 2],
+        "p99": lags[int(len(lags) * 0.99)],
+        "max": lags[-1],
+        "events_per_s": emitted / seconds,
+        "frames": frames,
+        "open": reducer.snapshot().session.open_positions,
+    }
 
 
 # --- 3. render time ------------------------------------------------------------------------------------------
@@ -340,8 +431,12 @@ def bench_render(frames: int = 40) -> dict[str, float]:
         times.append((time.perf_counter() - t0) * 1000)
         console.file = io.StringIO()
     snap = reducer.snapshot()
-    return {"median_ms": statistics.median(times), "max_ms": max(times), "open": snap.session.open_positions,
-            "timeline": len(snap.recent_events)}
+    return {
+        "median_ms": statistics.median(times),
+        "max_ms": max(times),
+        "open": snap.session.open_positions,
+        "timeline": len(snap.recent_events),
+    }
 
 
 # --- 4. memory ----------------------------------------------------------------------------------------------
@@ -363,8 +458,16 @@ def bench_memory(tmp: Path, runs: int) -> list[tuple[int, int, float, float]]:
     total = 0
     tracemalloc.start()
     for run in range(1, runs + 1):
-        opts = cli.RunOptions(config=cfg, config_path=CONFIG, mode=cli.DashboardMode.silent, speed=Decimal(0),
-                              log_dir=tmp / f"mem{run}", level="INFO", width=120, final_frame=None)
+        opts = cli.RunOptions(
+            config=cfg,
+            config_path=CONFIG,
+            mode=cli.DashboardMode.silent,
+            speed=Decimal(0),
+            log_dir=tmp / f"mem{run}",
+            level="INFO",
+            width=120,
+            final_frame=None,
+        )
         with contextlib.redirect_stdout(io.StringIO()):
             asyncio.run(cli._main(opts))
         (jsonl,) = (tmp / f"mem{run}").glob("*.jsonl")
@@ -381,7 +484,9 @@ def bench_memory(tmp: Path, runs: int) -> list[tuple[int, int, float, float]]:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--dsn", default=os.environ.get("ARBDASH_DATABASE_URL"), help="PostgreSQL DSN for (d)")
+    parser.add_argument(
+        "--dsn", default=os.environ.get("ARBDASH_DATABASE_URL"), help="PostgreSQL DSN for (d)"
+    )
     parser.add_argument("--quick", action="store_true", help="fewer calls and shorter runs")
     parser.add_argument("-n", type=int, default=None, help="timed calls per case (default 20000)")
     args = parser.parse_args(argv)
@@ -391,40 +496,60 @@ def main(argv: list[str] | None = None) -> None:
         rows: list[Row] = []
         std = bench_stdlib(tmp, n)
         bare = bench_bare_structlog(tmp, n)
-        rows += [("(a) stdlib logging.info → FileHandler", *std), ("(b) bare structlog + orjson → file", *bare)]
+        rows += [
+            ("(a) stdlib logging.info → FileHandler", *std),
+            ("(b) bare structlog + orjson → file", *bare),
+        ]
         plain = asyncio.run(bench_unified(tmp, n, console_level="warning"))
-        rows += [("(c) unified info   (JSONL+reducer+console≥warning)", *plain["info"]),
-                 ("(c) unified emit(MarkPrice prebuilt)", *plain["emit"]),
-                 ("(c) unified emit(MarkPrice(...)) incl. model build", *plain["emit+build"])]
+        rows += [
+            ("(c) unified info   (JSONL+reducer+console≥warning)", *plain["info"]),
+            ("(c) unified emit(MarkPrice prebuilt)", *plain["emit"]),
+            ("(c) unified emit(MarkPrice(...)) incl. model build", *plain["emit+build"]),
+        ]
         off = asyncio.run(bench_unified(tmp, n, console_level="info"))
         rows += [("(c') unified info, console at info (mode off)", *off["info"])]
         if args.dsn:
-            pg = asyncio.run(_in_scratch_schema(args.dsn, lambda dsn: bench_unified(
-                tmp, n, console_level="warning", dsn=dsn)))
-            rows += [("(d) unified info + PostgreSQL sink", *pg["info"]),
-                     ("(d) unified emit(prebuilt) + PostgreSQL sink", *pg["emit"])]
+            pg = asyncio.run(
+                _in_scratch_schema(
+                    args.dsn, lambda dsn: bench_unified(tmp, n, console_level="warning", dsn=dsn)
+                )
+            )
+            rows += [
+                ("(d) unified info + PostgreSQL sink", *pg["info"]),
+                ("(d) unified emit(prebuilt) + PostgreSQL sink", *pg["emit"]),
+            ]
         rows += [("(e) disabled debug (level INFO)", *plain["debug"])]
         tp = bench_throughput(tmp, n)
 
-        print(f"python {Path(__file__).relative_to(ROOT) if Path(__file__).is_relative_to(ROOT) else __file__}"
-              f"{' --dsn …' if args.dsn else ''}   (n={n} per case, Python {sys.version.split()[0]})\n")
+        print(
+            f"python {Path(__file__).relative_to(ROOT) if Path(__file__).is_relative_to(ROOT) else __file__}"
+            f"{' --dsn …' if args.dsn else ''}   (n={n} per case, Python {sys.version.split()[0]})\n"
+        )
         print(f"{'case':<52} {'p50 µs':>8} {'p99 µs':>8} {'p50/(a)':>8} {'p50/(b)':>8}")
         for label, p50, p99 in rows:
             print(f"{label:<52} {p50:>8.2f} {p99:>8.2f} {p50 / std[0]:>8.2f} {p50 / bare[0]:>8.2f}")
-        print(f"\nend-to-end throughput, {n} calls until the last line is in the file (all threads' CPU counted):")
-        for label, key in (("stdlib logging.info → FileHandler", "stdlib"),
-                           ("unified info → JSONL (+reducer, console≥warning)", "info"),
-                           ("unified emit(MarkPrice prebuilt) → JSONL (+…)", "emit")):
+        print(
+            f"\nend-to-end throughput, {n} calls until the last line is in the file (all threads' CPU counted):"
+        )
+        for label, key in (
+            ("stdlib logging.info → FileHandler", "stdlib"),
+            ("unified info → JSONL (+reducer, console≥warning)", "info"),
+            ("unified emit(MarkPrice prebuilt) → JSONL (+…)", "emit"),
+        ):
             print(f"  {label:<52} {tp[key]:>10,.0f} events/s  ({tp[key] / tp['stdlib']:.2f}× stdlib)")
 
         lag = asyncio.run(bench_loop_lag(tmp, 4.0 if args.quick else 10.0))
-        print(f"\nevent-loop lag while emitting {lag['events_per_s']:.0f} events/s, live dashboard at 1 Hz "
-              f"({lag['open']} open positions, {lag['frames']} frames): p50 {lag['p50']:.2f} ms, "
-              f"p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms")
+        print(
+            f"\nevent-loop lag while emitting {lag['events_per_s']:.0f} events/s, live dashboard at 1 Hz "
+            f"({lag['open']} open positions, {lag['frames']} frames): p50 {lag['p50']:.2f} ms, "
+            f"p99 {lag['p99']:.2f} ms, max {lag['max']:.2f} ms"
+        )
 
         render = bench_render()
-        print(f"render per frame, {render['open']} open positions, {render['timeline']} timeline rows, 160×50: "
-              f"median {render['median_ms']:.2f} ms, max {render['max_ms']:.2f} ms")
+        print(
+            f"render per frame, {render['open']} open positions, {render['timeline']} timeline rows, 160×50: "
+            f"median {render['median_ms']:.2f} ms, max {render['max_ms']:.2f} ms"
+        )
 
         mem = bench_memory(tmp, 3 if args.quick else 6)
         print("\nmemory, real bot at --speed 0 over the whole window, repeated in one process:")

@@ -39,9 +39,21 @@ ROOT = Path(__file__).resolve().parent.parent
 def real_run(out_dir: Path) -> Path:
     """One paper run at full speed; returns its JSONL."""
     subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(ROOT / "configs/funding_arb_paper.yml"),
-         "--speed", "0", "--dashboard-mode=silent", "--log-dir", str(out_dir)],
-        check=True, cwd=ROOT, capture_output=True,
+        [
+            sys.executable,
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(ROOT / "configs/funding_arb_paper.yml"),
+            "--speed",
+            "0",
+            "--dashboard-mode=silent",
+            "--log-dir",
+            str(out_dir),
+        ],
+        check=True,
+        cwd=ROOT,
+        capture_output=True,
     )
     return next(out_dir.glob("*.jsonl"))
 
@@ -93,10 +105,16 @@ def generate(source: Path, target: Path, size_bytes: int, checkpoint_every: int)
                 since_cp += 1
                 if since_cp >= checkpoint_every:
                     seq += 1
-                    cp = {**{k: ev[k] for k in ("v", "ts", "session_id", "level")}, "seq": seq,
-                          "logger": "dashboard.checkpoints", "event": "dashboard.checkpoint",
-                          "category": "checkpoint", "message": f"dashboard checkpoint after seq {seq - 1}",
-                          "market_ts": ev.get("market_ts"), "state": state_to_dict(reducer.state)}
+                    cp = {
+                        **{k: ev[k] for k in ("v", "ts", "session_id", "level")},
+                        "seq": seq,
+                        "logger": "dashboard.checkpoints",
+                        "event": "dashboard.checkpoint",
+                        "category": "checkpoint",
+                        "message": f"dashboard checkpoint after seq {seq - 1}",
+                        "market_ts": ev.get("market_ts"),
+                        "state": state_to_dict(reducer.state),
+                    }
                     line = orjson.dumps(cp)
                     reducer.feed_line(line)
                     out.append(line)
@@ -144,7 +162,7 @@ def interleaved(path: Path) -> tuple[int, float, float]:
     n = 0
     with open(path, "rb") as fh:
         while chunk := fh.read(BLOCK_BYTES):
-            for side in ((0, 1) if n % 2 else (1, 0)):
+            for side in (0, 1) if n % 2 else (1, 0):
                 t = time.perf_counter()
                 if side == 0:
                     for line in bare_split.feed(chunk):
@@ -182,8 +200,14 @@ runpy.run_module("tools.arbtail", run_name="__main__")
 def cli(path: Path, *extra: str) -> tuple[float, int]:
     """``arbtail PATH --once`` in a fresh process: (wall seconds, its peak RSS in KiB from ``VmHWM``)."""
     t = time.perf_counter()
-    proc = subprocess.run([sys.executable, "-c", _HWM, str(path), "--once", *extra],
-                          stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, cwd=ROOT, text=True, check=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", _HWM, str(path), "--once", *extra],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        cwd=ROOT,
+        text=True,
+        check=True,
+    )
     wall = time.perf_counter() - t
     kib = next(int(x.split()[1]) for x in proc.stderr.splitlines() if x.startswith("VmHWM"))
     return wall, kib
@@ -195,7 +219,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--source", type=Path, help="a session JSONL to replicate (default: a fresh paper run)")
     ap.add_argument("--checkpoint-every", type=int, default=20_000, help="events between checkpoints")
     ap.add_argument("--keep", type=Path, help="write the log into this directory and keep it")
-    ap.add_argument("--repeat", type=int, default=3, help="runs of the bare loop and of the replay (best kept)")
+    ap.add_argument(
+        "--repeat", type=int, default=3, help="runs of the bare loop and of the replay (best kept)"
+    )
     args = ap.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         work = args.keep or Path(tmp)
@@ -211,7 +237,10 @@ def main(argv: list[str] | None = None) -> None:
         for _ in range(max(1, args.repeat)):
             bare_runs.append(bare_loop(big))
             rep_runs.append(replay(big))
-        (bare_n, bare_s), (rep_n, rep_s) = min(bare_runs, key=lambda x: x[1]), min(rep_runs, key=lambda x: x[1])
+        (bare_n, bare_s), (rep_n, rep_s) = (
+            min(bare_runs, key=lambda x: x[1]),
+            min(rep_runs, key=lambda x: x[1]),
+        )
         ratios = sorted((n / s) / (bn / bs) for (n, s), (bn, bs) in zip(rep_runs, bare_runs, strict=True))
         il_n, il_bare, il_fold = interleaved(big)
         ff_in = first_frame_in_process(big)
@@ -224,10 +253,16 @@ def main(argv: list[str] | None = None) -> None:
         ("first frame, `arbtail --once` process", f"{ff_cli * 1000:,.0f} ms (incl. interpreter start)"),
         ("bare orjson.loads loop (best run)", f"{bare_n / bare_s:,.0f} lines/s ({bare_s:.2f} s)"),
         ("full replay, reducer + frame (best run)", f"{rep_n / rep_s:,.0f} events/s ({rep_s:.2f} s)"),
-        ("replay / bare", f"{(rep_n / rep_s) / (bare_n / bare_s):.2f}x (pairwise, {len(ratios)} runs: "
-                          + ", ".join(f"{r:.2f}" for r in ratios) + ")"),
-        ("replay / bare, interleaved per 1 MiB block", f"{il_bare / il_fold:.2f}x ({il_n:,} lines: parse "
-                                                       f"{il_bare:.2f} s, fold {il_fold:.2f} s)"),
+        (
+            "replay / bare",
+            f"{(rep_n / rep_s) / (bare_n / bare_s):.2f}x (pairwise, {len(ratios)} runs: "
+            + ", ".join(f"{r:.2f}" for r in ratios)
+            + ")",
+        ),
+        (
+            "replay / bare, interleaved per 1 MiB block",
+            f"{il_bare / il_fold:.2f}x ({il_n:,} lines: parse {il_bare:.2f} s, fold {il_fold:.2f} s)",
+        ),
         ("peak RSS --once --full, source log", f"{rss_small / 1024:,.0f} MiB ({small_cli:.2f} s)"),
         ("peak RSS --once --full, big log", f"{rss_full / 1024:,.0f} MiB ({full_cli:.2f} s)"),
         ("peak RSS --once (seek), big log", f"{rss_seek / 1024:,.0f} MiB"),

@@ -40,12 +40,24 @@ def make_events(session_id: str, n: int) -> list[tuple[bytes, dict]]:
     t0 = datetime(2026, 1, 2, tzinfo=UTC)
     out = []
     for seq in range(1, n + 1):
-        rec = {"v": 1, "ts": t0 + timedelta(microseconds=seq * 500), "session_id": session_id, "seq": seq,
-               "level": "info", "logger": "bot.venues.paper", "event": "funding.rate", "category": "funding",
-               "message": f"binance BTC funding rate 0.0001234 next 08:00 ({seq})",
-               "market_ts": t0 + timedelta(seconds=seq), "venue": "binance", "symbol": "BTC",
-               "rate": Decimal("0.00012345678901234567890"), "interval_s": 28800, "apr": Decimal("0.1352"),
-               "next_funding_ts": t0 + timedelta(hours=8)}
+        rec = {
+            "v": 1,
+            "ts": t0 + timedelta(microseconds=seq * 500),
+            "session_id": session_id,
+            "seq": seq,
+            "level": "info",
+            "logger": "bot.venues.paper",
+            "event": "funding.rate",
+            "category": "funding",
+            "message": f"binance BTC funding rate 0.0001234 next 08:00 ({seq})",
+            "market_ts": t0 + timedelta(seconds=seq),
+            "venue": "binance",
+            "symbol": "BTC",
+            "rate": Decimal("0.00012345678901234567890"),
+            "interval_s": 28800,
+            "apr": Decimal("0.1352"),
+            "next_funding_ts": t0 + timedelta(hours=8),
+        }
         out.append((dumps(rec), rec))
     return out
 
@@ -63,7 +75,9 @@ async def bench_raw_copy(dsn: str, n: int, fresh: Callable[[], Awaitable[None]])
     try:
         t0 = time.perf_counter()
         for i in range(0, n, 1000):
-            await conn.copy_records_to_table("dashboard_events", records=rows[i:i + 1000], columns=EVENT_COLUMNS)
+            await conn.copy_records_to_table(
+                "dashboard_events", records=rows[i : i + 1000], columns=EVENT_COLUMNS
+            )
         batched = n / (time.perf_counter() - t0)
         await fresh()
         sid2 = uuid.uuid4()
@@ -82,8 +96,15 @@ async def bench_sink(dsn: str, n: int, mode: str) -> float:
     sid = str(uuid.uuid4())
     events = make_events(sid, n)
     with tempfile.TemporaryDirectory() as spool:
-        sink = PostgresSink(dsn, session_id=sid, batch_size=1000, flush_interval_s=0.05, write_mode=mode,
-                            spool_dir=spool, notify=True)
+        sink = PostgresSink(
+            dsn,
+            session_id=sid,
+            batch_size=1000,
+            flush_interval_s=0.05,
+            write_mode=mode,
+            spool_dir=spool,
+            notify=True,
+        )
         await sink.start()
         await asyncio.sleep(0.2)  # connect + migrate outside the timing
         t0 = time.perf_counter()
@@ -122,7 +143,7 @@ async def bench_lag(dsn: str, rate: int, seconds: float) -> dict[str, float]:
             loop = asyncio.get_running_loop()
             start = loop.time()
             for i in range(0, n, per_tick):
-                for line, rec in events[i:i + per_tick]:
+                for line, rec in events[i : i + per_tick]:
                     t = time.perf_counter()
                     sink.write(line, rec)
                     costs.append((time.perf_counter() - t) * 1e6)
@@ -131,8 +152,15 @@ async def bench_lag(dsn: str, rate: int, seconds: float) -> dict[str, float]:
             stop.set()
             await mon
         written = sink.stats["written"]
-    return {"lag_p50_ms": _pct(lags, 50), "lag_p99_ms": _pct(lags, 99), "lag_max_ms": max(lags),
-            "write_p50_us": _pct(costs, 50), "write_p99_us": _pct(costs, 99), "written": written, "events": n}
+    return {
+        "lag_p50_ms": _pct(lags, 50),
+        "lag_p99_ms": _pct(lags, 99),
+        "lag_max_ms": max(lags),
+        "write_p50_us": _pct(costs, 50),
+        "write_p99_us": _pct(costs, 99),
+        "written": written,
+        "events": n,
+    }
 
 
 async def main(dsn: str, n: int, insert_n: int, lag_seconds: float) -> None:
@@ -144,7 +172,10 @@ async def main(dsn: str, n: int, insert_n: int, lag_seconds: float) -> None:
         c = await asyncpg.connect(sdsn)
         await upgrade(c)
         await c.close()
-        print(f"PostgreSQL {redact_dsn(dsn)}, schema {schema}, {n:,} events of ~{len(make_events('x', 1)[0][0])} B")
+        print(
+            f"PostgreSQL {redact_dsn(dsn)}, schema {schema}, {n:,} events of ~{len(make_events('x', 1)[0][0])} B"
+        )
+
         async def fresh() -> None:  # every measurement starts from an empty table (same index sizes)
             await admin.execute(f"TRUNCATE {schema}.dashboard_events")
             await admin.execute(f"VACUUM ANALYZE {schema}.dashboard_events")
@@ -155,18 +186,24 @@ async def main(dsn: str, n: int, insert_n: int, lag_seconds: float) -> None:
         print(f"baseline raw copy_records_to_table, one {n:,}-row COPY: {raw_1:>10,.0f} rows/s")
         await fresh()
         sink_copy = await bench_sink(sdsn, n, "copy")
-        print(f"sink, COPY batches (write -> committed)                : {sink_copy:>10,.0f} events/s"
-              f"  = {sink_copy / raw_b:.2f}x baseline")
+        print(
+            f"sink, COPY batches (write -> committed)                : {sink_copy:>10,.0f} events/s"
+            f"  = {sink_copy / raw_b:.2f}x baseline"
+        )
         await fresh()
         sink_ins = await bench_sink(sdsn, insert_n, "insert")
-        print(f"sink, single-row INSERT (executemany), {insert_n:,} events  : {sink_ins:>10,.0f} events/s"
-              f"  = {sink_ins / raw_b:.2f}x baseline; COPY/INSERT = {sink_copy / sink_ins:.1f}x")
+        print(
+            f"sink, single-row INSERT (executemany), {insert_n:,} events  : {sink_ins:>10,.0f} events/s"
+            f"  = {sink_ins / raw_b:.2f}x baseline; COPY/INSERT = {sink_copy / sink_ins:.1f}x"
+        )
         await fresh()
         lag = await bench_lag(sdsn, 2000, lag_seconds)
-        print(f"at 2,000 events/s for {lag_seconds:.0f} s ({lag['written']:,}/{lag['events']:,} written): "
-              f"loop lag p50 {lag['lag_p50_ms']:.2f} ms, p99 {lag['lag_p99_ms']:.2f} ms, "
-              f"max {lag['lag_max_ms']:.2f} ms; write() p50 {lag['write_p50_us']:.1f} us, "
-              f"p99 {lag['write_p99_us']:.1f} us")
+        print(
+            f"at 2,000 events/s for {lag_seconds:.0f} s ({lag['written']:,}/{lag['events']:,} written): "
+            f"loop lag p50 {lag['lag_p50_ms']:.2f} ms, p99 {lag['lag_p99_ms']:.2f} ms, "
+            f"max {lag['lag_max_ms']:.2f} ms; write() p50 {lag['write_p50_us']:.1f} us, "
+            f"p99 {lag['write_p99_us']:.1f} us"
+        )
     finally:
         await admin.execute(f"DROP SCHEMA {schema} CASCADE")
         await admin.close()

@@ -101,7 +101,9 @@ SELECT count(*) FILTER (WHERE event = 'position.opened'),
 _FETCH_ROWS = 5000
 
 
-async def session_net_pnl(conn: asyncpg.Connection, session_id: uuid.UUID, booked: Decimal, closed: int) -> Decimal:
+async def session_net_pnl(
+    conn: asyncpg.Connection, session_id: uuid.UUID, booked: Decimal, closed: int
+) -> Decimal:
     """The session's net PnL (USD) exactly as the dashboard and ``arbtail stats`` show it: the reducer's portfolio
     ``net_pnl`` = realized + unrealized + funding − fees over every fill and funding payment of the session,
     rolled-back entry attempts included. Folded from the latest stored snapshot (``dashboard_snapshots``) plus
@@ -143,8 +145,11 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
     (``session_net_pnl``), the same figure the dashboard shows."""
     conn = await _connect(dsn)
     try:
-        rows = await conn.fetch("SELECT *, metadata->>'stop_reason' AS stop_reason FROM dashboard_sessions"
-                                " ORDER BY started_at DESC LIMIT $1", limit)
+        rows = await conn.fetch(
+            "SELECT *, metadata->>'stop_reason' AS stop_reason FROM dashboard_sessions"
+            " ORDER BY started_at DESC LIMIT $1",
+            limit,
+        )
         out = []
         for r in rows:
             opened, closed, pnl = r["positions_opened"], r["positions_closed"], r["net_pnl"]
@@ -153,8 +158,17 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
             pnl = await session_net_pnl(conn, r["session_id"], pnl, closed)
             out.append(
                 SessionSummary(
-                    r["session_id"], r["strategy"], r["started_at"], r["ended_at"], r["health"],
-                    opened, closed, pnl, r["last_seq"], r["last_event_at"], r["stop_reason"],
+                    r["session_id"],
+                    r["strategy"],
+                    r["started_at"],
+                    r["ended_at"],
+                    r["health"],
+                    opened,
+                    closed,
+                    pnl,
+                    r["last_seq"],
+                    r["last_event_at"],
+                    r["stop_reason"],
                 )
             )
         return out
@@ -174,15 +188,28 @@ def format_sessions(sessions: list[SessionSummary]) -> str:
     if not sessions:
         return "(no sessions)\n"
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
-    for name, justify in (("session", "left"), ("strategy", "left"), ("started", "left"), ("ended", "left"),
-                          ("health", "left"), ("pos", "right"), ("net PnL USD", "right"), ("events", "right")):
+    for name, justify in (
+        ("session", "left"),
+        ("strategy", "left"),
+        ("started", "left"),
+        ("ended", "left"),
+        ("health", "left"),
+        ("pos", "right"),
+        ("net PnL USD", "right"),
+        ("events", "right"),
+    ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
     for s in sessions:
         health = f"{s.health} ({s.stop_reason})" if s.stop_reason and s.health == "stopped" else s.health
         table.add_row(
-            str(s.session_id), (s.strategy or "-")[:18], _fmt_ts(s.started_at), _fmt_ts(s.ended_at), health,
+            str(s.session_id),
+            (s.strategy or "-")[:18],
+            _fmt_ts(s.started_at),
+            _fmt_ts(s.ended_at),
+            health,
             f"{s.positions_opened - s.positions_closed}/{s.positions_opened}",
-            str(s.net_pnl.quantize(Decimal("0.01"))), str(s.last_seq or 0),
+            str(s.net_pnl.quantize(Decimal("0.01"))),
+            str(s.last_seq or 0),
         )
     out = io.StringIO()
     Console(file=out, width=400, no_color=True, color_system=None, highlight=False).print(table)
@@ -251,13 +278,17 @@ async def prune(
                 )
             ]
             if dry_run or not ids:
-                n_ev = await conn.fetchval("SELECT count(*) FROM dashboard_events WHERE session_id = ANY($1)", ids)
+                n_ev = await conn.fetchval(
+                    "SELECT count(*) FROM dashboard_events WHERE session_id = ANY($1)", ids
+                )
                 n_sn = await conn.fetchval(
                     "SELECT count(*) FROM dashboard_snapshots WHERE session_id = ANY($1)", ids
                 )
                 return PruneResult(ids, n_ev, n_sn)
             n_ev = _count(await conn.execute("DELETE FROM dashboard_events WHERE session_id = ANY($1)", ids))
-            n_sn = _count(await conn.execute("DELETE FROM dashboard_snapshots WHERE session_id = ANY($1)", ids))
+            n_sn = _count(
+                await conn.execute("DELETE FROM dashboard_snapshots WHERE session_id = ANY($1)", ids)
+            )
             await conn.execute("DELETE FROM dashboard_sessions WHERE session_id = ANY($1)", ids)
             return PruneResult(ids, n_ev, n_sn)
     finally:
@@ -327,7 +358,8 @@ async def export_session(dsn: str, session: str, out: IO[bytes] | Path) -> int:
             sid = await resolve_session(conn, session)
             known = await conn.fetchval(  # a full UUID resolves without a look-up
                 "SELECT EXISTS (SELECT 1 FROM dashboard_sessions WHERE session_id = $1)"
-                " OR EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1)", sid
+                " OR EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1)",
+                sid,
             )
         except PostgresSourceError as exc:
             raise PgAdminError(str(exc)) from None
@@ -338,7 +370,9 @@ async def export_session(dsn: str, session: str, out: IO[bytes] | Path) -> int:
         n = 0
         async with conn.transaction(readonly=True):
             cur = conn.cursor(
-                "SELECT payload::text FROM dashboard_events WHERE session_id = $1 ORDER BY seq", sid, prefetch=5000
+                "SELECT payload::text FROM dashboard_events WHERE session_id = $1 ORDER BY seq",
+                sid,
+                prefetch=5000,
             )
             with _writer(out) as write:
                 async for (payload,) in cur:
@@ -465,8 +499,12 @@ async def import_jsonl_isolated(dsn: str, path: Path, *, batch_size: int = 5000)
     request = json.dumps({"dsn": dsn, "path": str(path), "batch_size": batch_size}).encode()
     try:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-c", _WORKER,
-            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-c",
+            _WORKER,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
     except OSError as exc:
         raise PgAdminError(f"cannot start the import process: {exc}") from exc
@@ -482,11 +520,18 @@ async def import_jsonl_isolated(dsn: str, path: Path, *, batch_size: int = 5000)
         answer = json.loads(out)
     except ValueError:
         tail = " / ".join(err.decode("utf-8", "replace").strip().splitlines()[-3:]) or "no output"
-        raise PgAdminError(redact(f"the import process failed (exit {proc.returncode}): {tail}", dsn)) from None
+        raise PgAdminError(
+            redact(f"the import process failed (exit {proc.returncode}): {tail}", dsn)
+        ) from None
     if "error" in answer:
         raise PgAdminError(redact(answer["error"], dsn))
-    return ImportResult(**{**answer, "sessions": [uuid.UUID(s) for s in answer["sessions"]],
-                           "skipped": Counter(answer["skipped"])})
+    return ImportResult(
+        **{
+            **answer,
+            "sessions": [uuid.UUID(s) for s in answer["sessions"]],
+            "skipped": Counter(answer["skipped"]),
+        }
+    )
 
 
 def _import_worker() -> None:
@@ -494,7 +539,9 @@ def _import_worker() -> None:
     ``{"error": …}``) as JSON on stdout."""
     request = json.loads(sys.stdin.buffer.read())
     try:
-        result = asyncio.run(import_jsonl(request["dsn"], Path(request["path"]), batch_size=request["batch_size"]))
+        result = asyncio.run(
+            import_jsonl(request["dsn"], Path(request["path"]), batch_size=request["batch_size"])
+        )
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which raises it
         error = str(exc) if isinstance(exc, PgAdminError) else f"{type(exc).__name__}: {exc}"
         answer: dict[str, Any] = {"error": error}
@@ -523,7 +570,8 @@ def _dsn_from(ctx: Any, db: str | None) -> str:
 
 
 DbOpt = Annotated[
-    str | None, typer.Option("--db", envvar="ARBDASH_DATABASE_URL", help="PostgreSQL DSN.", show_default=False)
+    str | None,
+    typer.Option("--db", envvar="ARBDASH_DATABASE_URL", help="PostgreSQL DSN.", show_default=False),
 ]
 
 
@@ -566,7 +614,9 @@ def register_commands(app: Any) -> None:
         ctx: typer.Context,
         db: DbOpt = None,
         older_than: Annotated[str | None, typer.Option("--older-than", help="e.g. 30d, 12h.")] = None,
-        keep_last: Annotated[int | None, typer.Option("--keep-last", min=0, help="Always keep the N newest.")] = None,
+        keep_last: Annotated[
+            int | None, typer.Option("--keep-last", min=0, help="Always keep the N newest.")
+        ] = None,
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")] = False,
     ) -> None:
         """Delete old sessions with their events and snapshots."""

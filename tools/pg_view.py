@@ -27,8 +27,15 @@ def parse_at(text: str | None) -> datetime | None:
     return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
-async def frame_from_db(dsn: str, session: str, *, at: datetime | None = None, width: int = 120,
-                        timeline: int = 20, clock: Clock = "wall") -> str:
+async def frame_from_db(
+    dsn: str,
+    session: str,
+    *,
+    at: datetime | None = None,
+    width: int = 120,
+    timeline: int = 20,
+    clock: Clock = "wall",
+) -> str:
     """The plain-text frame of ``session`` at its end (or at ``at`` on ``clock``). Raises
     ``PostgresSourceError``."""
     reducer = Reducer(timeline_size=timeline)
@@ -47,9 +54,18 @@ async def _load(src: PostgresSource, reducer: Reducer, at: datetime | None, cloc
         print(f"arbtail: {notice}", file=sys.stderr, flush=True)
 
 
-async def show_db(dsn: str, session: str, *, at: datetime | None = None, follow: bool = False,
-                  once: bool = False, width: int | None = None, timeline: int = 20, clock: Clock = "wall",
-                  keys: bool = True) -> None:
+async def show_db(
+    dsn: str,
+    session: str,
+    *,
+    at: datetime | None = None,
+    follow: bool = False,
+    once: bool = False,
+    width: int | None = None,
+    timeline: int = 20,
+    clock: Clock = "wall",
+    keys: bool = True,
+) -> None:
     """Print/draw the session: one frame (plain text for ``once`` or a non-interactive output), or — ``follow``
     — keep drawing it as its events commit (``tools.arbtail_view.follow_updates``: in place on a terminal, with
     the ``space``/``q`` keys unless ``keys`` is false; a plain frame per change otherwise). After a live view
@@ -70,10 +86,18 @@ async def show_db(dsn: str, session: str, *, at: datetime | None = None, follow:
         if not following:
             return
         try:
-            await follow_updates(lambda on_notice: src.follow(reducer), reducer, console, width,
-                                 label=f"session {src.session_id}", read_keys=keys)
+            await follow_updates(
+                lambda on_notice: src.follow(reducer),
+                reducer,
+                console,
+                width,
+                label=f"session {src.session_id}",
+                read_keys=keys,
+            )
         finally:
-            if live_follow:  # the alternate screen is gone (q, Ctrl-C): leave the last state on the normal screen
+            if (
+                live_follow
+            ):  # the alternate screen is gone (q, Ctrl-C): leave the last state on the normal screen
                 print_frame(reducer, console, width, plain=False)
 
 

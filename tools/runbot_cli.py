@@ -89,7 +89,9 @@ def _parse_speed(value: str | None) -> Decimal | None:
     except InvalidOperation as exc:
         raise typer.BadParameter(f"not a number: {value!r}") from exc
     if speed < 0 or not speed.is_finite():
-        raise typer.BadParameter("speed must be ≥ 0 (market seconds per wall second; 0 = as fast as possible)")
+        raise typer.BadParameter(
+            "speed must be ≥ 0 (market seconds per wall second; 0 = as fast as possible)"
+        )
     return speed
 
 
@@ -98,12 +100,18 @@ def runbot(
     ctx: typer.Context,
     config: Annotated[
         Path | None,
-        typer.Option("--config", "-c", show_default=False,
-                     help="Bot config (YAML), required to run the bot, e.g. configs/funding_arb_paper.yml."),
+        typer.Option(
+            "--config",
+            "-c",
+            show_default=False,
+            help="Bot config (YAML), required to run the bot, e.g. configs/funding_arb_paper.yml.",
+        ),
     ] = None,
     dashboard_mode: Annotated[
         DashboardMode | None,
-        typer.Option("--dashboard-mode", help="live | plain | silent | off (overrides the config's dashboard.mode)."),
+        typer.Option(
+            "--dashboard-mode", help="live | plain | silent | off (overrides the config's dashboard.mode)."
+        ),
     ] = None,
     speed: Annotated[
         str | None, typer.Option("--speed", help="Market seconds per wall second (0 = as fast as possible).")
@@ -114,16 +122,22 @@ def runbot(
     ] = None,
     width: Annotated[int | None, typer.Option("--width", min=40, help="Dashboard width in columns.")] = None,
     final_frame: Annotated[
-        Path | None, typer.Option("--final-frame", help="Also write the final frame as plain text to this file.")
+        Path | None,
+        typer.Option("--final-frame", help="Also write the final frame as plain text to this file."),
     ] = None,
     db: Annotated[
         str | None,
-        typer.Option("--db", show_default=False,
-                     help="PostgreSQL DSN: record the session there (overrides dashboard.persistence.dsn)."),
+        typer.Option(
+            "--db",
+            show_default=False,
+            help="PostgreSQL DSN: record the session there (overrides dashboard.persistence.dsn).",
+        ),
     ] = None,
     dashboard_replay: Annotated[
         str | None,
-        typer.Option("--dashboard-replay", help="Draw session ID (or prefix, or 'latest') from PostgreSQL and exit."),
+        typer.Option(
+            "--dashboard-replay", help="Draw session ID (or prefix, or 'latest') from PostgreSQL and exit."
+        ),
     ] = None,
 ) -> None:
     """Run the bot (when no sub-command is given)."""
@@ -133,8 +147,10 @@ def runbot(
         _replay_from_db(db, dashboard_replay, width)  # no config needed when the DSN is given
         return
     if config is None:  # a trading bot never picks its parameters by itself
-        typer.echo(f"runbot: --config FILE is required (the shipped example: runbot --config {EXAMPLE_CONFIG})",
-                   err=True)
+        typer.echo(
+            f"runbot: --config FILE is required (the shipped example: runbot --config {EXAMPLE_CONFIG})",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         cfg = load_config(config)
@@ -237,8 +253,10 @@ def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
 
     dsn = resolve_dsn(dsn)
     if not dsn:
-        typer.echo("runbot: --dashboard-replay needs --db DSN, dashboard.persistence.dsn or ARBDASH_DATABASE_URL",
-                   err=True)
+        typer.echo(
+            "runbot: --dashboard-replay needs --db DSN, dashboard.persistence.dsn or ARBDASH_DATABASE_URL",
+            err=True,
+        )
         raise typer.Exit(2)
     try:
         run_show_db(dsn, session, width=width)
@@ -315,7 +333,6 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
     persistence = opts.config.dashboard.persistence
     days, keep = persistence.retention_days, persistence.retention_keep_last
 
-
     async def backfill() -> None:
         spool_dir = pg_sink.spool_dir
         here = await asyncio.to_thread(dsn_target, pg_sink.dsn)
@@ -329,19 +346,28 @@ def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyn
             try:
                 target = read_target(path)
                 if target is None or target != here:
-                    written_for = (f"is for {target}" if target
-                                   else "does not say which database it is for (an older version wrote it)")
-                    log.warning(f"left the PostgreSQL spool {path}: it {written_for}, this run writes to "
-                                f"{here or 'an unknown database'} (`arbtail --db DSN import {path}` loads it)")
+                    written_for = (
+                        f"is for {target}"
+                        if target
+                        else "does not say which database it is for (an older version wrote it)"
+                    )
+                    log.warning(
+                        f"left the PostgreSQL spool {path}: it {written_for}, this run writes to "
+                        f"{here or 'an unknown database'} (`arbtail --db DSN import {path}` loads it)"
+                    )
                     continue
                 result = await import_jsonl_isolated(pg_sink.dsn, path)
                 loaded = True
-                log.info(f"loaded an earlier run's PostgreSQL spool {path.name}: {result.lines} lines, "
-                         f"{result.inserted} new events, {result.duplicates} already stored, "
-                         f"{sum(result.skipped.values())} unreadable lines skipped")
+                log.info(
+                    f"loaded an earlier run's PostgreSQL spool {path.name}: {result.lines} lines, "
+                    f"{result.inserted} new events, {result.duplicates} already stored, "
+                    f"{sum(result.skipped.values())} unreadable lines skipped"
+                )
             except Exception as exc:  # noqa: BLE001 - the file stays for the next start or a manual import
-                log.warning(f"could not load the PostgreSQL spool {path}: {type(exc).__name__}: {exc} "
-                            f"(it stays; `arbtail --db DSN import {path}` loads it)")
+                log.warning(
+                    f"could not load the PostgreSQL spool {path}: {type(exc).__name__}: {exc} "
+                    f"(it stays; `arbtail --db DSN import {path}` loads it)"
+                )
             finally:
                 try:
                     release_orphan(path, fd, loaded=loaded)
@@ -390,10 +416,14 @@ def jsonl_shortfall(jsonl: JsonlSink) -> str | None:
     if not lost and jsonl.health != "failed":
         return None
     reason = jsonl.health_reason or jsonl.error
-    return f"only {jsonl.written} of {jsonl.written + lost} events written" + (f" ({reason})" if reason else "")
+    return f"only {jsonl.written} of {jsonl.written + lost} events written" + (
+        f" ({reason})" if reason else ""
+    )
 
 
-def closing_line(session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl_short: str | None = None) -> str:
+def closing_line(
+    session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl_short: str | None = None
+) -> str:
     """The line ``runbot`` ends with: where the session's events are. ``jsonl_short`` (``jsonl_shortfall``): when
     the record is incomplete (a full disk) the line says how much of it was written instead of claiming it all
     was. With PostgreSQL it says what really happened there, from the closed sink's
@@ -401,8 +431,11 @@ def closing_line(session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl_s
     stored`` followed by the events spooled (with the spool file; the next ``runbot`` start with that database
     loads it), the events neither stored nor spooled (the JSONL has them), those dropped by the sink and those
     PostgreSQL refused. The DSN is shown redacted. Never raises."""
-    head = (f"session {session_id}: events written to {jsonl_path}" if jsonl_short is None
-            else f"session {session_id}: JSONL record INCOMPLETE, {jsonl_short} to {jsonl_path}")
+    head = (
+        f"session {session_id}: events written to {jsonl_path}"
+        if jsonl_short is None
+        else f"session {session_id}: JSONL record INCOMPLETE, {jsonl_short} to {jsonl_path}"
+    )
     if pg_sink is None:
         return head
     where = f"PostgreSQL ({redact_dsn(pg_sink.dsn)})"
@@ -410,13 +443,17 @@ def closing_line(session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl_s
     spooled, unspooled = st["spool_pending"], st["backlog"] - st["spool_pending"]
     missing: list[str] = []
     if spooled:
-        missing.append(f"{spooled} spooled to {pg_sink.spool_path} — the next runbot start with this database "
-                       "and log directory loads them")
+        missing.append(
+            f"{spooled} spooled to {pg_sink.spool_path} — the next runbot start with this database "
+            "and log directory loads them"
+        )
     if unspooled:
         why = f" ({pg_sink.last_problem})" if pg_sink.last_problem else ""
         missing.append(f"{unspooled} not stored{why} — `arbtail --db DSN import {jsonl_path}` loads them")
     if st["dropped"]:
-        missing.append(f"{st['dropped']} dropped by the sink — `arbtail --db DSN import {jsonl_path}` loads them")
+        missing.append(
+            f"{st['dropped']} dropped by the sink — `arbtail --db DSN import {jsonl_path}` loads them"
+        )
     if st["rejected"]:
         missing.append(f"{st['rejected']} refused by PostgreSQL as invalid")
     if not missing:
@@ -444,8 +481,13 @@ async def _main(opts: RunOptions) -> int:
     reducer = Reducer(timeline_size=opts.config.dashboard.max_event_rows)
     sinks, jsonl = _sinks(opts, session_id, tee)
     try:
-        pg_sink = build_postgres_sink(opts.config.dashboard.persistence, session_id=session_id, reducer=reducer,
-                                      spool_dir=opts.log_dir / "pg_spool", dsn=opts.db)
+        pg_sink = build_postgres_sink(
+            opts.config.dashboard.persistence,
+            session_id=session_id,
+            reducer=reducer,
+            spool_dir=opts.log_dir / "pg_spool",
+            dsn=opts.db,
+        )
     except ValueError as exc:
         typer.echo(f"runbot: {exc}", err=True)
         return 2
@@ -466,8 +508,11 @@ async def _main(opts: RunOptions) -> int:
         level=opts.level,
         market_clock=clock.now,
         callsite=opts.mode == DashboardMode.off,
-        secrets=[*opts.config.secret_values(), *passwords_in(opts.config.dashboard.persistence.dsn),
-                 *(passwords_in(pg_sink.dsn) if pg_sink is not None else ())],
+        secrets=[
+            *opts.config.secret_values(),
+            *passwords_in(opts.config.dashboard.persistence.dsn),
+            *(passwords_in(pg_sink.dsn) if pg_sink is not None else ()),
+        ],
     ) as pipeline:
         housekeeping = _start_housekeeping(opts, pg_sink, session_id)
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
@@ -507,7 +552,9 @@ async def _main(opts: RunOptions) -> int:
                 await _finish_housekeeping(housekeeping, interrupted=code == 130)
                 pipeline.flush(1.0)  # every event so far has reached the sinks: their health is up to date
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
-                log.emit(SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})")
+                log.emit(
+                    SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
+                )
                 log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
@@ -516,8 +563,11 @@ async def _main(opts: RunOptions) -> int:
     short = jsonl_shortfall(jsonl)
     _print_final(f"{shown}{closing_line(session_id, jsonl.path, pg_sink, short)}\n")
     if short is not None:  # on stderr as well, whatever the mode: the durable record is not complete
-        print(f"runbot: the session's JSONL record is incomplete: {short} to {jsonl.path}", file=sys.stderr,
-              flush=True)
+        print(
+            f"runbot: the session's JSONL record is incomplete: {short} to {jsonl.path}",
+            file=sys.stderr,
+            flush=True,
+        )
     if abort is not None:
         raise abort
     return code

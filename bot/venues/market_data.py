@@ -67,8 +67,12 @@ class MarketData:
     _kline_times: dict[str, list[datetime]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
-        object.__setattr__(self, "_funding_times", {k: [s.settled_at for s in v] for k, v in self.funding.items()})
-        object.__setattr__(self, "_kline_times", {k: [b.open_time for b in v] for k, v in self.klines.items()})
+        object.__setattr__(
+            self, "_funding_times", {k: [s.settled_at for s in v] for k, v in self.funding.items()}
+        )
+        object.__setattr__(
+            self, "_kline_times", {k: [b.open_time for b in v] for k, v in self.klines.items()}
+        )
 
     @property
     def venues(self) -> list[str]:
@@ -98,7 +102,9 @@ class MarketData:
         Starts at the latest first settlement/bar and ends at the earliest last settlement/bar *open* across all
         loaded series, so a price and a known funding rate exist for every venue and symbol at every hour.
         """
-        firsts = [s[0].settled_at for s in self.funding.values()] + [k[0].open_time for k in self.klines.values()]
+        firsts = [s[0].settled_at for s in self.funding.values()] + [
+            k[0].open_time for k in self.klines.values()
+        ]
         lasts = [k[-1].open_time for k in self.klines.values()]
         lasts += [s[-1].settled_at for s in self.funding.values() if s[-1].interval_s <= 3600]
         return max(firsts), min(lasts)
@@ -149,7 +155,9 @@ def _quote(canonical_symbol: str) -> str:
     return parts[1] if len(parts) > 1 else "USD"
 
 
-def load_funding(path: Path, symbols: set[str] | None = None) -> dict[tuple[str, str], tuple[FundingSettlement, ...]]:
+def load_funding(
+    path: Path, symbols: set[str] | None = None
+) -> dict[tuple[str, str], tuple[FundingSettlement, ...]]:
     """Read one venue's funding CSV into settlements per ``(venue, symbol)``, sorted by ``settled_at``."""
     out: dict[tuple[str, str], list[FundingSettlement]] = {}
     with path.open(newline="", encoding="utf-8") as fh:

@@ -144,13 +144,17 @@ class PaperVenue:
 
     # --- driven by PaperMarket ----------------------------------------------------------------------------
 
-    def _set_market(self, t: datetime, symbol: str, mark: Decimal, index: Decimal, quote: FundingQuote) -> None:
+    def _set_market(
+        self, t: datetime, symbol: str, mark: Decimal, index: Decimal, quote: FundingQuote
+    ) -> None:
         self._now = t
         self._marks[symbol] = mark
         self._index[symbol] = index
         self._quotes[symbol] = quote
 
-    def _settle(self, t: datetime, symbol: str, rate: Decimal, interval_s: int, mark: Decimal) -> FundingCredit | None:
+    def _settle(
+        self, t: datetime, symbol: str, rate: Decimal, interval_s: int, mark: Decimal
+    ) -> FundingCredit | None:
         qty = self.position_qty(symbol)
         if qty == 0:
             return None
@@ -231,7 +235,11 @@ class PaperMarket:
         s = self._data.latest_settlement(venue, symbol, t)
         if s is None:
             raise ValueError(f"no {venue} {symbol} funding rate known at {t.isoformat()}")
-        return FundingQuote(rate=s.rate, interval_s=s.interval_s, next_funding_ts=s.settled_at + timedelta(seconds=s.interval_s))
+        return FundingQuote(
+            rate=s.rate,
+            interval_s=s.interval_s,
+            next_funding_ts=s.settled_at + timedelta(seconds=s.interval_s),
+        )
 
     def advance_to(self, t: datetime) -> MarketStep:
         """Move every venue to hour ``t``: update known funding rates and marks, then settle funding due at ``t``
@@ -261,7 +269,9 @@ class PaperMarket:
                 settlement = self._data.settlement_at(name, symbol, t)
                 if settlement is None:
                     continue
-                mark = settlement.mark_price if settlement.mark_price is not None else venue.mark_price(symbol)
+                mark = (
+                    settlement.mark_price if settlement.mark_price is not None else venue.mark_price(symbol)
+                )
                 credit = venue._settle(t, symbol, settlement.rate, settlement.interval_s, mark)
                 if credit is not None:
                     step.credits.append(credit)

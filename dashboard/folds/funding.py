@@ -51,7 +51,9 @@ def on_payment(state: DashboardState, ev: Any) -> None:
         if ev.side not in ("long", "short"):
             raise Rejected("side: expected long/short")
         if pos is None:
-            pos = state.positions[ev.position_id] = PositionState(position_id=ev.position_id, symbol=ev.symbol)
+            pos = state.positions[ev.position_id] = PositionState(
+                position_id=ev.position_id, symbol=ev.symbol
+            )
         leg = pos.legs[ev.venue] = LegState(venue=ev.venue, side=ev.side)
     leg.funding_accrued += payment
     leg.funding_expected += expected

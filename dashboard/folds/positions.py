@@ -123,8 +123,16 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
     for raw in ev.legs:
         if raw.side not in ("long", "short"):
             raise Rejected("legs.side: expected long/short")
-        legs.append((raw.venue, raw.side, pos_dec(raw.qty, "legs.qty"), pos_dec(raw.entry_price, "legs.entry_price"),
-                     dec(raw.fee, "legs.fee"), dec(raw.leverage, "legs.leverage")))
+        legs.append(
+            (
+                raw.venue,
+                raw.side,
+                pos_dec(raw.qty, "legs.qty"),
+                pos_dec(raw.entry_price, "legs.entry_price"),
+                dec(raw.fee, "legs.fee"),
+                dec(raw.leverage, "legs.leverage"),
+            )
+        )
     target = dec(ev.target_exposure_usd, "target_exposure_usd")
     filled = dec(ev.filled_exposure_usd, "filled_exposure_usd")
     entry_apr = dec(ev.entry_spread_apr, "entry_spread_apr")
@@ -139,7 +147,9 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
     for venue, side, qty, entry, fee, leverage in legs:
         leg = pos.legs.get(venue)
         if leg is None or leg.opened_qty == 0:  # no fills seen for this leg: take the event's figures
-            leg = pos.legs[venue] = LegState(venue=venue, side=side, qty=qty, entry_price=entry, opened_qty=qty)
+            leg = pos.legs[venue] = LegState(
+                venue=venue, side=side, qty=qty, entry_price=entry, opened_qty=qty
+            )
             leg.fees = fee
             state.fees_total += fee
         leg.leverage = leverage
@@ -158,8 +168,10 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
     pos.entry_ts = pos.last_update_ts = at(ev)
 
 
-@fold(PositionUpdated, reads=("position_id", "current_spread_apr", "divergence_pct", "rebalance_pending",
-                             "hold_code"))
+@fold(
+    PositionUpdated,
+    reads=("position_id", "current_spread_apr", "divergence_pct", "rebalance_pending", "hold_code"),
+)
 def on_position_updated(state: DashboardState, ev: Any) -> None:
     """The bot's own view of a position: its hold code and rebalance flag, and its spread / divergence figures
     kept as validated text — a fallback the snapshot turns into ``Decimal`` only without marks or rates."""
@@ -214,8 +226,11 @@ def on_position_closed(state: DashboardState, ev: Any) -> list[TimelineRow] | No
     if not was_closed:
         state.positions_closed += 1
     _move_to_closed(state, pos)
-    diffs = [f"{k} booked {booked[k]} vs recomputed {ours[k]}" for k in _BOOKED
-             if abs(booked[k] - ours[k]) > BOOKED_TOLERANCE_USD]
+    diffs = [
+        f"{k} booked {booked[k]} vs recomputed {ours[k]}"
+        for k in _BOOKED
+        if abs(booked[k] - ours[k]) > BOOKED_TOLERANCE_USD
+    ]
     if not diffs:
         return None
     state.warnings += 1

@@ -14,7 +14,9 @@ from dashboard.state import DashboardState, TimelineRow
 
 __all__ = ["CATEGORIES", "add_row", "describe", "unknown_row"]
 
-CATEGORIES = frozenset({"stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"})
+CATEGORIES = frozenset(
+    {"stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"}
+)
 #: Fields shown for a timeline event that arrived without a message (``name key=value …``).
 _DESCRIBE_KEYS = ("health", "reason", "symbol", "venue", "position_id", "limit", "name", "value")
 
@@ -42,8 +44,15 @@ def add_row(state: DashboardState, ev: Any, name: str, extra: list[TimelineRow] 
             state.add_timeline(row)
 
 
-def unknown_row(state: DashboardState, ts: datetime, market_ts: datetime | None, seq: int, name: str,
-                version: int, message: Any) -> None:
+def unknown_row(
+    state: DashboardState,
+    ts: datetime,
+    market_ts: datetime | None,
+    seq: int,
+    name: str,
+    version: int,
+    message: Any,
+) -> None:
     """The info row of an event not in this reader's catalogue (``name``) or of a newer schema ``version``."""
     label = f"unknown event {name} (v{version})" if version > 1 else f"unknown event {name}"
     msg = f"{label}: {message}" if type(message) is str and message else label

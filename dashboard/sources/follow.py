@@ -119,7 +119,9 @@ class _Tail:
                 fed += self.drain()
             return fed
         if st.st_size < self.offset:
-            self.notice(f"{self.path} was truncated ({self.offset} → {st.st_size} bytes); reading it from the start")
+            self.notice(
+                f"{self.path} was truncated ({self.offset} → {st.st_size} bytes); reading it from the start"
+            )
             assert self.fh is not None
             self.fh.seek(0)
             self.offset = 0

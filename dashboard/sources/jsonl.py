@@ -59,7 +59,9 @@ class LineSink(Protocol):
 class ReducerLike(LineSink, Protocol):
     timeline_size: int
 
-    def feed_lines_until(self, lines: list[bytes], until: datetime, clock: Clock = "wall") -> tuple[int, bool]: ...
+    def feed_lines_until(
+        self, lines: list[bytes], until: datetime, clock: Clock = "wall"
+    ) -> tuple[int, bool]: ...
     def load_checkpoint(self, data: dict[str, Any], *, count_bad: bool = True) -> bool: ...
 
 
@@ -194,8 +196,9 @@ def _text_bytes(path: Path) -> int | None:
     return size - _bom_bytes(path)
 
 
-def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | None,
-                     clock: Clock) -> Checkpoint | None:
+def _find_checkpoint(
+    paths: list[Path], reducer: ReducerLike, until: datetime | None, clock: Clock
+) -> Checkpoint | None:
     """The newest usable checkpoint of the newest member no later than ``until`` whose ``fed_bytes`` is its
     place in the log's text (the older members' text and its offset): a later one whose count differs has bytes
     before it that its state did not fold, which an older one may precede (see the module doc)."""
@@ -226,8 +229,9 @@ def _find_checkpoint(paths: list[Path], reducer: ReducerLike, until: datetime | 
     return None
 
 
-def iter_batches(path: Path, on_skip: Callable[[str, str], None],
-                 *, progress: ProgressFn | None = None) -> Iterator[list[bytes]]:
+def iter_batches(
+    path: Path, on_skip: Callable[[str, str], None], *, progress: ProgressFn | None = None
+) -> Iterator[list[bytes]]:
     """The complete lines of the log at ``path`` (all rotated members, oldest first) in batches of about one
     block; a torn last line of a member is reported through ``on_skip``. Raises ``SourceError`` up front if
     ``path`` cannot be read."""

@@ -60,7 +60,7 @@ class LineSplitter:
                 return b""
             self.on_skip("too_long", f"a line of {self._dropping + i} bytes (limit {self.max_line_bytes})")
             self._dropping = -1
-            chunk = chunk[i + 1:]
+            chunk = chunk[i + 1 :]
         if self._hole and not self._buf:
             rest = chunk.lstrip(b"\x00")
             self._hole += len(chunk) - len(rest)
@@ -83,8 +83,9 @@ class LineSplitter:
 
     def _end_hole(self) -> None:
         if self._hole:
-            self.on_skip("nul_bytes", f"{self._hole} NUL bytes (over {self.max_line_bytes} in a row)"
-                                      " before a line")
+            self.on_skip(
+                "nul_bytes", f"{self._hole} NUL bytes (over {self.max_line_bytes} in a row) before a line"
+            )
             self._hole = 0
 
     def feed(self, chunk: bytes) -> list[bytes]:
@@ -123,7 +124,9 @@ class LineSplitter:
         """End of a finished stream: a partial last line is *torn* and counted (never parsed)."""
         self._end_hole()
         if self._dropping >= 0:
-            self.on_skip("too_long", f"a line of {self._dropping}+ bytes without a newline at the end of {where}")
+            self.on_skip(
+                "too_long", f"a line of {self._dropping}+ bytes without a newline at the end of {where}"
+            )
         elif self._buf:
             self.on_skip("torn_line", f"{len(self._buf)} bytes without a newline at the end of {where}")
         self.reset()

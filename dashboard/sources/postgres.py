@@ -64,7 +64,9 @@ class PostgresSource:
     Raises ``PostgresSourceError`` on enter when the server is unreachable or the session is unknown.
     """
 
-    def __init__(self, dsn: str, session: str | uuid.UUID, *, poll_s: float = 1.0, fetch_rows: int = 5000) -> None:
+    def __init__(
+        self, dsn: str, session: str | uuid.UUID, *, poll_s: float = 1.0, fetch_rows: int = 5000
+    ) -> None:
         self._dsn = dsn
         self._session_text = str(session)
         self.session_id: uuid.UUID | None = None
@@ -104,11 +106,19 @@ class PostgresSource:
 
     async def session_row(self) -> dict[str, Any] | None:
         """The ``dashboard_sessions`` row as a dict (``None`` if the session has events but no row)."""
-        row = await self.conn.fetchrow("SELECT * FROM dashboard_sessions WHERE session_id = $1", self.session_id)
+        row = await self.conn.fetchrow(
+            "SELECT * FROM dashboard_sessions WHERE session_id = $1", self.session_id
+        )
         return dict(row) if row else None
 
-    async def load(self, reducer: ReducerLike, *, at: datetime | None = None, clock: Clock = "wall",
-                   use_snapshot: bool = True) -> int:
+    async def load(
+        self,
+        reducer: ReducerLike,
+        *,
+        at: datetime | None = None,
+        clock: Clock = "wall",
+        use_snapshot: bool = True,
+    ) -> int:
         """Fold the session into ``reducer``: up to its end, or — with ``at`` (aware datetime) — up to the first
         event later than ``at`` on ``clock`` (``dashboard.timeaxis``: envelope ``ts`` or ``market_ts``), as a
         JSONL replay does. Starts from the newest snapshot before that point. Returns the number of events fed;
@@ -121,8 +131,12 @@ class PostgresSource:
             later = await self._first_seq_later(at, clock)
             if later is not None:
                 until_seq = later - 1
-                if await conn.fetchval("SELECT min(seq) FROM dashboard_events WHERE session_id = $1",
-                                       self.session_id) == later:
+                if (
+                    await conn.fetchval(
+                        "SELECT min(seq) FROM dashboard_events WHERE session_id = $1", self.session_id
+                    )
+                    == later
+                ):
                     self.last_seq = -1
                     return 0
         after = -1
@@ -146,7 +160,9 @@ class PostgresSource:
         notice = None
         if clock == "market" and not await self.conn.fetchval(
             "SELECT EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1 AND (payload ? 'market_ts'"
-            " OR (payload ? $2 AND payload->>$2 LIKE '%\"market_ts\":\"%')))", self.session_id, RAW_KEY,
+            ' OR (payload ? $2 AND payload->>$2 LIKE \'%"market_ts":"%\')))',
+            self.session_id,
+            RAW_KEY,
         ):
             clock = "wall"
             notice = "no market times (market_ts) in this session: --at uses the wall clock (ts)"
@@ -221,7 +237,8 @@ class PostgresSource:
                     yield fed
                 if stop_when_ended:
                     row = await conn.fetchrow(
-                        "SELECT ended_at, last_seq FROM dashboard_sessions WHERE session_id = $1", self.session_id
+                        "SELECT ended_at, last_seq FROM dashboard_sessions WHERE session_id = $1",
+                        self.session_id,
                     )
                     if row and row["ended_at"] is not None and (row["last_seq"] or -1) <= self.last_seq:
                         return

@@ -73,7 +73,7 @@ def iter_blocks_backwards(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -
         if first_nl < 0 and lo > 0:
             carry = buf
         else:
-            body = buf[first_nl + 1:]
+            body = buf[first_nl + 1 :]
             if body:
                 yield lo + first_nl + 1, body
             carry = buf[: first_nl + 1]
@@ -103,7 +103,11 @@ def _parse(line: bytes, offset: int, end: int) -> Checkpoint | None:
         return None
     if type(ev) is not dict or ev.get("event") != "dashboard.checkpoint" or type(ev.get("state")) is not dict:
         return None
-    if type(ev.get("seq")) is not int or type(ev.get("session_id")) is not str or type(ev.get("ts")) is not str:
+    if (
+        type(ev.get("seq")) is not int
+        or type(ev.get("session_id")) is not str
+        or type(ev.get("ts")) is not str
+    ):
         return None
     return Checkpoint(offset, end, line, ev)
 

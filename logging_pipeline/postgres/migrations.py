@@ -106,6 +106,8 @@ async def upgrade(conn: asyncpg.Connection) -> list[int]:
             if mig.version in done:
                 continue
             await conn.execute(mig.sql)
-            await conn.execute(f"INSERT INTO {VERSION_TABLE} (version, name) VALUES ($1, $2)", mig.version, mig.name)
+            await conn.execute(
+                f"INSERT INTO {VERSION_TABLE} (version, name) VALUES ($1, $2)", mig.version, mig.name
+            )
             applied.append(mig.version)
     return applied

@@ -89,14 +89,23 @@ def row_from_event(line: bytes, record: dict[str, Any]) -> Row:
     if session is None:
         session = _as_uuid(sid)
     level, logger, category, event, message = (
-        get("level"), get("logger"), get("category"), get("event"), get("message")
+        get("level"),
+        get("logger"),
+        get("category"),
+        get("event"),
+        get("message"),
     )
     payload = line.decode("utf-8")
     if _NUL_ESCAPE in line:
         payload = orjson.dumps({RAW_KEY: payload}).decode()
         level, logger, category, event, message = map(_text, (level, logger, category, event, message))
-    elif not (type(level) is str and type(logger) is str and type(category) is str and type(event) is str
-              and type(message) is str):
+    elif not (
+        type(level) is str
+        and type(logger) is str
+        and type(category) is str
+        and type(event) is str
+        and type(message) is str
+    ):
         level, logger, category, event, message = map(_text, (level, logger, category, event, message))
     return (session, seq, ts, level, logger, category, event, message, payload)
 

@@ -174,8 +174,18 @@ class PostgresSink(Sink):
         self._last_snapshot_mono = 0.0
         self._last_snapshot_seq = -1
         self._counts = dict.fromkeys(
-            ("accepted", "written", "batches", "spooled", "dropped", "lost", "bad", "rejected", "reconnects",
-             "snapshots"),
+            (
+                "accepted",
+                "written",
+                "batches",
+                "spooled",
+                "dropped",
+                "lost",
+                "bad",
+                "rejected",
+                "reconnects",
+                "snapshots",
+            ),
             0,
         )
         self.last_problem = ""
@@ -313,7 +323,10 @@ class PostgresSink(Sink):
                 "PostgreSQL sink: %d events not written to %s; they are in %s "
                 "(the next runbot start with this database and log directory loads them, "
                 "or: arbtail --db DSN import %s)",
-                self._spool.pending, redact_dsn(self._dsn), self._spool.path, self._spool.path,
+                self._spool.pending,
+                redact_dsn(self._dsn),
+                self._spool.path,
+                self._spool.path,
             )
         if self._spool is not None:
             self._spool.close()
@@ -360,7 +373,11 @@ class PostgresSink(Sink):
 
     def _caught_up(self) -> bool:
         """Spool and retried batch written and less than one batch waiting: the outage is over."""
-        return not self._inflight and not (self._spool and self._spool.pending) and len(self._buf) < self.batch_size
+        return (
+            not self._inflight
+            and not (self._spool and self._spool.pending)
+            and len(self._buf) < self.batch_size
+        )
 
     def _backlog_memory(self) -> int:
         return len(self._buf) + len(self._inflight)
@@ -440,7 +457,9 @@ class PostgresSink(Sink):
         spool = self._spool
         while spool is not None and spool.pending:
             lines, end = await asyncio.to_thread(spool.read_chunk, self.batch_size)
-            if not lines:  # pending lines that are not in the file: it was deleted or truncated behind our back
+            if (
+                not lines
+            ):  # pending lines that are not in the file: it was deleted or truncated behind our back
                 self._spool_vanished(spool)
                 break
             rows = []
@@ -469,8 +488,10 @@ class PostgresSink(Sink):
         spool). Never raises."""
         lost = spool.pending
         self._counts["lost"] += lost
-        self.last_problem = (f"spool {spool.path} was deleted or truncated by someone else: "
-                             f"{lost} events that were not yet in PostgreSQL are lost")
+        self.last_problem = (
+            f"spool {spool.path} was deleted or truncated by someone else: "
+            f"{lost} events that were not yet in PostgreSQL are lost"
+        )
         _log.warning("PostgreSQL sink: %s", self.last_problem)
         try:
             spool.discard()
@@ -556,7 +577,8 @@ class PostgresSink(Sink):
                 raise _ConnectionLost() from exc
         _log.warning(
             "PostgreSQL sink: a batch was refused (%s); wrote it row by row, %d event(s) rejected",
-            redact(first, self._dsn), rejected,
+            redact(first, self._dsn),
+            rejected,
         )
         return rejected
 
@@ -589,8 +611,10 @@ class PostgresSink(Sink):
             return
         now = time.monotonic()
         since = now - self._last_snapshot_mono
-        if not force and since < self.snapshot_interval_s and not (
-            self._snapshot_due and since >= self.snapshot_min_gap_s
+        if (
+            not force
+            and since < self.snapshot_interval_s
+            and not (self._snapshot_due and since >= self.snapshot_min_gap_s)
         ):
             return
         self._snapshot_due = False
@@ -604,8 +628,9 @@ class PostgresSink(Sink):
             return
         seq, state = got
         try:
-            await store.insert_snapshot(self._conn, self._session.session_id, seq, state, utc_now(),
-                                        timeout=self.op_timeout_s)
+            await store.insert_snapshot(
+                self._conn, self._session.session_id, seq, state, utc_now(), timeout=self.op_timeout_s
+            )
         except _DATA_ERRORS as exc:
             self.last_problem = redact(f"snapshot rejected: {exc}", self._dsn)
             return
@@ -638,7 +663,8 @@ class PostgresSink(Sink):
             session.ended_at = utc_now()
         async with conn.transaction():
             await store.upsert_session(conn, session, timeout=self.op_timeout_s)
-            await store.refresh_summary(conn, session.session_id, net_pnl=self._net_pnl(),
-                                        timeout=self.op_timeout_s)
+            await store.refresh_summary(
+                conn, session.session_id, net_pnl=self._net_pnl(), timeout=self.op_timeout_s
+            )
             if self.notify and session.last_seq is not None:
                 await store.notify(conn, session.session_id, session.last_seq)

@@ -152,7 +152,7 @@ class Spool:
             size = os.fstat(fd).st_size
             try:
                 while data:
-                    data = data[os.write(fd, data):]
+                    data = data[os.write(fd, data) :]
             except OSError:
                 with contextlib.suppress(OSError):
                     os.ftruncate(fd, size)  # no torn line left behind

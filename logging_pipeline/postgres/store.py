@@ -21,9 +21,7 @@ from logging_pipeline.postgres.rows import EVENT_COLUMNS, Row, wrap_json_text
 #: NOTIFY channel; the payload is ``"<session_id>:<last_seq>"`` (sent on commit of each batch).
 CHANNEL = "arbdash_events"
 _STAGE = "_arbdash_events_stage"
-_INSERT_ONE = (
-    f"INSERT INTO dashboard_events ({', '.join(EVENT_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
-)
+_INSERT_ONE = f"INSERT INTO dashboard_events ({', '.join(EVENT_COLUMNS)}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb)"
 
 
 async def copy_events(conn: asyncpg.Connection, rows: Sequence[Row], *, timeout: float | None = None) -> None:
@@ -32,7 +30,9 @@ async def copy_events(conn: asyncpg.Connection, rows: Sequence[Row], *, timeout:
     await conn.copy_records_to_table("dashboard_events", records=rows, columns=EVENT_COLUMNS, timeout=timeout)
 
 
-async def insert_events_single(conn: asyncpg.Connection, rows: Sequence[Row], *, timeout: float | None = None) -> None:
+async def insert_events_single(
+    conn: asyncpg.Connection, rows: Sequence[Row], *, timeout: float | None = None
+) -> None:
     """One single-row ``INSERT`` per event (pipelined by ``executemany``) — the slow path, for comparison."""
     await conn.executemany(_INSERT_ONE, rows, timeout=timeout)
 
@@ -98,8 +98,18 @@ class SessionInfo:
                 self.strategy = obj.get("strategy") or self.strategy
                 self.config_path = obj.get("config_path") or self.config_path
                 self.started_at = min(self.started_at, ts)
-                keep = ("strategy_version", "dry_run", "venues", "symbols", "max_positions",
-                        "max_total_exposure_usd", "target_margin", "market_start", "market_end", "speed")
+                keep = (
+                    "strategy_version",
+                    "dry_run",
+                    "venues",
+                    "symbols",
+                    "max_positions",
+                    "max_total_exposure_usd",
+                    "target_margin",
+                    "market_start",
+                    "market_end",
+                    "speed",
+                )
                 self.metadata.update({k: obj[k] for k in keep if k in obj})
             elif event == "session.health":
                 health = _payload(row).get("health")
@@ -139,7 +149,9 @@ ON CONFLICT (session_id) DO UPDATE SET
 """
 
 
-async def upsert_session(conn: asyncpg.Connection, info: SessionInfo, *, timeout: float | None = None) -> None:
+async def upsert_session(
+    conn: asyncpg.Connection, info: SessionInfo, *, timeout: float | None = None
+) -> None:
     """Insert or update the session row from ``info`` (start time only moves earlier, last seq only forward)."""
     await conn.execute(
         _UPSERT_SESSION,

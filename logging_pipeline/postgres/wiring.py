@@ -36,8 +36,13 @@ def emit_session_health(health: SinkHealth, reason: str | None) -> None:
     text = f"PostgreSQL sink {health}" + (f": {reason}" if reason else " (backlog written)")
     log = structlog.get_logger("logging_pipeline.postgres")
     method = log.info if health == "ok" else log.warning
-    method("session.health", message=text, health=session_health, reason=reason or "postgres caught up",
-           component="postgres")
+    method(
+        "session.health",
+        message=text,
+        health=session_health,
+        reason=reason or "postgres caught up",
+        component="postgres",
+    )
 
 
 def build_postgres_sink(
@@ -60,8 +65,10 @@ def build_postgres_sink(
         return None
     resolved = resolve_dsn(dsn or getattr(persistence, "dsn", None))
     if not resolved:
-        raise ValueError("dashboard.persistence.enabled is true but no DSN: set dashboard.persistence.dsn, "
-                         "ARBDASH_DATABASE_URL or --db")
+        raise ValueError(
+            "dashboard.persistence.enabled is true but no DSN: set dashboard.persistence.dsn, "
+            "ARBDASH_DATABASE_URL or --db"
+        )
     return PostgresSink(
         resolved,
         session_id=session_id,

@@ -73,7 +73,9 @@ class ConsoleSink(Sink):
         self.colour = bool(isatty()) and "NO_COLOR" not in os.environ and os.environ.get("TERM") != "dumb"
         self._pending: deque[str] = deque()
         self._wake = threading.Event()
-        self._counts_lock = threading.Lock()  # ``dropped``/``written`` change on the dispatcher and the writer
+        self._counts_lock = (
+            threading.Lock()
+        )  # ``dropped``/``written`` change on the dispatcher and the writer
         self._thread: threading.Thread | None = None
         self._stop = False
         self._abandoned = False  # close gave up on the stream: write nothing more
@@ -114,8 +116,10 @@ class ConsoleSink(Sink):
     def _drop_reason(self) -> str:
         stalled = self.stalled_s
         blocked = f"write blocked {stalled:.1f} s, " if stalled > self.stall_after_s else ""
-        return (f"console output cannot keep up ({blocked}{len(self._pending)} lines waiting): "
-                f"{self.dropped} lines dropped so far; the JSONL record has every event")
+        return (
+            f"console output cannot keep up ({blocked}{len(self._pending)} lines waiting): "
+            f"{self.dropped} lines dropped so far; the JSONL record has every event"
+        )
 
     @property
     def stalled_s(self) -> float:
@@ -196,10 +200,16 @@ class TextLogSink(FileSink):
     name = "text_log"
 
     def __init__(
-        self, path: Path, *, min_level: str = "info", stall_after_s: float = 2.0, close_timeout_s: float = 10.0
+        self,
+        path: Path,
+        *,
+        min_level: str = "info",
+        stall_after_s: float = 2.0,
+        close_timeout_s: float = 10.0,
     ) -> None:
-        super().__init__(path, stall_after_s=stall_after_s, close_timeout_s=close_timeout_s,
-                         thread_name="text-log-writer")
+        super().__init__(
+            path, stall_after_s=stall_after_s, close_timeout_s=close_timeout_s, thread_name="text-log-writer"
+        )
         self.min_level = _LEVEL_ORDER[min_level]
 
     def write(self, line: bytes, record: dict[str, Any]) -> None:

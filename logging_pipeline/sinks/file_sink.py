@@ -44,11 +44,15 @@ class FileSink(Sink):
         if writer.error is not None:
             if self.health == "ok":
                 self.health = "degraded"
-                self.health_reason = f"{writer.error} (lines held and retried; {writer.dropped} dropped so far)"
+                self.health_reason = (
+                    f"{writer.error} (lines held and retried; {writer.dropped} dropped so far)"
+                )
         elif writer.stalled_s > self.stall_after_s:
             if self.health == "ok":
                 self.health = "degraded"
-                self.health_reason = f"write stalled for {writer.stalled_s:.0f} s, {writer.backlog} lines waiting"
+                self.health_reason = (
+                    f"write stalled for {writer.stalled_s:.0f} s, {writer.backlog} lines waiting"
+                )
         elif self.health == "degraded":
             self.health, self.health_reason = "ok", None
 

@@ -15,10 +15,20 @@ class JsonlSink(FileSink):
     name = "jsonl"
 
     def __init__(
-        self, path: Path, *, flush_interval_s: float = 0.2, stall_after_s: float = 2.0, close_timeout_s: float = 10.0
+        self,
+        path: Path,
+        *,
+        flush_interval_s: float = 0.2,
+        stall_after_s: float = 2.0,
+        close_timeout_s: float = 10.0,
     ) -> None:
-        super().__init__(path, flush_interval_s=flush_interval_s, stall_after_s=stall_after_s,
-                         close_timeout_s=close_timeout_s, thread_name="jsonl-writer")
+        super().__init__(
+            path,
+            flush_interval_s=flush_interval_s,
+            stall_after_s=stall_after_s,
+            close_timeout_s=close_timeout_s,
+            thread_name="jsonl-writer",
+        )
 
     def write(self, line: bytes, record: dict[str, Any]) -> None:
         self._writer.submit(line)

@@ -61,10 +61,22 @@ class AtomicExecutor:
         raised (after rolling back the other).
         """
         sym = opp.symbol
-        self._log.stage("3", "🧨", "Atomic Multi-Order Execution", lifecycle="opening_position", symbol=sym,
-                        position_id=position_id)
-        self._log.stage("3.1", "🔍", "Pre-flight Checks", lifecycle="opening_position", symbol=sym,
-                        position_id=position_id)
+        self._log.stage(
+            "3",
+            "🧨",
+            "Atomic Multi-Order Execution",
+            lifecycle="opening_position",
+            symbol=sym,
+            position_id=position_id,
+        )
+        self._log.stage(
+            "3.1",
+            "🔍",
+            "Pre-flight Checks",
+            lifecycle="opening_position",
+            symbol=sym,
+            position_id=position_id,
+        )
         long_v, short_v = self._venues[opp.long_venue], self._venues[opp.short_venue]
         problem = self._preflight(sym, qty, long_v, short_v)
         if problem:
@@ -72,14 +84,19 @@ class AtomicExecutor:
             return None
         self._log.info(
             f"Pre-flight OK: {sym} qty {qty} on {long_v.name} (long) and {short_v.name} (short)",
-            position_id=position_id, symbol=sym,
+            position_id=position_id,
+            symbol=sym,
         )
-        self._log.stage("3.2", "🚀", "Order Placement", lifecycle="opening_position", symbol=sym,
-                        position_id=position_id)
+        self._log.stage(
+            "3.2", "🚀", "Order Placement", lifecycle="opening_position", symbol=sym, position_id=position_id
+        )
         legs = ((long_v, "buy"), (short_v, "sell"))
         order_ids = [self._place(position_id, sym, v, side, qty, reduce_only=False) for v, side in legs]
         results = await asyncio.gather(
-            *(v.market_order(sym, side, qty, order_id=oid) for (v, side), oid in zip(legs, order_ids, strict=True)),
+            *(
+                v.market_order(sym, side, qty, order_id=oid)
+                for (v, side), oid in zip(legs, order_ids, strict=True)
+            ),
             return_exceptions=True,
         )
         fills: list[Fill | None] = []
@@ -90,16 +107,28 @@ class AtomicExecutor:
         for (venue, side), oid, result in zip(legs, order_ids, results, strict=True):
             if isinstance(result, OrderRejectedError):
                 self._log.emit(
-                    OrderRejected(order_id=oid, position_id=position_id, venue=venue.name, symbol=sym, side=side,
-                                  qty=qty, reason=result.reason),
-                    message=f"{venue.name} {side} {qty} {sym} rejected: {result.reason}", level="warning",
+                    OrderRejected(
+                        order_id=oid,
+                        position_id=position_id,
+                        venue=venue.name,
+                        symbol=sym,
+                        side=side,
+                        qty=qty,
+                        reason=result.reason,
+                    ),
+                    message=f"{venue.name} {side} {qty} {sym} rejected: {result.reason}",
+                    level="warning",
                 )
                 fills.append(None)
                 failures.append((venue, "LEG_REJECTED"))
             elif isinstance(result, BaseException):
                 self._log.error(
                     f"{venue.name} {side} {qty} {sym} failed: {type(result).__name__}: {result}",
-                    position_id=position_id, symbol=sym, venue=venue.name, order_id=oid, exc_info=result,
+                    position_id=position_id,
+                    symbol=sym,
+                    venue=venue.name,
+                    order_id=oid,
+                    exc_info=result,
                 )
                 fills.append(None)
                 failures.append((venue, "LEG_ERROR"))
@@ -114,7 +143,7 @@ class AtomicExecutor:
         if long_fill is None and short_fill is None:
             self._log.warning(f"Neither leg of {sym} filled; nothing to roll back", position_id=position_id)
         else:
-            (failed, reason), = failures
+            ((failed, reason),) = failures
             await self._rollback(position_id, sym, long_fill or short_fill, failed=failed, reason=reason)
         if fatal is not None:
             raise fatal
@@ -132,8 +161,15 @@ class AtomicExecutor:
                 fill = await venue.market_order(symbol, side, leg.qty, order_id=oid, reduce_only=True)
             except OrderRejectedError as err:
                 self._log.emit(
-                    OrderRejected(order_id=oid, position_id=position_id, venue=venue.name, symbol=symbol,
-                                  side=side, qty=leg.qty, reason=err.reason),
+                    OrderRejected(
+                        order_id=oid,
+                        position_id=position_id,
+                        venue=venue.name,
+                        symbol=symbol,
+                        side=side,
+                        qty=leg.qty,
+                        reason=err.reason,
+                    ),
                     message=f"{venue.name} reduce-only {side} {leg.qty} {symbol} rejected: {err.reason}",
                     level="warning",
                 )
@@ -141,7 +177,11 @@ class AtomicExecutor:
             except Exception as err:  # a transient venue error: reduce-only is safe to retry
                 self._log.error(
                     f"{venue.name} reduce-only {side} {leg.qty} {symbol} failed: {type(err).__name__}: {err}",
-                    position_id=position_id, symbol=symbol, venue=venue.name, order_id=oid, exc_info=err,
+                    position_id=position_id,
+                    symbol=symbol,
+                    venue=venue.name,
+                    order_id=oid,
+                    exc_info=err,
                 )
                 continue
             self._filled(position_id, fill)
@@ -161,53 +201,107 @@ class AtomicExecutor:
                 return f"{v.name} already holds {v.position_qty(symbol)} {symbol}"
         return None
 
-    def _place(self, position_id: str, symbol: str, venue: Venue, side: OrderSide, qty: Decimal, *,
-               reduce_only: bool) -> str:
+    def _place(
+        self, position_id: str, symbol: str, venue: Venue, side: OrderSide, qty: Decimal, *, reduce_only: bool
+    ) -> str:
         oid = venue.next_order_id()
         self._log.emit(
-            OrderPlaced(order_id=oid, position_id=position_id, venue=venue.name, symbol=symbol, side=side, qty=qty,
-                        ref_price=venue.mark_price(symbol), reduce_only=reduce_only),
+            OrderPlaced(
+                order_id=oid,
+                position_id=position_id,
+                venue=venue.name,
+                symbol=symbol,
+                side=side,
+                qty=qty,
+                ref_price=venue.mark_price(symbol),
+                reduce_only=reduce_only,
+            ),
             message=f"{venue.name} market {side} {qty} {symbol}{' (reduce-only)' if reduce_only else ''}",
         )
         return oid
 
     def _filled(self, position_id: str, fill: Fill) -> None:
         self._log.emit(
-            OrderFilled(order_id=fill.order_id, position_id=position_id, venue=fill.venue, symbol=fill.symbol,
-                        side=fill.side, qty=fill.qty, price=fill.price, fee=fill.fee, fee_rate=fill.fee_rate,
-                        slippage_bps=fill.slippage_bps, reduce_only=fill.reduce_only),
+            OrderFilled(
+                order_id=fill.order_id,
+                position_id=position_id,
+                venue=fill.venue,
+                symbol=fill.symbol,
+                side=fill.side,
+                qty=fill.qty,
+                price=fill.price,
+                fee=fill.fee,
+                fee_rate=fill.fee_rate,
+                slippage_bps=fill.slippage_bps,
+                reduce_only=fill.reduce_only,
+            ),
             message=f"{fill.venue} {fill.side} {fill.qty} {fill.symbol} @ {fill.price} fee {fill.fee:.4f}",
         )
 
-    async def _rollback(self, position_id: str, symbol: str, filled: Fill, failed: Venue, reason: str) -> None:
+    async def _rollback(
+        self, position_id: str, symbol: str, filled: Fill, failed: Venue, reason: str
+    ) -> None:
         """Close the ``filled`` leg again (reduce-only) because ``failed``'s leg did not fill (``reason``:
         ``LEG_REJECTED`` or ``LEG_ERROR``); emits ``execution.rollback``."""
         leg_side = "long" if filled.side == "buy" else "short"
-        leg = Leg(venue=filled.venue, side=leg_side, qty=filled.qty, entry_price=filled.price,
-                  notional=filled.qty * filled.price, entry_fee=filled.fee, leverage=Decimal(1),
-                  margin=filled.qty * filled.price, entry_rate=Decimal(0), interval_s=1)
+        leg = Leg(
+            venue=filled.venue,
+            side=leg_side,
+            qty=filled.qty,
+            entry_price=filled.price,
+            notional=filled.qty * filled.price,
+            entry_fee=filled.fee,
+            leverage=Decimal(1),
+            margin=filled.qty * filled.price,
+            entry_rate=Decimal(0),
+            interval_s=1,
+        )
         close = await self.close_leg(position_id, symbol, leg)
         rolled = [filled.venue] if close is not None else []
         if close is not None:
             self.rollbacks.append(
-                RollbackCost(fees=filled.fee + close.fee,
-                             realized_pnl=realized_pnl(leg_side, filled.qty, filled.price, close.price))
+                RollbackCost(
+                    fees=filled.fee + close.fee,
+                    realized_pnl=realized_pnl(leg_side, filled.qty, filled.price, close.price),
+                )
             )
         self._log.emit(
-            ExecutionRollback(position_id=position_id, symbol=symbol, failed_venue=failed.name,
-                              rolled_back_venues=rolled, reason=reason),
+            ExecutionRollback(
+                position_id=position_id,
+                symbol=symbol,
+                failed_venue=failed.name,
+                rolled_back_venues=rolled,
+                reason=reason,
+            ),
             message=f"Rollback {symbol}: {failed.name} leg {'rejected' if reason == 'LEG_REJECTED' else 'failed'}, "
             + (f"closed {filled.venue} leg" if rolled else f"could NOT close {filled.venue} leg"),
             level="warning" if rolled else "error",
         )
 
-    def _opened(self, position_id: str, opp: Opportunity, long_fill: Fill, short_fill: Fill, leverage: Decimal,
-                target_exposure_usd: Decimal, now: datetime) -> Position:
+    def _opened(
+        self,
+        position_id: str,
+        opp: Opportunity,
+        long_fill: Fill,
+        short_fill: Fill,
+        leverage: Decimal,
+        target_exposure_usd: Decimal,
+        now: datetime,
+    ) -> Position:
         def leg(fill: Fill, side: str, rate: Decimal, interval_s: int) -> Leg:
             notional = fill.qty * fill.price
-            return Leg(venue=fill.venue, side=side, qty=fill.qty, entry_price=fill.price, notional=notional,
-                       entry_fee=fill.fee, leverage=leverage, margin=margin_for(notional, leverage),
-                       entry_rate=rate, interval_s=interval_s)
+            return Leg(
+                venue=fill.venue,
+                side=side,
+                qty=fill.qty,
+                entry_price=fill.price,
+                notional=notional,
+                entry_fee=fill.fee,
+                leverage=leverage,
+                margin=margin_for(notional, leverage),
+                entry_rate=rate,
+                interval_s=interval_s,
+            )
 
         pos = Position(
             position_id=position_id,
@@ -225,8 +319,16 @@ class AtomicExecutor:
                 long_venue=opp.long_venue,
                 short_venue=opp.short_venue,
                 legs=[
-                    LegOpen(venue=lg.venue, side=lg.side, qty=lg.qty, entry_price=lg.entry_price,
-                            notional=lg.notional, fee=lg.entry_fee, leverage=lg.leverage, margin=lg.margin)
+                    LegOpen(
+                        venue=lg.venue,
+                        side=lg.side,
+                        qty=lg.qty,
+                        entry_price=lg.entry_price,
+                        notional=lg.notional,
+                        fee=lg.entry_fee,
+                        leverage=lg.leverage,
+                        margin=lg.margin,
+                    )
                     for lg in pos.legs
                 ],
                 target_exposure_usd=target_exposure_usd,

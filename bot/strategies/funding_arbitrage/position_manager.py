@@ -64,8 +64,13 @@ class PositionView:
 class PositionManager:
     """Owns the open positions of the strategy: monitoring, funding bookkeeping and exits."""
 
-    def __init__(self, config: StrategyConfig, venues: Mapping[str, Venue], executor: AtomicExecutor,
-                 log: UnifiedLogger) -> None:
+    def __init__(
+        self,
+        config: StrategyConfig,
+        venues: Mapping[str, Venue],
+        executor: AtomicExecutor,
+        log: UnifiedLogger,
+    ) -> None:
         self._config = config
         self._venues = venues
         self._executor = executor
@@ -96,7 +101,9 @@ class PositionManager:
         div = divergence_pct(long_mark, short_mark).quantize(_PCT_Q, ROUND_HALF_EVEN)
         return PositionView(current, erosion, div)
 
-    def exit_decision(self, position: Position, view: PositionView, now: datetime) -> tuple[str | None, str | None]:
+    def exit_decision(
+        self, position: Position, view: PositionView, now: datetime
+    ) -> tuple[str | None, str | None]:
         """``(exit_reason, hold_code)`` by the rules in the module docstring; at most one is not ``None``."""
         cfg = self._config
         age_h = position.age_hours(now)
@@ -134,16 +141,24 @@ class PositionManager:
             if key != position.last_update_key:
                 position.last_update_key = key
                 self._log.emit(
-                    PositionUpdated(position_id=position.position_id, symbol=position.symbol, current_spread_apr=view.current_spread_apr,
-                                    profit_erosion_pct=view.erosion_pct, divergence_pct=view.divergence_pct,
-                                    hold_code=hold),
+                    PositionUpdated(
+                        position_id=position.position_id,
+                        symbol=position.symbol,
+                        current_spread_apr=view.current_spread_apr,
+                        profit_erosion_pct=view.erosion_pct,
+                        divergence_pct=view.divergence_pct,
+                        hold_code=hold,
+                    ),
                     message=f"{position.position_id} spread {view.current_spread_apr * 100:.2f}% APR, erosion "
-                    f"{view.erosion_pct:.1f}%, divergence {view.divergence_pct:.4f}%" + (f" [{hold}]" if hold else ""),
+                    f"{view.erosion_pct:.1f}%, divergence {view.divergence_pct:.4f}%"
+                    + (f" [{hold}]" if hold else ""),
                 )
             if reason is not None:
-                detail = (f"spread {view.current_spread_apr * 100:.2f}% APR vs entry "
-                          f"{position.entry_spread_apr * 100:.2f}%, erosion {view.erosion_pct:.1f}%, "
-                          f"age {position.age_hours(now):.1f} h")
+                detail = (
+                    f"spread {view.current_spread_apr * 100:.2f}% APR vs entry "
+                    f"{position.entry_spread_apr * 100:.2f}%, erosion {view.erosion_pct:.1f}%, "
+                    f"age {position.age_hours(now):.1f} h"
+                )
                 attempted += 1
                 await self.close(position, reason, now, detail=detail)
         return attempted
@@ -153,25 +168,38 @@ class PositionManager:
         for position in list(self.open.values()):
             await self.close(position, reason, now, detail="end of the market data window")
 
-    async def close(self, position: Position, reason: str, now: datetime, *, detail: str | None = None) -> bool:
+    async def close(
+        self, position: Position, reason: str, now: datetime, *, detail: str | None = None
+    ) -> bool:
         """Exit both legs with reduce-only orders and emit ``position.closed``. Returns ``False`` if a leg could
         not be closed (it stays open and ``check`` retries it on every call, regardless of the exit rules).
         ``reason`` only counts on the first call: a retry keeps the position's ``exit_reason``."""
         sym = position.symbol
-        self._log.stage("5", "🚪", f"Exiting {sym} • {reason}", lifecycle="closing_position", symbol=sym,
-                        position_id=position.position_id)
+        self._log.stage(
+            "5",
+            "🚪",
+            f"Exiting {sym} • {reason}",
+            lifecycle="closing_position",
+            symbol=sym,
+            position_id=position.position_id,
+        )
         if position.exit_reason is None:
             position.exit_reason = reason
-            self._log.emit(PositionClosing(position_id=position.position_id, symbol=position.symbol, reason=reason,
-                                           detail=detail),
-                           message=f"Closing {position.position_id} ({reason})")
+            self._log.emit(
+                PositionClosing(
+                    position_id=position.position_id, symbol=position.symbol, reason=reason, detail=detail
+                ),
+                message=f"Closing {position.position_id} ({reason})",
+            )
         for leg in position.legs:
             if leg.exit_price is not None:
                 continue
             fill = await self._executor.close_leg(position.position_id, sym, leg)
             if fill is None:
-                self._log.error(f"Could not close {leg.venue} {leg.side} leg of {position.position_id}",
-                                position_id=position.position_id)
+                self._log.error(
+                    f"Could not close {leg.venue} {leg.side} leg of {position.position_id}",
+                    position_id=position.position_id,
+                )
                 self._warn_unhedged(position)
                 return False
             leg.exit_price = fill.price
@@ -180,9 +208,16 @@ class PositionManager:
         del self.open[position.position_id]
         self.closed.append(position)
         self._log.emit(
-            PositionClosed(position_id=position.position_id, symbol=position.symbol, reason=position.exit_reason,
-                           realized_pnl=position.realized_pnl, fees=position.fees, funding=position.funding,
-                           net_pnl=position.net_pnl, hold_s=position.age_s(now)),
+            PositionClosed(
+                position_id=position.position_id,
+                symbol=position.symbol,
+                reason=position.exit_reason,
+                realized_pnl=position.realized_pnl,
+                fees=position.fees,
+                funding=position.funding,
+                net_pnl=position.net_pnl,
+                hold_s=position.age_s(now),
+            ),
             message=f"Closed {position.position_id} {sym} ({position.exit_reason}): net {position.net_pnl:.2f} USD "
             f"(price {position.realized_pnl:.2f}, funding {position.funding:.2f}, fees {position.fees:.2f})",
         )
@@ -199,8 +234,12 @@ class PositionManager:
         self._log.warning(
             f"UNHEDGED {position.position_id} {position.symbol}: {leg.venue} {leg.side} {leg.qty} still open, "
             f"{closed_legs[0].venue} leg closed; retrying the close ({position.exit_reason}) every check",
-            position_id=position.position_id, symbol=position.symbol, unhedged_venue=leg.venue,
-            unhedged_side=leg.side, unhedged_qty=leg.qty, closed_venue=closed_legs[0].venue,
+            position_id=position.position_id,
+            symbol=position.symbol,
+            unhedged_venue=leg.venue,
+            unhedged_side=leg.side,
+            unhedged_qty=leg.qty,
+            closed_venue=closed_legs[0].venue,
             exit_reason=position.exit_reason,
         )
 
@@ -220,11 +259,20 @@ class PositionManager:
                     leg.expected_funding += expected
                     settled.setdefault(position.position_id, {})[leg.side] = credit
                     self._log.emit(
-                        FundingPayment(position_id=position.position_id, symbol=credit.symbol, venue=credit.venue,
-                                       side=leg.side, rate=credit.rate, entry_rate=leg.entry_rate,
-                                       interval_s=credit.interval_s, qty=leg.qty, mark_price=credit.mark_price,
-                                       notional=leg.qty * credit.mark_price, payment=credit.payment,
-                                       expected_payment=expected),
+                        FundingPayment(
+                            position_id=position.position_id,
+                            symbol=credit.symbol,
+                            venue=credit.venue,
+                            side=leg.side,
+                            rate=credit.rate,
+                            entry_rate=leg.entry_rate,
+                            interval_s=credit.interval_s,
+                            qty=leg.qty,
+                            mark_price=credit.mark_price,
+                            notional=leg.qty * credit.mark_price,
+                            payment=credit.payment,
+                            expected_payment=expected,
+                        ),
                         message=f"Funding {credit.venue} {leg.side} {credit.symbol}: {credit.payment:+.4f} USD "
                         f"(expected {expected:+.4f}) at rate {credit.rate}",
                     )
@@ -238,11 +286,18 @@ class PositionManager:
         short_pay = short_c.payment if short_c else Decimal(0)
         div = divergence_pct(long_v.mark_price(position.symbol), short_v.mark_price(position.symbol))
         self._log.emit(
-            FundingSettlement(position_id=position.position_id, symbol=position.symbol,
-                              long_venue=position.long.venue, short_venue=position.short.venue,
-                              long_payment=long_pay, short_payment=short_pay, net_payment=long_pay + short_pay,
-                              long_rate=long_c.rate if long_c else None, short_rate=short_c.rate if short_c else None,
-                              divergence_pct=div),
+            FundingSettlement(
+                position_id=position.position_id,
+                symbol=position.symbol,
+                long_venue=position.long.venue,
+                short_venue=position.short.venue,
+                long_payment=long_pay,
+                short_payment=short_pay,
+                net_payment=long_pay + short_pay,
+                long_rate=long_c.rate if long_c else None,
+                short_rate=short_c.rate if short_c else None,
+                divergence_pct=div,
+            ),
             message=f"Funding {position.position_id}: net {long_pay + short_pay:+.4f} USD "
             f"(long {long_pay:+.4f}, short {short_pay:+.4f}), divergence {div:+.4f}%",
         )

@@ -53,7 +53,9 @@ def rank_opportunities(
                 continue
             net = net_spread_apr(spread, taker_fees[long_v], taker_fees[short_v], expected_hold_hours)
             candidates.append(
-                Opportunity(symbol, long_v, short_v, lq.rate, sq.rate, lq.interval_s, sq.interval_s, spread, net)
+                Opportunity(
+                    symbol, long_v, short_v, lq.rate, sq.rate, lq.interval_s, sq.interval_s, spread, net
+                )
             )
         if candidates:
             best.append(min(candidates, key=lambda o: (-o.net_apr, o.long_venue, o.short_venue)))
@@ -118,8 +120,11 @@ class Scanner:
                 continue
             self._log.emit(
                 OpportunitySkipped(
-                    symbol=o.symbol, long_venue=o.long_venue, short_venue=o.short_venue,
-                    reason=BELOW_MIN_PROFIT, net_apr=o.net_apr,
+                    symbol=o.symbol,
+                    long_venue=o.long_venue,
+                    short_venue=o.short_venue,
+                    reason=BELOW_MIN_PROFIT,
+                    net_apr=o.net_apr,
                 ),
                 message=f"{o.symbol}: net {_pct(o.net_apr)} APR below min {_pct(self._config.min_profit_rate)}",
             )

@@ -145,8 +145,13 @@ class FundingArbitrageStrategy(Strategy):
         if self._repeated(opp, reason):
             return
         self._log.emit(
-            OpportunitySkipped(symbol=opp.symbol, long_venue=opp.long_venue, short_venue=opp.short_venue,
-                               reason=reason, net_apr=opp.net_apr),
+            OpportunitySkipped(
+                symbol=opp.symbol,
+                long_venue=opp.long_venue,
+                short_venue=opp.short_venue,
+                reason=reason,
+                net_apr=opp.net_apr,
+            ),
             message=f"{opp.symbol}: {message}",
         )
 
@@ -156,7 +161,8 @@ class FundingArbitrageStrategy(Strategy):
             return
         self._log.emit(
             RiskLimitHit(limit=limit, value=value, limit_value=limit_value, symbol=opp.symbol),
-            message=f"{limit} reached ({value} / {limit_value}): {opp.symbol} not opened", level="warning",
+            message=f"{limit} reached ({value} / {limit_value}): {opp.symbol} not opened",
+            level="warning",
         )
         self._skip(opp, reason, f"{limit} reached")
 
@@ -172,8 +178,13 @@ class FundingArbitrageStrategy(Strategy):
             self._limit(opp, "max_positions", Decimal(n_open), Decimal(cfg.max_positions), "MAX_POSITIONS")
             return False
         if opened_now >= cfg.max_new_positions_per_cycle:
-            self._limit(opp, "max_new_positions_per_cycle", Decimal(opened_now),
-                        Decimal(cfg.max_new_positions_per_cycle), "MAX_NEW_PER_CYCLE")
+            self._limit(
+                opp,
+                "max_new_positions_per_cycle",
+                Decimal(opened_now),
+                Decimal(cfg.max_new_positions_per_cycle),
+                "MAX_NEW_PER_CYCLE",
+            )
             return False
 
         self._resting = None
@@ -182,17 +193,27 @@ class FundingArbitrageStrategy(Strategy):
         long_mark, short_mark = long_v.mark_price(sym), short_v.mark_price(sym)
         div = divergence_pct(long_mark, short_mark)
         if abs(div) > cfg.max_entry_price_divergence_pct:
-            self._skip(opp, "DIVERGENCE_TOO_HIGH",
-                       f"mark divergence {div:.4f}% exceeds {cfg.max_entry_price_divergence_pct}%")
+            self._skip(
+                opp,
+                "DIVERGENCE_TOO_HIGH",
+                f"mark divergence {div:.4f}% exceeds {cfg.max_entry_price_divergence_pct}%",
+            )
             return False
 
-        self._log.stage("2", "🔍", "Leverage Validation & Normalization", lifecycle="opening_position", symbol=sym)
+        self._log.stage(
+            "2", "🔍", "Leverage Validation & Normalization", lifecycle="opening_position", symbol=sym
+        )
         leverage = min(long_v.leverage, short_v.leverage, cfg.max_leverage)
         notional = cfg.target_margin * leverage
         exposure = self._positions.exposure_usd()
         if exposure + notional > cfg.max_total_exposure_usd:
-            self._limit(opp, "max_total_exposure_usd", exposure + notional, cfg.max_total_exposure_usd,
-                        "EXPOSURE_LIMIT")
+            self._limit(
+                opp,
+                "max_total_exposure_usd",
+                exposure + notional,
+                cfg.max_total_exposure_usd,
+                "EXPOSURE_LIMIT",
+            )
             return False
         lot = max(long_v.lot_size(sym), short_v.lot_size(sym))
         qty = (notional / long_mark / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
@@ -202,7 +223,9 @@ class FundingArbitrageStrategy(Strategy):
         self._log.info(
             f"{sym}: leverage normalized to {leverage}x on {long_v.name}/{short_v.name}; "
             f"notional {notional} USD per leg → qty {qty} (lot {lot})",
-            symbol=sym, leverage=leverage, qty=qty,
+            symbol=sym,
+            leverage=leverage,
+            qty=qty,
         )
         self._attempts += 1
         position_id = f"P{self._attempts:04d}-{sym}"
