@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -12,6 +14,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 from pg_fixtures import pg_base_dsn, pg_dsn  # noqa: E402,F401  (PostgreSQL fixtures, tests/pg_fixtures.py)
+from support_terminal import Pane  # noqa: E402
 
 
 @pytest.fixture(scope="session")
@@ -41,3 +44,17 @@ def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     (path,) = logs.glob("*.jsonl")
     path.chmod(0o444)
     return path
+
+
+@pytest.fixture
+def pane_factory(tmp_path: Path) -> Iterator[Callable[..., Pane]]:
+    panes: list[Pane] = []
+
+    def make(**kwargs: Any) -> Pane:
+        pane = Pane(tmp_path, **kwargs)
+        panes.append(pane)
+        return pane
+
+    yield make
+    for pane in panes:
+        pane.close()

@@ -11,11 +11,15 @@ import asyncio
 import os
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import asyncpg
 import pytest
 
+from dashboard.reducer import Reducer
+from logging_pipeline.postgres import PostgresSink
 from logging_pipeline.postgres.dsn import redact_dsn
+from logging_pipeline.postgres.wiring import reducer_snapshot_provider
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 _reachable: dict[str, str | None] = {}
@@ -224,3 +228,25 @@ class TcpProxy:
         await asyncio.gather(pipe(reader, up_w), pipe(up_r, writer))
         self._writers.discard(writer)
         self._writers.discard(up_w)
+
+
+async def record_session(dsn: str, sid: str, events: list, tmp_path: Path, **kw) -> PostgresSink:
+    """Run the sink with a live reducer fed first (as the dashboard does) and snapshots every 0.1 s."""
+    live = Reducer()
+    sink = PostgresSink(
+        dsn,
+        session_id=sid,
+        flush_interval_s=0.02,
+        batch_size=100,
+        spool_dir=tmp_path,
+        snapshot_provider=reducer_snapshot_provider(live, sid),
+        snapshot_interval_s=0.1,
+        **kw,
+    )
+    async with sink:
+        for i, (line, rec) in enumerate(events):
+            live.feed_line(line)
+            sink.write(line, rec)
+            if i % 100 == 99:
+                await asyncio.sleep(0.03)
+    return sink

@@ -70,7 +70,7 @@ async def test_db_snapshot_in_previous_state_form_does_not_fold_tail_onto_empty_
     for exactly this in 2840b6e; ``tools/pg_admin.session_net_pnl`` checks the return value)."""
     import asyncpg
     from pg_fixtures import make_events
-    from test_pg_replay import _record
+    from pg_fixtures import record_session as _record
 
     from dashboard.sources.postgres import PostgresSource
     from logging_pipeline.postgres.rows import unwrap_jsonb, wrap_json_text

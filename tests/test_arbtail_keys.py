@@ -459,8 +459,8 @@ ARBTAIL = Path(sys.executable).with_name("arbtail")
 
 
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")
-def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:  # noqa: F811 - the fixture
-    from test_terminal import assert_terminal_usable
+def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
+    from support_terminal import assert_terminal_usable
 
     path = tmp_path / "s.jsonl"
     write_log(path, 200, lambda i: 60.0)  # 200 minutes of log: 12 s at --speed 1000
@@ -493,9 +493,6 @@ def test_keys_in_tmux(tmp_path: Path, pane_factory: Callable[..., Any]) -> None:
         "stty's answer",
     )
     assert modes.split() == ["echo", "icanon"], pane.text()
-
-
-from test_terminal import pane_factory  # noqa: E402,F401  (the tmux pane fixture)
 
 
 async def test_reanchor_after_a_stop_does_not_make_up_the_stopped_time() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from structlog.testing import capture_logs
-from test_bot_execution import START, make_config, market_for, opportunity
+from support_bot import START, make_config, market_for, opportunity
 
 from bot.config import load_config
 from bot.runner import run_bot

@@ -15,7 +15,7 @@ from decimal import Decimal
 
 import pytest
 from structlog.testing import capture_logs
-from test_bot_execution import START, make_config, market_for, opportunity
+from support_bot import START, make_config, market_for, opportunity
 
 from bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from bot.strategies.funding_arbitrage.position_manager import PositionManager

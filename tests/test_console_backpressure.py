@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from test_faults import Run, run_bot_in_process, trades
+from support_runs import Run, run_bot_in_process, trades
 
 from logging_pipeline import Sink
 from logging_pipeline.sinks.console import ConsoleSink

@@ -7,28 +7,23 @@ reported the way the design says (one warning event, a ``session.health`` event 
 rejection). A recording sink added next to the real ones keeps every event, so the comparison does not depend
 on the sink under test.
 
-``run_bot_in_process`` is also used by ``test_secrets.py``.
+``run_bot_in_process`` and ``trades`` live in ``tests/support_runs.py``.
 """
 
 from __future__ import annotations
 
-import asyncio
 import errno
 import threading
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import orjson
 import pytest
+from support_runs import Run, run_bot_in_process, trades
 
 import dashboard.service as service_module
 import tools.runbot_cli as runbot_cli
-from bot.config import BotConfig, load_config
 from dashboard.folds import PLAN
 from dashboard.folds.base import FOLDED
 from dashboard.reducer import Reducer
@@ -37,100 +32,6 @@ from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER
 from logging_pipeline.events import Envelope, PositionUpdated
 from logging_pipeline.sinks.jsonl import JsonlSink
 from logging_pipeline.writer import BatchFileWriter
-
-ROOT = Path(__file__).resolve().parent.parent
-SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
-_REAL_SINKS = runbot_cli._sinks
-_VARYING = ("ts", "seq", "session_id")  # differ between two runs of the same config; everything else may not
-
-
-class RecordingSink(Sink):
-    """Keeps every serialised line (the test's own copy of the event stream)."""
-
-    name = "recorder"
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lines: list[bytes] = []
-
-    def write(self, line: bytes, record: dict[str, Any]) -> None:
-        self.lines.append(line)
-
-
-@dataclass
-class Run:
-    code: int
-    events: list[dict[str, Any]]
-    lines: list[bytes]
-    jsonl: Path
-    reducer: Reducer
-    sinks: list[Sink]
-
-    def of(self, name: str) -> list[dict[str, Any]]:
-        return [e for e in self.events if e["event"] == name]
-
-    @property
-    def bot_wall_s(self) -> float:
-        """Wall seconds from ``session.started`` to the last position closing (the bot's own work)."""
-        start = datetime.fromisoformat(self.of("session.started")[0]["ts"])
-        end = datetime.fromisoformat(self.of("position.closed")[-1]["ts"])
-        return (end - start).total_seconds()
-
-
-def run_bot_in_process(
-    tmp_path: Path,
-    *,
-    mode: str = "silent",
-    config: BotConfig | None = None,
-    adjust_sinks: Callable[[list[Sink]], list[Sink]] | None = None,
-) -> Run:
-    """One ``runbot --speed 0 --dashboard-mode=<mode>`` run of the shipped config, in this process.
-
-    ``adjust_sinks`` may wrap, replace or add sinks (the recording sink is added after it). Returns the events
-    as every sink saw them, the JSONL path, the live reducer and the sinks."""
-    recorder = RecordingSink()
-    seen: dict[str, Any] = {}
-
-    def sinks(opts: runbot_cli.RunOptions, session_id: str, tee: Any) -> tuple[list[Sink], JsonlSink]:
-        built, jsonl = _REAL_SINKS(opts, session_id, tee)
-        if adjust_sinks is not None:
-            built = adjust_sinks(built)
-        built = [*built, recorder]
-        seen["sinks"] = built
-        return built, jsonl
-
-    class KeptReducer(Reducer):
-        def __init__(self, **kwargs: Any) -> None:
-            super().__init__(**kwargs)
-            seen["reducer"] = self
-
-    log_dir = tmp_path / f"logs-{len(list(tmp_path.glob('logs-*')))}"
-    opts = runbot_cli.RunOptions(
-        config=config or load_config(SHIPPED),
-        config_path=SHIPPED,
-        mode=runbot_cli.DashboardMode(mode),
-        speed=Decimal(0),
-        log_dir=log_dir,
-        level="INFO",
-        width=120,
-        final_frame=None,
-    )
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runbot_cli, "_sinks", sinks)
-        mp.setattr(runbot_cli, "Reducer", KeptReducer)
-        code = asyncio.run(runbot_cli._main(opts))
-    (jsonl,) = log_dir.glob("*.jsonl")
-    events = [orjson.loads(line) for line in recorder.lines]
-    return Run(code, events, recorder.lines, jsonl, seen["reducer"], seen["sinks"])
-
-
-def trades(run: Run) -> list[dict[str, Any]]:
-    """The trading record: every position.opened/closed event without the fields that vary between runs."""
-    return [
-        {k: v for k, v in e.items() if k not in _VARYING}
-        for e in run.events
-        if e["event"] in ("position.opened", "position.closed")
-    ]
 
 
 @pytest.fixture(scope="module")

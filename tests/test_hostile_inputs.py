@@ -11,8 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from events_builder import SID
-from test_reducer import Events, mark, round_trip, started
+from events_builder import SID, Events, mark, round_trip, started
 from typer.testing import CliRunner
 
 from dashboard.reducer import Reducer

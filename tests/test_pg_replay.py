@@ -9,13 +9,12 @@ from pathlib import Path
 import asyncpg
 import pytest
 from pg_fixtures import make_events
-from test_terminal import pane_factory  # noqa: F401  (the tmux pane fixture)
+from pg_fixtures import record_session as _record
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
 from dashboard.sources.postgres import PostgresSource, PostgresSourceError
 from logging_pipeline.postgres import PostgresSink
-from logging_pipeline.postgres.wiring import reducer_snapshot_provider
 
 pytestmark = pytest.mark.pg
 
@@ -29,28 +28,6 @@ def _fold(lines: list[bytes]) -> Reducer:
     for line in lines:
         r.feed_line(line)
     return r
-
-
-async def _record(dsn: str, sid: str, events: list, tmp_path: Path, **kw) -> PostgresSink:
-    """Run the sink with a live reducer fed first (as the dashboard does) and snapshots every 0.1 s."""
-    live = Reducer()
-    sink = PostgresSink(
-        dsn,
-        session_id=sid,
-        flush_interval_s=0.02,
-        batch_size=100,
-        spool_dir=tmp_path,
-        snapshot_provider=reducer_snapshot_provider(live, sid),
-        snapshot_interval_s=0.1,
-        **kw,
-    )
-    async with sink:
-        for i, (line, rec) in enumerate(events):
-            live.feed_line(line)
-            sink.write(line, rec)
-            if i % 100 == 99:
-                await asyncio.sleep(0.03)
-    return sink
 
 
 async def test_replay_from_snapshot_equals_full_replay_and_jsonl(pg_dsn: str, tmp_path: Path) -> None:
@@ -178,14 +155,14 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
 def test_following_a_db_session_in_a_terminal_has_the_keys_and_leaves_the_frame(
     pg_dsn: str,
     tmp_path: Path,
-    pane_factory: object,  # noqa: F811 - the fixture imported above
+    pane_factory: object,  # the tmux pane fixture (tests/conftest.py)
 ) -> None:
     """``arbtail --db DSN --session ID --follow`` on a terminal: status bar, ``space`` freezes, ``q`` quits,
     the terminal is given back and the last frame stays on the normal screen."""
     import sys
 
     from pg_fixtures import make_events
-    from test_terminal import assert_terminal_usable
+    from support_terminal import assert_terminal_usable
 
     from tools.pg_admin import import_jsonl
 

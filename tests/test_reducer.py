@@ -11,7 +11,7 @@ from typing import Any
 
 import orjson
 import pytest
-from events_builder import SID, Events, build, fill, leg, mark, opened, payment, round_trip, started
+from events_builder import Events, build, fill, mark, round_trip, started
 
 from dashboard.reducer import NOISE_EVENTS, Reducer, apply, build_snapshot
 from dashboard.render_rich import frame_text
@@ -26,22 +26,6 @@ from logging_pipeline.events import (
     PositionUpdated,
     SessionHealth,
 )
-
-# The event builders live in tests/events_builder.py (derived from the catalogue); re-exported for the modules
-# that import them from here.
-__all__ = [
-    "SID",
-    "Events",
-    "build",
-    "fill",
-    "fold",
-    "leg",
-    "mark",
-    "opened",
-    "payment",
-    "round_trip",
-    "started",
-]
 
 
 def fold(events: list[dict[str, Any]], **kw: Any) -> Reducer:

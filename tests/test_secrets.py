@@ -12,7 +12,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from test_faults import SHIPPED, run_bot_in_process
+from support_runs import SHIPPED, run_bot_in_process
 
 import tools.runbot_cli as runbot_cli
 from bot.config import BotConfig, load_config

@@ -12,19 +12,18 @@ on elapsed time.
 from __future__ import annotations
 
 import os
-import random
 import shutil
 import signal
-import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import orjson
 import pytest
+from support_terminal import Pane, assert_terminal_usable
 
 pytestmark = pytest.mark.skipif(shutil.which("tmux") is None, reason="tmux is not installed (CI installs it)")
 
@@ -33,73 +32,6 @@ CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 RUNBOT = Path(sys.executable).with_name("runbot")
 # ``runbot`` with fault-injection hooks (``--crash-after S``, ``--stray-output``): a test-only wrapper
 HOOKED_RUNBOT = f"{sys.executable} {ROOT / 'tests' / 'runbot_hooks.py'}"
-WAIT_S = 30.0  # upper bound of any wait (a failing test, not a slow one, reaches it)
-
-
-class Pane:
-    """One shell in a private tmux server."""
-
-    def __init__(
-        self, tmp: Path, width: int = 120, height: int = 40, env: dict[str, str] | None = None
-    ) -> None:
-        self.socket = f"arbdash-test-{uuid.uuid4().hex[:8]}"
-        self.tmp = tmp
-        environment = {
-            "PATH": os.environ.get("PATH", "/usr/bin:/bin"),
-            "HOME": str(tmp),
-            "TERM": "xterm-256color",
-            "PS1": "$ ",
-            "LANG": "C.UTF-8",
-            **(env or {}),
-        }
-        shell = (
-            "env -i " + " ".join(f"{k}='{v}'" for k, v in environment.items()) + " bash --norc --noprofile"
-        )
-        self.tmux("new-session", "-d", "-s", "t", "-x", str(width), "-y", str(height), shell)
-        self.wait(lambda: self.text().rstrip().endswith("$"), "the shell prompt")
-
-    def tmux(self, *args: str) -> str:
-        out = subprocess.run(["tmux", "-L", self.socket, *args], capture_output=True, text=True, timeout=10)
-        return out.stdout
-
-    def keys(self, *keys: str) -> None:
-        self.tmux("send-keys", "-t", "t", *keys)
-
-    def text(self) -> str:
-        return self.tmux("capture-pane", "-p", "-t", "t")
-
-    def flags(self) -> str:
-        """``"<cursor visible> <alternate screen on>"`` — ``"1 0"`` is a terminal handed back in good order."""
-        return self.tmux("display", "-p", "-t", "t", "#{cursor_flag} #{alternate_on}").strip()
-
-    def shell_pid(self) -> int:
-        return int(self.tmux("display", "-p", "-t", "t", "#{pane_pid}").strip())
-
-    def wait(self, ok: Callable[[], Any], what: str) -> Any:
-        deadline = time.monotonic() + WAIT_S
-        while time.monotonic() < deadline:
-            result = ok()
-            if result:
-                return result
-            time.sleep(0.1)
-        raise AssertionError(f"timed out waiting for {what}; pane:\n{self.text()}")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.socket, "kill-server"], capture_output=True, timeout=10)
-
-
-@pytest.fixture
-def pane_factory(tmp_path: Path) -> Iterator[Callable[..., Pane]]:
-    panes: list[Pane] = []
-
-    def make(**kwargs: Any) -> Pane:
-        pane = Pane(tmp_path, **kwargs)
-        panes.append(pane)
-        return pane
-
-    yield make
-    for pane in panes:
-        pane.close()
 
 
 def _children(pid: int) -> list[int]:
@@ -148,18 +80,6 @@ def _state(pid: int) -> str:
         return "(" + Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] + ")"
     except OSError:
         return "(gone)"
-
-
-def assert_terminal_usable(pane: Pane, expect_rc: int | None = None) -> None:
-    assert pane.flags() == "1 0", pane.text()
-    token = f"ok-{random.randrange(10**6, 10**7)}"
-    pane.keys(f"echo {token} rc=$?", "Enter")
-    line = pane.wait(
-        lambda: next((ln for ln in pane.text().splitlines() if ln.startswith(token)), None),
-        "the shell to answer",
-    )
-    if expect_rc is not None:
-        assert line.strip() == f"{token} rc={expect_rc}", pane.text()
 
 
 def assert_session_closed(bot: Bot, *, reason: str, health: str = "stopped") -> None:

@@ -7,7 +7,7 @@ import asyncio
 import time
 from typing import Any
 
-from test_terminal_writer import BlockedStream
+from support_terminal import BlockedStream
 
 from dashboard.reducer import Reducer
 from dashboard.service import DashboardService

@@ -23,33 +23,13 @@ from pathlib import Path
 
 import orjson
 import yaml
+from support_terminal import BlockedStream
 
 from dashboard.terminal_writer import TerminalWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 RUNBOT = Path(sys.executable).with_name("runbot")
-
-
-class BlockedStream:
-    """A text stream whose ``write`` waits until ``release`` is set (a terminal that takes nothing)."""
-
-    def __init__(self) -> None:
-        self.release = threading.Event()
-        self.entered = threading.Event()
-        self.text: list[str] = []
-
-    def write(self, text: str) -> int:
-        self.entered.set()
-        self.release.wait(10)
-        self.text.append(text)
-        return len(text)
-
-    def flush(self) -> None:
-        pass
-
-    def isatty(self) -> bool:
-        return True
 
 
 def _frame(n: int) -> str:
