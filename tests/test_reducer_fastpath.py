@@ -8,8 +8,6 @@ hot folds use (a float range test first) never accept what ``Decimal`` would ref
 from __future__ import annotations
 
 import random
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,26 +22,9 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture(scope="module")
-def real_lines(tmp_path_factory: pytest.TempPathFactory) -> list[bytes]:
-    out = tmp_path_factory.mktemp("fastpath")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.runbot_cli",
-            "--config",
-            str(ROOT / "configs/funding_arb_paper.yml"),
-            "--speed",
-            "0",
-            "--dashboard-mode=silent",
-            "--log-dir",
-            str(out),
-        ],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-    )
-    return [x for x in next(out.glob("*.jsonl")).read_bytes().split(b"\n") if x]
+def real_lines(real_log: Path) -> list[bytes]:
+    """The lines of the shared real paper run (``tests/conftest.py: real_log``)."""
+    return [x for x in real_log.read_bytes().split(b"\n") if x]
 
 
 def _slow(lines: list[bytes]) -> Reducer:
