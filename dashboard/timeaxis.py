@@ -11,11 +11,13 @@ A replay "up to T" folds every event until the first one whose time on the chose
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from enum import Enum
 from typing import Any, Literal
 
-__all__ = ["Clock", "ClockName", "TIME_FIELD", "event_time", "checkpoint_time"]
+import orjson
+
+__all__ = ["Clock", "ClockName", "TIME_FIELD", "event_time", "line_time", "checkpoint_time", "parse_time"]
 
 Clock = Literal["market", "wall"]
 
@@ -44,6 +46,27 @@ def event_time(event: Any, clock: Clock) -> datetime | None:
     except ValueError:
         return None
     return t if t.tzinfo is not None else None
+
+
+def line_time(raw: bytes, clock: Clock) -> datetime | None:
+    """``event_time`` of one JSONL line (bytes of one event); ``None`` for a line that is not JSON too."""
+    try:
+        event = orjson.loads(raw)
+    except orjson.JSONDecodeError:
+        return None
+    return event_time(event, clock)
+
+
+def parse_time(text: str | None) -> datetime | None:
+    """A command-line time (``--at``, ``--from``, ``--to``, ``--since``): ISO 8601, a time without an offset is
+    taken as UTC; ``None`` for ``None``. Raises ``ValueError`` naming the expected form."""
+    if text is None:
+        return None
+    try:
+        at = datetime.fromisoformat(text.strip().replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"bad time {text!r}: use ISO 8601, e.g. 2026-03-01T08:00:00Z") from None
+    return at if at.tzinfo is not None else at.replace(tzinfo=UTC)
 
 
 def checkpoint_time(event: dict[str, Any], clock: Clock) -> datetime | None:

@@ -4,6 +4,7 @@ without market times, events stored verbatim because of a NUL, and checkpoint va
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -97,7 +98,7 @@ async def test_db_snapshot_in_previous_state_form_does_not_fold_tail_onto_empty_
         got = Reducer()
         await src.load(got)
         full = Reducer()
-        await src.load(full, use_snapshot=False)
+        await src.load(full, seek=False)
     assert frame_text(got.snapshot(), 140) == frame_text(full.snapshot(), 140)
 
 
@@ -120,13 +121,16 @@ def test_export_at_on_a_log_without_market_ts_falls_back_like_show(tmp_path: Pat
     ``arbtail export FILE --at T`` (default --clock market) never stops and exports the END of the log."""
     from typer.testing import CliRunner
 
+    from dashboard.sources.file_source import JsonlSource
     from tools.arbtail import app
     from tools.arbtail_export import export_frame
 
     path, lines, _ = _wall_log(tmp_path)
     at = orjson.loads(lines[150])["ts"]
     want = tmp_path / "want.svg"
-    export_frame(path, svg=want, html=None, at=datetime.fromisoformat(at), clock="wall")
+    asyncio.run(
+        export_frame(JsonlSource(path), svg=want, html=None, at=datetime.fromisoformat(at), clock="wall")
+    )
     got = tmp_path / "got.svg"
     out = CliRunner().invoke(app, ["export", str(path), "--svg", str(got), "--at", at])
     assert out.exit_code == 0, out.output
@@ -217,7 +221,7 @@ async def test_db_market_clock_stops_at_an_event_with_a_nul_escape(pg_dsn: str, 
     load(path, want, until=at, clock="market")
     async with PostgresSource(pg_dsn, sid) as src:
         got = Reducer()
-        await src.load(got, at=at, clock="market")
+        await src.load(got, until=at, clock="market")
     assert got.state.last_seq == want.state.last_seq == {sid: 19}
     assert frame_text(got.snapshot(), 120) == frame_text(want.snapshot(), 120)
 

@@ -1,10 +1,11 @@
 """``arbtail grep``: ``--since``/``--until`` on the clock chosen by ``--clock`` (default market, as ``show`` and
 ``export``), inclusive bounds, events without a time on that clock left out by a time filter, and the wall clock
-standing in (with ``resolve_clock``'s notice) for a log without market times. The expected sets are computed
+standing in (with the source's ``time_axis`` notice) for a log without market times. The expected sets are computed
 from the log's own lines, never written down."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -106,10 +107,10 @@ def test_no_market_time_in_range_is_exit_1(real_log: Path) -> None:
 
 
 def test_a_log_without_market_times_falls_back_to_the_wall_clock_with_its_notice(tmp_path: Path) -> None:
-    """With no ``market_ts`` at all the filter is on ``ts``, and stderr has ``resolve_clock``'s notice."""
+    """With no ``market_ts`` at all the filter is on ``ts``, and stderr has the source's ``time_axis`` notice."""
     from pg_fixtures import make_events
 
-    from tools.arbtail_view import resolve_clock
+    from dashboard.sources.file_source import JsonlSource
 
     sid = str(uuid.uuid4())
     lines = [line for line, _ in make_events(sid, 300)]
@@ -121,7 +122,7 @@ def test_a_log_without_market_times_falls_back_to_the_wall_clock_with_its_notice
     out = grep(path, "--since", since.isoformat())
     assert out.exit_code == 0, out.output
     assert seqs(out.stdout) == [e["seq"] for e in evs if when(e, "ts") >= since]
-    clock, notice = resolve_clock(path, "market")
+    clock, notice = asyncio.run(JsonlSource(path).time_axis("market"))
     assert clock == "wall" and notice
     assert out.stderr.strip() == f"arbtail: {notice}"
     assert grep(path).stderr == ""  # no time filter: no clock, no notice

@@ -28,9 +28,11 @@ from events_builder import Events, mark, round_trip
 from rich.console import Console
 
 from dashboard.reducer import Reducer
+from dashboard.sources.file_source import JsonlSource
+from dashboard.timeaxis import line_time
 from tools import arbtail_keys
 from tools.arbtail_keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
-from tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, event_time, format_time, playback
+from tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, format_time, playback
 
 BASE = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -86,7 +88,7 @@ def run_playback(
         clock = Clock(keys, at)
         task = asyncio.create_task(
             playback(
-                path,
+                JsonlSource(path),
                 reducer,
                 console or Console(file=io.StringIO(), width=120),
                 120,
@@ -399,7 +401,7 @@ def test_no_keys_no_status_bar_and_plain_pacing(tmp_path: Path) -> None:
 
     asyncio.run(
         playback(
-            path,
+            JsonlSource(path),
             Reducer(),
             Console(file=io.StringIO(), width=120),
             120,
@@ -447,10 +449,10 @@ def test_live_view_shows_the_status_bar(tmp_path: Path, monkeypatch: pytest.Monk
     assert " playing " in text and " paused " in text and "space pause" in text
 
 
-def test_event_time_is_the_one_time_axis() -> None:
-    assert event_time(b'{"ts":"2026-03-10T12:00:00+00:00"}') == BASE
+def test_line_time_is_the_one_time_axis() -> None:
+    assert line_time(b'{"ts":"2026-03-10T12:00:00+00:00"}', "wall") == BASE
     for bad in (b"", b"{}", b'{"ts":"2026-03-10T12:00:00"}', b'{"ts":5}', b"not json", b'{"ts":"yesterday"}'):
-        assert event_time(bad) is None
+        assert line_time(bad, "wall") is None
 
 
 # --- in a terminal: tmux -----------------------------------------------------------------------------------

@@ -16,6 +16,7 @@ from rich.console import Console
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
+from dashboard.sources.file_source import JsonlSource
 from dashboard.sources.jsonl import load
 from tools.arbtail_view import playback
 
@@ -38,7 +39,17 @@ def test_playback_paces_by_ts_and_stops_at_to(tmp_path: Path, capsys: object) ->
     r = Reducer()
     console = Console(file=io.StringIO(), width=120)  # not a terminal: plain frames
     asyncio.run(
-        playback(path, r, console, 120, speed=4, start=start, end=end, sleep=fake_sleep, now=lambda: clock[0])
+        playback(
+            JsonlSource(path),
+            r,
+            console,
+            120,
+            speed=4,
+            start=start,
+            end=end,
+            sleep=fake_sleep,
+            now=lambda: clock[0],
+        )
     )
     assert waits == pytest.approx([(ts[i + 1] - ts[i]).total_seconds() / 4 for i in range(3, 10)])
     at = Reducer()
@@ -76,7 +87,7 @@ def test_playback_makes_up_time_lost_folding(tmp_path: Path) -> None:
     r = SlowReducer()
     asyncio.run(
         playback(
-            path,
+            JsonlSource(path),
             r,
             Console(file=io.StringIO(), width=120),
             120,

@@ -133,7 +133,7 @@ def test_an_empty_file_is_refused_but_followed(tmp_path: Path) -> None:
     path.write_bytes(b"")
     result = once(path)
     assert result.exit_code == 2 and result.stdout == ""
-    assert "no event in it (the file is empty)" in result.stderr
+    assert "no event in it (it is empty)" in result.stderr
 
 
 @pytest.mark.parametrize("kind", ["missing", "directory", "unreadable", "bad_gzip"])

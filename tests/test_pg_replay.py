@@ -37,12 +37,13 @@ async def test_replay_from_snapshot_equals_full_replay_and_jsonl(pg_dsn: str, tm
     assert sink.stats["snapshots"] >= 3
     expected = _frame(_fold([line for line, _ in events]))
     async with PostgresSource(pg_dsn, sid) as src:
-        from_snap = Reducer()
-        fed = await src.load(from_snap)
-        assert fed < 1500, "replay must start from a stored snapshot, not from the first event"
+        from_snap, fed = Reducer(), [0]
+        await src.load(from_snap, progress=lambda n, _total: fed.append(n))
+        assert fed[-1] < 1500, "replay must start from a stored snapshot, not from the first event"
         assert src.last_seq == 1500
-        full = Reducer()
-        assert await src.load(full, use_snapshot=False) == 1500
+        full, fed = Reducer(), [0]
+        await src.load(full, seek=False, progress=lambda n, _total: fed.append(n))
+        assert fed[-1] == 1500
     assert _frame(from_snap) == expected == _frame(full)
 
 
@@ -54,7 +55,7 @@ async def test_replay_at_a_moment(pg_dsn: str, tmp_path: Path) -> None:
     at = events[k - 1][1]["ts"]  # ts of seq k
     async with PostgresSource(pg_dsn, sid[:13]) as src:
         r = Reducer()
-        await src.load(r, at=at)
+        await src.load(r, until=at)
         assert src.last_seq == k
     assert _frame(r) == _frame(_fold([line for line, _ in events[:k]]))
 
@@ -144,11 +145,13 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
         load(path, want, until=at, clock="market")
         async with PostgresSource(pg_dsn, sid) as src:
             got = Reducer()
-            await src.load(got, at=at, clock="market")
+            await src.load(got, until=at, clock="market")
         assert 0 < want.state.stats.applied < len(lines)
         assert _frame(got) == _frame(want)
     async with PostgresSource(pg_dsn, sid) as src:
-        assert await src.load(Reducer(), at=market[0] - timedelta(days=1), clock="market") == 0
+        before = Reducer()
+        assert await src.load(before, until=market[0] - timedelta(days=1), clock="market")
+        assert before.stats.applied == 0 and src.last_seq == -1
 
 
 @pytest.mark.skipif(__import__("shutil").which("tmux") is None, reason="tmux is not installed")

@@ -7,9 +7,12 @@
     arbtail logs/<session>.jsonl --from 12:00Z... --to ... --speed 60 # play a stretch back at 60x
         # keys while it plays (interactive terminal; --no-keys turns them off): space pause/resume,
         # n or → step one event, j skip 10 s of playback, + / - double / halve the speed, q quit
+    arbtail --db DSN --session ID [--follow | --at T | --from T --to T --speed N]   # a PostgreSQL session, the same
     arbtail grep|stats|export logs/<session>.jsonl ...                # see tools/arbtail_{grep,stats,export}.py
 
-The same reducer and renderer as ``runbot`` uses, so the last frame equals the bot's own. Bad lines in the file
+Every source — a file, a rotated set, a PostgreSQL session — is a ``dashboard.sources.protocol.ReplaySource`` drawn
+by the one view module (``tools.arbtail_view``). The same reducer and renderer as ``runbot`` uses, so the last
+frame equals the bot's own. Bad lines in the file
 are counted and shown in the session pane; an unreadable path is a clear message and exit code 2.
 """
 
@@ -21,7 +24,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from dashboard.sources.jsonl import SourceError
+from dashboard.sources.protocol import SourceError
 from dashboard.timeaxis import ClockName
 from tools.arbtail_export import register as register_export
 from tools.arbtail_grep import register as register_grep
@@ -123,7 +126,8 @@ def show(
         bool, typer.Option("--full", help="Replay every line (no start from the last checkpoint).")
     ] = False,
     poll: Annotated[
-        float, typer.Option("--poll", min=0.01, help="--follow: re-check the file every N s.")
+        float,
+        typer.Option("--poll", min=0.01, help="--follow: re-check the file (or the session) every N s."),
     ] = 0.5,
     clock: Annotated[
         ClockName,
@@ -143,65 +147,46 @@ def show(
     ] = False,
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db)."""
-    conflict = _conflict(
-        once=once,
-        follow=follow,
-        at=at,
-        start=start,
-        end=end,
-        speed=speed,
-        db=session is not None or (path is None and bool(db)),
-    )
+    from dashboard.timeaxis import parse_time
+
+    in_db = session is not None or (path is None and bool(db))
+    conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed)
     if path is not None and session is not None:
         conflict = f"give a log file ({path}) or --session in --db, not both"
     if conflict:
         _fail(conflict)
         return
-    if session is not None or (path is None and db):
-        _show_db(
-            db,
-            session or "latest",
-            at=at,
-            follow=follow,
-            once=once,
-            width=width,
-            timeline=timeline,
-            clock=clock.value,
-            keys=not no_keys,
-        )
-        return
-    if path is None:
+    if not in_db and path is None:
         _fail("missing PATH (a session .jsonl file); see arbtail --help")
         return
-    from tools.arbtail_view import run_show_file
-    from tools.pg_view import parse_at
-
+    if in_db and not db:
+        _fail("--session needs --db DSN (or ARBDASH_DATABASE_URL)")
+        return
     try:
-        times = [parse_at(x) for x in (at, start, end)]
+        times = [parse_time(x) for x in (at, start, end)]
     except ValueError as exc:
         _fail(str(exc))
         return
     if times[1] is not None and times[2] is not None and times[1] > times[2]:
         _fail(f"--from {start} is after --to {end}")
         return
-    try:
-        run_show_file(
-            path,
-            follow_=follow,
-            once=once,
-            width=width,
-            timeline=timeline,
-            at=times[0],
-            start=times[1],
-            end=times[2],
-            speed=speed,
-            seek=not full,
-            poll_s=poll,
-            keys=not no_keys,
-            clock=clock.value,
-        )
-    except SourceError as exc:
-        _fail(str(exc))
+    _run_show(
+        path,
+        db if in_db else None,
+        session or "latest",
+        follow=follow,
+        once=once,
+        width=width,
+        timeline=timeline,
+        at=times[0],
+        start=times[1],
+        end=times[2],
+        speed=speed,
+        seek=not full,
+        keys=not no_keys,
+        clock=clock.value,
+        poll_s=poll,
+    )
 
 
 def _conflict(
@@ -212,7 +197,6 @@ def _conflict(
     start: str | None,
     end: str | None,
     speed: float | None,
-    db: bool,
 ) -> str | None:
     """The first combination of ``show`` options that cannot mean anything together, as a message."""
     past = at or start or end or speed is not None
@@ -224,29 +208,32 @@ def _conflict(
         return "--follow draws the log as it grows; --at/--from/--to/--speed look at its past: choose one"
     if at and end:
         return "--at is the state at one moment and --to ends a playback: give one"
-    if db and (start or end or speed is not None):
-        return "--from/--to/--speed play back a log file; for a session in --db use --at TIME"
     if start and speed is None:
         return "--from starts a playback: add --speed N (or use --at TIME for the state at a moment)"
     return None
 
 
-def _show_db(db: str | None, session: str, **kw: object) -> None:
-    from dashboard.sources.postgres import PostgresSourceError
-    from logging_pipeline.postgres.dsn import redact
-    from tools.pg_view import parse_at, run_show_db
+def _run_show(path: Path | None, db: str | None, session: str, *, poll_s: float, **kw: object) -> None:
+    """``tools.arbtail_view.run_show`` on the log at ``path`` or, with ``db``, on ``session`` in PostgreSQL;
+    a source that cannot be read is one line on stderr and exit 2 (a database error with its password
+    redacted)."""
+    from tools.arbtail_view import run_show
 
-    if not db:
-        _fail("--session needs --db DSN (or ARBDASH_DATABASE_URL)")
+    if db is None:
+        from dashboard.sources.file_source import JsonlSource
+
+        assert path is not None
+        try:
+            run_show(JsonlSource(path, poll_s=poll_s), **kw)
+        except SourceError as exc:
+            _fail(str(exc))
         return
+    from dashboard.sources.postgres import PostgresSource
+    from logging_pipeline.postgres.dsn import redact
+
     try:
-        at = parse_at(kw.pop("at"))  # type: ignore[arg-type]
-    except ValueError as exc:
-        _fail(str(exc))
-        return
-    try:
-        run_show_db(db, session, at=at, **kw)
-    except PostgresSourceError as exc:
+        run_show(PostgresSource(db, session, poll_s=poll_s), **kw)
+    except SourceError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - asyncpg errors: one redacted line, exit 2
         _fail(redact(f"{type(exc).__name__}: {exc}", db))

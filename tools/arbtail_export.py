@@ -1,4 +1,5 @@
-"""``arbtail export PATH --svg FILE / --html FILE``: save a frame of a log as an image or a web page for sharing.
+"""``arbtail export PATH --svg FILE / --html FILE``: save a frame of a log as an image or a web page for sharing;
+``arbtail export SESSION --db DSN --svg FILE`` does the same for a session in PostgreSQL (any ``ReplaySource``).
 
 The frame is drawn by the Rich renderer into a recording console (``Console(record=True)``) and saved with
 Rich's own ``save_svg`` / ``save_html``; log text stays inert (the renderer shows it as ``Text``, never markup).
@@ -10,8 +11,10 @@ both uses share the one name; a target that names a log (an existing path, or a 
 
 from __future__ import annotations
 
+import asyncio
 import io
 from collections.abc import Callable
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -20,34 +23,39 @@ from rich.console import Console
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame
-from dashboard.sources.jsonl import SourceError, load
-from dashboard.timeaxis import Clock, ClockName
-from tools.arbtail_view import resolve_clock
+from dashboard.sources.protocol import ReplaySource, SourceError
+from dashboard.timeaxis import Clock, ClockName, parse_time
 
 
-def export_frame(
-    path: Path,
+async def export_frame(
+    source: ReplaySource,
     *,
     svg: Path | None,
     html: Path | None,
     width: int = 160,
     timeline: int = 20,
-    at: Any = None,
-    clock: Clock = "wall",
+    at: datetime | None = None,
+    clock: Clock = "market",
 ) -> None:
-    """Draw the frame of ``path`` (at ``at``, an aware datetime on ``clock``, or its end) and save it. Raises
-    ``SourceError`` for an unreadable log or one with no event (at or before ``at``) and ``OSError`` (with ``filename`` set) when an output file cannot be
-    written."""
+    """Draw the frame of ``source`` (a log or a PostgreSQL session; at ``at``, an aware datetime on ``clock``, or
+    its end) and save it. A session without market times is travelled by the wall clock (notice on stderr).
+    Raises ``SourceError`` for an unreadable source or one with no event (at or before ``at``) and ``OSError``
+    (with ``filename`` set) when an output file cannot be written."""
     reducer = Reducer(timeline_size=timeline)
-    load(path, reducer, until=at, clock=clock)
+    async with source:
+        if at is not None:
+            clock, notice = await source.time_axis(clock)
+            if notice:
+                typer.echo(f"arbtail: {notice}", err=True)
+        await source.load(reducer, until=at, clock=clock)
     if reducer.state.stats.applied == 0:
         when = f" at or before {at.isoformat()} on the {clock} clock" if at is not None else ""
-        raise SourceError(f"{path}: no event{when} to draw")
+        raise SourceError(f"{source.label}: no event{when} to draw")
     console = Console(
         record=True, width=width, file=io.StringIO(), force_terminal=True, color_system="truecolor"
     )
     console.print(build_frame(reducer.snapshot()))
-    title = f"arbtail {path.name}"
+    title = f"arbtail {Path(source.label).name}"
     if svg is not None:
         console.save_svg(str(svg), title=title, clear=html is None)
     if html is not None:
@@ -74,7 +82,7 @@ def register(app: typer.Typer) -> None:
     def export_cmd(
         ctx: typer.Context,
         target: Annotated[
-            str, typer.Argument(help="Session log (.jsonl) with --svg/--html; else a DB session.")
+            str, typer.Argument(help="Session log (.jsonl), or a DB session (id, prefix, latest) with --db.")
         ],
         svg: Annotated[Path | None, typer.Option("--svg", help="Save the frame as SVG to this file.")] = None,
         html: Annotated[
@@ -93,7 +101,7 @@ def register(app: typer.Typer) -> None:
                 "--db",
                 envvar="ARBDASH_DATABASE_URL",
                 show_default=False,
-                help="PostgreSQL DSN (session export as JSONL).",
+                help="PostgreSQL DSN: TARGET is a session; without --svg/--html it is written back as JSONL.",
             ),
         ] = None,
         output: Annotated[
@@ -111,19 +119,14 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2)
             previous(ctx=ctx, session=target, db=db, output=output)
             return
-        from tools.pg_view import parse_at
-
         try:
-            when = parse_at(at)
+            when = parse_time(at)
         except ValueError as exc:
             raise typer.BadParameter(str(exc), param_hint="--at") from None
         try:
-            chosen = clock.value
-            if when is not None:
-                chosen, notice = resolve_clock(Path(target), chosen)
-                if notice:
-                    typer.echo(f"arbtail: {notice}", err=True)
-            export_frame(Path(target), svg=svg, html=html, width=width, at=when, clock=chosen)
+            asyncio.run(
+                export_frame(_source(target, db), svg=svg, html=html, width=width, at=when, clock=clock.value)
+            )
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)
             raise typer.Exit(2) from None
@@ -134,3 +137,15 @@ def register(app: typer.Typer) -> None:
         for f in (svg, html):
             if f is not None:
                 typer.echo(f"wrote {f}", err=True)
+
+
+def _source(target: str, db: str | None) -> ReplaySource:
+    """The log at ``target``, or — with ``db`` and a target that does not name a log — that session in
+    PostgreSQL."""
+    if db and not names_a_log(target):
+        from dashboard.sources.postgres import PostgresSource
+
+        return PostgresSource(db, target)
+    from dashboard.sources.file_source import JsonlSource
+
+    return JsonlSource(Path(target))

@@ -8,7 +8,7 @@ offset) on the clock chosen by ``--clock`` (``dashboard.timeaxis``: ``market`` =
 A filter on time keeps only events that have a time on that clock: with ``--since``/``--until`` on the market
 clock, events without a ``market_ts`` (session start/stop, health, most log messages) are left out — use
 ``--clock wall`` to see them. A log with no market times at all is filtered by the wall clock instead, with the
-notice of ``tools.arbtail_view.resolve_clock`` on stderr. ``dashboard.checkpoint`` events are left out unless asked
+notice of ``ReplaySource.time_axis`` on stderr. ``dashboard.checkpoint`` events are left out unless asked
 for by name. Each line is re-serialised with a stable key order: the envelope keys in schema order, then the
 event's own fields sorted by name. Lines that are not events are skipped and counted on stderr. Exit status
 as ``grep``: 0 when something matched, 1 when nothing did, 2 when the path cannot be read.
@@ -16,6 +16,7 @@ as ``grep``: 0 when something matched, 1 when nothing did, 2 when the path canno
 
 from __future__ import annotations
 
+import asyncio
 import sys
 from collections import Counter
 from datetime import datetime
@@ -25,7 +26,7 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from dashboard.sources.jsonl import SourceError, iter_batches
+from dashboard.sources.protocol import ReplaySource, SourceError
 from dashboard.timeaxis import Clock, ClockName, event_time
 
 ENVELOPE = ("v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts")
@@ -86,11 +87,11 @@ class Filter:
         return True
 
 
-def grep(path: Path, match: Filter, out: Any, skipped: Counter[str]) -> int:
-    """Write the matching events of ``path`` to the binary stream ``out``; returns how many. Bad lines are
+async def grep(source: ReplaySource, match: Filter, out: Any, skipped: Counter[str]) -> int:
+    """Write the matching events of ``source`` to the binary stream ``out``; returns how many. Bad lines are
     counted in ``skipped`` by reason. Raises ``SourceError``."""
     n = 0
-    for batch in iter_batches(path, lambda reason, _detail: skipped.update([reason])):
+    async for batch in source.batches(lambda reason, _detail: skipped.update([reason])):
         chunk = []
         for raw in batch:
             if not match.prefilter(raw):
@@ -144,15 +145,15 @@ def register(app: typer.Typer) -> None:
         level: Annotated[str | None, typer.Option("--level", "-l", help="This level and above.")] = None,
     ) -> None:
         """Print the matching events as JSONL (stable key order)."""
-        from tools.arbtail_view import resolve_clock
-        from tools.pg_view import parse_at
+        from dashboard.sources.file_source import JsonlSource
+        from dashboard.timeaxis import parse_time
 
         if level is not None and level.lower() not in LEVELS:
             raise typer.BadParameter(f"one of {', '.join(LEVELS)}", param_hint="--level")
         bounds: dict[str, datetime | None] = {}
         for hint, text in (("--since", since), ("--until", until)):
             try:
-                bounds[hint] = parse_at(text)
+                bounds[hint] = parse_time(text)
             except ValueError as exc:
                 raise typer.BadParameter(str(exc), param_hint=hint) from None
         lo, hi = bounds["--since"], bounds["--until"]
@@ -161,7 +162,7 @@ def register(app: typer.Typer) -> None:
         chosen: Clock = clock.value
         if lo is not None or hi is not None:
             try:
-                chosen, notice = resolve_clock(path, chosen)
+                chosen, notice = asyncio.run(JsonlSource(path).time_axis(chosen))
             except SourceError as exc:
                 typer.echo(f"arbtail: {exc}", err=True)
                 raise typer.Exit(2) from None
@@ -170,7 +171,7 @@ def register(app: typer.Typer) -> None:
         match = Filter(event or [], symbol, lo, hi, level and level.lower(), chosen)
         skipped: Counter[str] = Counter()
         try:
-            n = grep(path, match, sys.stdout.buffer, skipped)
+            n = asyncio.run(grep(JsonlSource(path), match, sys.stdout.buffer, skipped))
             sys.stdout.buffer.flush()
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)

@@ -8,7 +8,7 @@
 * ``--follow``— keep folding as the file grows, like ``tail -F`` (``dashboard.sources.follow``); rotation,
   truncation and deletion are said on a notice line (stderr in a pipe);
 * ``--speed N`` — play the events between ``--from`` and ``--to`` at N× their pace on the clock (``Player``:
-  anchored pacing, so slow folds or draws do not make it drift; ``event_time`` is the one place that says which
+  anchored pacing, so slow folds or draws do not make it drift; ``dashboard.timeaxis.line_time`` is the one place that says which
   clock is the time axis).
 
 Keys, in the interactive view only and unless ``--no-keys`` (``tools.arbtail_keys`` reads them in cbreak mode
@@ -33,11 +33,9 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 
-import orjson
 from rich.console import Console, Group, RenderableType
 from rich.layout import Layout
 from rich.live import Live
@@ -47,12 +45,9 @@ from rich.text import Text
 from dashboard import timeaxis
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
-from dashboard.sources.follow import follow_file
-from dashboard.sources.jsonl import LoadResult, SourceError, check_readable, iter_batches, load
-from dashboard.sources.rotated import members, open_member
-from dashboard.sources.seek import iter_blocks_backwards, last_line_end
+from dashboard.sources.protocol import ReplaySource, SourceError
 from dashboard.text import safe_text
-from dashboard.timeaxis import TIME_FIELD, Clock
+from dashboard.timeaxis import TIME_FIELD, Clock, line_time
 from tools.arbtail_keys import terminal_keys
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
@@ -109,15 +104,20 @@ class _ProgressBar:
             self._progress = None
 
 
-def load_for_show(
-    path: Path, reducer: Reducer, *, until: datetime | None, seek: bool, bar: bool, clock: Clock = "wall"
-) -> LoadResult:
-    """Fold ``path`` into ``reducer`` (checkpoint seek when possible, a progress bar when ``bar`` and the log
-    is big). Returns what ``load`` did (the offset to follow from, whether ``until`` stopped it). Raises
-    ``SourceError``."""
+async def load_for_show(
+    source: ReplaySource,
+    reducer: Reducer,
+    *,
+    until: datetime | None,
+    seek: bool,
+    bar: bool,
+    clock: Clock = "wall",
+) -> bool:
+    """Fold ``source`` into ``reducer`` (checkpoint seek when possible, a progress bar when ``bar`` and the log
+    is big). Returns whether ``until`` stopped it before the end. Raises ``SourceError``."""
     progress = _ProgressBar(bar)
     try:
-        return load(path, reducer, until=until, clock=clock, seek=seek, progress=progress)
+        return await source.load(reducer, until=until, clock=clock, seek=seek, progress=progress)
     finally:
         progress.close()
 
@@ -182,49 +182,25 @@ async def _run_with_keys(
         await asyncio.gather(task, return_exceptions=True)
 
 
-async def follow(
-    path: Path,
-    reducer: Reducer,
-    offset: int,
-    console: Console,
-    width: int | None,
-    *,
-    poll_s: float = 0.5,
-    keys: asyncio.Queue[str] | None = None,
-    read_keys: bool = False,
-) -> None:
-    """Keep folding lines appended to ``path`` from ``offset`` (``dashboard.sources.follow``, like
-    ``tail -F``) and draw them: ``follow_updates`` with the file as the source."""
-    await follow_updates(
-        lambda on_notice: follow_file(path, reducer, start_offset=offset, poll_s=poll_s, on_notice=on_notice),
-        reducer,
-        console,
-        width,
-        label=path.name,
-        keys=keys,
-        read_keys=read_keys,
-    )
-
-
 async def follow_updates(
-    updates: Callable[[Callable[[str], None]], AsyncIterator[object]],
+    source: ReplaySource,
     reducer: Reducer,
     console: Console,
     width: int | None,
     *,
-    label: str,
     keys: asyncio.Queue[str] | None = None,
     read_keys: bool = False,
 ) -> None:
-    """Draw ``reducer`` each time the source folds more into it, until the source ends or the user quits.
-    ``updates(on_notice)`` is the source (a file follower, a PostgreSQL session follower): an async iterator
-    that yields after each batch it folded and reports rotation, truncation and the like through ``on_notice``.
-    Interactive: redraw in place (``Live``, alternate screen, restored on every exit); otherwise print a plain
-    frame per change and notices to stderr.
+    """Draw ``reducer`` each time ``source`` folds more into it (``ReplaySource.follow``, after its ``load``),
+    until the source ends or the user quits. Rotation, truncation and the like come through the follower's
+    notices. Interactive: redraw in place (``Live``, alternate screen, restored on every exit); otherwise print a
+    plain frame per change and notices to stderr.
 
     Keys (names on ``keys``, or read from the terminal when ``read_keys`` and the view is interactive):
     ``q`` stops following, ``space`` freezes the drawing (the source is still read and folded) and unfreezes
-    it. The status bar shows ``label`` and where the session is (market now, or the last event's ``ts``)."""
+    it. The status bar shows the source's label and where the session is (market now, or the last event's
+    ``ts``)."""
+    label = source.label
     live_view = interactive(console)
     notice = ""
     frozen = False
@@ -252,7 +228,7 @@ async def follow_updates(
 
         async def pump_plain() -> None:
             nonlocal drawn
-            async for _ in updates(on_notice):
+            async for _ in source.follow(reducer, on_notice):
                 if reducer.version != drawn and not frozen:
                     sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + "\n")
                     sys.stdout.flush()
@@ -290,7 +266,7 @@ async def follow_updates(
             drawn, shown = reducer.version, notice
 
         async def pump_live() -> None:
-            async for _ in updates(on_notice):
+            async for _ in source.follow(reducer, on_notice):
                 if not frozen and (reducer.version != drawn or notice != shown):
                     redraw()
 
@@ -300,18 +276,8 @@ async def follow_updates(
 
 
 # --- the playback time axis ------------------------------------------------------------------------------
-# Everything that says *which clock* paces a playback is here: ``event_time`` reads it from a line,
-# ``format_time`` shows it. Pacing (``Player``) only subtracts and compares what ``event_time`` returns.
-
-
-def event_time(raw: bytes, clock: Clock = "wall") -> datetime | None:
-    """An event's place on the playback axis: its time on ``clock`` (``dashboard.timeaxis``: ``market_ts`` or
-    the envelope ``ts``, timezone-aware), or ``None`` when the line has none (such lines fold without pacing)."""
-    try:
-        ev = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        return None
-    return timeaxis.event_time(ev, clock)
+# Which clock paces a playback: ``dashboard.timeaxis.line_time`` reads it from a line, ``format_time`` shows it.
+# Pacing (``Player``) only subtracts and compares what ``line_time`` returns.
 
 
 def format_time(t: datetime | None) -> str:
@@ -482,7 +448,7 @@ class Player:
 
 
 async def playback(
-    path: Path,
+    source: ReplaySource,
     reducer: Reducer,
     console: Console,
     width: int | None,
@@ -497,7 +463,7 @@ async def playback(
     clock: Clock = "wall",
 ) -> int:
     """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their time
-    on ``clock`` (``event_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
+    on ``clock`` (``line_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
     between events are ``gap / speed`` and a slow fold or draw is made up, ``Player``). ``sleep`` and ``now``
     (a monotonic clock) are injectable for tests. Redraws at most 10 times a second (interactive)
     or prints a plain frame every second of wall time and at the end. Raises ``SourceError``.
@@ -562,9 +528,9 @@ async def playback(
             with_status = live is not None and player.keys is not None
             if with_status:
                 draw(final=True)
-            for batch in iter_batches(path, reducer.note_skip):
+            async for batch in source.batches(reducer.note_skip):
                 for raw in batch:
-                    ts = event_time(raw, clock)
+                    ts = line_time(raw, clock)
                     if ts is not None and end is not None and ts > end:
                         return finish()
                     if ts is not None and (start is None or ts >= start):
@@ -582,44 +548,34 @@ async def playback(
                 live.stop()
 
 
-#: How many lines ``resolve_clock`` reads looking for a market time before it falls back to the wall clock.
-CLOCK_PROBE_LINES = 10_000
-
-
-def _first_time(path: Path, clock: Clock, max_lines: int | None = None) -> datetime | None:
-    """The time on ``clock`` of the first event of ``path`` (its oldest rotated member, ``.gz`` or not) that has
-    one, within ``max_lines``; ``None`` if none does or the log cannot be read (the reader says why)."""
-    try:
-        check_readable(path)
-        with open_member(members(path)[0]) as fh:
-            for n, raw in enumerate(fh):
-                if max_lines is not None and n >= max_lines:
-                    break
-                t = event_time(raw, clock)
-                if t is not None:
-                    return t
-    except (SourceError, OSError, EOFError):
-        return None
-    return None
-
-
-def resolve_clock(path: Path, clock: Clock) -> tuple[Clock, str | None]:
-    """``clock``, except that a log whose first ``CLOCK_PROBE_LINES`` lines carry no ``market_ts`` (not written
-    by a bot with a market clock) is travelled by the wall clock: returns the clock and a notice saying so.
-    Raises ``SourceError`` when ``path`` cannot be read."""
-    check_readable(path)
-    if clock == "market" and _first_time(path, "market", CLOCK_PROBE_LINES) is None:
-        return (
-            "wall",
-            "no market times (market_ts) in this log: --at/--from/--to/--speed use the wall clock (ts)",
-        )
-    return clock, None
-
-
-def run_show_file(
-    path: Path,
+async def show(
+    source: ReplaySource,
     *,
-    follow_: bool,
+    follow: bool = False,
+    once: bool = False,
+    width: int | None = None,
+    timeline: int = 20,
+    at: datetime | None = None,
+    start: datetime | None = None,
+    end: datetime | None = None,
+    speed: float | None = None,
+    seek: bool = True,
+    keys: bool = True,
+    clock: Clock = "wall",
+) -> None:
+    """The ``show`` command on any ``ReplaySource`` (a log file, a rotated set, a PostgreSQL session): one frame
+    (plain text for ``once`` or a non-interactive output), the state at ``at``, a playback of ``start``..``end``
+    at ``speed``, or ``follow``. ``keys``: read playback / follow keys in the interactive view (``--no-keys``
+    turns it off); ``clock``: the time axis of ``at`` / ``start`` / ``end`` and of the playback pace. After a
+    live view (``q``, Ctrl-C) the last frame is left on the normal screen. Raises ``SourceError`` (the CLI
+    prints it and exits 2)."""
+    async with source:
+        await _show(source, follow, once, width, timeline, at, start, end, speed, seek, keys, clock)
+
+
+async def _show(
+    source: ReplaySource,
+    follow: bool,
     once: bool,
     width: int | None,
     timeline: int,
@@ -628,85 +584,47 @@ def run_show_file(
     end: datetime | None,
     speed: float | None,
     seek: bool,
-    poll_s: float,
-    keys: bool = True,
-    clock: Clock = "wall",
+    keys: bool,
+    clock: Clock,
 ) -> None:
-    """The ``show`` command for a file. Raises ``SourceError`` (the CLI prints it and exits 2). ``keys``: read
-    playback / follow keys in the interactive view (``--no-keys`` turns it off); ``clock``: the time axis of
-    ``at`` / ``start`` / ``end`` and of the playback pace."""
     reducer = Reducer(timeline_size=timeline)
     console = Console(width=width)
     plain = once or not interactive(console)
     if speed is not None or at is not None or start is not None or end is not None:
-        clock, notice = resolve_clock(path, clock)
+        clock, notice = await source.time_axis(clock)
         if notice:
             print(f"arbtail: {notice}", file=sys.stderr, flush=True)
     if speed is not None and not once:
         played = 0
         try:
-            played = asyncio.run(
-                playback(
-                    path,
-                    reducer,
-                    console,
-                    width,
-                    speed=speed,
-                    start=start,
-                    end=end or at,
-                    read_keys=keys,
-                    clock=clock,
-                )
+            played = await playback(
+                source,
+                reducer,
+                console,
+                width,
+                speed=speed,
+                start=start,
+                end=end or at,
+                read_keys=keys,
+                clock=clock,
             )
-        except KeyboardInterrupt:
+        except (KeyboardInterrupt, asyncio.CancelledError):
             played = -1
         if played == 0 and (start is not None or end is not None or at is not None):
-            raise SourceError(_nothing_between(path, clock, start, end or at))
+            raise SourceError(await _nothing_between(source, clock, start, end or at))
         if (
             not plain
         ):  # the alternate screen is gone: leave the state where playback stopped on the normal screen
             print_frame(reducer, console, width, plain=False)
         return
     until = at or end
-    following = follow_ and not once and until is None
-    waiting = following and not path.exists() and not path.is_symlink()
-    if waiting:  # like tail -F: the follower waits for it (and says so)
-        offset = 0
-    else:
-        result = load_for_show(
-            path, reducer, until=until, seek=seek, bar=not plain and console.is_terminal, clock=clock
+    following = follow and not once and until is None
+    waiting = following and not await source.exists()
+    if not waiting:  # a missing log is waited for by the follower, like tail -F (and it says so)
+        stopped = await load_for_show(
+            source, reducer, until=until, seek=seek, bar=not plain and console.is_terminal, clock=clock
         )
-        offset = result.offset
-        if until is not None and reducer.state.stats.applied == 0:
-            first = _first_time(path, clock)
-            field = TIME_FIELD[clock]
-            other = "wall" if clock == "market" else "market"
-            raise SourceError(
-                f"{path}: no event at or before {format_time(until)} on the {clock} clock (`{field}`"
-                + (
-                    f"; this log's {clock} time starts at {format_time(first)}"
-                    if first
-                    else "; no event has one"
-                )
-                + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
-            )
-        stats = reducer.state.stats
-        if until is None and not following and stats.applied == 0:
-            if not stats.skipped_total:
-                raise SourceError(f"{path}: no event in it (the file is empty); --follow waits for events")
-            reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
-            raise SourceError(
-                f"{path}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
-                " is it a session log (one JSON event per line)?"
-            )
-        if until is not None and not result.stopped_at_time:
-            last = _last_time(reducer, clock)
-            print(
-                f"arbtail: {format_time(until)} is after the last event on the {clock} clock"
-                f" ({format_time(last)}): this is the log's end",
-                file=sys.stderr,
-                flush=True,
-            )
+        await _check_loaded(source, reducer, until, stopped, following, clock)
     live_follow = following and not plain
     if (
         not live_follow and not waiting
@@ -714,11 +632,58 @@ def run_show_file(
         print_frame(reducer, console, width, plain=plain)
     if following:
         try:
-            asyncio.run(follow(path, reducer, offset, console, width, poll_s=poll_s, read_keys=keys))
-        except KeyboardInterrupt:
+            await follow_updates(source, reducer, console, width, read_keys=keys)
+        except (KeyboardInterrupt, asyncio.CancelledError):
             pass
         if live_follow:  # the alternate screen is gone: leave the state at exit on the normal screen
             print_frame(reducer, console, width, plain=False)
+
+
+async def _check_loaded(
+    source: ReplaySource,
+    reducer: Reducer,
+    until: datetime | None,
+    stopped: bool,
+    following: bool,
+    clock: Clock,
+) -> None:
+    """After ``load``: nothing at or before ``until`` and a source without any event are ``SourceError``s that
+    say what the source holds; ``until`` past the end is a notice on stderr."""
+    label = source.label
+    stats = reducer.state.stats
+    if until is not None and stats.applied == 0:
+        first = await source.first_time(clock)
+        field = TIME_FIELD[clock]
+        other = "wall" if clock == "market" else "market"
+        raise SourceError(
+            f"{label}: no event at or before {format_time(until)} on the {clock} clock (`{field}`"
+            + (f"; its {clock} time starts at {format_time(first)}" if first else "; no event has one")
+            + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
+        )
+    if until is None and not following and stats.applied == 0:
+        if not stats.skipped_total:
+            raise SourceError(f"{label}: no event in it (it is empty); --follow waits for events")
+        reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
+        raise SourceError(
+            f"{label}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
+            " is it a session log (one JSON event per line)?"
+        )
+    if until is not None and not stopped:
+        last = _last_time(reducer, clock)
+        print(
+            f"arbtail: {format_time(until)} is after the last event on the {clock} clock"
+            f" ({format_time(last)}): this is the log's end",
+            file=sys.stderr,
+            flush=True,
+        )
+
+
+def run_show(source: ReplaySource, **kw: object) -> None:
+    """``show`` for a CLI: runs it to the end; Ctrl-C ends a view quietly. Raises ``SourceError``."""
+    try:
+        asyncio.run(show(source, **kw))  # type: ignore[arg-type]
+    except KeyboardInterrupt:
+        pass
 
 
 def _last_time(reducer: Reducer, clock: Clock) -> datetime | None:
@@ -729,57 +694,35 @@ def _last_time(reducer: Reducer, clock: Clock) -> datetime | None:
     return timeaxis.event_time({"ts": state.last_ts}, "wall") if state.last_ts else None
 
 
-def _last_time_in_file(path: Path, clock: Clock) -> datetime | None:
-    """The time on ``clock`` of the last event of the log at ``path`` that has one: its newest member read
-    backwards a block at a time (a ``.gz`` member is read forwards). ``None`` if none has one or it cannot be
-    read."""
-    try:
-        newest = members(path)[-1]
-        if newest.suffix == ".gz":
-            last = None
-            with open_member(newest) as fh:
-                for raw in fh:
-                    last = event_time(raw, clock) or last
-            return last
-        with open(newest, "rb") as fh:
-            for _, body in iter_blocks_backwards(fh, last_line_end(fh)):
-                for raw in reversed(body.split(b"\n")):
-                    t = event_time(raw, clock)
-                    if t is not None:
-                        return t
-    except (SourceError, OSError, EOFError):
-        return None
-    return None
-
-
-def _nothing_between(path: Path, clock: Clock, start: datetime | None, end: datetime | None) -> str:
+async def _nothing_between(
+    source: ReplaySource, clock: Clock, start: datetime | None, end: datetime | None
+) -> str:
     """The message for a playback that found no event to play between ``start`` and ``end``."""
-    first, last = _first_time(path, clock), _last_time_in_file(path, clock)
+    first, last = await source.first_time(clock), await source.last_time(clock)
     if first is None:
         span = f"no event has a {clock} time"
     elif last is None or last < first:
-        span = f"this log's {clock} time starts at {format_time(first)}"
+        span = f"its {clock} time starts at {format_time(first)}"
     else:
-        span = f"this log's {clock} time runs {format_time(first)} → {format_time(last)}"
+        span = f"its {clock} time runs {format_time(first)} → {format_time(last)}"
     if start is not None and end is not None:
         window = f"between {format_time(start)} and {format_time(end)}"
     else:
         window = (
             f"at or after {format_time(start)}" if start is not None else f"at or before {format_time(end)}"
         )
-    return f"{path}: no event to play {window} on the {clock} clock ({span})"
+    return f"{source.label}: no event to play {window} on the {clock} clock ({span})"
 
 
 __all__ = [
     "SourceError",
     "Player",
-    "event_time",
-    "follow",
     "follow_updates",
     "format_time",
     "interactive",
     "load_for_show",
     "playback",
     "print_frame",
-    "run_show_file",
+    "run_show",
+    "show",
 ]

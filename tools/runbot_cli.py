@@ -247,9 +247,10 @@ def _frame_width(opts: RunOptions) -> int:
 
 def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
     """``--dashboard-replay``: the session's dashboard from PostgreSQL (final frame; live view on a TTY)."""
-    from dashboard.sources.postgres import PostgresSourceError
+    from dashboard.sources.postgres import PostgresSource
+    from dashboard.sources.protocol import SourceError
     from logging_pipeline.postgres.dsn import redact, resolve_dsn
-    from tools.pg_view import run_show_db
+    from tools.arbtail_view import run_show
 
     dsn = resolve_dsn(dsn)
     if not dsn:
@@ -259,8 +260,8 @@ def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
         )
         raise typer.Exit(2)
     try:
-        run_show_db(dsn, session, width=width)
-    except PostgresSourceError as exc:
+        run_show(PostgresSource(dsn, session), width=width)
+    except SourceError as exc:
         typer.echo(f"runbot: {exc}", err=True)
         raise typer.Exit(2) from None
     except Exception as exc:  # noqa: BLE001 - asyncpg errors: one redacted line

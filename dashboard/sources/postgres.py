@@ -1,4 +1,5 @@
-"""Reading a session from PostgreSQL into a reducer: once (optionally as of a moment) or following it live.
+"""A session stored in PostgreSQL as a ``ReplaySource`` (``dashboard.sources.protocol``): loaded once (optionally
+as of a moment), played back, or followed live — every viewer feature works on it as on a JSONL file.
 
 Replay starts from the newest stored snapshot at or before the target (``Reducer.load_checkpoint``), then
 feeds the events after it in ``seq`` order, so seeking a long session costs one snapshot plus a tail of events.
@@ -13,24 +14,21 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any, Self
 
 import asyncpg
 import orjson
 
-from dashboard.timeaxis import TIME_FIELD, Clock, event_time
+from dashboard.sources.protocol import NoticeFn, ProgressFn, ReducerLike, SkipFn, SourceError
+from dashboard.timeaxis import Clock, event_time
 from logging_pipeline.postgres.dsn import redact, redact_dsn
 from logging_pipeline.postgres.rows import RAW_KEY, payload_to_line, unwrap_jsonb
 from logging_pipeline.postgres.store import CHANNEL
 
 
-class ReducerLike(Protocol):
-    def feed_line(self, raw: bytes) -> None: ...
-    def load_checkpoint(self, data: dict[str, Any], *, count_bad: bool = True) -> bool: ...
-
-
-class PostgresSourceError(Exception):
+class PostgresSourceError(SourceError):
     """The database cannot be read or the session does not exist. The message is operator-readable and never
     contains the DSN's password."""
 
@@ -76,7 +74,7 @@ class PostgresSource:
         self._conn: asyncpg.Connection | None = None
         self._notified = asyncio.Event()
 
-    async def __aenter__(self) -> PostgresSource:
+    async def __aenter__(self) -> Self:
         try:
             self._conn = await asyncpg.connect(self._dsn, timeout=10)
         except Exception as exc:
@@ -111,24 +109,51 @@ class PostgresSource:
         )
         return dict(row) if row else None
 
+    @property
+    def label(self) -> str:
+        """``session <uuid>`` once open (the text asked for before)."""
+        return f"session {self.session_id or self._session_text}"
+
+    async def exists(self) -> bool:
+        """Always true: an unknown session is a ``PostgresSourceError`` on enter."""
+        return True
+
+    async def time_axis(self, clock: Clock) -> tuple[Clock, str | None]:
+        """``clock``, or the wall clock and a notice when ``clock`` is ``market`` and no event of the session has
+        a ``market_ts`` (a session travelled by the wall clock)."""
+        if clock == "market" and not await self.conn.fetchval(
+            "SELECT EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1 AND (payload ? 'market_ts'"
+            ' OR (payload ? $2 AND payload->>$2 LIKE \'%"market_ts":"%\')))',
+            self.session_id,
+            RAW_KEY,
+        ):
+            return (
+                "wall",
+                "no market times (market_ts) in this session: --at/--from/--to/--speed use the wall clock (ts)",
+            )
+        return clock, None
+
     async def load(
         self,
         reducer: ReducerLike,
         *,
-        at: datetime | None = None,
+        until: datetime | None = None,
         clock: Clock = "wall",
-        use_snapshot: bool = True,
-    ) -> int:
-        """Fold the session into ``reducer``: up to its end, or — with ``at`` (aware datetime) — up to the first
-        event later than ``at`` on ``clock`` (``dashboard.timeaxis``: envelope ``ts`` or ``market_ts``), as a
-        JSONL replay does. Starts from the newest snapshot before that point. Returns the number of events fed;
-        ``self.last_seq`` is the last seq covered (-1 if none). Raises ``ValueError`` for a naive ``at``."""
-        if at is not None and at.tzinfo is None:
-            raise ValueError("at must be timezone-aware (UTC)")
+        seek: bool = True,
+        progress: ProgressFn | None = None,
+    ) -> bool:
+        """Fold the session into ``reducer``: up to its end, or — with ``until`` (aware datetime) — up to the first
+        event later than ``until`` on ``clock`` (``dashboard.timeaxis``: envelope ``ts`` or ``market_ts``), as a
+        JSONL replay does. With ``seek`` it starts from the newest stored snapshot before that point. Returns
+        ``True`` when ``until`` stopped it before the session's end; ``self.last_seq`` is the last seq covered
+        (-1 if none), where ``follow`` continues. ``progress(events_fed, -1)`` is called after each round trip.
+        Raises ``ValueError`` for a naive ``until``."""
+        if until is not None and until.tzinfo is None:
+            raise ValueError("until must be timezone-aware (UTC)")
         conn = self.conn
         until_seq: int | None = None
-        if at is not None:
-            later = await self._first_seq_later(at, clock)
+        if until is not None:
+            later = await self._first_seq_later(until, clock)
             if later is not None:
                 until_seq = later - 1
                 if (
@@ -138,9 +163,9 @@ class PostgresSource:
                     == later
                 ):
                     self.last_seq = -1
-                    return 0
+                    return True
         after = -1
-        if use_snapshot:
+        if seek:
             snap = await conn.fetchrow(
                 "SELECT seq, payload::text AS payload FROM dashboard_snapshots WHERE session_id = $1"
                 " AND ($2::bigint IS NULL OR seq <= $2) ORDER BY seq DESC LIMIT 1",
@@ -151,42 +176,47 @@ class PostgresSource:
             if snap is not None and reducer.load_checkpoint(state, count_bad=False):
                 after = snap["seq"]  # else (another version's state form, damaged): replay from the start
         self.last_seq = after
-        return await self._feed_after(reducer, until_seq)
+        await self._feed_after(reducer, until_seq, progress)
+        return until_seq is not None
 
-    async def load_at(self, reducer: ReducerLike, at: datetime, clock: Clock) -> str | None:
-        """``load(reducer, at=at, clock=clock)`` as a viewer wants it: a session without any market time is
-        travelled by the wall clock (returns a notice saying so, else ``None``), and nothing at or before ``at``
-        is a ``PostgresSourceError`` naming the clock, not an empty frame."""
-        notice = None
-        if clock == "market" and not await self.conn.fetchval(
-            "SELECT EXISTS (SELECT 1 FROM dashboard_events WHERE session_id = $1 AND (payload ? 'market_ts'"
-            ' OR (payload ? $2 AND payload->>$2 LIKE \'%"market_ts":"%\')))',
-            self.session_id,
-            RAW_KEY,
-        ):
-            clock = "wall"
-            notice = "no market times (market_ts) in this session: --at uses the wall clock (ts)"
-        await self.load(reducer, at=at, clock=clock)
-        if self.last_seq < 0:
-            raise PostgresSourceError(
-                f"session {self.session_id}: no event at or before {at.isoformat()} on the {clock} clock"
-                f" (`{TIME_FIELD[clock]}`)"
-            )
-        return notice
+    async def batches(self, on_skip: SkipFn) -> AsyncIterator[list[bytes]]:
+        """Every event of the session from its start in ``seq`` order, ``fetch_rows`` lines a batch (rows are
+        whole events: nothing to skip, ``on_skip`` is never called)."""
+        after = -1
+        while True:
+            rows = await self._rows_after(after, None)
+            if rows:
+                yield [payload_to_line(row["payload"]) for row in rows]
+                after = rows[-1]["seq"]
+            if len(rows) < self.fetch_rows:
+                return
 
-    async def _first_seq_later(self, at: datetime, clock: Clock) -> int | None:
-        """The seq of the session's first event later than ``at`` on ``clock`` (``None``: none is). The wall
-        clock is the indexed ``ts`` column; ``market_ts`` lives in the payload and is parsed here, row by row in
-        seq order through a cursor, so a malformed value is passed over as in a JSONL replay."""
-        conn = self.conn
+    async def first_time(self, clock: Clock) -> datetime | None:
+        """The time on ``clock`` of the session's first event that has one."""
+        return await self._edge_time(clock, "ASC")
+
+    async def last_time(self, clock: Clock) -> datetime | None:
+        """The time on ``clock`` of the session's last event that has one."""
+        return await self._edge_time(clock, "DESC")
+
+    async def _edge_time(self, clock: Clock, order: str) -> datetime | None:
         if clock == "wall":
-            return await conn.fetchval(
-                "SELECT min(seq) FROM dashboard_events WHERE session_id = $1 AND ts > $2", self.session_id, at
+            agg = "min" if order == "ASC" else "max"
+            return await self.conn.fetchval(
+                f"SELECT {agg}(ts) FROM dashboard_events WHERE session_id = $1", self.session_id
             )
-        async with conn.transaction():
-            rows = conn.cursor(
+        async with aclosing(self._market_times(order)) as times:
+            async for _seq, t in times:
+                return t
+        return None
+
+    async def _market_times(self, order: str) -> AsyncIterator[tuple[int, datetime]]:
+        """``(seq, market time)`` of the session's events that have one, in ``seq`` order (``ASC``/``DESC``),
+        parsed here row by row through a cursor, so a malformed value is passed over as in a JSONL replay."""
+        async with self.conn.transaction():
+            rows = self.conn.cursor(
                 "SELECT seq, payload->>'market_ts' AS market_ts, payload->>$2 AS raw FROM dashboard_events"
-                " WHERE session_id = $1 AND (payload ? 'market_ts' OR payload ? $2) ORDER BY seq",
+                f" WHERE session_id = $1 AND (payload ? 'market_ts' OR payload ? $2) ORDER BY seq {order}",
                 self.session_id,
                 RAW_KEY,
                 prefetch=self.fetch_rows,
@@ -195,33 +225,55 @@ class PostgresSource:
                 raw = row["raw"]  # an event stored verbatim (it held a NUL escape): read its own market_ts
                 event = {"market_ts": row["market_ts"]} if raw is None else _loads_or_none(raw)
                 t = event_time(event, "market")
-                if t is not None and t > at:
-                    return row["seq"]
+                if t is not None:
+                    yield row["seq"], t
+
+    async def _first_seq_later(self, at: datetime, clock: Clock) -> int | None:
+        """The seq of the session's first event later than ``at`` on ``clock`` (``None``: none is). The wall
+        clock is the indexed ``ts`` column; ``market_ts`` lives in the payload (``_market_times``)."""
+        if clock == "wall":
+            return await self.conn.fetchval(
+                "SELECT min(seq) FROM dashboard_events WHERE session_id = $1 AND ts > $2", self.session_id, at
+            )
+        async with aclosing(self._market_times("ASC")) as times:
+            async for seq, t in times:
+                if t > at:
+                    return seq
         return None
 
-    async def _feed_after(self, reducer: ReducerLike, until_seq: int | None = None) -> int:
+    async def _rows_after(self, after: int, until_seq: int | None) -> list[asyncpg.Record]:
+        return await self.conn.fetch(
+            "SELECT seq, payload::text AS payload FROM dashboard_events WHERE session_id = $1 AND seq > $2"
+            " AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq LIMIT $4",
+            self.session_id,
+            after,
+            until_seq,
+            self.fetch_rows,
+        )
+
+    async def _feed_after(
+        self, reducer: ReducerLike, until_seq: int | None = None, progress: ProgressFn | None = None
+    ) -> int:
         fed = 0
         while True:
-            rows = await self.conn.fetch(
-                "SELECT seq, payload::text AS payload FROM dashboard_events WHERE session_id = $1 AND seq > $2"
-                " AND ($3::bigint IS NULL OR seq <= $3) ORDER BY seq LIMIT $4",
-                self.session_id,
-                self.last_seq,
-                until_seq,
-                self.fetch_rows,
-            )
+            rows = await self._rows_after(self.last_seq, until_seq)
             for row in rows:
                 reducer.feed_line(payload_to_line(row["payload"]))
             fed += len(rows)
             if rows:
                 self.last_seq = rows[-1]["seq"]
+            if progress is not None:
+                progress(fed, -1)
             if len(rows) < self.fetch_rows:
                 return fed
 
-    async def follow(self, reducer: ReducerLike, *, stop_when_ended: bool = False) -> AsyncIterator[int]:
+    async def follow(
+        self, reducer: ReducerLike, on_notice: NoticeFn | None = None, *, stop_when_ended: bool = False
+    ) -> AsyncIterator[int]:
         """After ``load``: feed new events as they commit; yields the number fed after each wake-up that found
         some (so the caller redraws). With ``stop_when_ended`` it returns once the session row has ``ended_at``
-        and everything up to its last seq was fed."""
+        and everything up to its last seq was fed. ``on_notice`` is accepted for the protocol; a database has
+        no rotation or truncation to report."""
         conn = self.conn
         me = str(self.session_id)
 

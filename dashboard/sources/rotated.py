@@ -13,9 +13,9 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
+from dashboard.sources.protocol import SourceError
 
-class SourceError(Exception):
-    """The path cannot be read as a log at all (missing, a directory, no permission). The message says why."""
+__all__ = ["SourceError", "check_readable", "members", "open_member", "raw_position"]
 
 
 def _rotation_number(base: str, name: str) -> int | None:
