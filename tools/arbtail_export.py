@@ -16,15 +16,16 @@ import io
 from collections.abc import Callable
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
-from rich.console import Console
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import build_frame
-from dashboard.sources.protocol import ReplaySource, SourceError
-from dashboard.timeaxis import Clock, ClockName, parse_time
+from dashboard.sources.protocol import SourceError
+from dashboard.timeaxis import ClockName, parse_time
+
+if TYPE_CHECKING:
+    from dashboard.sources.protocol import ReplaySource
+    from dashboard.timeaxis import Clock
 
 
 async def export_frame(
@@ -41,6 +42,11 @@ async def export_frame(
     its end) and save it. A session without market times is travelled by the wall clock (notice on stderr).
     Raises ``SourceError`` for an unreadable source or one with no event (at or before ``at``) and ``OSError``
     (with ``filename`` set) when an output file cannot be written."""
+    from rich.console import Console
+
+    from dashboard.reducer import Reducer
+    from dashboard.render_rich import build_frame
+
     reducer = Reducer(timeline_size=timeline)
     async with source:
         if at is not None:
