@@ -21,6 +21,14 @@ of its own when a record may be among it (a part starting with ``{``), so the re
 Nothing raises out of ``feed*``; everything is counted in ``IngestStats``, which also counts the bytes fed
 (``fed_bytes``: where in its log text the state stands).
 
+One state folds one session (``DashboardState.fold_session``): the one the reader chose (``Reducer(session=)``,
+a full id), else the session of the first event it sees. A log may hold several (``cat a.jsonl b.jsonl``, two
+writers on one file); positions are keyed by their id alone, so folding two sessions would add one session's
+figures to the other's under the later one's header. An event of another session — any line whose envelope is
+whole — is counted by session (``other_session:<id>``, ``other_session_key``) and not folded, without moving the
+clocks or the ``seq`` check; the frame names those sessions. In the block path the check costs one test of a
+local per event: the session is looked up only where it changes.
+
 Time comes only from events — ``market_ts`` for market figures, ``ts`` for wall uptime — never the wall clock.
 """
 
@@ -37,7 +45,7 @@ from dashboard.folds import BOOKED_TOLERANCE_USD, LINE_DECODER, MAX_CLOSED_KEPT,
 from dashboard.folds.timeline import add_row, unknown_row
 from dashboard.models import DashboardSnapshot
 from dashboard.snapshot import build_snapshot
-from dashboard.state import DashboardState, IngestStats, state_from_dict
+from dashboard.state import OTHER_SESSION, DashboardState, IngestStats, state_from_dict
 from dashboard.timeaxis import Clock, event_time
 from logging_pipeline.catalogue import CATALOGUE, LINE_ERRORS, Line
 from logging_pipeline.events import SCHEMA_VERSION
@@ -49,6 +57,7 @@ __all__ = [
     "between_nul_runs",
     "envelope_problem",
     "NOISE_EVENTS",
+    "other_session_key",
     "BOOKED_TOLERANCE_USD",
     "MAX_CLOSED_KEPT",
 ]
@@ -75,6 +84,42 @@ def _reject(state: DashboardState, reason: str, detail: str) -> None:
     state.stats.last_problem = detail[:200]
 
 
+#: How many other sessions are counted by name; the events of any further ones are counted together.
+MAX_OTHER_SESSIONS = 8
+_OTHER_PREFIX = OTHER_SESSION + ":"
+_MORE_OTHERS = _OTHER_PREFIX + "*"
+_ID_UNSAFE = re.compile(r"[^0-9A-Za-z._-]")
+
+
+def other_session_key(session_id: str) -> str:
+    """The skip reason an event of another session ``session_id`` is counted under: ``other_session:<id>``, the
+    id cut to 64 characters, anything but letters, digits, ``.``, ``_``, ``-`` replaced by ``?`` (log text:
+    shown as it is by every reader of the counters)."""
+    return _OTHER_PREFIX + _ID_UNSAFE.sub("?", session_id[:64])
+
+
+def _other_key(skipped: dict[str, int], session_id: str) -> str:
+    """``other_session_key``, or ``other_session:*`` once ``MAX_OTHER_SESSIONS`` sessions are counted by name
+    (a hostile log may name a new session on every line)."""
+    key = other_session_key(session_id)
+    if key in skipped or sum(1 for k in skipped if k.startswith(_OTHER_PREFIX)) < MAX_OTHER_SESSIONS:
+        return key
+    return _MORE_OTHERS
+
+
+def _fold_session(state: DashboardState, session_id: str) -> bool:
+    """Whether an event of ``session_id`` is folded into ``state``: it is the state's session (the first event
+    seen decides when no session was chosen). Else it is counted as another session's."""
+    only = state.fold_session
+    if only is None:
+        state.fold_session = session_id
+        return True
+    if session_id == only:
+        return True
+    _bump(state.stats.skipped, _other_key(state.stats.skipped, session_id))
+    return False
+
+
 # --- the typed path ------------------------------------------------------------------------------------------
 
 
@@ -87,7 +132,9 @@ def _fold_events(
 
     This loop is the replay's hot path, so its bookkeeping lives in locals — the running session's last ``seq``,
     the applied count, the last ``ts`` and the market clock — written back to ``state`` at the end (``finally``:
-    also if a fold bug escaped, so the state stays coherent). Folds never read those four."""
+    also if a fold bug escaped, so the state stays coherent). Folds never read those four. An event of another
+    session than ``state.fold_session`` is counted and passed over (``other``, decided where the session
+    changes)."""
     stopped = False
     if until is not None:
         for cut, ev in enumerate(events):
@@ -101,18 +148,29 @@ def _fold_events(
     applied = 0
     last_ts = state.last_ts
     market_now = state.market_now
-    cur_sid: str | None = (
-        None  # the session whose last seq is cur_last (written back on a switch and at the end)
-    )
-    cur_last = -1
+    cur_sid: str | None = None  # the session of the events being read
+    cur_last = -1  # the folded session's last seq (written back on a switch and at the end)
+    other = False  # cur_sid is another session than the folded one: its events are counted, not folded
+    skipped = state.stats.skipped
+    other_key = ""
     try:
         for ev in events:
             sid = ev.session_id
             if sid != cur_sid:
-                if cur_sid is not None:
+                if cur_sid is not None and not other:
                     last_seq[cur_sid] = cur_last
                 cur_sid = sid
-                cur_last = last_seq.get(sid, -1)
+                only = state.fold_session
+                if only is None:
+                    state.fold_session = only = sid
+                other = sid != only
+                if other:
+                    other_key = _other_key(skipped, sid)
+                else:
+                    cur_last = last_seq.get(sid, -1)
+            if other:
+                skipped[other_key] = skipped.get(other_key, 0) + 1
+                continue
             seq = ev.seq
             if seq <= cur_last:
                 _skip(
@@ -139,7 +197,7 @@ def _fold_events(
                 add_row(state, ev, ev.NAME, extra)
         return len(events), stopped
     finally:
-        if cur_sid is not None:
+        if cur_sid is not None and not other:
             last_seq[cur_sid] = cur_last
         state.stats.applied += applied
         state.last_ts, state.market_now = last_ts, market_now
@@ -352,6 +410,8 @@ def _fold_untyped(state: DashboardState, raw: bytes, error: BaseException) -> No
         _skip(state, *problem)
         return
     v, sid, seq, name = event["v"], event["session_id"], event["seq"], event["event"]
+    if not _fold_session(state, sid):
+        return
     tsdt = _aware(event["ts"])
     mraw = event.get("market_ts")
     mts = None if mraw is None else _aware(mraw)
@@ -390,15 +450,36 @@ class Reducer:
     """Feeds lines/events into the folds and builds snapshots. Not thread-safe (one owner).
 
     ``version`` increments on every call that changed the state (including skip counters, which are on screen).
+    ``session``: the one session to fold (a full ``session_id``; ``None``: the session of the first event fed);
+    the events of any other are counted, not folded (see the module doc). A reader of a log file chooses it
+    before feeding (``dashboard.sources.jsonl.load`` sets the log's last session when none is chosen).
     """
 
     __slots__ = ("state", "version", "max_line_bytes", "timeline_size")
 
-    def __init__(self, *, timeline_size: int = 20, max_line_bytes: int = _DEFAULT_MAX_LINE) -> None:
+    def __init__(
+        self,
+        *,
+        timeline_size: int = 20,
+        max_line_bytes: int = _DEFAULT_MAX_LINE,
+        session: str | None = None,
+    ) -> None:
         self.timeline_size = timeline_size
-        self.state = DashboardState(timeline_size=timeline_size)
+        self.state = DashboardState(timeline_size=timeline_size, fold_session=session)
         self.version = 0
         self.max_line_bytes = max_line_bytes
+
+    @property
+    def session(self) -> str | None:
+        """The session folded: the one chosen, else the first event's (``None`` before any event)."""
+        return self.state.fold_session
+
+    @session.setter
+    def session(self, session_id: str | None) -> None:
+        """Choose the session to fold (before feeding: events already folded stay folded)."""
+        if session_id != self.state.fold_session:
+            self.state.fold_session = session_id
+            self.version += 1
 
     @property
     def stats(self) -> IngestStats:
@@ -466,6 +547,8 @@ class Reducer:
         if state.timeline_size != self.timeline_size:
             state.timeline_size = self.timeline_size
             del state.timeline[: max(0, len(state.timeline) - self.timeline_size)]
+        if self.state.fold_session is not None:  # the session chosen stays chosen
+            state.fold_session = self.state.fold_session
         self.state = state
         self.version += 1
         return True

@@ -23,6 +23,8 @@ __all__ = [
     "plain_summary",
     "session_lines",
     "ingest_line",
+    "other_sessions",
+    "other_sessions_line",
     "portfolio_line",
     "position_line",
     "hidden_closed_line",
@@ -42,13 +44,41 @@ def _counts(d: dict[str, int]) -> str:
     return ", ".join(f"{safe_text(k)} {v}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
+#: The skip reasons of another session's events: ``other_session:<id>`` (``dashboard.state.OTHER_SESSION``;
+#: ``other_session:*`` counts the sessions beyond the few counted by name).
+_OTHER_SESSION = "other_session:"
+
+
+def other_sessions(s: SessionState) -> dict[str, int]:
+    """The other sessions of the log whose events were counted, not folded: id (``*``: further sessions) →
+    events."""
+    n = len(_OTHER_SESSION)
+    return {k[n:]: v for k, v in s.ingest.skipped.items() if k.startswith(_OTHER_SESSION)}
+
+
+def other_sessions_line(s: SessionState) -> str | None:
+    """``not shown, other sessions in this log: 3f2a…-… 1234 events`` when the log holds events of sessions
+    other than the one drawn (never mixed into its figures), else ``None``."""
+    others = other_sessions(s)
+    if not others:
+        return None
+    parts = [
+        f"{'more sessions' if sid == '*' else safe_text(sid, 64)} {n} event{'s' if n != 1 else ''}"
+        for sid, n in sorted(others.items(), key=lambda kv: (kv[0] == "*", -kv[1], kv[0]))
+    ]
+    what = "other session" if len(others) == 1 and "*" not in others else "other sessions"
+    return f"not shown, {what} in this log: " + " · ".join(parts)
+
+
 def ingest_line(s: SessionState) -> str:
     """``events 123 · skipped lines: 3 (not_json 1, invalid_utf8 1, torn_line 1) · bad events: 0 · unknown 0`` (bad events: well-formed lines whose fields
-    were missing or wrong-typed, not rejected orders)."""
+    were missing or wrong-typed, not rejected orders). Another session's events are not bad lines: they are
+    named by ``other_sessions_line``."""
     g = s.ingest
     parts = [f"events {g.applied}"]
-    sk = g.skipped_total
-    parts.append(f"skipped lines: {sk}" + (f" ({_counts(g.skipped)})" if sk else ""))
+    skipped = {k: v for k, v in g.skipped.items() if not k.startswith(_OTHER_SESSION)}
+    sk = sum(skipped.values())
+    parts.append(f"skipped lines: {sk}" + (f" ({_counts(skipped)})" if sk else ""))
     rj = g.rejected_total
     parts.append(f"bad events: {rj}" + (f" ({_counts(g.rejected)})" if rj else ""))
     un = g.unknown_total
@@ -96,6 +126,8 @@ def session_lines(s: SessionState) -> list[str]:
         f"limits {limits_line(s)}",
         ingest_line(s),
     ]
+    if others := other_sessions_line(s):
+        lines.append(others)
     if s.stop_reason:
         lines.append(f"stopped: {safe_text(s.stop_reason, 120)}")
     if s.data_note:

@@ -28,7 +28,15 @@ from rich.style import Style
 from rich.text import Text
 
 from dashboard.models import DashboardSnapshot, PositionSnapshot
-from dashboard.render_plain import hidden_closed_line, ingest_line, limits_line, portfolio_line, short_id
+from dashboard.render_plain import (
+    hidden_closed_line,
+    ingest_line,
+    limits_line,
+    other_sessions,
+    other_sessions_line,
+    portfolio_line,
+    short_id,
+)
 from dashboard.text import (
     DASH,
     fmt_apr,
@@ -151,10 +159,16 @@ def session_pane(snap: DashboardSnapshot, *, wrap_note: bool = True) -> Renderab
         venues.append(DASH)
     limits = _t(f"limits {limits_line(s)}  config {safe_text(s.config_path or DASH)}")
     g = s.ingest
-    ingest = _t(
-        ingest_line(s), "yellow" if (g.skipped_total or g.rejected_total or g.unknown_total) else "dim"
-    )
+    others = other_sessions_line(s)
+    bad = g.skipped_total - sum(other_sessions(s).values())  # another session's events are not bad lines
+    ingest = _t(ingest_line(s), "yellow" if (bad or g.rejected_total or g.unknown_total) else "dim")
     lines: list[RenderableType] = [head, stage, times, venues, limits, ingest]
+    if others:  # the log holds other sessions: say so, they are not in these figures
+        notice = Text(others, style="bold yellow")
+        if not wrap_note:
+            notice.no_wrap = True
+            notice.overflow = "ellipsis"
+        lines.append(notice)
     if s.data_note:
         note = Text(f"note: {safe_text(s.data_note, 400)}", style="dim italic")
         if not wrap_note:
@@ -533,7 +547,7 @@ def build_layout(snap: DashboardSnapshot) -> Layout:
     """The full-terminal layout for ``rich.live.Live``: session header, positions, funding | timeline,
     portfolio footer."""
     s = snap.session
-    header_lines = 6 + (1 if s.data_note else 0) + 2
+    header_lines = 6 + (1 if s.data_note else 0) + (1 if other_sessions_line(s) else 0) + 2
     root = Layout(name="root")
     body = Layout(name="body", ratio=1)
     root.split_column(

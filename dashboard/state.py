@@ -28,8 +28,12 @@ from logging_pipeline.catalogue import DecimalText
 PriceText = NewType("PriceText", str)
 #: An aware datetime (a naive one is refused when a checkpoint is read).
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
-#: The version of the checkpoint form; bump it when a field of the state changes meaning or shape.
+#: The version of the checkpoint form; bump it when a field of the state changes meaning or shape (a new field
+#: with a default is read from an older checkpoint as its default, and ignored by an older reader).
 STATE_FORM = 3
+#: The skip reason of an event of another session than the one folded: ``f"{OTHER_SESSION}:{session id}"``
+#: (``dashboard.reducer.other_session_key``).
+OTHER_SESSION = "other_session"
 #: Decimal inputs beyond 10^±MAX_DECIMAL_EXP are refused by the fold (a rate within the open range; a price up
 #: to it): products of a few such values stay far from the Decimal context's overflow.
 MAX_DECIMAL_EXP = 60
@@ -84,7 +88,9 @@ class IngestStats(IngestTotals):
 
     ``skipped``: lines/events dropped before folding, by reason (``not_json``, ``invalid_utf8``, ``not_object``,
     ``missing_envelope``, ``naive_timestamp``, ``bad_timestamp``, ``out_of_order_seq``, ``duplicate_seq``,
-    ``empty_line``, ``too_long``, ``nul_bytes`` and a reader's own reasons such as ``torn_line``);
+    ``empty_line``, ``too_long``, ``nul_bytes`` and a reader's own reasons such as ``torn_line``) — and the
+    events of *another session* than the one folded, by session: ``other_session:<its id>`` (``OTHER_SESSION``;
+    not bad input: a log holding two sessions, see ``DashboardState.fold_session``);
     ``rejected``: envelope-valid events whose fields were missing or wrong-typed (``bad_field``), state unchanged;
     ``unknown``: events kept as info lines only (``unknown_event``, ``newer_version``);
     ``last_problem``: a one-line description of the most recent skip/reject (for the operator);
@@ -215,6 +221,9 @@ class DashboardState:
     rates: dict[str, dict[str, RateState]] = field(default_factory=dict)  # venue → symbol → latest rate
     timeline: list[TimelineRow] = field(default_factory=list)  # oldest first, at most ``timeline_size`` rows
     last_seq: dict[str, int] = field(default_factory=dict)  # session_id → last folded seq
+    # the one session folded: the reader's choice, else the session of the first event; another session's events
+    # are counted (``IngestStats.skipped``, ``other_session:<id>``) and never folded, so figures never mix
+    fold_session: str | None = None
     last_ts: UtcDatetime | None = None  # envelope ts of the last folded event
     market_now: UtcDatetime | None = None  # latest (max) market_ts folded
     positions_opened: int = 0

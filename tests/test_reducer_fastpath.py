@@ -172,7 +172,9 @@ def test_hostile_variants_same_state(real_lines: list[bytes], seed: int) -> None
 
 
 def test_interleaved_sessions_and_checkpoint_like_state() -> None:
-    """Two sessions alternating (the fast path's cached session must be written back on every switch)."""
+    """Two sessions alternating (the fast path's cached session must be written back on every switch): one is
+    folded — the first seen, ``a``, whose ``seq`` runs back — and the other's events are counted, on every
+    path."""
     base = {
         "v": 1,
         "level": "info",
@@ -184,7 +186,7 @@ def test_interleaved_sessions_and_checkpoint_like_state() -> None:
         "symbol": "BTC",
     }
     lines = []
-    for i in range(200):
+    for i in range(1, 201):
         sid = "a" if i % 3 else "b"
         ev = {
             **base,
@@ -205,6 +207,7 @@ def test_interleaved_sessions_and_checkpoint_like_state() -> None:
         lines.append(orjson.dumps(ev))
     r = _same(lines)
     assert r.stats.skipped.get("out_of_order_seq") or r.stats.skipped.get("duplicate_seq")
+    assert r.session == "a" and r.stats.skipped["other_session:b"] == 66
 
 
 def test_price_and_rate_text_tests_agree_with_decimal() -> None:

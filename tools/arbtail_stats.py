@@ -5,6 +5,10 @@ One pass: every line is parsed once; events are counted here and folded by the s
 uses (``Reducer.feed``), which supplies the skip reasons, the positions and the PnL. A line counts as an event
 when the reducer takes its envelope (``dashboard.reducer.envelope_problem``): ``{}`` is a skipped line, not an
 event without a name.
+
+A log may hold several sessions (``cat a.jsonl b.jsonl``): every one is listed (id, events, first and last wall
+time, last ``seq``); the counts by event and level cover them all, while the positions and the PnL are one
+session's, never a sum — the last session's, as ``arbtail`` draws it, or the one ``--session`` names.
 """
 
 from __future__ import annotations
@@ -19,14 +23,16 @@ import orjson
 import typer
 
 from dashboard.reducer import Reducer, between_nul_runs, envelope_problem
-from dashboard.sources.jsonl import SourceError, iter_batches
+from dashboard.sources.jsonl import SourceError, iter_batches, resolve_session
+from dashboard.state import OTHER_SESSION
 from dashboard.text import fmt_duration, fmt_usd, safe_text
 
 
 @dataclass
 class LogStats:
     """Counters of one pass. ``gaps``: per session, (after seq, before seq) pairs where seqs are missing;
-    ``backwards``: (seq, next seq) pairs where a session's ``seq`` went back from one event to the next."""
+    ``backwards``: (seq, next seq) pairs where a session's ``seq`` went back from one event to the next;
+    ``sessions``: per session (in the order of their first event), ``[first ts, last ts, events]``."""
 
     lines: int = 0
     events: Counter[str] = field(default_factory=Counter)
@@ -38,11 +44,13 @@ class LogStats:
     missing: int = 0
     prev_seq: dict[str, int] = field(default_factory=dict)
     backwards: list[tuple[int, int]] = field(default_factory=list)
+    sessions: dict[str, list[Any]] = field(default_factory=dict)
 
     def count(self, ev: dict[str, Any]) -> None:
         self.events[safe_text(ev.get("event"), 60)] += 1
         self.levels[safe_text(ev.get("level"), 20)] += 1
         ts = ev.get("ts")
+        t = None
         if type(ts) is str:
             try:
                 t = datetime.fromisoformat(ts)
@@ -52,6 +60,12 @@ class LogStats:
                 self.first_ts = t if self.first_ts is None or t < self.first_ts else self.first_ts
                 self.last_ts = t if self.last_ts is None or t > self.last_ts else self.last_ts
         sid, seq = ev.get("session_id"), ev.get("seq")
+        if type(sid) is str and t is not None and t.tzinfo is not None:
+            row = self.sessions.get(sid)
+            if row is None:
+                self.sessions[sid] = [t, t, 1]
+            else:
+                row[0], row[1], row[2] = min(row[0], t), max(row[1], t), row[2] + 1
         if type(sid) is str and type(seq) is int:
             last = self.last_seq.get(sid)
             if last is not None and seq > last + 1:
@@ -107,8 +121,7 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
             f"market     {s.market_start.isoformat()} → {s.market_now.isoformat()}"
             f" ({fmt_duration(s.market_uptime_s)}) market clock"
         )
-    sessions = ", ".join(f"{safe_text(s, 36)} (last seq {q})" for s, q in stats.last_seq.items()) or "none"
-    out.append(f"sessions   {sessions}")
+    out += _session_lines(stats, reducer.session)
     gaps = [f"{a}→{b}" for g in stats.gaps.values() for a, b in g]
     back = [f"{a}→{b}" for a, b in stats.backwards]
     out.append(
@@ -118,7 +131,7 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         + (f": {', '.join(back[:10])}" if back else "")
     )
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
-    skipped = {**ing.skipped}
+    skipped = {k: v for k, v in ing.skipped.items() if not k.startswith(OTHER_SESSION + ":")}
     out.append(
         f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items()))
     )
@@ -151,16 +164,41 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
     return "\n".join(out) + "\n"
 
 
+def _session_lines(stats: LogStats, shown: str | None) -> list[str]:
+    """``sessions   N`` and a line per session: id, events, first → last wall time, last seq; with several, which
+    one the positions and PnL below are of."""
+    n = len(stats.sessions)
+    head = f"sessions   {n}"
+    if n > 1 and shown is not None:
+        head += f" (positions and PnL below: session {safe_text(shown, 64)} only; --session ID picks another)"
+    out = [head]
+    for sid, (first, last, events) in stats.sessions.items():
+        mark = "  *" if n > 1 and sid == shown else ""
+        out.append(
+            f"  {safe_text(sid, 64)}  {events} events  {first.isoformat()} → {last.isoformat()}"
+            f"  last seq {stats.last_seq.get(sid, '—')}{mark}"
+        )
+    return out
+
+
 def register(app: typer.Typer) -> None:
     """Add ``stats`` to ``app``."""
 
     @app.command("stats")
     def stats_cmd(
         path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
+        session: Annotated[
+            str | None,
+            typer.Option(
+                "--session",
+                help="With several sessions in the log: the one whose positions and PnL are shown (id or"
+                " unique prefix; default: the last one).",
+            ),
+        ] = None,
     ) -> None:
-        """Counts by event and level, time span, seq gaps, skipped lines, positions and net PnL."""
-        reducer = Reducer()
+        """Counts by event and level, time span, sessions, seq gaps, skipped lines, positions and net PnL."""
         try:
+            reducer = Reducer(session=resolve_session(path, session))
             stats = collect(path, reducer)
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)

@@ -12,9 +12,12 @@ has open (device + inode):
 * not there yet → wait for it.
 
 The reducer sees the concatenation of everything that was appended, so the final state equals a fresh replay
-of those lines. A file read from its start is read without a UTF-8 byte-order mark (``strip_bom``), as a replay
-reads it. Rotation, truncation and deletion are not bad input: they are reported through ``on_notice``
-(one line of text, for the operator), not as skipped lines.
+of those lines. A record cut in two by a rotation or a ``copytruncate`` (the old file ends without its newline,
+the new one starts with the rest) is joined back and folded once, as a replay of the rotated set joins it
+(``LineSplitter.end_member``); a partial line the new file does not complete is counted as torn. A file read
+from its start is read without a UTF-8 byte-order mark (``strip_bom``), as a replay reads it. Rotation,
+truncation and deletion are not bad input: they are reported through ``on_notice`` (one line of text, for the
+operator), not as skipped lines.
 """
 
 from __future__ import annotations
@@ -84,8 +87,9 @@ class _Tail:
         return fed
 
     def finish_old(self, why: str) -> int:
+        """Read the old file to its end; the new one continues the stream (a record cut in two is joined)."""
         fed = self.drain()
-        self.splitter.finish(f"{self.path} ({why})")
+        self.splitter.end_member(f"{self.path} ({why})")
         self.close()
         return fed
 
@@ -125,7 +129,7 @@ class _Tail:
             assert self.fh is not None
             self.fh.seek(0)
             self.offset = 0
-            self.splitter.reset()
+            self.splitter.end_member(f"{self.path} (truncated)")
         if st.st_size > self.offset:
             fed += self.drain()
         return fed
@@ -139,13 +143,17 @@ async def follow_file(
     poll_s: float = 0.5,
     notify: bool = True,
     on_notice: NoticeFn | None = None,
+    carry: bytes = b"",
 ) -> AsyncIterator[int]:
     """Feed lines appended to ``path`` after ``start_offset`` (a line boundary) as they arrive, across
-    rotation/truncation/deletion (see the module doc). Yields the number of lines fed after each wake-up that
-    fed some, so the caller can redraw; runs until cancelled or closed. Never raises for file trouble: it is
-    reported through ``on_notice`` and retried."""
+    rotation/truncation/deletion (see the module doc). ``carry``: the partial last line of the rotated member
+    before ``path`` still waiting for its rest (``LoadResult.carry``), joined with the first line read when the
+    two make one record. Yields the number of lines fed after each wake-up that fed some, so the caller can
+    redraw; runs until cancelled or closed. Never raises for file trouble: it is reported through ``on_notice``
+    and retried."""
     notice = on_notice or (lambda _text: None)
     tail = _Tail(path, sink, notice)
+    tail.splitter.resume(carry, f"the member before {path}")
     if tail.open(start_offset):
         st = os.fstat(tail.fh.fileno())  # type: ignore[union-attr]
         if st.st_size < start_offset:

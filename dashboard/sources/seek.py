@@ -9,6 +9,11 @@ this version's form: ``dashboard.sources.jsonl.load`` replays in full when ``Red
 Its state's count of log bytes fed (``checkpoint_fed_bytes``) must also be its place in the log: when the file
 holds bytes there that the bot's reducer never folded, only a replay reading them counts them, so
 ``dashboard.sources.jsonl.load`` looks for an older checkpoint that precedes them.
+
+A checkpoint belongs to a session (its envelope's ``session_id``): a reader folding one session of a log that
+holds several (``dashboard.reducer``: sessions are never mixed) starts only from a checkpoint of that session
+(``iter_checkpoints(..., session=)``, ``checkpoint_usable(..., session=)``). ``iter_lines_backwards`` gives the
+lines themselves newest first (the session of a log's last event is found that way).
 """
 
 from __future__ import annotations
@@ -81,10 +86,24 @@ def iter_blocks_backwards(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -
             carry, dropping = b"", True
 
 
-def iter_checkpoints(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Iterator[Checkpoint]:
-    """Checkpoint events in ``fh`` before byte ``end`` (a line boundary), newest first. Lines that mention
-    the name but are not a well-formed checkpoint event are passed over. Only the lines holding the name are
-    parsed (a block without it costs one search)."""
+def iter_lines_backwards(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Iterator[tuple[int, bytes]]:
+    """The lines of ``fh`` before byte ``end`` (a line boundary), newest first: ``(offset of the line's first
+    byte, line without its newline)``; empty lines included, a line over ``MAX_LINE_BYTES`` left out (see
+    ``iter_blocks_backwards``)."""
+    for base, body in iter_blocks_backwards(fh, end, block=block):
+        stop = len(body) - 1  # the body ends with a newline
+        while stop >= 0:
+            start = body.rfind(b"\n", 0, stop) + 1
+            yield base + start, body[start:stop]
+            stop = start - 1
+
+
+def iter_checkpoints(
+    fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES, session: str | None = None
+) -> Iterator[Checkpoint]:
+    """Checkpoint events in ``fh`` before byte ``end`` (a line boundary), newest first — with ``session``, only
+    that session's. Lines that mention the name but are not a well-formed checkpoint event are passed over.
+    Only the lines holding the name are parsed (a block without it costs one search)."""
     for base, body in iter_blocks_backwards(fh, end, block=block):
         stop = len(body)
         while (i := body.rfind(_NEEDLE, 0, stop)) >= 0:
@@ -92,7 +111,7 @@ def iter_checkpoints(fh: BinaryIO, end: int, *, block: int = BLOCK_BYTES) -> Ite
             nl = body.find(b"\n", i)  # found: the body ends with a newline
             stop = start
             cp = _parse(body[start:nl], base + start, base + nl + 1)
-            if cp is not None:
+            if cp is not None and (session is None or cp.event["session_id"] == session):
                 yield cp
 
 
@@ -120,10 +139,15 @@ def checkpoint_fed_bytes(cp: Checkpoint) -> int | None:
     return fed if type(fed) is int else None
 
 
-def checkpoint_usable(cp: Checkpoint, first_session_id: str | None, timeline_size: int) -> bool:
-    """Whether loading ``cp`` and folding the lines after it equals a full replay (see the module doc)."""
+def checkpoint_usable(
+    cp: Checkpoint, first_session_id: str | None, timeline_size: int, *, session: str | None = None
+) -> bool:
+    """Whether loading ``cp`` and folding the lines after it equals a full replay (see the module doc) of
+    ``session`` (default: the checkpoint's own)."""
     state = cp.state
     sid, seq = cp.event["session_id"], cp.event["seq"]
+    if session is not None and sid != session:
+        return False
     if state.get("last_seq") != {sid: seq - 1} or first_session_id != sid:
         return False
     timeline = state.get("timeline")
