@@ -212,3 +212,48 @@ def test_arbtail_stats_lists_every_session(tmp_path: Path) -> None:
     assert f"positions and PnL below: session {A} only" in picked
     bad = CliRunner().invoke(app, ["stats", str(path), "--session", "zz"])
     assert bad.exit_code == 2 and "no session 'zz'" in bad.stderr
+
+
+def test_arbtail_session_picks_one_session_of_a_log_in_every_view(tmp_path: Path) -> None:
+    """``arbtail FILE --session ID`` on ``cat a b``: the one frame, a playback and an export each show that
+    session as its own log would; without ``--session`` they show the last one; an unknown prefix is exit 2."""
+    a, b = _session(A, "100.5"), _session(B, "222.25")
+    both = tmp_path / "both.jsonl"
+    both.write_bytes(_bytes(a) + _bytes(b))
+
+    def once(*extra: str) -> str:
+        out = CliRunner().invoke(app, [str(both), "--once", "--width", "120", *extra])
+        assert out.exit_code == 0, out.output
+        return out.stdout
+
+    def frame_of(events: list[dict[str, Any]]) -> str:
+        return frame_text(_alone(tmp_path, f"{events[0]['session_id']}.jsonl", events).snapshot(), 120)
+
+    def without_notice(frame: str) -> str:
+        return "\n".join(line for line in frame.splitlines() if "other session" not in line)
+
+    shown = without_notice(once())
+    assert B[:8] in shown and A[:8] not in shown and A[:8] in once()  # b shown, a named in the notice
+    assert without_notice(once("--session", A[:6])) == without_notice(frame_of(a))
+    assert without_notice(once()) == without_notice(frame_of(b))
+    last_ts = a[-1]["ts"]
+    played = CliRunner().invoke(
+        app,
+        [
+            str(both),
+            "--session",
+            A,
+            "--from",
+            a[0]["ts"],
+            "--to",
+            last_ts,
+            "--speed",
+            "1e9",
+            "--clock",
+            "wall",
+        ],
+    )
+    assert played.exit_code == 0, played.output
+    assert without_notice(played.stdout.rstrip("\n")).endswith(without_notice(frame_of(a)).rstrip("\n"))
+    bad = CliRunner().invoke(app, [str(both), "--once", "--session", "ffff"])
+    assert bad.exit_code == 2 and "ffff" in bad.output

@@ -105,7 +105,12 @@ def show(
         ),
     ] = None,
     session: Annotated[
-        str | None, typer.Option("--session", help="Session id (or unique prefix, or 'latest') in --db.")
+        str | None,
+        typer.Option(
+            "--session",
+            help="Which session: in --db an id, a unique prefix or 'latest'; in a log holding several "
+            "(cat a.jsonl b.jsonl) an id or a unique prefix (default: the log's last session).",
+        ),
     ] = None,
     at: Annotated[str | None, typer.Option("--at", help="The state at this time (ISO 8601, UTC).")] = None,
     start: Annotated[
@@ -146,13 +151,11 @@ def show(
         ),
     ] = False,
 ) -> None:
-    """Show the dashboard for PATH (or for --session in --db)."""
+    """Show the dashboard for PATH (or for --session in --db): one session, the log's last unless --session."""
     from dashboard.timeaxis import parse_time
 
-    in_db = session is not None or (path is None and bool(db))
+    in_db = path is None and (session is not None or bool(db))
     conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed)
-    if path is not None and session is not None:
-        conflict = f"give a log file ({path}) or --session in --db, not both"
     if conflict:
         _fail(conflict)
         return
@@ -173,7 +176,7 @@ def show(
     _run_show(
         path,
         db if in_db else None,
-        session or "latest",
+        session,
         follow=follow,
         once=once,
         width=width,
@@ -213,7 +216,7 @@ def _conflict(
     return None
 
 
-def _run_show(path: Path | None, db: str | None, session: str, *, poll_s: float, **kw: object) -> None:
+def _run_show(path: Path | None, db: str | None, session: str | None, *, poll_s: float, **kw: object) -> None:
     """``tools.arbtail_view.run_show`` on the log at ``path`` or, with ``db``, on ``session`` in PostgreSQL;
     a source that cannot be read is one line on stderr and exit 2 (a database error with its password
     redacted)."""
@@ -224,7 +227,7 @@ def _run_show(path: Path | None, db: str | None, session: str, *, poll_s: float,
 
         assert path is not None
         try:
-            run_show(JsonlSource(path, poll_s=poll_s), **kw)
+            run_show(JsonlSource(path, session=session, poll_s=poll_s), **kw)
         except SourceError as exc:
             _fail(str(exc))
         return
@@ -232,7 +235,7 @@ def _run_show(path: Path | None, db: str | None, session: str, *, poll_s: float,
     from logging_pipeline.postgres.dsn import redact
 
     try:
-        run_show(PostgresSource(db, session, poll_s=poll_s), **kw)
+        run_show(PostgresSource(db, session or "latest", poll_s=poll_s), **kw)
     except SourceError as exc:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - asyncpg errors: one redacted line, exit 2

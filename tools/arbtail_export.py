@@ -47,8 +47,8 @@ async def export_frame(
     from dashboard.reducer import Reducer
     from dashboard.render_rich import build_frame
 
-    reducer = Reducer(timeline_size=timeline)
     async with source:
+        reducer = Reducer(timeline_size=timeline, session=source.session)
         if at is not None:
             clock, notice = await source.time_axis(clock)
             if notice:

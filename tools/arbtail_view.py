@@ -587,7 +587,7 @@ async def _show(
     keys: bool,
     clock: Clock,
 ) -> None:
-    reducer = Reducer(timeline_size=timeline)
+    reducer = Reducer(timeline_size=timeline, session=source.session)
     console = Console(width=width)
     plain = once or not interactive(console)
     if speed is not None or at is not None or start is not None or end is not None:

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Self
 
 from dashboard.sources.follow import follow_file
-from dashboard.sources.jsonl import check_readable, iter_batches, load
+from dashboard.sources.jsonl import check_readable, iter_batches, load, resolve_session
 from dashboard.sources.protocol import NoticeFn, ProgressFn, ReducerLike, SkipFn, SourceError
 from dashboard.sources.rotated import members, open_member
 from dashboard.sources.seek import iter_blocks_backwards, last_line_end
@@ -29,18 +29,27 @@ CLOCK_PROBE_LINES = 10_000
 class JsonlSource:
     """The log at ``path`` (with its rotated predecessors ``path.1``, ``path.2.gz``…).
 
-    ``poll_s``: how often ``follow`` re-checks the file when no change notification comes (seconds).
+    ``session``: which session of the log to show (a full id or a unique prefix; ``None``: the session of the
+    log's last event) — a log may hold several (``cat a.jsonl b.jsonl``), and one state folds one
+    (``dashboard.reducer``); resolved on enter into ``self.session`` (``SourceError`` when it names none or
+    several). ``poll_s``: how often ``follow`` re-checks the file when no change notification comes (seconds).
     ``follow`` continues from where ``load`` stopped (the byte offset past the last complete line of the newest
-    member); without a ``load`` (the file did not exist yet) it reads from the start.
+    member, with a record a rotation cut in two carried over); without a ``load`` (the file did not exist yet) it
+    reads from the start.
     """
 
-    def __init__(self, path: Path, *, poll_s: float = 0.5) -> None:
+    def __init__(self, path: Path, *, session: str | None = None, poll_s: float = 0.5) -> None:
         self.path = path
         self.label = str(path)
         self.poll_s = poll_s
         self.offset = 0
+        self.session: str | None = None
+        self._wanted = session
+        self._carry = b""
 
     async def __aenter__(self) -> Self:
+        if self._wanted is not None or await self.exists():
+            self.session = resolve_session(self.path, self._wanted)
         return self
 
     async def __aexit__(self, *exc: object) -> None:
@@ -73,8 +82,16 @@ class JsonlSource:
     ) -> bool:
         """``dashboard.sources.jsonl.load``; remembers the offset ``follow`` continues from. Raises
         ``SourceError``."""
-        result = load(self.path, reducer, until=until, clock=clock, seek=seek, progress=progress)
-        self.offset = result.offset
+        result = load(
+            self.path,
+            reducer,
+            until=until,
+            clock=clock,
+            seek=seek,
+            progress=progress,
+            session=self.session,
+        )
+        self.offset, self._carry = result.offset, result.carry
         return result.stopped_at_time
 
     async def batches(self, on_skip: SkipFn) -> AsyncIterator[list[bytes]]:
@@ -85,7 +102,12 @@ class JsonlSource:
     async def follow(self, reducer: ReducerLike, on_notice: NoticeFn) -> AsyncIterator[int]:
         """``dashboard.sources.follow.follow_file`` from the offset ``load`` reached."""
         async for fed in follow_file(
-            self.path, reducer, start_offset=self.offset, poll_s=self.poll_s, on_notice=on_notice
+            self.path,
+            reducer,
+            start_offset=self.offset,
+            carry=self._carry,
+            poll_s=self.poll_s,
+            on_notice=on_notice,
         ):
             yield fed
 

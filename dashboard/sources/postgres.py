@@ -110,6 +110,11 @@ class PostgresSource:
         return dict(row) if row else None
 
     @property
+    def session(self) -> str | None:
+        """The session's id as text once open (``None`` before)."""
+        return None if self.session_id is None else str(self.session_id)
+
+    @property
     def label(self) -> str:
         """``session <uuid>`` once open (the text asked for before)."""
         return f"session {self.session_id or self._session_text}"

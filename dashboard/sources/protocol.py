@@ -59,10 +59,13 @@ class ReducerLike(Protocol):
 
 class ReplaySource(Protocol):
     """One session's events, wherever they are kept. ``label`` names it for status bars and messages (a file
-    name, ``session <uuid>``). Every method raises ``SourceError`` when the source cannot be read; bad content is
-    counted by the reducer, never raised."""
+    name, ``session <uuid>``); ``session`` is the id of the session it serves, known once entered (``None``: not
+    yet — a followed log that does not exist yet); a viewer folds with ``Reducer(session=source.session)``, so
+    another session's events in the same log are counted, never mixed in. Every method raises ``SourceError``
+    when the source cannot be read; bad content is counted by the reducer, never raised."""
 
     label: str
+    session: str | None
 
     async def __aenter__(self) -> Self: ...
     async def __aexit__(self, *exc: object) -> None: ...
