@@ -122,7 +122,7 @@ def test_an_empty_playback_window_names_the_logs_real_span(real_log: Path) -> No
     ("args", "says"),
     [
         (["--once", "--at", "2026-03-01T00:00Z", "--to", "2026-02-26T00:00Z"], "give one"),
-        (["--once", "--session", "abc"], "not both"),
+        (["--once", "--session", "abc"], "no session 'abc' in this log"),
     ],
 )
 def test_more_meaningless_combinations(real_log: Path, args: list[str], says: str) -> None:
