@@ -23,7 +23,6 @@ __all__ = [
     "plain_summary",
     "session_lines",
     "ingest_line",
-    "other_sessions",
     "other_sessions_line",
     "portfolio_line",
     "position_line",
@@ -44,22 +43,10 @@ def _counts(d: dict[str, int]) -> str:
     return ", ".join(f"{safe_text(k)} {v}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
-#: The skip reasons of another session's events: ``other_session:<id>`` (``dashboard.state.OTHER_SESSION``;
-#: ``other_session:*`` counts the sessions beyond the few counted by name).
-_OTHER_SESSION = "other_session:"
-
-
-def other_sessions(s: SessionState) -> dict[str, int]:
-    """The other sessions of the log whose events were counted, not folded: id (``*``: further sessions) →
-    events."""
-    n = len(_OTHER_SESSION)
-    return {k[n:]: v for k, v in s.ingest.skipped.items() if k.startswith(_OTHER_SESSION)}
-
-
 def other_sessions_line(s: SessionState) -> str | None:
     """``not shown, other sessions in this log: 3f2a…-… 1234 events`` when the log holds events of sessions
     other than the one drawn (never mixed into its figures), else ``None``."""
-    others = other_sessions(s)
+    others = s.other_sessions
     if not others:
         return None
     parts = [
@@ -76,7 +63,7 @@ def ingest_line(s: SessionState) -> str:
     named by ``other_sessions_line``."""
     g = s.ingest
     parts = [f"events {g.applied}"]
-    skipped = {k: v for k, v in g.skipped.items() if not k.startswith(_OTHER_SESSION)}
+    skipped = g.skipped
     sk = sum(skipped.values())
     parts.append(f"skipped lines: {sk}" + (f" ({_counts(skipped)})" if sk else ""))
     rj = g.rejected_total

@@ -32,7 +32,6 @@ from dashboard.render_plain import (
     hidden_closed_line,
     ingest_line,
     limits_line,
-    other_sessions,
     other_sessions_line,
     portfolio_line,
     short_id,
@@ -160,7 +159,7 @@ def session_pane(snap: DashboardSnapshot, *, wrap_note: bool = True) -> Renderab
     limits = _t(f"limits {limits_line(s)}  config {safe_text(s.config_path or DASH)}")
     g = s.ingest
     others = other_sessions_line(s)
-    bad = g.skipped_total - sum(other_sessions(s).values())  # another session's events are not bad lines
+    bad = g.skipped_total  # another session's events are not bad lines (``SessionState.other_sessions``)
     ingest = _t(ingest_line(s), "yellow" if (bad or g.rejected_total or g.unknown_total) else "dim")
     lines: list[RenderableType] = [head, stage, times, venues, limits, ingest]
     if others:  # the log holds other sessions: say so, they are not in these figures

@@ -3,7 +3,7 @@
 Deterministic: the result depends on the state only (no wall clock), so live, JSONL and PostgreSQL replays of
 the same events draw the same frame. All money is ``Decimal`` (USD), all datetimes aware UTC. Formulas live in
 ``helpers.formulas``; each figure's definition is in the docstring of the model field it fills
-(``dashboard.models``). Models are built with ``model_construct`` from values the fold already validated.
+(``dashboard.models``). Models are built from values the fold already validated (no validation at construction).
 """
 
 from __future__ import annotations
@@ -25,12 +25,15 @@ from dashboard.models import (
     VenueLeg,
     VenueStatus,
 )
-from dashboard.state import DashboardState, LegState, PositionState
+from dashboard.state import OTHER_SESSION, DashboardState, LegState, PositionState
 from helpers import formulas
 
 __all__ = ["build_snapshot"]
 
 _ZERO = Decimal(0)
+
+
+OTHER_PREFIX = OTHER_SESSION + ":"
 
 
 @overload
@@ -61,7 +64,7 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
         notional = leg.qty * (mark if mark is not None else leg.entry_price)
         if leg.leverage is not None and leg.leverage > 0:
             margin = formulas.margin_for(leg.qty * leg.entry_price, leg.leverage)
-    return VenueLeg.model_construct(
+    return VenueLeg(
         venue=leg.venue,
         side=leg.side,
         qty=leg.qty,
@@ -125,7 +128,7 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         if current is not None and pos.entry_spread_apr is not None:
             erosion = formulas.profit_erosion_pct(pos.entry_spread_apr, current)
     end = pos.closed_ts if pos.closed_ts is not None else state.market_now
-    return PositionSnapshot.model_construct(
+    return PositionSnapshot(
         position_id=pos.position_id,
         symbol=sym,
         lifecycle=pos.lifecycle,
@@ -160,7 +163,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     """``state`` → ``DashboardSnapshot``. Deterministic: depends on the state only (no wall clock).
 
     Positions: not closed first (opening order), then the ``closed_rows`` most recently closed (newest first).
-    Models are built with ``model_construct`` from already-typed values (the fold validated its inputs).
+    Models are built from already-typed values (the fold validated its inputs).
     """
     now = _utc(state.market_now)
     s = state.session
@@ -186,7 +189,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         if s.max_total_exposure_usd > 0:
             headroom_pct = headroom / s.max_total_exposure_usd * 100
     open_count = sum(1 for p in live if p.lifecycle != "opening")
-    portfolio = PortfolioSnapshot.model_construct(
+    portfolio = PortfolioSnapshot(
         total_notional=notional,
         realized_pnl=state.realized_total,
         unrealized_pnl=unrealized,
@@ -207,7 +210,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     flat = [(venue, symbol, r) for venue, by_symbol in state.rates.items() for symbol, r in by_symbol.items()]
     for venue, symbol, r in sorted(flat, key=lambda row: (row[1], row[0])):
         rates.append(
-            FundingRateRow.model_construct(
+            FundingRateRow(
                 venue=venue,
                 symbol=symbol,
                 rate=r.rate,
@@ -218,7 +221,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
             )
         )
     accruals = [
-        FundingAccrual.model_construct(
+        FundingAccrual(
             position_id=p.position_id,
             symbol=p.symbol,
             actual=p.funding_accrued,
@@ -228,7 +231,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         for p in (*live, *closed)
         if p.lifecycle != "rolled_back"
     ]
-    funding = FundingSnapshot.model_construct(
+    funding = FundingSnapshot(
         rates=rates,
         accruals=accruals,
         total_actual=state.funding_total,
@@ -237,7 +240,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
 
     st = state.stats
     last_ts = _utc(state.last_ts)
-    session = SessionState.model_construct(
+    session = SessionState(
         session_id=s.session_id,
         strategy=s.strategy,
         strategy_version=s.strategy_version,
@@ -253,7 +256,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         wall_uptime_s=_seconds(last_ts, s.started_ts),
         market_uptime_s=_seconds(now, s.market_start),
         venues=[
-            VenueStatus.model_construct(
+            VenueStatus(
                 name=v.name,
                 connected=v.connected,
                 reason=v.reason,
@@ -271,17 +274,20 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         stop_reason=s.stop_reason,
         erosion_threshold_pct=s.erosion_threshold_pct,
         divergence_limit_pct=s.divergence_limit_pct,
-        ingest=IngestSummary.model_construct(
+        ingest=IngestSummary(
             applied=st.applied,
-            skipped=dict(st.skipped),
+            skipped={k: v for k, v in st.skipped.items() if not k.startswith(OTHER_PREFIX)},
             rejected=dict(st.rejected),
             unknown=dict(st.unknown),
             last_problem=st.last_problem,
         ),
         events_applied=st.applied,
+        other_sessions={
+            k[len(OTHER_PREFIX) :]: v for k, v in st.skipped.items() if k.startswith(OTHER_PREFIX)
+        },
     )
     timeline = [
-        TimelineEvent.model_construct(
+        TimelineEvent(
             ts=_utc(ts),
             market_ts=_utc(mts),
             seq=seq,
@@ -292,7 +298,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         )
         for ts, mts, seq, cat, level, name, msg in state.timeline
     ]
-    return DashboardSnapshot.model_construct(
+    return DashboardSnapshot(
         session=session,
         positions=live + closed,
         funding=funding,

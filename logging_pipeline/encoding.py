@@ -20,7 +20,6 @@ from typing import Any
 
 import msgspec
 import orjson
-from pydantic import BaseModel
 
 _OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_NAIVE_UTC
 _INT64 = (-(2**63), 2**64 - 1)
@@ -33,8 +32,9 @@ def _default(value: Any) -> Any:
         return sorted(value, key=str)
     if isinstance(value, msgspec.Struct):
         return msgspec.structs.asdict(value)
-    if isinstance(value, BaseModel):
-        return value.model_dump(mode="json")
+    dump = getattr(value, "model_dump", None)  # a pydantic model (not imported here: readers never need it)
+    if callable(dump):
+        return dump(mode="json")
     if isinstance(value, (bytes, bytearray)):
         return value.decode("utf-8", "backslashreplace")
     if isinstance(value, BaseException):

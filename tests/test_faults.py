@@ -222,7 +222,7 @@ def test_reducer_raising_on_one_event_counts_it_and_keeps_state(
     assert stats.applied == baseline.reducer.stats.applied + extra - 1
     got, want = run.reducer.snapshot(), baseline.reducer.snapshot()
     assert got.portfolio == want.portfolio  # the state around the rejected event is intact
-    assert [p.model_dump() for p in got.positions] == [p.model_dump() for p in want.positions]
+    assert got.positions == want.positions
 
 
 # --- the product CLI ---------------------------------------------------------------------------------------

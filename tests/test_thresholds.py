@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import msgspec
 import pytest
 import yaml
 from rich.console import Console
@@ -108,7 +109,7 @@ def _cell_style(
         divergence_pct=divergence_pct,
     )
     console = Console(width=220, color_system="truecolor", force_terminal=True)
-    segments = list(console.render(positions_pane(snap.model_copy(update={"positions": [probe]}))))
+    segments = list(console.render(positions_pane(msgspec.structs.replace(snap, positions=[probe]))))
     text = fmt_pct(erosion_pct, 1) if erosion_pct is not None else fmt_pct(divergence_pct, 3, signed=True)
     (style,) = {
         s.style for s in segments if text in s.text.split()

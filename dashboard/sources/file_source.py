@@ -82,15 +82,9 @@ class JsonlSource:
     ) -> bool:
         """``dashboard.sources.jsonl.load``; remembers the offset ``follow`` continues from. Raises
         ``SourceError``."""
-        result = load(
-            self.path,
-            reducer,
-            until=until,
-            clock=clock,
-            seek=seek,
-            progress=progress,
-            session=self.session,
-        )
+        if reducer.session is None:  # a reducer made without the source's session folds it all the same
+            reducer.session = self.session
+        result = load(self.path, reducer, until=until, clock=clock, seek=seek, progress=progress)
         self.offset, self._carry = result.offset, result.carry
         return result.stopped_at_time
 

@@ -488,8 +488,9 @@ def resolve_session(path: Path, wanted: str | None) -> str | None:
     ``SourceError`` when ``wanted`` names no session of the log, or several (the message lists them), or the
     log cannot be read."""
     check_readable(path)
-    if wanted is None:
-        return last_session(path)
+    last = last_session(path)
+    if wanted is None or wanted == last:  # the usual case, without reading the whole log
+        return last
     found = _match(_session_ids(path), wanted)
     spans: list[SessionSpan] | None = None
     if len(found) != 1:  # confirm by reading every envelope (an id written with escapes, a line cut short)

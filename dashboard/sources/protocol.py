@@ -43,9 +43,10 @@ class SourceError(Exception):
 
 
 class ReducerLike(Protocol):
-    """What a source folds into (``dashboard.reducer.Reducer``)."""
+    """What a source folds into (``dashboard.reducer.Reducer``): ``session`` is the one session it folds."""
 
     timeline_size: int
+    session: str | None
 
     def feed_line(self, raw: bytes) -> None: ...
     def feed_lines(self, lines: list[bytes]) -> int: ...
