@@ -17,15 +17,16 @@ from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import orjson
 import typer
 
-from dashboard.reducer import Reducer, between_nul_runs, envelope_problem
-from dashboard.sources.jsonl import SourceError, iter_batches, resolve_session
-from dashboard.state import OTHER_SESSION
+from dashboard.sources.protocol import SourceError
 from dashboard.text import fmt_duration, fmt_usd, safe_text
+
+if TYPE_CHECKING:  # imported where used, so ``arbtail --help`` does not load the reducer
+    from dashboard.reducer import Reducer
 
 
 @dataclass
@@ -81,6 +82,9 @@ class LogStats:
 
 def collect(path: Path, reducer: Reducer) -> LogStats:
     """One pass over ``path`` (all rotated members). Raises ``SourceError``."""
+    from dashboard.reducer import between_nul_runs, envelope_problem
+    from dashboard.sources.jsonl import iter_batches
+
     stats = LogStats()
     for batch in iter_batches(path, reducer.note_skip):
         for raw in batch:
@@ -131,7 +135,7 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         + (f": {', '.join(back[:10])}" if back else "")
     )
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
-    skipped = {k: v for k, v in ing.skipped.items() if not k.startswith(OTHER_SESSION + ":")}
+    skipped = ing.skipped  # another session's events are in ``SessionState.other_sessions``
     out.append(
         f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items()))
     )
@@ -198,6 +202,9 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts by event and level, time span, sessions, seq gaps, skipped lines, positions and net PnL."""
         try:
+            from dashboard.reducer import Reducer
+            from dashboard.sources.jsonl import resolve_session
+
             reducer = Reducer(session=resolve_session(path, session))
             stats = collect(path, reducer)
         except SourceError as exc:
