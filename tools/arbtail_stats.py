@@ -135,7 +135,7 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         + (f": {', '.join(back[:10])}" if back else "")
     )
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
-    skipped = ing.skipped  # another session's events are in ``SessionState.other_sessions``
+    skipped = snap.session.ingest.skipped  # without another session's events (``SessionState.other_sessions``)
     out.append(
         f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items()))
     )
