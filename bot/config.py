@@ -10,7 +10,7 @@ pass silently). Money, rates and prices are ``Decimal``; wall-clock intervals ar
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Literal
@@ -43,25 +43,28 @@ class StrategyConfig(_Model):
     ``expected_hold_hours``, see ``helpers.formulas.net_spread_apr``); ``profit_erosion_threshold`` and
     ``severe_erosion_threshold`` fractions of the entry spread lost (0.5 = 50 %);
     ``max_entry_price_divergence_pct`` percent (0.1 = 0.1 %) between the two venues' marks.
+
+    Every figure is checked for sign and a plausible range (a negative ``min_profit_rate`` would trade at a loss
+    by design; hours are at most a year; leverage at most 125×, the highest any venue offers).
     """
 
     scan_exchanges: list[str] = Field(min_length=2)
     mandatory_exchange: str | None = None
     symbols: list[str] = Field(min_length=1)
-    target_margin: Decimal = Field(gt=0)
+    target_margin: Decimal = Field(gt=0, le=Decimal(10_000_000))
     max_positions: int = Field(ge=1)
-    max_total_exposure_usd: Decimal = Field(gt=0)
-    min_profit_rate: Decimal
-    profit_erosion_threshold: Decimal = Field(gt=0)
-    severe_erosion_threshold: Decimal = Field(default=Decimal("1.5"), gt=0)
-    min_hold_hours: Decimal = Field(ge=0)
-    max_position_age_hours: Decimal = Field(gt=0)
+    max_total_exposure_usd: Decimal = Field(gt=0, le=Decimal(1_000_000_000))
+    min_profit_rate: Decimal = Field(gt=0, le=10)  # a net APR (fraction/yr): 0 < rate ≤ 1000 %
+    profit_erosion_threshold: Decimal = Field(gt=0, le=10)
+    severe_erosion_threshold: Decimal = Field(default=Decimal("1.5"), gt=0, le=10)
+    min_hold_hours: Decimal = Field(ge=0, le=8760)
+    max_position_age_hours: Decimal = Field(gt=0, le=8760)
     max_new_positions_per_cycle: int = Field(ge=1)
     check_interval_seconds: int = Field(ge=60)
     dry_run: bool = True
-    max_entry_price_divergence_pct: Decimal = Field(ge=0)
-    expected_hold_hours: Decimal = Field(default=Decimal(72), gt=0)
-    max_leverage: Decimal = Field(default=Decimal(5), gt=0)
+    max_entry_price_divergence_pct: Decimal = Field(ge=0, le=100)
+    expected_hold_hours: Decimal = Field(default=Decimal(72), gt=0, le=8760)
+    max_leverage: Decimal = Field(default=Decimal(5), gt=0, le=125)
 
     @field_validator("symbols", "scan_exchanges")
     @classmethod
@@ -217,12 +220,17 @@ class BotConfig(_Model):
 
 
 class ConfigError(Exception):
-    """A config file could not be read or failed validation; ``str()`` names the file and each bad field."""
+    """A config file could not be read or failed validation. ``problems``: one line per problem, each
+    ``<file>:<line>: <field>: <what is wrong>`` (the line when it is known), like a compiler's messages;
+    ``str()`` is those lines."""
 
-    def __init__(self, path: str | Path | None, problem: str) -> None:
+    def __init__(self, path: str | Path | None, problem: str | list[str]) -> None:
         self.path = str(path) if path is not None else "<config>"
-        self.problem = problem
-        super().__init__(f"{self.path}: {problem}")
+        self.problems = [problem] if isinstance(problem, str) else list(problem)
+        self.problem = "\n".join(self.problems)
+        super().__init__(
+            "\n".join(p if p.startswith(self.path) else f"{self.path}: {p}" for p in self.problems)
+        )
 
 
 class _DecimalLoader(yaml.SafeLoader):
@@ -244,24 +252,59 @@ def _decimal_float(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> Decimal:
 _DecimalLoader.add_constructor("tag:yaml.org,2002:float", _decimal_float)
 
 
-def _describe(err: ValidationError) -> str:
+def _shown(value: object) -> str:
+    """A bad input as an operator wrote it: dates and times in ISO 8601, numbers as text, strings quoted."""
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    if isinstance(value, Decimal | int | float) and not isinstance(value, bool):
+        return str(value)
+    return repr(value)
+
+
+def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
+    """The 1-based line of the YAML node at ``loc`` (keys and list indexes), or of its nearest existing parent."""
+    line = node.start_mark.line + 1 if node is not None else None
+    for key in loc:
+        mark = None
+        if isinstance(node, yaml.MappingNode):
+            pair = next(((k, v) for k, v in node.value if getattr(k, "value", None) == str(key)), None)
+            node, mark = (pair[1], pair[0].start_mark) if pair else (None, None)  # the key's line
+        elif isinstance(node, yaml.SequenceNode) and isinstance(key, int) and 0 <= key < len(node.value):
+            node = node.value[key]
+            mark = node.start_mark
+        else:
+            node = None
+        if node is None or mark is None:
+            break
+        line = mark.line + 1
+    return line
+
+
+def _describe(err: ValidationError, path: str, tree: yaml.Node | None) -> list[str]:
+    """One line per validation error: ``<file>:<line>: <field>: <message> (got <value>)``."""
     lines = []
     for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "(top level)"
+        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        where = ".".join(str(p) for p in loc) or "(top level)"
         got = e.get("input")
-        shown = "" if isinstance(got, dict | list) or got is None else f" (got {got!r})"
-        lines.append(f"  {where}: {e['msg']}{shown}")
-    return f"invalid config ({len(lines)} error{'s' if len(lines) != 1 else ''}):\n" + "\n".join(lines)
+        shown = "" if isinstance(got, dict | list) or got is None else f" (got {_shown(got)})"
+        message = e["msg"].removeprefix("Value error, ")
+        line = _line_of(tree, loc)
+        lines.append(f"{path}{f':{line}' if line else ''}: {where}: {message}{shown}")
+    return lines
 
 
-def parse_config(data: object, *, source: str | Path | None = None) -> BotConfig:
-    """Validate an already-parsed mapping. Raises ``ConfigError`` wrapping pydantic's ``ValidationError``."""
+def parse_config(
+    data: object, *, source: str | Path | None = None, tree: yaml.Node | None = None
+) -> BotConfig:
+    """Validate an already-parsed mapping (``tree``: its YAML node tree, to name the line of each bad field).
+    Raises ``ConfigError`` wrapping pydantic's ``ValidationError``, one line per bad field."""
     if not isinstance(data, dict):
         raise ConfigError(source, f"expected a mapping at the top level, got {type(data).__name__}")
     try:
         return BotConfig.model_validate(data)
     except ValidationError as err:
-        raise ConfigError(source, _describe(err)) from err
+        raise ConfigError(source, _describe(err, str(source or "<config>"), tree)) from err
 
 
 def load_config(path: str | Path) -> BotConfig:
@@ -272,10 +315,14 @@ def load_config(path: str | Path) -> BotConfig:
     except OSError as err:
         raise ConfigError(p, f"cannot read config: {err.strerror or err}") from err
     try:
-        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
+        tree = yaml.compose(text, Loader=_DecimalLoader)  # noqa: S506 - a SafeLoader subclass
+        data = yaml.load(text, Loader=_DecimalLoader)  # noqa: S506
     except yaml.YAMLError as err:
-        raise ConfigError(p, f"not valid YAML: {err}") from err
-    return parse_config(data, source=p)
+        mark = getattr(err, "problem_mark", None)
+        where = f"{p}:{mark.line + 1}:{mark.column + 1}" if mark is not None else str(p)
+        what = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise ConfigError(p, f"{where}: not valid YAML: {what}") from err
+    return parse_config(data, source=p, tree=tree)
 
 
 __all__ = [

@@ -79,3 +79,37 @@ def test_missing_file_and_bad_yaml(tmp_path: Path) -> None:
     top.write_text("- 1\n- 2\n", encoding="utf-8")
     with pytest.raises(ConfigError, match="expected a mapping"):
         load_config(top)
+
+
+def test_errors_name_the_file_and_line_and_show_values_as_written(tmp_path: Path) -> None:
+    """Issue 14: bad YAML names the file (not ``<unicode string>``) and its line; a bad field names its line; a
+    negative ``min_profit_rate`` is refused; a date-only ``start`` is shown as ISO, not ``datetime.date(...)``."""
+    shipped = Path(__file__).resolve().parent.parent / "configs" / "funding_arb_paper.yml"
+    lines = shipped.read_text(encoding="utf-8").splitlines()
+    bad = tmp_path / "bad.yml"
+    bad.write_text("\n".join([*lines, "  oops: [unclosed"]) + "\n", encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(bad)
+    assert str(info.value).startswith(f"{bad}:{len(lines) + 2}:") and "<unicode string>" not in str(
+        info.value
+    )
+    rate = next(i for i, line in enumerate(lines) if line.strip().startswith("min_profit_rate:"))
+    negative = tmp_path / "negative.yml"
+    negative.write_text(
+        "\n".join(line if i != rate else line.split(":")[0] + ": -5" for i, line in enumerate(lines)) + "\n",
+        encoding="utf-8",
+    )
+    with pytest.raises(ConfigError) as info:
+        load_config(negative)
+    assert (
+        str(info.value)
+        == f"{negative}:{rate + 1}: strategy.min_profit_rate: Input should be greater than 0 (got -5)"
+    )
+    dated = tmp_path / "dated.yml"
+    text = shipped.read_text(encoding="utf-8")
+    assert "\n  start: null" in text
+    dated.write_text(text.replace("\n  start: null", "\n  start: 2027-01-01", 1), encoding="utf-8")
+    with pytest.raises(ConfigError) as info:
+        load_config(dated)
+    assert "(got 2027-01-01)" in str(info.value) and "datetime.date" not in str(info.value)
+    assert all(line.startswith(f"{dated}:") for line in str(info.value).splitlines())
