@@ -82,7 +82,7 @@ def _fail(message: str, code: int = 2) -> None:
 
 @app.command("show")
 def show(
-    path: Annotated[Path | None, typer.Argument(help="Session log (.jsonl) to draw.")] = None,
+    path: Annotated[Path | None, typer.Argument(metavar="FILE", help="Session log (.jsonl) to draw.")] = None,
     follow: Annotated[
         bool,
         typer.Option(
@@ -93,12 +93,17 @@ def show(
         ),
     ] = False,
     once: Annotated[bool, typer.Option("--once", help="Print one frame as plain text and exit.")] = False,
-    width: Annotated[int | None, typer.Option("--width", min=40, help="Frame width in columns.")] = None,
-    timeline: Annotated[int, typer.Option("--timeline", min=1, help="Timeline rows to keep.")] = 20,
+    width: Annotated[
+        int | None, typer.Option("--width", metavar="COLUMNS", min=40, help="Frame width in columns.")
+    ] = None,
+    timeline: Annotated[
+        int, typer.Option("--timeline", metavar="ROWS", min=1, help="Timeline rows to keep.")
+    ] = 20,
     db: Annotated[
         str | None,
         typer.Option(
             "--db",
+            metavar="DSN",
             envvar="ARBDASH_DATABASE_URL",
             show_default=False,
             help="Read from PostgreSQL (DSN) instead of a file; with --session.",
@@ -108,19 +113,26 @@ def show(
         str | None,
         typer.Option(
             "--session",
+            metavar="ID",
             help="Which session: in --db an id, a unique prefix or 'latest'; in a log holding several "
             "(cat a.jsonl b.jsonl) an id or a unique prefix (default: the log's last session).",
         ),
     ] = None,
-    at: Annotated[str | None, typer.Option("--at", help="The state at this time (ISO 8601, UTC).")] = None,
-    start: Annotated[
-        str | None, typer.Option("--from", help="Playback start (ISO 8601, UTC); with --speed.")
+    at: Annotated[
+        str | None, typer.Option("--at", metavar="TIME", help="The state at this time (ISO 8601, UTC).")
     ] = None,
-    end: Annotated[str | None, typer.Option("--to", help="Stop at this time (ISO 8601, UTC).")] = None,
+    start: Annotated[
+        str | None,
+        typer.Option("--from", metavar="TIME", help="Playback start (ISO 8601, UTC); with --speed."),
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", metavar="TIME", help="Stop at this time (ISO 8601, UTC).")
+    ] = None,
     speed: Annotated[
         float | None,
         typer.Option(
             "--speed",
+            metavar="N",
             min=0.001,
             help="Play the events back at N x their pace on --clock (market: N market seconds per second). "
             "Keys on a terminal: space pause/resume, "
@@ -132,7 +144,12 @@ def show(
     ] = False,
     poll: Annotated[
         float,
-        typer.Option("--poll", min=0.01, help="--follow: re-check the file (or the session) every N s."),
+        typer.Option(
+            "--poll",
+            metavar="SECONDS",
+            min=0.01,
+            help="--follow: re-check the file (or the session) every N s.",
+        ),
     ] = 0.5,
     clock: Annotated[
         ClockName,

@@ -88,15 +88,22 @@ def register(app: typer.Typer) -> None:
     def export_cmd(
         ctx: typer.Context,
         target: Annotated[
-            str, typer.Argument(help="Session log (.jsonl), or a DB session (id, prefix, latest) with --db.")
+            str,
+            typer.Argument(
+                metavar="FILE", help="Session log (.jsonl), or a DB session (id, prefix, latest) with --db."
+            ),
         ],
-        svg: Annotated[Path | None, typer.Option("--svg", help="Save the frame as SVG to this file.")] = None,
-        html: Annotated[
-            Path | None, typer.Option("--html", help="Save the frame as HTML to this file.")
+        svg: Annotated[
+            Path | None, typer.Option("--svg", metavar="FILE", help="Save the frame as SVG to this file.")
         ] = None,
-        width: Annotated[int, typer.Option("--width", min=40, help="Frame width in columns.")] = 160,
+        html: Annotated[
+            Path | None, typer.Option("--html", metavar="FILE", help="Save the frame as HTML to this file.")
+        ] = None,
+        width: Annotated[
+            int, typer.Option("--width", metavar="COLUMNS", min=40, help="Frame width in columns.")
+        ] = 160,
         at: Annotated[
-            str | None, typer.Option("--at", help="The frame at this time (ISO 8601, UTC).")
+            str | None, typer.Option("--at", metavar="TIME", help="The frame at this time (ISO 8601, UTC).")
         ] = None,
         clock: Annotated[
             ClockName, typer.Option("--clock", help="Time axis of --at: 'market' (market_ts) or 'wall' (ts).")
@@ -105,13 +112,15 @@ def register(app: typer.Typer) -> None:
             str | None,
             typer.Option(
                 "--db",
+                metavar="DSN",
                 envvar="ARBDASH_DATABASE_URL",
                 show_default=False,
                 help="PostgreSQL DSN: TARGET is a session; without --svg/--html it is written back as JSONL.",
             ),
         ] = None,
         output: Annotated[
-            Path | None, typer.Option("--output", "-o", help="DB export: file (default stdout).")
+            Path | None,
+            typer.Option("--output", "-o", metavar="FILE", help="DB export: file (default stdout)."),
         ] = None,
     ) -> None:
         """Save a frame of a log as SVG/HTML (--svg/--html), or write a DB session back as JSONL (--db)."""

@@ -117,21 +117,29 @@ def register(app: typer.Typer) -> None:
 
     @app.command("grep")
     def grep_cmd(
-        path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
+        path: Annotated[
+            Path, typer.Argument(metavar="FILE", help="Session log (.jsonl, rotated set or .gz).")
+        ],
         event: Annotated[
-            list[str] | None, typer.Option("--event", "-e", help="Event name (or prefix*).")
+            list[str] | None, typer.Option("--event", "-e", metavar="EVENT", help="Event name (or prefix*).")
         ] = None,
-        symbol: Annotated[str | None, typer.Option("--symbol", "-s", help="Only this symbol.")] = None,
+        symbol: Annotated[
+            str | None, typer.Option("--symbol", "-s", metavar="SYMBOL", help="Only this symbol.")
+        ] = None,
         since: Annotated[
             str | None,
             typer.Option(
-                "--since", help="Events at or after this time on --clock (ISO 8601, UTC when no offset)."
+                "--since",
+                metavar="TIME",
+                help="Events at or after this time on --clock (ISO 8601, UTC when no offset).",
             ),
         ] = None,
         until: Annotated[
             str | None,
             typer.Option(
-                "--until", help="Events at or before this time on --clock (ISO 8601, UTC when no offset)."
+                "--until",
+                metavar="TIME",
+                help="Events at or before this time on --clock (ISO 8601, UTC when no offset).",
             ),
         ] = None,
         clock: Annotated[
@@ -142,7 +150,9 @@ def register(app: typer.Typer) -> None:
                 "a time on it are left out by these filters.",
             ),
         ] = ClockName.market,
-        level: Annotated[str | None, typer.Option("--level", "-l", help="This level and above.")] = None,
+        level: Annotated[
+            str | None, typer.Option("--level", "-l", metavar="LEVEL", help="This level and above.")
+        ] = None,
     ) -> None:
         """Print the matching events as JSONL (stable key order)."""
         from dashboard.sources.file_source import JsonlSource

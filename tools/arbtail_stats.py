@@ -135,7 +135,9 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         + (f": {', '.join(back[:10])}" if back else "")
     )
     out.append("levels     " + ", ".join(f"{k} {v}" for k, v in sorted(stats.levels.items())))
-    skipped = snap.session.ingest.skipped  # without another session's events (``SessionState.other_sessions``)
+    skipped = (
+        snap.session.ingest.skipped
+    )  # without another session's events (``SessionState.other_sessions``)
     out.append(
         f"skipped    {sum(skipped.values())}" + "".join(f", {k} {v}" for k, v in sorted(skipped.items()))
     )
@@ -190,11 +192,14 @@ def register(app: typer.Typer) -> None:
 
     @app.command("stats")
     def stats_cmd(
-        path: Annotated[Path, typer.Argument(help="Session log (.jsonl, rotated set or .gz).")],
+        path: Annotated[
+            Path, typer.Argument(metavar="FILE", help="Session log (.jsonl, rotated set or .gz).")
+        ],
         session: Annotated[
             str | None,
             typer.Option(
                 "--session",
+                metavar="ID",
                 help="With several sessions in the log: the one whose positions and PnL are shown (id or"
                 " unique prefix; default: the last one).",
             ),
@@ -210,4 +215,9 @@ def register(app: typer.Typer) -> None:
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)
             raise typer.Exit(2) from None
+        from tools.arbtail_view import nothing_folded
+
+        if empty := nothing_folded(str(path), reducer):  # not a session log: as ``arbtail FILE --once`` says
+            typer.echo(f"arbtail: {empty}", err=True)
+            raise typer.Exit(2)
         typer.echo(render(path, stats, reducer), nl=False)

@@ -660,14 +660,8 @@ async def _check_loaded(
             + (f"; its {clock} time starts at {format_time(first)}" if first else "; no event has one")
             + f"; --clock {other} compares `{TIME_FIELD[other]}`)"
         )
-    if until is None and not following and stats.applied == 0:
-        if not stats.skipped_total:
-            raise SourceError(f"{label}: no event in it (it is empty); --follow waits for events")
-        reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
-        raise SourceError(
-            f"{label}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
-            " is it a session log (one JSON event per line)?"
-        )
+    if until is None and not following and (empty := nothing_folded(label, reducer)):
+        raise SourceError(empty)
     if until is not None and not stopped:
         last = _last_time(reducer, clock)
         print(
@@ -676,6 +670,21 @@ async def _check_loaded(
             file=sys.stderr,
             flush=True,
         )
+
+
+def nothing_folded(label: str, reducer: Reducer) -> str | None:
+    """The message for a source that gave ``reducer`` no event at all (empty, or only lines that are not
+    events), or ``None`` when it folded some. ``arbtail`` and ``arbtail stats`` exit 2 with it."""
+    stats = reducer.state.stats
+    if stats.applied:
+        return None
+    if not stats.skipped_total:
+        return f"{label}: no event in it (it is empty); --follow waits for events"
+    reasons = ", ".join(f"{k} {v}" for k, v in sorted(stats.skipped.items()))
+    return (
+        f"{label}: no event in it, {stats.skipped_total} lines skipped ({reasons});"
+        " is it a session log (one JSON event per line)?"
+    )
 
 
 def run_show(source: ReplaySource, **kw: object) -> None:
@@ -721,6 +730,7 @@ __all__ = [
     "format_time",
     "interactive",
     "load_for_show",
+    "nothing_folded",
     "playback",
     "print_frame",
     "run_show",
