@@ -19,6 +19,11 @@ The dashboard is fed by the event pipeline and never writes back into it by impo
 (``tools/runbot_cli.py`` builds both from ``helpers.unified_logger``). Without ``emit_checkpoint`` no
 checkpoints are written; without ``on_warning`` warnings go to stdlib ``logging``.
 
+Nor does it drive the pipeline: when it must have folded every event logged so far (a checkpoint, the final
+frame, the exit) it waits, bounded, for the pipeline's dispatcher thread to hand them over (``upstream_pending``,
+passed in by the composer; ``dashboard.checkpoints``) and then folds what the tee holds — the dispatcher's work
+is never run on the event loop. Without ``upstream_pending`` the service folds what has reached the tee.
+
 Terminal hygiene in ``live`` mode: the terminal is restored (cursor shown, alternate screen left) on every exit
 path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside the ``async with``. Ctrl-Z
 (SIGTSTP) restores it before the process stops and takes it back (with a full redraw) after ``fg`` (SIGCONT);
@@ -51,7 +56,14 @@ from typing import IO, Literal
 from rich.console import Console
 from rich.live import Live
 
-from dashboard.checkpoints import CheckpointEmitter, EmitCheckpoint, OnWarning, stdlib_warning
+from dashboard.checkpoints import (
+    CheckpointEmitter,
+    EmitCheckpoint,
+    OnWarning,
+    UpstreamPending,
+    stdlib_warning,
+    wait_upstream,
+)
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
 from dashboard.render_rich import build_layout, frame_text
@@ -74,7 +86,9 @@ class DashboardService:
     ``on_warning(message, **fields)``: how a renderer fault is reported (one call per step down);
     ``emit_checkpoint(state)``: writes a ``dashboard.checkpoint`` event (``dashboard.checkpoints``);
     ``on_health(component, health, reason)``: how a terminal that stops reading (and reads again) is reported
-    (see the module doc; without it, a warning when frames start being dropped)."""
+    (see the module doc; without it, a warning when frames start being dropped); ``upstream_pending()``: how
+    many events logged so far have not reached the tee yet (``dashboard.checkpoints.UpstreamPending``), waited
+    for at most ``settle_timeout_s`` seconds by ``drain``."""
 
     def __init__(
         self,
@@ -91,6 +105,8 @@ class DashboardService:
         on_warning: OnWarning | None = None,
         emit_checkpoint: EmitCheckpoint | None = None,
         on_health: OnHealth | None = None,
+        upstream_pending: UpstreamPending | None = None,
+        settle_timeout_s: float = 1.0,
         close_timeout_s: float = 2.0,
         terminal_recovered_after_s: float = TERMINAL_RECOVERED_AFTER_S,
     ) -> None:
@@ -119,9 +135,17 @@ class DashboardService:
         self._dropped_seen = 0
         self._last_drop_at = 0.0
         self.terminal_recovered_after_s = terminal_recovered_after_s
-        # dashboard.checkpoint events for fast seek
+        self.upstream_pending = upstream_pending
+        self.settle_timeout_s = settle_timeout_s
+        # dashboard.checkpoint events for fast seek (JSONL) and snapshots (PostgreSQL)
         self.checkpoints = (
-            CheckpointEmitter(tee, reducer, emit=emit_checkpoint, on_warning=self.on_warning)
+            CheckpointEmitter(
+                tee,
+                reducer,
+                emit=emit_checkpoint,
+                on_warning=self.on_warning,
+                upstream_pending=upstream_pending,
+            )
             if emit_checkpoint is not None
             else None
         )
@@ -227,8 +251,11 @@ class DashboardService:
     # --- folding and drawing ------------------------------------------------------------------------------
 
     def drain(self) -> int:
-        """Fold every pending event now (synchronously). Returns how many were folded."""
-        return self.tee.drain_into(self.reducer)
+        """Fold every event logged so far, now (synchronously): wait up to ``settle_timeout_s`` for the
+        pipeline's dispatcher to hand them over (``upstream_pending``), then fold what the tee holds. Returns how
+        many were folded."""
+        wait_upstream(self.upstream_pending, self.settle_timeout_s)
+        return self.tee.drain_into(self.reducer, self.tee.pending)
 
     async def _drain_chunked(self) -> None:
         while self.tee.drain_into(self.reducer, _CHUNK) == _CHUNK:
@@ -244,7 +271,7 @@ class DashboardService:
         while True:
             await self._drain_chunked()
             if self.checkpoints is not None:
-                self.checkpoints.maybe_emit()
+                await self.checkpoints.maybe_emit()
             try:
                 self._maybe_draw()
             except Exception as exc:  # noqa: BLE001 - a renderer bug or a dead terminal must not stop the bot

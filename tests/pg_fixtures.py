@@ -17,9 +17,9 @@ import asyncpg
 import pytest
 
 from dashboard.reducer import Reducer
+from dashboard.state import state_to_dict
 from logging_pipeline.postgres import PostgresSink
 from logging_pipeline.postgres.dsn import redact_dsn
-from logging_pipeline.postgres.wiring import reducer_snapshot_provider
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 _reachable: dict[str, str | None] = {}
@@ -230,22 +230,55 @@ class TcpProxy:
         self._writers.discard(up_w)
 
 
-async def record_session(dsn: str, sid: str, events: list, tmp_path: Path, **kw) -> PostgresSink:
-    """Run the sink with a live reducer fed first (as the dashboard does) and snapshots every 0.1 s."""
+def with_checkpoints(events: list[tuple[bytes, dict]], *, every: int = 100) -> list[tuple[bytes, dict]]:
+    """``events`` with a ``dashboard.checkpoint`` after every ``every`` of them, as the live dashboard writes one
+    (``dashboard.checkpoints``): its state is a reducer's after every line before it (``last_seq`` = its own
+    ``seq`` − 1), its ``seq`` the next one, its ``ts`` 1 µs after the event before it; the events after it are
+    renumbered (``seq`` stays consecutive). None after the last event. Deterministic: the same ``events`` give the
+    same stream."""
+    from datetime import timedelta
+
+    from logging_pipeline.encoding import dumps
+
     live = Reducer()
-    sink = PostgresSink(
-        dsn,
-        session_id=sid,
-        flush_interval_s=0.02,
-        batch_size=100,
-        spool_dir=tmp_path,
-        snapshot_provider=reducer_snapshot_provider(live, sid),
-        snapshot_interval_s=0.1,
-        **kw,
-    )
-    async with sink:
-        for i, (line, rec) in enumerate(events):
+    out: list[tuple[bytes, dict]] = []
+    seq = events[0][1]["seq"] if events else 1
+    for i, (_line, rec) in enumerate(events):
+        rec = {**rec, "seq": seq}
+        line = dumps(rec)
+        live.feed_line(line)
+        out.append((line, rec))
+        seq += 1
+        if (i + 1) % every == 0 and i + 1 < len(events):
+            cp = {
+                "v": 1,
+                "ts": rec["ts"] + timedelta(microseconds=1),
+                "session_id": rec["session_id"],
+                "seq": seq,
+                "level": "info",
+                "logger": "dashboard.checkpoints",
+                "event": "dashboard.checkpoint",
+                "category": "checkpoint",
+                "message": f"dashboard checkpoint after seq {seq - 1}",
+                "state": state_to_dict(live.state),
+            }
+            line = dumps(cp)
             live.feed_line(line)
+            out.append((line, cp))
+            seq += 1
+    return out
+
+
+async def record_session(
+    dsn: str, sid: str, events: list, tmp_path: Path, *, checkpoint_every: int = 100, **kw
+) -> PostgresSink:
+    """Run the sink on ``with_checkpoints(events, every=checkpoint_every)`` — the stream as a live run writes it,
+    the dashboard's checkpoints in it — storing every checkpoint's snapshot (``snapshot_interval_s=0`` unless
+    given). The sink has no reducer: the snapshots are the checkpoints' states."""
+    kw.setdefault("snapshot_interval_s", 0.0)
+    sink = PostgresSink(dsn, session_id=sid, flush_interval_s=0.02, batch_size=100, spool_dir=tmp_path, **kw)
+    async with sink:
+        for i, (line, rec) in enumerate(with_checkpoints(events, every=checkpoint_every)):
             sink.write(line, rec)
             if i % 100 == 99:
                 await asyncio.sleep(0.03)

@@ -6,10 +6,15 @@ import asyncio
 import subprocess
 import sys
 import textwrap
+import uuid
+from decimal import Decimal
+from pathlib import Path
 
 import asyncpg
 import pytest
+from pg_fixtures import make_events
 
+from logging_pipeline.postgres import migrations, store
 from logging_pipeline.postgres.migrations import (
     VERSION_TABLE,
     SchemaTooNewError,
@@ -18,6 +23,9 @@ from logging_pipeline.postgres.migrations import (
     load_migrations,
     upgrade,
 )
+from logging_pipeline.postgres.rows import row_from_event
+from logging_pipeline.postgres.sink import PostgresSink
+from tools.pg_admin import list_sessions
 
 pytestmark = pytest.mark.pg
 
@@ -100,3 +108,49 @@ async def test_newer_schema_is_refused_with_a_clear_message(pg_dsn: str) -> None
             await upgrade(conn)
     finally:
         await conn.close()
+
+
+async def test_a_version_1_database_loses_only_the_pushed_net_pnl(
+    pg_dsn: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Migration 002 on a database at version 1 (with a session whose row holds the net PnL the old sink pushed):
+    the column goes, the row and its events stay, the listing computes the figure from the events, and a sink
+    writes and closes a session in the upgraded schema."""
+    shipped = load_migrations()
+    assert [m.name for m in shipped][:2] == ["001_dashboard.sql", "002_session_net_pnl_read_time.sql"]
+    sid = uuid.uuid4()
+    events = make_events(str(sid), 300)
+    conn = await asyncpg.connect(pg_dsn)
+    try:
+        monkeypatch.setattr(migrations, "load_migrations", lambda: shipped[:1])
+        assert await upgrade(conn) == [1]
+        monkeypatch.undo()
+        await conn.execute(
+            "INSERT INTO dashboard_sessions (session_id, started_at, health, net_pnl)"
+            " VALUES ($1, now(), 'stopped', 12.34)",
+            sid,
+        )
+        await store.copy_events(conn, [row_from_event(line, rec) for line, rec in events])
+        assert await upgrade(conn) == [2]
+        assert await current_version(conn) == latest_version()
+        columns = {
+            r[0]
+            for r in await conn.fetch(
+                "SELECT column_name FROM information_schema.columns"
+                " WHERE table_schema = current_schema() AND table_name = 'dashboard_sessions'"
+            )
+        }
+        assert "net_pnl" not in columns and {"positions_opened", "positions_closed", "health"} <= columns
+        assert await conn.fetchval("SELECT count(*) FROM dashboard_events") == 300
+    finally:
+        await conn.close()
+    [s] = await list_sessions(pg_dsn)
+    closed = sum(1 for _, r in events if r["event"] == "position.closed")
+    assert s.session_id == sid and s.health == "stopped"
+    assert s.net_pnl == closed * Decimal("1.35"), "the events' figure, not the stale 12.34"
+    other = str(uuid.uuid4())
+    async with PostgresSink(pg_dsn, session_id=other, flush_interval_s=0.02, spool_dir=tmp_path) as sink:
+        for line, rec in make_events(other, 50):
+            sink.write(line, rec)
+    assert sink.stats["written"] == 50 and "closing" not in sink.last_problem
+    assert {x.session_id for x in await list_sessions(pg_dsn)} == {sid, uuid.UUID(other)}

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import asyncpg
 import pytest
-from pg_fixtures import make_events
+from pg_fixtures import make_events, with_checkpoints
 from pg_fixtures import record_session as _record
 
 from dashboard.reducer import Reducer
@@ -35,29 +35,34 @@ async def test_replay_from_snapshot_equals_full_replay_and_jsonl(pg_dsn: str, tm
     events = make_events(sid, 1500)
     sink = await _record(pg_dsn, sid, events, tmp_path)
     assert sink.stats["snapshots"] >= 3
-    expected = _frame(_fold([line for line, _ in events]))
+    stream = [line for line, _ in with_checkpoints(events)]  # what the sink was given: the checkpoints in it
+    jsonl = _fold(stream)
+    expected = _frame(jsonl)
     async with PostgresSource(pg_dsn, sid) as src:
         from_snap, fed = Reducer(), [0]
         await src.load(from_snap, progress=lambda n, _total: fed.append(n))
-        assert fed[-1] < 1500, "replay must start from a stored snapshot, not from the first event"
-        assert src.last_seq == 1500
+        assert fed[-1] < len(stream), "replay must start from a stored snapshot, not from the first event"
+        assert src.last_seq == len(stream)
         full, fed = Reducer(), [0]
         await src.load(full, seek=False, progress=lambda n, _total: fed.append(n))
-        assert fed[-1] == 1500
+        assert fed[-1] == len(stream)
     assert _frame(from_snap) == expected == _frame(full)
+    # the whole state, ingest counters and the log bytes fed included, not only what the frame shows
+    assert from_snap.state == full.state == jsonl.state
 
 
 async def test_replay_at_a_moment(pg_dsn: str, tmp_path: Path) -> None:
     sid = str(uuid.uuid4())
     events = make_events(sid, 800)
     await _record(pg_dsn, sid, events, tmp_path)
+    stream = with_checkpoints(events)
     k = 517
-    at = events[k - 1][1]["ts"]  # ts of seq k
+    at = stream[k - 1][1]["ts"]  # ts of seq k
     async with PostgresSource(pg_dsn, sid[:13]) as src:
         r = Reducer()
         await src.load(r, until=at)
         assert src.last_seq == k
-    assert _frame(r) == _frame(_fold([line for line, _ in events[:k]]))
+    assert _frame(r) == _frame(_fold([line for line, _ in stream[:k]]))
 
 
 async def test_follow_sees_new_events_within_two_seconds(pg_dsn: str, tmp_path: Path) -> None:

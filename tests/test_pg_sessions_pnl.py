@@ -98,8 +98,10 @@ def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
     assert s.net_pnl == expected
 
 
-def test_stored_summary_column_is_the_reducers_too(pg_dsn: str, tmp_path: Path) -> None:
-    """``dashboard_sessions.net_pnl`` (read by other tools) holds the same figure, live and after an import."""
+def test_no_stored_figure_the_listing_folds_it_live_and_after_an_import(pg_dsn: str, tmp_path: Path) -> None:
+    """Nothing pushes the net PnL into the session row (migration 002 dropped ``dashboard_sessions.net_pnl``):
+    the listing folds it from what is stored — the snapshot the run's checkpoint carried plus the events after
+    it, or, after an import (which stores no snapshot), the events alone — and both give the reducer's figure."""
     run = _cli(
         "tools.runbot_cli",
         "--config",
@@ -115,15 +117,37 @@ def test_stored_summary_column_is_the_reducers_too(pg_dsn: str, tmp_path: Path) 
     )
     assert run.returncode == 0, run.stderr[-3000:]
     (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
+    lines = jsonl.read_bytes().splitlines()
     reducer = Reducer()
-    reducer.feed_lines(jsonl.read_bytes().splitlines())
+    reducer.feed_lines(lines)
     expected = reducer.snapshot().portfolio.net_pnl
-    assert asyncio.run(_fetchval(pg_dsn, "SELECT net_pnl FROM dashboard_sessions")) == expected
+    columns = asyncio.run(
+        _fetchval(
+            pg_dsn,
+            "SELECT array_agg(column_name::text) FROM information_schema.columns"
+            " WHERE table_schema = current_schema() AND table_name = 'dashboard_sessions'",
+        )
+    )
+    assert "net_pnl" not in columns and "positions_closed" in columns
+    # the run's snapshot is a checkpoint's state, filed under the seq before the checkpoint's own
+    checkpoints = [orjson.loads(x) for x in lines if b'"dashboard.checkpoint"' in x]
+    assert checkpoints, "the run wrote a checkpoint"
+    snap_seq = asyncio.run(_fetchval(pg_dsn, "SELECT max(seq) FROM dashboard_snapshots"))
+    assert snap_seq in {cp["seq"] - 1 for cp in checkpoints}
+    [s] = asyncio.run(list_sessions(pg_dsn))
+    assert s.net_pnl == expected
 
-    asyncio.run(_execute(pg_dsn, "DELETE FROM dashboard_sessions; DELETE FROM dashboard_events"))
+    asyncio.run(
+        _execute(
+            pg_dsn,
+            "DELETE FROM dashboard_sessions; DELETE FROM dashboard_events; DELETE FROM dashboard_snapshots",
+        )
+    )
     imported = _cli("tools.arbtail", "--db", pg_dsn, "import", str(jsonl), cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
-    assert asyncio.run(_fetchval(pg_dsn, "SELECT net_pnl FROM dashboard_sessions")) == expected
+    assert asyncio.run(_fetchval(pg_dsn, "SELECT count(*) FROM dashboard_snapshots")) == 0
+    [s] = asyncio.run(list_sessions(pg_dsn))
+    assert s.net_pnl == expected
 
 
 def test_the_sessions_table_says_how_each_session_ended() -> None:

@@ -75,7 +75,7 @@ async def db_upgrade(dsn: str) -> list[int]:
 @dataclass(frozen=True, slots=True)
 class SessionSummary:
     """One line of ``sessions``: positions opened/closed counts, ``net_pnl`` in USD (the reducer's portfolio net
-    PnL — see ``session_net_pnl``), ``events`` = last seq (events are numbered from 1)."""
+    PnL, computed when listed — see ``session_net_pnl``), ``events`` = last seq (events are numbered from 1)."""
 
     session_id: uuid.UUID
     strategy: str | None
@@ -92,9 +92,12 @@ class SessionSummary:
 
 _LIVE_SUMMARY = """
 SELECT count(*) FILTER (WHERE event = 'position.opened'),
-       count(*) FILTER (WHERE event = 'position.closed'),
-       coalesce(sum((payload->>'net_pnl')::numeric) FILTER (WHERE event = 'position.closed'), 0)
+       count(*) FILTER (WHERE event = 'position.closed')
   FROM dashboard_events WHERE session_id = $1 AND event IN ('position.opened', 'position.closed')
+"""
+_BOOKED = """
+SELECT count(*), coalesce(sum((payload->>'net_pnl')::numeric), 0)
+  FROM dashboard_events WHERE session_id = $1 AND event = 'position.closed'
 """
 
 
@@ -102,16 +105,18 @@ _FETCH_ROWS = 5000
 
 
 async def session_net_pnl(
-    conn: asyncpg.Connection, session_id: uuid.UUID, booked: Decimal, closed: int
+    conn: asyncpg.Connection, session_id: uuid.UUID, closed: int | None = None
 ) -> Decimal:
     """The session's net PnL (USD) exactly as the dashboard and ``arbtail stats`` show it: the reducer's portfolio
     ``net_pnl`` = realized + unrealized + funding − fees over every fill and funding payment of the session,
-    rolled-back entry attempts included. Folded from the latest stored snapshot (``dashboard_snapshots``) plus
-    the events after it, or from all the events when there is no snapshot.
+    rolled-back entry attempts included. Folded when read, from the latest stored snapshot
+    (``dashboard_snapshots``: the state a ``dashboard.checkpoint`` event carried) plus the events after it, or
+    from all the events when there is no snapshot. Nothing stores the figure: it is the fold's.
 
-    ``booked`` / ``closed`` are the sum of the ``position.closed`` events' ``net_pnl`` and their count: when the
-    reducer could not match every close to its position (a log without the opening events, e.g. imported in
-    part), the booked sum is all there is and is returned instead."""
+    When the reducer could not match every ``position.closed`` event to its position (a log without the
+    opening events, e.g. imported in part), the sum of those events' ``net_pnl`` is all there is and is
+    returned instead. ``closed``: their count when the caller has it (the session row's ``positions_closed``);
+    the sum is then only looked up when it is needed."""
     reducer = Reducer()
     after = -1
     snap = await conn.fetchrow(
@@ -134,14 +139,15 @@ async def session_net_pnl(
             break
         after = rows[-1]["seq"]
     portfolio = reducer.snapshot(closed_rows=0).portfolio
-    if portfolio.positions_closed < closed:
-        return booked
-    return portfolio.net_pnl
+    if closed is not None and portfolio.positions_closed >= closed:
+        return portfolio.net_pnl
+    closed, booked = await conn.fetchrow(_BOOKED, session_id)
+    return booked if portfolio.positions_closed < closed else portfolio.net_pnl
 
 
 async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
     """The ``limit`` most recently started sessions, newest first. Sessions still running (no stored summary)
-    get their positions counted from their events now; every session's net PnL is the reducer's
+    get their positions counted from their events now; every session's net PnL is computed now, the reducer's
     (``session_net_pnl``), the same figure the dashboard shows."""
     conn = await _connect(dsn)
     try:
@@ -152,10 +158,10 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
         )
         out = []
         for r in rows:
-            opened, closed, pnl = r["positions_opened"], r["positions_closed"], r["net_pnl"]
+            opened, closed = r["positions_opened"], r["positions_closed"]
             if opened is None:
-                opened, closed, pnl = await conn.fetchrow(_LIVE_SUMMARY, r["session_id"])
-            pnl = await session_net_pnl(conn, r["session_id"], pnl, closed)
+                opened, closed = await conn.fetchrow(_LIVE_SUMMARY, r["session_id"])
+            pnl = await session_net_pnl(conn, r["session_id"], closed)
             out.append(
                 SessionSummary(
                     r["session_id"],
@@ -406,20 +412,18 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
     completes the session rows (start, end, health, strategy, summary). Bad lines (invalid UTF-8, not JSON,
     no envelope, torn last line) are counted in ``skipped`` and listed (first 20) in ``problems``.
 
-    The summary's ``net_pnl`` (USD) is the dashboard reducer's figure over the file when the file holds every
-    stored event of the session; when it holds only part of them (a spool: the events from an outage on) it is
-    folded from all the stored events instead (``session_net_pnl``), never from the part alone.
+    The summary holds the positions counts; the session's net PnL is not stored but computed when the session
+    is listed (``session_net_pnl``), over all its stored events — so a file holding only part of them (a
+    spool: the events from an outage on) cannot make it wrong.
 
-    Parses and folds on the running loop (CPU-bound: tens of ms per batch); beside a loop that must stay
-    responsive use ``import_jsonl_isolated``.
+    Parses on the running loop (CPU-bound: tens of ms per batch); beside a loop that must stay responsive use
+    ``import_jsonl_isolated``.
     Raises ``PgAdminError`` for an unreadable file or unreachable server; migrates the schema if needed."""
     path = Path(path)
     if not path.is_file():
         raise PgAdminError(f"{path}: no such file")
     result = ImportResult()
     sessions: dict[uuid.UUID, store.SessionInfo] = {}
-    reducers: dict[uuid.UUID, Reducer] = {}  # the dashboard's own net PnL for each session's summary row
-    in_file: Counter[uuid.UUID] = Counter()  # each session's events in the file
     conn = await _connect(dsn)
     try:
         await upgrade(conn)
@@ -452,12 +456,7 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
                 line = raw.rstrip(b"\r\n")
                 try:
                     line.decode("utf-8")
-                    row = row_from_line(line)
-                    batch.append(row)
-                    in_file[row[0]] += 1
-                    if row[0] not in reducers:
-                        reducers[row[0]] = Reducer()
-                    reducers[row[0]].feed_line(line)
+                    batch.append(row_from_line(line))
                 except UnicodeDecodeError:
                     _problem(result, "invalid_utf8", f"line {lineno}: invalid UTF-8")
                 except BadEvent as exc:
@@ -471,16 +470,9 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
                 info.health = "error"
                 info.metadata["stop_reason"] = "imported: the log has no session.stopped event"
             info.metadata.setdefault("imported_from", path.name)
-            sid = info.session_id
-            stored = await conn.fetchval("SELECT count(*) FROM dashboard_events WHERE session_id = $1", sid)
-            if stored == in_file[sid]:  # the file holds the whole stored session: its fold is the figure
-                net_pnl = reducers[sid].snapshot().portfolio.net_pnl
-            else:  # only part of it (or duplicates): fold everything stored
-                _, closed, booked = await conn.fetchrow(_LIVE_SUMMARY, sid)
-                net_pnl = await session_net_pnl(conn, sid, booked, closed)
             async with conn.transaction():
                 await store.upsert_session(conn, info)
-                await store.refresh_summary(conn, sid, net_pnl=net_pnl)
+                await store.refresh_summary(conn, info.session_id)
         return result
     finally:
         await conn.close()
@@ -490,7 +482,7 @@ _WORKER = "from tools.pg_admin import _import_worker; _import_worker()"
 
 
 async def import_jsonl_isolated(dsn: str, path: Path, *, batch_size: int = 5000) -> ImportResult:
-    """``import_jsonl`` in a child Python process, so its parsing, folding and the driver's encoding never
+    """``import_jsonl`` in a child Python process, so its parsing and the driver's encoding never
     compete with the caller for the GIL (``runbot`` loads spools this way while the bot runs: a thread would
     still stall the bot's loop for milliseconds at a time). The DSN goes to the child through a pipe, never its
     command line. Cancelled: the child is killed (the batch it was writing rolls back) and reaped, then

@@ -21,6 +21,7 @@ import signal
 import sys
 import tempfile
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
@@ -310,6 +311,14 @@ def emit_checkpoint_event(state: dict[str, object]) -> None:
     checkpoint_log.emit(DashboardCheckpoint(state=state), message=f"dashboard checkpoint after seq {last}")
 
 
+def dispatcher_pending(pipeline: Pipeline) -> Callable[[], int]:
+    """The dashboard's ``upstream_pending``: events logged that the pipeline's dispatcher thread has not yet
+    handed to every sink — those queued, plus one while a dispatch is in progress. It only reads the
+    dispatcher: the dashboard waits for it instead of dispatching on the event loop (``dashboard.checkpoints``)."""
+    tee = pipeline.tee
+    return lambda: tee.backlog + (tee.stalled_s > 0.0)
+
+
 def emit_terminal_health(component: str, health: str, reason: str) -> None:
     """The dashboard's ``on_health``: a ``session.health`` event (warning when degraded, info when recovered)."""
     event = SessionHealth(health=health, reason=reason, component=component)  # type: ignore[arg-type]
@@ -485,7 +494,6 @@ async def _main(opts: RunOptions) -> int:
         pg_sink = build_postgres_sink(
             opts.config.dashboard.persistence,
             session_id=session_id,
-            reducer=reducer,
             spool_dir=opts.log_dir / "pg_spool",
             dsn=opts.db,
         )
@@ -526,6 +534,7 @@ async def _main(opts: RunOptions) -> int:
             width=opts.width,
             on_warning=dashboard_log.warning,
             emit_checkpoint=emit_checkpoint_event,
+            upstream_pending=dispatcher_pending(pipeline),
             on_health=emit_terminal_health,
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed

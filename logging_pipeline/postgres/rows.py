@@ -7,6 +7,9 @@ order followed by the event model's field order — usually giving the original 
 
 jsonb cannot hold the NUL character (``\\u0000``). An event containing one is stored as
 ``{"_arbdash_raw": "<original line>"}`` and unwrapped on export, so it is still reproduced exactly.
+
+A ``dashboard.checkpoint`` row also yields a ``dashboard_snapshots`` row (``checkpoint_snapshot``): the state the
+event carries, filed under the ``seq`` of the last event that state folded.
 """
 
 from __future__ import annotations
@@ -18,10 +21,12 @@ from typing import Any
 import orjson
 
 from logging_pipeline.catalogue import CATALOGUE
-from logging_pipeline.events import ENVELOPE_KEYS
+from logging_pipeline.events import ENVELOPE_KEYS, DashboardCheckpoint
 
 EVENT_COLUMNS = ("session_id", "seq", "ts", "level", "logger", "category", "event", "message", "payload")
 RAW_KEY = "_arbdash_raw"
+#: The event whose ``state`` is stored as a snapshot (``logging_pipeline.events.DashboardCheckpoint``).
+CHECKPOINT_EVENT: str = DashboardCheckpoint.__struct_config__.tag
 _NUL_ESCAPE = b"\\u0000"
 
 #: (session_id, seq, ts, level, logger, category, event, message, payload-json-text)
@@ -120,6 +125,34 @@ def row_from_line(line: bytes) -> Row:
     if not isinstance(obj, dict):
         raise BadEvent("not a JSON object")
     return row_from_event(line, obj)
+
+
+def checkpoint_snapshot(row: Row) -> tuple[int, dict[str, Any]] | None:
+    """The snapshot a ``dashboard.checkpoint`` row carries: ``(seq, state)``, where ``seq`` is the last event of
+    the row's session that ``state`` folded (the state's ``last_seq``) — a ``dashboard_snapshots`` row holds the
+    state *after* its ``seq`` (``sql/001_dashboard.sql``), so a reader loads it and folds the events after that
+    seq, the checkpoint event itself included, exactly as a JSONL reader does from a checkpoint line. For a
+    checkpoint written as the dashboard writes them that is the checkpoint's own ``seq`` − 1.
+
+    ``None`` for any other event, and for a checkpoint whose state is not a snapshot of this session: no
+    ``state`` object, or a ``last_seq`` that names another session (or more than this one) or a seq not before
+    the checkpoint's own. The state's form is the dashboard's business (``dashboard.state``): a reader that
+    cannot load it replays from the start, so it is not judged here. Parses the payload: call it for checkpoint
+    rows only (``row[6] == CHECKPOINT_EVENT``), not on the hot path."""
+    if row[6] != CHECKPOINT_EVENT:
+        return None
+    try:
+        obj = orjson.loads(original_line(row[8]))
+    except orjson.JSONDecodeError:
+        return None
+    state = obj.get("state") if type(obj) is dict else None
+    last_seq = state.get("last_seq") if type(state) is dict else None
+    if type(last_seq) is not dict or list(last_seq) != [obj.get("session_id")]:
+        return None
+    seq = last_seq[obj["session_id"]]
+    if type(seq) is not int or not 0 <= seq < row[1]:
+        return None
+    return seq, state  # type: ignore[return-value]
 
 
 def jsonb_safe(text: str) -> str:

@@ -3,8 +3,15 @@
 ``write`` (the bot's thread) turns the event into a row and appends it to a deque — nothing else. One asyncio
 task (started by ``start``) drains the deque at most every ``flush_interval_s`` or as soon as ``batch_size``
 rows wait, with one ``COPY`` per batch inside a transaction that also updates the session row and NOTIFYs
-followers. The same task keeps the session row (``starting`` → ``running`` → final health + ``ended_at``) and
-stores reducer snapshots every ``snapshot_interval_s`` and after meaningful events.
+followers. The same task keeps the session row (``starting`` → ``running`` → final health + ``ended_at``).
+
+Snapshots come down the stream like everything else: the dashboard writes its reducer's state as a
+``dashboard.checkpoint`` event, and the sink stores that state in ``dashboard_snapshots`` — under the ``seq`` of
+the last event it folded (``rows.checkpoint_snapshot``), in the transaction that writes the checkpoint's row —
+at most one per ``snapshot_interval_s`` of the checkpoints' own time, and the newest one at close. The
+checkpoint stays an event row too: the JSONL has it, every reader folds it, and a replay from the snapshot
+folds it first, as a JSONL reader does from the checkpoint line. The sink calls nothing of the dashboard (it
+imports none of it); a session's net PnL is computed by whoever reads the session (``tools.pg_admin``).
 
 Outage: a failed connect/COPY makes the sink ``degraded`` (``on_health_change("degraded", reason)``), rows wait
 in memory up to ``buffer_max_events`` and beyond that go to a JSONL spool file. On reconnect the spool, then the
@@ -23,7 +30,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable
-from decimal import Decimal
+from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
 
@@ -33,8 +40,10 @@ from logging_pipeline.postgres import store
 from logging_pipeline.postgres.dsn import dsn_target, redact, redact_dsn
 from logging_pipeline.postgres.migrations import SchemaTooNewError, upgrade
 from logging_pipeline.postgres.rows import (
+    CHECKPOINT_EVENT,
     BadEvent,
     Row,
+    checkpoint_snapshot,
     original_line,
     row_from_event,
     row_from_line,
@@ -45,15 +54,13 @@ from logging_pipeline.sinks.base import Sink, SinkHealth
 
 _log = logging.getLogger("logging_pipeline.postgres")
 
-#: Events after which a snapshot is taken at the next flush (rate-limited by ``snapshot_min_gap_s``).
-DEFAULT_SNAPSHOT_EVENTS = frozenset(
-    {"session.started", "position.opened", "position.rebalanced", "position.closed", "session.stopped"}
-)
-SnapshotProvider = Callable[[], "tuple[int, dict[str, Any]] | None"]
 HealthCallback = Callable[[SinkHealth, "str | None"], None]
 
 # Errors that mean "this data cannot be stored" rather than "the server/connection is gone".
 _DATA_ERRORS = (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError)
+
+#: A snapshot to store: (seq of the checkpoint event carrying it, seq it is filed under, state, checkpoint ts).
+_Snapshot = tuple[int, int, dict[str, Any], datetime]
 
 
 async def _finish(aw: Any) -> BaseException | None:
@@ -86,8 +93,8 @@ class PostgresSink(Sink):
     batch is written; ``buffer_max_events`` rows kept in memory while PostgreSQL is away before spilling to the
     spool; ``max_backlog_events`` hard cap of rows in memory (beyond it ``write`` drops and counts — only if the
     spool cannot be written either); ``spool_dir`` where ``<session_id>.pgspool.jsonl`` goes;
-    ``snapshot_provider`` returns ``(seq, state_dict)`` — the reducer state after event ``seq`` — called on the
-    event loop; ``snapshot_interval_s`` / ``snapshot_on_events`` / ``snapshot_min_gap_s`` when to call it;
+    ``snapshot_interval_s`` the least time (the checkpoint events' ``ts``) between two stored snapshots — a
+    checkpoint closer to the last one stored is skipped, unless it is the newest at close (see the module doc);
     ``on_health_change(health, reason)`` called on the event loop at each health transition (must not raise,
     may log); ``auto_migrate`` runs ``migrations.upgrade`` on first connect; ``write_mode`` ``"copy"`` (default)
     or ``"insert"`` (single-row INSERTs, for benchmarks); ``connect_timeout_s``/``op_timeout_s`` per connect /
@@ -110,11 +117,7 @@ class PostgresSink(Sink):
         buffer_max_events: int = 50_000,
         max_backlog_events: int = 2_000_000,
         spool_dir: Path | str = Path("logs") / "pg_spool",
-        snapshot_provider: SnapshotProvider | None = None,
-        net_pnl_provider: Callable[[], Decimal | None] | None = None,
         snapshot_interval_s: float = 30.0,
-        snapshot_on_events: frozenset[str] = DEFAULT_SNAPSHOT_EVENTS,
-        snapshot_min_gap_s: float = 2.0,
         on_health_change: HealthCallback | None = None,
         auto_migrate: bool = True,
         write_mode: Literal["copy", "insert"] = "copy",
@@ -134,11 +137,7 @@ class PostgresSink(Sink):
         self.buffer_max_events = buffer_max_events
         self.max_backlog_events = max_backlog_events
         self.spool_dir = Path(spool_dir)
-        self.snapshot_provider = snapshot_provider
-        self.net_pnl_provider = net_pnl_provider
         self.snapshot_interval_s = snapshot_interval_s
-        self.snapshot_on_events = snapshot_on_events
-        self.snapshot_min_gap_s = snapshot_min_gap_s
         self.on_health_change = on_health_change
         self.auto_migrate = auto_migrate
         self.write_mode = write_mode
@@ -170,9 +169,8 @@ class PostgresSink(Sink):
         self._task: asyncio.Task[None] | None = None
         self._closing = False
         self._closed = False
-        self._snapshot_due = False
-        self._last_snapshot_mono = 0.0
-        self._last_snapshot_seq = -1
+        self._last_snapshot_ts: datetime | None = None  # checkpoint ts of the last snapshot stored
+        self._unstored: _Snapshot | None = None  # the newest checkpoint skipped so far (stored at close)
         self._counts = dict.fromkeys(
             (
                 "accepted",
@@ -216,8 +214,6 @@ class PostgresSink(Sink):
             row = row_from_event(line, record)
             self._buf.append(row)
             self._counts["accepted"] += 1
-            if row[6] in self.snapshot_on_events:
-                self._snapshot_due = True
             if len(self._buf) >= self.batch_size and not self._wake_requested:
                 self._request_wake()
         except BadEvent as exc:
@@ -242,8 +238,8 @@ class PostgresSink(Sink):
         """Counters: ``accepted`` (rows queued), ``written`` (rows committed), ``batches``, ``spooled`` (rows
         ever sent to the spool), ``dropped`` (backlog cap), ``lost`` (spooled but gone from the spool file before
         they were written: someone deleted or truncated it), ``bad`` (no usable envelope), ``rejected`` (refused
-        by PostgreSQL as data), ``reconnects``, ``snapshots``; plus ``backlog`` (rows not yet committed) and
-        ``spool_pending``."""
+        by PostgreSQL as data), ``reconnects``, ``snapshots`` (stored from ``dashboard.checkpoint`` events);
+        plus ``backlog`` (rows not yet committed) and ``spool_pending``."""
         spool_pending = self._spool.pending if self._spool else 0
         return {
             **self._counts,
@@ -275,8 +271,9 @@ class PostgresSink(Sink):
 
     async def aclose(self) -> None:
         """Write everything accepted so far (waiting up to ``close_timeout_s``), close the session row
-        (``ended_at``, final health, positions/PnL summary, a last snapshot) and the connection. What cannot be
-        written stays in the spool file, reported with its path. Never raises for an unreachable server.
+        (``ended_at``, final health, positions summary; the newest checkpoint's snapshot if it was skipped) and
+        the connection. What cannot be written stays in the spool file, reported with its path. Never raises for
+        an unreachable server.
 
         Cancelled while waiting (the caller's task was cancelled): the writer task is stopped, the backlog is
         still spilled to the spool (that step finishes even if cancelled again), the connection is dropped and
@@ -351,7 +348,6 @@ class PostgresSink(Sink):
                     continue
             try:
                 await self._drain()
-                await self._maybe_snapshot()
             except _ConnectionLost as exc:
                 self._lost(exc.__cause__ or exc)
                 continue
@@ -499,9 +495,9 @@ class PostgresSink(Sink):
             _log.warning("PostgreSQL sink: cannot delete what is left of the spool %s: %s", spool.path, exc)
 
     async def _write(self, rows: list[Row], *, idempotent: bool) -> None:
-        """Commit ``rows`` (plus session row update and NOTIFY) in one transaction. Raises ``_ConnectionLost``
-        for anything but a data error; data errors fall back to row-by-row so one bad row cannot block the
-        stream (it is counted in ``rejected``)."""
+        """Commit ``rows`` (plus session row update, the snapshots their checkpoints carry, and NOTIFY) in one
+        transaction. Raises ``_ConnectionLost`` for anything but a data error; data errors fall back to
+        row-by-row so one bad row cannot block the stream (it is counted in ``rejected``)."""
         if not rows:
             return
         if self.session_id is None:
@@ -513,19 +509,53 @@ class PostgresSink(Sink):
         if session.health == "starting":
             session.health = "running"
             self._session_dirty = True
+        snapshots, skipped = self._snapshots_in(rows)
         try:
-            await self._commit(rows, idempotent=idempotent)
+            await self._commit(rows, idempotent=idempotent, snapshots=snapshots)
         except asyncpg.UniqueViolationError:
-            await self._guard(self._commit(rows, idempotent=True))
+            await self._guard(self._commit(rows, idempotent=True, snapshots=snapshots))
         except _DATA_ERRORS as exc:
-            rejected = await self._row_by_row(rows, exc)
+            rejected = await self._row_by_row(rows, exc, snapshots)
             self._counts["written"] -= rejected
         except _ConnectionLost:
             raise
         except Exception as exc:
             raise _ConnectionLost() from exc
+        if skipped is not None and (not snapshots or skipped[0] > snapshots[-1][0]):
+            self._unstored = skipped  # the newest checkpoint so far was skipped: stored at close
+        elif snapshots:
+            self._unstored = None
         self._counts["written"] += len(rows)
         self._counts["batches"] += 1
+
+    def _snapshots_in(self, rows: list[Row]) -> tuple[list[_Snapshot], _Snapshot | None]:
+        """The snapshots the ``dashboard.checkpoint`` rows of this session among ``rows`` carry
+        (``rows.checkpoint_snapshot``), split into those to store with the batch — the first, then each at
+        least ``snapshot_interval_s`` (checkpoint ``ts``) after the previous one stored — and the newest one
+        skipped (or ``None``). Decided from the rows and what was stored before only, so a batch written again
+        (a retry, the spool after an outage) stores the same ones."""
+        session = self._session
+        if session is None:
+            return [], None
+        sid = session.session_id
+        gap = self.snapshot_interval_s
+        last = self._last_snapshot_ts
+        chosen: list[_Snapshot] = []
+        skipped: _Snapshot | None = None
+        for row in rows:
+            if row[6] != CHECKPOINT_EVENT or row[0] != sid:
+                continue
+            got = checkpoint_snapshot(row)
+            if got is None:
+                self.last_problem = f"checkpoint seq={row[1]} carries no snapshot of this session: not stored"
+                continue
+            snap = (row[1], got[0], got[1], row[2])
+            if last is None or (row[2] - last).total_seconds() >= gap:
+                chosen.append(snap)
+                last = row[2]
+            else:
+                skipped = snap
+        return chosen, skipped
 
     async def _guard(self, coro: Any) -> None:
         try:
@@ -535,9 +565,10 @@ class PostgresSink(Sink):
         except Exception as exc:
             raise _ConnectionLost() from exc
 
-    async def _commit(self, rows: list[Row], *, idempotent: bool) -> None:
+    async def _commit(self, rows: list[Row], *, idempotent: bool, snapshots: list[_Snapshot]) -> None:
         """One batch. The plain COPY runs alone (autocommit, one round trip); the session row is updated in the
-        same transaction only when its facts changed or every ``session_update_s`` (for ``last_seq``)."""
+        same transaction only when its facts changed or every ``session_update_s`` (for ``last_seq``), and
+        ``snapshots`` (those of the batch's checkpoints, ``_snapshots_in``) are stored in it too."""
         conn = self._conn
         if conn is None:
             raise _ConnectionLost()
@@ -546,7 +577,7 @@ class PostgresSink(Sink):
         t = self.op_timeout_s
         now = time.monotonic()
         update_session = self._session_dirty or now - self._last_session_update >= self.session_update_s
-        if idempotent or update_session or self.write_mode == "insert":
+        if idempotent or update_session or snapshots or self.write_mode == "insert":
             async with conn.transaction():
                 if idempotent:
                     await store.insert_events_idempotent(conn, rows, timeout=t)
@@ -555,18 +586,20 @@ class PostgresSink(Sink):
                 else:
                     await store.copy_events(conn, rows, timeout=t)
                 await store.upsert_session(conn, session, timeout=t)
+                stored = await self._insert_snapshots(conn, snapshots)
             self._session_dirty = False
             self._last_session_update = now
+            self._stored_snapshots(snapshots, stored)
         else:
             await store.copy_events(conn, rows, timeout=t)
         if self.notify:
             await store.notify(conn, rows[-1][0], rows[-1][1])
 
-    async def _row_by_row(self, rows: list[Row], first: BaseException) -> int:
+    async def _row_by_row(self, rows: list[Row], first: BaseException, snapshots: list[_Snapshot]) -> int:
         rejected = 0
         for row in rows:
             try:
-                await self._commit([row], idempotent=True)
+                await self._commit([row], idempotent=True, snapshots=[x for x in snapshots if x[0] == row[1]])
             except _DATA_ERRORS as exc:
                 rejected += 1
                 self._counts["rejected"] += 1
@@ -606,65 +639,45 @@ class PostgresSink(Sink):
 
     # --- snapshots and the end of the session ---------------------------------------------------------------
 
-    async def _maybe_snapshot(self, force: bool = False) -> None:
-        if self.snapshot_provider is None or self._conn is None or self._session is None:
-            return
-        now = time.monotonic()
-        since = now - self._last_snapshot_mono
-        if (
-            not force
-            and since < self.snapshot_interval_s
-            and not (self._snapshot_due and since >= self.snapshot_min_gap_s)
-        ):
-            return
-        self._snapshot_due = False
-        self._last_snapshot_mono = now
-        try:
-            got = self.snapshot_provider()
-        except Exception as exc:
-            self.last_problem = f"snapshot provider raised {exc!r}"
-            return
-        if not got or got[0] <= self._last_snapshot_seq:
-            return
-        seq, state = got
-        try:
-            await store.insert_snapshot(
-                self._conn, self._session.session_id, seq, state, utc_now(), timeout=self.op_timeout_s
-            )
-        except _DATA_ERRORS as exc:
-            self.last_problem = redact(f"snapshot rejected: {exc}", self._dsn)
-            return
-        except Exception as exc:
-            raise _ConnectionLost() from exc
-        self._last_snapshot_seq = seq
-        self._counts["snapshots"] += 1
+    async def _insert_snapshots(self, conn: asyncpg.Connection, snapshots: list[_Snapshot]) -> int:
+        """Store ``snapshots`` inside the caller's transaction, each in a savepoint: one PostgreSQL refuses as
+        data is reported (``last_problem``) and leaves the events' transaction whole. Returns how many were
+        stored. Any other error propagates (the caller's transaction is void)."""
+        assert self._session is not None
+        stored = 0
+        for _checkpoint_seq, seq, state, ts in snapshots:
+            try:
+                async with conn.transaction():  # a savepoint
+                    await store.insert_snapshot(
+                        conn, self._session.session_id, seq, state, ts, timeout=self.op_timeout_s
+                    )
+            except _DATA_ERRORS as exc:
+                self.last_problem = redact(f"snapshot at seq {seq} rejected by PostgreSQL: {exc}", self._dsn)
+                continue
+            stored += 1
+        return stored
 
-    def _net_pnl(self) -> Decimal | None:
-        """The session's net PnL from ``net_pnl_provider`` (the live reducer), or ``None`` (never raises)."""
-        if self.net_pnl_provider is None:
-            return None
-        try:
-            return self.net_pnl_provider()
-        except Exception:  # noqa: BLE001 - the summary falls back to the SQL sum
-            return None
+    def _stored_snapshots(self, snapshots: list[_Snapshot], stored: int) -> None:
+        """Account for ``snapshots`` just committed (``stored`` of them written)."""
+        if snapshots:
+            self._last_snapshot_ts = snapshots[-1][3]
+            self._counts["snapshots"] += stored
 
     async def _finish_session(self) -> None:
         conn, session = self._conn, self._session
         if conn is None or session is None:
-            return
-        try:
-            await self._maybe_snapshot(force=True)
-        except _ConnectionLost:
             return
         if not session.stopped_seen:
             session.health = self.final_health or "stopped"
             session.metadata.setdefault("stop_reason", "sink closed without a session.stopped event")
         if session.ended_at is None:
             session.ended_at = utc_now()
+        last = [self._unstored] if self._unstored is not None else []
         async with conn.transaction():
             await store.upsert_session(conn, session, timeout=self.op_timeout_s)
-            await store.refresh_summary(
-                conn, session.session_id, net_pnl=self._net_pnl(), timeout=self.op_timeout_s
-            )
+            await store.refresh_summary(conn, session.session_id, timeout=self.op_timeout_s)
+            stored = await self._insert_snapshots(conn, last)
             if self.notify and session.last_seq is not None:
                 await store.notify(conn, session.session_id, session.last_seq)
+        self._unstored = None
+        self._stored_snapshots(last, stored)

@@ -169,30 +169,24 @@ async def upsert_session(
 
 
 async def refresh_summary(
-    conn: asyncpg.Connection,
-    session_id: uuid.UUID,
-    *,
-    net_pnl: Decimal | None = None,
-    timeout: float | None = None,
+    conn: asyncpg.Connection, session_id: uuid.UUID, *, timeout: float | None = None
 ) -> None:
-    """Recompute the session row's ``positions_opened/closed`` from its events (one scan) and set ``net_pnl``
-    (USD, exact numeric): the dashboard reducer's figure when the caller has it (``net_pnl``: realized + funding
-    − fees over every fill and payment, rolled-back attempts included), else the sum of ``position.closed``
-    ``net_pnl`` (which leaves rollback costs out)."""
+    """Recompute the session row's ``positions_opened`` / ``positions_closed`` from its events (one scan).
+
+    The session's net PnL is not stored: it is the dashboard reducer's figure, which only a reader that folds
+    the session can give (``tools.pg_admin.session_net_pnl``: the latest snapshot plus the events after it);
+    migration 002 dropped the column that used to hold it."""
     await conn.execute(
         """
         UPDATE dashboard_sessions s
-           SET positions_opened = a.opened, positions_closed = a.closed, net_pnl = coalesce($2::numeric, a.pnl)
+           SET positions_opened = a.opened, positions_closed = a.closed
           FROM (SELECT count(*) FILTER (WHERE event = 'position.opened') AS opened,
-                       count(*) FILTER (WHERE event = 'position.closed') AS closed,
-                       coalesce(sum((payload->>'net_pnl')::numeric) FILTER (WHERE event = 'position.closed'), 0)
-                           AS pnl
+                       count(*) FILTER (WHERE event = 'position.closed') AS closed
                   FROM dashboard_events
                  WHERE session_id = $1 AND event IN ('position.opened', 'position.closed')) a
          WHERE s.session_id = $1
         """,
         session_id,
-        net_pnl,
         timeout=timeout,
     )
 
@@ -206,9 +200,10 @@ async def insert_snapshot(
     *,
     timeout: float | None = None,
 ) -> None:
-    """Store a reducer state taken after event ``seq`` (idempotent on ``(session_id, seq)``). The state's JSON
-    text is kept verbatim inside the jsonb (``wrap_json_text``): jsonb would reorder the keys of its dicts, and
-    the dashboard shows dict entries (venues, positions) in insertion order."""
+    """Store a reducer state taken after event ``seq`` (idempotent on ``(session_id, seq)``), as a
+    ``dashboard.checkpoint`` event carried it (``rows.checkpoint_snapshot``). The state's JSON text is kept
+    verbatim inside the jsonb (``wrap_json_text``): jsonb would reorder the keys of its dicts, and the dashboard
+    shows dict entries (venues, positions) in insertion order."""
     await conn.execute(
         "INSERT INTO dashboard_snapshots (session_id, seq, generated_at, payload) VALUES ($1, $2, $3, $4::jsonb) "
         "ON CONFLICT (session_id, seq) DO NOTHING",

@@ -1,8 +1,11 @@
 """Building the PostgreSQL sink for a run from the ``dashboard.persistence`` config block.
 
 The CLI calls ``build_postgres_sink`` once per run and adds the result (if any) to ``Pipeline(sinks=...)``,
-passing ``secrets=passwords_in(dsn)`` too so the redactor masks the password in every event. Snapshots come
-from the live reducer (the one the dashboard draws), read on the event loop by the sink's writer task.
+passing ``secrets=passwords_in(dsn)`` too so the redactor masks the password in every event.
+
+The sink is wired to nothing but its configuration: it needs no reducer and no callback into the dashboard.
+Snapshots reach it as ``dashboard.checkpoint`` events, which the dashboard writes into the stream like any
+other event; a session's net PnL is computed by whoever reads the session. Data only flows down.
 """
 
 from __future__ import annotations
@@ -12,21 +15,9 @@ from typing import Any
 
 import structlog
 
-from dashboard.state import state_to_dict
 from logging_pipeline.postgres.dsn import resolve_dsn
-from logging_pipeline.postgres.sink import PostgresSink, SnapshotProvider
+from logging_pipeline.postgres.sink import PostgresSink
 from logging_pipeline.sinks.base import SinkHealth
-
-
-def reducer_snapshot_provider(reducer: Any, session_id: str) -> SnapshotProvider:
-    """``() -> (seq, state_dict) | None`` for a ``dashboard.reducer.Reducer``: its state after the last event
-    it folded for ``session_id`` (``dashboard.state.state_to_dict`` form). Call on the reducer's thread."""
-
-    def provide() -> tuple[int, dict[str, Any]] | None:
-        seq = reducer.state.last_seq.get(session_id)
-        return None if seq is None else (seq, state_to_dict(reducer.state))
-
-    return provide
 
 
 def emit_session_health(health: SinkHealth, reason: str | None) -> None:
@@ -49,16 +40,16 @@ def build_postgres_sink(
     persistence: Any,
     *,
     session_id: str,
-    reducer: Any | None = None,
     spool_dir: Path,
     dsn: str | None = None,
 ) -> PostgresSink | None:
     """The sink for this run, or ``None`` when persistence is off and no ``dsn`` was given.
 
     ``persistence``: the config block (``enabled``, ``dsn``, ``batch_size``, ``flush_interval_s``,
-    ``snapshot_interval_s``). ``dsn`` (e.g. ``--db``) overrides it and enables persistence; otherwise
-    ``$ARBDASH_DATABASE_URL`` is used when the block has none. ``spool_dir``: where the outage spool goes
-    (next to the JSONL). Raises ``ValueError`` when persistence is enabled but no DSN can be found.
+    ``snapshot_interval_s``: the least time between two checkpoints stored as snapshots). ``dsn`` (e.g.
+    ``--db``) overrides it and enables persistence; otherwise ``$ARBDASH_DATABASE_URL`` is used when the block
+    has none. ``spool_dir``: where the outage spool goes (next to the JSONL). Raises ``ValueError`` when
+    persistence is enabled but no DSN can be found.
     """
     enabled = bool(dsn) or bool(getattr(persistence, "enabled", False))
     if not enabled:
@@ -75,8 +66,6 @@ def build_postgres_sink(
         batch_size=int(getattr(persistence, "batch_size", 1000)),
         flush_interval_s=float(getattr(persistence, "flush_interval_s", 0.5)),
         snapshot_interval_s=float(getattr(persistence, "snapshot_interval_s", 30.0)),
-        snapshot_provider=reducer_snapshot_provider(reducer, session_id) if reducer is not None else None,
-        net_pnl_provider=(lambda: reducer.snapshot().portfolio.net_pnl) if reducer is not None else None,
         on_health_change=emit_session_health,
         spool_dir=spool_dir,
     )

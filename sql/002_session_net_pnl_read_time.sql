@@ -1,0 +1,11 @@
+-- 002: a session's net PnL is computed when it is read, no longer stored in its row.
+-- Applied by logging_pipeline.postgres.migrations inside one transaction under an advisory lock, once per
+-- database (001 is never edited: databases already at version 1 only run what they lack).
+--
+-- dashboard_sessions.net_pnl held the live dashboard reducer's figure, pushed by the PostgreSQL sink at the end
+-- of a run through a callback into the dashboard — a call back up the data flow. The sink now only writes what
+-- it receives (events, and the snapshots dashboard.checkpoint events carry); the figure is the reducer's over
+-- the stored session — its latest snapshot plus the events after it (tools.pg_admin.session_net_pnl, shown by
+-- `arbtail --db DSN sessions`) — so a stored copy could only go stale or disagree. positions_opened and
+-- positions_closed stay: the sink counts them from the events it wrote.
+ALTER TABLE dashboard_sessions DROP COLUMN IF EXISTS net_pnl;
