@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import orjson
 import pytest
 from typer.testing import CliRunner
 
@@ -37,3 +38,44 @@ def test_help_names_what_options_take(command: list[str]) -> None:
         )
     if command == ["grep"]:
         assert "--event EVENT" in out.stdout and "--since TIME" in out.stdout
+
+
+def test_follow_says_it_waits_and_says_when_the_session_ended(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``arbtail FILE --follow`` on a path that does not exist yet says it waits; once the session's
+    ``session.stopped`` arrives it says the session ended (and keeps following)."""
+    import asyncio
+
+    from events_builder import Events, build, round_trip
+
+    from dashboard.sources.file_source import JsonlSource
+    from logging_pipeline.events import SessionStopped
+    from tools.arbtail_view import show
+
+    e = Events()
+    opening, closing = round_trip(e)
+    lines = [orjson.dumps(x) + b"\n" for x in opening + closing]
+    stopped = orjson.dumps(e.emit(build(SessionStopped, reason="completed"))) + b"\n"
+    path = tmp_path / "later.jsonl"
+
+    async def main() -> str:
+        task = asyncio.create_task(show(JsonlSource(path, poll_s=0.05), follow=True, width=100))
+        said = ""
+        for step in range(400):
+            await asyncio.sleep(0.05)
+            said += capsys.readouterr().err
+            if step == 5:
+                path.write_bytes(b"".join(lines))
+            if step == 10:
+                with path.open("ab") as fh:
+                    fh.write(stopped)
+            if "session ended" in said:
+                break
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+        return said
+
+    said = asyncio.run(main())
+    assert f"waiting for {path} to appear" in said
+    assert "the session ended (completed)" in said

@@ -204,12 +204,23 @@ async def follow_updates(
     live_view = interactive(console)
     notice = ""
     frozen = False
+    ended_said = _ended(reducer) is not None  # a session that had ended before following began is no news
 
     def on_notice(text: str) -> None:
         nonlocal notice
         notice = text
         if not live_view:
             print(f"arbtail: {safe_text(text)}", file=sys.stderr, flush=True)
+        else:
+            redraw()  # at once: a notice (waiting for the file, a rotation) is news even when no event came
+
+    def note_end() -> None:
+        """Say once that the session ended (its ``session.stopped``): following goes on (a log may go on)."""
+        nonlocal ended_said
+        reason = _ended(reducer)
+        if reason is not None and not ended_said:
+            ended_said = True
+            on_notice(f"the session ended ({reason}); still following — q or Ctrl-C to quit")
 
     def on_key(key: str) -> bool:
         nonlocal frozen
@@ -233,6 +244,7 @@ async def follow_updates(
                     sys.stdout.write(frame_text(reducer.snapshot(), width or 120) + "\n")
                     sys.stdout.flush()
                     drawn = reducer.version
+                note_end()
 
         await _run_with_keys(pump_plain(), keys, on_key)
         return
@@ -250,16 +262,21 @@ async def follow_updates(
             status = None
             if queue is not None:
                 at = _last_time(reducer, "market") or _last_time(reducer, "wall")
-                status = (
-                    _bar("frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS)
-                    if frozen
-                    else _bar(
-                        "following",
-                        "bold black on green",
-                        [safe_text(label, 60), f"at {format_time(at)}"],
-                        FOLLOW_KEYS,
+                reason = _ended(reducer)
+                if frozen:
+                    status = _bar(
+                        "frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS
                     )
-                )
+                elif reason is not None:
+                    where = [
+                        safe_text(label, 60),
+                        f"ended ({safe_text(reason, 40)})",
+                        f"at {format_time(at)}",
+                    ]
+                    status = _bar("ended", "bold white on blue", where, FOLLOW_KEYS)
+                else:
+                    where = [safe_text(label, 60), f"at {format_time(at)}"]
+                    status = _bar("following", "bold black on green", where, FOLLOW_KEYS)
             live.update(
                 _with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True
             )
@@ -269,6 +286,7 @@ async def follow_updates(
             async for _ in source.follow(reducer, on_notice):
                 if not frozen and (reducer.version != drawn or notice != shown):
                     redraw()
+                note_end()
 
         if queue is not None:
             redraw()  # the status bar from the first frame on
@@ -693,6 +711,12 @@ def run_show(source: ReplaySource, **kw: object) -> None:
         asyncio.run(show(source, **kw))  # type: ignore[arg-type]
     except KeyboardInterrupt:
         pass
+
+
+def _ended(reducer: Reducer) -> str | None:
+    """Why the folded session stopped (its ``session.stopped`` reason), or ``None`` while it runs."""
+    session = reducer.state.session
+    return session.stop_reason if session.stop_reason else None
 
 
 def _last_time(reducer: Reducer, clock: Clock) -> datetime | None:
