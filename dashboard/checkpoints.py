@@ -27,7 +27,7 @@ checkpoint's state includes it. The only consequence is that a bot logging nothi
 one per ``interval_s`` (each a small line, each usable); a running bot logs a heartbeat every second anyway.
 
 The owner of the reducer (``dashboard.service.DashboardService``) awaits ``maybe_emit()`` on its refresh tick.
-How a checkpoint is written is not this module's business: the composer (``tools/runbot_cli.py``) passes an
+How a checkpoint is written is not this module's business: the composer (``tools/runbot_run.py``) passes an
 ``emit(state)`` callable that logs a ``dashboard.checkpoint`` event and an ``upstream_pending()`` callable that
 reads the pipeline's dispatcher, so the dashboard, which the pipeline feeds, never imports the logger that
 feeds it.

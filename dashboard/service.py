@@ -16,7 +16,7 @@ Faults never reach the bot: if drawing raises, the service reports one warning a
 
 The dashboard is fed by the event pipeline and never writes back into it by import: warnings go to the
 ``on_warning`` callable and checkpoints to the ``emit_checkpoint`` callable its composer passes in
-(``tools/runbot_cli.py`` builds both from ``helpers.unified_logger``). Without ``emit_checkpoint`` no
+(``tools/runbot_run.py`` builds both from ``helpers.unified_logger``). Without ``emit_checkpoint`` no
 checkpoints are written; without ``on_warning`` warnings go to stdlib ``logging``.
 
 Nor does it drive the pipeline: when it must have folded every event logged so far (a checkpoint, the final

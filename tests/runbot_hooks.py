@@ -2,7 +2,7 @@
 
     python tests/runbot_hooks.py [--crash-after S] [--stray-output] <runbot args>
 
-Wraps ``tools.runbot_cli.run_bot`` (the bot the CLI runs inside its pipeline and dashboard) and then calls
+Wraps ``tools.runbot_run.run_bot`` (the bot the CLI runs inside its pipeline and dashboard) and then calls
 ``tools.runbot_cli.main()`` with the remaining arguments:
 
 * ``--crash-after S``: the bot raises ``RuntimeError("injected crash after S s")`` after ``S`` wall seconds,
@@ -26,6 +26,7 @@ if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
 import tools.runbot_cli as runbot_cli  # noqa: E402
+import tools.runbot_run as runbot_run  # noqa: E402
 
 
 def _stray_output(stop: threading.Event) -> None:
@@ -68,8 +69,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--crash-after", type=float, default=None)
     parser.add_argument("--stray-output", action="store_true")
     hooks, rest = parser.parse_known_args(sys.argv[1:] if argv is None else argv)
-    runbot_cli.run_bot = hooked(
-        runbot_cli.run_bot,
+    runbot_run.run_bot = hooked(
+        runbot_run.run_bot,
         crash_after=hooks.crash_after,  # type: ignore[assignment]
         stray_output=hooks.stray_output,
     )

@@ -14,6 +14,7 @@ import orjson
 import pytest
 
 import tools.runbot_cli as runbot_cli
+import tools.runbot_run as runbot_run
 from bot.config import BotConfig, load_config
 from dashboard.reducer import Reducer
 from logging_pipeline import Sink
@@ -21,7 +22,7 @@ from logging_pipeline.sinks.jsonl import JsonlSink
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
-_REAL_SINKS = runbot_cli._sinks
+_REAL_SINKS = runbot_run._sinks
 _VARYING = ("ts", "seq", "session_id")  # differ between two runs of the same config; everything else may not
 
 
@@ -72,7 +73,7 @@ def run_bot_in_process(
     recorder = RecordingSink()
     seen: dict[str, Any] = {}
 
-    def sinks(opts: runbot_cli.RunOptions, session_id: str, tee: Any) -> tuple[list[Sink], JsonlSink]:
+    def sinks(opts: runbot_run.RunOptions, session_id: str, tee: Any) -> tuple[list[Sink], JsonlSink]:
         built, jsonl = _REAL_SINKS(opts, session_id, tee)
         if adjust_sinks is not None:
             built = adjust_sinks(built)
@@ -86,7 +87,7 @@ def run_bot_in_process(
             seen["reducer"] = self
 
     log_dir = tmp_path / f"logs-{len(list(tmp_path.glob('logs-*')))}"
-    opts = runbot_cli.RunOptions(
+    opts = runbot_run.RunOptions(
         config=config or load_config(SHIPPED),
         config_path=SHIPPED,
         mode=runbot_cli.DashboardMode(mode),
@@ -97,9 +98,9 @@ def run_bot_in_process(
         final_frame=None,
     )
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(runbot_cli, "_sinks", sinks)
-        mp.setattr(runbot_cli, "Reducer", KeptReducer)
-        code = asyncio.run(runbot_cli._main(opts))
+        mp.setattr(runbot_run, "_sinks", sinks)
+        mp.setattr(runbot_run, "Reducer", KeptReducer)
+        code = asyncio.run(runbot_run.run_session(opts))
     (jsonl,) = log_dir.glob("*.jsonl")
     events = [orjson.loads(line) for line in recorder.lines]
     return Run(code, events, recorder.lines, jsonl, seen["reducer"], seen["sinks"])

@@ -18,7 +18,7 @@ from dashboard.service import DashboardService
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
 from logging_pipeline.sinks.reducer_tee import ReducerTee
-from tools.runbot_cli import dispatcher_pending, emit_checkpoint_event
+from tools.runbot_run import dispatcher_pending, emit_checkpoint_event
 
 log = get_logger("tests.checkpoints")
 

@@ -1,7 +1,7 @@
 """Fault isolation (issue 5 §2): a fault in the renderer, a sink or the reducer never changes what the bot does.
 
 Each test injects one fault into a real ``--speed 0`` run of the shipped config (in-process, through
-``tools.runbot_cli._main``) and checks that the run completes with the *same trades* as an undisturbed run —
+``tools.runbot_run.run_session``) and checks that the run completes with the *same trades* as an undisturbed run —
 the same ``position.opened``/``position.closed`` sequence, ids, legs, prices and PnL — and that the fault was
 reported the way the design says (one warning event, a ``session.health`` event naming the sink, a counted
 rejection). A recording sink added next to the real ones keeps every event, so the comparison does not depend
@@ -24,6 +24,7 @@ from support_runs import Run, run_bot_in_process, trades
 
 import dashboard.service as service_module
 import tools.runbot_cli as runbot_cli
+import tools.runbot_run as runbot_run
 from dashboard.folds import PLAN
 from dashboard.folds.base import FOLDED
 from dashboard.reducer import Reducer
@@ -239,5 +240,5 @@ def test_the_product_cli_has_no_test_hooks(
     _completed_like(run, baseline)
     out, err = capfd.readouterr()
     assert "stray" not in out and "stray" not in err
-    source = Path(runbot_cli.__file__).read_text()
+    source = Path(runbot_cli.__file__).read_text() + Path(runbot_run.__file__).read_text()
     assert "ARBDASH_TEST" not in source and "test_hooks" not in source

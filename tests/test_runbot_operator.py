@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tools.runbot_cli import closing_line
+from tools.runbot_run import closing_line
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"

@@ -14,7 +14,7 @@ import asyncpg
 import pytest
 from support_runs import SHIPPED, run_bot_in_process
 
-import tools.runbot_cli as runbot_cli
+import tools.runbot_run as runbot_run
 from bot.config import BotConfig, load_config
 from helpers.unified_logger import get_logger
 from logging_pipeline.redact import REDACTED
@@ -38,7 +38,7 @@ def _config_with_secrets(dsn: str | None = None) -> BotConfig:
 def _leaky_run_bot(monkeypatch: pytest.MonkeyPatch) -> None:
     """The bot, plus a third-party library logging a secret, a handled exception carrying the API key and, at the
     end, a crash whose message carries the DB password and the key."""
-    real = runbot_cli.run_bot
+    real = runbot_run.run_bot
 
     async def leaky(config: BotConfig, **kwargs: Any) -> Any:
         logging.getLogger("ccxt.binance").warning("signing request with secret %s", API_SECRET)
@@ -49,7 +49,7 @@ def _leaky_run_bot(monkeypatch: pytest.MonkeyPatch) -> None:
         await real(config, **kwargs)
         raise ConnectionError(f"lost postgresql://bot:{DB_PASSWORD}@db/arb while using key {API_KEY}")
 
-    monkeypatch.setattr(runbot_cli, "run_bot", leaky)
+    monkeypatch.setattr(runbot_run, "run_bot", leaky)
 
 
 def _assert_clean(text: str, where: str) -> None:

@@ -29,7 +29,7 @@ from dashboard.timeaxis import ClockName
 from tools.arbtail_export import register as register_export
 from tools.arbtail_grep import register as register_grep
 from tools.arbtail_stats import register as register_stats
-from tools.pg_admin import register_commands as register_pg_commands
+from tools.pg_cli import register_commands as register_pg_commands
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -259,7 +259,7 @@ def _run_show(path: Path | None, db: str | None, session: str | None, *, poll_s:
         _fail(redact(f"{type(exc).__name__}: {exc}", db))
 
 
-register_pg_commands(app)  # db-upgrade, sessions, prune, export, import (tools/pg_admin.py)
+register_pg_commands(app)  # db-upgrade, sessions, prune, export, import (tools/pg_cli.py)
 register_grep(app)  # tools/arbtail_grep.py
 register_stats(app)  # tools/arbtail_stats.py
 register_export(app)  # tools/arbtail_export.py (--svg/--html; wraps the DB export above)

@@ -1,9 +1,8 @@
 """PostgreSQL administration for arbtail/runbot: upgrade, list sessions, prune, export to JSONL, import JSONL.
 
-The async functions are the API (tests call them); ``register_commands(app)`` adds typer commands wrapping them
-(``db-upgrade``, ``sessions``, ``prune``, ``export``, ``import``) to a CLI. Each command takes ``--db`` (or
-``$ARBDASH_DATABASE_URL``, or a ``db`` value the parent command put in ``ctx.obj``). Every message is redacted:
-the DSN's password never reaches the terminal.
+The async functions are the API (tests call them); ``tools.pg_cli.register_commands(app)`` adds typer commands
+wrapping them (``db-upgrade``, ``sessions``, ``prune``, ``export``, ``import``) to a CLI, importing this module
+only when one of them runs. Every message is redacted: the DSN's password never reaches the terminal.
 """
 
 from __future__ import annotations
@@ -25,17 +24,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
-from typing import IO, Annotated, Any
+from typing import IO, Any
 
 import asyncpg
-import typer
 from rich.console import Console
 from rich.table import Table
 
 from dashboard.reducer import Reducer
 from dashboard.sources.postgres import PostgresSourceError, resolve_session
 from logging_pipeline.postgres import store
-from logging_pipeline.postgres.dsn import redact, redact_dsn, resolve_dsn
+from logging_pipeline.postgres.dsn import redact, redact_dsn
 from logging_pipeline.postgres.migrations import upgrade
 from logging_pipeline.postgres.rows import (
     BadEvent,
@@ -547,117 +545,3 @@ def _problem(result: ImportResult, reason: str, detail: str) -> None:
     result.skipped[reason] += 1
     if len(result.problems) < 20:
         result.problems.append(detail)
-
-
-# --- typer commands ---------------------------------------------------------------------------------------------
-
-
-def _dsn_from(ctx: Any, db: str | None) -> str:
-    obj = getattr(ctx, "obj", None)
-    parent_db = obj.get("db") if isinstance(obj, dict) else None
-    dsn = resolve_dsn(db or parent_db)
-    if not dsn:
-        raise PgAdminError("no database: pass --db DSN or set ARBDASH_DATABASE_URL")
-    return dsn
-
-
-DbOpt = Annotated[
-    str | None,
-    typer.Option("--db", envvar="ARBDASH_DATABASE_URL", help="PostgreSQL DSN.", show_default=False),
-]
-
-
-def register_commands(app: Any) -> None:
-    """Add ``db-upgrade``, ``sessions``, ``prune``, ``export`` and ``import`` to the typer ``app``. Errors
-    print ``<prog>: <message>`` (redacted) on stderr and exit with code 2."""
-    import asyncio
-
-    def run(ctx: typer.Context, db: str | None, coro_fn: Any) -> Any:
-        try:
-            dsn = _dsn_from(ctx, db)
-            try:
-                return asyncio.run(coro_fn(dsn))
-            except PgAdminError:
-                raise
-            except Exception as exc:  # asyncpg errors, SchemaTooNewError, OSError
-                raise PgAdminError(redact(f"{type(exc).__name__}: {exc}", dsn)) from None
-        except PgAdminError as exc:
-            typer.echo(f"{ctx.find_root().info_name or 'arbdash'}: {exc}", err=True)
-            raise typer.Exit(2) from None
-
-    @app.command("db-upgrade")
-    def db_upgrade_cmd(ctx: typer.Context, db: DbOpt = None) -> None:
-        """Create/upgrade the arbdash tables (idempotent; safe from several processes)."""
-        applied = run(ctx, db, db_upgrade)
-        typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
-
-    @app.command("sessions")
-    def sessions_cmd(
-        ctx: typer.Context,
-        db: DbOpt = None,
-        limit: Annotated[int, typer.Option("--limit", min=1, help="How many sessions, newest first.")] = 50,
-    ) -> None:
-        """List recorded sessions: id, strategy, started, ended, health, open/opened positions, net PnL."""
-        rows = run(ctx, db, lambda dsn: list_sessions(dsn, limit=limit))
-        sys.stdout.write(format_sessions(rows))
-
-    @app.command("prune")
-    def prune_cmd(
-        ctx: typer.Context,
-        db: DbOpt = None,
-        older_than: Annotated[str | None, typer.Option("--older-than", help="e.g. 30d, 12h.")] = None,
-        keep_last: Annotated[
-            int | None, typer.Option("--keep-last", min=0, help="Always keep the N newest.")
-        ] = None,
-        dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")] = False,
-    ) -> None:
-        """Delete old sessions with their events and snapshots."""
-        try:
-            age = parse_duration(older_than) if older_than else None
-        except ValueError as exc:
-            raise typer.BadParameter(str(exc), param_hint="--older-than") from None
-        res = run(ctx, db, lambda dsn: prune(dsn, older_than=age, keep_last=keep_last, dry_run=dry_run))
-        verb = "would delete" if dry_run else "deleted"
-        typer.echo(f"{verb} {len(res.sessions)} sessions, {res.events} events, {res.snapshots} snapshots")
-
-    @app.command("export")
-    def export_cmd(
-        ctx: typer.Context,
-        session: Annotated[str, typer.Argument(help="Session id, unique prefix or 'latest'.")],
-        db: DbOpt = None,
-        output: Annotated[Path | None, typer.Option("--output", "-o", help="File (default: stdout).")] = None,
-    ) -> None:
-        """Write a session back as JSONL (same content as the original log)."""
-
-        async def go(dsn: str) -> int | None:
-            if output is not None:
-                return await export_session(dsn, session, output)
-            try:
-                n = await export_session(dsn, session, sys.stdout.buffer)
-                sys.stdout.buffer.flush()
-            except BrokenPipeError:  # `| head`: the reader is gone, which is fine
-                return None
-            return n
-
-        n = run(ctx, db, go)
-        if n is None:  # stdout is a closed pipe: point it at /dev/null so the flush at exit stays quiet
-            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-            raise typer.Exit(0)
-        if output is not None:
-            typer.echo(f"exported {n} events to {output}", err=True)
-
-    @app.command("import")
-    def import_cmd(
-        ctx: typer.Context,
-        file: Annotated[Path, typer.Argument(help="Session .jsonl (or a .pgspool.jsonl spool file).")],
-        db: DbOpt = None,
-    ) -> None:
-        """Load a session log into the database (idempotent: already stored events are kept once)."""
-        res = run(ctx, db, lambda dsn: import_jsonl(dsn, file))
-        skipped = ", ".join(f"{k}={v}" for k, v in sorted(res.skipped.items())) or "none"
-        typer.echo(
-            f"imported {res.inserted} new events ({res.duplicates} already present) from {res.lines} lines "
-            f"into {len(res.sessions)} session(s); skipped: {skipped}"
-        )
-        for p in res.problems:
-            typer.echo(f"  {p}", err=True)

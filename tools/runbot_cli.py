@@ -4,54 +4,25 @@
     runbot --config configs/funding_arb_paper.yml --speed 0 --dashboard-mode=plain
     runbot --config configs/funding_arb_paper.yml --dashboard-mode=off # the classic console log
 
-Composition only: builds the sinks for the chosen mode, enters ``Pipeline`` and ``DashboardService`` (handing
-the dashboard its logging callables: warnings and checkpoints, so ``dashboard/`` never imports the logger), runs
-``bot.runner.run_bot`` and closes the session (``session.stopped`` with its final health) on every exit path:
-normal end, Ctrl-C / SIGTERM / SIGHUP (cancellation) and crashes.
+The command line only: options, the config check and the checks of where logs go, before anything starts. The
+session itself — sinks, pipeline, dashboard, the bot, the close on every exit path — is ``tools.runbot_run``,
+imported when a run begins, so ``runbot --help`` answers at once.
 """
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import errno
 import os
-import shutil
-import signal
 import sys
 import tempfile
-import uuid
-from collections.abc import Callable
-from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated
 
 import typer
 
-from bot.config import BotConfig, ConfigError, load_config
-from bot.runner import make_clock, run_bot
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService
-from dashboard.terminal_writer import TerminalWriter
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline, Sink
-from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionStopped
-from logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
-from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
-from logging_pipeline.postgres.wiring import build_postgres_sink
-from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.sinks.reducer_tee import ReducerTee
-from tools.pg_admin import import_jsonl_isolated, prune
-from tools.pg_admin import register_commands as register_pg_commands
-
-log = get_logger("runbot")
-dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
-checkpoint_log = get_logger("dashboard.checkpoints")  # its checkpoints, injected as ``emit_checkpoint_event``
-
+from tools.pg_cli import register_commands as register_pg_commands
 
 #: The config that runs out of the box (named in the message when ``--config`` is missing).
 EXAMPLE_CONFIG = "configs/funding_arb_paper.yml"
@@ -62,21 +33,6 @@ class DashboardMode(str, Enum):
     plain = "plain"
     silent = "silent"
     off = "off"
-
-
-@dataclass(frozen=True)
-class RunOptions:
-    """Resolved options of one run (CLI over config over defaults)."""
-
-    config: BotConfig
-    config_path: Path
-    mode: DashboardMode
-    speed: Decimal | None
-    log_dir: Path
-    level: str
-    width: int | None
-    final_frame: Path | None
-    db: str | None = None  # PostgreSQL DSN from --db (overrides dashboard.persistence.dsn and enables it)
 
 
 app = typer.Typer(add_completion=False, rich_markup_mode=None, help="Run the arbdash funding-arbitrage bot.")
@@ -153,6 +109,8 @@ def runbot(
             err=True,
         )
         raise typer.Exit(2)
+    from bot.config import ConfigError, load_config
+
     try:
         cfg = load_config(config)
     except ConfigError as exc:
@@ -179,6 +137,10 @@ def runbot(
         except OSError as exc:
             typer.echo(f"runbot: cannot write --final-frame {final_frame}: {exc.strerror or exc}", err=True)
             raise typer.Exit(2) from None
+    import asyncio
+
+    from tools.runbot_run import RunOptions, run_session
+
     opts = RunOptions(
         config=cfg,
         config_path=config,
@@ -191,7 +153,7 @@ def runbot(
         db=db,
     )
     try:
-        code = asyncio.run(_main(opts))
+        code = asyncio.run(run_session(opts))
     except (KeyboardInterrupt, asyncio.CancelledError):  # a signal before the bot started (session not open)
         code = 130
     raise typer.Exit(code)
@@ -224,28 +186,6 @@ def check_writable_file(path: Path) -> None:
     _probe(parent)
 
 
-def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sink], JsonlSink]:
-    jsonl = JsonlSink(opts.log_dir / f"{session_id}.jsonl")
-    sinks: list[Sink] = [jsonl, tee]
-    if opts.mode == DashboardMode.off:
-        sinks.append(ConsoleSink(sys.stdout, min_level="debug" if opts.level == "DEBUG" else "info"))
-    elif opts.mode == DashboardMode.plain:
-        sinks.append(ConsoleSink(sys.stderr, min_level="warning"))
-    if opts.config.logging.text_log:
-        stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
-        sinks.append(TextLogSink(opts.log_dir / f"session_{stamp}.log"))
-    return sinks, jsonl
-
-
-def _frame_width(opts: RunOptions) -> int:
-    """Width of the final text frame: ``--width``/config, else the terminal's, else 120 columns."""
-    if opts.width:
-        return opts.width
-    if sys.stdout.isatty():
-        return shutil.get_terminal_size((120, 40)).columns
-    return 120
-
-
 def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
     """``--dashboard-replay``: the session's dashboard from PostgreSQL (final frame; live view on a TTY)."""
     from dashboard.sources.postgres import PostgresSource
@@ -270,326 +210,18 @@ def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
         raise typer.Exit(2) from None
 
 
-class _Signals:
-    """SIGINT (Ctrl-C), SIGTERM and SIGHUP (SSH dropped) cancel the run once, so every exit path closes the
-    session; each signal's name is appended to ``received`` (the first goes into the stop reason). Once the run
-    was cancelled or ``shutting_down()`` was called (the bot returned), further signals are only noted: a second
-    Ctrl-C or SIGTERM must not interrupt the close sequence (flushing the sinks, spooling PostgreSQL's backlog,
-    the final frame)."""
-
-    SIGNALS = (signal.SIGINT, signal.SIGTERM, signal.SIGHUP)
-
-    def __init__(self, task: asyncio.Task[object]) -> None:
-        self.task = task
-        self.received: list[str] = []
-        self._stopping = False
-        self._installed: list[signal.Signals] = []
-
-    def install(self) -> None:
-        loop = asyncio.get_running_loop()
-        for sig in self.SIGNALS:
-            with contextlib.suppress(NotImplementedError, RuntimeError, ValueError):
-                loop.add_signal_handler(sig, self._on_signal, sig)
-                self._installed.append(sig)
-
-    def shutting_down(self) -> None:
-        """The close sequence has begun: from now on a signal is only noted."""
-        self._stopping = True
-
-    def _on_signal(self, sig: signal.Signals) -> None:
-        self.received.append(sig.name)
-        if self._stopping:
-            return
-        self._stopping = True
-        self.task.cancel()
-
-
-def emit_checkpoint_event(state: dict[str, object]) -> None:
-    """The dashboard's ``emit_checkpoint``: one ``dashboard.checkpoint`` event carrying the reducer's state."""
-    seqs = state.get("last_seq")
-    last = max(seqs.values()) if isinstance(seqs, dict) and seqs else None  # type: ignore[type-var]
-    checkpoint_log.emit(DashboardCheckpoint(state=state), message=f"dashboard checkpoint after seq {last}")
-
-
-def dispatcher_pending(pipeline: Pipeline) -> Callable[[], int]:
-    """The dashboard's ``upstream_pending``: events logged that the pipeline's dispatcher thread has not yet
-    handed to every sink — those queued, plus one while a dispatch is in progress. It only reads the
-    dispatcher: the dashboard waits for it instead of dispatching on the event loop (``dashboard.checkpoints``)."""
-    tee = pipeline.tee
-    return lambda: tee.backlog + (tee.stalled_s > 0.0)
-
-
-def emit_terminal_health(component: str, health: str, reason: str) -> None:
-    """The dashboard's ``on_health``: a ``session.health`` event (warning when degraded, info when recovered)."""
-    event = SessionHealth(health=health, reason=reason, component=component)  # type: ignore[arg-type]
-    if health == "degraded":
-        dashboard_log.emit(event, message=f"{component}: {reason}", level="warning")
-    else:
-        dashboard_log.emit(event, message=f"{component}: {reason}")
-
-
-def _start_housekeeping(opts: RunOptions, pg_sink: Any, session_id: str) -> asyncio.Task[None] | None:
-    """Background database housekeeping at start (never stops the bot; failures are warnings):
-
-    1. load the PostgreSQL spools earlier runs left in ``<log_dir>/pg_spool`` (the database was away when they
-       ended, or they crashed) — only those no live process owns (``spool.claim_orphan``) and that were written
-       for this run's database (their ``.target``; any other spool stays, with a warning naming it and the manual
-       ``arbtail --db DSN import``) — and delete each once its events are in the database (idempotent: events
-       already there are not doubled). Each import runs in a child process: the bot's loop never waits on it;
-    2. prune old sessions when ``dashboard.persistence.retention_days`` / ``_keep_last`` is set (never the
-       running session: it is the newest and active now)."""
-    if pg_sink is None:
-        return None
-    persistence = opts.config.dashboard.persistence
-    days, keep = persistence.retention_days, persistence.retention_keep_last
-
-    async def backfill() -> None:
-        spool_dir = pg_sink.spool_dir
-        here = await asyncio.to_thread(dsn_target, pg_sink.dsn)
-        for path in sorted(spool_dir.glob(f"*{SPOOL_SUFFIX}")) if spool_dir.is_dir() else []:
-            if path.name.startswith(session_id):
-                continue
-            fd = await asyncio.to_thread(claim_orphan, path)
-            if fd is None:
-                continue  # a running bot owns it, or it is gone
-            loaded = False
-            try:
-                target = read_target(path)
-                if target is None or target != here:
-                    written_for = (
-                        f"is for {target}"
-                        if target
-                        else "does not say which database it is for (an older version wrote it)"
-                    )
-                    log.warning(
-                        f"left the PostgreSQL spool {path}: it {written_for}, this run writes to "
-                        f"{here or 'an unknown database'} (`arbtail --db DSN import {path}` loads it)"
-                    )
-                    continue
-                result = await import_jsonl_isolated(pg_sink.dsn, path)
-                loaded = True
-                log.info(
-                    f"loaded an earlier run's PostgreSQL spool {path.name}: {result.lines} lines, "
-                    f"{result.inserted} new events, {result.duplicates} already stored, "
-                    f"{sum(result.skipped.values())} unreadable lines skipped"
-                )
-            except Exception as exc:  # noqa: BLE001 - the file stays for the next start or a manual import
-                log.warning(
-                    f"could not load the PostgreSQL spool {path}: {type(exc).__name__}: {exc} "
-                    f"(it stays; `arbtail --db DSN import {path}` loads it)"
-                )
-            finally:
-                try:
-                    release_orphan(path, fd, loaded=loaded)
-                except OSError as exc:  # loaded, but the file stays: a later start finds its events stored
-                    log.warning(f"could not delete the loaded PostgreSQL spool {path}: {exc}")
-
-    async def retention() -> None:
-        try:
-            result = await prune(
-                pg_sink.dsn,
-                older_than=timedelta(days=days) if days else None,
-                keep_last=keep - 1 if keep else None,  # the running session is one of the ``keep`` newest
-                exclude=[uuid.UUID(session_id)],
-            )
-        except Exception as exc:  # noqa: BLE001 - retention must never stop the bot
-            log.warning(f"retention prune failed: {type(exc).__name__}: {exc}")
-            return
-        log.info(
-            f"retention: pruned {len(result.sessions)} sessions ({result.events} events) older than "
-            f"{days or '∞'} days beyond the newest {keep or 0}"
-        )
-
-    async def run() -> None:
-        await backfill()
-        if days is not None or keep is not None:
-            await retention()
-
-    return asyncio.create_task(run(), name="pg-housekeeping")
-
-
-async def _finish_housekeeping(task: asyncio.Task[None] | None, *, interrupted: bool) -> None:
-    """Let a short run's housekeeping finish (at most 10 s: a hung database must not hold the exit); cancel it
-    when the run was interrupted."""
-    if task is None or task.done():
-        return
-    if interrupted:
-        task.cancel()
-    with contextlib.suppress(Exception, asyncio.CancelledError):
-        await asyncio.wait_for(task, timeout=10)
-
-
-def jsonl_shortfall(jsonl: JsonlSink) -> str | None:
-    """What the closed JSONL sink failed to write, as a phrase (``None`` when the record is complete): lines
-    dropped (a full disk beyond the writer's hold, or still held at exit), or a sink that failed at close."""
-    lost = jsonl.dropped + jsonl.held
-    if not lost and jsonl.health != "failed":
-        return None
-    reason = jsonl.health_reason or jsonl.error
-    return f"only {jsonl.written} of {jsonl.written + lost} events written" + (
-        f" ({reason})" if reason else ""
-    )
-
-
-def closing_line(
-    session_id: str, jsonl_path: Path, pg_sink: Any | None, jsonl_short: str | None = None
-) -> str:
-    """The line ``runbot`` ends with: where the session's events are. ``jsonl_short`` (``jsonl_shortfall``): when
-    the record is incomplete (a full disk) the line says how much of it was written instead of claiming it all
-    was. With PostgreSQL it says what really happened there, from the closed sink's
-    ``stats``: either ``... and PostgreSQL (DSN)`` (everything stored), or ``...; PostgreSQL (DSN): W of N events
-    stored`` followed by the events spooled (with the spool file; the next ``runbot`` start with that database
-    loads it), the events neither stored nor spooled (the JSONL has them), those dropped by the sink and those
-    PostgreSQL refused. The DSN is shown redacted. Never raises."""
-    head = (
-        f"session {session_id}: events written to {jsonl_path}"
-        if jsonl_short is None
-        else f"session {session_id}: JSONL record INCOMPLETE, {jsonl_short} to {jsonl_path}"
-    )
-    if pg_sink is None:
-        return head
-    where = f"PostgreSQL ({redact_dsn(pg_sink.dsn)})"
-    st = pg_sink.stats
-    spooled, unspooled = st["spool_pending"], st["backlog"] - st["spool_pending"]
-    missing: list[str] = []
-    if spooled:
-        missing.append(
-            f"{spooled} spooled to {pg_sink.spool_path} — the next runbot start with this database "
-            "and log directory loads them"
-        )
-    if unspooled:
-        why = f" ({pg_sink.last_problem})" if pg_sink.last_problem else ""
-        missing.append(f"{unspooled} not stored{why} — `arbtail --db DSN import {jsonl_path}` loads them")
-    if st["dropped"]:
-        missing.append(
-            f"{st['dropped']} dropped by the sink — `arbtail --db DSN import {jsonl_path}` loads them"
-        )
-    if st["rejected"]:
-        missing.append(f"{st['rejected']} refused by PostgreSQL as invalid")
-    if not missing:
-        return f"{head} and {where}"
-    return f"{head}; {where}: {st['written']} of {st['accepted']} events stored, " + ", ".join(missing)
-
-
-def _print_final(text: str, timeout_s: float = 5.0) -> None:
-    """Write the closing output without letting a terminal that stopped reading (Ctrl-S, a stalled SSH client)
-    hold the exit: through a ``TerminalWriter``, waiting at most ``timeout_s``. A dead terminal (SIGHUP) is
-    ignored: the JSONL has everything."""
-    out = TerminalWriter(sys.stdout)
-    try:
-        out.write(text)
-        out.flush()
-    except (OSError, ValueError):
-        return
-    out.close(timeout_s)
-
-
-async def _main(opts: RunOptions) -> int:
-    session_id = str(uuid.uuid4())
-    clock = make_clock(opts.config, opts.speed)
-    tee = ReducerTee()
-    reducer = Reducer(timeline_size=opts.config.dashboard.max_event_rows)
-    sinks, jsonl = _sinks(opts, session_id, tee)
-    try:
-        pg_sink = build_postgres_sink(
-            opts.config.dashboard.persistence,
-            session_id=session_id,
-            spool_dir=opts.log_dir / "pg_spool",
-            dsn=opts.db,
-        )
-    except ValueError as exc:
-        typer.echo(f"runbot: {exc}", err=True)
-        return 2
-    if pg_sink is not None:
-        sinks.append(pg_sink)
-    current = asyncio.current_task()
-    signals: _Signals | None = None
-    if current is not None:
-        signals = _Signals(current)
-        signals.install()
-    received = signals.received if signals is not None else []
-    code = 0
-    frame = ""
-    abort: BaseException | None = None
-    async with Pipeline(
-        session_id=session_id,
-        sinks=sinks,
-        level=opts.level,
-        market_clock=clock.now,
-        callsite=opts.mode == DashboardMode.off,
-        secrets=[
-            *opts.config.secret_values(),
-            *passwords_in(opts.config.dashboard.persistence.dsn),
-            *(passwords_in(pg_sink.dsn) if pg_sink is not None else ()),
-        ],
-    ) as pipeline:
-        housekeeping = _start_housekeeping(opts, pg_sink, session_id)
-        service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
-        async with DashboardService(
-            tee,
-            reducer,
-            mode=service_mode,
-            refresh_interval_s=float(opts.config.dashboard.refresh_interval_s),
-            idle_refresh_interval_s=float(opts.config.dashboard.idle_refresh_interval_s),
-            width=opts.width,
-            on_warning=dashboard_log.warning,
-            emit_checkpoint=emit_checkpoint_event,
-            upstream_pending=dispatcher_pending(pipeline),
-            on_health=emit_terminal_health,
-        ) as service:
-            reason, health = "aborted", "error"  # until the bot is known to have completed
-            try:
-                await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
-                reason, health = "completed", "stopped"
-            except asyncio.CancelledError:
-                if signals is not None:
-                    signals.shutting_down()
-                if current is not None:
-                    current.uncancel()  # handled: the close sequence below must not see a pending cancel
-                # Ctrl-C keeps the plain "interrupted" the terminal tests and the recorded sessions know
-                by = f" by {received[0]}" if received and received[0] != "SIGINT" else ""
-                reason, health, code = "interrupted" + by, "stopped", 130
-            except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
-                log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
-                reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
-            except BaseException as exc:  # SystemExit (a library's sys.exit()), KeyboardInterrupt, ...
-                log.error(f"bot aborted: {type(exc).__name__}: {exc}")
-                reason, health, code = f"aborted: {type(exc).__name__}", "error", 1
-                abort = exc  # re-raised once the session is closed and the final frame is out
-            finally:
-                if signals is not None:
-                    signals.shutting_down()
-                await _finish_housekeeping(housekeeping, interrupted=code == 130)
-                pipeline.flush(1.0)  # every event so far has reached the sinks: their health is up to date
-                pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
-                log.emit(
-                    SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
-                )
-                log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
-        frame = service.final_frame(_frame_width(opts))
-    if opts.final_frame is not None:
-        opts.final_frame.write_text(frame)
-    shown = frame if opts.mode in (DashboardMode.live, DashboardMode.plain) else ""
-    short = jsonl_shortfall(jsonl)
-    _print_final(f"{shown}{closing_line(session_id, jsonl.path, pg_sink, short)}\n")
-    if short is not None:  # on stderr as well, whatever the mode: the durable record is not complete
-        print(
-            f"runbot: the session's JSONL record is incomplete: {short} to {jsonl.path}",
-            file=sys.stderr,
-            flush=True,
-        )
-    if abort is not None:
-        raise abort
-    return code
-
-
-register_pg_commands(app)  # runbot db-upgrade | sessions | prune | export | import (tools/pg_admin.py)
+register_pg_commands(app)  # runbot db-upgrade | sessions | prune | export | import (tools/pg_cli.py)
 
 
 def main() -> None:
-    """Console-script entry point (``runbot``)."""
+    """Console-script entry point (``runbot``). Ctrl-C before the session has opened (while Python loads the
+    bot) ends it with one line and exit code 130, never a traceback."""
     os.environ.setdefault("PYTHONUNBUFFERED", "1")
-    app()
+    try:
+        app()
+    except KeyboardInterrupt:
+        sys.stderr.write("runbot: interrupted before the session started\n")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":

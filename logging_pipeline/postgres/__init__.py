@@ -1,21 +1,32 @@
 """PostgreSQL persistence: migrations (``migrations``), the outage-proof sink (``sink``), its spool file
 (``spool``), row mapping (``rows``), the SQL it runs (``store``) and DSN redaction (``dsn``).
 
-Opt-in: nothing here is imported by the pipeline unless a DSN is configured.
+Opt-in: nothing here is imported by the pipeline unless a DSN is configured; the names below are imported
+on first use (PEP 562), so reading a DSN (``dsn``) does not load asyncpg.
 """
 
-from logging_pipeline.postgres.dsn import DSN_ENV, redact, redact_dsn, resolve_dsn
-from logging_pipeline.postgres.migrations import SchemaTooNewError, current_version, latest_version, upgrade
-from logging_pipeline.postgres.sink import PostgresSink
+from __future__ import annotations
 
-__all__ = [
-    "DSN_ENV",
-    "PostgresSink",
-    "SchemaTooNewError",
-    "current_version",
-    "latest_version",
-    "redact",
-    "redact_dsn",
-    "resolve_dsn",
-    "upgrade",
-]
+import importlib
+from typing import Any
+
+#: Where each public name lives (imported on first use).
+_WHERE = {
+    "DSN_ENV": "dsn",
+    "redact": "dsn",
+    "redact_dsn": "dsn",
+    "resolve_dsn": "dsn",
+    "SchemaTooNewError": "migrations",
+    "current_version": "migrations",
+    "latest_version": "migrations",
+    "upgrade": "migrations",
+    "PostgresSink": "sink",
+}
+
+__all__ = sorted(_WHERE)
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'logging_pipeline.postgres' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"logging_pipeline.postgres.{_WHERE[name]}"), name)
