@@ -79,3 +79,38 @@ def test_follow_says_it_waits_and_says_when_the_session_ended(
     said = asyncio.run(main())
     assert f"waiting for {path} to appear" in said
     assert "the session ended (completed)" in said
+
+
+@pytest.mark.parametrize("tool", ["runbot", "arbtail"])
+def test_a_signal_during_start_up_exits_quietly(tool: str, real_log: Path, tmp_path: Path) -> None:
+    """Ctrl-C (SIGINT) 0.1 s after start, while Python still loads the tool: one line at most, no traceback,
+    exit 130 — or killed by the signal itself before Python took it over (a shell shows 130 too), or 0 when the
+    tool had already finished."""
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    root = Path(__file__).resolve().parent.parent
+    if tool == "runbot":
+        argv = [
+            "-m",
+            "tools.runbot_cli",
+            "--config",
+            str(root / "configs/funding_arb_paper.yml"),
+            "--speed",
+            "0",
+        ]
+        argv += ["--dashboard-mode=silent", "--log-dir", str(tmp_path)]
+    else:
+        argv = ["-m", "tools.arbtail", str(real_log), "--once"]
+    for delay in (0.1, 0.25):
+        proc = subprocess.Popen(
+            [sys.executable, *argv], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        time.sleep(delay)
+        proc.send_signal(signal.SIGINT)
+        _out, err = proc.communicate(timeout=60)
+        assert "Traceback" not in err and "Fatal Python error" not in err, err
+        assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
+        assert len(err.strip().splitlines()) <= 2, err

@@ -266,8 +266,15 @@ register_export(app)  # tools/arbtail_export.py (--svg/--html; wraps the DB expo
 
 
 def main() -> None:
-    """Console-script entry point."""
-    app()
+    """Console-script entry point. Ctrl-C while arbtail loads (before a view is up) is one line and exit 130,
+    never a traceback; a view ends quietly on Ctrl-C (``tools.arbtail_view.run_show``)."""
+    try:
+        app()
+    except KeyboardInterrupt:
+        import sys
+
+        sys.stderr.write("arbtail: interrupted\n")
+        raise SystemExit(130) from None
 
 
 if __name__ == "__main__":
