@@ -299,6 +299,8 @@ def parse_config(
 ) -> BotConfig:
     """Validate an already-parsed mapping (``tree``: its YAML node tree, to name the line of each bad field).
     Raises ``ConfigError`` wrapping pydantic's ``ValidationError``, one line per bad field."""
+    if data is None:
+        raise ConfigError(source, "the file is empty (expected the strategy, venues, market… blocks)")
     if not isinstance(data, dict):
         raise ConfigError(source, f"expected a mapping at the top level, got {type(data).__name__}")
     try:

@@ -114,3 +114,42 @@ def test_a_signal_during_start_up_exits_quietly(tool: str, real_log: Path, tmp_p
         assert "Traceback" not in err and "Fatal Python error" not in err, err
         assert proc.returncode in (0, 130, -signal.SIGINT), (proc.returncode, err)
         assert len(err.strip().splitlines()) <= 2, err
+
+
+def test_the_database_url_variable_means_the_same_for_runbot_as_for_arbtail(
+    pg_dsn: str, tmp_path: Path
+) -> None:
+    """``ARBDASH_DATABASE_URL`` alone makes ``arbtail`` read PostgreSQL; it makes ``runbot`` record there too
+    (it used to store nothing, silently)."""
+    import asyncio
+    import os
+    import subprocess
+    import sys
+
+    from tools.pg_admin import list_sessions
+
+    root = Path(__file__).resolve().parent.parent
+    env = {**os.environ, "ARBDASH_DATABASE_URL": pg_dsn}
+    run = subprocess.run(
+        [sys.executable, "-m", "tools.runbot_cli", "--config", str(root / "configs/funding_arb_paper.yml")]
+        + ["--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path)],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert run.returncode == 0, run.stderr
+    (log,) = tmp_path.glob("*.jsonl")
+    sessions = asyncio.run(list_sessions(pg_dsn))
+    assert [str(s.session_id) for s in sessions] == [log.stem]
+    shown = subprocess.run(
+        [sys.executable, "-m", "tools.arbtail", "--once", "--width", "120"],
+        cwd=root,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert shown.returncode == 0, shown.stderr
+    assert log.stem[:8] in shown.stdout

@@ -86,8 +86,11 @@ def runbot(
         str | None,
         typer.Option(
             "--db",
+            metavar="DSN",
+            envvar="ARBDASH_DATABASE_URL",
             show_default=False,
-            help="PostgreSQL DSN: record the session there (overrides dashboard.persistence.dsn).",
+            help="PostgreSQL DSN: record the session there (overrides dashboard.persistence.dsn and enables "
+            "persistence). ARBDASH_DATABASE_URL means the same, as for arbtail.",
         ),
     ] = None,
     dashboard_replay: Annotated[
