@@ -116,8 +116,8 @@ def runbot(
 
     try:
         cfg = load_config(config)
-    except ConfigError as exc:
-        typer.echo(f"runbot: {exc}", err=True)
+    except ConfigError as exc:  # one line per problem, each in the house style
+        typer.echo("\n".join(f"runbot: {line}" for line in str(exc).splitlines()), err=True)
         raise typer.Exit(2) from exc
     if dashboard_replay is not None:
         _replay_from_db(cfg.dashboard.persistence.dsn, dashboard_replay, width)
