@@ -3,7 +3,7 @@
 ``KeyReader`` puts the terminal on ``fd`` (stdin) in cbreak mode (``tty.setcbreak``: no line buffering, no echo;
 Ctrl-C and Ctrl-Z still send their signals), reads what is typed through ``loop.add_reader`` and puts key names
 on an ``asyncio.Queue`` (``KeyDecoder``): printable characters as themselves (``"q"``, ``"+"``), ``"space"``,
-``"enter"``, ``"tab"``, ``"backspace"``, ``"esc"``, and the arrows ``"up"``/``"down"``/``"right"``/``"left"`` from
+``"enter"``, ``"tab"``, ``"backspace"``, ``"esc"``, ``"pgup"``/``"pgdn"``/``"home"``/``"end"``, and the arrows ``"up"``/``"down"``/``"right"``/``"left"`` from
 ``ESC [ A…D`` (also with parameters, ``ESC [ 1 ; 5 C``) and ``ESC O A…D`` (application cursor mode). Other escape
 sequences and control characters are dropped; bytes that are not UTF-8 never raise.
 
@@ -43,6 +43,8 @@ _ARROWS = {
     ord("H"): "home",
     ord("F"): "end",
 }
+#: ``ESC [ n ~`` (the editing keypad) → key name.
+_TILDE = {"1": "home", "7": "home", "4": "end", "8": "end", "5": "pgup", "6": "pgdn", "3": "delete"}
 _CONTROL = {0x20: "space", 0x0D: "enter", 0x0A: "enter", 0x09: "tab", 0x7F: "backspace", 0x08: "backspace"}
 ESC = 0x1B
 
@@ -109,6 +111,8 @@ def _escape(buf: bytes, i: int) -> tuple[int, str | None]:
             j += 1
         if j >= len(buf):
             return 0, None
+        if buf[j] == ord("~"):  # the editing keypad: ESC [ 5 ~ is Page Up
+            return j - i + 1, _TILDE.get(buf[i + 2 : j].split(b";")[0].decode("ascii", "replace"))
         if 0x40 <= buf[j] <= 0x7E:
             return j - i + 1, _ARROWS.get(buf[j])
         return j - i, None  # malformed: drop the prefix, read on from the odd byte

@@ -48,7 +48,7 @@ from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.protocol import ReplaySource, SourceError
 from dashboard.text import safe_text
 from dashboard.timeaxis import TIME_FIELD, Clock, line_time
-from tools.arbtail_keys import terminal_keys
+from tools.arbtail_keys import keys_available, terminal_keys
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
@@ -291,6 +291,80 @@ async def follow_updates(
         if queue is not None:
             redraw()  # the status bar from the first frame on
         await _run_with_keys(pump_live(), queue, on_key)
+
+
+# --- the viewer: ``arbtail FILE`` on a terminal -----------------------------------------------------------
+
+#: Viewer keys → a move on the time axis (seconds).
+VIEW_STEPS: dict[str, float] = {"left": -3600.0, "h": -3600.0, "right": 3600.0, "l": 3600.0}
+VIEW_STEPS.update({"[": -86400.0, "]": 86400.0, "down": -600.0, "up": 600.0})
+VIEW_KEYS = "←/→ 1h · ↓/↑ 10m · [/] 1d · Home/End · q quit"
+
+
+async def view(
+    source: ReplaySource,
+    reducer: Reducer,
+    console: Console,
+    *,
+    clock: Clock,
+    seek: bool = True,
+    at: datetime | None = None,
+    keys: asyncio.Queue[str] | None = None,
+    read_keys: bool = True,
+) -> Reducer:
+    """``arbtail FILE`` on a terminal: a viewer, like ``less`` for the dashboard. It opens on ``reducer`` (the
+    session loaded to its end, or to ``at``) on the alternate screen, with a status bar, and moves through
+    the session's time with keys: ``←``/``→`` (or ``h``/``l``) an hour on ``clock``, ``↓``/``↑`` ten minutes,
+    ``[``/``]`` a day, ``Home``/``End`` (or ``g``/``G``) the start and the end; ``q`` (or Esc) quits. Each move
+    folds the session anew up to the new moment (``ReplaySource.load``, from a checkpoint when ``seek``), so the
+    frame is exactly ``arbtail FILE --at T``'s. Returns the reducer shown last (the caller leaves its frame on
+    the normal screen). Keys come as names on ``keys``, or from the terminal when ``read_keys``; without
+    either it returns at once."""
+    first = await source.first_time(clock)
+    last = await source.last_time(clock)
+    position = at  # None: the end of the session
+    shown = reducer
+    with (
+        Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live,
+        terminal_keys(
+            read_keys and keys is None, on_suspend=live.stop, on_resume=lambda: (live.start(), redraw())
+        ) as reader,
+    ):
+        queue = keys if keys is not None else (reader.queue if reader is not None else None)
+
+        def redraw() -> None:
+            at = format_time(_last_time(shown, clock)) + (" (end)" if position is None else "")
+            parts = [
+                f"{clock} {at}",
+                f"events {shown.state.stats.applied}",
+            ]  # the file was named on the command line
+            status = _bar("viewing", "bold black on cyan", parts, VIEW_KEYS)
+            live.update(_with_status(build_layout(shown.snapshot()), status), refresh=True)
+
+        if queue is None:
+            return shown
+        redraw()
+        while True:
+            key = await queue.get()
+            if key in (*QUIT_KEYS, "esc"):
+                return shown
+            moved: datetime | None
+            if key in ("home", "g"):
+                moved = first
+            elif key in ("end", "G"):
+                moved = None
+            elif key in VIEW_STEPS and first is not None and last is not None:
+                shifted = (position if position is not None else last) + timedelta(seconds=VIEW_STEPS[key])
+                moved = None if shifted >= last else max(shifted, first)
+            else:
+                continue  # not a viewer key
+            if moved == position:
+                continue
+            position = moved
+            fresh = Reducer(timeline_size=reducer.timeline_size, session=source.session)
+            await source.load(fresh, until=position, clock=clock, seek=seek)
+            shown = fresh
+            redraw()
 
 
 # --- the playback time axis ------------------------------------------------------------------------------
@@ -645,6 +719,10 @@ async def _show(
         await _check_loaded(source, reducer, until, stopped, following, clock)
     live_follow = following and not plain
     if (
+        not plain and not following and keys and keys_available()
+    ):  # a terminal: the viewer (q leaves the frame)
+        reducer = await view(source, reducer, console, clock=clock, seek=seek, at=until)
+    if (
         not live_follow and not waiting
     ):  # a live view draws its own first frame, and the last one when it ends
         print_frame(reducer, console, width, plain=plain)
@@ -757,6 +835,7 @@ __all__ = [
     "nothing_folded",
     "playback",
     "print_frame",
+    "view",
     "run_show",
     "show",
 ]
