@@ -33,7 +33,7 @@ import contextlib
 import os
 import sys
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console, Group, RenderableType
@@ -156,6 +156,26 @@ def _bar(label: str, style: str, parts: list[str], keys_help: str) -> Text:
     return text
 
 
+@contextlib.contextmanager
+def _screen(
+    reducer: Reducer,
+    console: Console,
+    keys: asyncio.Queue[str] | None,
+    read_keys: bool,
+    redraw: Callable[[], None],
+) -> Iterator[tuple[Live, asyncio.Queue[str] | None]]:
+    """The full-screen view (``Live`` on the alternate screen, restored on every exit) and where its keys come
+    from: ``keys``, else the terminal when ``read_keys`` (``tools.arbtail_keys``; Ctrl-Z stops the drawing and
+    ``redraw`` draws again on resume), else ``None``."""
+    with (
+        Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live,
+        terminal_keys(
+            read_keys and keys is None, on_suspend=live.stop, on_resume=lambda: (live.start(), redraw())
+        ) as reader,
+    ):
+        yield live, keys if keys is not None else (reader.queue if reader is not None else None)
+
+
 async def _run_with_keys(
     work: Awaitable[None], keys: asyncio.Queue[str] | None, on_key: Callable[[str], bool]
 ) -> None:
@@ -249,13 +269,7 @@ async def follow_updates(
         await _run_with_keys(pump_plain(), keys, on_key)
         return
     shown = None
-    with (
-        Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live,
-        terminal_keys(
-            read_keys and keys is None, on_suspend=live.stop, on_resume=lambda: (live.start(), redraw())
-        ) as reader,
-    ):
-        queue = keys if keys is not None else (reader.queue if reader is not None else None)
+    with _screen(reducer, console, keys, read_keys, lambda: redraw()) as (live, queue):
 
         def redraw() -> None:
             nonlocal drawn, shown
@@ -324,13 +338,7 @@ async def view(
     last = await source.last_time(clock)
     position = at  # None: the end of the session
     shown = reducer
-    with (
-        Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live,
-        terminal_keys(
-            read_keys and keys is None, on_suspend=live.stop, on_resume=lambda: (live.start(), redraw())
-        ) as reader,
-    ):
-        queue = keys if keys is not None else (reader.queue if reader is not None else None)
+    with _screen(reducer, console, keys, read_keys, lambda: redraw()) as (live, queue):
 
         def redraw() -> None:
             at = format_time(_last_time(shown, clock)) + (" (end)" if position is None else "")
