@@ -54,7 +54,7 @@ class StrategyConfig(_Model):
     target_margin: Decimal = Field(gt=0, le=Decimal(10_000_000))
     max_positions: int = Field(ge=1)
     max_total_exposure_usd: Decimal = Field(gt=0, le=Decimal(1_000_000_000))
-    min_profit_rate: Decimal = Field(gt=0, le=10)  # a net APR (fraction/yr): 0 < rate ≤ 1000 %
+    min_profit_rate: Decimal = Field(ge=0, le=10)  # a net APR (fraction/yr): 0 ≤ rate ≤ 1000 %
     profit_erosion_threshold: Decimal = Field(gt=0, le=10)
     severe_erosion_threshold: Decimal = Field(default=Decimal("1.5"), gt=0, le=10)
     min_hold_hours: Decimal = Field(ge=0, le=8760)

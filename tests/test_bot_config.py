@@ -103,7 +103,7 @@ def test_errors_name_the_file_and_line_and_show_values_as_written(tmp_path: Path
         load_config(negative)
     assert (
         str(info.value)
-        == f"{negative}:{rate + 1}: strategy.min_profit_rate: Input should be greater than 0 (got -5)"
+        == f"{negative}:{rate + 1}: strategy.min_profit_rate: Input should be greater than or equal to 0 (got -5)"
     )
     dated = tmp_path / "dated.yml"
     text = shipped.read_text(encoding="utf-8")
