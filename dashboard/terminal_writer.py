@@ -4,14 +4,14 @@ A terminal that stops reading (Ctrl-S, a stalled SSH or ``tmux`` client, a pty n
 to it block. The dashboard draws on the bot's event loop, so it must never write to the terminal itself:
 ``TerminalWriter`` is the file it gives to Rich's ``Console(file=...)`` (and the plain summaries). Its
 ``write`` only buffers; its ``flush`` hands the buffered text, as one chunk, to a ``terminal-writer`` thread
-that writes and flushes the real stream.
+(a ``logging_pipeline.background.BackgroundWriter``) that writes and flushes the real stream.
 
 When the terminal cannot keep up, stale frames are dropped, never the small control sequences: a chunk of at
 least ``frame_min_chars`` characters is a *frame* (a full redraw — Rich's alternate-screen frames start at
 the home position — or a plain summary); when a new frame is queued, the frames still waiting behind it are
 dropped and counted (``frames_dropped``). Small chunks (alternate-screen enter/exit, cursor hide/show) are
 kept, in order. A bound (``max_pending`` chunks) keeps memory finite if small chunks alone pile up; chunks
-beyond it are dropped and counted (``chunks_dropped``).
+beyond it are dropped (the newest) and counted (``chunks_dropped``).
 
 A broken stream (``OSError``/``ValueError`` in the thread: closed pipe, terminal gone after SIGHUP) is
 reported to the caller: the next ``write``/``flush`` raises that error, and everything after is discarded.
@@ -31,9 +31,10 @@ from __future__ import annotations
 
 import os
 import threading
-import time
-from collections import deque
+from collections.abc import Iterator
 from typing import IO
+
+from logging_pipeline.background import BackgroundWriter
 
 FRAME_MIN_CHARS = 256
 
@@ -49,27 +50,42 @@ class TerminalWriter:
     ) -> None:
         self.stream = stream
         self.frame_min_chars = frame_min_chars
-        self.max_pending = max_pending
         self.chunks_written = 0
         self.frames_dropped = 0
-        self.chunks_dropped = 0
+        self._lost = 0  # chunks not written because the stream broke
         self.error: BaseException | None = None  # what broke the stream (raised once to the caller)
         self._error_reported = False
         self._buffer: list[str] = []
-        self._pending: deque[str] = deque()
-        self._busy = False  # the thread holds a chunk it has not finished writing
         self._closed = False
-        self._cond = threading.Condition()
+        self._lock = threading.Lock()  # the buffer, the queue's frames and ``_closed``, for the callers
         self._fd = _raw_fd(stream)
         self._flush_stream_first = self._fd is not None
-        self._thread = threading.Thread(target=self._run, name="terminal-writer", daemon=True)
-        self._thread.start()
+        self._queue: BackgroundWriter[str] = BackgroundWriter(
+            self._write_chunks,
+            name="terminal-writer",
+            max_pending=max_pending,
+            overflow="drop-newest",
+            batch=1,  # one chunk per write: a newer frame can still replace the ones behind it
+            interval_s=0.2,
+            wake_at=1,
+        )
+        self._queue.start()
+
+    @property
+    def max_pending(self) -> int:
+        """Chunks that may wait for the writer thread."""
+        return self._queue.max_pending
+
+    @property
+    def chunks_dropped(self) -> int:
+        """Chunks lost: beyond ``max_pending``, or still queued when the stream broke."""
+        return self._queue.dropped + self._lost
 
     # --- the file interface (caller side: never blocks on the stream) ---------------------------------------
 
     def write(self, text: str) -> int:
         """Buffer ``text`` until the next ``flush``."""
-        with self._cond:
+        with self._lock:
             self._raise_broken()
             if not self._closed and text:
                 self._buffer.append(text)
@@ -77,9 +93,12 @@ class TerminalWriter:
 
     def flush(self) -> None:
         """Queue the buffered text as one chunk for the writer thread; drop stale frames it replaces."""
-        with self._cond:
+        with self._lock:
             self._raise_broken()
             self._queue_buffer()
+
+    def _is_control(self, chunk: str) -> bool:
+        return len(chunk) < self.frame_min_chars
 
     def _queue_buffer(self) -> None:
         """(Lock held.) Move the buffered text to the queue as one chunk."""
@@ -89,16 +108,9 @@ class TerminalWriter:
         self._buffer.clear()
         if self._closed or self.error is not None:
             return
-        if len(chunk) >= self.frame_min_chars:
-            stale = sum(1 for c in self._pending if len(c) >= self.frame_min_chars)
-            if stale:
-                self._pending = deque(c for c in self._pending if len(c) < self.frame_min_chars)
-                self.frames_dropped += stale
-        if len(self._pending) >= self.max_pending:
-            self.chunks_dropped += 1
-            return
-        self._pending.append(chunk)
-        self._cond.notify_all()
+        if not self._is_control(chunk):  # a frame: the frames still waiting are stale
+            self.frames_dropped += self._queue.discard(keep=self._is_control)
+        self._queue.put(chunk)
 
     def isatty(self) -> bool:
         try:
@@ -131,43 +143,43 @@ class TerminalWriter:
     @property
     def pending(self) -> int:
         """Chunks queued and not yet written (including the one being written)."""
-        with self._cond:
-            return len(self._pending) + int(self._busy)
+        return self._queue.pending
 
     # --- delivery and shutdown -------------------------------------------------------------------------------
 
     def wait_idle(self, timeout: float) -> bool:
         """Flush, then wait at most ``timeout`` seconds for every queued chunk to reach the stream.
         True if everything was delivered (or the stream broke and nothing more can be); never raises."""
-        deadline = time.monotonic() + timeout
-        with self._cond:
+        with self._lock:
             self._queue_buffer()
-            while (self._pending or self._busy) and self.error is None:
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return False
-                self._cond.wait(left)
-            return True
+        return self._queue.wait_idle(timeout) or self.error is not None
 
     def close(self, timeout: float = 2.0) -> bool:
         """Deliver what is pending within ``timeout`` seconds, then stop taking text. If the stream has not
         taken everything by then, the pending frames are dropped and the daemon thread goes on with the small
         control chunks alone, then ends. True if everything was delivered. Idempotent; never blocks longer
         than ``timeout`` (+ 0.5 s to join a thread that has finished)."""
-        delivered = self.wait_idle(timeout) if not self._closed else not self._pending
-        with self._cond:
+        delivered = self.wait_idle(timeout) if not self._closed else not self.pending
+        with self._lock:
             self._closed = True
-            frames = sum(1 for c in self._pending if len(c) >= self.frame_min_chars)
-            if frames:
-                self._pending = deque(c for c in self._pending if len(c) < self.frame_min_chars)
-                self.frames_dropped += frames
+            self.frames_dropped += self._queue.discard(keep=self._is_control)
             self._buffer.clear()
-            self._cond.notify_all()
-        if delivered:
-            self._thread.join(timeout=0.5)
+        self._queue.close(0.5 if delivered else 0)
         return delivered
 
     # --- the writer thread -----------------------------------------------------------------------------------
+
+    def _write_chunks(self, chunks: Iterator[str]) -> None:
+        """The writer thread's consumer (one chunk at a time). A broken stream drops what is queued and is
+        reported to the caller by the next ``write``/``flush``."""
+        for chunk in chunks:
+            try:
+                self._write_out(chunk)
+            except (OSError, ValueError) as exc:
+                self.error = exc
+                self._lost += self._queue.discard()
+                return
+            self.chunks_written += 1
 
     def _write_out(self, chunk: str) -> None:
         if self._fd is None:
@@ -185,30 +197,6 @@ class TerminalWriter:
         if self.error is not None and not self._error_reported:
             self._error_reported = True
             raise self.error
-
-    def _run(self) -> None:
-        while True:
-            with self._cond:
-                while not self._pending and not self._closed:
-                    self._cond.wait()
-                if not self._pending:  # closed and nothing left
-                    return
-                chunk = self._pending.popleft()
-                self._busy = True
-            try:
-                self._write_out(chunk)
-            except (OSError, ValueError) as exc:
-                with self._cond:
-                    self.error = exc
-                    self.chunks_dropped += len(self._pending)
-                    self._pending.clear()
-                    self._busy = False
-                    self._cond.notify_all()
-                return
-            with self._cond:
-                self._busy = False
-                self.chunks_written += 1
-                self._cond.notify_all()
 
 
 def _raw_fd(stream: IO[str]) -> int | None:

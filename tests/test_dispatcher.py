@@ -192,12 +192,12 @@ async def test_dropped_and_failed_events_are_counted_and_reported(monkeypatch: A
     async with pipe:
         pipe.tee.stop()
         pipe.tee.help_at = pipe.tee.max_pending = 10
-        pipe.tee._lock.acquire()  # a dispatch stuck in a sink: the caller cannot help either
+        pipe.tee.background.lock.acquire()  # a dispatch stuck in a sink: the caller cannot help either
         try:
             for i in range(25):
                 log.info("x", i=i)
         finally:
-            pipe.tee._lock.release()
+            pipe.tee.background.lock.release()
         assert pipe.tee.dropped == 15  # never blocked: counted instead
         real = AddEnvelope.build
         calls = []
@@ -248,7 +248,7 @@ async def test_drops_counted_from_many_threads_add_up_and_the_helping_caller_nev
         held, done = threading.Event(), threading.Event()
 
         def dispatcher_mid_chunk() -> None:  # another thread holds the lock (a dispatch in progress)
-            with pipe.tee._lock:
+            with pipe.tee.background.lock:
                 held.set()
                 done.wait(30)
 

@@ -25,6 +25,11 @@ Sections, all in one process and one run so the ratios compare like with like:
    timeline.
 4. **Memory over long runs**: the real bot (``runbot --speed 0`` over the whole data window, ≈30k events each)
    run repeatedly in this process; RSS and tracemalloc's current size after each run.
+5. **The caller's help at --speed 0**: the same real run (``silent`` and ``off`` modes), alternately with the
+   tee's caller-helps path as shipped (a logging call that finds ``help_at`` = 5,000 events queued dispatches
+   a chunk itself) and switched off (the dispatcher thread alone): wall seconds of the run, the dispatcher
+   queue's high-water mark (events), chunks the bot's thread dispatched itself, events dropped, and the
+   event-loop lag (p50/p99 ms) a probe task saw during the run.
 """
 
 from __future__ import annotations
@@ -73,7 +78,7 @@ from logging_pipeline.events import (  # noqa: E402
 from logging_pipeline.sinks.console import ConsoleSink  # noqa: E402
 from logging_pipeline.sinks.jsonl import JsonlSink  # noqa: E402
 from logging_pipeline.sinks.reducer_tee import ReducerTee  # noqa: E402
-from tools.runbot_cli import emit_checkpoint_event  # noqa: E402
+from tools.runbot_run import emit_checkpoint_event  # noqa: E402
 
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 MARKET_T = datetime(2026, 3, 1, 8, tzinfo=UTC)
@@ -451,7 +456,7 @@ def bench_memory(tmp: Path, runs: int) -> list[tuple[int, int, float, float]]:
     """``runs`` full real-bot runs in this process: (run, cumulative events, RSS MB, tracemalloc MB)."""
     import contextlib
 
-    import tools.runbot_cli as cli
+    import tools.runbot_run as cli
 
     cfg = load_config(CONFIG)
     out = []
@@ -469,13 +474,104 @@ def bench_memory(tmp: Path, runs: int) -> list[tuple[int, int, float, float]]:
             final_frame=None,
         )
         with contextlib.redirect_stdout(io.StringIO()):
-            asyncio.run(cli._main(opts))
+            asyncio.run(cli.run_session(opts))
         (jsonl,) = (tmp / f"mem{run}").glob("*.jsonl")
         total += sum(1 for _ in jsonl.open("rb"))
         jsonl.unlink()
         gc.collect()
         out.append((run, total, _rss_mb(), tracemalloc.get_traced_memory()[0] / 2**20))
     tracemalloc.stop()
+    return out
+
+
+# --- 5. the caller's help at --speed 0 -----------------------------------------------------------------------
+
+
+def _recording_pipeline(real: type, pipes: list[Any], help_on: bool) -> type:
+    """``real`` (``Pipeline``) that records its instances in ``pipes``; with ``help_on`` false, its tee's
+    caller-helps path is off (``help_at`` above the queue's bound)."""
+
+    class Recording(real):  # type: ignore[misc,valid-type]
+        def __init__(self, *args: Any, **kw: Any) -> None:
+            super().__init__(*args, **kw)
+            pipes.append(self)
+            if not help_on:
+                self.tee.help_at = self.tee.max_pending + 1  # never: the dispatcher thread alone
+
+    return Recording
+
+
+def bench_caller_help(tmp: Path, runs: int, mode: str = "silent") -> list[dict[str, Any]]:
+    """``runs`` pairs of real-bot runs at ``--speed 0`` in dashboard ``mode`` (``silent``; ``off``: every console
+    line formatted too, to an in-memory stdout): with the tee's caller-helps path as shipped (``help`` on), then
+    with it off (the dispatcher thread alone). Per run: ``mode``, ``help``, ``wall_s``, ``high_water`` (events
+    queued at most), ``helped`` (chunks the calling thread dispatched), ``dropped`` (events), ``events``,
+    event-loop lag ``p50``/``p99`` (ms)."""
+    import contextlib
+
+    import tools.runbot_run as cli
+
+    cfg = load_config(CONFIG)
+    real_pipeline = cli.Pipeline
+    out: list[dict[str, Any]] = []
+    for run in range(1, 2 * runs + 1):
+        help_on = run % 2 == 1
+        pipes: list[Any] = []
+        opts = cli.RunOptions(
+            config=cfg,
+            config_path=CONFIG,
+            mode=cli.DashboardMode(mode),
+            speed=Decimal(0),
+            log_dir=tmp / f"help{mode}{run}",
+            level="INFO",
+            width=120,
+            final_frame=None,
+        )
+        lags: list[float] = []
+
+        async def main(opts: cli.RunOptions = opts, lags: list[float] = lags) -> None:
+            loop = asyncio.get_running_loop()
+            done = False
+
+            async def probe() -> None:
+                while not done:
+                    t0 = loop.time()
+                    await asyncio.sleep(0.005)
+                    lags.append((loop.time() - t0 - 0.005) * 1000)
+
+            task = asyncio.create_task(probe())
+            try:
+                await cli.run_session(opts)
+            finally:
+                done = True
+                await task
+
+        cli.Pipeline = _recording_pipeline(real_pipeline, pipes, help_on)
+        try:
+            t0 = time.perf_counter()
+            with contextlib.redirect_stdout(io.StringIO()):
+                asyncio.run(main())
+            wall = time.perf_counter() - t0
+        finally:
+            cli.Pipeline = real_pipeline
+        (tee,) = [p.tee for p in pipes]
+        (jsonl,) = (tmp / f"help{mode}{run}").glob("*.jsonl")
+        events = sum(1 for _ in jsonl.open("rb"))
+        jsonl.unlink()
+        lags.sort()
+        out.append(
+            {
+                "mode": mode,
+                "help": "on" if help_on else "off",
+                "wall_s": wall,
+                "high_water": getattr(getattr(tee, "background", None), "high_water", float("nan")),
+                "helped": getattr(tee, "helped", float("nan")),
+                "dropped": tee.dropped,
+                "events": events,
+                "p50": lags[len(lags) // 2] if lags else float("nan"),
+                "p99": lags[int(len(lags) * 0.99)] if lags else float("nan"),
+            }
+        )
     return out
 
 
@@ -556,6 +652,19 @@ def main(argv: list[str] | None = None) -> None:
         print(f"{'run':>4} {'events so far':>14} {'RSS MB':>8} {'tracemalloc MB':>15}")
         for run, events, rss, traced in mem:
             print(f"{run:>4} {events:>14,} {rss:>8.1f} {traced:>15.2f}")
+
+        pairs = 1 if args.quick else 3
+        helps = bench_caller_help(tmp, pairs, "silent") + bench_caller_help(tmp, pairs, "off")
+        print("\nthe caller's help, real bot at --speed 0, runs alternating help on (as shipped) / off:")
+        print(
+            f"{'mode':>6} {'help':>4} {'wall s':>7} {'events':>7} {'queue high-water':>17} "
+            f"{'chunks helped':>14} {'dropped':>8} {'loop lag p50 ms':>16} {'p99 ms':>7}"
+        )
+        for h in helps:
+            print(
+                f"{h['mode']:>6} {h['help']:>4} {h['wall_s']:>7.2f} {h['events']:>7,} {h['high_water']:>17,} "
+                f"{h['helped']:>14,} {h['dropped']:>8,} {h['p50']:>16.2f} {h['p99']:>7.2f}"
+            )
 
 
 if __name__ == "__main__":
