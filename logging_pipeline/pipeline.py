@@ -153,6 +153,13 @@ class Pipeline:
         sink blocked it for longer than ``timeout`` seconds."""
         return self.tee.flush(timeout)
 
+    async def settle(self, timeout: float = 5.0) -> bool:
+        """``flush`` off the event loop (a worker thread does the dispatching, the loop only awaits it): every
+        event logged so far has reached every sink when it returns ``True``; ``False`` if a sink blocked it for
+        longer than ``timeout`` seconds. The close sequences use it, so even at the end no sink's ``write`` runs
+        on the loop."""
+        return await asyncio.to_thread(self.flush, timeout)
+
     async def __aenter__(self) -> Pipeline:
         """Start every sink, the dispatcher and the structlog chain. If a sink's start fails or the task is
         cancelled meanwhile (Ctrl-C, SIGTERM during start), the sinks already started are closed before the
@@ -206,10 +213,12 @@ class Pipeline:
             except BaseException as exc:  # noqa: BLE001 - re-raised after the sinks are closed
                 pending = exc
         try:
-            self.flush()
+            await self.settle()
             self.check_sinks()
         except Exception:  # noqa: BLE001 - never stops the close (check_sinks does not raise; flush may)
             pass
+        except asyncio.CancelledError as exc:  # cancelled again while settling: close everything, then re-raise
+            pending = pending or exc
         finally:
             self.restore()
             if not self.tee.stop(timeout=5.0):

@@ -241,3 +241,29 @@ async def test_a_start_cancelled_or_failing_midway_closes_the_sinks_already_star
         async with Pipeline(session_id="s", sinks=[a, bad]):
             pass
     assert a.closed
+
+
+class _ThreadNoting(Sink):
+    """Notes the thread each ``write`` runs on."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.threads: list[int] = []
+
+    def write(self, line: bytes, record: dict) -> None:
+        self.threads.append(threading.get_ident())
+
+
+async def test_no_sink_write_runs_on_the_event_loop_not_even_at_close() -> None:
+    """Issue 10 item 3: the dispatch never runs on the loop — events logged just before the pipeline closes
+    are handed to the sinks by the dispatcher or by ``Pipeline.settle``'s worker thread, never by the loop."""
+    sink = _ThreadNoting()
+    log = get_logger("test.settle")
+    async with Pipeline(session_id="s", sinks=[sink]) as pipe:
+        for i in range(2000):
+            log.info("tick", n=i)
+        assert await pipe.settle(5.0)
+        for i in range(2000):  # and some still queued when the close begins
+            log.info("tock", n=i)
+    assert len(sink.threads) == 4000
+    assert threading.get_ident() not in set(sink.threads)
