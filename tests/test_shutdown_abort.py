@@ -17,7 +17,8 @@ CHILD = r"""
 import asyncio, sys
 sys.path.insert(0, sys.argv[1])
 import tools.runbot_cli as cli
-real = cli.run_bot
+import tools.runbot_run as run
+real = run.run_bot
 exc = {"SystemExit": SystemExit(3), "GeneratorExit": GeneratorExit()}[sys.argv[3]]
 
 async def fake(*a, **k):
@@ -27,7 +28,7 @@ async def fake(*a, **k):
     await asyncio.gather(task, return_exceptions=True)
     raise exc
 
-cli.run_bot = fake
+run.run_bot = fake
 sys.argv = ["runbot", "--config", sys.argv[1] + "/configs/funding_arb_paper.yml", "--dashboard-mode=plain",
             "--log-dir", sys.argv[2]]
 cli.main()
