@@ -217,8 +217,8 @@ class Pipeline:
             self.check_sinks()
         except Exception:  # noqa: BLE001 - never stops the close (check_sinks does not raise; flush may)
             pass
-        except asyncio.CancelledError as exc:  # cancelled again while settling: close everything, then re-raise
-            pending = pending or exc
+        except asyncio.CancelledError as exc:
+            pending = pending or exc  # cancelled again while settling: close everything, then re-raise
         finally:
             self.restore()
             if not self.tee.stop(timeout=5.0):

@@ -371,7 +371,7 @@ async def run_session(opts: RunOptions) -> int:
                 if signals is not None:
                     signals.shutting_down()
                 await _finish_housekeeping(housekeeping, interrupted=code == 130)
-                await pipeline.settle(1.0)  # every event so far has reached the sinks: their health is current
+                await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
                 log.emit(
                     SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
