@@ -100,6 +100,11 @@ class SessionState(_Model, kw_only=True):
     stop_reason: str | None = None
     erosion_threshold_pct: Decimal | None = None  # exit threshold on profit erosion, percent (if announced)
     divergence_limit_pct: Decimal | None = None  # max entry price divergence, percent (if announced)
+    min_profit_rate: Decimal | None = None  # entry threshold: min net spread APR, fraction/yr (if announced)
+    #: PostgreSQL's last ``session.health`` (component ``postgres``: running / degraded / error) and its reason;
+    #: ``None`` while the sink has reported nothing (persistence off, or on and never degraded)
+    postgres_health: str | None = None
+    postgres_reason: str | None = None
     ingest: IngestSummary = msgspec.field(default_factory=IngestSummary)
     events_applied: int = 0
     #: events of other sessions in the same log, counted and never folded (``dashboard.reducer``): id → count
@@ -138,7 +143,12 @@ class PositionSnapshot(_Model, kw_only=True):
     * ``divergence_pct`` = ``formulas.divergence_pct(long mark, short mark)``;
     * ``current_spread_apr`` = ``formulas.spread_apr`` of the latest funding rates of the two venues;
     * ``profit_erosion_pct`` = ``formulas.profit_erosion_pct(entry_spread_apr, current_spread_apr)``;
-    * ``age_s`` = market now (or close time) − ``entry_ts`` (market clock).
+    * ``age_s`` = market now (or close time) − ``entry_ts`` (market clock): held so far, or held for;
+    * ``hold_code`` = the bot's reason to keep holding (``position.updated``); with ``MIN_HOLD_ACTIVE``,
+      ``hold_until`` = when the minimum hold ends and ``hold_left_s`` = ``hold_until`` − market now (the time
+      until the exit rules on erosion / a flipped spread apply);
+    * ``entry_margin`` = Σ legs' margin in ``position.opened``; ``roi_pct`` = ``net_pnl`` / ``entry_margin``
+      · 100 (``None`` without a margin).
     """
 
     position_id: str
@@ -165,9 +175,13 @@ class PositionSnapshot(_Model, kw_only=True):
     booked_net_pnl: Decimal | None = None
     rebalance_pending: bool = False
     hold_code: str | None = None
+    hold_until: AwareDatetime | None = None
+    hold_left_s: int | None = None
     exit_reason: str | None = None
     age_s: int | None = None
     margin_used: Decimal | None = None
+    entry_margin: Decimal | None = None
+    roi_pct: Decimal | None = None
 
 
 class FundingRateRow(_Model, kw_only=True):
@@ -193,11 +207,32 @@ class FundingAccrual(_Model, kw_only=True):
     difference: Decimal  # actual − expected
 
 
+class BestSpread(_Model, kw_only=True):
+    """The best venue pair of a symbol now, as the bot's scanner ranks them (``helpers.formulas``): long the
+    cheaper-funding venue, short the dearer one, ``spread_apr`` = ``formulas.spread_apr`` of their latest rates
+    (only positive spreads are candidates), ``net_apr`` = ``formulas.net_spread_apr`` (round-trip taker fees
+    amortised over ``expected_hold_hours``; ``None`` until the entry rule is announced), ``vs_min`` =
+    ``net_apr`` − ``min_profit_rate`` (≥ 0: the bot enters at its next check, unless a limit stops it).
+    ``long_venue`` ``None``: no pair of this symbol has a positive spread. ``position_open``: a position in this
+    symbol is already open (the bot does not open a second one)."""
+
+    symbol: str
+    long_venue: str | None = None
+    short_venue: str | None = None
+    spread_apr: Decimal | None = None
+    net_apr: Decimal | None = None
+    vs_min: Decimal | None = None
+    position_open: bool = False
+
+
 class FundingSnapshot(_Model, kw_only=True):
     """The funding pane: rates (sorted by symbol, venue), per-position accruals (positions not closed first)
-    and session totals (all positions ever, USD)."""
+    and session totals (all positions ever, USD); ``best``: the best pair per symbol now against the entry
+    threshold ``min_profit_rate`` (best ``vs_min`` first)."""
 
     rates: list[FundingRateRow] = msgspec.field(default_factory=list)
+    best: list[BestSpread] = msgspec.field(default_factory=list)
+    min_profit_rate: Decimal | None = None
     accruals: list[FundingAccrual] = msgspec.field(default_factory=list)
     total_actual: Decimal = Decimal(0)
     total_expected: Decimal = Decimal(0)
@@ -231,6 +266,11 @@ class PortfolioSnapshot(_Model, kw_only=True):
     positions_open: int = 0
     positions_opened: int = 0
     positions_closed: int = 0
+    #: closed positions by the sign of their booked net PnL (> 0 a win, else a loss) and their mean hold
+    #: (``position.closed.hold_s``, market seconds; ``None`` before the first close)
+    wins: int = 0
+    losses: int = 0
+    avg_hold_s: int | None = None
 
 
 class TimelineEvent(_Model, kw_only=True):
@@ -247,7 +287,8 @@ class TimelineEvent(_Model, kw_only=True):
 
 
 class DashboardSnapshot(_Model, kw_only=True):
-    """One frame's worth of data. ``generated_at`` = the last folded event's ``ts`` (``None`` before any)."""
+    """One frame's worth of data. ``generated_at`` = the last folded event's ``ts`` (``None`` before any): the
+    frame's wall clock (never the reader's clock, so a replay draws the same frame)."""
 
     session: SessionState
     positions: list[PositionSnapshot]

@@ -1,13 +1,20 @@
 """Plain-text renderer: a compact multi-line summary, no cursor control, no colour, no box drawing.
 
 For non-TTY output, CI and ``--dashboard-mode=plain``. The line builders here (``session_lines``,
-``ingest_line``, ``portfolio_line`` …) are pure ``snapshot -> str`` and are reused by ``render_rich`` so the
-two renderers say the same thing. Every log-derived string goes through ``dashboard.text.safe_text``.
+``ingest_line``, ``portfolio_line``, ``clock_line``, ``hidden_line`` …) are pure ``snapshot -> str`` and are
+reused by ``render_rich`` so the two renderers say the same thing; ``LEGEND`` explains every header and colour
+of both (``legend_text``; ``render_rich.legend`` draws the same entries). Every log-derived string goes through
+``dashboard.text.safe_text``.
+
+The summary is ordered by what an operator must see first (the order the Rich layout gives rows in): session
+health and stage, the wall and market clocks, every open position, net PnL; then the entry threshold against
+the best spread per symbol, funding rates, the timeline, closed positions, and last the venues, limits, ingest
+counters and the data note.
 """
 
 from __future__ import annotations
 
-from dashboard.models import DashboardSnapshot, PositionSnapshot, SessionState
+from dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot, SessionState
 from dashboard.text import (
     DASH,
     fmt_apr,
@@ -20,16 +27,26 @@ from dashboard.text import (
 )
 
 __all__ = [
-    "plain_summary",
-    "session_lines",
+    "LEGEND",
+    "best_line",
+    "clock_line",
+    "closed_line",
+    "entry_rule",
+    "hidden_closed_line",
+    "hidden_line",
+    "hold_text",
     "ingest_line",
+    "legend_text",
+    "limits_line",
     "other_sessions_line",
+    "plain_summary",
     "portfolio_line",
     "position_line",
-    "hidden_closed_line",
+    "postgres_text",
+    "session_lines",
     "short_id",
     "venues_line",
-    "limits_line",
+    "wins_line",
 ]
 
 
@@ -41,6 +58,10 @@ def short_id(position_id: str, n: int = 8) -> str:
 
 def _counts(d: dict[str, int]) -> str:
     return ", ".join(f"{safe_text(k)} {v}" for k, v in sorted(d.items(), key=lambda kv: (-kv[1], kv[0])))
+
+
+def _plural(n: int, word: str) -> str:
+    return f"{n} {word}{'' if n == 1 else 's'}"
 
 
 def other_sessions_line(s: SessionState) -> str | None:
@@ -97,18 +118,40 @@ def limits_line(s: SessionState) -> str:
     )
 
 
+def postgres_text(s: SessionState) -> str | None:
+    """``postgres OK`` / ``postgres DEGRADED`` / ``postgres ERROR`` from the PostgreSQL sink's last
+    ``session.health`` report, ``None`` when it has reported nothing (the sink reports changes only: off, or on
+    and never away)."""
+    h = s.postgres_health
+    if h is None:
+        return None
+    return "postgres " + ("OK" if h in ("running", "idle") else safe_text(h, 20).upper())
+
+
+def clock_line(snap: DashboardSnapshot) -> str:
+    """``market now … UTC · wall now … UTC · uptime market 4d20h, wall 21s · started … UTC``: both clocks from the
+    events (wall now = the last event's ``ts``, never the reader's clock, so a replay draws the same line)."""
+    s = snap.session
+    return (
+        f"market now {fmt_ts(s.market_now, date=True)} UTC · wall now {fmt_ts(snap.generated_at, date=True)} UTC"
+        f" · uptime market {fmt_duration(s.market_uptime_s)}, wall {fmt_duration(s.wall_uptime_s)}"
+        f" · started {fmt_ts(s.started_ts, date=True)} UTC"
+    )
+
+
 def session_lines(s: SessionState) -> list[str]:
-    """The session pane as lines (also the header of the plain summary)."""
+    """The session as lines (the head of the plain summary): identity and health, stage, limits, venues, ingest,
+    other sessions, stop reason and the data note. ``clock_line`` (it needs the snapshot) is not among them."""
     ver = f" v{safe_text(s.strategy_version)}" if s.strategy_version else ""
     dry = " · DRY RUN" if s.dry_run else ""
+    pg = postgres_text(s)
     lines = [
         f"{safe_text(s.strategy) if s.strategy else DASH}{ver} · config {safe_text(s.config_path or DASH)}"
         f" · session {short_id(s.session_id or DASH)} · health {safe_text(s.health).upper()}{dry}"
-        + (f" ({safe_text(s.health_reason, 60)})" if s.health_reason else ""),
+        + (f" ({safe_text(s.health_reason, 60)})" if s.health_reason else "")
+        + (f" · {pg}" if pg else ""),
         f"stage {safe_text(s.stage_banner or DASH)}"
         + (f" [{safe_text(s.lifecycle)}]" if s.lifecycle else ""),
-        f"uptime wall {fmt_duration(s.wall_uptime_s)} · market {fmt_duration(s.market_uptime_s)}"
-        f" · market now {fmt_ts(s.market_now, date=True)} UTC",
         f"venues {venues_line(s)}",
         f"limits {limits_line(s)}",
         ingest_line(s),
@@ -122,30 +165,89 @@ def session_lines(s: SessionState) -> list[str]:
     return lines
 
 
+def hold_text(p: PositionSnapshot) -> str | None:
+    """``ends in 13h00m``: while ``MIN_HOLD_ACTIVE`` holds the position, the time until the minimum hold ends and
+    the exits on erosion / a flipped spread apply (``ended`` once it has passed and the bot has not checked
+    since), else ``None``."""
+    if p.hold_code is None or p.hold_left_s is None:
+        return None
+    return "ended" if p.hold_left_s <= 0 else f"ends in {fmt_duration(p.hold_left_s)}"
+
+
 def position_line(p: PositionSnapshot) -> str:
     """One position on one line (USD unless marked)."""
     legs = "/".join(f"{safe_text(v)} {leg.side}" for v, leg in p.legs.items()) or DASH
     state = p.lifecycle + (f" {safe_text(p.exit_reason, 40)}" if p.exit_reason else "")
+    if p.hold_code:
+        hold = hold_text(p)
+        state += f" {safe_text(p.hold_code, 30)}" + (f" ({hold})" if hold else "")
     flags = " REBALANCE" if p.rebalance_pending else ""
+    upnl = fmt_usd(p.unrealized_pnl, signed=True)
+    if len(p.legs) > 1 and any(leg.unrealized_pnl is not None for leg in p.legs.values()):
+        upnl += (
+            " ("
+            + ", ".join(
+                f"{safe_text(v)} {fmt_usd(leg.unrealized_pnl, signed=True)}" for v, leg in p.legs.items()
+            )
+            + ")"
+        )
     return (
-        f"{short_id(p.position_id)} {safe_text(p.symbol)} {state}{flags} · {legs} · age {fmt_duration(p.age_s)}"
+        f"{short_id(p.position_id)} {safe_text(p.symbol)} {state}{flags} · {legs}"
+        f" · opened {fmt_ts(p.entry_ts, short=True)} · held {fmt_duration(p.age_s)}"
+        f" · APR now {fmt_apr(p.current_spread_apr)} % / entry {fmt_apr(p.entry_spread_apr)} %"
         f" · div {fmt_pct(p.divergence_pct, 3)} % · erosion {fmt_pct(p.profit_erosion_pct, 1)} %"
-        f" · uPnL {fmt_usd(p.unrealized_pnl, signed=True)} · rPnL {fmt_usd(p.realized_pnl, signed=True)}"
+        f" · uPnL {upnl} · rPnL {fmt_usd(p.realized_pnl, signed=True)}"
         f" · fees {fmt_usd(p.fees)} · funding {fmt_usd(p.funding_accrued, signed=True)}"
         f" (exp {fmt_usd(p.funding_expected, signed=True)}) · net {fmt_usd(p.net_pnl, signed=True)} USD"
+        f" · ROI {fmt_pct(p.roi_pct, 2, signed=True)} %"
     )
 
 
-def hidden_closed_line(snap: DashboardSnapshot) -> str | None:
-    """``… 16 earlier closed positions (see arbtail stats)`` when the snapshot carries fewer closed positions
-    than the session closed (it keeps only the most recent few), else ``None``. The count is the session's
-    ``positions_closed`` total minus the closed rows the snapshot holds (rolled-back attempts are not closed
-    positions and are not counted)."""
-    shown = sum(1 for p in snap.positions if p.lifecycle == "closed")
-    hidden = snap.portfolio.positions_closed - shown
-    if hidden <= 0:
-        return None
-    return f"… {hidden} earlier closed position{'s' if hidden != 1 else ''} (see arbtail stats)"
+def closed_line(p: PositionSnapshot) -> str:
+    """A closed (or rolled-back) position on one line: why, how long it was held, what it made."""
+    legs = "/".join(f"{safe_text(v)} {leg.side}" for v, leg in p.legs.items()) or DASH
+    return (
+        f"{short_id(p.position_id)} {safe_text(p.symbol)} {p.lifecycle} {safe_text(p.exit_reason or DASH, 40)}"
+        f" · {legs} · opened {fmt_ts(p.entry_ts, short=True)} · closed {fmt_ts(p.closed_ts, short=True)}"
+        f" · held {fmt_duration(p.age_s) if p.entry_ts is not None else DASH}"
+        f" · rPnL {fmt_usd(p.realized_pnl, signed=True)} · fees {fmt_usd(p.fees)}"
+        f" · funding {fmt_usd(p.funding_accrued, signed=True)} · net {fmt_usd(p.net_pnl, signed=True)} USD"
+        f" · ROI {fmt_pct(p.roi_pct, 2, signed=True)} %"
+    )
+
+
+def hidden_line(what: str, below: int, above: int = 0, *, beyond: int = 0) -> str | None:
+    """What a cut or paged list does not show: ``… 3 more closed positions``, ``↑ 2 above · … 4 more rates``;
+    ``beyond`` of the ``below`` are not in the snapshot at all (``(see arbtail stats)``). ``None`` if nothing
+    is hidden. ``what`` is the plural noun."""
+    parts = []
+    if above > 0:
+        parts.append(f"↑ {above} above")
+    if below > 0:
+        noun = what if below != 1 else what[:-1] if what.endswith("s") else what
+        parts.append(f"… {below} more {noun}" + (" (see arbtail stats)" if beyond > 0 else ""))
+    return " · ".join(parts) or None
+
+
+def hidden_closed_line(snap: DashboardSnapshot, shown: int | None = None, above: int = 0) -> str | None:
+    """``… 16 more closed positions (see arbtail stats)``: the closed (and rolled-back) rows of the snapshot a
+    pane does not show (``shown`` of them, after ``above`` skipped by paging; ``None``: all shown) plus the
+    positions the session closed beyond the few the snapshot carries (``positions_closed`` − its closed rows;
+    rolled-back attempts are not closed positions), else ``None``."""
+    rows = [p for p in snap.positions if p.lifecycle in ("closed", "rolled_back")]
+    in_snap = sum(1 for p in rows if p.lifecycle == "closed")
+    beyond = max(0, snap.portfolio.positions_closed - in_snap)
+    below = 0 if shown is None else max(0, len(rows) - above - shown)
+    return hidden_line("closed positions", below + beyond, above, beyond=beyond)
+
+
+def wins_line(snap: DashboardSnapshot) -> str:
+    """``closed 7: wins 2 · losses 5 · avg hold 1d23h``."""
+    p = snap.portfolio
+    return (
+        f"closed {p.positions_closed}: wins {p.wins} · losses {p.losses}"
+        f" · avg hold {fmt_duration(p.avg_hold_s)}"
+    )
 
 
 def portfolio_line(snap: DashboardSnapshot) -> str:
@@ -157,38 +259,201 @@ def portfolio_line(snap: DashboardSnapshot) -> str:
         else DASH
     )
     return (
-        f"notional {fmt_usd(p.total_notional)} · realized {fmt_usd(p.realized_pnl, signed=True)}"
-        f" · unrealized {fmt_usd(p.unrealized_pnl, signed=True)} · funding {fmt_usd(p.funding, signed=True)}"
-        f" · fees {fmt_usd(p.fees)} · margin used"
-        f" {fmt_usd(p.margin_used)} USD · limit headroom {head} · positions open {p.positions_open}"
+        f"realized {fmt_usd(p.realized_pnl, signed=True)} · unrealized {fmt_usd(p.unrealized_pnl, signed=True)}"
+        f" · funding {fmt_usd(p.funding, signed=True)} (exp {fmt_usd(p.funding_expected, signed=True)})"
+        f" · fees {fmt_usd(p.fees)} · {wins_line(snap)} · notional {fmt_usd(p.total_notional)}"
+        f" · margin used {fmt_usd(p.margin_used)} USD · limit headroom {head} · positions open {p.positions_open}"
         f" opened {p.positions_opened} closed {p.positions_closed}"
     )
 
 
-def plain_summary(snap: DashboardSnapshot) -> str:
-    """The whole dashboard as compact plain text (deterministic for a snapshot, no wall clock)."""
+def best_line(b: BestSpread) -> str:
+    """``SOL binance/hyperliquid spread +13.11 % net +3.21 % (-16.79 vs min)`` (APR %)."""
+    if b.long_venue is None:
+        return f"{safe_text(b.symbol)} no pair with a positive spread"
+    gap = f" ({fmt_apr(b.vs_min)} vs min)" if b.vs_min is not None else ""
+    held = " · position open" if b.position_open else ""
+    return (
+        f"{safe_text(b.symbol)} {safe_text(b.long_venue)}/{safe_text(b.short_venue or DASH)}"
+        f" spread {fmt_apr(b.spread_apr)} % net {fmt_apr(b.net_apr)} %{gap}{held}"
+    )
+
+
+def entry_rule(snap: DashboardSnapshot) -> str:
+    """``entry ≥ 20.00% net APR`` (the ``min_profit_rate`` the scanner announced) or ``entry rule not
+    announced``."""
+    m = snap.funding.min_profit_rate
+    return f"entry ≥ {fmt_apr(m).lstrip('+')}% net APR" if m is not None else "entry rule not announced"
+
+
+#: The legend: every header and colour of the dashboard, by pane: (header, what it means). ``legend_text``
+#: prints it; ``render_rich.legend`` draws it.
+LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
+    (
+        "every pane",
+        [
+            ("ID / Pos", "the position's id (its first 8 characters when longer than 12)"),
+            ("Sym / Venue", "the symbol traded / the perpetual venue"),
+            ("USD, %, bp, APR", "US dollars (USDT = USDC = 1 USD), percent, basis points, a rate per year"),
+        ],
+    ),
+    (
+        "session",
+        [
+            ("health", "the session's health; DEGRADED names the component (a sink) that is not ok"),
+            ("postgres", "PostgreSQL's last report (persistence on): OK, DEGRADED (spooling), ERROR"),
+            ("stage", "the last stage banner of the bot and its lifecycle stage"),
+            (
+                "market now / wall now",
+                "the market clock (replayed history) and the wall clock of the last event",
+            ),
+            ("limits", "open positions / max_positions · exposure used / max_total_exposure_usd"),
+        ],
+    ),
+    (
+        "positions (open)",
+        [
+            (
+                "State",
+                "lifecycle; then the hold code (MIN_HOLD_ACTIVE: inside min_hold_hours) or exit reason",
+            ),
+            (
+                "ends in",
+                "under MIN_HOLD_ACTIVE: when the minimum hold ends and the erosion / flipped-spread exits apply",
+            ),
+            ("Legs venue L/S", "each leg's venue and side (L long, S short), one line per leg"),
+            ("Qty", "each leg's quantity, base units"),
+            ("Entry px / Mark px", "each leg's average entry price / latest mark price"),
+            (
+                "Expo USD tgt/fill",
+                "exposure: the position's target / what was filled at entry (long leg notional), USD",
+            ),
+            ("Div %", "price divergence: short mark / long mark − 1, percent"),
+            ("APR % now/ent", "the funding spread APR now (line 1) and at entry (line 2)"),
+            ("Eros %", "profit erosion: 1 − spread now / spread at entry, percent (exits at its threshold)"),
+            ("uPnL USD", "unrealized price PnL of each leg at its mark; Σ: the position's sum"),
+            ("rPnL USD", "realized price PnL booked by reducing fills"),
+            ("Fees USD", "fees paid on every fill of the position"),
+            ("Funding USD", "funding received (+) or paid (−); exp: what the entry rates promised"),
+            ("Net USD", "rPnL + uPnL + funding − fees"),
+            ("ROI %", "net PnL / margin posted at entry (both legs), percent"),
+            ("Lev × Margin USD", "each leg's leverage and initial margin"),
+            ("Held / opened", "held so far, and the market time it opened"),
+        ],
+    ),
+    (
+        "closed",
+        [
+            ("Exit", "the exit reason code (ROLLBACK …: the opening failed and was unwound)"),
+            ("Long/Short", "the venues of the long leg / the short leg"),
+            ("Opened / Closed", "the market times it opened and closed"),
+            ("Held", "how long the position was held (open → close, market clock)"),
+            ("APR ent %", "the spread APR the position was opened at"),
+            ("Funding / exp", "funding received (+) or paid (−) / what the entry rates promised"),
+        ],
+    ),
+    (
+        "funding",
+        [
+            ("entry ≥ … net APR", "the entry threshold min_profit_rate the scanner announced (pane title)"),
+            (
+                "Long/Short",
+                "the best venue pair of the symbol now: long the cheaper, short the dearer funding",
+            ),
+            ("Spread % / Net %", "its spread APR, and net of round-trip taker fees amortised over the hold"),
+            ("vs min", "net − min_profit_rate, APR points; ≥ 0: the bot enters at its next check"),
+            ("Rate bp", "the venue's next funding rate, basis points per interval (+: longs pay shorts)"),
+            ("Int", "the venue's funding interval"),
+            ("APR %", "the rate annualised: rate × (1 year / interval)"),
+            ("Next in", "time to the venue's next funding settlement"),
+            (
+                "Actual / Expected / Diff",
+                "funding per position: received, promised by the entry rates, the gap",
+            ),
+        ],
+    ),
+    (
+        "timeline and portfolio",
+        [
+            ("Time", "market time of the event (MM-DD HH:MM; the wall time if it has none)"),
+            ("Category", "stage, execution, funding, warning, error, info …"),
+            ("Message", "the event's message (newest first)"),
+            ("net", "realized + unrealized + funding − fees over every position of the session, USD"),
+            ("wins / losses", "closed positions with booked net PnL > 0 / ≤ 0; avg hold: their mean hold"),
+            ("limit headroom", "max_total_exposure_usd − exposure used (the strategy's limit, not margin)"),
+            ("… N more / ↑ N above", "rows a pane has no room for (more below) or paged past (above)"),
+        ],
+    ),
+    (
+        "colours",
+        [
+            ("green / red", "a figure > 0 / < 0 by its own sign (a leg's uPnL by the leg's, Σ by the sum's)"),
+            ("uncoloured", "zero, and placeholders (— no value yet, n/a)"),
+            (
+                "Eros % yellow / red",
+                "over 50 % / over the session's exit threshold (profit_erosion_threshold)",
+            ),
+            ("Div % yellow / red", "over half / over max_entry_price_divergence_pct"),
+            ("hold code yellow", "an exit rule may fire but the minimum hold keeps the position"),
+            ("vs min green", "the pair clears min_profit_rate: an entry is due"),
+            ("Next in yellow", "a settlement within 10 minutes"),
+            ("dim rows", "closed or rolled-back positions; dim text: secondary figures"),
+        ],
+    ),
+]
+
+
+def legend_text() -> str:
+    """The legend as plain text (the ``?`` key's page in a plain view)."""
+    out = ["legend (every header and colour):"]
+    for section, rows in LEGEND:
+        out.append(f"{section}:")
+        w = max(len(h) for h, _ in rows)
+        out += [f"  {h:<{w}}  {meaning}" for h, meaning in rows]
+    return "\n".join(out)
+
+
+def plain_summary(snap: DashboardSnapshot, *, events: int = 8, closed: int = 5) -> str:
+    """The whole dashboard as compact plain text (deterministic for a snapshot, no wall clock but the events'),
+    in priority order: session health and stage, clocks, open positions, net PnL, the entry threshold against
+    the best spread per symbol, funding, the last ``events`` timeline rows, the last ``closed`` closed positions,
+    then venues, limits, ingest and notes. Lists cut short say how much they leave out."""
+    s = snap.session
+    head = session_lines(s)
     out = [f"== arbdash {fmt_ts(snap.generated_at, date=True)} UTC =="]
-    out += session_lines(snap.session)
+    out += head[:2]
+    out.append(clock_line(snap))
+    live = [p for p in snap.positions if p.lifecycle in ("opening", "open", "closing")]
     out.append(f"positions ({snap.portfolio.positions_open} open):")
-    out += [f"  {position_line(p)}" for p in snap.positions] or ["  (none)"]
-    hidden = hidden_closed_line(snap)
-    if hidden:
-        out.append(f"  {hidden}")
-    if snap.funding.rates:
+    out += [f"  {position_line(p)}" for p in live] or ["  (none)"]
+    out.append(f"portfolio net {fmt_usd(snap.portfolio.net_pnl, signed=True)} USD · {portfolio_line(snap)}")
+    f = snap.funding
+    if f.best or f.min_profit_rate is not None:
+        out.append(f"{entry_rule(snap)} · best now: " + (" · ".join(best_line(b) for b in f.best) or DASH))
+    if f.rates:
         out.append("funding (rate bp/interval, APR %, next in):")
         out += [
             f"  {safe_text(r.venue)} {safe_text(r.symbol)} {fmt_bp(r.rate)} bp/{fmt_duration(r.interval_s)}"
             f" APR {fmt_apr(r.apr)} % next {fmt_duration(r.countdown_s)}"
-            for r in snap.funding.rates
+            for r in f.rates
         ]
     out.append(
-        f"funding accrued {fmt_usd(snap.funding.total_actual, signed=True)} USD"
-        f" vs expected {fmt_usd(snap.funding.total_expected, signed=True)} USD"
+        f"funding accrued {fmt_usd(f.total_actual, signed=True)} USD"
+        f" vs expected {fmt_usd(f.total_expected, signed=True)} USD"
     )
-    out.append(f"portfolio net {fmt_usd(snap.portfolio.net_pnl, signed=True)} USD · {portfolio_line(snap)}")
     if snap.recent_events:
         out.append("recent:")
-        for e in reversed(snap.recent_events[-8:]):
+        shown = snap.recent_events[-events:] if events > 0 else []
+        for e in reversed(shown):
             t = fmt_ts(e.market_ts or e.ts, short=True)
             out.append(f"  {t} {e.category:<9} {safe_text(e.message, 160)}")
+        if more := hidden_line("events", len(snap.recent_events) - len(shown)):
+            out.append(f"  {more}")
+    done = [p for p in snap.positions if p.lifecycle in ("closed", "rolled_back")]
+    if done or snap.portfolio.positions_closed:
+        out.append("closed positions (newest first):")
+        out += [f"  {closed_line(p)}" for p in done[:closed]]
+        if more := hidden_closed_line(snap, min(closed, len(done))):
+            out.append(f"  {more}")
+    out += head[2:]
     return "\n".join(out)

@@ -1,4 +1,4 @@
-"""The snapshot: ``DashboardState`` → ``DashboardSnapshot`` (pydantic), every derived figure in one place.
+"""The snapshot: ``DashboardState`` → ``DashboardSnapshot`` (msgspec), every derived figure in one place.
 
 Deterministic: the result depends on the state only (no wall clock), so live, JSONL and PostgreSQL replays of
 the same events draw the same frame. All money is ``Decimal`` (USD), all datetimes aware UTC. Formulas live in
@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import overload
 
 from dashboard.models import (
+    BestSpread,
     DashboardSnapshot,
     FundingAccrual,
     FundingRateRow,
@@ -31,6 +32,7 @@ from helpers import formulas
 __all__ = ["build_snapshot"]
 
 _ZERO = Decimal(0)
+_HUNDRED = Decimal(100)
 
 
 OTHER_PREFIX = OTHER_SESSION + ":"
@@ -128,6 +130,11 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         if current is not None and pos.entry_spread_apr is not None:
             erosion = formulas.profit_erosion_pct(pos.entry_spread_apr, current)
     end = pos.closed_ts if pos.closed_ts is not None else state.market_now
+    net = realized + unrealized + funding - fees
+    hold_until = pos.hold_until if pos.hold_code is not None and is_live else None
+    roi = None
+    if pos.entry_margin is not None and pos.entry_margin > 0:
+        roi = net / pos.entry_margin * _HUNDRED
     return PositionSnapshot(
         position_id=pos.position_id,
         symbol=sym,
@@ -149,14 +156,86 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         fees=fees,
         funding_accrued=funding,
         funding_expected=expected,
-        net_pnl=realized + unrealized + funding - fees,
+        net_pnl=net,
         booked_net_pnl=pos.booked_net_pnl,
         rebalance_pending=pos.rebalance_pending,
-        hold_code=pos.hold_code,
+        hold_code=pos.hold_code if is_live else None,
+        hold_until=_utc(hold_until),
+        hold_left_s=_seconds(hold_until, state.market_now),
         exit_reason=pos.exit_reason,
         age_s=_seconds(end, pos.entry_ts),
         margin_used=margin_used,
+        entry_margin=pos.entry_margin,
+        roi_pct=roi,
     )
+
+
+def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpread]:
+    """The best pair per symbol now, ranked as ``bot.strategies.funding_arbitrage.scanner.rank_opportunities``
+    ranks them: every ordered venue pair with both rates known (and, with a ``mandatory_exchange``, including it),
+    positive ``formulas.spread_apr`` only, best ``formulas.net_spread_apr`` (taker fees from ``venue.connected``,
+    amortised over ``expected_hold_hours``) — or best spread while the rule is unknown. Symbols: the session's,
+    then any other with a rate; sorted by ``vs_min`` (then net, spread) best first, no positive pair last."""
+    s = state.session
+    symbols = list(s.symbols)
+    for by_symbol in state.rates.values():
+        for symbol in by_symbol:
+            if symbol not in symbols:
+                symbols.append(symbol)
+    venues = sorted(state.rates)
+    hold, rule_min, must = s.expected_hold_hours, s.min_profit_rate, s.mandatory_exchange
+    out = []
+    for symbol in symbols:
+        best: tuple[tuple[Decimal, Decimal, str, str], BestSpread] | None = None
+        for long_v in venues:
+            lr = state.rate(long_v, symbol)
+            if lr is None:
+                continue
+            for short_v in venues:
+                if short_v == long_v or (must is not None and must not in (long_v, short_v)):
+                    continue
+                sr = state.rate(short_v, symbol)
+                if sr is None:
+                    continue
+                spread = formulas.spread_apr(lr.rate, lr.interval_s, sr.rate, sr.interval_s)
+                if spread <= 0:
+                    continue
+                net = None
+                fl, fs = state.venues.get(long_v), state.venues.get(short_v)
+                if (
+                    hold is not None
+                    and fl is not None
+                    and fs is not None
+                    and fl.taker_fee_rate is not None
+                    and fs.taker_fee_rate is not None
+                ):
+                    net = formulas.net_spread_apr(spread, fl.taker_fee_rate, fs.taker_fee_rate, hold)
+                key = (net if net is not None else spread, spread, long_v, short_v)
+                if best is None or key[0] > best[0][0]:  # ties: the first in venue-name order, as the bot
+                    best = (
+                        key,
+                        BestSpread(
+                            symbol=symbol,
+                            long_venue=long_v,
+                            short_venue=short_v,
+                            spread_apr=spread,
+                            net_apr=net,
+                            vs_min=net - rule_min if net is not None and rule_min is not None else None,
+                            position_open=symbol in open_symbols,
+                        ),
+                    )
+        if best is not None:
+            out.append(best[1])
+        elif any(state.rate(v, symbol) is not None for v in venues):
+            out.append(BestSpread(symbol=symbol, position_open=symbol in open_symbols))
+
+    def rank(b: BestSpread) -> tuple[int, Decimal, str]:
+        if b.spread_apr is None:
+            return (1, _ZERO, b.symbol)
+        lead = b.vs_min if b.vs_min is not None else b.net_apr if b.net_apr is not None else b.spread_apr
+        return (0, -lead, b.symbol)
+
+    return sorted(out, key=rank)
 
 
 def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardSnapshot:
@@ -204,6 +283,9 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         positions_open=open_count,
         positions_opened=state.positions_opened,
         positions_closed=state.positions_closed,
+        wins=state.wins,
+        losses=state.losses,
+        avg_hold_s=(state.held_s_total // (state.wins + state.losses) if state.wins + state.losses else None),
     )
 
     rates = []
@@ -233,6 +315,8 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     ]
     funding = FundingSnapshot(
         rates=rates,
+        best=_best_spreads(state, {p.symbol for p in live if p.lifecycle != "rolled_back"}),
+        min_profit_rate=s.min_profit_rate,
         accruals=accruals,
         total_actual=state.funding_total,
         total_expected=state.funding_expected_total,
@@ -240,6 +324,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
 
     st = state.stats
     last_ts = _utc(state.last_ts)
+    pg = s.components.get("postgres")
     session = SessionState(
         session_id=s.session_id,
         strategy=s.strategy,
@@ -274,6 +359,9 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         stop_reason=s.stop_reason,
         erosion_threshold_pct=s.erosion_threshold_pct,
         divergence_limit_pct=s.divergence_limit_pct,
+        min_profit_rate=s.min_profit_rate,
+        postgres_health=pg[0] if pg is not None else None,
+        postgres_reason=pg[1] if pg is not None else None,
         ingest=IngestSummary(
             applied=st.applied,
             skipped={k: v for k, v in st.skipped.items() if not k.startswith(OTHER_PREFIX)},

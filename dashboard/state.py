@@ -30,7 +30,7 @@ PriceText = NewType("PriceText", str)
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 #: The version of the checkpoint form; bump it when a field of the state changes meaning or shape (a new field
 #: with a default is read from an older checkpoint as its default, and ignored by an older reader).
-STATE_FORM = 3
+STATE_FORM = 4  # 4: wins / losses / hold totals, entry margin, hold end, the entry rule, component health
 #: The skip reason of an event of another session than the one folded: ``f"{OTHER_SESSION}:{session id}"``
 #: (``dashboard.reducer.other_session_key``).
 OTHER_SESSION = "other_session"
@@ -158,6 +158,8 @@ class PositionState:
     entry_short_rate: Decimal | None = None
     rebalance_pending: bool = False
     hold_code: str | None = None
+    hold_until: UtcDatetime | None = None  # position.updated with MIN_HOLD_ACTIVE: when the min hold ends
+    entry_margin: Decimal | None = None  # Σ legs' margin in position.opened (USD): the base of ROI %
     # from position.updated, as validated text (a fallback the snapshot reads only without marks / rates)
     bot_current_spread_apr: DecimalText | None = None
     bot_divergence_pct: DecimalText | None = None
@@ -206,6 +208,12 @@ class SessionInfo:
         None  # optional session.started ``profit_erosion_threshold`` · 100
     )
     divergence_limit_pct: Decimal | None = None  # optional session.started ``max_entry_price_divergence_pct``
+    # the entry rule, from the scanner's opportunity.found / skipped (optional fields: None until announced)
+    min_profit_rate: Decimal | None = None  # min net spread APR, fraction/yr
+    expected_hold_hours: Decimal | None = None  # the hold the round-trip fees are amortised over
+    mandatory_exchange: str | None = None
+    # the last health each component (sink) reported in session.health: name → (health, reason)
+    components: dict[str, tuple[str, str | None]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)
@@ -233,6 +241,11 @@ class DashboardState:
     fees_total: Decimal = Decimal(0)
     funding_total: Decimal = Decimal(0)
     funding_expected_total: Decimal = Decimal(0)
+    # closed positions by the sign of their booked net PnL (position.closed): > 0 a win, else a loss, and the
+    # sum of their ``hold_s`` (market seconds)
+    wins: int = 0
+    losses: int = 0
+    held_s_total: int = 0
     warnings: int = 0  # reducer-generated warnings (e.g. booked vs recomputed PnL mismatch)
     stats: IngestStats = field(default_factory=IngestStats)
 

@@ -205,6 +205,11 @@ class OpportunityFound(Event, kw_only=True, tag="opportunity.found"):
     spread_apr: Decimal
     net_apr: Decimal
     rank: int
+    # the entry rule this verdict was made against (optional: older logs lack them): ``min_profit_rate`` (net APR
+    # fraction/yr), the ``expected_hold_hours`` the fees are amortised over, and ``mandatory_exchange``
+    min_profit_rate: Decimal | None = None
+    expected_hold_hours: Decimal | None = None
+    mandatory_exchange: str | None = None
 
 
 class OpportunitySkipped(Event, kw_only=True, tag="opportunity.skipped"):
@@ -217,6 +222,10 @@ class OpportunitySkipped(Event, kw_only=True, tag="opportunity.skipped"):
     short_venue: str | None = None
     reason: str
     net_apr: Decimal | None = None
+    # the entry rule, as in ``OpportunityFound`` (optional; the scanner's verdicts carry them)
+    min_profit_rate: Decimal | None = None
+    expected_hold_hours: Decimal | None = None
+    mandatory_exchange: str | None = None
 
 
 class OrderPlaced(Event, kw_only=True, tag="order.placed"):
@@ -339,7 +348,9 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
     """The position manager's periodic view of a position: the inputs of its exit decision.
 
     ``current_spread_apr`` from the latest funding rates, ``profit_erosion_pct`` = (1 − current/entry spread)·100,
-    ``divergence_pct`` = (short mark / long mark − 1)·100, ``hold_code`` why it keeps holding (``MIN_HOLD_ACTIVE`` …).
+    ``divergence_pct`` = (short mark / long mark − 1)·100, ``hold_code`` why it keeps holding (``MIN_HOLD_ACTIVE`` …);
+    ``hold_until`` (optional, with ``MIN_HOLD_ACTIVE``): the market time the minimum hold ends (entry +
+    ``min_hold_hours``), from which the exit rules on erosion and a flipped spread apply.
     """
 
     CATEGORY = "info"
@@ -353,6 +364,7 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
     divergence_pct: Decimal
     rebalance_pending: bool = False
     hold_code: str | None = None
+    hold_until: UtcDatetime | None = None
 
 
 class PositionRebalanced(Event, kw_only=True, tag="position.rebalanced"):

@@ -139,9 +139,9 @@ def test_plain_mode_printed_the_final_frame(run: dict) -> None:
     assert run["frame"] in run["proc"].stdout
 
 
-def _positions_pane(frame: str) -> list[str]:
+def _pane(frame: str, name: str) -> list[str]:
     lines = frame.splitlines()
-    start = next(i for i, line in enumerate(lines) if line.startswith("╭─ positions"))
+    start = next(i for i, line in enumerate(lines) if line.startswith(f"╭─ {name}"))
     end = next(i for i in range(start, len(lines)) if lines[i].startswith("╰"))
     return lines[start : end + 1]
 
@@ -155,19 +155,19 @@ def _replayed(run: dict):  # the reducer over the run's JSONL (the fold arbtail 
     return reducer
 
 
-def test_positions_pane_counts_the_closed_positions_it_does_not_show(run: dict) -> None:
+def test_closed_pane_counts_the_closed_positions_it_does_not_show(run: dict) -> None:
     from dashboard.render_plain import plain_summary
     from dashboard.render_rich import frame_text
 
     closed = {e["position_id"] for e in run["events"] if e["event"] == "position.closed"}
-    pane = _positions_pane(run["frame"])
+    pane = _pane(run["frame"], "closed")
     shown = {pid for pid in closed if any(pid in line for line in pane)}
     hidden = len(closed) - len(shown)
-    assert shown and hidden > 0  # the shipped run closes more positions than the pane has rows for
-    assert f"… {hidden} earlier closed positions (see arbtail stats)" in pane[-1]
-    # the plain renderer says the same, right under its position lines
+    assert shown and hidden > 0  # the shipped run closes more positions than the snapshot carries
+    assert f"… {hidden} more closed positions (see arbtail stats)" in pane[-1]
+    # the plain renderer says the same, right under its closed positions
     text = plain_summary(_replayed(run).snapshot())
-    assert f"\n  … {hidden} earlier closed positions (see arbtail stats)\nfunding" in text
+    assert f"\n  … {hidden} more closed positions (see arbtail stats)\nvenues" in text
     # narrow frames crop the hint instead of overflowing
     narrow = frame_text(_replayed(run).snapshot(), 40)
     assert max(len(line) for line in narrow.splitlines()) <= 40

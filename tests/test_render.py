@@ -117,7 +117,7 @@ def test_frame_text_width_100_contains_positions_and_no_ansi() -> None:
     assert "\x1b" not in text
     for i in range(3):
         assert f"pos{i:04d}-" in text
-    assert "BTC" in text and "65,100.25" in text
+    assert "BTC" in text and "65,100.25" in frame_text(snap, 160)  # marks: a column wide frames add
     assert max(len(line) for line in text.splitlines()) <= 100
     assert frame_text(snap, 100) == text  # deterministic
 
@@ -205,7 +205,8 @@ def test_grid_drops_low_priority_columns_first() -> None:
     snap = reducer_with_positions(1).snapshot()
     narrow, wide = frame_text(snap, 100), frame_text(snap, 220)
     assert "Margin USD" in wide and "Margin USD" not in narrow  # leverage/margin goes first
-    assert "Net" in narrow and "Mark" in narrow  # net PnL and marks stay
+    assert "Mark" in wide and "Mark" not in narrow  # marks go before the decision figures
+    assert "Net" in narrow and "ROI" in narrow and "now/ent" in narrow  # net PnL, ROI and the spread stay
 
 
 def test_absurd_magnitudes_do_not_break_render() -> None:
@@ -221,5 +222,5 @@ def test_absurd_magnitudes_do_not_break_render() -> None:
 def test_no_hidden_positions_hint_when_every_closed_position_is_shown() -> None:
     snap = reducer_with_positions(3).snapshot()
     assert snap.portfolio.positions_closed == 0
-    assert "earlier closed" not in frame_text(snap, 120)
-    assert "earlier closed" not in plain_summary(snap)
+    assert "more closed" not in frame_text(snap, 120)
+    assert "more closed" not in plain_summary(snap)

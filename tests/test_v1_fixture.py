@@ -5,7 +5,11 @@ it drew then.
 --speed 0``, session 1d973310…, written by commit a720cf3): its first 1,480 lines without the mark prices and
 funding rates older than the last three market hours of that stretch, the rollback story (lines 4,960–4,974),
 every ``heartbeat`` and the ``dashboard.checkpoint`` (an old state form, which a replay must ignore), and the
-run's last three lines. ``fixtures/v1_session.frame.<width>.txt`` is the frame that commit drew from it.
+run's last three lines. ``fixtures/v1_session.frame.<width>.txt`` is the natural-height frame (``frame_text``
+without a height: what ``arbtail --once`` prints) drawn from it: first by that commit, redrawn on purpose when
+the layout changed (issue 14: panes by priority, the closed positions' own pane, the decision figures — the log
+is unchanged and every figure it carries is in the new frame; those it predates, such as the entry threshold and
+the end of the minimum hold, are placeholders).
 """
 
 from __future__ import annotations

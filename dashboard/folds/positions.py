@@ -29,6 +29,8 @@ BOOKED_TOLERANCE_USD = Decimal("0.000001")
 #: How many closed / rolled-back positions the state keeps (totals keep counting the evicted ones).
 MAX_CLOSED_KEPT = 100
 _ZERO = Decimal(0)
+#: A ``hold_s`` beyond this (~3,000 years) is counted as this in the session's hold total.
+_MAX_HOLD_S = 10**11
 
 
 def _get_pos(state: DashboardState, pid: str, symbol: str) -> PositionState:
@@ -120,9 +122,14 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
     """Both legs are open: venues, exposures (USD), entry spread (APR fraction) and rates. A leg without fills
     seen takes the event's figures (a log cut after the fills still shows the position)."""
     legs = []
+    margin: Decimal | None = _ZERO
     for raw in ev.legs:
         if raw.side not in ("long", "short"):
             raise Rejected("legs.side: expected long/short")
+        try:  # the base of ROI %: a margin the fold cannot read leaves ROI unknown, not the position refused
+            margin = margin + dec(raw.margin, "legs.margin") if margin is not None else None
+        except Rejected:
+            margin = None
         legs.append(
             (
                 raw.venue,
@@ -158,6 +165,7 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
     pos.entry_spread_apr = entry_apr
     pos.entry_long_rate = long_rate
     pos.entry_short_rate = short_rate
+    pos.entry_margin = margin if legs else None
     if pos.lifecycle in ("opening", "rolled_back"):
         if pos.lifecycle == "rolled_back":
             state.closed.pop(pid, None)
@@ -170,11 +178,19 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
 
 @fold(
     PositionUpdated,
-    reads=("position_id", "current_spread_apr", "divergence_pct", "rebalance_pending", "hold_code"),
+    reads=(
+        "position_id",
+        "current_spread_apr",
+        "divergence_pct",
+        "rebalance_pending",
+        "hold_code",
+        "hold_until",
+    ),
 )
 def on_position_updated(state: DashboardState, ev: Any) -> None:
-    """The bot's own view of a position: its hold code and rebalance flag, and its spread / divergence figures
-    kept as validated text — a fallback the snapshot turns into ``Decimal`` only without marks or rates."""
+    """The bot's own view of a position: its hold code (and, with ``MIN_HOLD_ACTIVE``, when the hold ends) and
+    rebalance flag, and its spread / divergence figures kept as validated text — a fallback the snapshot turns
+    into ``Decimal`` only without marks or rates."""
     pos = _known_pos(state, ev.position_id)
     spread, div = ev.current_spread_apr, ev.divergence_pct
     if not decimal_text_ok(spread):
@@ -185,6 +201,7 @@ def on_position_updated(state: DashboardState, ev: Any) -> None:
     pos.bot_divergence_pct = div
     pos.rebalance_pending = ev.rebalance_pending
     pos.hold_code = ev.hold_code
+    pos.hold_until = ev.hold_until if ev.hold_code is not None else None
     pos.last_update_ts = at(ev)
 
 
@@ -201,6 +218,7 @@ def on_position_closing(state: DashboardState, ev: Any) -> None:
     if pos.lifecycle in ("opening", "open"):
         pos.lifecycle = "closing"
     pos.exit_reason = ev.reason
+    pos.hold_code = pos.hold_until = None  # an exit was decided: nothing holds it any more
     pos.last_update_ts = at(ev)
 
 
@@ -210,7 +228,8 @@ _BOOKED = ("realized_pnl", "fees", "funding", "net_pnl")
 @fold(PositionClosed)
 def on_position_closed(state: DashboardState, ev: Any) -> list[TimelineRow] | None:
     """Close the position and compare the bot's booked figures with the recomputed ones: a warning row if they
-    differ by more than ``BOOKED_TOLERANCE_USD`` (net = realized + funding − fees)."""
+    differ by more than ``BOOKED_TOLERANCE_USD`` (net = realized + funding − fees). The first close of a position
+    counts it a win (booked net PnL > 0) or a loss, and adds its ``hold_s`` to the session's hold total."""
     pos = _known_pos(state, ev.position_id)
     booked = {k: dec(getattr(ev, k), k) for k in _BOOKED}
     realized = sum((leg.realized_pnl for leg in pos.legs.values()), _ZERO)
@@ -219,12 +238,18 @@ def on_position_closed(state: DashboardState, ev: Any) -> list[TimelineRow] | No
     ours = {"realized_pnl": realized, "fees": fees, "funding": funding, "net_pnl": realized + funding - fees}
     was_closed = pos.lifecycle == "closed"
     pos.lifecycle = "closed"
+    pos.hold_code = pos.hold_until = None
     pos.exit_reason = ev.reason
     pos.closed_ts = pos.last_update_ts = at(ev)
     pos.booked_net_pnl = booked["net_pnl"]
     pos.rebalance_pending = False
     if not was_closed:
         state.positions_closed += 1
+        if booked["net_pnl"] > 0:
+            state.wins += 1
+        else:
+            state.losses += 1
+        state.held_s_total += min(max(0, ev.hold_s), _MAX_HOLD_S)
     _move_to_closed(state, pos)
     diffs = [
         f"{k} booked {booked[k]} vs recomputed {ours[k]}"

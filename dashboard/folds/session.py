@@ -9,6 +9,8 @@ from typing import Any
 from dashboard.folds.base import Rejected, dec, fold, opt_dec
 from dashboard.state import DashboardState, SessionInfo, VenueState
 from logging_pipeline.events import (
+    OpportunityFound,
+    OpportunitySkipped,
     SessionHealth,
     SessionStarted,
     SessionStopped,
@@ -59,10 +61,12 @@ def on_session_stopped(state: DashboardState, ev: Any) -> None:
 @fold(SessionHealth)
 def on_session_health(state: DashboardState, ev: Any) -> None:
     """Session health. A ``component`` (a sink: ``jsonl``, ``postgres`` …) reports for itself: the session stays
-    ``degraded`` while any component is, so one sink recovering does not hide another that is still down."""
+    ``degraded`` while any component is, so one sink recovering does not hide another that is still down. The
+    last health and reason of each component are kept (``SessionInfo.components``: PostgreSQL's is shown)."""
     health, reason = ev.health, ev.reason
     session = state.session
     if ev.component is not None:
+        session.components[ev.component] = (health, reason)
         if health in ("degraded", "error"):
             session.degraded[ev.component] = reason or health
         else:
@@ -101,3 +105,20 @@ def on_venue_disconnected(state: DashboardState, ev: Any) -> None:
         venue = state.venues[ev.venue] = VenueState(name=ev.venue)
     venue.connected = False
     venue.reason = ev.reason
+
+
+@fold(OpportunityFound, OpportunitySkipped)
+def on_opportunity(state: DashboardState, ev: Any) -> None:
+    """The entry rule a scanner verdict carries (optional fields, absent in older logs): ``min_profit_rate`` (net
+    APR, fraction/yr), ``expected_hold_hours`` and ``mandatory_exchange``. A value the fold cannot use is left
+    out, never a reason to refuse the event (its timeline row stays)."""
+    if ev.min_profit_rate is None:
+        return
+    session = state.session
+    try:
+        session.min_profit_rate = dec(ev.min_profit_rate, "min_profit_rate")
+        hold = opt_dec(ev.expected_hold_hours, "expected_hold_hours")
+    except Rejected:
+        return
+    session.expected_hold_hours = hold if hold is not None and hold > 0 else None
+    session.mandatory_exchange = ev.mandatory_exchange

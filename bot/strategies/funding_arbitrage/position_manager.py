@@ -20,7 +20,8 @@ leg is still open a warning ``log.message`` (fields ``unhedged_venue``, ``unhedg
 emitted on each failed attempt.
 
 ``position.updated`` is emitted at most once per check and only when a displayed figure moved (spread by
-≥ 0.1 % APR, erosion by ≥ 1 point, divergence by ≥ 0.001 %, or the hold code changed). Funding is booked from
+≥ 0.1 % APR, erosion by ≥ 1 point, divergence by ≥ 0.001 %, or the hold code changed); while the hold code is
+``MIN_HOLD_ACTIVE`` it carries ``hold_until``, the market time the minimum hold ends. Funding is booked from
 the venues' settlements as ``funding.payment`` per leg, with the expected payment computed by the same formula
 at the entry rate.
 """
@@ -28,8 +29,8 @@ at the entry rate.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Decimal
+from datetime import datetime, timedelta
+from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
 
 from bot.config import StrategyConfig
 from bot.strategies.funding_arbitrage.executor import AtomicExecutor
@@ -119,6 +120,12 @@ class PositionManager:
             return "PROFIT_EROSION", None
         return None, None
 
+    def hold_until(self, position: Position) -> datetime:
+        """When the minimum hold of ``position`` ends: entry + ``min_hold_hours`` (market clock, whole seconds
+        rounded up: the first moment ``exit_decision`` no longer holds it with ``MIN_HOLD_ACTIVE``)."""
+        seconds = (self._config.min_hold_hours * 3600).to_integral_value(rounding=ROUND_CEILING)
+        return position.opened_at + timedelta(seconds=int(seconds))
+
     # --- per cycle ----------------------------------------------------------------------------------------
 
     async def check(self, now: datetime) -> int:
@@ -148,6 +155,7 @@ class PositionManager:
                         profit_erosion_pct=view.erosion_pct,
                         divergence_pct=view.divergence_pct,
                         hold_code=hold,
+                        hold_until=self.hold_until(position) if hold == "MIN_HOLD_ACTIVE" else None,
                     ),
                     message=f"{position.position_id} spread {view.current_spread_apr * 100:.2f}% APR, erosion "
                     f"{view.erosion_pct:.1f}%, divergence {view.divergence_pct:.4f}%"

@@ -13,6 +13,7 @@ from __future__ import annotations
 import itertools
 from collections.abc import Mapping, Sequence
 from decimal import Decimal
+from typing import TypedDict
 
 from bot.config import StrategyConfig
 from bot.strategies.funding_arbitrage.models import Opportunity
@@ -62,6 +63,14 @@ def rank_opportunities(
     return sorted(best, key=lambda o: (-o.net_apr, o.symbol))
 
 
+class _Rule(TypedDict):
+    """The entry-rule fields of ``opportunity.found`` / ``opportunity.skipped``."""
+
+    min_profit_rate: Decimal
+    expected_hold_hours: Decimal
+    mandatory_exchange: str | None
+
+
 class Scanner:
     """Reads venue quotes, ranks them and emits ``opportunity.found`` / ``opportunity.skipped`` events."""
 
@@ -77,6 +86,16 @@ class Scanner:
             return False
         self._reported[symbol] = key
         return True
+
+    def _rule(self) -> _Rule:
+        """The entry rule each verdict is made against, carried by its event (the dashboard compares the best
+        current spread per symbol with it)."""
+        cfg = self._config
+        return _Rule(
+            min_profit_rate=cfg.min_profit_rate,
+            expected_hold_hours=cfg.expected_hold_hours,
+            mandatory_exchange=cfg.mandatory_exchange,
+        )
 
     def scan(self) -> list[Opportunity]:
         """Rank, then emit: ``opportunity.found`` (with rank) for each symbol whose net APR ≥ ``min_profit_rate``
@@ -111,6 +130,7 @@ class Scanner:
                     spread_apr=o.spread_apr,
                     net_apr=o.net_apr,
                     rank=rank,
+                    **self._rule(),
                 ),
                 message=f"#{rank} {o.symbol}: long {o.long_venue} / short {o.short_venue} "
                 f"spread {_pct(o.spread_apr)} APR, net {_pct(o.net_apr)}",
@@ -125,6 +145,7 @@ class Scanner:
                     short_venue=o.short_venue,
                     reason=BELOW_MIN_PROFIT,
                     net_apr=o.net_apr,
+                    **self._rule(),
                 ),
                 message=f"{o.symbol}: net {_pct(o.net_apr)} APR below min {_pct(self._config.min_profit_rate)}",
             )
@@ -132,7 +153,7 @@ class Scanner:
         for symbol in symbols:
             if symbol not in seen and self._changed(symbol, (NO_POSITIVE_SPREAD,)):
                 self._log.emit(
-                    OpportunitySkipped(symbol=symbol, reason=NO_POSITIVE_SPREAD),
+                    OpportunitySkipped(symbol=symbol, reason=NO_POSITIVE_SPREAD, **self._rule()),
                     message=f"{symbol}: no venue pair with a positive funding spread",
                 )
         return found
