@@ -43,6 +43,7 @@ from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeR
 from rich.text import Text
 
 from dashboard import timeaxis
+from dashboard.pane_keys import PANE_KEYS_HELP, PaneKeys
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.protocol import ReplaySource, SourceError
@@ -65,8 +66,10 @@ KEY_RACE_MIN_S = 0.02
 JUMP_YIELD_EVERY = 256
 QUIT_KEYS = ("q", "Q")
 STEP_KEYS = ("n", "right")
-PLAYBACK_KEYS = f"space pause · n/→ step · j skip {JUMP_PLAYBACK_S:g} s · +/- speed · q quit"
-FOLLOW_KEYS = "space freeze · q quit"
+PLAYBACK_KEYS = (
+    f"space pause · n/→ step · j skip {JUMP_PLAYBACK_S:g} s · +/- speed · {PANE_KEYS_HELP} · q quit"
+)
+FOLLOW_KEYS = f"space freeze · {PANE_KEYS_HELP} · q quit"
 
 
 def interactive(console: Console) -> bool:
@@ -242,12 +245,16 @@ async def follow_updates(
             ended_said = True
             on_notice(f"the session ended ({reason}); still following — q or Ctrl-C to quit")
 
+    panes = PaneKeys(FOLLOW_KEY_LINES)
+
     def on_key(key: str) -> bool:
         nonlocal frozen
         if key in QUIT_KEYS:
             return True
         if key == "space":
             frozen = not frozen
+            redraw()
+        elif live_view and panes.press(key, reducer.snapshot()):
             redraw()
         return False
 
@@ -289,10 +296,10 @@ async def follow_updates(
                     ]
                     status = _bar("ended", "bold white on blue", where, FOLLOW_KEYS)
                 else:
-                    where = [safe_text(label, 60), f"at {format_time(at)}"]
+                    where = [safe_text(label, 60), f"at {format_time(at)}", *panes.status()]
                     status = _bar("following", "bold black on green", where, FOLLOW_KEYS)
             live.update(
-                _with_status(_with_notice(build_layout(reducer.snapshot()), notice), status), refresh=True
+                _with_status(_with_notice(panes.body(reducer.snapshot()), notice), status), refresh=True
             )
             drawn, shown = reducer.version, notice
 
@@ -312,7 +319,23 @@ async def follow_updates(
 #: Viewer keys → a move on the time axis (seconds).
 VIEW_STEPS: dict[str, float] = {"left": -3600.0, "h": -3600.0, "right": 3600.0, "l": 3600.0}
 VIEW_STEPS.update({"[": -86400.0, "]": 86400.0, "down": -600.0, "up": 600.0})
-VIEW_KEYS = "←/→ 1h · ↓/↑ 10m · [/] 1d · Home/End · q quit"
+VIEW_KEYS = f"←/→ 1h · ↓/↑ 10m · [/] 1d · Home/End · {PANE_KEYS_HELP} · q quit"
+#: The viewer's keys for its help page.
+VIEW_KEY_LINES = (
+    ("← / →  (h / l)", "an hour back / on (each frame is --at of that moment)"),
+    ("↓ / ↑", "ten minutes back / on"),
+    ("[ / ]", "a day back / on"),
+    ("Home / End  (g / G)", "the session's start / end"),
+    ("q  (Esc)", "quit, leaving the frame on the screen"),
+)
+FOLLOW_KEY_LINES = (("space", "freeze / unfreeze the drawing (reading goes on)"), ("q", "quit"))
+PLAYBACK_KEY_LINES = (
+    ("space", "pause / resume"),
+    ("n  (→)", "step one event (pauses first)"),
+    ("j", f"skip {JUMP_PLAYBACK_S:g} s of playback (× the speed of log time, folded at once)"),
+    ("+ / -", "double / halve the speed"),
+    ("q", "quit, leaving the frame on the screen"),
+)
 
 
 async def view(
@@ -338,6 +361,7 @@ async def view(
     last = await source.last_time(clock)
     position = at  # None: the end of the session
     shown = reducer
+    panes = PaneKeys(VIEW_KEY_LINES)
     with _screen(reducer, console, keys, read_keys, lambda: redraw()) as (live, queue):
 
         def redraw() -> None:
@@ -346,8 +370,8 @@ async def view(
                 f"{clock} {at}",
                 f"events {shown.state.stats.applied}",
             ]  # the file was named on the command line
-            status = _bar("viewing", "bold black on cyan", parts, VIEW_KEYS)
-            live.update(_with_status(build_layout(shown.snapshot()), status), refresh=True)
+            status = _bar("viewing", "bold black on cyan", [*parts, *panes.status()], VIEW_KEYS)
+            live.update(_with_status(panes.body(shown.snapshot()), status), refresh=True)
 
         if queue is None:
             return shown
@@ -365,7 +389,9 @@ async def view(
                 shifted = (position if position is not None else last) + timedelta(seconds=VIEW_STEPS[key])
                 moved = None if shifted >= last else max(shifted, first)
             else:
-                continue  # not a viewer key
+                if panes.press(key, shown.snapshot()):
+                    redraw()
+                continue  # not a move in time
             if moved == position:
                 continue
             position = moved
@@ -429,6 +455,8 @@ class Player:
         #: Called before the player blocks on a key or for a wait of at least ``KEY_RACE_MIN_S``: the view draws
         #: what its redraw limit held back.
         self.on_idle: Callable[[], None] = lambda: None
+        #: a key the player does not use (the view's own: paging, the legend)
+        self.on_other_key: Callable[[str], None] = lambda _key: None
         self._sleep = sleep
         self._now = now
         self._anchor: tuple[float, datetime] | None = None
@@ -458,6 +486,7 @@ class Player:
         elif key in QUIT_KEYS:
             self.quit = True
         else:
+            self.on_other_key(key)
             return
         self._anchor = None
         self.on_change()
@@ -579,6 +608,7 @@ async def playback(
         else None
     )
     player = Player(speed, keys=keys, sleep=sleep, now=now)
+    panes = PaneKeys(PLAYBACK_KEY_LINES)
     last_draw = 0.0
     drawn = -1
     with_status = False
@@ -588,7 +618,7 @@ async def playback(
         now = time.monotonic()
         if live is not None and (final or now - last_draw >= 0.1):
             live.update(
-                _with_status(build_layout(reducer.snapshot()), player.status() if with_status else None),
+                _with_status(panes.body(reducer.snapshot()), player.status() if with_status else None),
                 refresh=True,
             )
             last_draw, drawn = now, reducer.version
@@ -617,6 +647,7 @@ async def playback(
         live.start()
         player.on_change = lambda: draw(final=True)
         player.on_idle = draw_held_back
+        player.on_other_key = lambda key: panes.press(key, reducer.snapshot()) and draw(final=True)
     try:
         with terminal_keys(
             read_keys and live is not None and keys is None,

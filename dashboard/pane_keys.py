@@ -1,0 +1,92 @@
+"""The keys every full-screen view shares: page a pane that does not fit, and the help page.
+
+``Tab`` chooses which pane the page keys move (``dashboard.render_rich.PAGED``: open positions, closed positions,
+funding rates, timeline), ``PgDn``/``PgUp`` (or ``>``/``<``) move it on or back, ``?`` shows the help page — the
+view's keys, then the legend of every header and colour — instead of the frame (``?`` again, or a page key,
+brings the frame back). The state is the view's own: ``body(snapshot)`` draws the frame as the keys left it.
+Status bars name only ``? help`` (a terminal line is too short for every key). Used by ``arbtail``'s viewer,
+follower and playback.
+"""
+
+from __future__ import annotations
+
+from rich.console import Group, RenderableType
+from rich.text import Text
+
+from dashboard.models import DashboardSnapshot
+from dashboard.render_rich import PAGED, build_layout, legend
+
+__all__ = ["PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys"]
+
+#: The keys, for a status bar.
+PANE_KEYS_HELP = "? help"
+#: The keys, for the help page.
+PANE_KEYS_LINES = (
+    ("Tab", "choose the pane the page keys move: open positions, closed positions, funding rates, timeline"),
+    ("PgDn / PgUp  (> / <)", "page that pane on / back (a cut pane's border says how much it hides)"),
+    ("?", "this page / back to the frame"),
+)
+#: How far one page key moves each pane (its items: positions, closed positions, rates, timeline rows).
+PAGE_STEP = {"positions": 1, "closed": 3, "funding": 3, "timeline": 5}
+_DOWN = ("pgdn", ">")
+_UP = ("pgup", "<")
+
+
+def _items(snap: DashboardSnapshot, pane: str) -> int:
+    """How many items ``pane`` has to page through."""
+    if pane == "positions":
+        return sum(p.lifecycle not in ("closed", "rolled_back") for p in snap.positions)
+    if pane == "closed":
+        return sum(p.lifecycle in ("closed", "rolled_back") for p in snap.positions)
+    if pane == "funding":
+        return len(snap.funding.rates)
+    return len(snap.recent_events)
+
+
+class PaneKeys:
+    """Which pane is paged (``focus``), each pane's first item shown (``pages``) and whether the legend is up."""
+
+    def __init__(self, view_keys: tuple[tuple[str, str], ...] = ()) -> None:
+        """``view_keys``: the view's own keys (key, what it does) for the help page."""
+        self.view_keys = view_keys
+        self.focus = PAGED[0]
+        self.pages: dict[str, int] = {}
+        self.legend = False
+
+    def press(self, key: str, snap: DashboardSnapshot) -> bool:
+        """Handle ``key`` if it is one of these keys (returns ``True``: redraw); offsets stay within the pane's
+        items (the layout shows the last full page for an offset past it)."""
+        if key == "?":
+            self.legend = not self.legend
+            return True
+        if key == "tab":
+            self.focus = PAGED[(PAGED.index(self.focus) + 1) % len(PAGED)]
+            self.legend = False
+            return True
+        if key in _DOWN or key in _UP:
+            step = PAGE_STEP[self.focus] * (1 if key in _DOWN else -1)
+            now = self.pages.get(self.focus, 0)
+            self.pages[self.focus] = max(0, min(_items(snap, self.focus) - 1, now + step))
+            self.legend = False
+            return True
+        return False
+
+    def body(self, snap: DashboardSnapshot) -> RenderableType:
+        """The help page (keys, then the legend), or the frame of ``snap`` paged as the keys left it."""
+        if not self.legend:
+            return build_layout(snap, self.pages)
+        rows = [*self.view_keys, *PANE_KEYS_LINES]
+        width = max(len(k) for k, _ in rows)
+        keys = Text("keys\n", style="bold")
+        for key, what in rows:
+            keys.append(f"  {key:<{width}}  ", style="bold cyan")
+            keys.append(what + "\n")
+        return Group(keys, legend())
+
+    def status(self) -> list[str]:
+        """``["paging closed +3"]`` once the page keys were used (the pane and its offset), else nothing: for
+        a status bar."""
+        offset = self.pages.get(self.focus, 0)
+        if self.focus == PAGED[0] and not offset:
+            return []
+        return [f"paging {self.focus}" + (f" +{offset}" if offset else "")]
