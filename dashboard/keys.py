@@ -1,4 +1,5 @@
-"""Single keypresses from the controlling terminal, for ``arbtail``'s interactive views, without blocking asyncio.
+"""Single keypresses from the controlling terminal, for the interactive views (``arbtail``'s, ``runbot``'s live
+dashboard), without blocking asyncio.
 
 ``KeyReader`` puts the terminal on ``fd`` (stdin) in cbreak mode (``tty.setcbreak``: no line buffering, no echo;
 Ctrl-C and Ctrl-Z still send their signals), reads what is typed through ``loop.add_reader`` and puts key names
@@ -15,6 +16,10 @@ The saved termios attributes are put back on every exit path:
   process exits with the conventional status;
 * Ctrl-Z (SIGTSTP) — restored (and ``on_suspend`` called) before the process stops; cbreak again (and
   ``on_resume``) after ``fg``.
+
+A view that handles those signals itself (``runbot``: SIGTERM and SIGHUP close the session, its dashboard service
+handles Ctrl-Z) makes the reader with ``signals=False`` and calls ``restore``/``cbreak`` around its own suspend;
+leaving the ``with`` block still restores the terminal.
 
 ``terminal_keys`` is the switch the views use: a ``KeyReader`` on stdin when keys are wanted and both stdin and
 stdout are terminals, else ``None`` (a no-op: nothing changes on the terminal).
@@ -143,8 +148,10 @@ class KeyReader:
         *,
         on_suspend: Callable[[], None] | None = None,
         on_resume: Callable[[], None] | None = None,
+        signals: bool = True,
     ) -> None:
         self.fd = fd
+        self.signals = signals
         self.queue: asyncio.Queue[str] = asyncio.Queue()
         self.on_suspend = on_suspend
         self.on_resume = on_resume
@@ -159,7 +166,8 @@ class KeyReader:
         self._loop = asyncio.get_running_loop()
         self._saved = termios.tcgetattr(self.fd)  # termios.error when fd is no terminal: nothing changed yet
         try:
-            self._install_signals()
+            if self.signals:
+                self._install_signals()
             tty.setcbreak(self.fd, termios.TCSANOW)  # TCSANOW: keys typed just before are kept, not flushed
             self._loop.add_reader(self.fd, self._readable)
         except BaseException:
@@ -187,6 +195,11 @@ class KeyReader:
                 signal.signal(sig, previous)
         self._previous.clear()
         self.restore()
+
+    def cbreak(self) -> None:
+        """cbreak mode again (after ``restore``, e.g. when the process is resumed after Ctrl-Z)."""
+        with contextlib.suppress(termios.error, OSError):
+            tty.setcbreak(self.fd, termios.TCSANOW)
 
     def restore(self) -> None:
         """Put the saved attributes back (the terminal may be gone: then there is nothing to restore)."""

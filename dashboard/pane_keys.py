@@ -11,12 +11,13 @@ follower and playback.
 from __future__ import annotations
 
 from rich.console import Group, RenderableType
+from rich.layout import Layout
 from rich.text import Text
 
 from dashboard.models import DashboardSnapshot
 from dashboard.render_rich import PAGED, build_layout, legend
 
-__all__ = ["PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys"]
+__all__ = ["PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys", "status_bar", "with_status"]
 
 #: The keys, for a status bar.
 PANE_KEYS_HELP = "? help"
@@ -90,3 +91,24 @@ class PaneKeys:
         if self.focus == PAGED[0] and not offset:
             return []
         return [f"paging {self.focus}" + (f" +{offset}" if offset else "")]
+
+
+def with_status(body: RenderableType, status: Text | None) -> RenderableType:
+    """The full-screen ``body`` with a one-line status bar under it (the bar takes a row from the body, so the
+    frame is never pushed off the screen), or ``body`` as it is."""
+    if status is None:
+        return body
+    screen = Layout(name="screen")
+    screen.split_column(Layout(body, name="frame", ratio=1), Layout(status, name="status", size=1))
+    return screen
+
+
+def status_bar(label: str, style: str, parts: list[str], keys_help: str) -> Text:
+    """`` label  part  part   keys`` on one line (cut with an ellipsis when the terminal is narrower); ``parts``
+    and ``keys_help`` are shown as text, never markup."""
+    text = Text(no_wrap=True, overflow="ellipsis")
+    text.append(f" {label} ", style=style)
+    for part in parts:
+        text.append("  " + part)
+    text.append("   " + keys_help, style="dim")
+    return text

@@ -11,7 +11,7 @@
   anchored pacing, so slow folds or draws do not make it drift; ``dashboard.timeaxis.line_time`` is the one place that says which
   clock is the time axis).
 
-Keys, in the interactive view only and unless ``--no-keys`` (``tools.arbtail_keys`` reads them in cbreak mode
+Keys, in the interactive view only and unless ``--no-keys`` (``dashboard.keys`` reads them in cbreak mode
 and restores the terminal on every exit path, SIGTERM/SIGHUP and Ctrl-Z included). A status bar under the frame
 shows the state, speed, log time and the keys:
 
@@ -37,19 +37,18 @@ from collections.abc import Awaitable, Callable, Iterator
 from datetime import UTC, datetime, timedelta
 
 from rich.console import Console, Group, RenderableType
-from rich.layout import Layout
 from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
 from dashboard import timeaxis
-from dashboard.pane_keys import PANE_KEYS_HELP, PaneKeys
+from dashboard.keys import keys_available, terminal_keys
+from dashboard.pane_keys import PANE_KEYS_HELP, PaneKeys, status_bar, with_status
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.protocol import ReplaySource, SourceError
 from dashboard.text import safe_text
 from dashboard.timeaxis import TIME_FIELD, Clock, line_time
-from tools.arbtail_keys import keys_available, terminal_keys
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024
@@ -140,25 +139,6 @@ def _with_notice(body: RenderableType, notice: str) -> RenderableType:
     return Group(Text(safe_text(notice, 200), style="bold yellow"), body)
 
 
-def _with_status(body: RenderableType, status: Text | None) -> RenderableType:
-    """The full-screen ``body`` with a one-line status bar under it (the bar takes a row from the body, so the
-    frame is never pushed off the screen), or ``body`` as it is."""
-    if status is None:
-        return body
-    screen = Layout(name="screen")
-    screen.split_column(Layout(body, name="frame", ratio=1), Layout(status, name="status", size=1))
-    return screen
-
-
-def _bar(label: str, style: str, parts: list[str], keys_help: str) -> Text:
-    text = Text(no_wrap=True, overflow="ellipsis")
-    text.append(f" {label} ", style=style)
-    for part in parts:
-        text.append("  " + part)
-    text.append("   " + keys_help, style="dim")
-    return text
-
-
 @contextlib.contextmanager
 def _screen(
     reducer: Reducer,
@@ -168,7 +148,7 @@ def _screen(
     redraw: Callable[[], None],
 ) -> Iterator[tuple[Live, asyncio.Queue[str] | None]]:
     """The full-screen view (``Live`` on the alternate screen, restored on every exit) and where its keys come
-    from: ``keys``, else the terminal when ``read_keys`` (``tools.arbtail_keys``; Ctrl-Z stops the drawing and
+    from: ``keys``, else the terminal when ``read_keys`` (``dashboard.keys``; Ctrl-Z stops the drawing and
     ``redraw`` draws again on resume), else ``None``."""
     with (
         Live(build_layout(reducer.snapshot()), console=console, screen=True, auto_refresh=False) as live,
@@ -285,7 +265,7 @@ async def follow_updates(
                 at = _last_time(reducer, "market") or _last_time(reducer, "wall")
                 reason = _ended(reducer)
                 if frozen:
-                    status = _bar(
+                    status = status_bar(
                         "frozen", "bold black on yellow", ["still reading; the frame is held"], FOLLOW_KEYS
                     )
                 elif reason is not None:
@@ -294,12 +274,12 @@ async def follow_updates(
                         f"ended ({safe_text(reason, 40)})",
                         f"at {format_time(at)}",
                     ]
-                    status = _bar("ended", "bold white on blue", where, FOLLOW_KEYS)
+                    status = status_bar("ended", "bold white on blue", where, FOLLOW_KEYS)
                 else:
                     where = [safe_text(label, 60), f"at {format_time(at)}", *panes.status()]
-                    status = _bar("following", "bold black on green", where, FOLLOW_KEYS)
+                    status = status_bar("following", "bold black on green", where, FOLLOW_KEYS)
             live.update(
-                _with_status(_with_notice(panes.body(reducer.snapshot()), notice), status), refresh=True
+                with_status(_with_notice(panes.body(reducer.snapshot()), notice), status), refresh=True
             )
             drawn, shown = reducer.version, notice
 
@@ -370,8 +350,8 @@ async def view(
                 f"{clock} {at}",
                 f"events {shown.state.stats.applied}",
             ]  # the file was named on the command line
-            status = _bar("viewing", "bold black on cyan", [*parts, *panes.status()], VIEW_KEYS)
-            live.update(_with_status(panes.body(shown.snapshot()), status), refresh=True)
+            status = status_bar("viewing", "bold black on cyan", [*parts, *panes.status()], VIEW_KEYS)
+            live.update(with_status(panes.body(shown.snapshot()), status), refresh=True)
 
         if queue is None:
             return shown
@@ -539,8 +519,8 @@ class Player:
         """The one-line status bar: state, speed, position, events played, key help."""
         where = [f"×{self.speed:g}", format_time(self.clock), f"event {self.played}"]
         if self.paused:
-            return _bar("paused", "bold black on yellow", where, PLAYBACK_KEYS)
-        return _bar("playing", "bold black on green", where, PLAYBACK_KEYS)
+            return status_bar("paused", "bold black on yellow", where, PLAYBACK_KEYS)
+        return status_bar("playing", "bold black on green", where, PLAYBACK_KEYS)
 
     def _drain(self) -> None:
         while self.keys is not None:
@@ -598,7 +578,7 @@ async def playback(
     or prints a plain frame every second of wall time and at the end. Raises ``SourceError``.
 
     Keys (``Player``) come as names on ``keys``, or from the terminal when ``read_keys`` and the view is
-    interactive (``tools.arbtail_keys``; the terminal is restored on every exit). With keys, the interactive view
+    interactive (``dashboard.keys``; the terminal is restored on every exit). With keys, the interactive view
     has a status bar: playing/paused, speed, log time, events played, key help. Returns how many events were
     played (paced between ``start`` and ``end``)."""
     live_view = interactive(console)
@@ -611,14 +591,14 @@ async def playback(
     panes = PaneKeys(PLAYBACK_KEY_LINES)
     last_draw = 0.0
     drawn = -1
-    with_status = False
+    show_status = False
 
     def draw(final: bool = False) -> None:
         nonlocal last_draw, drawn
         now = time.monotonic()
         if live is not None and (final or now - last_draw >= 0.1):
             live.update(
-                _with_status(panes.body(reducer.snapshot()), player.status() if with_status else None),
+                with_status(panes.body(reducer.snapshot()), player.status() if show_status else None),
                 refresh=True,
             )
             last_draw, drawn = now, reducer.version
@@ -656,8 +636,8 @@ async def playback(
         ) as reader:
             if reader is not None:
                 player.keys = reader.queue
-            with_status = live is not None and player.keys is not None
-            if with_status:
+            show_status = live is not None and player.keys is not None
+            if show_status:
                 draw(final=True)
             async for batch in source.batches(reducer.note_skip):
                 for raw in batch:
