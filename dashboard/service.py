@@ -24,6 +24,12 @@ frame, the exit) it waits, bounded, for the pipeline's dispatcher thread to hand
 passed in by the composer; ``dashboard.checkpoints``) and then folds what the tee holds — the dispatcher's work
 is never run on the event loop. Without ``upstream_pending`` the service folds what has reached the tee.
 
+Keys in ``live`` mode (``keys=True`` and stdin is the same terminal; ``dashboard.keys``, cbreak mode, restored on
+every exit path and around Ctrl-Z): ``space`` freezes the drawing (the bot, the record and the folding go on; a
+status bar says so) and unfreezes it; ``Tab`` / ``PgDn`` / ``PgUp`` page a pane that does not fit and ``?``
+shows the keys and the legend (``dashboard.pane_keys``); ``End`` goes back to the live frame. Ctrl-C still
+stops the bot.
+
 Terminal hygiene in ``live`` mode: the terminal is restored (cursor shown, alternate screen left) on every exit
 path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside the ``async with``. Ctrl-Z
 (SIGTSTP) restores it before the process stops and takes it back (with a full redraw) after ``fg`` (SIGCONT);
@@ -53,7 +59,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Literal
 
-from rich.console import Console
+from rich.console import Console, RenderableType
 from rich.live import Live
 
 from dashboard.checkpoints import (
@@ -64,9 +70,12 @@ from dashboard.checkpoints import (
     stdlib_warning,
     wait_upstream,
 )
+from dashboard.keys import KeyReader, keys_available
+from dashboard.models import DashboardSnapshot
+from dashboard.pane_keys import PANE_KEYS_HELP, PaneKeys, status_bar, with_status
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
-from dashboard.render_rich import build_layout, frame_text
+from dashboard.render_rich import frame_text
 from dashboard.terminal_writer import TerminalWriter
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
@@ -77,6 +86,13 @@ TERMINAL_RECOVERED_AFTER_S = 5.0
 #: ``on_health(component, health, reason)`` — ``health`` is ``"degraded"`` or ``"running"``.
 OnHealth = Callable[[str, str, str], None]
 _CHUNK = 2000
+#: ``runbot``'s live keys, for its help page (``?``).
+LIVE_KEY_LINES = (
+    ("space", "freeze / unfreeze the drawing (the bot and its record go on)"),
+    ("End", "back to the live frame (unfreeze, first page of every pane)"),
+    ("Ctrl-C", "stop the bot (the session is closed and recorded)"),
+)
+LIVE_KEYS = f"space freeze · End live · {PANE_KEYS_HELP}"
 
 
 class DashboardService:
@@ -109,6 +125,7 @@ class DashboardService:
         settle_timeout_s: float = 1.0,
         close_timeout_s: float = 2.0,
         terminal_recovered_after_s: float = TERMINAL_RECOVERED_AFTER_S,
+        keys: bool = False,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -137,6 +154,12 @@ class DashboardService:
         self.terminal_recovered_after_s = terminal_recovered_after_s
         self.upstream_pending = upstream_pending
         self.settle_timeout_s = settle_timeout_s
+        self.keys = keys
+        self.panes = PaneKeys(LIVE_KEY_LINES)
+        self.frozen = False
+        self._frozen_snap: DashboardSnapshot | None = None  # the frame held while frozen
+        self._reader: KeyReader | None = None
+        self._keys_task: asyncio.Task[None] | None = None
         # dashboard.checkpoint events for fast seek (JSONL) and snapshots (PostgreSQL)
         self.checkpoints = (
             CheckpointEmitter(
@@ -164,12 +187,14 @@ class DashboardService:
                 redirect_stdout=True,
                 redirect_stderr=True,
             )
+            self._start_keys()  # before Live redirects sys.stdout
             self._live.start()
             self._install_terminal_signals()
         self._task = asyncio.create_task(self._run(), name="dashboard-refresh")
         return self
 
     async def __aexit__(self, *exc_info: object) -> None:
+        self._stop_keys()
         if self._task is not None:
             self._task.cancel()
             try:
@@ -201,6 +226,57 @@ class DashboardService:
         finally:
             writer.close(timeout=0)
 
+    # --- keys ---------------------------------------------------------------------------------------------
+
+    def _start_keys(self) -> None:
+        """Read keys from stdin when asked to and stdin is the terminal drawn on (never for a pipe or a test's
+        stream); a terminal that refuses cbreak mode means no keys, never an error."""
+        if not self.keys or self.stream is not sys.stdout or not keys_available():
+            return
+        reader = KeyReader(sys.stdin.fileno(), signals=False)  # runbot's signal handlers stay in charge
+        try:
+            reader.__enter__()
+        except Exception:  # noqa: BLE001 - termios.error, OSError: a view without keys
+            return
+        self._reader = reader
+        self._keys_task = asyncio.create_task(self._read_keys(reader.queue), name="dashboard-keys")
+
+    def _stop_keys(self) -> None:
+        if self._keys_task is not None:
+            self._keys_task.cancel()
+            self._keys_task = None
+        if self._reader is not None:
+            reader, self._reader = self._reader, None
+            reader.close()
+
+    async def _read_keys(self, queue: asyncio.Queue[str]) -> None:
+        while True:
+            self.press(await queue.get())
+
+    def press(self, key: str) -> bool:
+        """One key of the live view (see the module doc); ``True`` when it changed what is shown."""
+        if key == "space":
+            self.frozen = not self.frozen
+            self._frozen_snap = self.reducer.snapshot() if self.frozen else None
+        elif key == "end":
+            self.frozen, self._frozen_snap, self.panes = False, None, PaneKeys(LIVE_KEY_LINES)
+        elif not self.panes.press(key, self._frozen_snap or self.reducer.snapshot()):
+            return False
+        self._redraw_now = True
+        return True
+
+    def _live_body(self) -> RenderableType:
+        """The live frame: the snapshot as the pane keys leave it, with a status bar while frozen or paged."""
+        snap = self._frozen_snap if self._frozen_snap is not None else self.reducer.snapshot()
+        body = self.panes.body(snap)
+        if self.frozen:
+            bar = status_bar("frozen", "bold black on yellow", ["the bot and its record go on"], LIVE_KEYS)
+        elif self.panes.legend or self.panes.status():
+            bar = status_bar("live", "bold black on green", self.panes.status(), LIVE_KEYS)
+        else:
+            return body
+        return with_status(body, bar)
+
     # --- the terminal -------------------------------------------------------------------------------------
 
     def _install_terminal_signals(self) -> None:
@@ -228,7 +304,11 @@ class DashboardService:
                 live.stop()
         if self._writer is not None:  # the restore sequences reach the terminal before the process stops
             self._writer.wait_idle(self.close_timeout_s)
+        if self._reader is not None:
+            self._reader.restore()  # the shell gets its line mode back
         os.kill(os.getpid(), signal.SIGSTOP)  # returns when the shell sends SIGCONT (``fg``/``bg``)
+        if self._reader is not None:
+            self._reader.cbreak()
         if live is not None and self._live is live:
             try:
                 live.start()
@@ -331,10 +411,12 @@ class DashboardService:
         since = now - self._last_draw
         if self.mode == "live":
             due = (changed and since >= self.refresh_interval_s) or since >= self.idle_refresh_interval_s
+            if self.frozen:
+                due = False  # the frame is held (a key or a resize still redraws it, as it was)
             if self._redraw_now:
                 due, self._redraw_now = True, False
             if due and self._live is not None:
-                self._live.update(build_layout(self.reducer.snapshot()), refresh=True)
+                self._live.update(self._live_body(), refresh=True)
                 self._mark_drawn(now)
         elif self.mode == "plain":
             if changed and since >= self.plain_interval_s:

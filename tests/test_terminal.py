@@ -193,3 +193,31 @@ def test_third_party_output_does_not_corrupt_the_frame(pane_factory: Callable[..
     bot.wait_exit()
     assert_terminal_usable(pane, expect_rc=130)
     assert_session_closed(bot, reason="interrupted")
+
+
+def test_live_keys_freeze_help_and_back_to_live(tmp_path: Path) -> None:
+    """``runbot``'s live view reads keys (issue 14/15): ``space`` holds the frame (a status bar says the bot goes
+    on) while the record grows, ``?`` shows the keys and the legend, ``End`` is the live frame again; Ctrl-C
+    still stops the bot and the terminal is handed back."""
+    pane = Pane(tmp_path, width=120, height=40)
+    try:
+        bot = Bot(pane, "--speed 20000")
+        pane.keys("Space")
+        pane.wait(
+            lambda: " frozen " in pane.text() and "the bot and its record go on" in pane.text(), "frozen"
+        )
+        held = pane.text().splitlines()[:6]
+        grown = len(bot.events())
+        pane.wait(lambda: len(bot.events()) > grown + 50, "the record to grow while frozen")
+        assert pane.text().splitlines()[:6] == held  # the frame is held
+        pane.keys("?")
+        pane.wait(lambda: "keys" in pane.text() and "freeze / unfreeze" in pane.text(), "the help page")
+        pane.keys("End")
+        pane.wait(lambda: " frozen " not in pane.text() and "positions" in pane.text(), "the live frame")
+        pane.wait(lambda: pane.text().splitlines()[:6] != held, "the frame to move again")
+        pane.keys("C-c")
+        bot.wait_exit()
+        pane.wait(lambda: pane.flags() == "1 0", "the terminal back")
+        assert_terminal_usable(pane, expect_rc=130)
+    finally:
+        pane.close()

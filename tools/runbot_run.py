@@ -347,6 +347,7 @@ async def run_session(opts: RunOptions) -> int:
             emit_checkpoint=emit_checkpoint_event,
             upstream_pending=dispatcher_pending(pipeline),
             on_health=emit_terminal_health,
+            keys=service_mode == "live",  # space freeze, Tab/PgDn page, ? help (when stdin is the terminal)
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
             try:
