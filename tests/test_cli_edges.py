@@ -153,3 +153,24 @@ def test_the_database_url_variable_means_the_same_for_runbot_as_for_arbtail(
     )
     assert shown.returncode == 0, shown.stderr
     assert log.stem[:8] in shown.stdout
+
+
+def test_stats_lists_when_each_position_opened_and_closed(real_log: Path) -> None:
+    """Issue 14 item 2: ``arbtail stats`` gives each position's open and close times (market clock), as the
+    ``position.opened`` / ``position.closed`` events of the log say."""
+    from datetime import datetime
+
+    events = [orjson.loads(line) for line in real_log.read_bytes().splitlines()]
+    times = {}
+    for ev in events:
+        if ev.get("event") in ("position.opened", "position.closed"):
+            t = datetime.fromisoformat(ev["market_ts"]).strftime("%Y-%m-%d %H:%MZ")
+            times.setdefault(ev["position_id"], {})[ev["event"]] = t
+    out = CliRunner().invoke(app, ["stats", str(real_log)])
+    assert out.exit_code == 0
+    rows = {line.split()[0]: line for line in out.stdout.splitlines() if line.startswith("  P")}
+    assert times and set(times) <= set(rows)
+    for pid, seen in times.items():
+        assert f"opened {seen['position.opened']}" in rows[pid]
+        if "position.closed" in seen:
+            assert f"→ closed {seen['position.closed']}" in rows[pid]

@@ -158,8 +158,11 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         f"positions  opened {pf.positions_opened}, closed {pf.positions_closed}, open {pf.positions_open}"
     )
     for p in snap.positions:
+        opened = _when(p.entry_ts)
+        closed = f" → closed {_when(p.closed_ts)}" if p.closed_ts is not None else ""
         out.append(
             f"  {safe_text(p.position_id, 40)}  {safe_text(p.symbol, 12)}  {p.lifecycle:<11}"
+            f"  opened {opened}{closed}"
             f"  net {fmt_usd(p.net_pnl, signed=True)} USD  {safe_text(p.exit_reason or '', 40)}"
         )
     out.append(
@@ -168,6 +171,11 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         f" fees {fmt_usd(pf.fees)})"
     )
     return "\n".join(out) + "\n"
+
+
+def _when(t: datetime | None) -> str:
+    """A position's open or close time on the market clock, to the minute, UTC (``—`` when unknown)."""
+    return t.strftime("%Y-%m-%d %H:%MZ") if t is not None else "—"
 
 
 def _session_lines(stats: LogStats, shown: str | None) -> list[str]:
