@@ -3,9 +3,11 @@
 An asyncio task wakes every ``tick_s``, drains the reducer tee into the ``Reducer`` (in chunks, yielding to the
 event loop between them) and redraws
 
-* ``live``  — a Rich ``Live`` on the alternate screen, redrawn when the state changed and ``refresh_interval_s``
-  has passed, or every ``idle_refresh_interval_s`` otherwise (seed §5: ~1 s active, 5–10 s idle);
-* ``plain`` — a plain-text summary (no cursor control) every ``plain_interval_s`` when the state changed;
+* ``live``  — a Rich ``Live`` on the alternate screen, redrawn when something *visible* changed and
+  ``refresh_interval_s`` has passed, or every ``idle_refresh_interval_s`` otherwise (seed §5: ~1 s active,
+  5–10 s idle). What moves by itself — the wall clock's uptime and the count of events the heartbeats add — is
+  not activity (``visible_key``): with the market clock standing still the frame is redrawn at the idle pace;
+* ``plain`` — a plain-text summary (no cursor control) every ``plain_interval_s`` when something visible changed;
 * ``silent`` — nothing on screen; the reducer still runs (final frame, snapshots).
 
 The frame is a function of the events only, never of the wall clock, so the final frame here equals the frame
@@ -59,6 +61,7 @@ import time
 from collections.abc import Callable
 from typing import IO, Literal
 
+import msgspec
 from rich.console import Console, RenderableType
 from rich.live import Live
 
@@ -93,6 +96,20 @@ LIVE_KEY_LINES = (
     ("Ctrl-C", "stop the bot (the session is closed and recorded)"),
 )
 LIVE_KEYS = f"space freeze · End live · {PANE_KEYS_HELP}"
+
+
+def visible_key(snap: DashboardSnapshot) -> bytes:
+    """``snap`` without what moves by itself between events — the wall-clock uptime, the last event's time and
+    the count of events folded (heartbeats add one a second) — as bytes to compare: two snapshots with equal keys
+    draw frames that differ only in those figures, which is not activity worth a redraw (issue 15)."""
+    session = snap.session
+    quiet = msgspec.structs.replace(
+        session,
+        wall_uptime_s=None,
+        events_applied=0,
+        ingest=msgspec.structs.replace(session.ingest, applied=0),
+    )
+    return msgspec.json.encode(msgspec.structs.replace(snap, session=quiet, generated_at=None))
 
 
 class DashboardService:
@@ -144,7 +161,9 @@ class DashboardService:
         self._redraw_now = False
         self._live: Live | None = None
         self._task: asyncio.Task[None] | None = None
-        self._drawn_version = -1
+        self._seen_version = -1  # the reducer's version ``_state_key`` was taken at
+        self._drawn_key = b""  # ``visible_key`` of the frame on screen
+        self._state_key = b""  # ``visible_key`` of the state now
         self._last_draw = 0.0
         self.on_warning = on_warning or stdlib_warning(__name__)
         self.on_health = on_health
@@ -407,7 +426,10 @@ class DashboardService:
 
     def _maybe_draw(self) -> None:
         now = time.monotonic()
-        changed = self.reducer.version != self._drawn_version
+        if self.reducer.version != self._seen_version:  # something was folded: is any of it visible?
+            self._seen_version = self.reducer.version
+            self._state_key = visible_key(self.reducer.snapshot())
+        changed = self._state_key != self._drawn_key
         since = now - self._last_draw
         if self.mode == "live":
             due = (changed and since >= self.refresh_interval_s) or since >= self.idle_refresh_interval_s
@@ -426,6 +448,7 @@ class DashboardService:
                 self._mark_drawn(now)
 
     def _mark_drawn(self, now: float) -> None:
-        self._drawn_version = self.reducer.version
+        self._seen_version = self.reducer.version
+        self._drawn_key = self._state_key = visible_key(self.reducer.snapshot())
         self._last_draw = now
         self.frames_drawn += 1
