@@ -22,6 +22,7 @@ import orjson
 import pytest
 from support_runs import Run, run_bot_in_process, trades
 
+import dashboard.pane_keys as pane_keys_module
 import dashboard.service as service_module
 import tools.runbot_cli as runbot_cli
 import tools.runbot_run as runbot_run
@@ -72,7 +73,8 @@ def test_every_emitted_event_validates_against_its_model(baseline: Run) -> None:
 
 
 @pytest.mark.parametrize(
-    ("mode", "patched", "fallback"), [("live", "build_layout", "plain"), ("plain", "plain_summary", "silent")]
+    ("mode", "patched", "fallback"),
+    [("live", "pane_keys.build_layout", "plain"), ("plain", "service.plain_summary", "silent")],
 )
 def test_renderer_raising_steps_down_once_and_the_bot_trades_the_same(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, baseline: Run, mode: str, patched: str, fallback: str
@@ -83,7 +85,8 @@ def test_renderer_raising_steps_down_once_and_the_bot_trades_the_same(
         calls.append(1)
         raise RuntimeError("renderer bug")
 
-    monkeypatch.setattr(service_module, patched, broken)
+    module, name = patched.split(".")
+    monkeypatch.setattr({"pane_keys": pane_keys_module, "service": service_module}[module], name, broken)
     run = run_bot_in_process(tmp_path, mode=mode)
     _completed_like(run, baseline)
     assert calls, "the renderer was never called"
