@@ -59,11 +59,9 @@ import signal
 import sys
 import time
 from collections.abc import Callable
-from typing import IO, Literal
+from typing import IO, TYPE_CHECKING, Literal
 
 import msgspec
-from rich.console import Console, RenderableType
-from rich.live import Live
 
 from dashboard.checkpoints import (
     CheckpointEmitter,
@@ -75,12 +73,16 @@ from dashboard.checkpoints import (
 )
 from dashboard.keys import KeyReader, keys_available
 from dashboard.models import DashboardSnapshot
-from dashboard.pane_keys import PANE_KEYS_HELP, PaneKeys, status_bar, with_status
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
-from dashboard.render_rich import frame_text
 from dashboard.terminal_writer import TerminalWriter
 from logging_pipeline.sinks.reducer_tee import ReducerTee
+
+if TYPE_CHECKING:  # Rich is imported when a live view starts: without it, runbot still runs (plain output)
+    from rich.console import RenderableType
+    from rich.live import Live
+
+    from dashboard.pane_keys import PaneKeys
 
 Mode = Literal["live", "plain", "silent"]
 #: A stalled terminal counts as reading again once it has dropped no frame for this long (seconds) and has nothing
@@ -95,7 +97,7 @@ LIVE_KEY_LINES = (
     ("End", "back to the live frame (unfreeze, first page of every pane)"),
     ("Ctrl-C", "stop the bot (the session is closed and recorded)"),
 )
-LIVE_KEYS = f"space freeze · End live · {PANE_KEYS_HELP}"
+LIVE_KEYS = "space freeze · End live · ? help"
 
 
 def visible_key(snap: DashboardSnapshot) -> bytes:
@@ -174,7 +176,7 @@ class DashboardService:
         self.upstream_pending = upstream_pending
         self.settle_timeout_s = settle_timeout_s
         self.keys = keys
-        self.panes = PaneKeys(LIVE_KEY_LINES)
+        self.panes: PaneKeys | None = None  # the pane keys' state, once a live view is up
         self.frozen = False
         self._frozen_snap: DashboardSnapshot | None = None  # the frame held while frozen
         self._reader: KeyReader | None = None
@@ -198,6 +200,21 @@ class DashboardService:
         if self.mode in ("live", "plain"):
             self._writer = TerminalWriter(self.stream)
         if self.mode == "live":
+            try:
+                from rich.console import Console
+                from rich.live import Live
+
+                from dashboard.pane_keys import PaneKeys
+            except ImportError as exc:  # seed §6.5: no Rich, a plain-text dashboard (and one warning)
+                self.mode = "plain"
+                self.on_warning(
+                    f"the live dashboard needs Rich, which cannot be imported ({exc}): plain text output instead",
+                    component="dashboard",
+                    from_mode="live",
+                    to_mode="plain",
+                )
+        if self.mode == "live":
+            self.panes = PaneKeys(LIVE_KEY_LINES)
             console = Console(file=self._writer, width=self.width, force_terminal=self.force_terminal)
             self._live = Live(
                 console=console,
@@ -278,15 +295,21 @@ class DashboardService:
             self.frozen = not self.frozen
             self._frozen_snap = self.reducer.snapshot() if self.frozen else None
         elif key == "end":
-            self.frozen, self._frozen_snap, self.panes = False, None, PaneKeys(LIVE_KEY_LINES)
-        elif not self.panes.press(key, self._frozen_snap or self.reducer.snapshot()):
+            self.frozen, self._frozen_snap = False, None
+            if self.panes is not None:
+                self.panes = type(self.panes)(LIVE_KEY_LINES)
+        elif self.panes is None or not self.panes.press(key, self._frozen_snap or self.reducer.snapshot()):
             return False
         self._redraw_now = True
         return True
 
     def _live_body(self) -> RenderableType:
         """The live frame: the snapshot as the pane keys leave it, with a status bar while frozen or paged."""
+        from dashboard.pane_keys import PaneKeys, status_bar, with_status
+
         snap = self._frozen_snap if self._frozen_snap is not None else self.reducer.snapshot()
+        if self.panes is None:
+            self.panes = PaneKeys(LIVE_KEY_LINES)
         body = self.panes.body(snap)
         if self.frozen:
             bar = status_bar("frozen", "bold black on yellow", ["the bot and its record go on"], LIVE_KEYS)
@@ -363,6 +386,10 @@ class DashboardService:
     def final_frame(self, width: int) -> str:
         """The current frame as plain text at ``width`` columns (no colour, no control codes)."""
         self.drain()
+        try:
+            from dashboard.render_rich import frame_text
+        except ImportError:  # no Rich: the plain summary is the frame
+            return plain_summary(self.reducer.snapshot())
         return frame_text(self.reducer.snapshot(), width)
 
     async def _run(self) -> None:

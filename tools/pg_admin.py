@@ -27,8 +27,6 @@ from pathlib import Path
 from typing import IO, Any
 
 import asyncpg
-from rich.console import Console
-from rich.table import Table
 
 from dashboard.reducer import Reducer
 from dashboard.sources.postgres import PostgresSourceError, resolve_session
@@ -191,6 +189,9 @@ def format_sessions(sessions: list[SessionSummary]) -> str:
     it pipes into ``grep``/``awk``). ``health`` carries how a stopped session ended (``stopped (interrupted)``)."""
     if not sessions:
         return "(no sessions)\n"
+    from rich.console import Console
+    from rich.table import Table
+
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
     for name, justify in (
         ("session", "left"),

@@ -123,6 +123,8 @@ def runbot(
         _replay_from_db(cfg.dashboard.persistence.dsn, dashboard_replay, width)
         return
     mode = dashboard_mode or DashboardMode(cfg.dashboard.mode)
+    if mode == DashboardMode.live and not _rich_importable():
+        mode = DashboardMode.plain  # seed §6.5: a plain-text dashboard, said once
     if mode == DashboardMode.live and not sys.stdout.isatty():
         mode = DashboardMode.plain
     level = (log_level or cfg.logging.level).upper()
@@ -160,6 +162,18 @@ def runbot(
     except (KeyboardInterrupt, asyncio.CancelledError):  # a signal before the bot started (session not open)
         code = 130
     raise typer.Exit(code)
+
+
+def _rich_importable() -> bool:
+    """Whether Rich (the live dashboard's renderer) can be imported; if not, one warning line on stderr."""
+    try:
+        import rich  # noqa: F401
+    except ImportError as exc:
+        typer.echo(
+            f"runbot: warning: the live dashboard needs Rich ({exc}); plain text output instead", err=True
+        )
+        return False
+    return True
 
 
 def check_log_dir(path: Path) -> None:
