@@ -27,6 +27,8 @@ from pydantic import (
     model_validator,
 )
 
+from control.address import DEFAULT_HOST, is_loopback
+
 STRATEGY_NAME = "funding_arbitrage"
 
 
@@ -161,6 +163,45 @@ class PersistenceConfig(_Model):
     retention_keep_last: int | None = Field(default=None, ge=1)  # ... but always keep the N newest sessions
 
 
+#: The shortest ``dashboard.server.token`` accepted (characters): a bearer token is the only lock on the API.
+MIN_TOKEN_CHARS = 16
+
+
+class ServerConfig(_Model):
+    """The read-only control server inside the bot (``control``; opt-in). ``runbot --serve [HOST:]PORT``
+    enables it and overrides ``host``/``port``.
+
+    ``host``: where it listens (default loopback only); ``port``: 0 asks the system for a free one; ``token``:
+    when set, every endpoint but ``/healthz`` needs ``Authorization: Bearer <token>`` (at least
+    ``MIN_TOKEN_CHARS`` characters; redacted from the logs like the other secrets). A host that is not loopback
+    (``control.address.is_loopback``) without a token is an error, whether or not ``enabled`` is set, so
+    ``--serve`` can never expose an open API."""
+
+    enabled: bool = False
+    host: str = DEFAULT_HOST
+    port: int = Field(default=8765, ge=0, le=65535)
+    token: SecretStr | None = None
+
+    @field_validator("host")
+    @classmethod
+    def _host(cls, v: str) -> str:
+        v = v.strip()
+        if not v or any(c.isspace() for c in v):
+            raise ValueError("host must be an address or a name without spaces")
+        return v
+
+    @model_validator(mode="after")
+    def _safe(self) -> ServerConfig:
+        if self.token is not None and len(self.token.get_secret_value()) < MIN_TOKEN_CHARS:
+            raise ValueError(f"token must be at least {MIN_TOKEN_CHARS} characters")
+        if self.token is None and not is_loopback(self.host):
+            raise ValueError(
+                f"host {self.host!r} is not a loopback address: serving beyond this machine needs a token "
+                "(set dashboard.server.token; clients send Authorization: Bearer <token>)"
+            )
+        return self
+
+
 class DashboardConfig(_Model):
     """How the live dashboard is shown; the CLI's ``--dashboard-mode`` overrides ``mode``."""
 
@@ -170,6 +211,7 @@ class DashboardConfig(_Model):
     max_event_rows: int = Field(default=20, ge=1)
     width: int | None = Field(default=None, ge=40)
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
+    server: ServerConfig = Field(default_factory=ServerConfig)
 
 
 class LoggingConfig(_Model):
@@ -216,6 +258,8 @@ class BotConfig(_Model):
         ]
         if self.dashboard.persistence.dsn:
             found.append(self.dashboard.persistence.dsn)
+        if self.dashboard.server.token is not None:
+            found.append(self.dashboard.server.token.get_secret_value())
         return [s for s in found if s]
 
 
@@ -336,6 +380,7 @@ __all__ = [
     "LoggingConfig",
     "MarketConfig",
     "PersistenceConfig",
+    "ServerConfig",
     "StrategyConfig",
     "VenueConfig",
     "load_config",

@@ -27,11 +27,11 @@ import pytest
 from events_builder import Events, mark, round_trip
 from rich.console import Console
 
+from dashboard import keys as arbtail_keys
+from dashboard.keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
 from dashboard.reducer import Reducer
 from dashboard.sources.file_source import JsonlSource
 from dashboard.timeaxis import line_time
-from dashboard import keys as arbtail_keys
-from dashboard.keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
 from tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, format_time, playback
 
 BASE = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)

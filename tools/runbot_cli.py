@@ -3,6 +3,7 @@
     runbot --config configs/funding_arb_paper.yml                     # live dashboard (plain when not a TTY)
     runbot --config configs/funding_arb_paper.yml --speed 0 --dashboard-mode=plain
     runbot --config configs/funding_arb_paper.yml --dashboard-mode=off # the classic console log
+    runbot --config configs/funding_arb_paper.yml --serve 8765         # + the read-only API on 127.0.0.1:8765
 
 The command line only: options, the config check and the checks of where logs go, before anything starts. The
 session itself — sinks, pipeline, dashboard, the bot, the close on every exit path — is ``tools.runbot_run``,
@@ -18,11 +19,14 @@ import tempfile
 from decimal import Decimal, InvalidOperation
 from enum import Enum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tools.pg_cli import register_commands as register_pg_commands
+
+if TYPE_CHECKING:
+    from bot.config import BotConfig
 
 #: The config that runs out of the box (named in the message when ``--config`` is missing).
 EXAMPLE_CONFIG = "configs/funding_arb_paper.yml"
@@ -99,6 +103,17 @@ def runbot(
             "--dashboard-replay", help="Draw session ID (or prefix, or 'latest') from PostgreSQL and exit."
         ),
     ] = None,
+    serve: Annotated[
+        str | None,
+        typer.Option(
+            "--serve",
+            metavar="[HOST:]PORT",
+            show_default=False,
+            help="Serve the read-only control API (/api/snapshot, /api/events, /api/stream, /metrics) on "
+            "HOST:PORT (HOST defaults to dashboard.server.host, 127.0.0.1; port 0 picks a free one). A "
+            "HOST that is not loopback needs dashboard.server.token.",
+        ),
+    ] = None,
 ) -> None:
     """Run the bot (when no sub-command is given)."""
     if ctx.invoked_subcommand is not None:
@@ -122,6 +137,8 @@ def runbot(
     if dashboard_replay is not None:
         _replay_from_db(cfg.dashboard.persistence.dsn, dashboard_replay, width)
         return
+    if serve is not None:
+        cfg = with_server(cfg, serve)
     mode = dashboard_mode or DashboardMode(cfg.dashboard.mode)
     if mode == DashboardMode.live and not _rich_importable():
         mode = DashboardMode.plain  # seed §6.5: a plain-text dashboard, said once
@@ -162,6 +179,30 @@ def runbot(
     except (KeyboardInterrupt, asyncio.CancelledError):  # a signal before the bot started (session not open)
         code = 130
     raise typer.Exit(code)
+
+
+def with_server(cfg: BotConfig, serve: str) -> BotConfig:
+    """``cfg`` with ``--serve [HOST:]PORT`` applied: ``dashboard.server`` enabled on that address (the host
+    defaults to the configured one), checked by the config's own rule (``bot.config.ServerConfig``: a host that
+    is not loopback needs the config's token). A bad address or a refused one exits with code 2."""
+    from pydantic import ValidationError
+
+    from bot.config import ServerConfig
+    from control.address import parse_bind
+
+    try:
+        host, port = parse_bind(serve)
+    except ValueError as exc:
+        typer.echo(f"runbot: --serve {exc}", err=True)
+        raise typer.Exit(2) from None
+    current = cfg.dashboard.server
+    try:
+        server = ServerConfig(enabled=True, host=host or current.host, port=port, token=current.token)
+    except ValidationError as exc:
+        why = "; ".join(e["msg"].removeprefix("Value error, ") for e in exc.errors())
+        typer.echo(f"runbot: --serve {serve}: {why}", err=True)
+        raise typer.Exit(2) from None
+    return cfg.model_copy(update={"dashboard": cfg.dashboard.model_copy(update={"server": server})})
 
 
 def _rich_importable() -> bool:

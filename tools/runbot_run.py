@@ -1,8 +1,10 @@
 """One ``runbot`` session: builds the sinks for the chosen mode, enters ``Pipeline`` and ``DashboardService``
 (handing the dashboard its logging callables: warnings and checkpoints, so ``dashboard/`` never imports the
 logger), runs ``bot.runner.run_bot`` and closes the session (``session.stopped`` with its final health) on every
-exit path: normal end, Ctrl-C / SIGTERM / SIGHUP (cancellation) and crashes. ``tools.runbot_cli`` is the
-command line that calls ``run_session``.
+exit path: normal end, Ctrl-C / SIGTERM / SIGHUP (cancellation) and crashes. With ``dashboard.server`` enabled
+(``--serve``) it also binds the read-only control server's socket before anything starts, tees the pipeline to
+its ring, starts it on this loop before the bot and stops it (bounded) right after ``session.stopped``
+(``control``). ``tools.runbot_cli`` is the command line that calls ``run_session``.
 """
 
 from __future__ import annotations
@@ -70,6 +72,59 @@ def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sin
         stamp = datetime.now(UTC).strftime("%Y%m%d_%H%M%S")
         sinks.append(TextLogSink(opts.log_dir / f"session_{stamp}.log"))
     return sinks, jsonl
+
+
+async def _start_control(
+    opts: RunOptions,
+    ring: Any,
+    sock: Any,
+    reducer: Reducer,
+    jsonl: JsonlSink,
+    pipeline: Pipeline,
+    tee: ReducerTee,
+    service: DashboardService,
+) -> Any:
+    """Start the read-only control server (``control.server``) on ``sock``, on this loop; ``None`` (with a
+    warning, the socket closed) if it does not come up: the bot goes on without it. Its ``/metrics`` read the
+    pipeline's and the dashboard's counters through a probe built here."""
+    from control.metrics import RuntimeStats
+    from control.server import ControlServer
+
+    def runtime() -> RuntimeStats:
+        return RuntimeStats(
+            dispatch_queue=pipeline.tee.backlog,
+            dispatch_dropped=pipeline.tee.dropped,
+            dispatch_errors=pipeline.tee.errors,
+            reducer_queue=tee.pending,
+            frames_dropped=service.frames_dropped,
+            sinks=tuple((sink.name, sink.health) for sink in pipeline.sinks),
+        )
+
+    token = opts.config.dashboard.server.token
+    server = ControlServer(
+        reducer=reducer,
+        jsonl=jsonl.path,
+        token=token.get_secret_value() if token is not None else None,
+        runtime=runtime,
+        upstream_pending=dispatcher_pending(pipeline),
+        ring=ring,
+        sock=sock,
+    )
+    try:
+        url = await server.start()
+    except Exception as exc:  # noqa: BLE001 - the API is an extra: the bot runs without it
+        await server.stop()
+        log.warning(f"control server did not start ({type(exc).__name__}: {exc}); the bot goes on without it")
+        return None
+    except BaseException:
+        await server.stop()
+        raise
+    auth = "token required" if token is not None else "open to this machine only"
+    log.info(
+        f"control server listening on {url} ({auth}): /api/snapshot, /api/events, /api/stream, /metrics",
+        url=url,
+    )
+    return server
 
 
 def _frame_width(opts: RunOptions) -> int:
@@ -313,6 +368,19 @@ async def run_session(opts: RunOptions) -> int:
         return 2
     if pg_sink is not None:
         sinks.append(pg_sink)
+    ring, sock = None, None
+    if opts.config.dashboard.server.enabled:  # bound now: a port in use is an error before anything runs
+        from control.ring import RingSink
+        from control.server import bind_socket
+
+        where = opts.config.dashboard.server
+        try:
+            sock = bind_socket(where.host, where.port)
+        except OSError as exc:
+            typer.echo(f"runbot: cannot serve on {where.host}:{where.port}: {exc.strerror or exc}", err=True)
+            return 2
+        ring = RingSink()
+        sinks.append(ring)
     current = asyncio.current_task()
     signals: _Signals | None = None
     if current is not None:
@@ -350,7 +418,10 @@ async def run_session(opts: RunOptions) -> int:
             keys=service_mode == "live",  # space freeze, Tab/PgDn page, ? help (when stdin is the terminal)
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
+            control = None
             try:
+                if ring is not None and sock is not None:
+                    control = await _start_control(opts, ring, sock, reducer, jsonl, pipeline, tee, service)
                 await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
                 reason, health = "completed", "stopped"
             except asyncio.CancelledError:
@@ -378,6 +449,10 @@ async def run_session(opts: RunOptions) -> int:
                     SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
                 )
                 log.emit(SessionStopped(reason=reason, health=health), message=f"Session {reason}")
+                if control is not None:  # after session.stopped, so the streams end with it; bounded
+                    await control.stop()
+                elif sock is not None:
+                    sock.close()
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)

@@ -1,0 +1,376 @@
+"""The HTTP surface: a Starlette app with the read-only endpoints and the guard every request passes.
+
+Endpoints (all ``GET``; JSON unless said otherwise):
+
+* ``/healthz`` → ``{"status": "ok"}`` (no token needed: liveness probes; says nothing about the session);
+* ``/api/snapshot`` → ``{"session_id", "seq", "version", "snapshot": DashboardSnapshot}`` (``control.snapshots``);
+* ``/api/events?after_seq=N&limit=M`` → ``{"session_id", "after_seq", "limit", "source", "last_seq",
+  "next_after_seq", "more", "events": [...]}``: up to ``M`` (1–``MAX_LIMIT``, default ``DEFAULT_LIMIT``) events with
+  ``seq > N`` (default 0), in order, from the ring or — for events no longer in it — the session's JSONL
+  (``source``). ``events`` are the JSONL lines themselves, spliced in as JSON values (no re-encoding). Page on
+  with ``after_seq=next_after_seq`` while ``more``;
+* ``/api/stream`` → ``text/event-stream`` (``control.hub``): a snapshot, then every event; resumable with
+  ``Last-Event-ID`` (what ``EventSource`` sends on reconnect; it wins over the query) or ``?after_seq=N``;
+* ``/metrics`` → Prometheus text exposition (``control.metrics``).
+
+**The guard** (``Guard``, pure ASGI middleware, so it also covers the streaming response) on every request:
+a query string longer than ``MAX_QUERY_BYTES`` → 414; a body longer than ``MAX_BODY_BYTES`` (declared or
+streamed) → 413; with a token configured, every path but ``/healthz`` needs ``Authorization: Bearer <token>``
+(compared with ``hmac.compare_digest``; missing or wrong → 401); without a token (the server is then bound to
+loopback, ``control.address``) the ``Host`` header must name a loopback host, so a web page in the operator's
+browser cannot reach the API through DNS rebinding. Every response carries a restrictive
+Content-Security-Policy (nothing may be loaded, framed or submitted), ``nosniff``, ``no-referrer`` and
+``no-store``; no CORS header is ever sent, so other origins cannot read the API from a browser. Part 2's page
+will widen the CSP for ``/`` only, to ``'self'`` sources.
+
+Errors are JSON, always: ``{"error": <code>, "message": <text>, "status": <int>}`` — for the guard's refusals,
+a malformed query (400), an unknown path (404), a wrong method (405), a full server (503) and a bug (500).
+Log-derived text reaches a client only inside JSON strings (event lines, the snapshot), never as markup.
+
+Why Starlette rather than aiohttp: the server must live on the bot's own event loop as one more task, and
+``uvicorn.Server(config).serve()`` is exactly that (a coroutine; we pass it the bound socket and keep it from
+installing signal handlers, which ``runbot`` owns); Starlette is a small ASGI toolkit without a framework
+around it (routing, requests, ``StreamingResponse``) whose pure-ASGI middleware wraps streaming responses too;
+ASGI keeps the app independent of the server, so ``arbtail serve`` (part 2) and the tests (``httpx``'s
+``ASGITransport``) run the same app without a socket. aiohttp would do as well, but brings its own server and
+client stack and its own middleware model; the ASGI pair is the better-kept one here.
+"""
+
+from __future__ import annotations
+
+import hmac
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response, StreamingResponse
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from control.address import is_loopback
+from control.hub import StreamClient, StreamHub
+from control.metrics import exposition
+from control.snapshots import SnapshotSource
+
+DEFAULT_LIMIT = 100
+MAX_LIMIT = 1000
+MAX_QUERY_BYTES = 1024
+MAX_BODY_BYTES = 16 * 1024
+MAX_SEQ = 2**63 - 1
+CSP = "default-src 'none'; frame-ancestors 'none'; base-uri 'none'; form-action 'none'"
+SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+)
+OPEN_PATHS = frozenset({"/healthz"})
+
+
+class ApiError(Exception):
+    """A refusal answered as a JSON error (``status`` 4xx/5xx, a short ``code``, a human ``message``)."""
+
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status, self.code, self.message = status, code, message
+
+
+def error_body(status: int, code: str, message: str) -> bytes:
+    return orjson.dumps({"error": code, "message": message, "status": status})
+
+
+def json_error(status: int, code: str, message: str, headers: dict[str, str] | None = None) -> Response:
+    return Response(error_body(status, code, message), status, headers=headers, media_type="application/json")
+
+
+def _json(body: bytes) -> Response:
+    return Response(body, media_type="application/json")
+
+
+@dataclass
+class ControlState:
+    """What the endpoints read: the snapshot source, the ring and hub, the metrics registry."""
+
+    snapshots: SnapshotSource
+    hub: StreamHub
+    registry: CollectorRegistry
+
+
+# --- query parsing -------------------------------------------------------------------------------------------
+
+
+def _seq_value(name: str, text: str) -> int:
+    text = text.strip()
+    if not text.isascii() or not text.isdigit() or len(text) > 19 or int(text) > MAX_SEQ:
+        raise ApiError(400, "bad_query", f"{name} must be an integer from 0 to {MAX_SEQ}")
+    return int(text)
+
+
+def parse_query(request: Request, allowed: dict[str, int | None]) -> dict[str, int | None]:
+    """The integer query parameters in ``allowed`` (name → default); an unknown or repeated parameter or a value
+    that is not a non-negative integer is a 400."""
+    out = dict(allowed)
+    seen: set[str] = set()
+    for key, value in request.query_params.multi_items():
+        if key not in allowed:
+            names = ", ".join(sorted(allowed)) or "none"
+            raise ApiError(400, "bad_query", f"unknown query parameter {key[:40]!r} (accepted: {names})")
+        if key in seen:
+            raise ApiError(400, "bad_query", f"query parameter {key!r} given twice")
+        seen.add(key)
+        out[key] = _seq_value(key, value)
+    return out
+
+
+# --- endpoints ---------------------------------------------------------------------------------------------
+
+
+def _state(request: Request) -> ControlState:
+    return request.app.state.control  # type: ignore[no-any-return]
+
+
+async def healthz(request: Request) -> Response:
+    parse_query(request, {})
+    return _json(b'{"status":"ok"}')
+
+
+async def snapshot(request: Request) -> Response:
+    parse_query(request, {})
+    st = _state(request)
+    st.hub.ring.pump()
+    return _json(st.snapshots.current().body)
+
+
+async def events(request: Request) -> Response:
+    q = parse_query(request, {"after_seq": 0, "limit": DEFAULT_LIMIT})
+    after, limit = q["after_seq"], q["limit"]
+    assert after is not None and limit is not None
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ApiError(400, "bad_query", f"limit must be from 1 to {MAX_LIMIT}")
+    st = _state(request)
+    try:
+        items, source = await st.hub.read_after(after, limit)
+    except OSError as exc:
+        raise ApiError(
+            503, "history_unavailable", f"the session's JSONL cannot be read: {exc.strerror or exc}"
+        ) from None
+    snap = st.snapshots.current()
+    ring_last = st.hub.ring.last_seq
+    last = max(snap.seq, ring_last if ring_last is not None else 0)
+    next_after = items[-1][0] if items else after
+    head = orjson.dumps(
+        {
+            "session_id": snap.session_id,
+            "after_seq": after,
+            "limit": limit,
+            "source": source if items else "none",
+            "last_seq": last,
+            "next_after_seq": next_after,
+            "more": next_after < last,
+        }
+    )
+    body = b"".join((head[:-1], b',"events":[', b",".join([line for _, line in items]), b"]}"))
+    return _json(body)
+
+
+class _EventStream(StreamingResponse):
+    """``StreamingResponse`` that always unregisters its client, however the response ends (client gone,
+    server stopping, cancelled)."""
+
+    def __init__(self, hub: StreamHub, client: StreamClient, after_seq: int | None) -> None:
+        self._hub, self._client = hub, client
+        self._body = hub.stream(client, after_seq)
+        super().__init__(
+            self._body,
+            media_type="text/event-stream",
+            headers={"cache-control": "no-store", "x-accel-buffering": "no"},
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        try:
+            await super().__call__(scope, receive, send)
+        finally:
+            self._hub.clients.discard(self._client)
+            try:
+                await self._body.aclose()
+            except Exception:  # noqa: BLE001 - closing a finished or broken generator must not raise here
+                pass
+
+
+async def stream(request: Request) -> Response:
+    q = parse_query(request, {"after_seq": None})
+    after = q["after_seq"]
+    last_id = request.headers.get("last-event-id")
+    if last_id is not None and last_id.strip():
+        after = _seq_value("Last-Event-ID", last_id)
+    st = _state(request)
+    if request.method == "HEAD":
+        return Response(b"", media_type="text/event-stream")
+    client = st.hub.try_open()
+    if client is None:
+        if st.hub.closed:
+            raise ApiError(503, "stopping", "the server is stopping")
+        raise ApiError(503, "too_many_streams", f"at most {st.hub.max_clients} stream clients at once")
+    return _EventStream(st.hub, client, after)
+
+
+async def metrics(request: Request) -> Response:
+    parse_query(request, {})
+    st = _state(request)
+    return Response(exposition(st.registry), media_type=CONTENT_TYPE_LATEST)
+
+
+# --- errors ----------------------------------------------------------------------------------------------------
+
+
+async def _api_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, ApiError)
+    return json_error(exc.status, exc.code, exc.message)
+
+
+async def _http_error(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, HTTPException)
+    codes = {404: "not_found", 405: "method_not_allowed"}
+    code = codes.get(exc.status_code, "http_error")
+    message = {404: "no such endpoint", 405: "method not allowed"}.get(exc.status_code, str(exc.detail))
+    return json_error(exc.status_code, code, message, headers=dict(exc.headers or {}))
+
+
+async def _server_error(request: Request, exc: Exception) -> Response:
+    return json_error(500, "internal_error", "internal server error")
+
+
+# --- the guard -------------------------------------------------------------------------------------------------
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+def _host_name(host_header: str) -> str:
+    """The host part of a ``Host`` header (``name``, ``name:port``, ``[v6]:port``)."""
+    h = host_header.strip()
+    if h.startswith("["):
+        return h[1 : h.find("]")] if "]" in h else h
+    return h.rsplit(":", 1)[0] if h.count(":") == 1 else h
+
+
+class Guard:
+    """Pure ASGI middleware: size limits, the token, the ``Host`` check and the security headers (see the
+    module docstring)."""
+
+    def __init__(
+        self,
+        app: ASGIApp,
+        *,
+        token: str | None,
+        max_query_bytes: int = MAX_QUERY_BYTES,
+        max_body_bytes: int = MAX_BODY_BYTES,
+    ) -> None:
+        self.app = app
+        self._token = token.encode() if token else None
+        self.max_query_bytes = max_query_bytes
+        self.max_body_bytes = max_body_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def secured_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+                headers = list(message.get("headers", []))
+                names = {k.lower() for k, _ in headers}
+                headers.extend(h for h in SECURITY_HEADERS if h[0] not in names)
+                if b"cache-control" not in names:
+                    headers.append((b"cache-control", b"no-store"))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        refusal = self._refusal(scope)
+        if refusal is not None:
+            await self._respond(secured_send, *refusal)
+            return
+        received = 0
+        limit = self.max_body_bytes
+
+        async def bounded_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        try:
+            await self.app(scope, bounded_receive, secured_send)
+        except _BodyTooLarge:
+            if not started:
+                await self._respond(secured_send, 413, "body_too_large", f"request body over {limit} bytes")
+
+    def _refusal(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
+        if len(scope.get("query_string", b"")) > self.max_query_bytes:
+            return 414, "query_too_long", f"query string over {self.max_query_bytes} bytes", {}
+        headers: dict[bytes, bytes] = {}
+        for k, v in scope.get("headers", []):
+            headers.setdefault(k.lower(), v)
+        length = headers.get(b"content-length")
+        if length is not None:
+            if not length.isdigit():
+                return 400, "bad_request", "malformed Content-Length", {}
+            if int(length) > self.max_body_bytes:
+                return 413, "body_too_large", f"request body over {self.max_body_bytes} bytes", {}
+        if self._token is None:
+            host = headers.get(b"host", b"").decode("latin-1")
+            if not is_loopback(_host_name(host)):
+                return (
+                    421,
+                    "bad_host",
+                    "this server answers only to a loopback Host (no token configured)",
+                    {},
+                )
+            return None
+        if scope.get("path") in OPEN_PATHS:
+            return None
+        auth = headers.get(b"authorization")
+        challenge = {"www-authenticate": 'Bearer realm="arbdash"'}
+        if auth is None:
+            return 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)", challenge
+        scheme, _, given = auth.partition(b" ")
+        if scheme.lower() != b"bearer" or not hmac.compare_digest(given.strip(), self._token):
+            return 401, "unauthorized", "invalid bearer token", challenge
+        return None
+
+    @staticmethod
+    async def _respond(
+        send: Send, status: int, code: str, message: str, headers: dict[str, str] | None = None
+    ) -> None:
+        body = error_body(status, code, message)
+        raw = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
+        raw += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        await send({"type": "http.response.start", "status": status, "headers": raw})
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def create_app(state: ControlState, *, token: str | None) -> ASGIApp:
+    """The ASGI app: the routes behind ``Guard``."""
+    routes = [
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/snapshot", snapshot, methods=["GET"]),
+        Route("/api/events", events, methods=["GET"]),
+        Route("/api/stream", stream, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, Exception: _server_error}
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    app.state.control = state
+    return Guard(app, token=token)

@@ -1,0 +1,352 @@
+"""The control plane's parts without a server: the address rule, the config and ``--serve`` checks, the ring
+(thread hand-off, contiguity, JSONL offsets), the stream hub's bounded queues and the layering."""
+
+from __future__ import annotations
+
+import ast
+import asyncio
+import socket
+import threading
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from bot.config import ConfigError, load_config, parse_config
+from control.address import is_loopback, parse_bind
+from control.hub import StreamHub
+from control.ring import RingSink, line_seq, read_jsonl_after
+from control.snapshots import SnapshotSource
+from dashboard.reducer import Reducer
+from tools.runbot_cli import app
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
+TOKEN = "s3cret-token-0123456789"
+
+
+def line(seq: int, message: str = "x") -> bytes:
+    return orjson.dumps(
+        {
+            "v": 1,
+            "ts": "2026-03-01T00:00:00+00:00",
+            "session_id": "s",
+            "seq": seq,
+            "level": "info",
+            "logger": "t",
+            "event": "log.message",
+            "category": "info",
+            "message": message,
+        }
+    )
+
+
+# --- address and config ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("host", "loopback"),
+    [
+        ("127.0.0.1", True),
+        ("127.1.2.3", True),
+        ("::1", True),
+        ("[::1]", True),
+        ("localhost", True),
+        ("LOCALHOST", True),
+        ("0.0.0.0", False),
+        ("::", False),
+        ("192.168.1.10", False),
+        ("example.org", False),
+        ("localhost.evil.com", False),
+    ],
+)
+def test_loopback_rule(host: str, loopback: bool) -> None:
+    assert is_loopback(host) is loopback
+
+
+@pytest.mark.parametrize(
+    ("text", "parsed"),
+    [
+        ("8765", (None, 8765)),
+        ("0", (None, 0)),
+        ("127.0.0.1:8765", ("127.0.0.1", 8765)),
+        ("0.0.0.0:80", ("0.0.0.0", 80)),
+        ("[::1]:9000", ("::1", 9000)),
+        ("localhost:1", ("localhost", 1)),
+    ],
+)
+def test_parse_bind(text: str, parsed: tuple[str | None, int]) -> None:
+    assert parse_bind(text) == parsed
+
+
+@pytest.mark.parametrize(
+    "text", ["", "abc", "65536", "-1", ":80", "::1:80", "[::1]80", "host:", "a b:80", "1e3"]
+)
+def test_parse_bind_refuses(text: str) -> None:
+    with pytest.raises(ValueError):
+        parse_bind(text)
+
+
+def _config_with(tmp_path: Path, server: dict[str, Any]) -> Path:
+    data = yaml.safe_load(SHIPPED.read_text())
+    data.setdefault("dashboard", {})["server"] = server
+    path = tmp_path / "cfg.yml"
+    path.write_text(yaml.safe_dump(data))
+    return path
+
+
+def test_server_config_defaults_to_loopback_and_off() -> None:
+    server = load_config(SHIPPED).dashboard.server
+    assert (server.enabled, server.host, server.token) == (False, "127.0.0.1", None)
+
+
+@pytest.mark.parametrize(
+    ("server", "expected"),
+    [
+        ({"enabled": True, "host": "0.0.0.0", "port": 8765}, "is not a loopback address"),
+        ({"enabled": False, "host": "10.0.0.5"}, "is not a loopback address"),  # --serve could enable it
+        ({"token": "short"}, "at least 16 characters"),
+        ({"port": 70000}, "dashboard.server.port"),
+        ({"host": ""}, "dashboard.server.host"),
+        ({"bogus": 1}, "dashboard.server.bogus"),
+    ],
+)
+def test_server_config_errors(tmp_path: Path, server: dict[str, Any], expected: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        load_config(_config_with(tmp_path, server))
+    assert expected in str(err.value)
+
+
+def test_a_token_allows_any_host_and_is_redacted(tmp_path: Path) -> None:
+    cfg = load_config(_config_with(tmp_path, {"enabled": True, "host": "0.0.0.0", "token": TOKEN}))
+    assert cfg.dashboard.server.host == "0.0.0.0"
+    assert TOKEN in cfg.secret_values()
+    assert TOKEN not in repr(cfg)
+
+
+def test_parse_config_keeps_the_rule_without_a_file() -> None:
+    data = yaml.safe_load(SHIPPED.read_text())
+    data["dashboard"] = {"server": {"host": "0.0.0.0"}}
+    with pytest.raises(ConfigError, match="needs a token"):
+        parse_config(data)
+
+
+# --- runbot --serve -------------------------------------------------------------------------------------------
+
+
+def _runbot(*args: str) -> Any:
+    return CliRunner().invoke(app, ["--config", str(SHIPPED), *args])
+
+
+@pytest.mark.parametrize("where", ["0.0.0.0:8765", "192.168.1.10:0", "[::]:8765"])
+def test_serve_on_a_non_loopback_host_without_a_token_exits_2(where: str) -> None:
+    out = _runbot("--serve", where, "--speed", "0")
+    assert out.exit_code == 2
+    assert out.stderr.startswith(f"runbot: --serve {where}: host ")
+    assert "needs a token" in out.stderr and out.stderr.count("\n") == 1
+
+
+@pytest.mark.parametrize("where", ["x", "127.0.0.1:", "99999", "::1:80"])
+def test_serve_with_a_malformed_address_exits_2(where: str) -> None:
+    out = _runbot("--serve", where, "--speed", "0")
+    assert out.exit_code == 2
+    assert out.stderr.startswith("runbot: --serve ") and out.stderr.count("\n") == 1
+
+
+def test_serve_on_a_port_in_use_exits_2(tmp_path: Path) -> None:
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen(1)
+    port = busy.getsockname()[1]
+    try:
+        out = _runbot("--serve", f"127.0.0.1:{port}", "--speed", "0", "--log-dir", str(tmp_path))
+    finally:
+        busy.close()
+    assert out.exit_code == 2
+    assert out.stderr.startswith(f"runbot: cannot serve on 127.0.0.1:{port}: ")
+    assert not list(tmp_path.glob("*.jsonl"))  # refused before the session started
+
+
+def test_serve_with_a_configured_token_may_bind_beyond_loopback(tmp_path: Path) -> None:
+    from tools.runbot_cli import with_server
+
+    cfg = load_config(_config_with(tmp_path, {"token": TOKEN}))
+    served = with_server(cfg, "0.0.0.0:0").dashboard.server
+    assert (served.enabled, served.host, served.port) == (True, "0.0.0.0", 0)
+    assert served.token is not None and served.token.get_secret_value() == TOKEN
+    assert with_server(cfg, "9000").dashboard.server.host == "127.0.0.1"  # the configured host
+
+
+# --- the ring -------------------------------------------------------------------------------------------------
+
+
+async def test_ring_takes_events_from_another_thread_and_wakes_the_loop_once_per_batch() -> None:
+    ring = RingSink(capacity=100)
+    await ring.start()
+    got: list[list[int]] = []
+    ring.listener = lambda run: got.append([s for s, _ in run])
+
+    def dispatcher() -> None:
+        for seq in range(1, 51):
+            ring.write(line(seq), {"seq": seq})
+
+    t = threading.Thread(target=dispatcher)
+    t.start()
+    t.join()
+    assert ring.wakeups == 1  # the loop has not run yet: one wake-up covers the whole batch
+    while ring.last_seq != 50:
+        await asyncio.sleep(0)
+    assert [s for run in got for s in run] == list(range(1, 51))
+    assert (ring.first_seq, len(ring), ring.gaps) == (1, 50, 0)
+
+
+def test_ring_keeps_the_newest_events_contiguous_and_restarts_after_a_gap() -> None:
+    ring = RingSink(capacity=10)
+    for seq in range(1, 26):
+        ring.write(line(seq), {"seq": seq})
+    # the loop never ran: the inbox kept the newest 10 (a gap after nothing: no restart counted)
+    ring.pump()
+    assert (ring.first_seq, ring.last_seq) == (16, 25)
+    assert [s for s, _ in ring.after(19, 3)] == [20, 21, 22]
+    assert [s for s, _ in ring.after(22, 100)] == [23, 24, 25]
+    assert ring.after(25, 5) == [] and ring.after(10, 5) == []
+    assert ring.covers(15) and not ring.covers(14)
+    for seq in range(40, 43):  # 26..39 never reached the loop
+        ring.write(line(seq), {"seq": seq})
+    ring.pump()
+    assert (ring.first_seq, ring.last_seq, ring.gaps) == (40, 42, 1)
+
+
+def test_jsonl_fallback_seeks_by_remembered_offsets_and_checks_them(tmp_path: Path) -> None:
+    ring = RingSink(capacity=4, index_every=10)
+    path = tmp_path / "s.jsonl"
+    with path.open("wb") as f:
+        for seq in range(1, 101):
+            ln = line(seq, "é" * (seq % 7))  # lines of different lengths
+            ring.write(ln, {"seq": seq})
+            f.write(ln + b"\n")
+        f.write(line(101)[:30])  # a torn last line: being written
+    ring.pump()
+    hint = ring.offset_before(57)
+    assert hint[0] == 51
+    got = read_jsonl_after(path, 56, 5, hint)
+    assert [s for s, _ in got] == [57, 58, 59, 60, 61]
+    assert got[0][1] == line(57, "é")
+    assert [s for s, _ in read_jsonl_after(path, 95, 100, ring.offset_before(96))] == [96, 97, 98, 99, 100]
+    # a wrong hint (a file that does not match the offsets) falls back to the top of the file
+    assert [s for s, _ in read_jsonl_after(path, 56, 2, (51, 7))] == [57, 58]
+    assert line_seq(b'{"v":1,"seq":12}') == 12 and line_seq(b"garbage") is None
+
+
+def test_the_offset_index_stays_bounded_and_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import control.ring as ring_module
+
+    monkeypatch.setattr(ring_module, "MAX_OFFSETS", 8)
+    ring = RingSink(capacity=4, index_every=2)
+    path = tmp_path / "s.jsonl"
+    with path.open("wb") as f:
+        for seq in range(1, 201):
+            ring.write(line(seq), {"seq": seq})
+            f.write(line(seq) + b"\n")
+    assert len(ring.offsets) <= 8 and ring.index_every > 2
+    seq0, _ = hint = ring.offset_before(150)
+    assert seq0 <= 150
+    assert [s for s, _ in read_jsonl_after(path, 149, 3, hint)] == [150, 151, 152]
+
+
+# --- the hub --------------------------------------------------------------------------------------------------
+
+
+def _frames(chunk: bytes) -> list[dict[str, str]]:
+    out = []
+    for block in chunk.decode().split("\n\n"):
+        fields: dict[str, str] = {}
+        for ln in block.splitlines():
+            if ln and not ln.startswith(":"):
+                k, _, v = ln.partition(": ")
+                fields[k] = v
+        if "data" in fields:
+            out.append(fields)
+    return out
+
+
+async def test_a_client_that_does_not_read_is_bounded_then_resynced() -> None:
+    reducer = Reducer()
+    reducer.feed_lines([line(s) for s in range(1, 4)])
+    ring = RingSink(capacity=1000)
+    ring.bind_loop(asyncio.get_running_loop())
+    hub = StreamHub(ring, SnapshotSource(reducer).current, None, max_queued=10)
+    client = hub.try_open()
+    assert client is not None
+    stream = hub.stream(client, None)
+    first = _frames(await anext(stream))
+    assert first[0]["event"] == "snapshot" and first[0]["id"] == "3"
+    seq = 3
+    for _ in range(40):  # the bot goes on; the client reads nothing
+        for _ in range(3):
+            seq += 1
+            ring.write(line(seq), {"seq": seq})
+        ring.pump()
+        assert client.queued <= hub.max_queued
+    assert client.overflowed and client.queued == 0 and not client.batches
+    assert hub.overflows == 1 and client.high_water <= 10
+    reducer.feed_lines([line(s) for s in range(4, seq + 1)])  # the dashboard folded meanwhile
+    after = _frames(await anext(stream))
+    assert [f.get("event") for f in after] == ["resync", "snapshot"]
+    assert orjson.loads(after[0]["data"])["reason"] == "overflow"
+    assert after[1]["id"] == str(seq) and hub.resyncs == 1
+    ring.write(line(seq + 1), {"seq": seq + 1})
+    ring.pump()
+    assert [f["id"] for f in _frames(await anext(stream))] == [str(seq + 1)]
+    await stream.aclose()
+    assert not hub.clients
+
+
+async def test_a_resumed_client_gets_the_ring_then_its_queue_without_duplicates() -> None:
+    ring = RingSink(capacity=1000)
+    ring.bind_loop(asyncio.get_running_loop())
+    for seq in range(1, 21):
+        ring.write(line(seq), {"seq": seq})
+    ring.pump()
+    reducer = Reducer()
+    reducer.feed_lines([line(s) for s in range(1, 21)])
+    hub = StreamHub(ring, SnapshotSource(reducer).current, None, max_queued=100)
+    client = hub.try_open()
+    assert client is not None
+    stream = hub.stream(client, 5)
+    assert b"retry:" in await anext(stream)
+    for seq in range(21, 26):  # live events reach the queue while the read-back is pending
+        ring.write(line(seq), {"seq": seq})
+    ring.pump()
+    ids: list[int] = []
+    while len(ids) < 20:
+        ids += [int(f["id"]) for f in _frames(await anext(stream))]
+    assert ids == list(range(6, 26))
+    hub.close()
+    assert [x async for x in stream] == []
+
+
+def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:
+    """``control`` reads the dashboard and the pipeline; they never import it (one way, no back-calls). The
+    config imports only its stdlib-only address rule."""
+
+    def imports(path: Path) -> set[str]:
+        names: set[str] = set()
+        for node in ast.walk(ast.parse(path.read_text("utf-8"))):
+            if isinstance(node, ast.Import):
+                names.update(a.name for a in node.names)
+            elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+                names.add(node.module)
+        return names
+
+    below = [*(ROOT / "dashboard").rglob("*.py"), *(ROOT / "logging_pipeline").rglob("*.py")]
+    assert not [p for p in below if any(m.split(".")[0] == "control" for m in imports(p))]
+    bot = [p for p in (ROOT / "bot").rglob("*.py") if any(m.split(".")[0] == "control" for m in imports(p))]
+    assert [p.name for p in bot] == ["config.py"]
+    assert {m for m in imports(ROOT / "bot" / "config.py") if m.startswith("control")} == {"control.address"}
+    assert {m.split(".")[0] for m in imports(ROOT / "control" / "address.py")} <= {"__future__", "ipaddress"}
+    for path in (ROOT / "control").glob("*.py"):
+        assert not [m for m in imports(path) if m.split(".")[0] in ("bot", "tools", "helpers")], path
