@@ -16,8 +16,9 @@ from rich.text import Text
 
 from dashboard.models import DashboardSnapshot
 from dashboard.render_rich import PAGED, build_layout, legend
+from dashboard.snapshot import LIVE_CLOSED_ROWS
 
-__all__ = ["PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys", "status_bar", "with_status"]
+__all__ = ["LIVE_CLOSED_ROWS", "PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys", "status_bar", "with_status"]
 
 #: The keys, for a status bar.
 PANE_KEYS_HELP = "? help"

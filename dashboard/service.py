@@ -75,6 +75,7 @@ from dashboard.keys import KeyReader, keys_available
 from dashboard.models import DashboardSnapshot
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
+from dashboard.snapshot import LIVE_CLOSED_ROWS
 from dashboard.terminal_writer import TerminalWriter
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
@@ -293,12 +294,14 @@ class DashboardService:
         """One key of the live view (see the module doc); ``True`` when it changed what is shown."""
         if key == "space":
             self.frozen = not self.frozen
-            self._frozen_snap = self.reducer.snapshot() if self.frozen else None
+            self._frozen_snap = self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS) if self.frozen else None
         elif key == "end":
             self.frozen, self._frozen_snap = False, None
             if self.panes is not None:
                 self.panes = type(self.panes)(LIVE_KEY_LINES)
-        elif self.panes is None or not self.panes.press(key, self._frozen_snap or self.reducer.snapshot()):
+        elif self.panes is None or not self.panes.press(
+            key, self._frozen_snap or self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)
+        ):
             return False
         self._redraw_now = True
         return True
@@ -307,7 +310,11 @@ class DashboardService:
         """The live frame: the snapshot as the pane keys leave it, with a status bar while frozen or paged."""
         from dashboard.pane_keys import PaneKeys, status_bar, with_status
 
-        snap = self._frozen_snap if self._frozen_snap is not None else self.reducer.snapshot()
+        snap = (
+            self._frozen_snap
+            if self._frozen_snap is not None
+            else self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)
+        )
         if self.panes is None:
             self.panes = PaneKeys(LIVE_KEY_LINES)
         body = self.panes.body(snap)

@@ -35,6 +35,10 @@ _ZERO = Decimal(0)
 _HUNDRED = Decimal(100)
 
 
+#: Closed positions a live view's snapshot carries (``Reducer.snapshot(closed_rows=)``): a big terminal shows
+#: more of them, and the page keys reach every one (``arbtail --once`` keeps the default few).
+LIVE_CLOSED_ROWS = 50
+
 OTHER_PREFIX = OTHER_SESSION + ":"
 
 

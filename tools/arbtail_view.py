@@ -43,7 +43,7 @@ from rich.text import Text
 
 from dashboard import timeaxis
 from dashboard.keys import keys_available, terminal_keys
-from dashboard.pane_keys import PANE_KEYS_HELP, PaneKeys, status_bar, with_status
+from dashboard.pane_keys import LIVE_CLOSED_ROWS, PANE_KEYS_HELP, PaneKeys, status_bar, with_status
 from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.protocol import ReplaySource, SourceError
@@ -234,7 +234,7 @@ async def follow_updates(
         if key == "space":
             frozen = not frozen
             redraw()
-        elif live_view and panes.press(key, reducer.snapshot()):
+        elif live_view and panes.press(key, reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)):
             redraw()
         return False
 
@@ -279,7 +279,10 @@ async def follow_updates(
                     where = [safe_text(label, 60), f"at {format_time(at)}", *panes.status()]
                     status = status_bar("following", "bold black on green", where, FOLLOW_KEYS)
             live.update(
-                with_status(_with_notice(panes.body(reducer.snapshot()), notice), status), refresh=True
+                with_status(
+                    _with_notice(panes.body(reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)), notice), status
+                ),
+                refresh=True,
             )
             drawn, shown = reducer.version, notice
 
@@ -351,7 +354,9 @@ async def view(
                 f"events {shown.state.stats.applied}",
             ]  # the file was named on the command line
             status = status_bar("viewing", "bold black on cyan", [*parts, *panes.status()], VIEW_KEYS)
-            live.update(with_status(panes.body(shown.snapshot()), status), refresh=True)
+            live.update(
+                with_status(panes.body(shown.snapshot(closed_rows=LIVE_CLOSED_ROWS)), status), refresh=True
+            )
 
         if queue is None:
             return shown
@@ -369,7 +374,7 @@ async def view(
                 shifted = (position if position is not None else last) + timedelta(seconds=VIEW_STEPS[key])
                 moved = None if shifted >= last else max(shifted, first)
             else:
-                if panes.press(key, shown.snapshot()):
+                if panes.press(key, shown.snapshot(closed_rows=LIVE_CLOSED_ROWS)):
                     redraw()
                 continue  # not a move in time
             if moved == position:
@@ -598,7 +603,10 @@ async def playback(
         now = time.monotonic()
         if live is not None and (final or now - last_draw >= 0.1):
             live.update(
-                with_status(panes.body(reducer.snapshot()), player.status() if show_status else None),
+                with_status(
+                    panes.body(reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)),
+                    player.status() if show_status else None,
+                ),
                 refresh=True,
             )
             last_draw, drawn = now, reducer.version
@@ -627,7 +635,9 @@ async def playback(
         live.start()
         player.on_change = lambda: draw(final=True)
         player.on_idle = draw_held_back
-        player.on_other_key = lambda key: panes.press(key, reducer.snapshot()) and draw(final=True)
+        player.on_other_key = lambda key: (
+            panes.press(key, reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)) and draw(final=True)
+        )
     try:
         with terminal_keys(
             read_keys and live is not None and keys is None,
