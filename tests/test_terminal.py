@@ -197,8 +197,9 @@ def test_third_party_output_does_not_corrupt_the_frame(pane_factory: Callable[..
 
 def test_live_keys_freeze_help_and_back_to_live(tmp_path: Path) -> None:
     """``runbot``'s live view reads keys (issue 14/15): ``space`` holds the frame (a status bar says the bot goes
-    on) while the record grows, ``?`` shows the keys and the legend, ``End`` is the live frame again; Ctrl-C
-    still stops the bot and the terminal is handed back."""
+    on) while the record grows, ``?`` shows the keys and the legend, ``Tab``/``PgDn`` page the timeline back (its
+    border says how much is above), ``End`` is the live frame again; Ctrl-C still stops the bot and the terminal
+    is handed back."""
     pane = Pane(tmp_path, width=120, height=40)
     try:
         bot = Bot(pane, "--speed 20000")
@@ -215,6 +216,12 @@ def test_live_keys_freeze_help_and_back_to_live(tmp_path: Path) -> None:
         pane.keys("End")
         pane.wait(lambda: " frozen " not in pane.text() and "positions" in pane.text(), "the live frame")
         pane.wait(lambda: pane.text().splitlines()[:6] != held, "the frame to move again")
+        pane.keys("Tab", "Tab", "Tab", "PageDown")  # the timeline, a page back
+        pane.wait(
+            lambda: "paging timeline +5" in pane.text() and " above" in pane.text(), "the timeline paged"
+        )
+        pane.keys("End")
+        pane.wait(lambda: "paging" not in pane.text(), "the live frame again")
         pane.keys("C-c")
         bot.wait_exit()
         pane.wait(lambda: pane.flags() == "1 0", "the terminal back")
