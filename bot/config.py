@@ -202,10 +202,26 @@ class ServerConfig(_Model):
         return self
 
 
-class DashboardConfig(_Model):
-    """How the live dashboard is shown; the CLI's ``--dashboard-mode`` overrides ``mode``."""
+#: The dashboard mode each of the seed's names implies (``enabled: false`` is the classic console log).
+_RENDERER_MODE = {"rich": "live", "plain": "plain"}
 
+
+class DashboardConfig(_Model):
+    """How the live dashboard is shown; the CLI's ``--dashboard-mode`` overrides ``mode`` and ``--theme``
+    overrides ``theme``.
+
+    ``mode``: ``live`` (Rich, in place), ``plain`` (periodic text), ``silent`` (nothing on screen), ``off`` (the
+    classic console log). The seed's names are accepted as written: ``enabled: false`` means ``off`` and
+    ``renderer: rich | plain`` means ``live`` / ``plain``; given together with ``mode`` they must agree (a
+    config error names the disagreement). ``theme``: ``dark`` (colours for a dark terminal), ``light`` (darker
+    colours for a light one) or ``none`` (no colour; ``NO_COLOR`` in the environment means the same).
+    Refresh intervals are seconds (``refresh_interval_s`` when something visible changed,
+    ``idle_refresh_interval_s`` otherwise)."""
+
+    enabled: bool | None = None
+    renderer: Literal["rich", "plain"] | None = None
     mode: Literal["live", "plain", "silent", "off"] = "live"
+    theme: Literal["dark", "light", "none"] = "dark"
     refresh_interval_s: float = Field(default=1.0, gt=0)
     idle_refresh_interval_s: float = Field(default=5.0, gt=0)
     max_event_rows: int = Field(default=20, ge=1)
@@ -213,13 +229,70 @@ class DashboardConfig(_Model):
     persistence: PersistenceConfig = Field(default_factory=PersistenceConfig)
     server: ServerConfig = Field(default_factory=ServerConfig)
 
+    @model_validator(mode="before")
+    @classmethod
+    def _seed_names(cls, data: object) -> object:
+        """``enabled`` / ``renderer`` → ``mode``, refusing a combination that disagrees."""
+        if not isinstance(data, dict):
+            return data
+        enabled, renderer, mode = data.get("enabled"), data.get("renderer"), data.get("mode")
+        implied: str | None = None
+        if enabled is False:
+            if renderer is not None:
+                raise ValueError(
+                    f"enabled: false turns the dashboard off, but renderer: {renderer} asks for one"
+                )
+            implied = "off"
+        elif renderer in _RENDERER_MODE:
+            implied = _RENDERER_MODE[renderer]
+        if enabled is True and mode == "off":
+            raise ValueError("enabled: true asks for a dashboard, but mode: off turns it off")
+        if implied is not None and mode is not None and mode != implied:
+            said = "enabled: false" if enabled is False else f"renderer: {renderer}"
+            raise ValueError(f"{said} means mode: {implied}, but mode: {mode} is given; keep one of them")
+        if implied is not None and mode is None:
+            data = {**data, "mode": implied}
+        return data
+
 
 class LoggingConfig(_Model):
-    """Where and how much to log: JSONL goes to ``log_dir``; ``text_log`` also writes a human text log there."""
+    """Where and how much to log: JSONL goes to ``log_dir``; ``text_log`` also writes a human text log there.
+
+    Rotation (off unless ``rotate_mb`` is set): once the session's ``<id>.jsonl`` has passed ``rotate_mb``
+    megabytes (MiB; a fraction is allowed) the writer thread renames it ``<id>.jsonl.1`` at a line boundary
+    (older members shift ``.1`` → ``.2`` …) and opens a fresh ``<id>.jsonl``; rotated members beyond
+    ``keep_files`` are deleted. ``arbtail`` reads the set as one log and follows across the rename.
+    ``keep_days`` (off unless set): at start, other sessions' JSONL sets in ``log_dir`` (``<uuid>.jsonl`` and
+    its members) last written more than that many days ago are deleted, as ``retention_days`` prunes the
+    database."""
 
     log_dir: Path = Path("logs")
     level: Literal["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"] = "INFO"
     text_log: bool = False
+    rotate_mb: float | None = None
+    keep_files: int = 10
+    keep_days: int | None = Field(default=None, ge=1)  # at start, delete other sessions' JSONL idle longer
+
+    @field_validator("rotate_mb")
+    @classmethod
+    def _rotate_positive(cls, v: float | None) -> float | None:
+        if v is not None and not v > 0:  # also refuses NaN
+            raise ValueError("must be > 0 (megabytes before the JSONL is rotated; leave it out for none)")
+        if v is not None and v == float("inf"):
+            raise ValueError("must be a finite number of megabytes (leave it out to never rotate)")
+        return v
+
+    @property
+    def rotate_bytes(self) -> int | None:
+        """``rotate_mb`` in bytes (``None``: never rotate)."""
+        return None if self.rotate_mb is None else max(1, int(self.rotate_mb * 1024 * 1024))
+
+    @field_validator("keep_files")
+    @classmethod
+    def _keep_at_least_one(cls, v: int) -> int:
+        if v < 1:
+            raise ValueError("must be >= 1 (rotated JSONL files kept beside the live one)")
+        return v
 
     @field_validator("level", mode="before")
     @classmethod

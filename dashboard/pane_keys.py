@@ -17,6 +17,7 @@ from rich.text import Text
 from dashboard.models import DashboardSnapshot
 from dashboard.render_rich import PAGED, build_layout, legend
 from dashboard.snapshot import LIVE_CLOSED_ROWS
+from dashboard.theme import Theme, themed
 
 __all__ = ["LIVE_CLOSED_ROWS", "PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys", "status_bar", "with_status"]
 
@@ -48,9 +49,11 @@ def _items(snap: DashboardSnapshot, pane: str) -> int:
 class PaneKeys:
     """Which pane is paged (``focus``), each pane's first item shown (``pages``) and whether the legend is up."""
 
-    def __init__(self, view_keys: tuple[tuple[str, str], ...] = ()) -> None:
-        """``view_keys``: the view's own keys (key, what it does) for the help page."""
+    def __init__(self, view_keys: tuple[tuple[str, str], ...] = (), theme: Theme = "dark") -> None:
+        """``view_keys``: the view's own keys (key, what it does) for the help page; ``theme``: the colours the
+        body is drawn in (``dashboard.theme``)."""
         self.view_keys = view_keys
+        self.theme = theme
         self.focus = PAGED[0]
         self.pages: dict[str, int] = {}
         self.legend = False
@@ -76,14 +79,14 @@ class PaneKeys:
     def body(self, snap: DashboardSnapshot) -> RenderableType:
         """The help page (keys, then the legend), or the frame of ``snap`` paged as the keys left it."""
         if not self.legend:
-            return build_layout(snap, self.pages)
+            return themed(build_layout(snap, self.pages), self.theme)
         rows = [*self.view_keys, *PANE_KEYS_LINES]
         width = max(len(k) for k, _ in rows)
         keys = Text("keys\n", style="bold")
         for key, what in rows:
             keys.append(f"  {key:<{width}}  ", style="bold cyan")
             keys.append(what + "\n")
-        return Group(keys, legend())
+        return themed(Group(keys, legend()), self.theme)
 
     def status(self) -> list[str]:
         """``["paging closed +3"]`` once the page keys were used (the pane and its offset), else nothing: for

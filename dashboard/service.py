@@ -35,7 +35,8 @@ stops the bot.
 Terminal hygiene in ``live`` mode: the terminal is restored (cursor shown, alternate screen left) on every exit
 path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside the ``async with``. Ctrl-Z
 (SIGTSTP) restores it before the process stops and takes it back (with a full redraw) after ``fg`` (SIGCONT);
-a resize (SIGWINCH) redraws at the new size on the next tick. Output of third-party code to stdout/stderr while
+a resize (SIGWINCH) redraws at the new size on the next tick. Both make the next frame a full repaint: otherwise
+the terminal writer writes only the lines that changed since the frame it last wrote (``dashboard.line_diff``). Output of third-party code to stdout/stderr while
 ``Live`` runs is routed above the frame by Rich (``redirect_stdout``/``redirect_stderr``).
 
 The event loop never writes to the terminal (DESIGN invariant 2): in ``live`` and ``plain`` mode everything
@@ -72,6 +73,7 @@ from dashboard.checkpoints import (
     wait_upstream,
 )
 from dashboard.keys import KeyReader, keys_available
+from dashboard.line_diff import ScreenDiff
 from dashboard.models import DashboardSnapshot
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
@@ -80,7 +82,7 @@ from dashboard.terminal_writer import TerminalWriter
 from logging_pipeline.sinks.reducer_tee import ReducerTee
 
 if TYPE_CHECKING:  # Rich is imported when a live view starts: without it, runbot still runs (plain output)
-    from rich.console import RenderableType
+    from rich.console import Console, RenderableType
     from rich.live import Live
 
     from dashboard.pane_keys import PaneKeys
@@ -146,6 +148,7 @@ class DashboardService:
         close_timeout_s: float = 2.0,
         terminal_recovered_after_s: float = TERMINAL_RECOVERED_AFTER_S,
         keys: bool = False,
+        theme: str = "dark",
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -163,6 +166,7 @@ class DashboardService:
         self._signals: list[int] = []
         self._redraw_now = False
         self._live: Live | None = None
+        self._console: Console | None = None
         self._task: asyncio.Task[None] | None = None
         self._seen_version = -1  # the reducer's version ``_state_key`` was taken at
         self._drawn_key = b""  # ``visible_key`` of the frame on screen
@@ -177,6 +181,7 @@ class DashboardService:
         self.upstream_pending = upstream_pending
         self.settle_timeout_s = settle_timeout_s
         self.keys = keys
+        self.theme = theme  # ``dashboard.theme``: dark | light | none (NO_COLOR wins)
         self.panes: PaneKeys | None = None  # the pane keys' state, once a live view is up
         self.frozen = False
         self._frozen_snap: DashboardSnapshot | None = None  # the frame held while frozen
@@ -199,7 +204,9 @@ class DashboardService:
 
     async def __aenter__(self) -> DashboardService:
         if self.mode in ("live", "plain"):
-            self._writer = TerminalWriter(self.stream)
+            # live: frames reach the terminal as the lines that changed (``dashboard.line_diff``)
+            diff = ScreenDiff(rows=self._terminal_rows) if self.mode == "live" else None
+            self._writer = TerminalWriter(self.stream, diff=diff)
         if self.mode == "live":
             try:
                 from rich.console import Console
@@ -215,8 +222,17 @@ class DashboardService:
                     to_mode="plain",
                 )
         if self.mode == "live":
-            self.panes = PaneKeys(LIVE_KEY_LINES)
-            console = Console(file=self._writer, width=self.width, force_terminal=self.force_terminal)
+            from dashboard.theme import console_options, effective
+
+            theme = effective(self.theme)
+            self.panes = PaneKeys(LIVE_KEY_LINES, theme)
+            console = Console(
+                file=self._writer,
+                width=self.width,
+                force_terminal=self.force_terminal,
+                **console_options(theme),
+            )
+            self._console = console
             self._live = Live(
                 console=console,
                 screen=True,
@@ -298,7 +314,7 @@ class DashboardService:
         elif key == "end":
             self.frozen, self._frozen_snap = False, None
             if self.panes is not None:
-                self.panes = type(self.panes)(LIVE_KEY_LINES)
+                self.panes = type(self.panes)(LIVE_KEY_LINES, self.panes.theme)
         elif self.panes is None or not self.panes.press(
             key, self._frozen_snap or self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)
         ):
@@ -359,6 +375,8 @@ class DashboardService:
         if self._reader is not None:
             self._reader.cbreak()
         if live is not None and self._live is live:
+            if self._writer is not None:  # what the screen shows after ``fg`` is unknown: repaint it whole
+                self._writer.invalidate()
             try:
                 live.start()
                 self._redraw_now = True
@@ -367,7 +385,19 @@ class DashboardService:
                 self.mode = "silent"
 
     def _resized(self) -> None:
+        if self._writer is not None:
+            self._writer.invalidate()  # the next frame is a full repaint
         self._redraw_now = True
+
+    def _terminal_rows(self) -> int | None:
+        """The height Rich draws at now (asked by the terminal writer's thread, to trust a frame as a base)."""
+        console = self._console
+        if console is None:
+            return None
+        try:
+            return console.size.height
+        except Exception:  # noqa: BLE001 - no size known: the frame is still checked against the one before
+            return None
 
     def _stop_live(self) -> None:
         if self._live is not None:

@@ -13,6 +13,12 @@ dropped and counted (``frames_dropped``). Small chunks (alternate-screen enter/e
 kept, in order. A bound (``max_pending`` chunks) keeps memory finite if small chunks alone pile up; chunks
 beyond it are dropped (the newest) and counted (``chunks_dropped``).
 
+With ``diff`` (a ``dashboard.line_diff.ScreenDiff``, the live view's), the writer thread writes a Rich
+full-screen frame as the lines that changed since the frame it last *wrote* (a frame dropped as stale is never
+compared with), and in full after anything else reached the terminal, after ``invalidate`` (resize, resume)
+and every few minutes (``dashboard.line_diff``). Frames are still queued, and dropped, whole. ``bytes_written``
+counts what reached the stream (encoded).
+
 A broken stream (``OSError``/``ValueError`` in the thread: closed pipe, terminal gone after SIGHUP) is
 reported to the caller: the next ``write``/``flush`` raises that error, and everything after is discarded.
 ``wait_idle``/``close`` wait a bounded time for the pending chunks to reach the stream and never hang. If the
@@ -34,6 +40,7 @@ import threading
 from collections.abc import Iterator
 from typing import IO
 
+from dashboard.line_diff import ScreenDiff
 from logging_pipeline.background import BackgroundWriter
 
 FRAME_MIN_CHARS = 256
@@ -43,12 +50,19 @@ class TerminalWriter:
     """File-like, thread-safe front of ``stream`` (see the module docstring).
 
     Forwards what Rich asks of a file (``isatty``, ``fileno``, ``encoding``, ``errors``, ``name``) to
-    ``stream``. Counters: ``chunks_written``, ``frames_dropped``, ``chunks_dropped``."""
+    ``stream``. Counters: ``chunks_written``, ``frames_dropped``, ``chunks_dropped``, ``bytes_written``."""
 
     def __init__(
-        self, stream: IO[str], *, frame_min_chars: int = FRAME_MIN_CHARS, max_pending: int = 1_000
+        self,
+        stream: IO[str],
+        *,
+        frame_min_chars: int = FRAME_MIN_CHARS,
+        max_pending: int = 1_000,
+        diff: ScreenDiff | None = None,
     ) -> None:
         self.stream = stream
+        self.diff = diff
+        self.bytes_written = 0
         self.frame_min_chars = frame_min_chars
         self.chunks_written = 0
         self.frames_dropped = 0
@@ -112,6 +126,11 @@ class TerminalWriter:
             self.frames_dropped += self._queue.discard(keep=self._is_control)
         self._queue.put(chunk)
 
+    def invalidate(self) -> None:
+        """The next frame is written in full (with ``diff``; a resize, a resume after Ctrl-Z)."""
+        if self.diff is not None:
+            self.diff.invalidate()
+
     def isatty(self) -> bool:
         try:
             return bool(self.stream.isatty())
@@ -174,7 +193,17 @@ class TerminalWriter:
         reported to the caller by the next ``write``/``flush``."""
         for chunk in chunks:
             try:
-                self._write_out(chunk)
+                if self.diff is None:
+                    self._write_out(chunk)
+                else:  # a frame as the lines that changed since the frame last written
+                    try:
+                        plan = self.diff.plan(chunk)
+                    except Exception:  # noqa: BLE001 - a diff bug must cost bytes, never the screen
+                        self.diff.invalidate()  # the chunk as it is, and the next frame in full
+                        self._write_out(chunk)
+                    else:
+                        self._write_out(plan.text)
+                        self.diff.written(plan)
             except (OSError, ValueError) as exc:
                 self.error = exc
                 self._lost += self._queue.discard()
@@ -182,14 +211,18 @@ class TerminalWriter:
             self.chunks_written += 1
 
     def _write_out(self, chunk: str) -> None:
+        if not chunk:
+            return
         if self._fd is None:
             self.stream.write(chunk)
             self.stream.flush()
+            self.bytes_written += len(chunk.encode(self.encoding, "replace"))
             return
         if self._flush_stream_first:  # what the stream buffered itself goes out first
             self._flush_stream_first = False
             self.stream.flush()
         data = memoryview(chunk.encode(self.encoding, "replace"))  # a "?" beats a broken dashboard
+        self.bytes_written += len(data)
         while data:
             data = data[os.write(self._fd, data) :]
 

@@ -159,6 +159,14 @@ def show(
             "replayed history) or 'wall' (when the bot logged each event, ts).",
         ),
     ] = ClockName.market,
+    theme: Annotated[
+        str,
+        typer.Option(
+            "--theme",
+            metavar="THEME",
+            help="Colours on a terminal: dark | light | none (NO_COLOR in the environment means none).",
+        ),
+    ] = "dark",
     no_keys: Annotated[
         bool,
         typer.Option(
@@ -173,6 +181,8 @@ def show(
 
     in_db = path is None and (session is not None or bool(db))
     conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed)
+    if theme not in ("dark", "light", "none"):
+        conflict = f"--theme {theme}: use dark, light or none"
     if conflict:
         _fail(conflict)
         return
@@ -206,6 +216,7 @@ def show(
         keys=not no_keys,
         clock=clock.value,
         poll_s=poll,
+        theme=theme,
     )
 
 

@@ -1,6 +1,6 @@
 """``arbtail PATH``: drawing a JSONL log — one frame, the state at a moment, following it, or playing it back.
 
-* one frame   — ``--once`` or not an interactive terminal (pipe, ``TERM=dumb``, ``NO_COLOR``): plain text, no
+* one frame   — ``--once`` or not an interactive terminal (pipe, ``TERM=dumb``): plain text, no
   cursor control; on a terminal the frame is printed once in colour;
 * ``--at T``  — the state just before the first event later than T (checkpoint seek + fold, like a full
   replay); T is on the ``--clock`` (``dashboard.timeaxis``): ``market`` (default: ``market_ts``, for a paper run
@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import os
 import sys
 import time
 from collections.abc import Awaitable, Callable, Iterator
@@ -48,6 +47,7 @@ from dashboard.reducer import Reducer
 from dashboard.render_rich import build_frame, build_layout, frame_text
 from dashboard.sources.protocol import ReplaySource, SourceError
 from dashboard.text import safe_text
+from dashboard.theme import Theme, console_options, effective
 from dashboard.timeaxis import TIME_FIELD, Clock, line_time
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
@@ -72,8 +72,9 @@ FOLLOW_KEYS = f"space freeze · {PANE_KEYS_HELP} · q quit"
 
 
 def interactive(console: Console) -> bool:
-    """A terminal that may receive colour and cursor control (not a pipe, not ``TERM=dumb``, no ``NO_COLOR``)."""
-    return console.is_terminal and not console.is_dumb_terminal and "NO_COLOR" not in os.environ
+    """A terminal that takes cursor control (not a pipe, not ``TERM=dumb``). ``NO_COLOR`` takes the colour away
+    (``dashboard.theme``), not the live view."""
+    return console.is_terminal and not console.is_dumb_terminal
 
 
 class _ProgressBar:
@@ -193,6 +194,7 @@ async def follow_updates(
     *,
     keys: asyncio.Queue[str] | None = None,
     read_keys: bool = False,
+    theme: Theme = "dark",
 ) -> None:
     """Draw ``reducer`` each time ``source`` folds more into it (``ReplaySource.follow``, after its ``load``),
     until the source ends or the user quits. Rotation, truncation and the like come through the follower's
@@ -225,7 +227,7 @@ async def follow_updates(
             ended_said = True
             on_notice(f"the session ended ({reason}); still following — q or Ctrl-C to quit")
 
-    panes = PaneKeys(FOLLOW_KEY_LINES)
+    panes = PaneKeys(FOLLOW_KEY_LINES, theme)
 
     def on_key(key: str) -> bool:
         nonlocal frozen
@@ -331,6 +333,7 @@ async def view(
     at: datetime | None = None,
     keys: asyncio.Queue[str] | None = None,
     read_keys: bool = True,
+    theme: Theme = "dark",
 ) -> Reducer:
     """``arbtail FILE`` on a terminal: a viewer, like ``less`` for the dashboard. It opens on ``reducer`` (the
     session loaded to its end, or to ``at``) on the alternate screen, with a status bar, and moves through
@@ -344,7 +347,7 @@ async def view(
     last = await source.last_time(clock)
     position = at  # None: the end of the session
     shown = reducer
-    panes = PaneKeys(VIEW_KEY_LINES)
+    panes = PaneKeys(VIEW_KEY_LINES, theme)
     with _screen(reducer, console, keys, read_keys, lambda: redraw()) as (live, queue):
 
         def redraw() -> None:
@@ -575,6 +578,7 @@ async def playback(
     read_keys: bool = False,
     now: Callable[[], float] = time.monotonic,
     clock: Clock = "wall",
+    theme: Theme = "dark",
 ) -> int:
     """Fold events up to ``start`` at once, then the rest up to ``end`` at ``speed``× the pace of their time
     on ``clock`` (``line_time``; each is due its log-time distance from the pacing anchor divided by ``speed``, so the gaps
@@ -593,7 +597,7 @@ async def playback(
         else None
     )
     player = Player(speed, keys=keys, sleep=sleep, now=now)
-    panes = PaneKeys(PLAYBACK_KEY_LINES)
+    panes = PaneKeys(PLAYBACK_KEY_LINES, theme)
     last_draw = 0.0
     drawn = -1
     show_status = False
@@ -683,15 +687,19 @@ async def show(
     seek: bool = True,
     keys: bool = True,
     clock: Clock = "wall",
+    theme: Theme = "dark",
 ) -> None:
     """The ``show`` command on any ``ReplaySource`` (a log file, a rotated set, a PostgreSQL session): one frame
     (plain text for ``once`` or a non-interactive output), the state at ``at``, a playback of ``start``..``end``
     at ``speed``, or ``follow``. ``keys``: read playback / follow keys in the interactive view (``--no-keys``
-    turns it off); ``clock``: the time axis of ``at`` / ``start`` / ``end`` and of the playback pace. After a
+    turns it off); ``clock``: the time axis of ``at`` / ``start`` / ``end`` and of the playback pace; ``theme``:
+    the colours (``dashboard.theme``; ``NO_COLOR`` means ``none``). After a
     live view (``q``, Ctrl-C) the last frame is left on the normal screen. Raises ``SourceError`` (the CLI
     prints it and exits 2)."""
     async with source:
-        await _show(source, follow, once, width, timeline, at, start, end, speed, seek, keys, clock)
+        await _show(
+            source, follow, once, width, timeline, at, start, end, speed, seek, keys, clock, effective(theme)
+        )
 
 
 async def _show(
@@ -707,9 +715,10 @@ async def _show(
     seek: bool,
     keys: bool,
     clock: Clock,
+    theme: Theme,
 ) -> None:
     reducer = Reducer(timeline_size=timeline, session=source.session)
-    console = Console(width=width)
+    console = Console(width=width, **console_options(theme))
     plain = once or not interactive(console)
     if speed is not None or at is not None or start is not None or end is not None:
         clock, notice = await source.time_axis(clock)
@@ -728,6 +737,7 @@ async def _show(
                 end=end or at,
                 read_keys=keys,
                 clock=clock,
+                theme=theme,
             )
         except (KeyboardInterrupt, asyncio.CancelledError):
             played = -1
@@ -750,14 +760,14 @@ async def _show(
     if (
         not plain and not following and keys and keys_available()
     ):  # a terminal: the viewer (q leaves the frame)
-        reducer = await view(source, reducer, console, clock=clock, seek=seek, at=until)
+        reducer = await view(source, reducer, console, clock=clock, seek=seek, at=until, theme=theme)
     if (
         not live_follow and not waiting
     ):  # a live view draws its own first frame, and the last one when it ends
         print_frame(reducer, console, width, plain=plain)
     if following:
         try:
-            await follow_updates(source, reducer, console, width, read_keys=keys)
+            await follow_updates(source, reducer, console, width, read_keys=keys, theme=theme)
         except (KeyboardInterrupt, asyncio.CancelledError):
             pass
         if live_follow:  # the alternate screen is gone: leave the state at exit on the normal screen

@@ -32,6 +32,14 @@ if TYPE_CHECKING:
 EXAMPLE_CONFIG = "configs/funding_arb_paper.yml"
 
 
+class ThemeName(str, Enum):
+    """``--theme``: the live dashboard's colours (``dashboard.theme``)."""
+
+    dark = "dark"
+    light = "light"
+    none = "none"
+
+
 class DashboardMode(str, Enum):
     live = "live"
     plain = "plain"
@@ -72,6 +80,14 @@ def runbot(
         DashboardMode | None,
         typer.Option(
             "--dashboard-mode", help="live | plain | silent | off (overrides the config's dashboard.mode)."
+        ),
+    ] = None,
+    theme: Annotated[
+        ThemeName | None,
+        typer.Option(
+            "--theme",
+            help="Colours of the live dashboard: dark | light | none (overrides dashboard.theme; NO_COLOR in "
+            "the environment means none).",
         ),
     ] = None,
     speed: Annotated[
@@ -173,6 +189,7 @@ def runbot(
         width=width or cfg.dashboard.width,
         final_frame=final_frame,
         db=db,
+        theme=theme.value if theme is not None else cfg.dashboard.theme,
     )
     try:
         code = asyncio.run(run_session(opts))

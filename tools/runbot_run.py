@@ -59,10 +59,16 @@ class RunOptions:
     width: int | None
     final_frame: Path | None
     db: str | None = None  # PostgreSQL DSN from --db (overrides dashboard.persistence.dsn and enables it)
+    theme: str = "dark"  # the live view's colours (--theme over dashboard.theme; NO_COLOR wins)
 
 
 def _sinks(opts: RunOptions, session_id: str, tee: ReducerTee) -> tuple[list[Sink], JsonlSink]:
-    jsonl = JsonlSink(opts.log_dir / f"{session_id}.jsonl")
+    jsonl = JsonlSink(
+        opts.log_dir / f"{session_id}.jsonl",
+        rotate_bytes=opts.config.logging.rotate_bytes,
+        keep_files=opts.config.logging.keep_files,
+        keep_days=opts.config.logging.keep_days,
+    )
     sinks: list[Sink] = [jsonl, tee]
     if opts.mode == DashboardMode.off:
         sinks.append(ConsoleSink(sys.stdout, min_level="debug" if opts.level == "DEBUG" else "info"))
@@ -416,6 +422,7 @@ async def run_session(opts: RunOptions) -> int:
             upstream_pending=dispatcher_pending(pipeline),
             on_health=emit_terminal_health,
             keys=service_mode == "live",  # space freeze, Tab/PgDn page, ? help (when stdin is the terminal)
+            theme=opts.theme,
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
             control = None
