@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import argparse
 import re
-import subprocess
-import sys
 import tempfile
 from pathlib import Path
 
@@ -32,32 +30,11 @@ from dashboard.reducer import Reducer
 from dashboard.render_rich import build_layout
 from dashboard.snapshot import LIVE_CLOSED_ROWS
 from dashboard.terminal_writer import TerminalWriter
+from tools.bench_arbtail import real_run
 
 ROOT = Path(__file__).resolve().parent.parent
 _DIGITS = re.compile(rb"[0-9]")
 _ESC = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]")
-
-
-def real_run(out_dir: Path) -> Path:
-    """One paper run at full speed; returns its JSONL."""
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.runbot_cli",
-            "--config",
-            str(ROOT / "configs/funding_arb_paper.yml"),
-            "--speed",
-            "0",
-            "--dashboard-mode=silent",
-            "--log-dir",
-            str(out_dir),
-        ],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-    )
-    return next(out_dir.glob("*.jsonl"))
 
 
 class _Count:
