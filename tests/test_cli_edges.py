@@ -92,22 +92,14 @@ def test_a_signal_during_start_up_exits_quietly(tool: str, real_log: Path, tmp_p
     import time
 
     root = Path(__file__).resolve().parent.parent
+    script = str(Path(sys.executable).with_name(tool))  # the console script, as an operator types it
     if tool == "runbot":
-        argv = [
-            "-m",
-            "tools.runbot_cli",
-            "--config",
-            str(root / "configs/funding_arb_paper.yml"),
-            "--speed",
-            "0",
-        ]
+        argv = [script, "--config", str(root / "configs/funding_arb_paper.yml"), "--speed", "0"]
         argv += ["--dashboard-mode=silent", "--log-dir", str(tmp_path)]
     else:
-        argv = ["-m", "tools.arbtail", str(real_log), "--once"]
-    for delay in (0.1, 0.25):
-        proc = subprocess.Popen(
-            [sys.executable, *argv], cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
+        argv = [script, str(real_log), "--once"]
+    for delay in (0.05, 0.1, 0.15, 0.25):
+        proc = subprocess.Popen(argv, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         time.sleep(delay)
         proc.send_signal(signal.SIGINT)
         _out, err = proc.communicate(timeout=60)
