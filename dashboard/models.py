@@ -40,6 +40,14 @@ class VenueStatus(_Model, kw_only=True):
     maker_fee_rate: Decimal | None = None
 
 
+class MetricReading(_Model, kw_only=True):
+    """The latest value of a ``metric`` event: ``value`` in ``unit`` (``ms``, ``events/s``, ``events``…)."""
+
+    name: str
+    value: Decimal
+    unit: str = ""
+
+
 class IngestTotals:
     """Totals over the ``skipped`` / ``rejected`` / ``unknown`` counters (by reason) of an ingest summary; shared
     by the snapshot model below and the fold state ``dashboard.state.IngestStats``."""
@@ -110,6 +118,8 @@ class SessionState(_Model, kw_only=True):
     #: events of other sessions in the same log, counted and never folded (``dashboard.reducer``): id → count
     #: (``*``: the sessions beyond the few counted by name)
     other_sessions: dict[str, int] = msgspec.field(default_factory=dict)
+    #: the latest ``metric`` events, by name (wall-clock measurements: they differ between two runs)
+    metrics: list[MetricReading] = msgspec.field(default_factory=list)
 
 
 class VenueLeg(_Model, kw_only=True):

@@ -65,6 +65,7 @@ from dashboard.render_plain import (
     hold_text,
     ingest_line,
     limits_line,
+    metrics_line,
     other_sessions_line,
     postgres_text,
     short_id,
@@ -526,6 +527,8 @@ class _SessionPane:
         g = s.ingest
         bad = g.skipped_total or g.rejected_total or g.unknown_total
         lines.append((5, _t(ingest_line(s), "yellow" if bad else "dim")))
+        if measured := metrics_line(s):
+            lines.append((5, _t(measured, "dim")))
         self.lines = lines
         self.note = f"note: {safe_text(s.data_note, 400)}" if s.data_note else None
 

@@ -104,8 +104,8 @@ LIVE_KEYS = "space freeze · End live · ? help"
 
 
 def visible_key(snap: DashboardSnapshot) -> bytes:
-    """``snap`` without what moves by itself between events — the wall-clock uptime, the last event's time and
-    the count of events folded (heartbeats add one a second) — as bytes to compare: two snapshots with equal keys
+    """``snap`` without what moves by itself between events — the wall-clock uptime, the last event's time, the
+    count of events folded (heartbeats add one a second) and the metrics — as bytes to compare: two snapshots with equal keys
     draw frames that differ only in those figures, which is not activity worth a redraw (issue 15)."""
     session = snap.session
     quiet = msgspec.structs.replace(
@@ -113,6 +113,7 @@ def visible_key(snap: DashboardSnapshot) -> bytes:
         wall_uptime_s=None,
         events_applied=0,
         ingest=msgspec.structs.replace(session.ingest, applied=0),
+        metrics=[],  # wall-clock measurements, logged every few seconds: not activity either
     )
     return msgspec.json.encode(msgspec.structs.replace(snap, session=quiet, generated_at=None))
 

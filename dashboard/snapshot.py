@@ -19,6 +19,7 @@ from dashboard.models import (
     FundingRateRow,
     FundingSnapshot,
     IngestSummary,
+    MetricReading,
     PortfolioSnapshot,
     PositionSnapshot,
     SessionState,
@@ -377,6 +378,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         other_sessions={
             k[len(OTHER_PREFIX) :]: v for k, v in st.skipped.items() if k.startswith(OTHER_PREFIX)
         },
+        metrics=[MetricReading(name=k, value=Decimal(v), unit=u) for k, (v, u) in sorted(s.metrics.items())],
     )
     timeline = [
         TimelineEvent(

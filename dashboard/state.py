@@ -214,6 +214,8 @@ class SessionInfo:
     mandatory_exchange: str | None = None
     # the last health each component (sink) reported in session.health: name → (health, reason)
     components: dict[str, tuple[str, str | None]] = field(default_factory=dict)
+    # the latest value of each ``metric`` event: name → (decimal text, unit); at most ``MAX_METRICS`` names
+    metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
 
 
 @dataclass(slots=True)

@@ -16,7 +16,7 @@ from bot.config import BotConfig, load_config
 from bot.runner import RunResult, make_clock, run_bot
 
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "funding_arb_paper.yml"
-WALL_ONLY = {"heartbeat"}  # emitted on the wall clock; must not (and does not) affect trading
+WALL_ONLY = {"heartbeat", "metric"}  # wall-clock events (heartbeats, timings): they must not affect trading
 
 
 def _run(cfg: BotConfig) -> tuple[RunResult, list[dict[str, Any]]]:

@@ -138,12 +138,14 @@ async def test_events_pages_through_the_jsonl_then_the_ring_without_gap(tmp_path
                 after = page["next_after_seq"]
                 if not page["more"]:
                     break
-        assert got == record  # every event, in order, exactly as the JSONL has it
-        assert [e["seq"] for e in got] == list(range(1, last + 1))
+        # every event, in order, exactly as the JSONL has it (on a busy machine the service may log one more —
+        # a checkpoint, a health change — after the record was read: those come after it, without a gap)
+        assert got[: len(record)] == record
+        assert [e["seq"] for e in got] == list(range(1, len(got) + 1)) and len(got) >= last
         assert sources[0] == "jsonl" and sources[-1] == "ring"
         assert s.server.hub.jsonl_reads >= 1
         # log text reaches the client as a JSON string, as written
-        assert got[-1]["message"].endswith("<b>not markup</b> \x1b[31m")
+        assert got[len(record) - 1]["message"].endswith("<b>not markup</b> \x1b[31m")
 
 
 async def test_events_from_the_middle_and_past_the_end(tmp_path: Path) -> None:
@@ -155,7 +157,9 @@ async def test_events_from_the_middle_and_past_the_end(tmp_path: Path) -> None:
             assert [e["seq"] for e in page["events"]] == [91, 92, 93, 94, 95]
             assert page["source"] == "ring" and page["more"] is True and page["next_after_seq"] == 95
             end = (await client.get(f"/api/events?after_seq={record[-1]['seq']}")).json()
-            assert end["events"] == [] and end["more"] is False and end["source"] == "none"
+            later = [e["seq"] for e in end["events"]]  # only what the service logged since (a busy machine)
+            assert later == list(range(record[-1]["seq"] + 1, record[-1]["seq"] + 1 + len(later)))
+            assert end["more"] is False and (end["source"] == "none") == (not later)
             beyond = (await client.get("/api/events?after_seq=100000")).json()
             assert beyond["events"] == [] and beyond["next_after_seq"] == 100000
 

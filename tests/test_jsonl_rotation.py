@@ -88,7 +88,8 @@ def _arbtail_once(live: Path) -> str:
 
 
 def _normalised(frame: str, session_id: str) -> str:
-    """The frame without what differs between two runs of one config: the session id and the wall clock.
+    """The frame without what differs between two runs of one config: the session id, the wall clock and the
+    wall-clock timings (metrics).
     Whitespace and the panes' side borders are dropped so a longer uptime wrapping a line elsewhere does not
     count; every other character is compared in order."""
     text = frame.replace(session_id, "SESSION").replace(session_id[:8], "SESSION")
@@ -97,6 +98,7 @@ def _normalised(frame: str, session_id: str) -> str:
     text = re.sub(r"wallnow" + stamp, "wallnow", text)
     text = re.sub(r"started" + stamp, "started", text)
     text = re.sub(r"events\d+·", "events·", text)  # checkpoints and heartbeats come on the wall clock
+    text = re.sub(r"metrics[^╭╰]*?(?=╭|╰|$)", "metrics", text)  # wall-clock timings (the metrics line)
     return re.sub(r"wall[0-9dhms]+", "wall", text)
 
 

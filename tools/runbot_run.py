@@ -14,6 +14,7 @@ import contextlib
 import shutil
 import signal
 import sys
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -25,6 +26,7 @@ from typing import Any
 import typer
 
 from bot.config import BotConfig
+from bot.metrics import METRIC_INTERVAL_S
 from bot.runner import make_clock, run_bot
 from dashboard.reducer import Reducer
 from dashboard.service import DashboardService
@@ -43,7 +45,10 @@ from tools.runbot_cli import DashboardMode
 
 log = get_logger("runbot")
 dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
-checkpoint_log = get_logger("dashboard.checkpoints")  # its checkpoints, injected as ``emit_checkpoint_event``
+checkpoint_log = get_logger("dashboard.checkpoints")
+metrics_log = get_logger(
+    "runbot.metrics"
+)  # the pipeline's own figures (``_pipeline_metrics``)  # its checkpoints, injected as ``emit_checkpoint_event``
 
 
 @dataclass(frozen=True)
@@ -356,6 +361,20 @@ def _print_final(text: str, timeout_s: float = 5.0) -> None:
     out.close(timeout_s)
 
 
+async def _pipeline_metrics(pipeline: Pipeline, interval_s: float = METRIC_INTERVAL_S) -> None:
+    """Every ``interval_s`` wall seconds, the pipeline's own figures as ``metric`` events: events dispatched per
+    second since the last reading and the dispatcher's queue depth (events waiting). Cancelled at close."""
+    tee = pipeline.tee
+    last, last_at = tee.dispatched, time.monotonic()
+    while True:
+        await asyncio.sleep(interval_s)
+        now, count = time.monotonic(), tee.dispatched
+        rate = Decimal(round((count - last) / max(now - last_at, 1e-9)))
+        metrics_log.metric("events_per_s", rate, "events/s")
+        metrics_log.metric("dispatch_queue_depth", tee.backlog, "events")
+        last, last_at = count, now
+
+
 async def run_session(opts: RunOptions) -> int:
     session_id = str(uuid.uuid4())
     clock = make_clock(opts.config, opts.speed)
@@ -409,6 +428,7 @@ async def run_session(opts: RunOptions) -> int:
         ],
     ) as pipeline:
         housekeeping = _start_housekeeping(opts, pg_sink, session_id)
+        measuring = asyncio.create_task(_pipeline_metrics(pipeline), name="pipeline-metrics")
         service_mode = "silent" if opts.mode in (DashboardMode.off, DashboardMode.silent) else opts.mode.value
         async with DashboardService(
             tee,
@@ -450,6 +470,8 @@ async def run_session(opts: RunOptions) -> int:
                 if signals is not None:
                     signals.shutting_down()
                 await _finish_housekeeping(housekeeping, interrupted=code == 130)
+                measuring.cancel()
+                await asyncio.gather(measuring, return_exceptions=True)
                 await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
                 log.emit(

@@ -9,6 +9,7 @@ from typing import Any
 from dashboard.folds.base import Rejected, dec, fold, opt_dec
 from dashboard.state import DashboardState, SessionInfo, VenueState
 from logging_pipeline.events import (
+    Metric,
     OpportunityFound,
     OpportunitySkipped,
     SessionHealth,
@@ -20,6 +21,8 @@ from logging_pipeline.events import (
 )
 
 _HUNDRED = 100
+#: Distinct metric names kept (a hostile log may name a new one on every line); later names are refused.
+MAX_METRICS = 32
 
 
 @fold(SessionStarted)
@@ -122,3 +125,14 @@ def on_opportunity(state: DashboardState, ev: Any) -> None:
         return
     session.expected_hold_hours = hold if hold is not None and hold > 0 else None
     session.mandatory_exchange = ev.mandatory_exchange
+
+
+@fold(Metric, reads=("name", "value", "unit"))
+def on_metric(state: DashboardState, ev: Any) -> None:
+    """The latest value of a named measurement (``metric``: the bot's cycle, scan and order timings, the
+    pipeline's events/s and queue depth), kept as its decimal text and unit; at most ``MAX_METRICS`` names."""
+    value = dec(ev.value, "value")
+    metrics = state.session.metrics
+    if ev.name not in metrics and len(metrics) >= MAX_METRICS:
+        raise Rejected(f"more than {MAX_METRICS} metric names")
+    metrics[str(ev.name)[:64]] = (str(value), str(ev.unit)[:16])

@@ -9,11 +9,13 @@ venue). If exactly one leg is rejected, the filled leg is closed again with a re
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
+from bot.metrics import MetricGate, elapsed_ms
 from bot.strategies.funding_arbitrage.models import Leg, Opportunity, Position
 from bot.venues.base import Fill, OrderRejectedError, OrderSide, Venue
 from helpers.formulas import margin_for, realized_pnl
@@ -41,9 +43,13 @@ class RollbackCost:
 class AtomicExecutor:
     """Places and unwinds orders through the ``Venue`` interface, emitting order and position events."""
 
-    def __init__(self, venues: Mapping[str, Venue], log: UnifiedLogger) -> None:
+    def __init__(
+        self, venues: Mapping[str, Venue], log: UnifiedLogger, metrics: MetricGate | None = None
+    ) -> None:
+        """``metrics``: where the time a two-leg placement takes goes (``order_latency_ms``), if anywhere."""
         self._venues = venues
         self._log = log
+        self._metrics = metrics
         self.rollbacks: list[RollbackCost] = []
 
     async def open_position(
@@ -92,6 +98,7 @@ class AtomicExecutor:
         )
         legs = ((long_v, "buy"), (short_v, "sell"))
         order_ids = [self._place(position_id, sym, v, side, qty, reduce_only=False) for v, side in legs]
+        placed = time.perf_counter()
         results = await asyncio.gather(
             *(
                 v.market_order(sym, side, qty, order_id=oid)
@@ -99,6 +106,10 @@ class AtomicExecutor:
             ),
             return_exceptions=True,
         )
+        if (
+            self._metrics is not None
+        ):  # both legs answered (filled or not): the venues' round trip, wall clock
+            self._metrics.record("order_latency_ms", elapsed_ms(placed), "ms")
         fills: list[Fill | None] = []
         failures: list[tuple[Venue, str]] = []  # (venue, rollback reason) per leg that did not fill
         fatal: BaseException | None = None  # cancellation/interrupt: re-raised once the book is flat again

@@ -21,12 +21,14 @@ A limit that stops an entry emits ``risk.limit_hit`` and ``opportunity.skipped``
 
 from __future__ import annotations
 
+import time
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 
 from bot.config import StrategyConfig
+from bot.metrics import MetricGate, elapsed_ms
 from bot.strategies.base import Strategy, StrategySummary
 from bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from bot.strategies.funding_arbitrage.models import Opportunity
@@ -51,7 +53,8 @@ class FundingArbitrageStrategy(Strategy):
         self._venues = venues
         self._log: UnifiedLogger = get_logger("bot.strategy")
         self._scanner = Scanner(config, venues, get_logger("bot.scanner"))
-        self._executor = AtomicExecutor(venues, get_logger("bot.executor"))
+        self.metrics = MetricGate(get_logger("bot.metrics"))
+        self._executor = AtomicExecutor(venues, get_logger("bot.executor"), self.metrics)
         self._positions = PositionManager(config, venues, self._executor, get_logger("bot.position_manager"))
         self._attempts = 0
         self._opened = 0
@@ -72,13 +75,16 @@ class FundingArbitrageStrategy(Strategy):
         opened or closed a position: ``6. ✅ Cycle Complete``; then, if anything else was shown during the cycle
         (exit, validation or execution banners), the resting banner again.
         """
+        started = time.perf_counter()
         before = set(self._positions.open)
         if before and await self._positions.check(now):
             self._resting = None  # exit banners were shown
         if self._resting is None:
             self._log.stage("0", "🔎", "Scanning", lifecycle="scanning")
             self._resting = "scanning"
+        scan_started = time.perf_counter()
         found = self._scanner.scan()
+        scan_ms = elapsed_ms(scan_started)
         opened_now = 0
         self._skips_this_cycle = {}
         for opp in found:
@@ -96,6 +102,8 @@ class FundingArbitrageStrategy(Strategy):
                 self._log.stage("4", "👀", "Monitoring Position", lifecycle="monitoring_position")
             else:
                 self._log.stage("0", "🔎", "Scanning", lifecycle="scanning")
+        self.metrics.record("scan_duration_ms", scan_ms, "ms")
+        self.metrics.record("cycle_duration_ms", elapsed_ms(started), "ms")
 
     def on_funding(self, credits: Sequence[FundingCredit], now: datetime) -> None:
         self._positions.on_funding(credits)
@@ -104,6 +112,7 @@ class FundingArbitrageStrategy(Strategy):
         """End of the data: close every open position (``5. 🚪 Exiting {SYM} • SESSION_END``) and, as after any
         cycle that closed a position, show ``6. ✅ Cycle Complete`` (cycle_complete), so the last banner of a
         completed run is not a stale "Exiting". Nothing open: no banner (the bot rests where it was)."""
+        self.metrics.flush()  # the latest measurements, whenever the last batch went out
         before = set(self._positions.open)
         if not before:
             return
