@@ -84,13 +84,13 @@ METRIC_LABELS = {
     "cycle_duration_ms": "cycle",
     "scan_duration_ms": "scan",
     "order_latency_ms": "order",
-    "events_per_s": "events",
+    "events_per_s": "throughput",
     "dispatch_queue_depth": "queue",
 }
 
 
 def metrics_line(s: SessionState) -> str | None:
-    """``metrics cycle 1.2 ms · scan 0.4 ms · order 0.1 ms · events 850 events/s · queue 0 events`` — the latest
+    """``metrics cycle 1.2 ms · scan 0.4 ms · order 0.1 ms · throughput 850 events/s · queue 0 events`` — the latest
     ``metric`` events (wall-clock measurements), or ``None`` before any."""
     if not s.metrics:
         return None

@@ -60,7 +60,7 @@ def test_the_reducer_keeps_the_latest_of_each_and_refuses_endless_names() -> Non
         ("cycle_duration_ms", Decimal("1.25"), "ms"),
         ("events_per_s", Decimal("850"), "events/s"),
     ]
-    assert metrics_line(snap.session) == "metrics cycle 1.25 ms · events 850 events/s"
+    assert metrics_line(snap.session) == "metrics cycle 1.25 ms · throughput 850 events/s"
     for i in range(MAX_METRICS + 5):
         r.feed(e.emit(build(Metric, name=f"m{i}", value="1", unit="")))
     assert len(r.snapshot().session.metrics) == MAX_METRICS
