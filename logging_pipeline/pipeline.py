@@ -32,6 +32,7 @@ from datetime import datetime
 from typing import Any
 
 import structlog
+from structlog.contextvars import merge_contextvars
 from structlog.processors import CallsiteParameter, CallsiteParameterAdder
 
 from logging_pipeline import stdlib_bridge
@@ -99,7 +100,9 @@ class Pipeline:
         self.tee = Tee(
             self.sinks, envelope=self.envelope, redactor=self.redactor, on_sink_failure=self._sink_failed
         )
-        processors: list[Any] = [format_exception]
+        # structlog's context variables (``structlog.contextvars.bind_contextvars``: per asyncio task, per thread)
+        # are merged first, in the caller's context, so a field bound in a task reaches every event it logs
+        processors: list[Any] = [merge_contextvars, format_exception]
         if callsite:
             processors += [
                 CallsiteParameterAdder(

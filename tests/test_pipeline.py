@@ -267,3 +267,31 @@ async def test_no_sink_write_runs_on_the_event_loop_not_even_at_close() -> None:
             log.info("tock", n=i)
     assert len(sink.threads) == 4000
     assert threading.get_ident() not in set(sink.threads)
+
+
+async def test_structlog_context_variables_reach_the_events_of_their_task(tmp_path: Path) -> None:
+    """Issue 13's bug: ``structlog.contextvars.bind_contextvars(position_id=...)`` inside an asyncio task, then
+    logging through the unified logger, gave events without ``position_id``. They are merged now, per task: the
+    field reaches that task's events and no other's; a field the call gives itself wins."""
+    import asyncio
+
+    import structlog
+
+    path = tmp_path / "s.jsonl"
+    log = get_logger("test.contextvars")
+
+    async def bound(pid: str) -> None:
+        structlog.contextvars.bind_contextvars(position_id=pid, strategy="alpha")
+        log.info(f"in {pid}")
+        log.info("explicit", position_id="given")
+
+    async def unbound() -> None:
+        log.info("no binding here")
+
+    async with Pipeline(session_id="s", sinks=[JsonlSink(path)]):
+        await asyncio.gather(bound("P1"), bound("P2"), unbound())
+    events = {e["message"]: e for e in map(orjson.loads, path.read_bytes().splitlines())}
+    assert events["in P1"]["position_id"] == "P1" and events["in P2"]["position_id"] == "P2"
+    assert events["in P1"]["strategy"] == "alpha"
+    assert "position_id" not in events["no binding here"] and "strategy" not in events["no binding here"]
+    assert events["explicit"]["position_id"] == "given"
