@@ -47,7 +47,6 @@ import time
 import tracemalloc
 import uuid
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from types import SimpleNamespace
@@ -68,20 +67,15 @@ from dashboard.service import DashboardService  # noqa: E402
 from helpers.unified_logger import get_logger  # noqa: E402
 from logging_pipeline import Pipeline, Sink  # noqa: E402
 from logging_pipeline.events import (  # noqa: E402
-    FundingRate,
-    LegOpen,
     MarkPrice,
-    PositionOpened,
-    PositionUpdated,
-    SessionStarted,
 )
 from logging_pipeline.sinks.console import ConsoleSink  # noqa: E402
 from logging_pipeline.sinks.jsonl import JsonlSink  # noqa: E402
 from logging_pipeline.sinks.reducer_tee import ReducerTee  # noqa: E402
+from tools.bench_workload import MARKET_T, one_event, open_positions  # noqa: E402
 from tools.runbot_run import emit_checkpoint_event  # noqa: E402
 
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
-MARKET_T = datetime(2026, 3, 1, 8, tzinfo=UTC)
 log = get_logger("bench")
 
 Row = tuple[str, float, float]  # label, median µs, p99 µs
@@ -259,94 +253,8 @@ def bench_throughput(tmp: Path, n: int) -> dict[str, float]:
 # --- 2. event-loop lag ---------------------------------------------------------------------------------------
 
 
-def _legs(i: int) -> list[LegOpen]:
-    return [
-        LegOpen(
-            venue="binance",
-            side="long",
-            qty=Decimal("0.01"),
-            entry_price=Decimal("65000.5"),
-            notional=Decimal("650.005"),
-            fee=Decimal("0.325"),
-            leverage=Decimal(3),
-            margin=Decimal("216.67"),
-        ),
-        LegOpen(
-            venue="bybit",
-            side="short",
-            qty=Decimal("0.01"),
-            entry_price=Decimal("65010"),
-            notional=Decimal("650.1"),
-            fee=Decimal("0.325"),
-            leverage=Decimal(3),
-            margin=Decimal("216.7"),
-        ),
-    ]
-
-
-def _open_positions(n: int) -> None:
-    log.emit(
-        SessionStarted(
-            strategy="funding_arbitrage",
-            strategy_version="1",
-            venues=["binance", "bybit"],
-            symbols=["BTC"],
-            max_positions=n,
-            max_total_exposure_usd=Decimal(100000),
-            target_margin=Decimal(50),
-        ),
-        message="bench session",
-    )
-    for i in range(n):
-        log.emit(
-            PositionOpened(
-                position_id=f"pos{i:04d}",
-                symbol="BTC",
-                long_venue="binance",
-                short_venue="bybit",
-                legs=_legs(i),
-                target_exposure_usd=Decimal(650),
-                filled_exposure_usd=Decimal(650),
-                entry_spread_apr=Decimal("0.15"),
-                entry_long_rate=Decimal("0.0001"),
-                entry_short_rate=Decimal("0.0003"),
-            ),
-            message=f"Opened pos{i:04d}",
-        )
-
-
-def _one_event(i: int) -> None:
-    kind = i % 4
-    if kind == 0:
-        px = Decimal(65000) + Decimal(i % 100) / 10
-        log.emit(
-            MarkPrice(venue="binance" if i % 8 else "bybit", symbol="BTC", mark_price=px, index_price=px),
-            message=f"mark {px}",
-        )
-    elif kind == 1:
-        log.emit(
-            FundingRate(
-                venue="bybit",
-                symbol="BTC",
-                rate=Decimal("0.0001"),
-                interval_s=28800,
-                apr=Decimal("0.1095"),
-                next_funding_ts=MARKET_T + timedelta(hours=8),
-            ),
-            message="rate",
-        )
-    elif kind == 2:
-        log.emit(
-            PositionUpdated(
-                position_id=f"pos{i % 50:04d}",
-                current_spread_apr=Decimal("0.14"),
-                profit_erosion_pct=Decimal("6.6"),
-                divergence_pct=Decimal("0.03"),
-            ),
-            message="upd",
-        )
-    else:
-        log.info(f"scan {i}: nothing to do", cycle=i)
+#: Open positions of the synthetic session (``tools.bench_workload``).
+POSITIONS = 50
 
 
 async def bench_loop_lag(tmp: Path, seconds: float, rate: int = 2000) -> dict[str, float]:
@@ -371,7 +279,7 @@ async def bench_loop_lag(tmp: Path, seconds: float, rate: int = 2000) -> dict[st
                 on_warning=get_logger("dashboard.service").warning,
                 emit_checkpoint=emit_checkpoint_event,
             ) as service:  # as runbot composes it
-                _open_positions(50)
+                open_positions(log, POSITIONS)
                 loop = asyncio.get_running_loop()
                 stop_at = loop.time() + seconds
 
@@ -387,7 +295,7 @@ async def bench_loop_lag(tmp: Path, seconds: float, rate: int = 2000) -> dict[st
                     start = loop.time()
                     while loop.time() < stop_at:
                         for _ in range(per_tick):
-                            _one_event(emitted)
+                            one_event(log, emitted, POSITIONS)
                             emitted += 1
                         target = start + emitted / rate
                         await asyncio.sleep(max(0.0, target - loop.time()))
@@ -421,9 +329,9 @@ def bench_render(frames: int = 40) -> dict[str, float]:
 
     async def make() -> None:
         async with Pipeline(session_id="render", sinks=[Collect()], market_clock=lambda: MARKET_T):
-            _open_positions(50)
+            open_positions(log, POSITIONS)
             for i in range(400):
-                _one_event(i)
+                one_event(log, i, POSITIONS)
 
     asyncio.run(make())
     reducer = Reducer(timeline_size=20)

@@ -34,8 +34,7 @@ import sys
 import tempfile
 import time
 import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -91,99 +90,18 @@ async def clients_main(url: str, n: int) -> None:
 
 
 def _events() -> tuple[Any, Any]:
-    """``(open_positions, one_event)`` built on the unified logger (imported late: the client process needs
-    none of it)."""
+    """``(open_positions, one_event)``: ``tools.bench_workload`` on the unified logger (imported late: the client
+    process needs none of it)."""
+    from functools import partial
+
     from helpers.unified_logger import get_logger
-    from logging_pipeline.events import (
-        FundingRate,
-        LegOpen,
-        MarkPrice,
-        PositionOpened,
-        PositionUpdated,
-        SessionStarted,
-    )
+    from tools import bench_workload
 
     log = get_logger("bench")
-
-    def legs() -> list[Any]:
-        return [
-            LegOpen(
-                venue=venue,
-                side=side,
-                qty=Decimal("0.01"),
-                entry_price=Decimal("65000.5"),
-                notional=Decimal("650.005"),
-                fee=Decimal("0.325"),
-                leverage=Decimal(3),
-                margin=Decimal("216.67"),
-            )
-            for venue, side in (("binance", "long"), ("bybit", "short"))
-        ]
-
-    def open_positions(n: int) -> None:
-        log.emit(
-            SessionStarted(
-                strategy="funding_arbitrage",
-                strategy_version="1",
-                venues=["binance", "bybit"],
-                symbols=["BTC"],
-                max_positions=n,
-                max_total_exposure_usd=Decimal(100000),
-                target_margin=Decimal(50),
-            ),
-            message="bench session",
-        )
-        for i in range(n):
-            log.emit(
-                PositionOpened(
-                    position_id=f"pos{i:04d}",
-                    symbol="BTC",
-                    long_venue="binance",
-                    short_venue="bybit",
-                    legs=legs(),
-                    target_exposure_usd=Decimal(650),
-                    filled_exposure_usd=Decimal(650),
-                    entry_spread_apr=Decimal("0.15"),
-                    entry_long_rate=Decimal("0.0001"),
-                    entry_short_rate=Decimal("0.0003"),
-                ),
-                message=f"Opened pos{i:04d}",
-            )
-
-    def one_event(i: int) -> None:
-        kind = i % 4
-        if kind == 0:
-            px = Decimal(65000) + Decimal(i % 100) / 10
-            log.emit(
-                MarkPrice(venue="binance" if i % 8 else "bybit", symbol="BTC", mark_price=px, index_price=px),
-                message=f"mark {px}",
-            )
-        elif kind == 1:
-            log.emit(
-                FundingRate(
-                    venue="bybit",
-                    symbol="BTC",
-                    rate=Decimal("0.0001"),
-                    interval_s=28800,
-                    apr=Decimal("0.1095"),
-                    next_funding_ts=MARKET_T + timedelta(hours=8),
-                ),
-                message="rate",
-            )
-        elif kind == 2:
-            log.emit(
-                PositionUpdated(
-                    position_id=f"pos{i % OPEN_POSITIONS:04d}",
-                    current_spread_apr=Decimal("0.14"),
-                    profit_erosion_pct=Decimal("6.6"),
-                    divergence_pct=Decimal("0.03"),
-                ),
-                message="upd",
-            )
-        else:
-            log.info(f"scan {i}: nothing to do", cycle=i)
-
-    return open_positions, one_event
+    return (
+        partial(bench_workload.open_positions, log),
+        lambda i: bench_workload.one_event(log, i, OPEN_POSITIONS),
+    )
 
 
 class Phase:
