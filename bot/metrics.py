@@ -11,6 +11,7 @@ heartbeats).
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from decimal import Decimal
 
 from helpers.unified_logger import UnifiedLogger
@@ -31,7 +32,11 @@ class MetricGate:
     ``interval_s`` wall seconds (``now`` is injectable for tests)."""
 
     def __init__(
-        self, log: UnifiedLogger, *, interval_s: float = METRIC_INTERVAL_S, now=time.monotonic
+        self,
+        log: UnifiedLogger,
+        *,
+        interval_s: float = METRIC_INTERVAL_S,
+        now: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = log
         self.interval_s = interval_s

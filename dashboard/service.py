@@ -513,7 +513,9 @@ class DashboardService:
                 self._mark_drawn(now)
 
     def _mark_drawn(self, now: float) -> None:
-        self._seen_version = self.reducer.version
-        self._drawn_key = self._state_key = visible_key(self.reducer.snapshot())
+        if self.reducer.version != self._seen_version:  # folded since the check: take the key again
+            self._seen_version = self.reducer.version
+            self._state_key = visible_key(self.reducer.snapshot())
+        self._drawn_key = self._state_key
         self._last_draw = now
         self.frames_drawn += 1

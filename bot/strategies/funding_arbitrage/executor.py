@@ -106,9 +106,7 @@ class AtomicExecutor:
             ),
             return_exceptions=True,
         )
-        if (
-            self._metrics is not None
-        ):  # both legs answered (filled or not): the venues' round trip, wall clock
+        if self._metrics is not None:  # both legs answered (filled or not): the round trip, wall clock
             self._metrics.record("order_latency_ms", elapsed_ms(placed), "ms")
         fills: list[Fill | None] = []
         failures: list[tuple[Venue, str]] = []  # (venue, rollback reason) per leg that did not fill
