@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -16,6 +15,8 @@ if str(ROOT) not in sys.path:
 from pg_fixtures import pg_base_dsn, pg_dsn  # noqa: E402,F401  (PostgreSQL fixtures, tests/pg_fixtures.py)
 from support_terminal import Pane  # noqa: E402
 
+from tools.bench_arbtail import real_run  # noqa: E402  (one paper run of the shipped config)
+
 
 @pytest.fixture(scope="session")
 def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -23,24 +24,7 @@ def real_log(tmp_path_factory: pytest.TempPathFactory) -> Path:
     ~31k events, checkpoints) shared by the tests that read logs. Read-only: a test that needs a changed log
     writes its own copy."""
     logs = tmp_path_factory.mktemp("real-log")
-    subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "tools.runbot_cli",
-            "--config",
-            str(ROOT / "configs/funding_arb_paper.yml"),
-            "--speed",
-            "0",
-            "--dashboard-mode=silent",
-            "--log-dir",
-            str(logs),
-        ],
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
-        timeout=120,
-    )
+    real_run(logs, timeout=120)
     (path,) = logs.glob("*.jsonl")
     path.chmod(0o444)
     return path

@@ -36,8 +36,9 @@ from dashboard.state import state_to_dict
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def real_run(out_dir: Path) -> Path:
-    """One paper run at full speed; returns its JSONL."""
+def real_run(out_dir: Path, *, timeout: float | None = None) -> Path:
+    """One paper run of the shipped config at full speed into ``out_dir`` (``timeout`` seconds at most); returns its
+    JSONL. Raises ``subprocess.CalledProcessError`` / ``TimeoutExpired``."""
     subprocess.run(
         [
             sys.executable,
@@ -54,6 +55,7 @@ def real_run(out_dir: Path) -> Path:
         check=True,
         cwd=ROOT,
         capture_output=True,
+        timeout=timeout,
     )
     return next(out_dir.glob("*.jsonl"))
 
