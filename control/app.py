@@ -94,11 +94,16 @@ def _json(body: bytes) -> Response:
 
 @dataclass
 class ControlState:
-    """What the endpoints read: the snapshot source, the ring and hub, the metrics registry."""
+    """What the endpoints read: the snapshot source, the ring and hub, the metrics registry; ``mode``: ``live``
+    (inside the bot) or ``replay`` (``arbtail serve``); ``token_required``: whether a bearer token guards the
+    API; ``commands``: the bot's command desk (``None``: commands are refused — no token, or no bot)."""
 
     snapshots: SnapshotSource
     hub: StreamHub
     registry: CollectorRegistry
+    mode: str = "live"
+    token_required: bool = False
+    commands: Any = None
 
 
 # --- query parsing -------------------------------------------------------------------------------------------
@@ -137,6 +142,20 @@ def _state(request: Request) -> ControlState:
 async def healthz(request: Request) -> Response:
     parse_query(request, {})
     return _json(b'{"status":"ok"}')
+
+
+async def info(request: Request) -> Response:
+    """What this server is (the web page reads it first): ``{"mode": "live"|"replay", "session_id",
+    "token_required": bool, "commands": bool}`` — ``commands`` is true when ``POST /api/commands`` can act."""
+    parse_query(request, {})
+    st = _state(request)
+    body = {
+        "mode": st.mode,
+        "session_id": st.snapshots.current().session_id,
+        "token_required": st.token_required,
+        "commands": st.commands is not None,
+    }
+    return _json(orjson.dumps(body))
 
 
 async def snapshot(request: Request) -> Response:
@@ -365,6 +384,7 @@ def create_app(state: ControlState, *, token: str | None) -> ASGIApp:
     """The ASGI app: the routes behind ``Guard``."""
     routes = [
         Route("/healthz", healthz, methods=["GET"]),
+        Route("/api/info", info, methods=["GET"]),
         Route("/api/snapshot", snapshot, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
         Route("/api/stream", stream, methods=["GET"]),

@@ -102,7 +102,8 @@ class ControlServer:
         )
         collector = ArbdashCollector(self.snapshots, ring=self.ring, hub=self.hub, runtime=runtime)
         self.registry = make_registry(collector)
-        self.app = create_app(ControlState(self.snapshots, self.hub, self.registry), token=token)
+        self.state = ControlState(self.snapshots, self.hub, self.registry, token_required=token is not None)
+        self.app = create_app(self.state, token=token)
         self.upstream_pending = upstream_pending
         self.stop_timeout_s = stop_timeout_s
         self._server: _EmbeddedServer | None = None
