@@ -9,6 +9,7 @@ logging pipeline (``market_ts`` of each event) before the bot starts.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -37,22 +38,40 @@ class SimClock:
         micros = (t - self._now) // _MICROSECOND
         return Decimal(micros) / Decimal(1_000_000) / self.speed
 
-    async def advance_to(self, t: datetime) -> None:
+    async def advance_to(
+        self,
+        t: datetime,
+        *,
+        wake: asyncio.Event | None = None,
+        on_wake: Callable[[], Awaitable[object]] | None = None,
+    ) -> None:
         """Sleep ``(t − now)/speed`` wall seconds (just yield when ``speed`` is 0), then set market time to ``t``.
 
-        Raises ``ValueError`` if ``t`` is before ``now`` or naive: market time never goes backwards.
+        ``wake`` / ``on_wake``: when ``wake`` is set during the sleep, ``await on_wake()`` runs at once, at the
+        current market time (still ``now``), and the sleep goes on to the same wall deadline (operator commands
+        are carried out while the clock waits; the pace is unchanged). Raises ``ValueError`` if ``t`` is before
+        ``now`` or naive: market time never goes backwards.
         """
         if t.tzinfo is None:
             raise ValueError("advance_to needs a timezone-aware time")
         if t < self._now:
             raise ValueError(f"market time cannot go backwards: {t.isoformat()} < {self._now.isoformat()}")
         wall = self.wall_seconds_for(t)
-        if wall > 0:
-            # asyncio.sleep takes seconds as a number; this is wall time, not money.
-            micros = int(wall * 1_000_000)
-            await asyncio.sleep(micros / 1_000_000)
+        # asyncio takes seconds as a number; this is wall time, not money.
+        seconds = int(wall * 1_000_000) / 1_000_000 if wall > 0 else 0.0
+        if wake is None or on_wake is None or seconds <= 0:
+            await asyncio.sleep(seconds)
         else:
-            await asyncio.sleep(0)
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + seconds
+            while (remaining := deadline - loop.time()) > 0:
+                if not wake.is_set():
+                    try:
+                        await asyncio.wait_for(wake.wait(), remaining)
+                    except TimeoutError:
+                        break
+                await on_wake()
+                wake.clear()
         self._now = t.astimezone(UTC)
 
 

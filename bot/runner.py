@@ -25,6 +25,7 @@ from bot.strategies.base import Strategy, StrategySummary
 from bot.strategies.funding_arbitrage.strategy import FundingArbitrageStrategy
 from bot.venues.market_data import MarketData, load_market_data
 from bot.venues.paper import REFERENCE_VENUE, MarketStep, PaperMarket
+from control.commands import CommandDesk
 from helpers.formulas import rate_to_apr
 from helpers.unified_logger import UnifiedLogger, get_logger
 from logging_pipeline.events import FundingRate, Heartbeat, MarkPrice, SessionStarted, VenueConnected
@@ -147,6 +148,7 @@ async def run_bot(
     config_path: str | None = None,
     speed: Decimal | None = None,
     clock: SimClock | None = None,
+    commands: CommandDesk | None = None,
 ) -> RunResult:
     """Run the funding-arbitrage strategy on paper venues over the configured market window.
 
@@ -154,6 +156,10 @@ async def run_bot(
     ``make_clock``) is used as is (its own speed wins). Returns a ``RunResult``; does not emit
     ``session.stopped``. Raises ``ValueError`` for a window outside the data, ``FileNotFoundError`` for missing
     data files, and propagates ``asyncio.CancelledError``.
+
+    ``commands``: the operator's command desk (``control.commands``). Its queue is carried out at the safe points
+    — before each strategy cycle and, while the clock sleeps, as soon as a command arrives (at the current
+    market time) — never inside a cycle. The desk is closed (``STOPPING``) when the run ends, however it ends.
     """
     log = get_logger("bot.runner")
     data = _load(config)
@@ -201,6 +207,17 @@ async def run_bot(
         )
 
     heartbeat = asyncio.create_task(_heartbeat(strategy, get_logger("bot.heartbeat")), name="bot-heartbeat")
+
+    async def run_commands() -> None:
+        if commands is not None and commands.pending:
+            await commands.run_pending(strategy, clock.now())
+
+    wake = commands.wakeup if commands is not None else None
+
+    async def advance(t: datetime) -> None:
+        await clock.advance_to(t, wake=wake, on_wake=run_commands)
+        await run_commands()
+
     interval = timedelta(seconds=cfg.check_interval_seconds)
     next_cycle = market.start
     cycles = booked = 0
@@ -208,22 +225,28 @@ async def run_bot(
         hours = market.hours()
         for t in hours:
             while next_cycle < t:  # cycles between two market hours (check interval < 1 h)
-                await clock.advance_to(next_cycle)
+                await advance(next_cycle)
                 await strategy.on_cycle(next_cycle)
                 cycles += 1
                 next_cycle += interval
-            await clock.advance_to(t)
+            await advance(t)
             step = market.advance_to(t)
             _emit_step(step, log)
             strategy.on_funding(step.credits, t)
             booked += len(step.credits)
             _emit_rates(step, log)
             if next_cycle == t:
+                await run_commands()  # after the hour's marks and funding, before the cycle
                 await strategy.on_cycle(t)
                 cycles += 1
                 next_cycle += interval
+        await run_commands()
+        if commands is not None:
+            commands.close()
         await strategy.on_stop(market.end)
     finally:
+        if commands is not None:
+            commands.close()
         heartbeat.cancel()
         try:
             await heartbeat

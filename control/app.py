@@ -52,6 +52,7 @@ from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from control.address import is_loopback
+from control.commands import CommandError, http_status, parse_command
 from control.hub import StreamClient, StreamHub
 from control.metrics import exposition
 from control.snapshots import SnapshotSource
@@ -238,6 +239,59 @@ async def stream(request: Request) -> Response:
     return _EventStream(st.hub, client, after)
 
 
+#: How long ``POST /api/commands`` waits for the strategy's next safe point before answering ``pending`` (202).
+COMMAND_WAIT_S = 10.0
+
+
+def _desk(request: Request) -> Any:
+    st = _state(request)
+    if st.commands is None:
+        if st.mode != "live":
+            raise ApiError(
+                403, "commands_disabled", "this server is read-only: it replays a session, no bot runs"
+            )
+        raise ApiError(
+            403,
+            "commands_disabled",
+            "commands need a token: set dashboard.server.token (or ARBDASH_TOKEN) and restart the bot",
+        )
+    return st.commands
+
+
+async def post_command(request: Request) -> Response:
+    """``POST /api/commands``: an operator command (``control.commands``) — bearer token only (a page session
+    cookie cannot act), ``Content-Type: application/json``. Answers ``{"id", "command", "status", "reason",
+    "message", "duplicate", "position_ids", ...}`` with 200 (executed), 202 (pending after ``COMMAND_WAIT_S``:
+    poll ``GET /api/commands/{id}``) or 4xx/5xx for a rejected command (``control.commands.HTTP_STATUS``); a body
+    that is not a command is a 400/415 JSON error and logs nothing."""
+    parse_query(request, {})
+    desk = _desk(request)
+    if not request.headers.get("authorization", "").lower().startswith("bearer "):
+        raise ApiError(401, "unauthorized", "commands need Authorization: Bearer <token>")
+    ctype = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if ctype != "application/json":
+        raise ApiError(415, "unsupported_media_type", "send the command as Content-Type: application/json")
+    body = await request.body()
+    try:
+        command = parse_command(body)
+    except CommandError as exc:
+        raise ApiError(400, exc.code, str(exc)) from None
+    answer = await desk.submit(command, source="http").wait(COMMAND_WAIT_S)
+    return Response(orjson.dumps(answer.to_json()), http_status(answer), media_type="application/json")
+
+
+async def get_command(request: Request) -> Response:
+    """``GET /api/commands/{id}``: a command's answer by id (``pending`` while queued); 404 for an id the desk
+    does not remember."""
+    parse_query(request, {})
+    desk = _desk(request)
+    command_id = request.path_params["command_id"]
+    answer = desk.status(command_id)
+    if answer is None:
+        raise ApiError(404, "unknown_command_id", f"no command with id {command_id[:64]!r}")
+    return Response(orjson.dumps(answer.to_json()), http_status(answer), media_type="application/json")
+
+
 async def metrics(request: Request) -> Response:
     parse_query(request, {})
     st = _state(request)
@@ -388,6 +442,8 @@ def create_app(state: ControlState, *, token: str | None) -> ASGIApp:
         Route("/api/snapshot", snapshot, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
         Route("/api/stream", stream, methods=["GET"]),
+        Route("/api/commands", post_command, methods=["POST"]),
+        Route("/api/commands/{command_id}", get_command, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
     handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, Exception: _server_error}

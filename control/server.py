@@ -25,6 +25,7 @@ import logging
 import socket
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import uvicorn
 
@@ -94,6 +95,7 @@ class ControlServer:
         max_clients: int = MAX_CLIENTS,
         stop_timeout_s: float = STOP_TIMEOUT_S,
         sock: socket.socket | None = None,
+        commands: Any = None,
     ) -> None:
         self.ring = ring if ring is not None else RingSink(ring_capacity)
         self.snapshots = SnapshotSource(reducer)
@@ -102,7 +104,9 @@ class ControlServer:
         )
         collector = ArbdashCollector(self.snapshots, ring=self.ring, hub=self.hub, runtime=runtime)
         self.registry = make_registry(collector)
-        self.state = ControlState(self.snapshots, self.hub, self.registry, token_required=token is not None)
+        self.state = ControlState(
+            self.snapshots, self.hub, self.registry, token_required=token is not None, commands=commands
+        )
         self.app = create_app(self.state, token=token)
         self.upstream_pending = upstream_pending
         self.stop_timeout_s = stop_timeout_s

@@ -120,6 +120,8 @@ class SessionState(_Model, kw_only=True):
     other_sessions: dict[str, int] = msgspec.field(default_factory=dict)
     #: the latest ``metric`` events, by name (wall-clock measurements: they differ between two runs)
     metrics: list[MetricReading] = msgspec.field(default_factory=list)
+    #: new entries paused by an operator command (``pause_entries`` / ``flatten_all`` until ``resume_entries``)
+    entries_paused: bool = False
 
 
 class VenueLeg(_Model, kw_only=True):

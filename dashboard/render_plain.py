@@ -167,7 +167,7 @@ def session_lines(s: SessionState) -> list[str]:
     """The session as lines (the head of the plain summary): identity and health, stage, limits, venues, ingest,
     other sessions, stop reason and the data note. ``clock_line`` (it needs the snapshot) is not among them."""
     ver = f" v{safe_text(s.strategy_version)}" if s.strategy_version else ""
-    dry = " · DRY RUN" if s.dry_run else ""
+    dry = (" · DRY RUN" if s.dry_run else "") + (" · ENTRIES PAUSED" if s.entries_paused else "")
     pg = postgres_text(s)
     lines = [
         f"{safe_text(s.strategy) if s.strategy else DASH}{ver} · config {safe_text(s.config_path or DASH)}"

@@ -120,6 +120,7 @@ CATEGORY_STYLES = {
     "info": "default",
     "metric": "dim",
     "checkpoint": "dim",
+    "command": "bold cyan",
 }
 HEALTH_STYLES = {
     "running": "green",
@@ -484,6 +485,9 @@ class _SessionPane:
         head = Text()
         if s.dry_run:  # first: the one thing an operator must not misread (and it never splits across lines)
             head.append("DRY RUN", "bold cyan")
+            head.append("  ")
+        if s.entries_paused:  # an operator paused entries: nothing new opens until resumed
+            head.append("ENTRIES PAUSED", "bold yellow")
             head.append("  ")
         head.append("health ")
         head.append(safe_text(s.health).upper(), HEALTH_STYLES.get(s.health, "yellow"))

@@ -358,6 +358,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         ],
         max_positions=s.max_positions,
         max_total_exposure_usd=s.max_total_exposure_usd,
+        entries_paused=s.entries_paused,
         open_positions=open_count,
         exposure_used_usd=exposure_used,
         data_note=s.data_note,

@@ -30,7 +30,7 @@ PriceText = NewType("PriceText", str)
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 #: The version of the checkpoint form; bump it when a field of the state changes meaning or shape (a new field
 #: with a default is read from an older checkpoint as its default, and ignored by an older reader).
-STATE_FORM = 4  # 4: wins / losses / hold totals, entry margin, hold end, the entry rule, component health
+STATE_FORM = 5  # 5: entries paused by the operator; 4: wins / losses / hold totals, entry margin, hold end, …
 #: The skip reason of an event of another session than the one folded: ``f"{OTHER_SESSION}:{session id}"``
 #: (``dashboard.reducer.other_session_key``).
 OTHER_SESSION = "other_session"
@@ -216,6 +216,8 @@ class SessionInfo:
     components: dict[str, tuple[str, str | None]] = field(default_factory=dict)
     # the latest value of each ``metric`` event: name → (decimal text, unit); at most ``MAX_METRICS`` names
     metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
+    # operator commands (``command.executed``): new entries paused; the limits above follow ``set_limit``
+    entries_paused: bool = False
 
 
 @dataclass(slots=True)

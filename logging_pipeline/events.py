@@ -38,7 +38,7 @@ import msgspec
 SCHEMA_VERSION = 1
 
 Category = Literal[
-    "stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"
+    "stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint", "command"
 ]
 Level = Literal["debug", "info", "warning", "error", "critical"]
 Health = Literal["starting", "running", "idle", "degraded", "error", "stopping", "stopped"]
@@ -69,6 +69,20 @@ EXIT_REASONS = (
     "LEG_LIQUIDATED",
     "ALL_LEGS_CLOSED",
     "SESSION_END",
+    "OPERATOR_CLOSE",
+)
+#: Operator commands (``control.commands``; ``POST /api/commands``, the live view's keys, ``runbot command``).
+COMMANDS = ("close_position", "pause_entries", "resume_entries", "flatten_all", "set_limit")
+#: Why a command was refused (``command.rejected``'s ``reason``).
+COMMAND_REJECTIONS = (
+    "UNKNOWN_POSITION",  # close_position: no such position in this session
+    "ALREADY_CLOSING",  # close_position: its exit is under way (a leg is being retried); no second order
+    "ALREADY_CLOSED",  # close_position: it is flat already
+    "BAD_VALUE",  # set_limit: a value the limit cannot take
+    "ID_REUSED",  # the command id was used before for a different command
+    "STOPPING",  # the bot is stopping: no command runs any more
+    "BUSY",  # too many commands queued already
+    "FAILED",  # carrying it out raised an error (the text says which)
 )
 HOLD_CODES = ("MIN_HOLD_ACTIVE", "HOLD_TOP_OPPORTUNITY")
 
@@ -495,6 +509,55 @@ class RiskLimitHit(Event, kw_only=True, tag="risk.limit_hit"):
     value: Decimal
     limit_value: Decimal
     symbol: str | None = None
+
+
+# --- operator commands (the audit trail) -----------------------------------------------------------------------
+
+
+class CommandReceived(Event, kw_only=True, tag="command.received"):
+    """An operator command reached the bot. ``command_id``: the client's id (its idempotency key); ``command``:
+    one of ``COMMANDS``; ``source``: ``http`` (``POST /api/commands``) or ``terminal`` (a key in the live view).
+    Arguments: ``position_id`` (close_position); ``limit`` and ``value`` (set_limit: ``max_positions`` as a
+    whole number, ``max_total_exposure_usd`` in USD). Always followed by ``command.executed`` or
+    ``command.rejected`` with the same ``command_id`` (a repeated id is answered from the first outcome and
+    logs nothing again)."""
+
+    CATEGORY = "command"
+
+    command_id: str
+    command: str
+    source: str
+    position_id: str | None = None
+    limit: str | None = None
+    value: Decimal | None = None
+
+
+class CommandExecuted(Event, kw_only=True, tag="command.executed"):
+    """The strategy carried a command out at a safe point (between cycles, never inside a two-leg execution).
+    ``position_ids``: the positions it closed (close_position, flatten_all; a close whose leg could not be filled
+    stays open with exit code ``OPERATOR_CLOSE`` and is retried every check); ``entries_paused``: whether new
+    entries are paused afterwards; ``limit`` / ``value`` / ``previous_value``: set_limit's change."""
+
+    CATEGORY = "command"
+
+    command_id: str
+    command: str
+    position_ids: list[str] = []
+    entries_paused: bool | None = None
+    limit: str | None = None
+    value: Decimal | None = None
+    previous_value: Decimal | None = None
+
+
+class CommandRejected(Event, kw_only=True, tag="command.rejected"):
+    """A command understood but not carried out: ``reason`` from ``COMMAND_REJECTIONS``, ``detail`` in words."""
+
+    CATEGORY = "command"
+
+    command_id: str
+    command: str
+    reason: str
+    detail: str | None = None
 
 
 # --- plain logging, metrics, housekeeping -------------------------------------------------------------------

@@ -28,12 +28,13 @@ import typer
 from bot.config import BotConfig
 from bot.metrics import METRIC_INTERVAL_S
 from bot.runner import make_clock, run_bot
+from control.commands import CommandDesk
 from dashboard.reducer import Reducer
 from dashboard.service import DashboardService
 from dashboard.terminal_writer import TerminalWriter
 from helpers.unified_logger import get_logger
 from logging_pipeline import Pipeline, Sink
-from logging_pipeline.events import DashboardCheckpoint, SessionHealth, SessionStopped
+from logging_pipeline.events import DashboardCheckpoint, Event, SessionHealth, SessionStopped
 from logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
 from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
 from logging_pipeline.postgres.wiring import build_postgres_sink
@@ -46,6 +47,7 @@ from tools.runbot_cli import DashboardMode
 log = get_logger("runbot")
 dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
 checkpoint_log = get_logger("dashboard.checkpoints")
+commands_log = get_logger("control.commands")
 metrics_log = get_logger(
     "runbot.metrics"
 )  # the pipeline's own figures (``_pipeline_metrics``)  # its checkpoints, injected as ``emit_checkpoint_event``
@@ -94,6 +96,7 @@ async def _start_control(
     pipeline: Pipeline,
     tee: ReducerTee,
     service: DashboardService,
+    desk: CommandDesk,
 ) -> Any:
     """Start the read-only control server (``control.server``) on ``sock``, on this loop; ``None`` (with a
     warning, the socket closed) if it does not come up: the bot goes on without it. Its ``/metrics`` read the
@@ -120,6 +123,7 @@ async def _start_control(
         upstream_pending=dispatcher_pending(pipeline),
         ring=ring,
         sock=sock,
+        commands=desk if token is not None else None,  # no token: every command is refused
     )
     try:
         url = await server.start()
@@ -130,9 +134,10 @@ async def _start_control(
     except BaseException:
         await server.stop()
         raise
-    auth = "token required" if token is not None else "open to this machine only"
+    auth = "token required; commands on" if token is not None else "open to this machine only; no commands"
     log.info(
-        f"control server listening on {url} ({auth}): /api/snapshot, /api/events, /api/stream, /metrics",
+        f"control server listening on {url} ({auth}): the page at /, /api/snapshot, /api/events, /api/stream, "
+        "/api/commands, /metrics",
         url=url,
     )
     return server
@@ -194,6 +199,11 @@ def dispatcher_pending(pipeline: Pipeline) -> Callable[[], int]:
     dispatcher: the dashboard waits for it instead of dispatching on the event loop (``dashboard.checkpoints``)."""
     tee = pipeline.tee
     return lambda: tee.backlog + (tee.stalled_s > 0.0)
+
+
+def emit_command_event(event: Event, message: str, level: str) -> None:
+    """The command desk's audit trail (``command.*`` events), logged as ``control.commands``."""
+    commands_log.emit(event, message=message, level=level)
 
 
 def emit_terminal_health(component: str, health: str, reason: str) -> None:
@@ -406,6 +416,7 @@ async def run_session(opts: RunOptions) -> int:
             return 2
         ring = RingSink()
         sinks.append(ring)
+    desk = CommandDesk(emit=emit_command_event)
     current = asyncio.current_task()
     signals: _Signals | None = None
     if current is not None:
@@ -448,8 +459,16 @@ async def run_session(opts: RunOptions) -> int:
             control = None
             try:
                 if ring is not None and sock is not None:
-                    control = await _start_control(opts, ring, sock, reducer, jsonl, pipeline, tee, service)
-                await run_bot(opts.config, config_path=str(opts.config_path), speed=opts.speed, clock=clock)
+                    control = await _start_control(
+                        opts, ring, sock, reducer, jsonl, pipeline, tee, service, desk
+                    )
+                await run_bot(
+                    opts.config,
+                    config_path=str(opts.config_path),
+                    speed=opts.speed,
+                    clock=clock,
+                    commands=desk,
+                )
                 reason, health = "completed", "stopped"
             except asyncio.CancelledError:
                 if signals is not None:

@@ -11,6 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from bot.venues.base import FundingCredit
+from control.commands import Command, Outcome
 
 
 @dataclass(frozen=True)
@@ -62,6 +63,11 @@ class Strategy(ABC):
     @abstractmethod
     async def on_stop(self, now: datetime) -> None:
         """End of data: flatten every position (exit code ``SESSION_END``)."""
+
+    @abstractmethod
+    async def execute(self, command: Command, now: datetime) -> Outcome:
+        """An operator command (``control.commands``) at market time ``now``, run between cycles; a command that
+        cannot apply returns ``Outcome.rejected`` with a reason code instead of raising."""
 
     @abstractmethod
     def open_position_count(self) -> int: ...

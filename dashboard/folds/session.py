@@ -9,6 +9,7 @@ from typing import Any
 from dashboard.folds.base import Rejected, dec, fold, opt_dec
 from dashboard.state import DashboardState, SessionInfo, VenueState
 from logging_pipeline.events import (
+    CommandExecuted,
     Metric,
     OpportunityFound,
     OpportunitySkipped,
@@ -53,6 +54,24 @@ def on_session_started(state: DashboardState, ev: Any) -> None:
     for name in ev.venues:
         if name not in state.venues:
             state.venues[name] = VenueState(name=name)
+
+
+@fold(CommandExecuted)
+def on_command_executed(state: DashboardState, ev: Any) -> None:
+    """What an operator command changed: the entry switch (``entries_paused``) and the limits ``set_limit``
+    replaced (``max_positions``, ``max_total_exposure_usd`` in USD). ``command.received`` / ``rejected`` change
+    nothing (they reach the timeline)."""
+    if ev.entries_paused is not None:
+        state.session.entries_paused = bool(ev.entries_paused)
+    if ev.limit is None or ev.value is None:
+        return
+    value = dec(ev.value, "value")
+    if ev.limit == "max_positions":
+        if value != value.to_integral_value() or value < 0:
+            raise Rejected(f"value: max_positions must be a whole number, not {value}")
+        state.session.max_positions = int(value)
+    elif ev.limit == "max_total_exposure_usd":
+        state.session.max_total_exposure_usd = value
 
 
 @fold(SessionStopped)

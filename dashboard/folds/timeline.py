@@ -8,15 +8,14 @@ logged without one is described by its name and a few identifying fields (``desc
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, get_args
 
 from dashboard.state import DashboardState, TimelineRow
+from logging_pipeline.events import Category
 
 __all__ = ["CATEGORIES", "add_row", "describe", "unknown_row"]
 
-CATEGORIES = frozenset(
-    {"stage", "execution", "funding", "market", "warning", "error", "info", "metric", "checkpoint"}
-)
+CATEGORIES = frozenset(get_args(Category))
 #: Fields shown for a timeline event that arrived without a message (``name key=value …``).
 _DESCRIBE_KEYS = ("health", "reason", "symbol", "venue", "position_id", "limit", "name", "value")
 

@@ -17,6 +17,12 @@ At the end of the data (``on_stop``) the positions still open are closed (``SESS
 closed any, ``6. ✅ Cycle Complete`` is the run's last banner.
 
 A limit that stops an entry emits ``risk.limit_hit`` and ``opportunity.skipped`` with the reason code.
+
+Operator commands (``control.commands``) run through ``execute`` at the runner's safe points: between cycles,
+never inside ``on_cycle`` (so never between the two legs of an entry or an exit). ``pause_entries`` keeps the
+scan going (the dashboard still sees the opportunities, skipped with ``ENTRIES_PAUSED``) and opens nothing;
+``close_position`` / ``flatten_all`` exit with ``OPERATOR_CLOSE`` (flatten also pauses entries, so the book
+stays flat); ``set_limit`` replaces ``max_positions`` / ``max_total_exposure_usd`` for the rest of the session.
 """
 
 from __future__ import annotations
@@ -35,6 +41,15 @@ from bot.strategies.funding_arbitrage.models import Opportunity
 from bot.strategies.funding_arbitrage.position_manager import PositionManager
 from bot.strategies.funding_arbitrage.scanner import Scanner
 from bot.venues.base import FundingCredit, Venue
+from control.commands import (
+    ClosePosition,
+    Command,
+    FlattenAll,
+    Outcome,
+    PauseEntries,
+    ResumeEntries,
+    SetLimit,
+)
 from helpers.formulas import divergence_pct
 from helpers.unified_logger import UnifiedLogger, get_logger
 from logging_pipeline.events import OpportunitySkipped, RiskLimitHit
@@ -62,6 +77,10 @@ class FundingArbitrageStrategy(Strategy):
         self._resting: str | None = None
         self._skips: dict[str, str] = {}
         self._skips_this_cycle: dict[str, str] = {}
+        # what operator commands change (``execute``): the entry switch and the two limits
+        self.entries_paused = False
+        self.max_positions = config.max_positions
+        self.max_total_exposure_usd = config.max_total_exposure_usd
 
     # --- Strategy interface -------------------------------------------------------------------------------
 
@@ -143,6 +162,98 @@ class FundingArbitrageStrategy(Strategy):
             rollback_realized_pnl=rb_realized,
         )
 
+    async def execute(self, command: Command, now: datetime) -> Outcome:
+        """Carry out an operator command at market time ``now`` (the runner calls this between cycles only).
+        Returns the ``Outcome``; a command that cannot apply is ``Outcome.rejected`` with a reason code
+        (``UNKNOWN_POSITION``, ``ALREADY_CLOSING``, ``ALREADY_CLOSED``, ``BAD_VALUE``), never an exception."""
+        if isinstance(command, PauseEntries | ResumeEntries):
+            paused = isinstance(command, PauseEntries)
+            was, self.entries_paused = self.entries_paused, paused
+            word = "paused" if paused else "resumed"
+            message = f"entries {word}" if was != paused else f"entries were already {word}"
+            return Outcome("executed", message, entries_paused=paused)
+        if isinstance(command, ClosePosition):
+            return await self._operator_close(command.position_id, now)
+        if isinstance(command, FlattenAll):
+            self.entries_paused = True
+            closed: list[str] = []
+            retrying: list[str] = []
+            for position in list(self._positions.open.values()):
+                if position.exit_reason is not None:
+                    retrying.append(position.position_id)  # its exit is under way: no second order
+                    continue
+                await self._positions.close(position, "OPERATOR_CLOSE", now, detail="operator: flatten all")
+                (closed if position.position_id not in self._positions.open else retrying).append(
+                    position.position_id
+                )
+            self._after_operator_exit(closed)
+            message = f"closed {len(closed)} position{'s' if len(closed) != 1 else ''}"
+            if retrying:
+                message += f"; {', '.join(retrying)} still closing (retried every check)"
+            return Outcome(
+                "executed", message + "; entries paused", position_ids=tuple(closed), entries_paused=True
+            )
+        if isinstance(command, SetLimit):
+            return self._set_limit(command)
+        return Outcome.rejected("FAILED", f"{type(command).__name__} is not a command this strategy knows")
+
+    async def _operator_close(self, position_id: str, now: datetime) -> Outcome:
+        position = self._positions.open.get(position_id)
+        if position is None:
+            if any(p.position_id == position_id for p in self._positions.closed):
+                return Outcome.rejected("ALREADY_CLOSED", f"{position_id} is closed already")
+            return Outcome.rejected("UNKNOWN_POSITION", f"no open position {position_id!r} in this session")
+        if position.exit_reason is not None:
+            return Outcome.rejected(
+                "ALREADY_CLOSING",
+                f"{position_id} is already closing ({position.exit_reason}); no second order placed",
+            )
+        await self._positions.close(position, "OPERATOR_CLOSE", now, detail="operator: close position")
+        if position_id in self._positions.open:
+            self._after_operator_exit([])
+            return Outcome(
+                "executed",
+                f"{position_id}: a leg could not be closed; the exit (OPERATOR_CLOSE) is retried every check",
+            )
+        self._after_operator_exit([position_id])
+        return Outcome(
+            "executed", f"{position_id} closed (net {position.net_pnl:.2f} USD)", position_ids=(position_id,)
+        )
+
+    def _after_operator_exit(self, closed: list[str]) -> None:
+        """Banners after exits outside a cycle: as a cycle that closed positions ends (``6. ✅ Cycle Complete``),
+        then the resting banner again at the next cycle."""
+        if closed:
+            self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
+        self._resting = None
+
+    def _set_limit(self, command: SetLimit) -> Outcome:
+        value = command.value
+        if command.limit == "max_positions":
+            if not value.is_finite() or value < 0 or value != value.to_integral_value() or value > 10_000:
+                return Outcome.rejected(
+                    "BAD_VALUE", f"max_positions must be a whole number from 0 to 10000, not {value}"
+                )
+            previous = Decimal(self.max_positions)
+            self.max_positions = int(value)
+            new = Decimal(self.max_positions)
+        else:
+            if not value.is_finite() or value <= 0 or value > Decimal("1e12"):
+                return Outcome.rejected(
+                    "BAD_VALUE",
+                    f"max_total_exposure_usd must be more than 0 USD (and at most 1e12), not {value}",
+                )
+            previous = self.max_total_exposure_usd
+            self.max_total_exposure_usd = value
+            new = value
+        return Outcome(
+            "executed",
+            f"{command.limit} {previous} → {new}",
+            limit=command.limit,
+            value=new,
+            previous_value=previous,
+        )
+
     # --- entry --------------------------------------------------------------------------------------------
 
     def _repeated(self, opp: Opportunity, reason: str) -> bool:
@@ -182,9 +293,12 @@ class FundingArbitrageStrategy(Strategy):
         if sym in self._positions.symbols_open():
             self._skip(opp, "ALREADY_OPEN", "a position in this symbol is already open")
             return False
+        if self.entries_paused:
+            self._skip(opp, "ENTRIES_PAUSED", "entries paused by the operator")
+            return False
         n_open = len(self._positions.open)
-        if n_open >= cfg.max_positions:
-            self._limit(opp, "max_positions", Decimal(n_open), Decimal(cfg.max_positions), "MAX_POSITIONS")
+        if n_open >= self.max_positions:
+            self._limit(opp, "max_positions", Decimal(n_open), Decimal(self.max_positions), "MAX_POSITIONS")
             return False
         if opened_now >= cfg.max_new_positions_per_cycle:
             self._limit(
@@ -215,12 +329,12 @@ class FundingArbitrageStrategy(Strategy):
         leverage = min(long_v.leverage, short_v.leverage, cfg.max_leverage)
         notional = cfg.target_margin * leverage
         exposure = self._positions.exposure_usd()
-        if exposure + notional > cfg.max_total_exposure_usd:
+        if exposure + notional > self.max_total_exposure_usd:
             self._limit(
                 opp,
                 "max_total_exposure_usd",
                 exposure + notional,
-                cfg.max_total_exposure_usd,
+                self.max_total_exposure_usd,
                 "EXPOSURE_LIMIT",
             )
             return False
