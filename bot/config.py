@@ -10,10 +10,11 @@ pass silently). Money, rates and prices are ``Decimal``; wall-clock intervals ar
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import yaml
 from pydantic import (
@@ -165,6 +166,8 @@ class PersistenceConfig(_Model):
 
 #: The shortest ``dashboard.server.token`` accepted (characters): a bearer token is the only lock on the API.
 MIN_TOKEN_CHARS = 16
+#: The environment variable that gives ``dashboard.server.token`` when the config has none.
+TOKEN_ENV = "ARBDASH_TOKEN"
 
 
 class ServerConfig(_Model):
@@ -173,7 +176,9 @@ class ServerConfig(_Model):
 
     ``host``: where it listens (default loopback only); ``port``: 0 asks the system for a free one; ``token``:
     when set, every endpoint but ``/healthz`` needs ``Authorization: Bearer <token>`` (at least
-    ``MIN_TOKEN_CHARS`` characters; redacted from the logs like the other secrets). A host that is not loopback
+    ``MIN_TOKEN_CHARS`` characters; redacted from the logs like the other secrets; ``$ARBDASH_TOKEN`` when the
+    config has none). With a token, ``POST /api/commands`` acts (``control.commands``); without one, every
+    command is refused. A host that is not loopback
     (``control.address.is_loopback``) without a token is an error, whether or not ``enabled`` is set, so
     ``--serve`` can never expose an open API."""
 
@@ -189,6 +194,16 @@ class ServerConfig(_Model):
         if not v or any(c.isspace() for c in v):
             raise ValueError("host must be an address or a name without spaces")
         return v
+
+    @model_validator(mode="before")
+    @classmethod
+    def _token_from_env(cls, data: Any) -> Any:
+        """No ``token`` in the config: ``$ARBDASH_TOKEN`` if set (a secret is better kept out of the file)."""
+        if isinstance(data, dict) and data.get("token") is None:
+            env = os.environ.get(TOKEN_ENV, "").strip()
+            if env:
+                return {**data, "token": env}
+        return data
 
     @model_validator(mode="after")
     def _safe(self) -> ServerConfig:

@@ -30,7 +30,8 @@ Keys in ``live`` mode (``keys=True`` and stdin is the same terminal; ``dashboard
 every exit path and around Ctrl-Z): ``space`` freezes the drawing (the bot, the record and the folding go on; a
 status bar says so) and unfreezes it; ``Tab`` / ``PgDn`` / ``PgUp`` page a pane that does not fit and ``?``
 shows the keys and the legend (``dashboard.pane_keys``); ``End`` goes back to the live frame. Ctrl-C still
-stops the bot.
+stops the bot. With ``commands`` (a way to send operator commands, given by ``runbot``), ``p`` / ``c`` / ``F`` /
+``+`` / ``-`` send them, closing positions only after a ``y`` (``dashboard.operator_keys``).
 
 Terminal hygiene in ``live`` mode: the terminal is restored (cursor shown, alternate screen left) on every exit
 path — normal, cancellation (Ctrl-C, SIGTERM, SIGHUP) or an exception inside the ``async with``. Ctrl-Z
@@ -75,6 +76,7 @@ from dashboard.checkpoints import (
 from dashboard.keys import KeyReader, keys_available
 from dashboard.line_diff import ScreenDiff
 from dashboard.models import DashboardSnapshot
+from dashboard.operator_keys import OPERATOR_KEY_LINES, OperatorKeys, SendCommand
 from dashboard.reducer import Reducer
 from dashboard.render_plain import plain_summary
 from dashboard.snapshot import LIVE_CLOSED_ROWS
@@ -150,6 +152,7 @@ class DashboardService:
         terminal_recovered_after_s: float = TERMINAL_RECOVERED_AFTER_S,
         keys: bool = False,
         theme: str = "dark",
+        commands: SendCommand | None = None,
     ) -> None:
         self.tee = tee
         self.reducer = reducer
@@ -174,6 +177,10 @@ class DashboardService:
         self._state_key = b""  # ``visible_key`` of the state now
         self._last_draw = 0.0
         self.on_warning = on_warning or stdlib_warning(__name__)
+        # operator commands from the keys (``dashboard.operator_keys``), when the composer gives a way to send them
+        self.operator = OperatorKeys(commands) if commands is not None else None
+        if self.operator is not None:
+            self.operator.on_note = self._note_changed
         self.on_health = on_health
         self._terminal_stalled = False
         self._dropped_seen = 0
@@ -226,7 +233,7 @@ class DashboardService:
             from dashboard.theme import console_options, effective
 
             theme = effective(self.theme)
-            self.panes = PaneKeys(LIVE_KEY_LINES, theme)
+            self.panes = PaneKeys(self._key_lines(), theme)
             console = Console(
                 file=self._writer,
                 width=self.width,
@@ -307,15 +314,26 @@ class DashboardService:
         while True:
             self.press(await queue.get())
 
+    def _key_lines(self) -> tuple[tuple[str, str], ...]:
+        return LIVE_KEY_LINES + (OPERATOR_KEY_LINES if self.operator is not None else ())
+
+    def _note_changed(self) -> None:
+        self._redraw_now = True
+
     def press(self, key: str) -> bool:
         """One key of the live view (see the module doc); ``True`` when it changed what is shown."""
+        op = self.operator
+        if op is not None and (op.asking or key in ("p", "c", "F", "+", "-")):
+            op.press(key, self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS))
+            self._redraw_now = True
+            return True
         if key == "space":
             self.frozen = not self.frozen
             self._frozen_snap = self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS) if self.frozen else None
         elif key == "end":
             self.frozen, self._frozen_snap = False, None
             if self.panes is not None:
-                self.panes = type(self.panes)(LIVE_KEY_LINES, self.panes.theme)
+                self.panes = type(self.panes)(self._key_lines(), self.panes.theme)
         elif self.panes is None or not self.panes.press(
             key, self._frozen_snap or self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)
         ):
@@ -333,9 +351,14 @@ class DashboardService:
             else self.reducer.snapshot(closed_rows=LIVE_CLOSED_ROWS)
         )
         if self.panes is None:
-            self.panes = PaneKeys(LIVE_KEY_LINES)
+            self.panes = PaneKeys(self._key_lines())
         body = self.panes.body(snap)
-        if self.frozen:
+        op = self.operator
+        if op is not None and (question := op.prompt()) is not None:
+            bar = status_bar("confirm", "bold white on red", [question], "y confirms · Esc cancels")
+        elif op is not None and op.note is not None and not self.frozen:
+            bar = status_bar("command", "bold black on cyan", [op.note, *self.panes.status()], LIVE_KEYS)
+        elif self.frozen:
             bar = status_bar("frozen", "bold black on yellow", ["the bot and its record go on"], LIVE_KEYS)
         elif self.panes.legend or self.panes.status():
             bar = status_bar("live", "bold black on green", self.panes.status(), LIVE_KEYS)

@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
+import subprocess
+import sys
 from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
@@ -40,6 +43,7 @@ from control.snapshots import SnapshotSource
 from dashboard.reducer import Reducer
 from logging_pipeline.events import Event
 
+ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-0123456789abcdef"
 AUTH = {"authorization": f"Bearer {TOKEN}"}
 
@@ -250,6 +254,7 @@ class _Gate:
         self.held = asyncio.Event()
         self.strategy: Any = None
         self.clock: SimClock | None = None
+        self.slow = 0.0  # wall seconds added to each market step (a run slow enough for a person's commands)
         real_init, real_advance = strategy_module.FundingArbitrageStrategy.__init__, SimClock.advance_to
         gate = self
 
@@ -259,6 +264,8 @@ class _Gate:
 
         async def advance(clock: SimClock, t: datetime, **kwargs: Any) -> None:
             gate.clock = clock
+            if gate.slow:
+                await asyncio.sleep(gate.slow)
             if gate.when is not None and gate.strategy is not None and gate.when(gate.strategy):
                 gate.when = None
                 gate.open.clear()
@@ -400,3 +407,62 @@ def test_commands_end_to_end_in_a_paper_run(tmp_path: Path, monkeypatch: pytest.
         )
     assert not [s for s in opened if s > flat]
     assert snap["session"]["entries_paused"] is True
+
+
+def test_runbot_command_sends_commands_to_a_running_bot(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``runbot command …`` as a person types it, against the server of a paper run (held at its start)."""
+    _tokened(monkeypatch)
+    gate = _Gate(monkeypatch)
+    results: dict[str, subprocess.CompletedProcess[str]] = {}
+
+    def cli(*args: str, token: str | None = TOKEN) -> subprocess.CompletedProcess[str]:
+        env = {k: v for k, v in os.environ.items() if k not in ("ARBDASH_TOKEN", "ARBDASH_URL")}
+        if token is not None:
+            env["ARBDASH_TOKEN"] = token
+        return subprocess.run(
+            [sys.executable, "-m", "tools.runbot_cli", "command", *args],
+            capture_output=True,
+            text=True,
+            env=env,
+            stdin=subprocess.DEVNULL,
+            timeout=60,
+            cwd=ROOT,
+        )
+
+    async def bot(server: Any, real: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        trading = asyncio.create_task(real(*args, **kwargs))
+        gate.slow = 0.05  # 20 market hours a second: the run outlasts the commands
+        url = server.url
+        runs = {
+            "pause": ("pause-entries", "--url", url, "--id", "cli-pause-1"),
+            "pause-again": ("pause-entries", "--url", url, "--id", "cli-pause-1"),
+            "unknown": ("close-position", "P9999-NOPE", "--url", url, "--yes"),
+            "unasked": ("close-position", "P0001-BTC", "--url", url),
+            "limit": ("set-limit", "max_total_exposure_usd", "3000", "--url", url),
+            "status": ("status", "cli-pause-1", "--url", url),
+        }
+        for key, argv in runs.items():
+            results[key] = await asyncio.to_thread(cli, *argv)
+        results["no-token"] = await asyncio.to_thread(cli, "pause-entries", "--url", url, token=None)
+        results["wrong-token"] = await asyncio.to_thread(cli, "pause-entries", "--url", url, token="x" * 20)
+        results["no-server"] = await asyncio.to_thread(cli, "pause-entries", "--url", "http://127.0.0.1:9")
+        gate.slow = 0.0
+        return await trading
+
+    code, _server, jsonl = _run(tmp_path, monkeypatch, bot)
+    assert code == 0
+    r = results
+    assert r["pause"].returncode == 0 and "pause_entries executed: entries paused" in r["pause"].stdout
+    assert r["pause-again"].returncode == 0 and "applied once" in r["pause-again"].stdout
+    assert r["unknown"].returncode == 1 and "UNKNOWN_POSITION" in r["unknown"].stdout
+    assert r["unasked"].returncode == 2 and "--yes" in r["unasked"].stderr
+    assert r["limit"].returncode == 0 and "max_total_exposure_usd" in r["limit"].stdout
+    assert r["status"].returncode == 0 and "executed" in r["status"].stdout
+    assert r["no-token"].returncode == 2 and "ARBDASH_TOKEN" in r["no-token"].stderr
+    assert r["wrong-token"].returncode == 2 and "401" in r["wrong-token"].stderr
+    assert r["no-server"].returncode == 2 and "cannot reach" in r["no-server"].stderr
+    record = [orjson.loads(x) for x in jsonl.read_bytes().splitlines()]
+    assert [e["command_id"] for e in record if e["event"] == "command.received"].count("cli-pause-1") == 1
+    assert TOKEN not in jsonl.read_text()

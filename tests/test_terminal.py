@@ -228,3 +228,48 @@ def test_live_keys_freeze_help_and_back_to_live(tmp_path: Path) -> None:
         assert_terminal_usable(pane, expect_rc=130)
     finally:
         pane.close()
+
+
+# --- operator commands from the keys ----------------------------------------------------------------------------
+
+
+def test_operator_keys_pause_resume_and_close_a_position(pane_factory: Callable[..., Pane]) -> None:
+    """``p`` pauses entries (the header says so) and resumes them; ``c`` lists the open positions, a digit picks
+    one and ``y`` closes it with ``OPERATOR_CLOSE``; ``F`` then ``n`` cancels a flatten. The record holds each
+    command (source ``terminal``) and its outcome."""
+    pane = pane_factory(width=160, height=45)
+    bot = Bot(pane, "--speed", "36000")
+    pane.keys("p")
+    pane.wait(lambda: "ENTRIES PAUSED" in pane.text(), "the header to say entries are paused")
+    pane.wait(lambda: "pause_entries: entries paused" in pane.text(), "the outcome in the status bar")
+    pane.keys("p")
+    pane.wait(lambda: "ENTRIES PAUSED" not in pane.text(), "entries resumed")
+
+    def asked() -> bool:
+        if "close which position?" in pane.text():
+            return True
+        pane.keys("Escape")  # no position open yet ("no open position to close"): ask again later
+        pane.keys("c")
+        return False
+
+    pane.wait(asked, "an open position to close")
+    listed = pane.text().split("close which position?")[1].split()[0]  # "1:P0001-BTC"
+    pid = listed.split(":", 1)[1]
+    pane.keys("1")
+    pane.wait(lambda: f"close {pid} now (OPERATOR_CLOSE)? y / n" in pane.text(), "the confirmation")
+    pane.keys("y")
+    pane.wait(lambda: f"close_position {pid}: {pid} closed" in pane.text(), "the close's outcome")
+    pane.keys("F")
+    pane.wait(lambda: "and pause entries? y / n" in pane.text(), "the flatten question")
+    pane.keys("n")
+    pane.wait(lambda: "cancelled" in pane.text(), "the flatten cancelled")
+    pane.keys("C-c")
+    bot.wait_exit()
+    assert_terminal_usable(pane, expect_rc=130)
+    events = bot.events()
+    received = [e for e in events if e["event"] == "command.received"]
+    assert [e["command"] for e in received] == ["pause_entries", "resume_entries", "close_position"]
+    assert all(e["source"] == "terminal" and e["command_id"].startswith("term-") for e in received)
+    assert sum(e["event"] == "command.executed" for e in events) == 3
+    (closed,) = [e for e in events if e["event"] == "position.closed" and e["position_id"] == pid]
+    assert closed["reason"] == "OPERATOR_CLOSE"

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
+from tools.command_cli import register as register_command_cli
 from tools.pg_cli import register_commands as register_pg_commands
 
 if TYPE_CHECKING:
@@ -125,9 +126,9 @@ def runbot(
             "--serve",
             metavar="[HOST:]PORT",
             show_default=False,
-            help="Serve the read-only control API (/api/snapshot, /api/events, /api/stream, /metrics) on "
-            "HOST:PORT (HOST defaults to dashboard.server.host, 127.0.0.1; port 0 picks a free one). A "
-            "HOST that is not loopback needs dashboard.server.token.",
+            help="Serve the control API and web page (/, /api/snapshot, /api/stream, /api/commands, /metrics) "
+            "on HOST:PORT (HOST defaults to dashboard.server.host, 127.0.0.1; port 0 picks a free one). "
+            "Commands and a HOST that is not loopback need a token: dashboard.server.token or $ARBDASH_TOKEN.",
         ),
     ] = None,
 ) -> None:
@@ -286,6 +287,7 @@ def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
 
 
 register_pg_commands(app)  # runbot db-upgrade | sessions | prune | export | import (tools/pg_cli.py)
+register_command_cli(app)  # runbot command pause-entries | close-position … (tools/command_cli.py)
 
 
 def main() -> None:

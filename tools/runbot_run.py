@@ -16,19 +16,20 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import typer
 
 from bot.config import BotConfig
 from bot.metrics import METRIC_INTERVAL_S
 from bot.runner import make_clock, run_bot
-from control.commands import CommandDesk
+from control.commands import Command, CommandDesk
 from dashboard.reducer import Reducer
 from dashboard.service import DashboardService
 from dashboard.terminal_writer import TerminalWriter
@@ -204,6 +205,24 @@ def dispatcher_pending(pipeline: Pipeline) -> Callable[[], int]:
 def emit_command_event(event: Event, message: str, level: str) -> None:
     """The command desk's audit trail (``command.*`` events), logged as ``control.commands``."""
     commands_log.emit(event, message=message, level=level)
+
+
+def terminal_commands(desk: CommandDesk) -> Callable[[dict[str, str]], Awaitable[str]]:
+    """How the live view's keys reach the bot (``dashboard.operator_keys``): each request gets an id
+    (``term-<uuid>``), is checked like a ``POST /api/commands`` body and submitted with source ``terminal``; the
+    answer is the outcome's message (``pending`` after 10 s: the command stays queued)."""
+
+    async def send(request: dict[str, str]) -> str:
+        command = msgspec.convert({"id": f"term-{uuid.uuid4().hex[:12]}", **request}, Command)
+        answer = await desk.submit(command, source="terminal").wait(10.0)
+        o = answer.outcome
+        return (
+            o.message
+            if o.status == "executed"
+            else f"{o.status}{f' ({o.reason})' if o.reason else ''}: {o.message}"
+        )
+
+    return send
 
 
 def emit_terminal_health(component: str, health: str, reason: str) -> None:
@@ -454,6 +473,7 @@ async def run_session(opts: RunOptions) -> int:
             on_health=emit_terminal_health,
             keys=service_mode == "live",  # space freeze, Tab/PgDn page, ? help (when stdin is the terminal)
             theme=opts.theme,
+            commands=terminal_commands(desk),  # p pause/resume, c close, F flatten, +/- max_positions
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
             control = None
