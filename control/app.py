@@ -18,10 +18,12 @@ a query string longer than ``MAX_QUERY_BYTES`` → 414; a body longer than ``MAX
 streamed) → 413; with a token configured, every path but ``/healthz`` needs ``Authorization: Bearer <token>``
 (compared with ``hmac.compare_digest``; missing or wrong → 401); without a token (the server is then bound to
 loopback, ``control.address``) the ``Host`` header must name a loopback host, so a web page in the operator's
-browser cannot reach the API through DNS rebinding. Every response carries a restrictive
-Content-Security-Policy (nothing may be loaded, framed or submitted), ``nosniff``, ``no-referrer`` and
-``no-store``; no CORS header is ever sent, so other origins cannot read the API from a browser. Part 2's page
-will widen the CSP for ``/`` only, to ``'self'`` sources.
+browser cannot reach the API through DNS rebinding. The web page (``control.web``: ``/``, ``/static/*``,
+``/api/login``, ``/api/logout``) is open; a session cookie from ``/api/login`` stands in for the token on
+``GET``/``HEAD`` only — any other method needs the bearer token, so a cookie can never act. Every response
+carries a restrictive Content-Security-Policy (nothing may be loaded, framed or submitted), ``nosniff``,
+``no-referrer`` and ``no-store``; no CORS header is ever sent, so other origins cannot read the API from a
+browser. The page and its static files set their own CSP (``control.web.PAGE_CSP``: ``'self'`` sources only).
 
 Errors are JSON, always: ``{"error": <code>, "message": <text>, "status": <int>}`` — for the guard's refusals,
 a malformed query (400), an unknown path (404), a wrong method (405), a full server (503) and a bug (500).
@@ -56,6 +58,7 @@ from control.commands import CommandError, http_status, parse_command
 from control.hub import StreamClient, StreamHub
 from control.metrics import exposition
 from control.snapshots import SnapshotSource
+from control.web import SESSION_COOKIE, SessionStore, cookie_value, is_open_path, web_routes
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -105,6 +108,9 @@ class ControlState:
     mode: str = "live"
     token_required: bool = False
     commands: Any = None
+    #: ``arbtail serve``'s ``control.replay.ReplayProvider`` (``None`` in the bot): ``?at=`` / ``?session=``,
+    #: ``/api/sessions`` and the ``history`` / ``fleet`` of ``/api/info``.
+    replay: Any = None
 
 
 # --- query parsing -------------------------------------------------------------------------------------------
@@ -117,12 +123,16 @@ def _seq_value(name: str, text: str) -> int:
     return int(text)
 
 
-def parse_query(request: Request, allowed: dict[str, int | None]) -> dict[str, int | None]:
+def parse_query(
+    request: Request, allowed: dict[str, int | None], *, ignore: tuple[str, ...] = ()
+) -> dict[str, int | None]:
     """The integer query parameters in ``allowed`` (name → default); an unknown or repeated parameter or a value
-    that is not a non-negative integer is a 400."""
+    that is not a non-negative integer is a 400. Parameters in ``ignore`` are left to the caller."""
     out = dict(allowed)
     seen: set[str] = set()
     for key, value in request.query_params.multi_items():
+        if key in ignore:
+            continue
         if key not in allowed:
             names = ", ".join(sorted(allowed)) or "none"
             raise ApiError(400, "bad_query", f"unknown query parameter {key[:40]!r} (accepted: {names})")
@@ -147,7 +157,10 @@ async def healthz(request: Request) -> Response:
 
 async def info(request: Request) -> Response:
     """What this server is (the web page reads it first): ``{"mode": "live"|"replay", "session_id",
-    "token_required": bool, "commands": bool}`` — ``commands`` is true when ``POST /api/commands`` can act."""
+    "token_required": bool, "commands": bool, "fleet": bool}`` — ``commands`` is true when ``POST /api/commands``
+    can act; ``fleet``: ``arbtail serve --db`` over every session (``?session=`` then picks one). In replay mode
+    also ``"history": {"first", "last", "clock"}`` (ISO 8601: the served session's span on the clock ``?at=``
+    uses; ``null`` in fleet mode)."""
     parse_query(request, {})
     st = _state(request)
     body = {
@@ -155,24 +168,68 @@ async def info(request: Request) -> Response:
         "session_id": st.snapshots.current().session_id,
         "token_required": st.token_required,
         "commands": st.commands is not None,
+        "fleet": False,
     }
+    if st.replay is not None:  # arbtail serve: the session's span (the page's time slider) and fleet mode
+        body.update(st.replay.info())
     return _json(orjson.dumps(body))
 
 
+_REPLAY_PARAMS = ("session", "at")
+
+
+async def _target(
+    request: Request, allowed: dict[str, int | None], *, at_ok: bool = False
+) -> tuple[dict[str, int | None], dict[str, str], Any]:
+    """The integer query parameters (``parse_query``), the replay ones (``session``, ``at``: text) and where the
+    endpoint reads (``snapshots`` and ``hub``): the state's own, or in replay mode the session ``?session=``
+    names (``control.replay.ReplayProvider.session``: 400/404 as it says). ``?session=`` / ``?at=`` on the live
+    bot's server, or ``at`` where it means nothing, are 400."""
+    st = _state(request)
+    q = parse_query(request, allowed, ignore=_REPLAY_PARAMS)
+    texts: dict[str, str] = {}
+    for key, value in request.query_params.multi_items():
+        if key in _REPLAY_PARAMS:
+            if key in texts:
+                raise ApiError(400, "bad_query", f"query parameter {key!r} given twice")
+            texts[key] = value
+    if st.replay is None:
+        if texts:
+            name = next(iter(texts))
+            raise ApiError(400, "not_replay", f"?{name}= is for arbtail serve (a replay), not the live bot")
+        return q, texts, st
+    if "at" in texts and not at_ok:
+        raise ApiError(400, "bad_query", "?at= is accepted by /api/snapshot only")
+    return q, texts, await st.replay.session(texts.get("session"))
+
+
 async def snapshot(request: Request) -> Response:
+    """``GET /api/snapshot`` (``?at=ISO`` in replay mode: the state folded up to that moment, ``?session=ID``
+    in fleet mode)."""
+    _, texts, src = await _target(request, {}, at_ok=True)
+    if "at" in texts:
+        from control.replay import parse_at
+
+        return _json(await src.snapshot_at(parse_at(texts["at"])))
+    src.hub.ring.pump()
+    return _json(src.snapshots.current().body)
+
+
+async def fleet_sessions(request: Request) -> Response:
+    """``GET /api/sessions`` (``arbtail serve --db``): every session in the database (``control.replay``)."""
     parse_query(request, {})
     st = _state(request)
-    st.hub.ring.pump()
-    return _json(st.snapshots.current().body)
+    if st.replay is None:
+        raise ApiError(404, "no_fleet", "/api/sessions is served by arbtail serve --db DSN")
+    return _json(await st.replay.sessions_body())
 
 
 async def events(request: Request) -> Response:
-    q = parse_query(request, {"after_seq": 0, "limit": DEFAULT_LIMIT})
+    q, _, st = await _target(request, {"after_seq": 0, "limit": DEFAULT_LIMIT})
     after, limit = q["after_seq"], q["limit"]
     assert after is not None and limit is not None
     if not 1 <= limit <= MAX_LIMIT:
         raise ApiError(400, "bad_query", f"limit must be from 1 to {MAX_LIMIT}")
-    st = _state(request)
     try:
         items, source = await st.hub.read_after(after, limit)
     except OSError as exc:
@@ -223,12 +280,11 @@ class _EventStream(StreamingResponse):
 
 
 async def stream(request: Request) -> Response:
-    q = parse_query(request, {"after_seq": None})
+    q, _, st = await _target(request, {"after_seq": None})
     after = q["after_seq"]
     last_id = request.headers.get("last-event-id")
     if last_id is not None and last_id.strip():
         after = _seq_value("Last-Event-ID", last_id)
-    st = _state(request)
     if request.method == "HEAD":
         return Response(b"", media_type="text/event-stream")
     client = st.hub.try_open()
@@ -342,11 +398,13 @@ class Guard:
         app: ASGIApp,
         *,
         token: str | None,
+        sessions: SessionStore | None = None,
         max_query_bytes: int = MAX_QUERY_BYTES,
         max_body_bytes: int = MAX_BODY_BYTES,
     ) -> None:
         self.app = app
         self._token = token.encode() if token else None
+        self._sessions = sessions  # web logins (control.web): a valid cookie stands in for the token on reads
         self.max_query_bytes = max_query_bytes
         self.max_body_bytes = max_body_bytes
 
@@ -412,9 +470,16 @@ class Guard:
                     {},
                 )
             return None
-        if scope.get("path") in OPEN_PATHS:
+        if scope.get("path") in OPEN_PATHS or is_open_path(scope.get("path", "")):
             return None
         auth = headers.get(b"authorization")
+        if (
+            auth is None
+            and self._sessions is not None
+            and scope.get("method") in ("GET", "HEAD")
+            and self._sessions.valid(cookie_value(headers.get(b"cookie"), SESSION_COOKIE))
+        ):
+            return None  # a web session reads; it never acts (any other method needs the bearer token)
         challenge = {"www-authenticate": 'Bearer realm="arbdash"'}
         if auth is None:
             return 401, "unauthorized", "missing bearer token (Authorization: Bearer <token>)", challenge
@@ -442,11 +507,15 @@ def create_app(state: ControlState, *, token: str | None) -> ASGIApp:
         Route("/api/snapshot", snapshot, methods=["GET"]),
         Route("/api/events", events, methods=["GET"]),
         Route("/api/stream", stream, methods=["GET"]),
+        Route("/api/sessions", fleet_sessions, methods=["GET"]),
         Route("/api/commands", post_command, methods=["POST"]),
         Route("/api/commands/{command_id}", get_command, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
+    logins = SessionStore() if token else None  # web logins (control.web), checked by the guard
+    routes += web_routes(token=token, sessions=logins)
     handlers: dict[Any, Any] = {ApiError: _api_error, HTTPException: _http_error, Exception: _server_error}
     app = Starlette(routes=routes, exception_handlers=handlers)
     app.state.control = state
-    return Guard(app, token=token)
+    app.state.web_sessions = logins
+    return Guard(app, token=token, sessions=logins)

@@ -124,6 +124,13 @@ class RingSink(Sink):
 
     # --- the loop side --------------------------------------------------------------------------------------
 
+    def push(self, items: list[Item]) -> int:
+        """Add ``(seq, line)`` events from the loop itself (``arbtail serve`` folds a replay source on the loop:
+        no thread to cross) and pump them into the ring at once. Returns how many were moved."""
+        self._inbox.extend(items)
+        self.received += len(items)
+        return self.pump()
+
     def pump(self) -> int:
         """Move the events written so far into the ring and hand them to the listener (on the loop). Returns how
         many were moved. Also called directly by readers that want the newest events now."""

@@ -330,8 +330,9 @@ async def test_a_resumed_client_gets_the_ring_then_its_queue_without_duplicates(
 
 
 def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:
-    """``control`` reads the dashboard and the pipeline; they never import it (one way, no back-calls). The
-    config imports only its stdlib-only address rule."""
+    """``control`` reads the dashboard and the pipeline; they never import it (one way, no back-calls). The bot
+    imports only two contract modules: the config its stdlib-only address rule, the strategy and the runner the
+    command vocabulary (``control.commands``: msgspec and the event catalogue, nothing of the server)."""
 
     def imports(path: Path) -> set[str]:
         names: set[str] = set()
@@ -345,8 +346,27 @@ def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:
     below = [*(ROOT / "dashboard").rglob("*.py"), *(ROOT / "logging_pipeline").rglob("*.py")]
     assert not [p for p in below if any(m.split(".")[0] == "control" for m in imports(p))]
     bot = [p for p in (ROOT / "bot").rglob("*.py") if any(m.split(".")[0] == "control" for m in imports(p))]
-    assert [p.name for p in bot] == ["config.py"]
+    assert sorted(p.name for p in bot) == ["base.py", "config.py", "runner.py", "strategy.py"]
+    for path in bot:
+        assert {m for m in imports(path) if m.startswith("control")} <= {
+            "control.address",
+            "control.commands",
+        }
     assert {m for m in imports(ROOT / "bot" / "config.py") if m.startswith("control")} == {"control.address"}
+    contract = {m.split(".")[0] for m in imports(ROOT / "control" / "commands.py")}
+    assert contract <= {
+        "__future__",
+        "asyncio",
+        "contextlib",
+        "collections",
+        "dataclasses",
+        "datetime",
+        "decimal",
+    } | {
+        "typing",
+        "msgspec",
+        "logging_pipeline",
+    }
     assert {m.split(".")[0] for m in imports(ROOT / "control" / "address.py")} <= {"__future__", "ipaddress"}
     for path in (ROOT / "control").glob("*.py"):
         assert not [m for m in imports(path) if m.split(".")[0] in ("bot", "tools", "helpers")], path

@@ -9,6 +9,7 @@
         # n or → step one event, j skip 10 s of playback, + / - double / halve the speed, q quit
     arbtail --db DSN --session ID [--follow | --at T | --from T --to T --speed N]   # a PostgreSQL session, the same
     arbtail grep|stats|export logs/<session>.jsonl ...                # see tools/arbtail_{grep,stats,export}.py
+    arbtail serve logs/<session>.jsonl | --db DSN [--session ID] [--port 0]   # the HTTP API over it (arbtail_serve)
 
 Every source — a file, a rotated set, a PostgreSQL session — is a ``dashboard.sources.protocol.ReplaySource`` drawn
 by the one view module (``tools.arbtail_view``). The same reducer and renderer as ``runbot`` uses, so the last
@@ -268,6 +269,55 @@ def _run_show(path: Path | None, db: str | None, session: str | None, *, poll_s:
         _fail(str(exc))
     except Exception as exc:  # noqa: BLE001 - asyncpg errors: one redacted line, exit 2
         _fail(redact(f"{type(exc).__name__}: {exc}", db))
+
+
+@app.command("serve")
+def serve(
+    path: Annotated[
+        Path | None, typer.Argument(metavar="FILE", help="Session log (.jsonl) to serve (or --db).")
+    ] = None,
+    db: Annotated[
+        str | None,
+        typer.Option(
+            "--db",
+            metavar="DSN",
+            envvar="ARBDASH_DATABASE_URL",
+            show_default=False,
+            help="Serve PostgreSQL instead of a file: every session (/api/sessions, ?session=ID), or --session.",
+        ),
+    ] = None,
+    session: Annotated[
+        str | None,
+        typer.Option("--session", metavar="ID", help="Serve only this session (an id or a unique prefix)."),
+    ] = None,
+    host: Annotated[
+        str, typer.Option("--host", metavar="HOST", help="Listen here; not loopback needs a token.")
+    ] = "127.0.0.1",
+    port: Annotated[
+        int, typer.Option("--port", metavar="PORT", min=0, max=65535, help="0 picks a free port.")
+    ] = 8765,
+    token_env: Annotated[
+        str,
+        typer.Option(
+            "--token-env",
+            metavar="NAME",
+            help="Environment variable holding the bearer token (required beyond loopback; used when set).",
+        ),
+    ] = "ARBDASH_TOKEN",
+    poll: Annotated[
+        float, typer.Option("--poll", metavar="SECONDS", min=0.01, help="Re-check the source every N s.")
+    ] = 0.5,
+) -> None:
+    """Serve the control API (read-only) over a session: /api/snapshot (?at=TIME), /api/events, /api/stream."""
+    if path is None and not db:
+        _fail("serve: give FILE (a session .jsonl) or --db DSN")
+    if path is not None and db:
+        _fail("serve: give FILE or --db DSN, not both")
+    from tools.arbtail_serve import run_serve
+
+    code = run_serve(path, db or None, session, host=host, port=port, token_env=token_env, poll_s=poll)
+    if code:
+        raise typer.Exit(code)
 
 
 register_pg_commands(app)  # db-upgrade, sessions, prune, export, import (tools/pg_cli.py)

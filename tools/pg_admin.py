@@ -84,6 +84,7 @@ class SessionSummary:
     last_seq: int | None
     last_event_at: datetime | None
     stop_reason: str | None = None  # session.stopped ``reason``: completed, interrupted, SIGTERM, aborted …
+    host: str | None = None  # the session metadata's ``host`` (the machine the bot ran on), when recorded
 
 
 _LIVE_SUMMARY = """
@@ -148,7 +149,7 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
     conn = await _connect(dsn)
     try:
         rows = await conn.fetch(
-            "SELECT *, metadata->>'stop_reason' AS stop_reason FROM dashboard_sessions"
+            "SELECT *, metadata->>'stop_reason' AS stop_reason, metadata->>'host' AS host FROM dashboard_sessions"
             " ORDER BY started_at DESC LIMIT $1",
             limit,
         )
@@ -171,6 +172,7 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
                     r["last_seq"],
                     r["last_event_at"],
                     r["stop_reason"],
+                    r["host"],
                 )
             )
         return out
