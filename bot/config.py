@@ -1,7 +1,8 @@
 """The bot's configuration schema (pydantic), loaded from YAML and validated before anything runs.
 
 Top-level blocks: ``strategy`` (the funding-arbitrage parameters; key names kept from the original bot),
-``venues`` (per-exchange fees, leverage, slippage and simulated rejection rate), ``market`` (replay data and
+``venues`` (per-exchange fees, leverage, slippage, simulated rejection rate and collateral), ``risk``
+(liquidation guard, VaR confidence, maintenance-margin tiers), ``market`` (replay data and
 window, seed, speed, lot/tick sizes), ``dashboard`` and ``logging``. Unknown keys are errors (typos must not
 pass silently). Money, rates and prices are ``Decimal``; wall-clock intervals are seconds.
 
@@ -28,6 +29,7 @@ from pydantic import (
     model_validator,
 )
 
+from alerts.config import AlertsConfig
 from control.address import DEFAULT_HOST, is_loopback
 
 STRATEGY_NAME = "funding_arbitrage"
@@ -42,7 +44,7 @@ class StrategyConfig(_Model):
 
     Units: ``target_margin`` USD margin per leg (leg notional = target_margin × leverage); exposure of a position
     = its long-leg notional (USD), summed over open positions for ``max_total_exposure_usd``;
-    ``min_profit_rate`` minimum *net* spread APR (fraction/yr, after round-trip taker fees amortised over
+    ``min_profit_rate`` minimum *net* spread APR (fraction/yr, after round-trip taker fees and slippage amortised over
     ``expected_hold_hours``, see ``helpers.formulas.net_spread_apr``); ``profit_erosion_threshold`` and
     ``severe_erosion_threshold`` fractions of the entry spread lost (0.5 = 50 %);
     ``max_entry_price_divergence_pct`` percent (0.1 = 0.1 %) between the two venues' marks.
@@ -91,7 +93,8 @@ class StrategyConfig(_Model):
 
 class VenueConfig(_Model):
     """One paper venue: taker/maker fee (fraction of notional), leverage, market-order slippage in bp (paid by
-    the taker), and the probability that a position-increasing order is rejected (seeded).
+    the taker), the probability that a position-increasing order is rejected (seeded), and ``collateral_usd``:
+    the USD deposited in the venue's cross-margined account (> 0; default 10,000).
 
     ``api_key``/``api_secret``: credentials for a live venue (unused by paper venues). ``SecretStr``: ``repr`` and
     ``str`` show ``**********``; the CLI registers the values with the log redactor (``BotConfig.secret_values``).
@@ -102,6 +105,8 @@ class VenueConfig(_Model):
     leverage: Decimal = Field(gt=0, le=100)
     slippage_bps: Decimal = Field(default=Decimal(2), ge=0, le=100)
     order_failure_rate: Decimal = Field(default=Decimal("0.03"), ge=0, le=1)
+    # the venue's collateral account (USD, cross margined: ``bot.venues.accounts``); must be > 0
+    collateral_usd: Decimal = Field(default=Decimal(10_000), gt=0, le=Decimal(1_000_000_000))
     api_key: SecretStr | None = None
     api_secret: SecretStr | None = None
 
@@ -118,6 +123,10 @@ def _default_instruments() -> dict[str, InstrumentConfig]:
         "BTC": InstrumentConfig(lot_size=Decimal("0.001"), tick_size=Decimal("0.1")),
         "ETH": InstrumentConfig(lot_size=Decimal("0.01"), tick_size=Decimal("0.01")),
         "SOL": InstrumentConfig(lot_size=Decimal("0.1"), tick_size=Decimal("0.001")),
+        # Binance USDⓈ-M exchangeInfo (XRPUSDT / DOGEUSDT: LOT_SIZE stepSize, PRICE_FILTER tickSize); the shipped
+        # klines carry 4 and 5 decimals respectively, matching these ticks.
+        "XRP": InstrumentConfig(lot_size=Decimal("0.1"), tick_size=Decimal("0.0001")),
+        "DOGE": InstrumentConfig(lot_size=Decimal("1"), tick_size=Decimal("0.00001")),
     }
 
 
@@ -315,15 +324,33 @@ class LoggingConfig(_Model):
         return v.upper() if isinstance(v, str) else v
 
 
+class RiskConfig(_Model):
+    """What the strategy does near a liquidation (``bot.strategies.funding_arbitrage.position_manager``).
+
+    ``min_liquidation_distance_pct``: percent (10 = 10 %); a leg whose distance |mark − LP| / mark · 100 falls
+    below it is acted on (0 = guard off); ``on_liquidation_risk``: ``close`` (exit ``LIQUIDATION_RISK_<VENUE>``)
+    or ``rebalance`` (move collateral from the other leg's venue, else close); ``var_confidence``: fraction
+    (0.99) of the 1-day VaR / expected shortfall the dashboard computes; ``tiers_file``: the maintenance-margin
+    tier CSV (default ``bot/data/risk/maintenance_tiers.csv``)."""
+
+    min_liquidation_distance_pct: Decimal = Field(default=Decimal(10), ge=0, lt=100)
+    on_liquidation_risk: Literal["close", "rebalance"] = "close"
+    var_confidence: Decimal = Field(default=Decimal("0.99"), gt=Decimal("0.5"), lt=1)
+    tiers_file: Path | None = None
+
+
 class BotConfig(_Model):
     """The whole configuration. Cross-checks: every scanned exchange has a ``venues`` entry and every symbol an
-    instrument entry."""
+    instrument entry; every scanned venue × symbol has maintenance-margin tiers (``risk.tiers_file``) and the
+    venue's leverage is at most tier 1's max leverage."""
 
     strategy: StrategyConfig
     venues: dict[str, VenueConfig]
+    risk: RiskConfig = Field(default_factory=RiskConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
     dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
     logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # rules and notifications (``alerts.config``)
 
     @model_validator(mode="after")
     def _cross_check(self) -> BotConfig:
@@ -333,7 +360,32 @@ class BotConfig(_Model):
         no_instr = [s for s in self.strategy.symbols if s not in self.market.instruments]
         if no_instr:
             raise ValueError(f"strategy.symbols {no_instr} have no entry in market.instruments")
+        self._check_tiers()
         return self
+
+    def _check_tiers(self) -> None:
+        """Every scanned venue × symbol has tier data and the venue's leverage ≤ tier 1's max leverage."""
+        from bot.venues.accounts import load_tiers  # noqa: PLC0415 - the venues package imports this module
+
+        path = self.risk.tiers_file
+        try:
+            table = load_tiers(path)
+        except (OSError, ValueError) as err:
+            raise ValueError(f"risk.tiers_file: cannot read maintenance-margin tiers: {err}") from err
+        for venue in self.strategy.scan_exchanges:
+            for symbol in self.strategy.symbols:
+                if not table.has(venue, symbol):
+                    raise ValueError(
+                        f"no maintenance-margin tiers for {symbol} on {venue} "
+                        f"(add them to {path or 'bot/data/risk/maintenance_tiers.csv'})"
+                    )
+                cap = table.max_leverage(venue, symbol)
+                leverage = self.venues[venue].leverage
+                if leverage > cap:
+                    raise ValueError(
+                        f"venues.{venue}.leverage {leverage} is above {venue}'s tier-1 max leverage {cap}x "
+                        f"for {symbol}"
+                    )
 
     def secret_values(self) -> list[str]:
         """Every secret the config holds in clear (venue API keys and secrets, the persistence DSN), for
@@ -348,6 +400,7 @@ class BotConfig(_Model):
             found.append(self.dashboard.persistence.dsn)
         if self.dashboard.server.token is not None:
             found.append(self.dashboard.server.token.get_secret_value())
+        found.extend(self.alerts.secret_values())  # notification URLs carry bot tokens and webhook keys
         return [s for s in found if s]
 
 
@@ -468,6 +521,7 @@ __all__ = [
     "LoggingConfig",
     "MarketConfig",
     "PersistenceConfig",
+    "RiskConfig",
     "ServerConfig",
     "StrategyConfig",
     "VenueConfig",

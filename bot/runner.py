@@ -2,8 +2,10 @@
 
 ``run_bot`` emits ``session.started`` and ``venue.connected``, then walks market time hour by hour: each hour it
 updates the paper venues (``market.mark_price`` per venue × symbol, ``funding.rate`` when a venue's next rate
-changes, i.e. after each of its settlements), books funding settled on open legs (``funding.payment``), and
-runs the strategy cycle every ``check_interval_seconds`` of market time. At the end of the window every open
+changes, i.e. after each of its settlements), books funding settled on open legs (``funding.payment``), hands
+the legs a venue liquidated during the hour's bar to the strategy (which closes the surviving legs at once), and
+runs the strategy cycle every ``check_interval_seconds`` of market time. ``account.updated`` is emitted once per
+venue at the start and then, after each hour, for each venue whose account figures changed (in cents). At the end of the window every open
 position is closed (``SESSION_END``), a "Run complete" line gives the totals in cents (net PnL = the dashboard's:
 closed positions plus rolled-back attempts, shown separately) and a ``RunResult`` is returned. A separate task
 emits ``heartbeat`` about once per wall second; it reads state only, so it never changes the trading.
@@ -15,6 +17,7 @@ failed. Cancellation (Ctrl-C) propagates as ``CancelledError`` after the heartbe
 from __future__ import annotations
 
 import asyncio
+import socket
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
@@ -28,7 +31,14 @@ from bot.venues.paper import REFERENCE_VENUE, MarketStep, PaperMarket
 from control.commands import CommandDesk
 from helpers.formulas import rate_to_apr
 from helpers.unified_logger import UnifiedLogger, get_logger
-from logging_pipeline.events import FundingRate, Heartbeat, MarkPrice, SessionStarted, VenueConnected
+from logging_pipeline.events import (
+    AccountUpdated,
+    FundingRate,
+    Heartbeat,
+    MarkPrice,
+    SessionStarted,
+    VenueConnected,
+)
 
 DATA_NOTE = (
     "Real funding history (Binance, Bybit, Hyperliquid) and real Binance perpetual prices. Non-Binance marks are "
@@ -142,6 +152,42 @@ def _emit_rates(step: MarketStep, log: UnifiedLogger) -> None:
         )
 
 
+def _emit_accounts(market: PaperMarket, log: UnifiedLogger, last: dict[str, tuple[object, ...]]) -> None:
+    """``account.updated`` for each venue whose figures changed since the last one (compared in cents; the event
+    carries the exact values). ``last`` keeps what was emitted per venue."""
+    for name, venue in market.venues.items():
+        f = venue.account_figures()
+        key = tuple(
+            None if v is None else _cents(v)
+            for v in (
+                f.collateral_usd,
+                f.wallet_balance,
+                f.unrealized_pnl,
+                f.initial_margin,
+                f.maintenance_margin,
+                None if f.margin_ratio is None else f.margin_ratio * 100,
+            )
+        )
+        if last.get(name) == key:
+            continue
+        last[name] = key
+        log.emit(
+            AccountUpdated(
+                venue=name,
+                collateral_usd=f.collateral_usd,
+                wallet_balance=f.wallet_balance,
+                unrealized_pnl=f.unrealized_pnl,
+                equity=f.equity,
+                initial_margin=f.initial_margin,
+                maintenance_margin=f.maintenance_margin,
+                margin_ratio=f.margin_ratio,
+                available_balance=f.available_balance,
+            ),
+            message=f"{name} account: equity {_cents(f.equity)} USD, maintenance {_cents(f.maintenance_margin)}, "
+            f"available {_cents(f.available_balance)}",
+        )
+
+
 async def run_bot(
     config: BotConfig,
     *,
@@ -170,7 +216,7 @@ async def run_bot(
         raise ValueError(
             f"clock starts at {clock.now().isoformat()}, market window at {market.start.isoformat()}"
         )
-    strategy = FundingArbitrageStrategy(config.strategy, market.venues)
+    strategy = FundingArbitrageStrategy(config.strategy, market.venues, config.risk)
     cfg = config.strategy
     log.emit(
         SessionStarted(
@@ -190,6 +236,9 @@ async def run_bot(
             # the thresholds the dashboard colours against: the ones this run exits / refuses entries at
             profit_erosion_threshold=cfg.profit_erosion_threshold,
             max_entry_price_divergence_pct=cfg.max_entry_price_divergence_pct,
+            min_liquidation_distance_pct=config.risk.min_liquidation_distance_pct,
+            var_confidence=config.risk.var_confidence,
+            host=socket.gethostname() or None,
         ),
         message=f"Session started: {strategy.name} v{strategy.version} on {', '.join(market.venues)} "
         f"for {', '.join(cfg.symbols)}, {market.start:%Y-%m-%d %H:%M} → {market.end:%Y-%m-%d %H:%M} UTC",
@@ -202,9 +251,12 @@ async def run_bot(
                 funding_interval_s=venue.funding_interval_s,
                 taker_fee_rate=venue.taker_fee_rate,
                 maker_fee_rate=venue.maker_fee_rate,
+                slippage_bps=venue.slippage_bps,
             ),
             message=f"{name} connected (paper, {venue.quote}, funding every {venue.funding_interval_s // 3600}h)",
         )
+    accounts: dict[str, tuple[object, ...]] = {}
+    _emit_accounts(market, log, accounts)  # once per venue at the start: the deposited collateral
 
     heartbeat = asyncio.create_task(_heartbeat(strategy, get_logger("bot.heartbeat")), name="bot-heartbeat")
 
@@ -235,15 +287,18 @@ async def run_bot(
             strategy.on_funding(step.credits, t)
             booked += len(step.credits)
             _emit_rates(step, log)
+            await strategy.on_liquidations(step.liquidations, t)  # the survivors close in this same hour
             if next_cycle == t:
                 await run_commands()  # after the hour's marks and funding, before the cycle
                 await strategy.on_cycle(t)
                 cycles += 1
                 next_cycle += interval
+            _emit_accounts(market, log, accounts)
         await run_commands()
         if commands is not None:
             commands.close()
         await strategy.on_stop(market.end)
+        _emit_accounts(market, log, accounts)
     finally:
         if commands is not None:
             commands.close()

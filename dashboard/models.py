@@ -122,12 +122,15 @@ class SessionState(_Model, kw_only=True):
     metrics: list[MetricReading] = msgspec.field(default_factory=list)
     #: new entries paused by an operator command (``pause_entries`` / ``flatten_all`` until ``resume_entries``)
     entries_paused: bool = False
+    #: the liquidation-distance threshold (percent) the strategy acts below (``session.started``, if announced)
+    min_liquidation_distance_pct: Decimal | None = None
 
 
 class VenueLeg(_Model, kw_only=True):
     """One venue leg. ``notional`` = qty · mark (entry price if no mark yet), USD; ``unrealized_pnl`` =
-    ``formulas.unrealized_pnl(side, qty, entry_price, mark_price)``; ``margin`` = ``formulas.margin_for(qty ·
-    entry_price, leverage)``; ``fees``/``funding_accrued``/``realized_pnl`` are this leg's sums."""
+    ``formulas.unrealized_pnl(side, qty, entry_price, mark_price)``; ``margin`` = ``formulas.margin_for(notional,
+    leverage)``, initial margin at the current mark as the venues compute it (entry price only until a mark is
+    known); ``fees``/``funding_accrued``/``realized_pnl`` are this leg's sums."""
 
     venue: str
     side: str
@@ -142,6 +145,53 @@ class VenueLeg(_Model, kw_only=True):
     funding_expected: Decimal = Decimal(0)
     leverage: Decimal | None = None
     margin: Decimal | None = None
+    #: where the venue liquidates the leg (``position.updated``; USD per base unit) and the distance to it from
+    #: the latest mark of the leg's venue × symbol: ``|mark − liquidation_price| / mark · 100`` (percent; ``None``
+    #: without a mark or a price); ``liquidation_level``: ``"danger"`` below the session's
+    #: ``min_liquidation_distance_pct``, ``"warn"`` below twice it, else ``None`` (also without the threshold)
+    liquidation_price: Decimal | None = None
+    liquidation_distance_pct: Decimal | None = None
+    liquidation_level: Literal["warn", "danger"] | None = None
+    #: ``position.liquidated``: the price the venue closed the leg at, and its fee (USD, included in ``fees``)
+    liquidated_at: Decimal | None = None
+    liquidation_fee: Decimal = Decimal(0)
+
+
+class RiskSnapshot(_Model, kw_only=True):
+    """1-day value at risk of a book by historical simulation (``dashboard.risk.historical_var``: formula,
+    quantile rule and source there), USD, a loss > 0: ``var`` and ``es`` (expected shortfall) at
+    ``confidence`` (a fraction) over ``scenarios`` hourly 1-day scenarios, ``stress`` = the worst of them.
+    ``None`` while ``scenarios`` < ``needed`` (shown ``n/a (needs N h)``); ``empty``: no open leg."""
+
+    confidence: Decimal
+    scenarios: int = 0
+    needed: int = 0
+    var: Decimal | None = None
+    es: Decimal | None = None
+    stress: Decimal | None = None
+    empty: bool = False
+
+
+class AccountSnapshot(_Model, kw_only=True):
+    """A venue's collateral account (``account.updated``, USD): ``equity`` = wallet + unrealized;
+    ``margin_ratio`` = maintenance / equity (a fraction; the venue liquidates at ≥ 1; ``None`` when equity ≤ 0);
+    ``mm_headroom_usd`` = equity − maintenance margin (what the account may still lose before liquidation);
+    ``mm_headroom_pct`` = that / equity · 100 (``None`` when equity ≤ 0); ``transfers_in`` / ``transfers_out``:
+    collateral moved by rebalances (``position.rebalanced``)."""
+
+    venue: str
+    collateral: Decimal
+    wallet: Decimal
+    unrealized: Decimal
+    equity: Decimal
+    initial_margin: Decimal
+    maintenance_margin: Decimal
+    margin_ratio: Decimal | None = None
+    available: Decimal
+    mm_headroom_usd: Decimal
+    mm_headroom_pct: Decimal | None = None
+    transfers_in: Decimal = Decimal(0)
+    transfers_out: Decimal = Decimal(0)
 
 
 class PositionSnapshot(_Model, kw_only=True):
@@ -159,8 +209,10 @@ class PositionSnapshot(_Model, kw_only=True):
     * ``hold_code`` = the bot's reason to keep holding (``position.updated``); with ``MIN_HOLD_ACTIVE``,
       ``hold_until`` = when the minimum hold ends and ``hold_left_s`` = ``hold_until`` − market now (the time
       until the exit rules on erosion / a flipped spread apply);
-    * ``entry_margin`` = Σ legs' margin in ``position.opened``; ``roi_pct`` = ``net_pnl`` / ``entry_margin``
-      · 100 (``None`` without a margin).
+    * ``margin_used`` = Σ legs' ``margin``: initial margin at the current mark (moves with the price);
+    * ``entry_margin`` = Σ legs' margin in ``position.opened`` (at the entry fills; fixed for the position's life);
+      ``roi_pct`` = ``net_pnl`` / ``entry_margin`` · 100 (``None`` without a margin): ROI's denominator stays the
+      capital committed at entry, not the margin at today's mark.
     """
 
     position_id: str
@@ -194,11 +246,23 @@ class PositionSnapshot(_Model, kw_only=True):
     margin_used: Decimal | None = None
     entry_margin: Decimal | None = None
     roi_pct: Decimal | None = None
+    #: collateral moved between its venues (``position.rebalanced`` with an amount, USD) and the last move as
+    #: ``"500 bybit→binance"``; ``collateral_imbalance_usd`` = equity of the long leg's venue − the short leg's
+    #: (``None`` without both accounts); ``rebalance_flag``: a leg within 2× the liquidation-distance threshold,
+    #: collateral moved, or a rebalance pending
+    collateral_moved_usd: Decimal = Decimal(0)
+    last_transfer: str | None = None
+    collateral_imbalance_usd: Decimal | None = None
+    rebalance_flag: bool = False
+    #: the position's own 1-day VaR (its open legs; ``None`` once closed)
+    risk: RiskSnapshot | None = None
 
 
 class FundingRateRow(_Model, kw_only=True):
-    """Latest funding rate of a venue × symbol. ``apr`` = ``formulas.rate_to_apr(rate, interval_s)``;
-    ``countdown_s`` = ``next_funding_ts`` − market now (may be ≤ 0 until the next rate event)."""
+    """Latest funding rate of a venue × symbol: ``rate`` is the **last settled** rate (realised history, the one
+    the bot decides on), not a prediction of the settlement at ``next_funding_ts``. ``apr`` =
+    ``formulas.rate_to_apr(rate, interval_s)``; ``countdown_s`` = ``next_funding_ts`` − market now (may be ≤ 0
+    until the next rate event)."""
 
     venue: str
     symbol: str
@@ -257,7 +321,8 @@ class PortfolioSnapshot(_Model, kw_only=True):
     * ``realized_pnl``, ``fees``, ``funding`` = sums over every position of the session (closed ones included);
     * ``unrealized_pnl`` = Σ over positions not closed;
     * ``net_pnl`` = realized + unrealized + funding − fees;
-    * ``margin_used`` = Σ open legs' initial margin (qty · entry / leverage);
+    * ``margin_used`` = Σ open legs' initial margin at the current mark (qty · mark / leverage, as the venues
+      compute it; entry price until a mark is known);
     * ``exposure_headroom_usd`` (shown as *limit headroom*) = ``max_total_exposure_usd`` − exposure used (Σ ``filled_exposure_usd`` of
       positions not closed): the exposure the strategy may still open under its own limit. Schema v1 carries no
       account equity or maintenance-margin figures, so this is *limit* headroom, not exchange margin headroom;
@@ -283,6 +348,12 @@ class PortfolioSnapshot(_Model, kw_only=True):
     wins: int = 0
     losses: int = 0
     avg_hold_s: int | None = None
+    #: maintenance-margin headroom across the venues' accounts: Σ (equity − maintenance margin), USD, and that
+    #: / Σ equity · 100; ``None`` without ``account.updated`` (an older log)
+    mm_headroom_usd: Decimal | None = None
+    mm_headroom_pct: Decimal | None = None
+    #: the 1-day VaR / ES / stress of the whole current book (every open leg)
+    risk: RiskSnapshot | None = None
 
 
 class TimelineEvent(_Model, kw_only=True):
@@ -308,3 +379,5 @@ class DashboardSnapshot(_Model, kw_only=True):
     portfolio: PortfolioSnapshot
     recent_events: list[TimelineEvent]
     generated_at: AwareDatetime | None = None
+    #: the venues' collateral accounts (``account.updated``), by venue name; empty in an older log
+    accounts: list[AccountSnapshot] = msgspec.field(default_factory=list)

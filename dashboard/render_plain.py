@@ -14,13 +14,22 @@ counters and the data note.
 
 from __future__ import annotations
 
-from dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot, SessionState
+from dashboard.models import (
+    AccountSnapshot,
+    BestSpread,
+    DashboardSnapshot,
+    PositionSnapshot,
+    RiskSnapshot,
+    SessionState,
+    VenueLeg,
+)
 from dashboard.text import (
     DASH,
     fmt_apr,
     fmt_bp,
     fmt_duration,
     fmt_pct,
+    fmt_price,
     fmt_ts,
     fmt_usd,
     safe_text,
@@ -28,6 +37,12 @@ from dashboard.text import (
 
 __all__ = [
     "LEGEND",
+    "account_line",
+    "accounts_lines",
+    "imbalance_line",
+    "liquidation_text",
+    "risk_line",
+    "risk_text",
     "best_line",
     "clock_line",
     "closed_line",
@@ -199,6 +214,84 @@ def hold_text(p: PositionSnapshot) -> str | None:
     return "ended" if p.hold_left_s <= 0 else f"ends in {fmt_duration(p.hold_left_s)}"
 
 
+#: How the plain text marks a liquidation distance below 2× / below the session's threshold (Rich colours it).
+LIQUIDATION_MARKS = {"warn": " NEAR", "danger": " AT RISK"}
+
+
+def liquidation_text(leg: VenueLeg) -> str:
+    """``45,000.0 (12.34 %)``: a leg's liquidation price and distance from its mark (``n/a`` without a mark),
+    then `` NEAR`` / `` AT RISK`` below 2× / 1× the session's threshold; ``—`` when no price is known."""
+    if leg.liquidation_price is None:
+        return DASH
+    dist = "n/a" if leg.liquidation_distance_pct is None else f"{fmt_pct(leg.liquidation_distance_pct, 2)} %"
+    mark = LIQUIDATION_MARKS.get(leg.liquidation_level or "", "")
+    return f"{fmt_price(leg.liquidation_price)} ({dist}){mark}"
+
+
+def risk_text(r: RiskSnapshot | None) -> str:
+    """``VaR 12.34 · ES 15.00 · stress 20.00 USD`` (1-day, a loss > 0), ``n/a (needs 168 h)`` before enough
+    scenarios, ``—`` for an empty book."""
+    if r is None or r.empty:
+        return f"VaR {DASH}"
+    if r.var is None:
+        return f"VaR n/a (needs {r.needed} h)"
+    return f"VaR {fmt_usd(r.var)} · ES {fmt_usd(r.es)} · stress {fmt_usd(r.stress)} USD"
+
+
+def risk_line(snap: DashboardSnapshot) -> str:
+    """``risk 1d 99%: VaR … · ES … · stress … USD (383 h) · mm headroom 1,234.00 USD (80.0%) · P0009-SOL VaR …``:
+    the book's 1-day VaR (``dashboard.risk``) over its hourly scenarios, the maintenance-margin headroom across
+    the venues (``n/a`` without accounts), then each open position's own VaR."""
+    p = snap.portfolio
+    r = p.risk
+    conf = fmt_pct(r.confidence * 100, 0) if r is not None else "99"
+    scen = f" ({r.scenarios} h)" if r is not None and r.var is not None else ""
+    head = (
+        f"{fmt_usd(p.mm_headroom_usd)} USD ({fmt_pct(p.mm_headroom_pct, 1)}%)"
+        if p.mm_headroom_usd is not None
+        else "n/a"
+    )
+    parts = [f"risk 1d {conf}%: {risk_text(r)}{scen}", f"mm headroom {head}"]
+    for q in snap.positions:
+        if q.risk is not None and not q.risk.empty:
+            parts.append(f"{short_id(q.position_id)} {risk_text(q.risk)}")
+    return " · ".join(parts)
+
+
+def account_line(a: AccountSnapshot) -> str:
+    """``binance equity 1,000.00 · margin ratio 1.23 % · mm headroom 987.65 USD (98.8 %) · available …``."""
+    ratio = f"{fmt_pct(a.margin_ratio * 100, 2)} %" if a.margin_ratio is not None else "n/a"
+    moved = ""
+    if a.transfers_in or a.transfers_out:
+        moved = f" · moved in {fmt_usd(a.transfers_in)} out {fmt_usd(a.transfers_out)}"
+    return (
+        f"{safe_text(a.venue)} equity {fmt_usd(a.equity)} · margin ratio {ratio}"
+        f" · mm headroom {fmt_usd(a.mm_headroom_usd)} USD ({fmt_pct(a.mm_headroom_pct, 1)} %)"
+        f" · available {fmt_usd(a.available)}{moved}"
+    )
+
+
+def imbalance_line(p: PositionSnapshot) -> str:
+    """``P0009-SOL imbalance +12.00 USD (binance − bybit equity) · REBALANCE (moved 500 bybit→binance)``."""
+    flag = ""
+    if p.rebalance_flag:
+        flag = " · REBALANCE" + (f" (moved {safe_text(p.last_transfer, 60)})" if p.last_transfer else "")
+    pair = f"{safe_text(p.long_venue or DASH)} − {safe_text(p.short_venue or DASH)} equity"
+    value = (
+        fmt_usd(p.collateral_imbalance_usd, signed=True) if p.collateral_imbalance_usd is not None else "n/a"
+    )
+    return f"{short_id(p.position_id)} {safe_text(p.symbol)} imbalance {value} USD ({pair}){flag}"
+
+
+def accounts_lines(snap: DashboardSnapshot) -> list[str]:
+    """The venues/accounts section: one line per venue account, one per open position (the collateral
+    imbalance between its venues and the rebalance flag); empty without ``account.updated`` (an older log)."""
+    if not snap.accounts:
+        return []
+    live = [p for p in snap.positions if p.lifecycle in ("opening", "open", "closing")]
+    return [account_line(a) for a in snap.accounts] + [imbalance_line(p) for p in live]
+
+
 def position_line(p: PositionSnapshot) -> str:
     """One position on one line (USD unless marked)."""
     legs = "/".join(f"{safe_text(v)} {leg.side}" for v, leg in p.legs.items()) or DASH
@@ -225,6 +318,11 @@ def position_line(p: PositionSnapshot) -> str:
         f" · fees {fmt_usd(p.fees)} · funding {fmt_usd(p.funding_accrued, signed=True)}"
         f" (exp {fmt_usd(p.funding_expected, signed=True)}) · net {fmt_usd(p.net_pnl, signed=True)} USD"
         f" · ROI {fmt_pct(p.roi_pct, 2, signed=True)} %"
+        + (
+            " · liq " + ", ".join(f"{safe_text(v)} {liquidation_text(leg)}" for v, leg in p.legs.items())
+            if any(leg.liquidation_price is not None for leg in p.legs.values())
+            else ""
+        )
     )
 
 
@@ -362,14 +460,19 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
             ("Funding USD", "funding received (+) or paid (−); exp: what the entry rates promised"),
             ("Net USD", "rPnL + uPnL + funding − fees"),
             ("ROI %", "net PnL / margin posted at entry (both legs), percent"),
-            ("Lev × Margin USD", "each leg's leverage and initial margin"),
+            ("Lev × Margin USD", "each leg's leverage and initial margin at the current mark"),
+            ("Liq px / dist %", "where the venue liquidates each leg; |mark − liq px| / mark, percent"),
             ("Held / opened", "held so far, and the market time it opened"),
         ],
     ),
     (
         "closed",
         [
-            ("Exit", "the exit reason code (ROLLBACK …: the opening failed and was unwound)"),
+            (
+                "Exit",
+                "the exit reason code (ROLLBACK …: the opening failed and was unwound; SPREAD_FLIPPED: the funding"
+                " spread changed sign, not Div %; older logs: DIVERGENCE_FLIPPED)",
+            ),
             ("Long/Short", "the venues of the long leg / the short leg"),
             ("Opened / Closed", "the market times it opened and closed"),
             ("Held", "how long the position was held (open → close, market clock)"),
@@ -385,11 +488,18 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
                 "Long/Short",
                 "the best venue pair of the symbol now: long the cheaper, short the dearer funding",
             ),
-            ("Spread % / Net %", "its spread APR, and net of round-trip taker fees amortised over the hold"),
+            (
+                "Spread % / Net %",
+                "its spread APR, and net of round-trip taker fees and slippage amortised over the hold",
+            ),
             ("vs min", "net − min_profit_rate, APR points; ≥ 0: the bot enters at its next check"),
-            ("Rate bp", "the venue's next funding rate, basis points per interval (+: longs pay shorts)"),
+            (
+                "Last bp",
+                "the venue's last settled funding rate, basis points per interval (+: longs pay shorts); the rate"
+                " of the settlement under Next in is not known before it settles",
+            ),
             ("Int", "the venue's funding interval"),
-            ("APR %", "the rate annualised: rate × (1 year / interval)"),
+            ("APR %", "the last settled rate annualised: rate × (1 year / interval)"),
             ("Next in", "time to the venue's next funding settlement"),
             (
                 "Actual / Expected / Diff",
@@ -406,6 +516,24 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
             ("net", "realized + unrealized + funding − fees over every position of the session, USD"),
             ("wins / losses", "closed positions with booked net PnL > 0 / ≤ 0; avg hold: their mean hold"),
             ("limit headroom", "max_total_exposure_usd − exposure used (the strategy's limit, not margin)"),
+            (
+                "mm headroom",
+                "Σ venues' equity − maintenance margin, USD and % of equity (n/a: no accounts logged)",
+            ),
+            (
+                "risk 1d VaR / ES / stress",
+                "historical 1-day VaR, expected shortfall and worst loss of the current book over hourly "
+                "scenarios of the marks and funding folded so far (n/a (needs N h): fewer N scenarios)",
+            ),
+            (
+                "equity / margin ratio",
+                "a venue account's equity; maintenance margin / equity (liquidates at 100 %)",
+            ),
+            ("imbalance", "equity of the long leg's venue − the short leg's, USD"),
+            (
+                "REBALANCE",
+                "a leg within 2× the liquidation threshold, collateral moved, or a rebalance pending",
+            ),
             ("… N more / ↑ N above", "rows a pane has no room for (more below) or paged past (above)"),
         ],
     ),
@@ -420,6 +548,10 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
             ),
             ("Div % yellow / red", "over half / over max_entry_price_divergence_pct"),
             ("hold code yellow", "an exit rule may fire but the minimum hold keeps the position"),
+            (
+                "Liq dist yellow / red",
+                "below 2× / below min_liquidation_distance_pct (plain text: NEAR / AT RISK)",
+            ),
             ("vs min green", "the pair clears min_profit_rate: an entry is due"),
             ("Next in yellow", "a settlement within 10 minutes"),
             ("dim rows", "closed or rolled-back positions; dim text: secondary figures"),
@@ -452,13 +584,17 @@ def plain_summary(snap: DashboardSnapshot, *, events: int = 8, closed: int = 5) 
     out.append(f"positions ({snap.portfolio.positions_open} open):")
     out += [f"  {position_line(p)}" for p in live] or ["  (none)"]
     out.append(f"portfolio net {fmt_usd(snap.portfolio.net_pnl, signed=True)} USD · {portfolio_line(snap)}")
+    out.append(risk_line(snap))
+    if accounts := accounts_lines(snap):
+        out.append("venues/accounts:")
+        out += [f"  {line}" for line in accounts]
     f = snap.funding
     if f.best or f.min_profit_rate is not None:
         out.append(f"{entry_rule(snap)} · best now: " + (" · ".join(best_line(b) for b in f.best) or DASH))
     if f.rates:
-        out.append("funding (rate bp/interval, APR %, next in):")
+        out.append("funding (last settled rate bp/interval, APR %, next in):")
         out += [
-            f"  {safe_text(r.venue)} {safe_text(r.symbol)} {fmt_bp(r.rate)} bp/{fmt_duration(r.interval_s)}"
+            f"  {safe_text(r.venue)} {safe_text(r.symbol)} last {fmt_bp(r.rate)} bp/{fmt_duration(r.interval_s)}"
             f" APR {fmt_apr(r.apr)} % next {fmt_duration(r.countdown_s)}"
             for r in f.rates
         ]

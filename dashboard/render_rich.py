@@ -58,6 +58,7 @@ from rich.text import Text
 from dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot
 from dashboard.render_plain import (
     LEGEND,
+    accounts_lines,
     clock_line,
     entry_rule,
     hidden_closed_line,
@@ -68,6 +69,7 @@ from dashboard.render_plain import (
     metrics_line,
     other_sessions_line,
     postgres_text,
+    risk_line,
     short_id,
     venues_line,
 )
@@ -625,6 +627,35 @@ POSITION_COLUMNS = [
 ]
 
 
+#: The liquidation columns, shown (after ``Mark px``) only when a leg has a liquidation price: per leg the price
+#: and the distance to it from the mark (yellow below 2× the session's threshold, red below it).
+LIQ_COLUMNS = [
+    Col("Liq\npx", right=True, keep=7, width=9),
+    Col("Liq\ndist %", right=True, keep=1, width=6),
+]
+_LIQ_AT = 7  # the index in POSITION_COLUMNS the liquidation columns go in at
+LIQ_STYLES = {"warn": "yellow", "danger": "bold red"}
+
+
+def _liq_cells(p: PositionSnapshot) -> list[Cell]:
+    """Per leg (one line each): the liquidation price and the distance % (``n/a`` without a mark)."""
+    prices, dists, styles = [], [], []
+    for leg in p.legs.values():
+        prices.append(fmt_price(leg.liquidation_price))
+        if leg.liquidation_price is None:
+            dists.append(DASH)
+        elif leg.liquidation_distance_pct is None:
+            dists.append("n/a")
+        else:
+            dists.append(fmt_pct(leg.liquidation_distance_pct, 2))
+        styles.append(LIQ_STYLES.get(leg.liquidation_level or "", ""))
+    return [("\n".join(prices), ""), ("\n".join(dists), tuple(styles) or "")]
+
+
+def _has_liq(live: list[PositionSnapshot]) -> bool:
+    return any(leg.liquidation_price is not None for p in live for leg in p.legs.values())
+
+
 def _position_row(
     p: PositionSnapshot, div_limit: Decimal | None, erosion_threshold: Decimal | None
 ) -> list[Cell]:
@@ -682,7 +713,13 @@ class _PositionsPane:
         s = snap.session
         self.live = [p for p in snap.positions if p.lifecycle in LIVE]
         rows = [_position_row(p, s.divergence_limit_pct, s.erosion_threshold_pct) for p in self.live]
-        self.grid = Grid(POSITION_COLUMNS, rows)
+        cols = POSITION_COLUMNS
+        if _has_liq(self.live):  # a log with liquidation prices: their columns (an older log: none)
+            cols = POSITION_COLUMNS[:_LIQ_AT] + LIQ_COLUMNS + POSITION_COLUMNS[_LIQ_AT:]
+            rows = [
+                row[:_LIQ_AT] + _liq_cells(p) + row[_LIQ_AT:] for row, p in zip(rows, self.live, strict=True)
+            ]
+        self.grid = Grid(cols, rows)
         self.heights = self.grid.heights()
         p = snap.portfolio
         self.title = (
@@ -796,7 +833,7 @@ BEST_COLUMNS = [
 RATE_COLUMNS = [
     Col("Venue", keep=0, width=11, max=14),
     Col("Sym", keep=0, width=3, max=10),
-    Col("Rate bp", right=True, keep=0, width=7),
+    Col("Last bp", right=True, keep=0, width=7),
     Col("Int", right=True, keep=2, width=5),
     Col("APR %", right=True, keep=1, width=7),
     Col("Next in", right=True, keep=1, width=7),
@@ -1029,17 +1066,32 @@ class _PortfolioPane:
             f" · limit headroom {head} · positions open {p.positions_open} opened {p.positions_opened}"
         )
         self.first, self.second = first, second
+        # the book's 1-day VaR / ES / stress and the maintenance-margin headroom; then the venues' accounts and
+        # each open position's collateral imbalance (an older log has no accounts: no such lines)
+        self.risk = Text(risk_line(snap))
+        self.accounts = [
+            Text("  " + line, style="bold yellow" if "REBALANCE" in line else "")
+            for line in accounts_lines(snap)
+        ]
+        if self.accounts:
+            self.accounts.insert(0, Text("venues/accounts:", style="bold"))
 
     def chunks(self, width: int) -> Chunks:
-        return [(0, 3), (2, 1)]
+        return [(0, 3), (2, 1), (2, 1)] + [(3, 1)] * len(self.accounts)
 
     def panel(self, width: int, rows: int | None) -> Panel:
         if rows is None:
             both = self.first.copy()
             both.append(" · ")
             both.append_text(self.second)
-            return _panel([both], "portfolio", None, padding=(0, 1))
-        body = [_line(t.copy(), True) for t in (self.first, self.second)[: max(0, rows - 2)]]
+            return _panel(
+                [both, self.risk.copy(), *(t.copy() for t in self.accounts)],
+                "portfolio",
+                None,
+                padding=(0, 1),
+            )
+        lines = (self.first, self.second, self.risk, *self.accounts)
+        body = [_line(t.copy(), True) for t in lines[: max(0, rows - 2)]]
         return _panel(body, "portfolio", rows, padding=(0, 1))
 
 

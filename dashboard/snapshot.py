@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import overload
 
 from dashboard.models import (
+    AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
     FundingAccrual,
@@ -22,11 +23,13 @@ from dashboard.models import (
     MetricReading,
     PortfolioSnapshot,
     PositionSnapshot,
+    RiskSnapshot,
     SessionState,
     TimelineEvent,
     VenueLeg,
     VenueStatus,
 )
+from dashboard.risk import MIN_SCENARIOS, book_risk, hour_of
 from dashboard.state import OTHER_SESSION, DashboardState, LegState, PositionState
 from helpers import formulas
 
@@ -58,19 +61,52 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> int | None:
     return int((later - earlier).total_seconds())
 
 
-def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
+def _liquidation(
+    lp: Decimal | None, mark: Decimal | None, threshold: Decimal | None
+) -> tuple[Decimal | None, str | None]:
+    """Distance to the liquidation price ``lp`` from ``mark``: ``|mark − lp| / mark · 100`` (percent), and its
+    level against the session's ``min_liquidation_distance_pct`` (``threshold``): ``"danger"`` below it,
+    ``"warn"`` below twice it, else ``None`` (``None`` too without a threshold, a price or a mark)."""
+    if lp is None or mark is None or mark <= 0:
+        return None, None
+    distance = abs(mark - lp) / mark * _HUNDRED
+    if threshold is None:
+        return distance, None
+    return distance, "danger" if distance < threshold else "warn" if distance < 2 * threshold else None
+
+
+def _risk(
+    state: DashboardState, legs: list[tuple[str, str, str, Decimal]], now_hour: int | None
+) -> RiskSnapshot:
+    """The VaR figures of ``legs`` (``dashboard.risk.book_risk``) as a snapshot model."""
+    r = book_risk(state, legs, now_hour)
+    return RiskSnapshot(
+        confidence=r.confidence,
+        scenarios=r.scenarios,
+        needed=MIN_SCENARIOS,
+        var=r.var,
+        es=r.es,
+        stress=r.stress,
+        empty=r.empty,
+    )
+
+
+def _leg_snapshot(leg: LegState, mark: Decimal | None, threshold: Decimal | None = None) -> VenueLeg:
     """Leg figures: unrealized = ``formulas.unrealized_pnl``; notional = qty · (mark or entry);
-    margin = ``formulas.margin_for(qty · entry, leverage)`` (USD)."""
+    margin = ``formulas.margin_for(notional, leverage)`` (USD): initial margin at the mark, as the venues compute
+    it (at the entry price only until a mark is known)."""
     is_open = leg.qty > 0
     entry = leg.entry_price if leg.opened_qty > 0 else None
     unrealized = notional = margin = None
+    # liquidation distance (``_liquidation``) against ``threshold`` (percent), while the leg is open
+    distance, level = _liquidation(leg.liquidation_price, mark, threshold) if is_open else (None, None)
     if is_open:
         unrealized = (
             formulas.unrealized_pnl(leg.side, leg.qty, leg.entry_price, mark) if mark is not None else None
         )
         notional = leg.qty * (mark if mark is not None else leg.entry_price)
         if leg.leverage is not None and leg.leverage > 0:
-            margin = formulas.margin_for(leg.qty * leg.entry_price, leg.leverage)
+            margin = formulas.margin_for(notional, leg.leverage)
     return VenueLeg(
         venue=leg.venue,
         side=leg.side,
@@ -85,6 +121,11 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None) -> VenueLeg:
         funding_expected=leg.funding_expected,
         leverage=leg.leverage,
         margin=margin,
+        liquidation_price=leg.liquidation_price if is_open else None,
+        liquidation_distance_pct=distance,
+        liquidation_level=level,  # type: ignore[arg-type]
+        liquidated_at=leg.liquidated_at,
+        liquidation_fee=leg.liquidation_fee,
     )
 
 
@@ -99,15 +140,24 @@ def _mark(state: DashboardState, venue: str | None, symbol: str) -> Decimal | No
     return Decimal(text) if text is not None else None
 
 
-def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSnapshot:
-    """Formulas: see ``PositionSnapshot``; all via ``helpers.formulas``."""
+def _book_legs(pos: PositionState) -> list[tuple[str, str, str, Decimal]]:
+    """The open legs of ``pos`` as ``dashboard.risk`` books them: (venue, symbol, side, qty)."""
+    return [(v, pos.symbol, leg.side, leg.qty) for v, leg in pos.legs.items() if leg.qty > 0]
+
+
+def _position_snapshot(
+    state: DashboardState, pos: PositionState, now_hour: int | None = None
+) -> PositionSnapshot:
+    """Formulas: see ``PositionSnapshot``; all via ``helpers.formulas`` (VaR: ``dashboard.risk``)."""
     sym = pos.symbol
     is_live = pos.lifecycle in ("opening", "open", "closing")
     legs = {}
     unrealized = realized = fees = funding = expected = _ZERO
     margin_used: Decimal | None = None
     for venue, leg in pos.legs.items():
-        snap = _leg_snapshot(leg, _mark(state, venue, sym) if is_live else None)
+        snap = _leg_snapshot(
+            leg, _mark(state, venue, sym) if is_live else None, state.session.min_liquidation_distance_pct
+        )
         legs[venue] = snap
         if snap.unrealized_pnl is not None:
             unrealized += snap.unrealized_pnl
@@ -140,6 +190,23 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
     roi = None
     if pos.entry_margin is not None and pos.entry_margin > 0:
         roi = net / pos.entry_margin * _HUNDRED
+    imbalance = risk = None
+    flag = False
+    if is_live:
+        la = state.accounts.get(pos.long_venue) if pos.long_venue is not None else None
+        sa = state.accounts.get(pos.short_venue) if pos.short_venue is not None else None
+        if la is not None and sa is not None:
+            imbalance = la.equity - sa.equity
+        flag = (
+            pos.rebalance_pending
+            or pos.collateral_moved_usd > 0
+            or any(leg.liquidation_level is not None for leg in legs.values())
+        )
+        risk = _risk(state, _book_legs(pos), now_hour)
+    transfer = None
+    if pos.last_transfer is not None:
+        amount, src, dst = pos.last_transfer
+        transfer = f"{amount} {src}→{dst}"
     return PositionSnapshot(
         position_id=pos.position_id,
         symbol=sym,
@@ -172,14 +239,19 @@ def _position_snapshot(state: DashboardState, pos: PositionState) -> PositionSna
         margin_used=margin_used,
         entry_margin=pos.entry_margin,
         roi_pct=roi,
+        collateral_moved_usd=pos.collateral_moved_usd,
+        last_transfer=transfer,
+        collateral_imbalance_usd=imbalance,
+        rebalance_flag=flag,
+        risk=risk,
     )
 
 
 def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpread]:
     """The best pair per symbol now, ranked as ``bot.strategies.funding_arbitrage.scanner.rank_opportunities``
     ranks them: every ordered venue pair with both rates known (and, with a ``mandatory_exchange``, including it),
-    positive ``formulas.spread_apr`` only, best ``formulas.net_spread_apr`` (taker fees from ``venue.connected``,
-    amortised over ``expected_hold_hours``) — or best spread while the rule is unknown. Symbols: the session's,
+    positive ``formulas.spread_apr`` only, best ``formulas.net_spread_apr`` (taker fees and slippage from
+    ``venue.connected``, amortised over ``expected_hold_hours``) — or best spread while the rule is unknown. Symbols: the session's,
     then any other with a rate; sorted by ``vs_min`` (then net, spread) best first, no positive pair last."""
     s = state.session
     symbols = list(s.symbols)
@@ -214,7 +286,14 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
                     and fl.taker_fee_rate is not None
                     and fs.taker_fee_rate is not None
                 ):
-                    net = formulas.net_spread_apr(spread, fl.taker_fee_rate, fs.taker_fee_rate, hold)
+                    net = formulas.net_spread_apr(
+                        spread,
+                        fl.taker_fee_rate,
+                        fs.taker_fee_rate,
+                        hold,
+                        long_slippage_bps=fl.slippage_bps or _ZERO,
+                        short_slippage_bps=fs.slippage_bps or _ZERO,
+                    )
                 key = (net if net is not None else spread, spread, long_v, short_v)
                 if best is None or key[0] > best[0][0]:  # ties: the first in venue-name order, as the bot
                     best = (
@@ -250,8 +329,9 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
     Models are built from already-typed values (the fold validated its inputs).
     """
     now = _utc(state.market_now)
+    now_hour = hour_of(now.timestamp()) if now is not None else None
     s = state.session
-    live = [_position_snapshot(state, p) for p in state.positions.values()]
+    live = [_position_snapshot(state, p, now_hour) for p in state.positions.values()]
     closed = (
         [_position_snapshot(state, p) for p in list(state.closed.values())[::-1][:closed_rows]]
         if closed_rows
@@ -273,6 +353,29 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         if s.max_total_exposure_usd > 0:
             headroom_pct = headroom / s.max_total_exposure_usd * 100
     open_count = sum(1 for p in live if p.lifecycle != "opening")
+    accounts = [
+        AccountSnapshot(
+            venue=a.venue,
+            collateral=a.collateral,
+            wallet=a.wallet,
+            unrealized=a.unrealized,
+            equity=a.equity,
+            initial_margin=a.initial_margin,
+            maintenance_margin=a.maintenance_margin,
+            margin_ratio=a.margin_ratio,
+            available=a.available,
+            mm_headroom_usd=a.equity - a.maintenance_margin,
+            mm_headroom_pct=(a.equity - a.maintenance_margin) / a.equity * _HUNDRED if a.equity > 0 else None,
+            transfers_in=a.transfers_in,
+            transfers_out=a.transfers_out,
+        )
+        for a in sorted(state.accounts.values(), key=lambda a: a.venue)
+    ]
+    mm_headroom = mm_headroom_pct = None
+    if accounts:  # across venues: Σ (equity − maintenance) and that / Σ equity · 100
+        mm_headroom = sum((a.mm_headroom_usd for a in accounts), _ZERO)
+        equity = sum((a.equity for a in accounts), _ZERO)
+        mm_headroom_pct = mm_headroom / equity * _HUNDRED if equity > 0 else None
     portfolio = PortfolioSnapshot(
         total_notional=notional,
         realized_pnl=state.realized_total,
@@ -291,6 +394,13 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         wins=state.wins,
         losses=state.losses,
         avg_hold_s=(state.held_s_total // (state.wins + state.losses) if state.wins + state.losses else None),
+        mm_headroom_usd=mm_headroom,
+        mm_headroom_pct=mm_headroom_pct,
+        risk=_risk(
+            state,
+            [leg for p in state.positions.values() if p.lifecycle != "rolled_back" for leg in _book_legs(p)],
+            now_hour,
+        ),
     )
 
     rates = []
@@ -380,6 +490,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
             k[len(OTHER_PREFIX) :]: v for k, v in st.skipped.items() if k.startswith(OTHER_PREFIX)
         },
         metrics=[MetricReading(name=k, value=Decimal(v), unit=u) for k, (v, u) in sorted(s.metrics.items())],
+        min_liquidation_distance_pct=s.min_liquidation_distance_pct,
     )
     timeline = [
         TimelineEvent(
@@ -400,4 +511,5 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         portfolio=portfolio,
         recent_events=timeline,
         generated_at=last_ts,
+        accounts=accounts,
     )

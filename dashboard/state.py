@@ -30,7 +30,7 @@ PriceText = NewType("PriceText", str)
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 #: The version of the checkpoint form; bump it when a field of the state changes meaning or shape (a new field
 #: with a default is read from an older checkpoint as its default, and ignored by an older reader).
-STATE_FORM = 5  # 5: entries paused by the operator; 4: wins / losses / hold totals, entry margin, hold end, …
+STATE_FORM = 6  # 6: venue accounts, liquidation prices, hourly risk history; 5: entries paused by the operator; 4: wins / losses / hold totals, entry margin, hold end, …
 #: The skip reason of an event of another session than the one folded: ``f"{OTHER_SESSION}:{session id}"``
 #: (``dashboard.reducer.other_session_key``).
 OTHER_SESSION = "other_session"
@@ -118,6 +118,7 @@ class VenueState:
     funding_interval_s: int | None = None
     taker_fee_rate: Decimal | None = None
     maker_fee_rate: Decimal | None = None
+    slippage_bps: Decimal | None = None  # per fill, bp (None: not carried by the log)
 
 
 @dataclass(slots=True)
@@ -136,6 +137,12 @@ class LegState:
     funding_expected: Decimal = Decimal(0)
     leverage: Decimal | None = None
     last_funding_rate: Decimal | None = None
+    # where the venue liquidates this leg (USD per base unit; position.updated), None when not announced or
+    # when no finite price can (the venue's formula gives none)
+    liquidation_price: Decimal | None = None
+    # position.liquidated: the price the venue closed the leg at and the fee it charged (USD, also in ``fees``)
+    liquidated_at: Decimal | None = None
+    liquidation_fee: Decimal = Decimal(0)
 
 
 @dataclass(slots=True)
@@ -165,6 +172,44 @@ class PositionState:
     bot_divergence_pct: DecimalText | None = None
     exit_reason: str | None = None
     booked_net_pnl: Decimal | None = None  # position.closed, as the bot booked it
+    # collateral moved between its venues (position.rebalanced with ``amount_usd``): the sum moved (USD) and the
+    # last move as (amount text, from venue, to venue)
+    collateral_moved_usd: Decimal = Decimal(0)
+    last_transfer: tuple[str, str, str] | None = None
+
+
+@dataclass(slots=True)
+class AccountState:
+    """A venue's collateral account as the bot's last ``account.updated`` gave it (USD; ``margin_ratio`` a
+    fraction = maintenance / equity, ``None`` when equity ≤ 0). ``transfers_in`` / ``transfers_out``: collateral
+    moved into / out of it by ``position.rebalanced`` (USD, sums)."""
+
+    venue: str
+    collateral: Decimal
+    wallet: Decimal
+    unrealized: Decimal
+    equity: Decimal
+    initial_margin: Decimal
+    maintenance_margin: Decimal
+    margin_ratio: Decimal | None
+    available: Decimal
+    updated_ts: UtcDatetime | None = None
+    transfers_in: Decimal = Decimal(0)
+    transfers_out: Decimal = Decimal(0)
+
+
+@dataclass(slots=True)
+class HourSeries:
+    """The hourly history of one venue × symbol the VaR is computed from (``dashboard.risk``): ``marks[i]`` is
+    the last ``market.mark_price`` folded whose ``market_ts`` lies in the hour ``start + i`` (hours since the
+    Unix epoch, UTC; ``None``: no mark that hour), as its validated text; ``rates``: every change of the
+    venue's funding rate as ``(hour, rate text, interval_s)``, oldest first (the last one folded in an hour
+    wins) — the rate in force at hour h is the last entry with hour ≤ h. Bounded: ``risk.HISTORY_HOURS``
+    hours are kept (trimmed ``risk.TRIM_SLACK_HOURS`` at a time, the rate in force at the start kept)."""
+
+    start: int
+    marks: list[PriceText | None] = field(default_factory=list)
+    rates: list[tuple[int, DecimalText, int]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -218,6 +263,10 @@ class SessionInfo:
     metrics: dict[str, tuple[str, str]] = field(default_factory=dict)
     # operator commands (``command.executed``): new entries paused; the limits above follow ``set_limit``
     entries_paused: bool = False
+    # risk settings (session.started): the liquidation-distance threshold (percent) the strategy acts below,
+    # and the confidence (fraction) of the 1-day VaR / ES; None when the session does not say
+    min_liquidation_distance_pct: Decimal | None = None
+    var_confidence: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -252,6 +301,8 @@ class DashboardState:
     held_s_total: int = 0
     warnings: int = 0  # reducer-generated warnings (e.g. booked vs recomputed PnL mismatch)
     stats: IngestStats = field(default_factory=IngestStats)
+    accounts: dict[str, AccountState] = field(default_factory=dict)  # venue → its account (account.updated)
+    history: dict[str, dict[str, HourSeries]] = field(default_factory=dict)  # venue → symbol → hourly series
 
     def mark(self, venue: str | None, symbol: str) -> PriceText | None:
         """The latest mark price text of ``venue`` × ``symbol`` (``None`` if none was folded)."""
@@ -306,6 +357,18 @@ def state_from_dict(data: dict[str, Any]) -> DashboardState:
                 raise ValueError(
                     f"position {pos.position_id[:40]}: not a figure the fold accepts: {text[:40]!r}"
                 )
+    for venue, by_symbol in state.history.items():
+        for symbol, series in by_symbol.items():
+            for price in series.marks:
+                if price is not None and not price_text_ok(price):
+                    raise ValueError(
+                        f"history {venue} {symbol}: not a price the fold accepts: {price[:40]!r}"
+                    )
+            for _, rate_text, interval in series.rates:
+                if not decimal_text_ok(rate_text) or interval <= 0:
+                    raise ValueError(
+                        f"history {venue} {symbol}: not a rate the fold accepts: {rate_text[:40]!r}"
+                    )
     if len(state.timeline) > state.timeline_size:
         raise ValueError("timeline longer than its size")
     return state

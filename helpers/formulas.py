@@ -53,16 +53,46 @@ def round_trip_fee_fraction(long_taker_fee: Decimal, short_taker_fee: Decimal) -
     return 2 * (long_taker_fee + short_taker_fee)
 
 
-def net_spread_apr(
-    spread: Decimal, long_taker_fee: Decimal, short_taker_fee: Decimal, hold_hours: Decimal
-) -> Decimal:
-    """Spread APR after round-trip taker fees amortised over the expected hold.
+_BP = Decimal("0.0001")
 
-    ``net = spread − round_trip_fee_fraction · 8760 / hold_hours``. Raises ``ValueError`` if ``hold_hours`` ≤ 0.
+
+def round_trip_cost_fraction(
+    long_taker_fee: Decimal,
+    short_taker_fee: Decimal,
+    long_slippage_bps: Decimal = _ZERO,
+    short_slippage_bps: Decimal = _ZERO,
+) -> Decimal:
+    """Taker fees plus slippage to open and later close both legs, as a fraction of one leg's notional:
+    ``2·(f_long + f_short) + 2·(s_long + s_short)·10⁻⁴``.
+
+    ``s_*`` is the venue's slippage per fill in basis points (the paper venue fills a market order at
+    ``mark · (1 ± s·10⁻⁴)``, ``bot/venues/paper.py``); each leg fills twice (open, close). With the default venues
+    (2, 2 and 3 bp) a Hyperliquid/Binance round trip costs 0.10 % in slippage on top of 0.19 % in fees.
+    """
+    slippage = 2 * (long_slippage_bps + short_slippage_bps) * _BP
+    return round_trip_fee_fraction(long_taker_fee, short_taker_fee) + slippage
+
+
+def net_spread_apr(
+    spread: Decimal,
+    long_taker_fee: Decimal,
+    short_taker_fee: Decimal,
+    hold_hours: Decimal,
+    *,
+    long_slippage_bps: Decimal = _ZERO,
+    short_slippage_bps: Decimal = _ZERO,
+) -> Decimal:
+    """Spread APR after the round trip's taker fees and slippage, amortised over the expected hold.
+
+    ``net = spread − [2·(f_long + f_short) + 2·(s_long + s_short)·10⁻⁴] · 8760 / hold_hours``
+    (``round_trip_cost_fraction``; ``f`` taker fee fractions, ``s`` slippage per fill in bp, both legs, open and
+    close). Slippage defaults to 0 for callers that know none (a log written before venues reported it). Raises
+    ``ValueError`` if ``hold_hours`` ≤ 0.
     """
     if hold_hours <= 0:
         raise ValueError(f"expected hold must be positive, got {hold_hours} h")
-    return spread - round_trip_fee_fraction(long_taker_fee, short_taker_fee) * HOURS_PER_YEAR / hold_hours
+    cost = round_trip_cost_fraction(long_taker_fee, short_taker_fee, long_slippage_bps, short_slippage_bps)
+    return spread - cost * HOURS_PER_YEAR / hold_hours
 
 
 def unrealized_pnl(side: str, qty: Decimal, entry_price: Decimal, mark_price: Decimal) -> Decimal:
@@ -119,20 +149,61 @@ def taker_fee(notional: Decimal, fee_rate: Decimal) -> Decimal:
 
 #: Interest component of the funding formula on Binance, Bybit and Hyperliquid: 0.01 % per 8 hours.
 INTEREST_RATE_PER_8H = Decimal("0.0001")
+#: Half-width of the clamp on ``I − P`` in the funding formula, per 8 hours (0.05 %; same three venues' docs).
+FUNDING_CLAMP_PER_8H = Decimal("0.0005")
 _EIGHT_HOURS_S = 8 * 3600
 
 
-def premium_from_funding_rate(
-    rate: Decimal, interval_s: int, interest_per_8h: Decimal = INTEREST_RATE_PER_8H
-) -> Decimal:
-    """First-order premium of mark over index implied by a funding rate, fraction: ``rate_8h − interest``.
+def premium_band_from_funding_rate(
+    rate: Decimal,
+    interval_s: int,
+    interest_per_8h: Decimal = INTEREST_RATE_PER_8H,
+    clamp_per_8h: Decimal = FUNDING_CLAMP_PER_8H,
+) -> tuple[Decimal, Decimal]:
+    """The average premium index ``P`` (fraction of the index) a realised funding rate allows: ``(low, high)``.
 
-    Venue formula (Binance and Bybit funding-rate docs): ``F = P + clamp(I − P, −0.05 %, +0.05 %)`` with ``P`` the
-    average premium index and ``I`` the interest rate (0.01 % per 8 h); Hyperliquid (docs, "Funding") computes the
-    same 8-hour-equivalent rate and pays 1/8 of it every hour. Inverting with the clamp inactive gives
-    ``P ≈ F_8h − I`` where ``F_8h = rate · 28800 / interval_s``. (Inside the clamp band the premium is not
-    identified; this estimate then gives 0.) Raises ``ValueError`` for a non-positive interval.
+    Venue formula, per 8 hours: ``F = P + clamp(I − P, −c, +c)`` with ``I`` the interest rate (0.01 %) and
+    ``c`` = 0.05 %. Sources: Binance FAQ "Introduction to Binance Futures Funding Rates"
+    (binance.com/en/support/faq/360033525031); Bybit Help Center "What is funding rate and predicted rate"
+    (bybit.com/en/help-center/article/What-is-funding-rate-and-predicted-rate: "if (I − P) is within ±0.05 %, then
+    F = I"); Hyperliquid Docs "Trading › Funding" (hyperliquid.gitbook.io/hyperliquid-docs/trading/funding, also
+    hyperliquid-co.gitbook.io/community-docs/…/clearinghouse/funding): the same formula as an 8-hour rate with
+    I = 0.01 % per 8 h, the premium measured from impact prices against the **oracle** price, sampled every 5 s and
+    averaged over the hour, 1/8 of the 8-hour rate paid every hour. With ``F_8h = rate · 28800 / interval_s``,
+    inverting gives three cases:
+
+    * ``F_8h = I`` — clamp unsaturated: any ``P`` in ``[I − c, I + c]`` (−0.04 % … +0.06 %) gives it;
+    * ``F_8h > I`` — clamp saturated at −c: ``P = F_8h + c`` exactly;
+    * ``F_8h < I`` — clamp saturated at +c: ``P = F_8h − c`` exactly.
+
+    Returns ``(P, P)`` when saturated. Raises ``ValueError`` for a non-positive interval.
     """
     if interval_s <= 0:
         raise ValueError(f"funding interval must be positive, got {interval_s} s")
-    return rate * _EIGHT_HOURS_S / interval_s - interest_per_8h
+    f_8h = rate * _EIGHT_HOURS_S / interval_s
+    if f_8h > interest_per_8h:
+        return f_8h + clamp_per_8h, f_8h + clamp_per_8h
+    if f_8h < interest_per_8h:
+        return f_8h - clamp_per_8h, f_8h - clamp_per_8h
+    return interest_per_8h - clamp_per_8h, interest_per_8h + clamp_per_8h
+
+
+def premium_from_funding_rate(
+    rate: Decimal,
+    interval_s: int,
+    interest_per_8h: Decimal = INTEREST_RATE_PER_8H,
+    clamp_per_8h: Decimal = FUNDING_CLAMP_PER_8H,
+) -> Decimal:
+    """Premium of the perpetual over its index implied by a funding rate, fraction (model used for paper marks).
+
+    Inverts ``F = P + clamp(I − P, ±c)`` (``premium_band_from_funding_rate``, sources there). A saturated clamp
+    identifies ``P`` exactly (``F_8h ± 0.05 %``). An unsaturated one (``F_8h`` equal to the interest rate) only
+    bounds it to ``[I − c, I + c]``; the choice inside the band is a **deterministic rule, no draw**: the point
+    of the band nearest to zero (perp at its index), i.e. ``0`` with the venues' parameters. Why this rule: the
+    rate says nothing more about ``P`` in the band, zero is the premium a market at rest converges to, and a
+    stateless rule gives the same mark for the same hour whatever hour a replay starts at (a seeded draw or a
+    "stay where the premium last was" rule would not); the seeded ``mark_noise_bps`` of ``bot/venues/paper.py``
+    is the only randomness on marks. Raises ``ValueError`` for a non-positive interval.
+    """
+    low, high = premium_band_from_funding_rate(rate, interval_s, interest_per_8h, clamp_per_8h)
+    return min(max(_ZERO, low), high)

@@ -59,10 +59,12 @@ UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 Int64 = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
 
 #: Exit reason codes used in events, the DB and the dashboard (DESIGN.md). ``LIQUIDATION_<VENUE>`` and
-#: ``LIQUIDATION_RISK_<VENUE>`` are formed with the upper-cased venue name.
+#: ``LIQUIDATION_RISK_<VENUE>`` are formed with the upper-cased venue name. ``SPREAD_FLIPPED``: the *funding spread*
+#: changed sign (it has nothing to do with the price divergence, Div %); logs written before issue 11 call it
+#: ``DIVERGENCE_FLIPPED`` (``LEGACY_EXIT_REASONS``), which still replays and displays as written.
 EXIT_REASONS = (
     "PROFIT_EROSION",
-    "DIVERGENCE_FLIPPED",
+    "SPREAD_FLIPPED",
     "TIME_LIMIT",
     "SEVERE_EROSION",
     "SEVERE_IMBALANCE",
@@ -71,6 +73,8 @@ EXIT_REASONS = (
     "SESSION_END",
     "OPERATOR_CLOSE",
 )
+#: Old exit codes still found in logs → the code that replaced them.
+LEGACY_EXIT_REASONS = {"DIVERGENCE_FLIPPED": "SPREAD_FLIPPED"}
 #: Operator commands (``control.commands``; ``POST /api/commands``, the live view's keys, ``runbot command``).
 COMMANDS = ("close_position", "pause_entries", "resume_entries", "flatten_all", "set_limit")
 #: Why a command was refused (``command.rejected``'s ``reason``).
@@ -142,6 +146,10 @@ class SessionStarted(Event, kw_only=True, tag="session.started"):
         None  # fraction (0.8 = exit at 80 % erosion of the entry spread)
     )
     max_entry_price_divergence_pct: Decimal | None = None  # percent (0.05 = 0.05 %)
+    host: str | None = None  # the machine the bot runs on (a fleet of bots writing to one PostgreSQL)
+    # risk settings the dashboard colours and computes against (config ``risk``)
+    min_liquidation_distance_pct: Decimal | None = None  # percent: below it the strategy acts
+    var_confidence: Decimal | None = None  # fraction (0.99) for the 1-day VaR / expected shortfall
 
 
 class SessionStopped(Event, kw_only=True, tag="session.stopped"):
@@ -177,7 +185,9 @@ class StageChanged(Event, kw_only=True, tag="stage.changed"):
 
 
 class VenueConnected(Event, kw_only=True, tag="venue.connected"):
-    """A venue is reachable. ``funding_interval_s`` is the venue's funding interval in seconds."""
+    """A venue is reachable. ``funding_interval_s`` is the venue's funding interval in seconds;
+    ``slippage_bps`` the slippage per fill (bp) the entry rule counts as cost (``None`` in logs written before it
+    was carried: the dashboard then counts 0, as the bot that wrote them did)."""
 
     CATEGORY = "info"
 
@@ -186,6 +196,7 @@ class VenueConnected(Event, kw_only=True, tag="venue.connected"):
     funding_interval_s: int
     taker_fee_rate: Decimal
     maker_fee_rate: Decimal
+    slippage_bps: Decimal | None = None
 
 
 class VenueDisconnected(Event, kw_only=True, tag="venue.disconnected"):
@@ -379,17 +390,48 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
     rebalance_pending: bool = False
     hold_code: str | None = None
     hold_until: UtcDatetime | None = None
+    # where each leg's venue would liquidate it (USD per base unit; None: no price can, e.g. a well-collateralised
+    # short whose formula gives no finite price), from the venue's own formula on its account (bot.venues)
+    long_liquidation_price: Decimal | None = None
+    short_liquidation_price: Decimal | None = None
 
 
 class PositionRebalanced(Event, kw_only=True, tag="position.rebalanced"):
-    """A leg was resized to restore delta neutrality: ``qty_delta`` in base units (+ bought, − sold)."""
+    """A position was rebalanced. Either a leg was resized to restore delta neutrality (``venue``, ``qty_delta``
+    in base units: + bought, − sold), or collateral moved between the two venues' accounts because a leg came
+    too near its liquidation price (``amount_usd`` USD from ``from_venue`` to ``to_venue``; ``venue`` is the
+    receiving one). ``reason``: why (e.g. ``LIQUIDATION_RISK_<VENUE>``, ``SEVERE_IMBALANCE``)."""
 
     CATEGORY = "execution"
 
     position_id: str
     venue: str
-    qty_delta: Decimal
+    qty_delta: Decimal | None = None
     reason: str
+    amount_usd: Decimal | None = None
+    from_venue: str | None = None
+    to_venue: str | None = None
+
+
+class PositionLiquidated(Event, kw_only=True, tag="position.liquidated"):
+    """The venue liquidated one leg of a position: its mark crossed ``liquidation_price`` during the hour
+    (``trigger_price``: the hour's low for a long, high for a short). The leg is closed at ``liquidation_price``
+    and ``liquidation_fee`` (USD) is charged on top of the price loss; ``realized_pnl`` (USD) is the leg's price
+    PnL at that price. The strategy closes the other leg in the same cycle (``position.closing`` with reason
+    ``LIQUIDATION_<VENUE>``), and ``position.closed`` books both."""
+
+    CATEGORY = "error"
+
+    position_id: str
+    symbol: str
+    venue: str
+    side: Side
+    qty: Decimal
+    entry_price: Decimal
+    liquidation_price: Decimal
+    trigger_price: Decimal
+    liquidation_fee: Decimal
+    realized_pnl: Decimal
 
 
 class PositionClosing(Event, kw_only=True, tag="position.closing"):
@@ -417,6 +459,35 @@ class PositionClosed(Event, kw_only=True, tag="position.closed"):
     funding: Decimal
     net_pnl: Decimal  # realized_pnl + funding − fees
     hold_s: int
+
+
+# --- venue accounts ------------------------------------------------------------------------------------------
+
+
+class AccountUpdated(Event, kw_only=True, tag="account.updated"):
+    """A venue account's figures (USD) at a market hour, when they changed. One collateral account per venue,
+    cross margined: it backs every leg the bot holds on that venue (``bot.venues``).
+
+    ``collateral_usd``: deposited (config) plus transfers in, minus transfers out; ``wallet_balance`` =
+    collateral + realized price PnL − fees (trading and liquidation) + funding; ``unrealized_pnl`` at the venue's
+    mark; ``equity`` = wallet + unrealized; ``initial_margin`` = Σ notional at mark / leverage;
+    ``maintenance_margin`` = Σ (notional at mark · MMR − maintenance amount) from the venue's tiers;
+    ``margin_ratio`` = maintenance / equity (a fraction; the venue liquidates at ≥ 1; None when equity ≤ 0);
+    ``available_balance`` = equity − initial margin (what a new position or a transfer out may use)."""
+
+    CATEGORY = "market"
+    TIMELINE = False
+    CONSOLE = False
+
+    venue: str
+    collateral_usd: Decimal
+    wallet_balance: Decimal
+    unrealized_pnl: Decimal
+    equity: Decimal
+    initial_margin: Decimal
+    maintenance_margin: Decimal
+    margin_ratio: Decimal | None = None
+    available_balance: Decimal
 
 
 # --- market and funding --------------------------------------------------------------------------------------
@@ -558,6 +629,38 @@ class CommandRejected(Event, kw_only=True, tag="command.rejected"):
     command: str
     reason: str
     detail: str | None = None
+
+
+# --- alerts (alerts.engine) ---------------------------------------------------------------------------------
+
+
+class AlertFired(Event, kw_only=True, tag="alert.fired"):
+    """An alert rule's figure crossed its threshold (``alerts.config``): ``alert`` the rule's name, ``key`` the
+    position (or ``position/venue`` leg; ``""`` for the session), ``value`` the figure then (its unit: ``unit``),
+    ``threshold`` and ``direction`` (``above`` / ``below``). The event's level follows ``severity``."""
+
+    CATEGORY = "warning"
+
+    alert: str
+    key: str = ""
+    figure: str
+    severity: str
+    value: Decimal
+    threshold: Decimal
+    direction: str
+    unit: str = ""
+
+
+class AlertResolved(Event, kw_only=True, tag="alert.resolved"):
+    """A fired alert's figure is back within its threshold (``value``), or its key is gone (``value`` None: the
+    position closed)."""
+
+    CATEGORY = "info"
+
+    alert: str
+    key: str = ""
+    figure: str
+    value: Decimal | None = None
 
 
 # --- plain logging, metrics, housekeeping -------------------------------------------------------------------

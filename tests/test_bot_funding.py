@@ -4,7 +4,7 @@ Position: long 0.010 BTC on Hyperliquid, short 0.010 BTC on Binance, opened 2026
 hour's settlements). Data rows used (bot/data/market):
 
 * hyperliquid BTC 2026-03-01T01:00 rate 9.7737e-06 (1 h); Binance BTC 00:00 rate -6.88e-06 (8 h);
-  Binance 1 h kline opening 00:00 closes at 66791.29 (= price at 01:00).
+  Binance 1 h kline opening 00:00 closes at 66791.29 (= price at 01:00, the index and Hyperliquid's oracle proxy).
 * binance BTC 2026-03-01T08:00 rate 4.563e-05, reported mark_price 67113.9.
 """
 
@@ -25,8 +25,9 @@ from helpers.unified_logger import get_logger
 def test_modelled_mark_hand_computed() -> None:
     market = market_for(make_config({"binance": "0", "hyperliquid": "0"}))
     market.advance_to(START + timedelta(hours=1))
-    # premium_hl = 9.7737e-06·8 − 0.0001 = −0.0000218104; premium_binance = −6.88e-06 − 0.0001 = −0.00010688
-    # mark_hl = 66791.29 · (1 − 0.0000218104 + 0.00010688) = 66796.9719… → tick 0.1 → 66797.0
+    # both clamps saturated below the interest rate (F < 0.01 %/8 h), so P = F_8h − 0.05 %:
+    # premium_hl = 9.7737e-06·8 − 0.0005 = −0.0004218104; premium_binance = −6.88e-06 − 0.0005 = −0.00050688
+    # mark_hl = 66791.29 · (1 − 0.0004218104 + 0.00050688) = 66796.9719… → tick 0.1 → 66797.0
     assert market.venues["hyperliquid"].mark_price("BTC") == Decimal("66797.0")
     assert market.venues["binance"].mark_price("BTC") == Decimal("66791.29")
     assert market.venues["hyperliquid"].index_price("BTC") == Decimal("66791.29")
@@ -65,12 +66,13 @@ async def test_funding_paid_at_each_venues_own_times() -> None:
     assert len(bn) == 1  # only at 08:00 (00:00 settled before entry, 16:00 outside)
 
     first = hl[0]
-    assert first["mark_price"] == Decimal("66797.0")
+    # Hyperliquid values funding at its oracle price (the index proxy, Binance's 66791.29), not its mark 66797.0
+    assert first["mark_price"] == Decimal("66791.29")
     assert first["rate"] == Decimal("9.7737e-06") and first["interval_s"] == 3600
-    # long pays a positive rate: −0.010 · 66797.0 · 0.0000097737
-    assert first["payment"] == Decimal("-0.006528538389")
-    # expected at the entry rate 1.8723e-06: −0.010 · 66797.0 · 0.0000018723
-    assert first["expected_payment"] == Decimal("-0.001250640231")
+    # long pays a positive rate: −0.010 · 66791.29 · 0.0000097737
+    assert first["payment"] == Decimal("-0.00652798031073")
+    # expected at the entry rate 1.8723e-06: −0.010 · 66791.29 · 0.0000018723
+    assert first["expected_payment"] == Decimal("-0.00125053332267")
 
     (b,) = bn
     assert b["side"] == "short" and b["mark_price"] == Decimal("67113.9")  # Binance's reported mark

@@ -68,6 +68,7 @@ class _QuoteVenue:
     def __init__(self, name: str) -> None:
         self.name = name
         self.taker_fee_rate = FEES[name]
+        self.slippage_bps = Decimal(0)  # the reason codes below, not the slippage cost (tested on its own)
 
     def funding_quote(self, symbol: str) -> FundingQuote:
         return QUOTES[(self.name, symbol)]

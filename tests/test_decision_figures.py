@@ -22,6 +22,7 @@ import orjson
 import pytest
 from events_builder import Events, build, started
 from rich.console import Console
+from support_moments import first_position_alone, hour_with_open
 
 from dashboard.models import DashboardSnapshot
 from dashboard.reducer import Reducer
@@ -73,21 +74,24 @@ def test_the_hold_code_and_when_the_hold_ends(real_log: Path, events: list[dict[
     for e in held:  # the strategy says when the hold ends: entry + min_hold_hours
         start = datetime.fromisoformat(opened[e["position_id"]])
         assert datetime.fromisoformat(e["hold_until"]) == start + MIN_HOLD
-    snap = _at(real_log, "2026-02-26T00:00:00+00:00")  # P0001-SOL opened 02-25 08:00, held until 02-27 08:00
+    first = first_position_alone(real_log, MIN_HOLD)  # the run's first position, alone through its hold
+    snap = _at(real_log, (first.opened + timedelta(hours=16)).isoformat())  # 16 h in: 32 h of hold left
     (p,) = snap.positions
-    assert p.hold_code == "MIN_HOLD_ACTIVE"
-    assert p.hold_until == datetime.fromisoformat("2026-02-27T08:00:00+00:00")
+    assert p.position_id == first.position_id and p.hold_code == "MIN_HOLD_ACTIVE"
+    assert p.hold_until == first.opened + MIN_HOLD
     assert p.hold_left_s == 32 * 3600
     for width, height in ((80, 24), (120, 45)):
         frame = frame_text(snap, width, height)
         assert "MIN_HOLD_ACTIVE" in frame and "ends in 1d08h" in frame
     assert "MIN_HOLD_ACTIVE (ends in 1d08h)" in plain_summary(snap)
-    after = _at(real_log, "2026-02-27T08:00:00+00:00")  # the hold is over: the bot checks and drops the code
+    after = _at(
+        real_log, (first.opened + MIN_HOLD).isoformat()
+    )  # hold over: the bot checks and drops the code
     assert after.positions[0].hold_code is None and "ends in" not in frame_text(after, 120, 45)
 
 
 def test_spread_now_and_at_entry_roi_and_open_time(real_log: Path, events: list[dict[str, Any]]) -> None:
-    snap = _at(real_log, "2026-03-09T07:00:00+00:00")
+    snap = _at(real_log, hour_with_open(real_log, 2).isoformat())
     live = [p for p in snap.positions if p.lifecycle == "open"]
     assert len(live) == 2
     frame = frame_text(snap, 200, 60)

@@ -1,7 +1,8 @@
 """Layout by priority at every terminal size (issue 14 item 1).
 
-The same snapshots of a real paper run (``real_log``) — one open position and 7 closed (2026-03-12 22:00), two
-open positions inside their minimum hold (2026-03-09 07:00), the end of the run (none open, 21 closed) — and a
+The same snapshots of a real paper run (``real_log``) — one open position and 7 or more closed, two open positions
+inside their minimum hold (moments found from the run's own events, ``support_moments``), the end of the run (none
+open, every position closed) — and a
 synthetic one with many open positions, drawn by ``frame_text(snap, width, height)`` (the frame the live view
 draws: ``build_layout``) at 80×24, 100×30, 120×45 and 200×60. In every frame: session health and stage, every
 open position's legs (or, when they cannot all fit, as many as fit and the count of the others) and the net PnL
@@ -12,10 +13,11 @@ exactly the terminal's size; columns keep their place from one moment to the nex
 from __future__ import annotations
 
 import re
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
+from support_moments import first_position_alone, hour_with_open, last_hour_with_one_open
 from test_render import reducer_with_positions
 
 from dashboard.models import DashboardSnapshot
@@ -24,11 +26,18 @@ from dashboard.render_rich import frame_text
 from dashboard.text import fmt_usd
 
 SIZES = [(80, 24), (100, 30), (120, 45), (200, 60)]
-MOMENTS = {
-    "one_open_seven_closed": "2026-03-12T22:00:00+00:00",
-    "two_open_in_min_hold": "2026-03-09T07:00:00+00:00",
-    "end_of_run": None,
-}
+MIN_HOLD = timedelta(hours=48)  # configs/funding_arb_paper.yml
+MOMENT_NAMES = ("one_open_seven_closed", "two_open_in_min_hold", "end_of_run")
+
+
+def _moments(log: Path) -> dict[str, str | None]:
+    return {
+        "one_open_seven_closed": last_hour_with_one_open(log, min_closed=7).isoformat(),
+        "two_open_in_min_hold": hour_with_open(log, 2, max_age=MIN_HOLD).isoformat(),
+        "end_of_run": None,
+    }
+
+
 LIVE = ("opening", "open", "closing")
 
 
@@ -44,7 +53,7 @@ def _replay(log: Path, at: str | None, *, closed_rows: int = 5) -> DashboardSnap
 
 @pytest.fixture(scope="module")
 def snaps(real_log: Path) -> dict[str, DashboardSnapshot]:
-    out = {name: _replay(real_log, at) for name, at in MOMENTS.items()}
+    out = {name: _replay(real_log, at) for name, at in _moments(real_log).items()}
     out["many_open"] = reducer_with_positions(12).snapshot()
     return out
 
@@ -81,7 +90,7 @@ def more(text: str, what: str) -> int:
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-@pytest.mark.parametrize("moment", [*MOMENTS, "many_open"])
+@pytest.mark.parametrize("moment", [*MOMENT_NAMES, "many_open"])
 def test_priorities_hold_at_every_size(snaps: dict[str, DashboardSnapshot], moment: str, size: tuple) -> None:
     width, height = size
     snap = snaps[moment]
@@ -101,10 +110,12 @@ def test_priorities_hold_at_every_size(snaps: dict[str, DashboardSnapshot], mome
     if moment != "many_open":
         assert len(shown) == len(live)  # the real run never has more open than fit at 80×24
     assert shown and len(live) - len(shown) == more(note(pos), "open positions?") or not live
+    rows = body(pos)
     for p in shown:
+        own = next(i for i, x in enumerate(rows) if p.position_id[:8] in x)  # the position's first line
         for venue, leg in p.legs.items():
             side = "L" if leg.side == "long" else "S"
-            row = next(x for x in body(pos) if f"{venue} {side}" in x)
+            row = next(x for x in rows[own:] if f"{venue} {side}" in x)
             assert fmt_usd(leg.unrealized_pnl, signed=True) in row  # the leg's own line, its own uPnL
         assert fmt_usd(p.net_pnl, signed=True) in text
     if not live:
@@ -112,7 +123,7 @@ def test_priorities_hold_at_every_size(snaps: dict[str, DashboardSnapshot], mome
 
 
 @pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
-@pytest.mark.parametrize("moment", list(MOMENTS))
+@pytest.mark.parametrize("moment", list(MOMENT_NAMES))
 def test_hidden_counts_are_right(snaps: dict[str, DashboardSnapshot], moment: str, size: tuple) -> None:
     width, height = size
     snap = snaps[moment]
@@ -160,18 +171,19 @@ def test_large_terminals_show_more(snaps: dict[str, DashboardSnapshot], real_log
     assert count(small, "timeline") < count(mid, "timeline") <= count(big, "timeline")
     # wider messages: the timeline pane takes the width the funding pane leaves
     assert len(pane(big, "timeline")[0]) > len(pane(mid, "timeline")[0]) > len(pane(small, "timeline")[0])
-    # at 200 columns the open positions' table uses the width (every column of a real run fits)
+    # at 200 columns the open positions' table uses the width, the liquidation columns among the first kept
     two = frame_text(snaps["two_open_in_min_hold"], 200, 60)
-    header = next(x for x in body(pane(two, "positions")) if "Margin USD" in x)
+    header = next(x for x in body(pane(two, "positions")) if "Liq" in x and "Entry" in x)
     assert len(header.rstrip()) >= 190
 
 
 def test_columns_do_not_jump_between_frames(real_log: Path) -> None:
     """The same position an hour after opening and a day and a half later (age 1h00m → 1d12h, erosion, PnL all
     wider): the header of the positions pane — where every column starts — is the same."""
-    a = _replay(real_log, "2026-02-25T09:00:00+00:00")
-    b = _replay(real_log, "2026-02-26T20:00:00+00:00")
-    assert [p.position_id for p in a.positions] == [p.position_id for p in b.positions] == ["P0001-SOL"]
+    first = first_position_alone(real_log, timedelta(hours=36))
+    a = _replay(real_log, (first.opened + timedelta(hours=1)).isoformat())
+    b = _replay(real_log, (first.opened + timedelta(hours=36)).isoformat())
+    assert [p.position_id for p in a.positions] == [p.position_id for p in b.positions] == [first.position_id]
     for width, height in SIZES:
         ha = body(pane(frame_text(a, width, height), "positions"))[:3]
         hb = body(pane(frame_text(b, width, height), "positions"))[:3]

@@ -133,11 +133,13 @@ def test_wide_frame_shows_every_column_with_units() -> None:
         "Funding",
         "Margin USD",
         "APR",
-        "Rate",
+        "Last bp",
         "Next",
     ):
         assert header in text
-    assert "3× 216.67" in text  # leverage × margin = 0.01·65000.5/3 → 216.67
+    assert (
+        "3× 217.00" in text
+    )  # leverage × margin at the mark = 0.01·65100.25/3 → 217.00 (entry 65000.5: 216.67)
 
 
 def test_markup_and_control_characters_inert_in_both_renderers() -> None:

@@ -9,7 +9,8 @@ run's last three lines. ``fixtures/v1_session.frame.<width>.txt`` is the natural
 without a height: what ``arbtail --once`` prints) drawn from it: first by that commit, redrawn on purpose when
 the layout changed (issue 14: panes by priority, the closed positions' own pane, the decision figures — the log
 is unchanged and every figure it carries is in the new frame; those it predates, such as the entry threshold and
-the end of the minimum hold, are placeholders).
+the end of the minimum hold, are placeholders; issue 11: the funding table's "Last bp" label, margin used at the
+mark).
 """
 
 from __future__ import annotations

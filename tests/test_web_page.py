@@ -363,7 +363,7 @@ def _paper_opts(tmp_path: Path) -> runbot_run.RunOptions:
     """Two market days at 12 market hours per wall second (about 4 s): positions open on the way."""
     cfg = with_server(load_config(SHIPPED), "127.0.0.1:0")
     market = cfg.market.model_copy(
-        update={"start": datetime(2026, 3, 8, 12, tzinfo=UTC), "end": datetime(2026, 3, 10, 12, tzinfo=UTC)}
+        update={"start": datetime(2026, 3, 4, 12, tzinfo=UTC), "end": datetime(2026, 3, 6, 12, tzinfo=UTC)}
     )
     return runbot_run.RunOptions(
         config=cfg.model_copy(update={"market": market}),
@@ -458,3 +458,67 @@ def test_browser_draws_a_real_paper_run_as_the_reducer_folds_it(
     match = re.search(r"net (\S+) USD ·", out.stdout)
     assert match, out.stdout
     assert match.group(1) == end["net"]
+
+
+def test_commands_from_the_page_reach_the_bot_and_its_timeline(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A paper run with a token, the page logged in: Pause entries → the bot pauses (the session pane says so and
+    the command's events show in the page's timeline); close on an open position, confirmed → it closes with
+    OPERATOR_CLOSE. Nothing faked: the real desk, the real strategy, the real record."""
+    from pydantic import SecretStr
+
+    opts = _paper_opts(tmp_path)
+    server_cfg = opts.config.dashboard.server.model_copy(update={"token": SecretStr(TOKEN)})
+    config = opts.config.model_copy(
+        update={
+            "dashboard": opts.config.dashboard.model_copy(update={"server": server_cfg}),
+            "market": opts.config.market.model_copy(update={"end": datetime(2026, 3, 7, 12, tzinfo=UTC)}),
+        }
+    )
+    opts = runbot_run.RunOptions(**{**opts.__dict__, "config": config, "speed": Decimal(10800)})
+    seen: dict[str, Any] = {}
+    real_start, real_bot = runbot_run._start_control, runbot_run.run_bot
+
+    async def start(*args: Any, **kwargs: Any) -> Any:
+        seen["server"] = await real_start(*args, **kwargs)
+        return seen["server"]
+
+    async def run_bot(*args: Any, **kwargs: Any) -> Any:
+        server = seen["server"]
+        trading = asyncio.create_task(real_bot(*args, **kwargs))
+        async with browser_page() as page:
+            await page.goto(server.url + "/")
+            await page.fill("#token", TOKEN)
+            await page.press("#token", "Enter")
+            await page.locator("#conn", has_text="connected").wait_for(timeout=15_000)
+            row = page.locator("#p-open tbody tr").first
+            await row.wait_for(timeout=60_000)
+            pid = await row.get_attribute("data-id")
+            await row.locator("text=close").click()
+            await row.locator("text=confirm").click()
+            await page.locator("#cmd-msg", has_text="close_position: executed").wait_for(timeout=10_000)
+            await page.locator("#p-timeline td", has_text=f"Closed {pid}").wait_for(timeout=5_000)
+            await page.click("text=Pause entries")
+            await page.locator("#cmd-msg", has_text="pause_entries: executed").wait_for(timeout=10_000)
+            await page.locator("#entries-paused").wait_for(timeout=5_000)
+            await page.locator("#p-timeline td", has_text="Command pause_entries executed").wait_for(
+                timeout=5_000
+            )
+            await page.click("text=Resume entries")
+            await page.locator("#cmd-msg", has_text="resume_entries: executed").wait_for(timeout=10_000)
+            seen["pid"] = pid
+            seen["problems"] = [p for p in page.problems if "401" not in p]  # the read before the login
+        return await trading
+
+    monkeypatch.setattr(runbot_run, "_start_control", start)
+    monkeypatch.setattr(runbot_run, "run_bot", run_bot)
+    assert asyncio.run(runbot_run.run_session(opts)) == 0
+    (jsonl,) = tmp_path.glob("*.jsonl")
+    record = [orjson.loads(x) for x in jsonl.read_bytes().splitlines()]
+    received = [e for e in record if e["event"] == "command.received"]
+    assert [e["command"] for e in received] == ["close_position", "pause_entries", "resume_entries"]
+    assert all(e["source"] == "http" and e["command_id"].startswith("web-") for e in received)
+    (closed,) = [e for e in record if e["event"] == "position.closed" and e["position_id"] == seen["pid"]]
+    assert closed["reason"] == "OPERATOR_CLOSE"
+    assert not seen["problems"], seen["problems"]

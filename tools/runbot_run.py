@@ -49,6 +49,7 @@ log = get_logger("runbot")
 dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
 checkpoint_log = get_logger("dashboard.checkpoints")
 commands_log = get_logger("control.commands")
+alerts_log = get_logger("alerts")
 metrics_log = get_logger(
     "runbot.metrics"
 )  # the pipeline's own figures (``_pipeline_metrics``)  # its checkpoints, injected as ``emit_checkpoint_event``
@@ -205,6 +206,59 @@ def dispatcher_pending(pipeline: Pipeline) -> Callable[[], int]:
 def emit_command_event(event: Event, message: str, level: str) -> None:
     """The command desk's audit trail (``command.*`` events), logged as ``control.commands``."""
     commands_log.emit(event, message=message, level=level)
+
+
+def _start_alerts(opts: RunOptions, reducer: Reducer) -> tuple[Any, asyncio.Task[None] | None]:
+    """The alert watcher (``alerts.watch``) when the config has rules: evaluating the live reducer every second,
+    notifying through apprise from a worker thread (``alerts.notify``) when ``alerts.notify`` lists URLs."""
+    cfg = opts.config.alerts
+    if not cfg.rules:
+        return None, None
+    from alerts.watch import AlertWatcher
+
+    notifier = None
+    if cfg.notify:
+        from alerts.notify import Notifier
+
+        loop = asyncio.get_running_loop()
+
+        def degraded(reason: str) -> None:  # called on the notifier's thread: log from the loop
+            loop.call_soon_threadsafe(emit_terminal_health, "alerts", "degraded", reason)
+
+        def recovered() -> None:
+            loop.call_soon_threadsafe(
+                emit_terminal_health, "alerts", "running", "notifications delivered again"
+            )
+
+        notifier = Notifier(
+            [u.get_secret_value() for u in cfg.notify],
+            queue_size=cfg.queue_size,
+            retries=cfg.retries,
+            on_failure=degraded,
+            on_recovery=recovered,
+        )
+    watcher = AlertWatcher(cfg, reducer, emit_alert_event, notifier)
+    return watcher, asyncio.create_task(watcher.run(), name="alerts")
+
+
+async def _finish_alerts(watcher: Any, task: asyncio.Task[None] | None, health: str) -> None:
+    """Stop the watcher, evaluate once more with the final ``health`` (before ``session.stopped``), and give the
+    notifier a bounded moment to deliver (from a worker thread: the loop never waits on a receiver)."""
+    if watcher is None or task is None:
+        return
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    try:
+        watcher.final(health)
+    except Exception as exc:  # noqa: BLE001 - alerts never fail the close sequence
+        log.warning(f"alerts: last evaluation failed ({type(exc).__name__}: {exc})")
+    if watcher.notifier is not None:
+        await asyncio.to_thread(watcher.notifier.close, 2.0)
+
+
+def emit_alert_event(event: Event, message: str, level: str) -> None:
+    """The alert watcher's ``alert.fired`` / ``alert.resolved`` events, logged as ``alerts``."""
+    alerts_log.emit(event, message=message, level=level)
 
 
 def terminal_commands(desk: CommandDesk) -> Callable[[dict[str, str]], Awaitable[str]]:
@@ -477,6 +531,7 @@ async def run_session(opts: RunOptions) -> int:
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
             control = None
+            watcher, watching = _start_alerts(opts, reducer)
             try:
                 if ring is not None and sock is not None:
                     control = await _start_control(
@@ -513,6 +568,7 @@ async def run_session(opts: RunOptions) -> int:
                 await asyncio.gather(measuring, return_exceptions=True)
                 await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
+                await _finish_alerts(watcher, watching, health)
                 log.emit(
                     SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
                 )

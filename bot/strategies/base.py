@@ -60,6 +60,10 @@ class Strategy(ABC):
     def on_funding(self, credits: Sequence[FundingCredit], now: datetime) -> None:
         """Funding the venues settled on open positions at ``now``."""
 
+    async def on_liquidations(self, liquidations: Sequence[object], now: datetime) -> None:  # noqa: B027
+        """Legs the venues liquidated during the bar that closed at ``now`` (``bot.venues.paper.Liquidation``),
+        after that hour's funding; a strategy closes what is left of the affected positions. Default: nothing."""
+
     @abstractmethod
     async def on_stop(self, now: datetime) -> None:
         """End of data: flatten every position (exit code ``SESSION_END``)."""

@@ -57,7 +57,9 @@ class Fill:
 class FundingCredit:
     """A venue settled funding on its open position in ``symbol``.
 
-    ``payment`` (USD, + = received) = ``helpers.formulas.funding_payment(side, qty, mark_price, rate)``.
+    ``payment`` (USD, + = received) = ``helpers.formulas.funding_payment(side, qty, mark_price, rate)``, where
+    ``mark_price`` is the price the venue values funding at (USD): its mark on Binance (the reported settlement
+    mark) and Bybit, its **oracle** price on Hyperliquid (see ``bot/venues/paper.py``).
     """
 
     venue: str
@@ -80,6 +82,8 @@ class Venue(Protocol):
     taker_fee_rate: Decimal
     maker_fee_rate: Decimal
     leverage: Decimal
+    #: expected slippage of a market order, basis points of the mark per fill (the entry rule counts it as cost)
+    slippage_bps: Decimal
 
     def mark_price(self, symbol: str) -> Decimal: ...
 

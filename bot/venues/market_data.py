@@ -122,6 +122,14 @@ class MarketData:
             return bars[i].open
         raise KeyError(f"no {symbol} price at {t.isoformat()}")
 
+    def bar_closing_at(self, symbol: str, t: datetime) -> Kline | None:
+        """The hourly bar that closes at hour ``t`` (opened at ``t − 1 h``), or ``None`` when there is none."""
+        times = self._kline_times[symbol]
+        i = bisect.bisect_left(times, t - HOUR)
+        if i < len(times) and times[i] == t - HOUR:
+            return self.klines[symbol][i]
+        return None
+
     def settlement_at(self, venue: str, symbol: str, t: datetime) -> FundingSettlement | None:
         """The settlement of ``(venue, symbol)`` at hour ``t``, or ``None`` if the venue does not settle then."""
         times = self._funding_times[(venue, symbol)]
@@ -161,7 +169,10 @@ def load_funding(
     """Read one venue's funding CSV into settlements per ``(venue, symbol)``, sorted by ``settled_at``."""
     out: dict[tuple[str, str], list[FundingSettlement]] = {}
     with path.open(newline="", encoding="utf-8") as fh:
-        for row in csv.DictReader(fh):
+        reader = csv.reader(fh)
+        header = next(reader, None) or []
+        for fields in reader:
+            row = dict(zip(header, fields, strict=True))
             symbol = _base(row["canonical_symbol"])
             if symbols is not None and symbol not in symbols:
                 continue
@@ -212,6 +223,26 @@ def load_market_data(
     """
     root = data_dir or default_data_dir()
     venue_names = venues or sorted(p.stem for p in (root / "funding").glob("*.csv"))
+    key = (
+        str(root.resolve()),
+        tuple(venue_names),
+        tuple(symbols) if symbols else None,
+        tuple((p.name, p.stat().st_mtime_ns, p.stat().st_size) for p in sorted(root.rglob("*.csv"))),
+    )
+    cached = _CACHE.get(key)
+    if cached is None:
+        cached = _load(root, venue_names, symbols)
+        _CACHE.clear()  # keep one data set: the runner loads the same one twice (window, then market)
+        _CACHE[key] = cached
+    return cached
+
+
+#: The last data set loaded, keyed by its directory, selection and files' (name, mtime, size). ``MarketData`` is
+#: immutable, so handing out the same object twice is safe.
+_CACHE: dict[tuple[object, ...], MarketData] = {}
+
+
+def _load(root: Path, venue_names: list[str], symbols: list[str] | None) -> MarketData:
     wanted = set(symbols) if symbols else None
     funding: dict[tuple[str, str], tuple[FundingSettlement, ...]] = {}
     for venue in venue_names:

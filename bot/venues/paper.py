@@ -7,11 +7,13 @@
   ``mark_price`` reported for that settlement.
 * index price (every venue) = the Binance price, the only observed price (a proxy for the spot index).
 * every other venue's mark = ``binance_price · (1 + premium_venue − premium_binance + noise)``, where a venue's
-  premium is inferred from its own latest known funding rate with
-  ``helpers.formulas.premium_from_funding_rate`` (funding ≈ average premium + clamp(interest − premium, ±0.05 %),
-  Binance/Bybit funding-rate docs; Hyperliquid docs: 8 h-equivalent rate = premium + 0.01 %/8 h interest, paid
-  1/8 hourly; so premium ≈ rate_8h − 0.0001). ``noise`` is uniform in ±``mark_noise_bps`` (steps of 0.01 bp)
-  from ``random.Random(f"{seed}:{venue}:marks")``; marks are rounded to the instrument's tick.
+  premium is inferred from its own latest known funding rate with ``helpers.formulas.premium_from_funding_rate``:
+  the venues' formula ``F = P + clamp(I − P, ±0.05 %)`` per 8 h (I = 0.01 %; Binance and Bybit funding-rate docs;
+  Hyperliquid docs "Funding": the same 8-hour-equivalent formula, paid 1/8 hourly) is inverted — a saturated clamp
+  gives ``P = F_8h ± 0.05 %`` exactly; an unsaturated one (``F_8h = I``) leaves ``P`` anywhere in
+  ``[−0.04 %, +0.06 %]`` and the model takes the band's point nearest zero (deterministic, documented there).
+  ``noise`` is uniform in ±``mark_noise_bps`` (steps of 0.01 bp) from ``random.Random(f"{seed}:{venue}:marks")``;
+  marks are rounded to the instrument's tick.
 
 Venue-to-venue price basis beyond this first-order premium is not in the data and not modelled.
 
@@ -21,8 +23,21 @@ exposure is rejected with probability ``order_failure_rate`` (``random.Random(f"
 reduce-only orders are never rejected on paper, so a rollback always restores a flat book.
 
 **Funding.** At each of a venue's own settlement times (Hyperliquid hourly, Binance/Bybit 00/08/16 UTC) the open
-position receives ``helpers.formulas.funding_payment(side, qty, mark, rate)`` with the realised rate of that
-settlement from the data. Margin per leg = notional / leverage (``helpers.formulas.margin_for``).
+position receives ``helpers.formulas.funding_payment(side, qty, price, rate)`` with the realised rate of that
+settlement from the data, valued at the price the venue uses: Binance its reported settlement ``mark_price``,
+Bybit its mark, Hyperliquid its **oracle** price ("position_size × oracle_price × funding_rate", Hyperliquid docs
+"Trading › Funding"; the oracle is a weighted median of CEX spot prices, proxied here by the index, i.e. the
+Binance price). The credit's ``mark_price`` field carries that valuation price. Margin per leg = notional /
+leverage (``helpers.formulas.margin_for``).
+
+**Accounts and liquidation** (``bot.venues.accounts``). Each venue has one cross-margined collateral account
+(``venues.<name>.collateral_usd``): fills book their price PnL and fee to it, settlements their funding. An order
+that opens or increases exposure is rejected with ``INSUFFICIENT_MARGIN`` when its initial margin (qty · mark /
+leverage) exceeds the available balance. At each hour, for the bar that just closed, a long holding is
+liquidated when the venue's low ≤ its liquidation price, a short when the high ≥ it; Binance's high/low are the
+real kline's, another venue's are Binance's × (its mark / the Binance price) at that hour. The holding is closed
+at the liquidation price (rounded to the tick) and the venue keeps the leg's maintenance margin at that price as
+the liquidation fee (``MarketStep.liquidations``).
 """
 
 from __future__ import annotations
@@ -34,11 +49,14 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
 from bot.config import BotConfig, InstrumentConfig, VenueConfig
+from bot.venues.accounts import AccountFigures, MarginTier, VenueAccount, load_tiers
 from bot.venues.base import Fill, FundingCredit, FundingQuote, OrderRejectedError, OrderSide
 from bot.venues.market_data import MarketData
 from helpers.formulas import funding_payment, premium_from_funding_rate, side_sign, taker_fee
 
 REFERENCE_VENUE = "binance"
+#: Venues that value funding at their oracle (index) price instead of their mark (Hyperliquid docs, "Funding").
+ORACLE_FUNDING_VENUES = frozenset({"hyperliquid"})
 _HOUR = timedelta(hours=1)
 _BP = Decimal("0.0001")
 _NOISE_STEP = Decimal("0.000001")  # 0.01 bp
@@ -58,7 +76,10 @@ class PaperVenue:
         config: VenueConfig,
         instruments: dict[str, InstrumentConfig],
         seed: int,
+        tiers: dict[str, tuple[MarginTier, ...]] | None = None,
     ) -> None:
+        """``tiers``: the venue's maintenance-margin schedule per symbol (default: the shipped
+        ``bot/data/risk/maintenance_tiers.csv``); the account starts with ``config.collateral_usd``."""
         self.name = name
         self.quote = quote
         self.funding_interval_s = funding_interval_s
@@ -75,6 +96,12 @@ class PaperVenue:
         self._quotes: dict[str, FundingQuote] = {}
         self._positions: dict[str, Decimal] = {}
         self._order_seq = 0
+        self.account = VenueAccount(
+            name,
+            config.collateral_usd,
+            tiers if tiers is not None else load_tiers().for_venue(name),
+            config.leverage,
+        )
 
     # --- read side ----------------------------------------------------------------------------------------
 
@@ -125,8 +152,14 @@ class PaperVenue:
         raw = ref * (1 + sign * self.slippage_bps * _BP)
         price = raw.quantize(self.tick_size(symbol), rounding=ROUND_CEILING if sign > 0 else ROUND_FLOOR)
         fee = taker_fee(price * qty, self.taker_fee_rate)
+        if not reduce_only:
+            # the initial margin of the new exposure (at the mark) must fit the account's available balance
+            needed = self.account.initial_margin(qty * ref, symbol) - self.account.initial_margin()
+            if needed > self.account.available():
+                raise OrderRejectedError(self.name, "INSUFFICIENT_MARGIN")
         slip = ((price / ref - 1) * sign / _BP).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
         self._positions[symbol] = held + signed
+        self.account.book_fill(symbol, signed, price, fee)
         return Fill(
             order_id=order_id,
             venue=self.name,
@@ -149,6 +182,7 @@ class PaperVenue:
     ) -> None:
         self._now = t
         self._marks[symbol] = mark
+        self.account.set_mark(symbol, mark)
         self._index[symbol] = index
         self._quotes[symbol] = quote
 
@@ -159,6 +193,8 @@ class PaperVenue:
         if qty == 0:
             return None
         side = "long" if qty > 0 else "short"
+        payment = funding_payment(side, abs(qty), mark, rate)
+        self.account.book_funding(payment)
         return FundingCredit(
             venue=self.name,
             symbol=symbol,
@@ -168,7 +204,55 @@ class PaperVenue:
             rate=rate,
             interval_s=interval_s,
             mark_price=mark,
-            payment=funding_payment(side, abs(qty), mark, rate),
+            payment=payment,
+        )
+
+    # --- the account (bot.venues.accounts) ------------------------------------------------------------------
+
+    def set_leverage(self, symbol: str, leverage: Decimal) -> None:
+        """The leverage ``symbol``'s initial margin is held at (as a venue's change-leverage call)."""
+        self.account.set_leverage(symbol, leverage)
+
+    def account_figures(self) -> AccountFigures:
+        """The account's current figures (USD), as ``account.updated`` carries them."""
+        return self.account.figures()
+
+    def liquidation_price(self, symbol: str) -> Decimal | None:
+        """Where this venue would liquidate the open holding in ``symbol`` (USD, rounded half-even to the tick),
+        ``None`` when flat or when no price can (``bot.venues.accounts.liquidation_price``)."""
+        lp = self.account.liquidation_price(symbol)
+        if lp is None:
+            return None
+        lp = lp.quantize(self.tick_size(symbol), rounding=ROUND_HALF_EVEN)
+        return lp if lp > 0 else None
+
+    def transfer_collateral(self, amount: Decimal, to: PaperVenue) -> None:
+        """Move ``amount`` USD of collateral from this account to ``to``'s (at most this account's available
+        balance; raises ``ValueError`` otherwise)."""
+        if not amount > 0:
+            raise ValueError(f"transfer amount must be > 0 USD, got {amount}")
+        self.account.transfer_out(amount)
+        to.account.transfer_in(amount)
+
+    def _liquidate(self, symbol: str, price: Decimal, trigger: Decimal) -> Liquidation:
+        """Close the whole holding in ``symbol`` at ``price`` (its liquidation price) and charge the liquidation
+        fee (the leg's maintenance margin at that price, ``VenueAccount.liquidation_fee``)."""
+        qty = self.position_qty(symbol)
+        held = self.account.holding(symbol)
+        assert held is not None and qty != 0
+        fee = self.account.liquidation_fee(symbol, price)
+        pnl = self.account.book_liquidation(symbol, price, fee)
+        self._positions[symbol] = Decimal(0)
+        return Liquidation(
+            venue=self.name,
+            symbol=symbol,
+            side="long" if qty > 0 else "short",
+            qty=abs(qty),
+            entry_price=held[1],
+            liquidation_price=price,
+            trigger_price=trigger,
+            liquidation_fee=fee,
+            realized_pnl=pnl,
         )
 
 
@@ -182,14 +266,33 @@ class MarkTick:
     index_price: Decimal
 
 
+@dataclass(frozen=True, slots=True)
+class Liquidation:
+    """A venue liquidated a holding during the bar that closed at the step's hour: closed at
+    ``liquidation_price`` (USD) because the bar's low (long) / high (short) on that venue, ``trigger_price``,
+    crossed it; ``liquidation_fee`` (USD) charged; ``realized_pnl`` the price PnL at the liquidation price."""
+
+    venue: str
+    symbol: str
+    side: str
+    qty: Decimal
+    entry_price: Decimal
+    liquidation_price: Decimal
+    trigger_price: Decimal
+    liquidation_fee: Decimal
+    realized_pnl: Decimal
+
+
 @dataclass(slots=True)
 class MarketStep:
-    """What changed at one market hour: marks, funding quotes that changed, funding credited to open legs."""
+    """What changed at one market hour: marks, funding quotes that changed, funding credited to open legs,
+    holdings the venues liquidated during the bar that just closed."""
 
     t: datetime
     marks: list[MarkTick] = field(default_factory=list)
     rate_changes: list[tuple[str, str, FundingQuote]] = field(default_factory=list)
     credits: list[FundingCredit] = field(default_factory=list)
+    liquidations: list[Liquidation] = field(default_factory=list)
 
 
 class PaperMarket:
@@ -200,6 +303,7 @@ class PaperMarket:
         self.symbols = list(config.strategy.symbols)
         seed = config.market.seed
         instruments = {s: config.market.instruments[s] for s in self.symbols}
+        tiers = load_tiers(config.risk.tiers_file)  # checked when the config was loaded
         self.venues: dict[str, PaperVenue] = {
             name: PaperVenue(
                 name,
@@ -208,6 +312,7 @@ class PaperMarket:
                 config=config.venues[name],
                 instruments=instruments,
                 seed=seed,
+                tiers=tiers.for_venue(name),
             )
             for name in config.strategy.scan_exchanges
         }
@@ -243,8 +348,10 @@ class PaperMarket:
 
     def advance_to(self, t: datetime) -> MarketStep:
         """Move every venue to hour ``t``: update known funding rates and marks, then settle funding due at ``t``
-        on open positions (payments valued at the settlement mark; Binance: its reported ``mark_price``)."""
+        on open positions (payments valued at the settlement mark; Binance: its reported ``mark_price``;
+        Hyperliquid: its oracle, the index price)."""
         step = MarketStep(t=t)
+        at_risk = self._liquidation_prices()  # from the accounts as they stood at the previous hour
         for symbol in self.symbols:
             price = self._data.price_at(symbol, t)
             ref = self._quote(REFERENCE_VENUE, symbol, t)
@@ -264,18 +371,68 @@ class PaperMarket:
                 if self._last_quotes.get((name, symbol)) != quote:
                     self._last_quotes[(name, symbol)] = quote
                     step.rate_changes.append((name, symbol, quote))
+        step.liquidations = self._liquidations(t, at_risk)  # before funding: a liquidated leg is not paid
         for name, venue in self.venues.items():
             for symbol in self.symbols:
                 settlement = self._data.settlement_at(name, symbol, t)
                 if settlement is None:
                     continue
-                mark = (
-                    settlement.mark_price if settlement.mark_price is not None else venue.mark_price(symbol)
-                )
+                if settlement.mark_price is not None:
+                    mark = settlement.mark_price
+                elif name in ORACLE_FUNDING_VENUES:
+                    mark = venue.index_price(symbol)
+                else:
+                    mark = venue.mark_price(symbol)
                 credit = venue._settle(t, symbol, settlement.rate, settlement.interval_s, mark)
                 if credit is not None:
                     step.credits.append(credit)
         return step
 
+    def _liquidation_prices(self) -> dict[tuple[str, str], Decimal]:
+        """Every open holding's liquidation price (``PaperVenue.liquidation_price``) before the hour moves."""
+        out: dict[tuple[str, str], Decimal] = {}
+        for name, venue in self.venues.items():
+            for symbol in self.symbols:
+                if venue.position_qty(symbol) != 0:
+                    lp = venue.liquidation_price(symbol)
+                    if lp is not None:
+                        out[(name, symbol)] = lp
+        return out
 
-__all__ = ["REFERENCE_VENUE", "MarkTick", "MarketStep", "PaperMarket", "PaperVenue"]
+    def _liquidations(self, t: datetime, at_risk: dict[tuple[str, str], Decimal]) -> list[Liquidation]:
+        """Liquidate the holdings whose price the bar that closed at ``t`` crossed.
+
+        The bar's range on a venue: Binance has the real hourly high/low (its kline); another venue's high/low =
+        Binance's high/low × (that venue's mark / the Binance price) at ``t``, the same ratio its modelled mark has
+        to Binance's price at that hour (module docstring). A long is liquidated when the low ≤ its liquidation
+        price, a short when the high ≥ it; the liquidation price is the one the account had when the hour began
+        (what ``position.updated`` showed). A first hour without a closed bar liquidates nothing."""
+        out: list[Liquidation] = []
+        for (name, symbol), lp in at_risk.items():
+            bar = self._data.bar_closing_at(symbol, t)
+            if bar is None:
+                continue
+            venue = self.venues[name]
+            ratio = venue.mark_price(symbol) / venue.index_price(symbol)
+            tick = venue.tick_size(symbol)
+            qty = venue.position_qty(symbol)
+            if qty > 0:
+                trigger = (bar.low * ratio).quantize(tick, rounding=ROUND_HALF_EVEN)
+                hit = trigger <= lp
+            else:
+                trigger = (bar.high * ratio).quantize(tick, rounding=ROUND_HALF_EVEN)
+                hit = trigger >= lp
+            if hit:
+                out.append(venue._liquidate(symbol, lp, trigger))
+        return out
+
+
+__all__ = [
+    "ORACLE_FUNDING_VENUES",
+    "REFERENCE_VENUE",
+    "Liquidation",
+    "MarkTick",
+    "MarketStep",
+    "PaperMarket",
+    "PaperVenue",
+]

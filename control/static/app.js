@@ -211,6 +211,11 @@ function drawSession(s, seq) {
     el("span", "tag " + healthCls(s.health), "health " + String(s.health).toUpperCase() + (s.health_reason ? ` (${s.health_reason})` : "")),
     el("span", "", `${s.strategy || NA} v${s.strategy_version || NA}`),
     el("span", "dim", "session " + (s.session_id || NA).slice(0, 8)));
+  if (s.entries_paused) {
+    const paused = el("span", "tag warn", "ENTRIES PAUSED");
+    paused.id = "entries-paused";
+    line1.insertBefore(paused, line1.children[1]);
+  }
   const line2 = add(el("div", "line"), kv("stage", `${s.stage_banner || NA}  [${s.lifecycle || NA}]`, "txt"));
   if (s.stop_reason) add(line2, kv("stopped", s.stop_reason, "txt"));
   const line3 = add(el("div", "line"), kv("market now", when(s.market_now)),

@@ -1,6 +1,7 @@
 """The folds, by domain: each module folds the events of one domain into ``dashboard.state.DashboardState``.
 
 * ``session`` — session, health, stage banners, venues;
+* ``accounts`` — the venues' collateral accounts;
 * ``positions`` — fills, legs and the position lifecycle;
 * ``market`` — mark prices;
 * ``funding`` — funding rates and payments;
@@ -11,7 +12,7 @@ The feeder that decodes lines and calls them is ``dashboard.reducer``; the figur
 computed in ``dashboard.snapshot``.
 """
 
-from dashboard.folds import funding, market, positions, session  # noqa: F401 - registers the folds
+from dashboard.folds import accounts, funding, market, positions, session  # noqa: F401 - registers the folds
 from dashboard.folds.base import FOLDED, FOLDS, Rejected
 from dashboard.folds.positions import BOOKED_TOLERANCE_USD, MAX_CLOSED_KEPT
 from logging_pipeline.catalogue import line_decoder, line_type

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.folds.base import Rejected, at, dec, fold
+from dashboard.risk import hour_of, sample_rate
 from dashboard.state import DashboardState, LegState, PositionState, RateState, decimal_text_ok
 from logging_pipeline.events import FundingPayment, FundingRate
 
@@ -16,7 +17,8 @@ from logging_pipeline.events import FundingPayment, FundingRate
 @fold(FundingRate, reads=("venue", "symbol", "rate", "interval_s", "next_funding_ts"))
 def on_rate(state: DashboardState, ev: Any) -> None:
     """Keep the rate (fraction per ``interval_s`` seconds, as its validated text) and next settlement time.
-    ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``."""
+    ``apr`` is not read: the snapshot derives it with ``formulas.rate_to_apr``. A rate with a ``market_ts``
+    also goes into the risk history (``dashboard.risk.sample_rate``)."""
     rate = ev.rate
     interval = ev.interval_s
     if interval <= 0:
@@ -37,6 +39,9 @@ def on_rate(state: DashboardState, ev: Any) -> None:
         cur.rate_text = rate
         cur.interval_s = interval
         cur.next_funding_ts = ev.next_funding_ts
+    mts = ev.market_ts
+    if mts is not None:
+        sample_rate(state, ev.venue, ev.symbol, hour_of(mts.timestamp()), rate, interval)
 
 
 @fold(FundingPayment, reads=("position_id", "symbol", "venue", "side", "payment", "expected_payment"))

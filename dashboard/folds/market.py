@@ -10,13 +10,15 @@ from __future__ import annotations
 from typing import Any
 
 from dashboard.folds.base import Rejected, fold
+from dashboard.risk import hour_of, sample_mark
 from dashboard.state import DashboardState, price_text_ok
 from logging_pipeline.events import MarkPrice
 
 
 @fold(MarkPrice, reads=("venue", "symbol", "mark_price"))
 def on_mark(state: DashboardState, ev: Any) -> None:
-    """Keep ``mark_price`` (positive, finite, ≤ 10^60) for ``venue`` × ``symbol``."""
+    """Keep ``mark_price`` (positive, finite, ≤ 10^60) for ``venue`` × ``symbol``, and as the mark of its
+    market hour in the risk history (``dashboard.risk.sample_mark``; a mark without ``market_ts`` is not)."""
     price = ev.mark_price
     try:
         ok = 0.0 < float(price) < 1e59  # the common case of price_text_ok, without a call (the hot path)
@@ -28,3 +30,6 @@ def on_mark(state: DashboardState, ev: Any) -> None:
     if by_symbol is None:
         by_symbol = state.marks[ev.venue] = {}
     by_symbol[ev.symbol] = price
+    mts = ev.market_ts
+    if mts is not None:
+        sample_mark(state, ev.venue, ev.symbol, hour_of(mts.timestamp()), price)

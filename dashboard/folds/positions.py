@@ -2,7 +2,9 @@
 from opening to closed or rolled back, with the bot's booked figures checked against the recomputed ones.
 
 Events: ``order.filled`` / ``order.partially_filled``, ``execution.rollback``, ``position.opened`` / ``updated`` /
-``rebalanced`` / ``closing`` / ``closed``. Money in USD, quantities in base units (≥ 0 per leg).
+``rebalanced`` / ``liquidated`` / ``closing`` / ``closed``. Money in USD, quantities in base units (≥ 0 per leg).
+A leg the venue liquidated (``position.liquidated``) exits at its liquidation price, its liquidation fee counted
+among the position's fees, so the recomputed figures still check the bot's ``position.closed``.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from logging_pipeline.events import (
     OrderPartiallyFilled,
     PositionClosed,
     PositionClosing,
+    PositionLiquidated,
     PositionOpened,
     PositionRebalanced,
     PositionUpdated,
@@ -185,18 +188,27 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
         "rebalance_pending",
         "hold_code",
         "hold_until",
+        "long_liquidation_price",
+        "short_liquidation_price",
     ),
 )
 def on_position_updated(state: DashboardState, ev: Any) -> None:
     """The bot's own view of a position: its hold code (and, with ``MIN_HOLD_ACTIVE``, when the hold ends) and
     rebalance flag, and its spread / divergence figures kept as validated text — a fallback the snapshot turns
-    into ``Decimal`` only without marks or rates."""
+    into ``Decimal`` only without marks or rates; each leg's liquidation price (USD per base unit, the venue's
+    own formula on its account; ``None``: no finite price, or an older bot that does not say)."""
     pos = _known_pos(state, ev.position_id)
     spread, div = ev.current_spread_apr, ev.divergence_pct
     if not decimal_text_ok(spread):
         raise Rejected("current_spread_apr: expected finite decimal string of sane magnitude")
     if not decimal_text_ok(div):
         raise Rejected("divergence_pct: expected finite decimal string of sane magnitude")
+    long_lp = opt_dec(ev.long_liquidation_price, "long_liquidation_price")
+    short_lp = opt_dec(ev.short_liquidation_price, "short_liquidation_price")
+    for venue, lp in ((pos.long_venue, long_lp), (pos.short_venue, short_lp)):
+        leg = pos.legs.get(venue) if venue is not None else None
+        if leg is not None:
+            leg.liquidation_price = lp if lp is not None and lp > 0 else None
     pos.bot_current_spread_apr = spread
     pos.bot_divergence_pct = div
     pos.rebalance_pending = ev.rebalance_pending
@@ -207,8 +219,48 @@ def on_position_updated(state: DashboardState, ev: Any) -> None:
 
 @fold(PositionRebalanced)
 def on_position_rebalanced(state: DashboardState, ev: Any) -> None:
+    """A rebalance: the pending flag clears. With ``amount_usd`` (collateral moved from ``from_venue`` to
+    ``to_venue``), the amount adds to the position's moved total and to the two accounts' transfers (USD)."""
     pos = _known_pos(state, ev.position_id)
+    amount = opt_dec(ev.amount_usd, "amount_usd")
+    if amount is not None:
+        if amount < 0:
+            raise Rejected("amount_usd: must not be negative")
+        src, dst = ev.from_venue or "?", ev.to_venue or ev.venue
+        pos.collateral_moved_usd += amount
+        pos.last_transfer = (str(amount), src, dst)
+        if (acc := state.accounts.get(src)) is not None:
+            acc.transfers_out += amount
+        if (acc := state.accounts.get(dst)) is not None:
+            acc.transfers_in += amount
     pos.rebalance_pending = False
+    pos.last_update_ts = at(ev)
+
+
+@fold(PositionLiquidated)
+def on_position_liquidated(state: DashboardState, ev: Any) -> None:
+    """The venue liquidated a leg: it exits at ``liquidation_price`` as a reducing fill would
+    (``formulas.realized_pnl`` of the closed qty against the leg's entry), and ``liquidation_fee`` (USD) adds to
+    the leg's fees — so the position's recomputed net matches the bot's ``position.closed`` (which books both).
+    No ``order.filled`` is written for it; a leg already closed by one only takes the fee."""
+    if ev.side not in ("long", "short"):
+        raise Rejected("side: expected long/short")
+    qty = pos_dec(ev.qty, "qty")
+    price = pos_dec(ev.liquidation_price, "liquidation_price")
+    fee = dec(ev.liquidation_fee, "liquidation_fee")
+    pos = _known_pos(state, ev.position_id)
+    leg = pos.legs.get(ev.venue)
+    if leg is None:
+        raise Rejected(f"no {ev.venue[:20]} leg to liquidate", "unknown_position")
+    close_qty = qty if qty <= leg.qty else leg.qty
+    realized = formulas.realized_pnl(leg.side, close_qty, leg.entry_price, price) if close_qty else _ZERO
+    leg.qty -= close_qty
+    leg.realized_pnl += realized
+    leg.fees += fee
+    leg.liquidated_at = price
+    leg.liquidation_fee += fee
+    state.fees_total += fee
+    state.realized_total += realized
     pos.last_update_ts = at(ev)
 
 

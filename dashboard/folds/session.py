@@ -29,11 +29,16 @@ MAX_METRICS = 32
 @fold(SessionStarted)
 def on_session_started(state: DashboardState, ev: Any) -> None:
     """A new session: its identity, limits (USD), and the thresholds the dashboard colours against — the exit's
-    ``profit_erosion_threshold`` (a fraction, shown ·100 as %) and ``max_entry_price_divergence_pct`` (%)."""
+    ``profit_erosion_threshold`` (a fraction, shown ·100 as %) and ``max_entry_price_divergence_pct`` (%) — and
+    the risk settings: ``min_liquidation_distance_pct`` (%) and ``var_confidence`` (a fraction in (0, 1))."""
     max_exposure = dec(ev.max_total_exposure_usd, "max_total_exposure_usd")
     target_margin = dec(ev.target_margin, "target_margin")
     erosion = opt_dec(ev.profit_erosion_threshold, "profit_erosion_threshold")
     div_limit = opt_dec(ev.max_entry_price_divergence_pct, "max_entry_price_divergence_pct")
+    liq_distance = opt_dec(ev.min_liquidation_distance_pct, "min_liquidation_distance_pct")
+    confidence = opt_dec(ev.var_confidence, "var_confidence")
+    if confidence is not None and not 0 < confidence < 1:
+        raise Rejected("var_confidence: expected a fraction in (0, 1)")
     state.session = SessionInfo(
         session_id=ev.session_id,
         strategy=ev.strategy,
@@ -50,6 +55,8 @@ def on_session_started(state: DashboardState, ev: Any) -> None:
         data_note=ev.data_note,
         erosion_threshold_pct=erosion * _HUNDRED if erosion is not None else None,
         divergence_limit_pct=div_limit,
+        min_liquidation_distance_pct=liq_distance,
+        var_confidence=confidence,
     )
     for name in ev.venues:
         if name not in state.venues:
@@ -112,12 +119,14 @@ def on_stage(state: DashboardState, ev: Any) -> None:
 
 @fold(VenueConnected)
 def on_venue_connected(state: DashboardState, ev: Any) -> None:
-    """A venue is up: its funding interval (s) and fee rates (fractions)."""
+    """A venue is up: its funding interval (s), fee rates (fractions) and slippage per fill (bp; absent in
+    older logs: ``None``, counted as 0 by the spread figures, as the bot that wrote them did)."""
     if ev.funding_interval_s <= 0:
         raise Rejected("funding_interval_s: expected positive integer")
     taker = dec(ev.taker_fee_rate, "taker_fee_rate")
     maker = dec(ev.maker_fee_rate, "maker_fee_rate")
-    state.venues[ev.venue] = VenueState(ev.venue, True, None, ev.funding_interval_s, taker, maker)
+    slip = dec(ev.slippage_bps, "slippage_bps") if ev.slippage_bps is not None else None
+    state.venues[ev.venue] = VenueState(ev.venue, True, None, ev.funding_interval_s, taker, maker, slip)
 
 
 @fold(VenueDisconnected)

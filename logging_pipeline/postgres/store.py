@@ -109,6 +109,7 @@ class SessionInfo:
                     "market_start",
                     "market_end",
                     "speed",
+                    "host",
                 )
                 self.metadata.update({k: obj[k] for k in keep if k in obj})
             elif event == "session.health":

@@ -96,6 +96,10 @@ class AtomicExecutor:
         self._log.stage(
             "3.2", "🚀", "Order Placement", lifecycle="opening_position", symbol=sym, position_id=position_id
         )
+        for v in (long_v, short_v):  # the venues hold initial margin at the position's leverage
+            set_leverage = getattr(v, "set_leverage", None)
+            if set_leverage is not None:
+                set_leverage(sym, leverage)
         legs = ((long_v, "buy"), (short_v, "sell"))
         order_ids = [self._place(position_id, sym, v, side, qty, reduce_only=False) for v, side in legs]
         placed = time.perf_counter()

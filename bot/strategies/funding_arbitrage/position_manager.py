@@ -11,7 +11,8 @@ Exit rules, first match wins (codes from ``logging_pipeline.events.EXIT_REASONS`
 1. ``TIME_LIMIT``: age ≥ ``max_position_age_hours``;
 2. ``SEVERE_EROSION``: erosion ≥ ``severe_erosion_threshold``·100 %, even inside the minimum hold;
 3. hold with ``MIN_HOLD_ACTIVE`` while age < ``min_hold_hours``;
-4. ``DIVERGENCE_FLIPPED``: current spread < 0 (the funding spread changed sign);
+4. ``SPREAD_FLIPPED``: current spread < 0 (the funding spread changed sign; not the price divergence; logs
+   before issue 11 call it ``DIVERGENCE_FLIPPED``);
 5. ``PROFIT_EROSION``: erosion ≥ ``profit_erosion_threshold``·100 %.
 
 Once a close has started (``exit_reason`` set) the rules no longer apply to that position: if a leg could not be
@@ -24,17 +25,29 @@ emitted on each failed attempt.
 ``MIN_HOLD_ACTIVE`` it carries ``hold_until``, the market time the minimum hold ends. Funding is booked from
 the venues' settlements as ``funding.payment`` per leg, with the expected payment computed by the same formula
 at the entry rate.
+
+**Liquidation risk** (config ``risk``, before the exit rules): each leg's liquidation price comes from its venue's
+account (``bot.venues.accounts``; published as ``long/short_liquidation_price`` in ``position.updated``) and its
+distance = |mark − LP| / mark · 100. Below ``min_liquidation_distance_pct`` (0 = guard off): ``close`` exits
+with ``LIQUIDATION_RISK_<VENUE>``; ``rebalance`` moves collateral from the other leg's venue (the winner) to the
+at-risk venue — the amount that puts the distance back at 2× the threshold, capped by the winner's available
+balance, in whole cents — and emits ``position.rebalanced``; if the distance is still below the threshold, the
+position is closed as with ``close``. When a venue liquidates a leg anyway (``on_liquidations``), the leg is
+booked closed at the liquidation price with the liquidation fee as its exit fee (``position.liquidated``) and
+the surviving leg is closed at once (``LIQUIDATION_<VENUE>``), so ``position.closed`` books both.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
-from decimal import ROUND_CEILING, ROUND_HALF_EVEN, Decimal
+from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
+from typing import TYPE_CHECKING
 
-from bot.config import StrategyConfig
+from bot.config import RiskConfig, StrategyConfig
 from bot.strategies.funding_arbitrage.executor import AtomicExecutor
-from bot.strategies.funding_arbitrage.models import Position
+from bot.strategies.funding_arbitrage.models import Leg, Position
+from bot.venues.accounts import distance_pct
 from bot.venues.base import FundingCredit, Venue
 from helpers.formulas import divergence_pct, funding_payment, profit_erosion_pct, spread_apr
 from helpers.unified_logger import UnifiedLogger
@@ -43,12 +56,18 @@ from logging_pipeline.events import (
     FundingSettlement,
     PositionClosed,
     PositionClosing,
+    PositionLiquidated,
+    PositionRebalanced,
     PositionUpdated,
 )
 
 _APR_Q = Decimal("0.00000001")  # APR fraction, 1e-6 %
 _PCT_Q = Decimal("0.000001")  # percent
+if TYPE_CHECKING:
+    from bot.venues.paper import Liquidation
+
 _HUNDRED = Decimal(100)
+_CENT = Decimal("0.01")
 
 
 class PositionView:
@@ -71,8 +90,10 @@ class PositionManager:
         venues: Mapping[str, Venue],
         executor: AtomicExecutor,
         log: UnifiedLogger,
+        risk: RiskConfig | None = None,
     ) -> None:
         self._config = config
+        self._risk = risk or RiskConfig()
         self._venues = venues
         self._executor = executor
         self._log = log
@@ -115,7 +136,7 @@ class PositionManager:
         if age_h < cfg.min_hold_hours:
             return None, "MIN_HOLD_ACTIVE"
         if view.current_spread_apr < 0:
-            return "DIVERGENCE_FLIPPED", None
+            return "SPREAD_FLIPPED", None
         if view.erosion_pct >= cfg.profit_erosion_threshold * _HUNDRED:
             return "PROFIT_EROSION", None
         return None, None
@@ -135,15 +156,20 @@ class PositionManager:
         attempted = 0
         for position in list(self.open.values()):
             view = self.view(position)
+            risk_reason: str | None = None
             if position.exit_reason is not None:
                 reason, hold = position.exit_reason, None
             else:
-                reason, hold = self.exit_decision(position, view, now)
+                risk_reason = self._guard(position)
+                reason, hold = (risk_reason, None) if risk_reason else self.exit_decision(position, view, now)
+            long_lp, short_lp = self.liquidation_prices(position)
             key = (
                 view.current_spread_apr.quantize(Decimal("0.001")),
                 view.erosion_pct.quantize(Decimal(1)),
                 view.divergence_pct.quantize(Decimal("0.001")),
                 hold,
+                long_lp,
+                short_lp,
             )
             if key != position.last_update_key:
                 position.last_update_key = key
@@ -156,12 +182,17 @@ class PositionManager:
                         divergence_pct=view.divergence_pct,
                         hold_code=hold,
                         hold_until=self.hold_until(position) if hold == "MIN_HOLD_ACTIVE" else None,
+                        long_liquidation_price=long_lp,
+                        short_liquidation_price=short_lp,
                     ),
                     message=f"{position.position_id} spread {view.current_spread_apr * 100:.2f}% APR, erosion "
                     f"{view.erosion_pct:.1f}%, divergence {view.divergence_pct:.4f}%"
                     + (f" [{hold}]" if hold else ""),
                 )
-            if reason is not None:
+            if reason is not None and risk_reason is not None:
+                attempted += 1
+                await self.close(position, reason, now, detail=self._risk_detail(position))
+            elif reason is not None:
                 detail = (
                     f"spread {view.current_spread_apr * 100:.2f}% APR vs entry "
                     f"{position.entry_spread_apr * 100:.2f}%, erosion {view.erosion_pct:.1f}%, "
@@ -170,6 +201,139 @@ class PositionManager:
                 attempted += 1
                 await self.close(position, reason, now, detail=detail)
         return attempted
+
+    # --- liquidation risk ---------------------------------------------------------------------------------
+
+    def liquidation_prices(self, position: Position) -> tuple[Decimal | None, Decimal | None]:
+        """``(long LP, short LP)`` of an open position from its venues' accounts (USD, to the tick); ``None``
+        for a closed leg, a venue without accounts, or a leg no price can liquidate."""
+        out: list[Decimal | None] = []
+        for leg in position.legs:
+            get = getattr(self._venues[leg.venue], "liquidation_price", None)
+            out.append(get(position.symbol) if get is not None and leg.exit_price is None else None)
+        return out[0], out[1]
+
+    def _distances(self, position: Position) -> list[tuple[Decimal, int]]:
+        """``(distance %, leg index)`` of each open leg with a liquidation price, nearest first."""
+        found = []
+        for i, (leg, lp) in enumerate(zip(position.legs, self.liquidation_prices(position), strict=True)):
+            d = distance_pct(self._venues[leg.venue].mark_price(position.symbol), lp)
+            if d is not None:
+                found.append((d, i))
+        return sorted(found)
+
+    def _risk_detail(self, position: Position) -> str:
+        near = self._distances(position)
+        if not near:
+            return "liquidation risk"
+        d, i = near[0]
+        leg = position.legs[i]
+        return (
+            f"{leg.venue} {leg.side} leg {d:.2f}% from its liquidation price "
+            f"(threshold {self._risk.min_liquidation_distance_pct}%)"
+        )
+
+    def _guard(self, position: Position) -> str | None:
+        """The liquidation guard (module docstring). Returns ``LIQUIDATION_RISK_<VENUE>`` when the position must
+        be closed, ``None`` when no leg is too near (after a rebalance that restored the distance)."""
+        threshold = self._risk.min_liquidation_distance_pct
+        if threshold <= 0:
+            return None
+        near = self._distances(position)
+        if not near or near[0][0] >= threshold:
+            return None
+        leg = position.legs[near[0][1]]
+        reason = f"LIQUIDATION_RISK_{leg.venue.upper()}"
+        rebalance = self._risk.on_liquidation_risk == "rebalance"
+        if rebalance and self._rebalance(position, leg, threshold, reason):
+            near = self._distances(position)
+            if not near or near[0][0] >= threshold:
+                return None
+        return reason
+
+    def _rebalance(self, position: Position, leg: Leg, threshold: Decimal, reason: str) -> bool:
+        """Move collateral from the other leg's venue to ``leg``'s so its distance becomes 2 × ``threshold``
+        (as much as the winner's available balance allows, whole cents). Returns ``True`` if anything moved."""
+        other = position.short if leg is position.long else position.long
+        loser, winner = self._venues[leg.venue], self._venues[other.venue]
+        loser_account = getattr(loser, "account", None)
+        winner_account = getattr(winner, "account", None)
+        if loser_account is None or winner_account is None:
+            return False
+        mark = loser.mark_price(position.symbol)
+        step = 2 * threshold / _HUNDRED
+        target = mark * (1 - step) if leg.side == "long" else mark * (1 + step)
+        needed = loser_account.collateral_for(position.symbol, target).quantize(_CENT, rounding=ROUND_CEILING)
+        room = winner_account.available().quantize(_CENT, rounding=ROUND_FLOOR)
+        amount = min(needed, room)
+        if amount <= 0:
+            return False
+        winner.transfer_collateral(amount, loser)
+        self._log.emit(
+            PositionRebalanced(
+                position_id=position.position_id,
+                venue=leg.venue,
+                reason=reason,
+                amount_usd=amount,
+                from_venue=other.venue,
+                to_venue=leg.venue,
+            ),
+            message=f"Rebalanced {position.position_id}: moved {amount} USD of collateral {other.venue} → "
+            f"{leg.venue} ({leg.side} leg near its liquidation price"
+            + ("" if amount == needed else f"; {needed} wanted, {other.venue} had {room} available")
+            + ")",
+            level="warning",
+        )
+        return True
+
+    async def on_liquidations(self, liquidations: Sequence[Liquidation], now: datetime) -> None:
+        """Book legs the venues liquidated (``position.liquidated``) and close each surviving leg at once with
+        ``LIQUIDATION_<VENUE>`` (reduce-only), so ``position.closed`` books both legs: the liquidated one at its
+        liquidation price with the liquidation fee as its exit fee."""
+        hit: list[tuple[Position, str]] = []
+        for liq in liquidations:
+            match = next(
+                (
+                    (p, lg)
+                    for p in self.open.values()
+                    if p.symbol == liq.symbol
+                    for lg in p.legs
+                    if lg.venue == liq.venue and lg.exit_price is None
+                ),
+                None,
+            )
+            if match is None:
+                self._log.error(
+                    f"{liq.venue} liquidated {liq.side} {liq.qty} {liq.symbol} held by no open position",
+                    venue=liq.venue,
+                    symbol=liq.symbol,
+                )
+                continue
+            position, leg = match
+            leg.exit_price = liq.liquidation_price
+            leg.exit_fee = liq.liquidation_fee
+            self._log.emit(
+                PositionLiquidated(
+                    position_id=position.position_id,
+                    symbol=liq.symbol,
+                    venue=liq.venue,
+                    side=leg.side,
+                    qty=liq.qty,
+                    entry_price=leg.entry_price,
+                    liquidation_price=liq.liquidation_price,
+                    trigger_price=liq.trigger_price,
+                    liquidation_fee=liq.liquidation_fee,
+                    realized_pnl=leg.realized,
+                ),
+                message=f"LIQUIDATED {position.position_id}: {liq.venue} {leg.side} {liq.qty} {liq.symbol} at "
+                f"{liq.liquidation_price} (bar {'low' if leg.side == 'long' else 'high'} {liq.trigger_price}), "
+                f"price PnL {leg.realized:.2f}, liquidation fee {liq.liquidation_fee:.2f} USD",
+                level="error",
+            )
+            hit.append((position, f"LIQUIDATION_{liq.venue.upper()}"))
+        for position, reason in hit:
+            if position.position_id in self.open:
+                await self.close(position, reason, now, detail="the other leg was liquidated by its venue")
 
     async def close_all(self, now: datetime, reason: str) -> None:
         """Close every open position with ``reason`` (e.g. ``SESSION_END``)."""

@@ -3,8 +3,9 @@
 For each symbol and each ordered venue pair (long A, short B) the carry is ``APR(B) − APR(A)``
 (``helpers.formulas.spread_apr``; rates are each venue's latest known rate for its next settlement, annualised
 with its own interval so 1 h and 8 h venues compare). Only the orientation with a positive spread is a
-candidate: long the cheaper-funding venue, short the dearer one. The net figure subtracts round-trip taker fees
-amortised over ``expected_hold_hours`` (``helpers.formulas.net_spread_apr``). The best pair per symbol is kept;
+candidate: long the cheaper-funding venue, short the dearer one. The net figure subtracts the round trip's taker
+fees and slippage (both legs, open and close: ``2·(f_long + f_short) + 2·(s_long + s_short)·10⁻⁴``) amortised
+over ``expected_hold_hours`` (``helpers.formulas.net_spread_apr``). The best pair per symbol is kept;
 symbols are ranked by net APR, best first.
 """
 
@@ -33,11 +34,12 @@ def rank_opportunities(
     *,
     expected_hold_hours: Decimal,
     mandatory_exchange: str | None = None,
+    slippage_bps: Mapping[str, Decimal] | None = None,
 ) -> list[Opportunity]:
     """Best positive-spread pair per symbol, ranked by ``net_apr`` (ties: symbol, then venue names).
 
     ``quotes`` maps ``(venue, symbol)`` to the venue's next-settlement rate; ``taker_fees`` maps venue → fee
-    fraction. With ``mandatory_exchange`` set, only pairs including that venue are considered. Pure function.
+    fraction; ``slippage_bps`` venue → expected slippage per fill in bp (missing venue: 0). With ``mandatory_exchange`` set, only pairs including that venue are considered. Pure function.
     """
     venues = sorted(taker_fees)
     best: list[Opportunity] = []
@@ -52,7 +54,15 @@ def rank_opportunities(
             spread = spread_apr(lq.rate, lq.interval_s, sq.rate, sq.interval_s)
             if spread <= 0:
                 continue
-            net = net_spread_apr(spread, taker_fees[long_v], taker_fees[short_v], expected_hold_hours)
+            slip = slippage_bps or {}
+            net = net_spread_apr(
+                spread,
+                taker_fees[long_v],
+                taker_fees[short_v],
+                expected_hold_hours,
+                long_slippage_bps=slip.get(long_v, Decimal(0)),
+                short_slippage_bps=slip.get(short_v, Decimal(0)),
+            )
             candidates.append(
                 Opportunity(
                     symbol, long_v, short_v, lq.rate, sq.rate, lq.interval_s, sq.interval_s, spread, net
@@ -107,12 +117,14 @@ class Scanner:
         symbols = self._config.symbols
         quotes = {(v, s): venue.funding_quote(s) for v, venue in self._venues.items() for s in symbols}
         fees = {v: venue.taker_fee_rate for v, venue in self._venues.items()}
+        slippage = {v: venue.slippage_bps for v, venue in self._venues.items()}
         ranked = rank_opportunities(
             symbols,
             quotes,
             fees,
             expected_hold_hours=self._config.expected_hold_hours,
             mandatory_exchange=self._config.mandatory_exchange,
+            slippage_bps=slippage,
         )
         found = [o for o in ranked if o.net_apr >= self._config.min_profit_rate]
         for rank, o in enumerate(found, start=1):

@@ -32,8 +32,9 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
+from typing import TYPE_CHECKING
 
-from bot.config import StrategyConfig
+from bot.config import RiskConfig, StrategyConfig
 from bot.metrics import MetricGate, elapsed_ms
 from bot.strategies.base import Strategy, StrategySummary
 from bot.strategies.funding_arbitrage.executor import AtomicExecutor
@@ -54,6 +55,9 @@ from helpers.formulas import divergence_pct
 from helpers.unified_logger import UnifiedLogger, get_logger
 from logging_pipeline.events import OpportunitySkipped, RiskLimitHit
 
+if TYPE_CHECKING:
+    from bot.venues.paper import Liquidation
+
 STRATEGY_VERSION = "1.0.0"
 
 
@@ -63,14 +67,19 @@ class FundingArbitrageStrategy(Strategy):
     name = "funding_arbitrage"
     version = STRATEGY_VERSION
 
-    def __init__(self, config: StrategyConfig, venues: Mapping[str, Venue]) -> None:
+    def __init__(
+        self, config: StrategyConfig, venues: Mapping[str, Venue], risk: RiskConfig | None = None
+    ) -> None:
+        """``risk``: the liquidation guard (``bot.config.RiskConfig``; default: its defaults)."""
         self._config = config
         self._venues = venues
         self._log: UnifiedLogger = get_logger("bot.strategy")
         self._scanner = Scanner(config, venues, get_logger("bot.scanner"))
         self.metrics = MetricGate(get_logger("bot.metrics"))
         self._executor = AtomicExecutor(venues, get_logger("bot.executor"), self.metrics)
-        self._positions = PositionManager(config, venues, self._executor, get_logger("bot.position_manager"))
+        self._positions = PositionManager(
+            config, venues, self._executor, get_logger("bot.position_manager"), risk
+        )
         self._attempts = 0
         self._opened = 0
         # the resting banner last shown ("scanning" / "monitoring"), None once any other banner was shown since
@@ -126,6 +135,17 @@ class FundingArbitrageStrategy(Strategy):
 
     def on_funding(self, credits: Sequence[FundingCredit], now: datetime) -> None:
         self._positions.on_funding(credits)
+
+    async def on_liquidations(self, liquidations: Sequence[Liquidation], now: datetime) -> None:
+        """Book the venues' liquidations and close the surviving legs in this same cycle
+        (``PositionManager.on_liquidations``)."""
+        if not liquidations:
+            return
+        before = set(self._positions.open)
+        await self._positions.on_liquidations(liquidations, now)
+        if set(self._positions.open) != before:
+            self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
+            self._resting = None
 
     async def on_stop(self, now: datetime) -> None:
         """End of the data: close every open position (``5. 🚪 Exiting {SYM} • SESSION_END``) and, as after any
