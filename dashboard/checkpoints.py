@@ -192,6 +192,11 @@ class CheckpointEmitter:
         # Everything logged so far is in the tee: fold it and emit in one step (nothing runs in between).
         self.tee.drain_into(self.reducer, self.tee.pending)
         count = self._folded()
+        if self.reducer.state.session.stop_reason is not None:
+            # session.stopped is the record's last event: no checkpoint after it (the close sequence may still
+            # run a tick of the refresh loop while the control server stops)
+            self._last_count = count
+            return False
         try:
             self.emit(state_to_dict(self.reducer.state))
         except Exception as exc:  # noqa: BLE001 - a checkpoint is an optimisation; the bot goes on

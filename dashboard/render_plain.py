@@ -521,9 +521,9 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
                 "Σ venues' equity − maintenance margin, USD and % of equity (n/a: no accounts logged)",
             ),
             (
-                "risk 1d VaR / ES / stress",
+                "risk: VaR / ES / stress",
                 "historical 1-day VaR, expected shortfall and worst loss of the current book over hourly "
-                "scenarios of the marks and funding folded so far (n/a (needs N h): fewer N scenarios)",
+                "scenarios of the marks and funding folded so far (n/a (needs N h): fewer than N scenarios)",
             ),
             (
                 "equity / margin ratio",

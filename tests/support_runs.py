@@ -59,6 +59,41 @@ class Run:
         return (end - start).total_seconds()
 
 
+#: The window of the in-process runs: the first six weeks of the shipped data (the stress of late January and
+#: a dozen positions), a third of the full run's time — these tests are about the pipeline, not the months.
+RUN_DAYS = 42
+
+
+def shipped_config(days: int | None = RUN_DAYS) -> BotConfig:
+    """The shipped config, its market window cut to the first ``days`` days of the data (``None``: all of it)."""
+    from datetime import timedelta
+
+    from bot.runner import market_window
+
+    cfg = load_config(SHIPPED)
+    if days is None:
+        return cfg
+    start, _ = market_window(cfg)
+    market = cfg.market.model_copy(update={"start": start, "end": start + timedelta(days=days)})
+    return cfg.model_copy(update={"market": market})
+
+
+def short_config_file(directory: Path, days: int = RUN_DAYS) -> Path:
+    """The shipped config file with its market window cut like ``shipped_config(days)``, written in
+    ``directory`` (for tests that run ``runbot`` as a command)."""
+    cfg = shipped_config(days)
+    text = SHIPPED.read_text(encoding="utf-8")
+    start, end = cfg.market.start, cfg.market.end
+    assert start is not None and end is not None
+    for key, value in (("start", start), ("end", end)):
+        old = f"  {key}: null"
+        assert old in text, f"the shipped config has no {old!r} line"
+        text = text.replace(old, f"  {key}: {value.isoformat()}", 1)
+    path = directory / f"paper-{days}d.yml"
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
 def run_bot_in_process(
     tmp_path: Path,
     *,
@@ -66,7 +101,8 @@ def run_bot_in_process(
     config: BotConfig | None = None,
     adjust_sinks: Callable[[list[Sink]], list[Sink]] | None = None,
 ) -> Run:
-    """One ``runbot --speed 0 --dashboard-mode=<mode>`` run of the shipped config, in this process.
+    """One ``runbot --speed 0 --dashboard-mode=<mode>`` run of the shipped config (``shipped_config()``: its
+    first ``RUN_DAYS`` days), in this process.
 
     ``adjust_sinks`` may wrap, replace or add sinks (the recording sink is added after it). Returns the events
     as every sink saw them, the JSONL path, the live reducer and the sinks."""
@@ -88,7 +124,7 @@ def run_bot_in_process(
 
     log_dir = tmp_path / f"logs-{len(list(tmp_path.glob('logs-*')))}"
     opts = runbot_run.RunOptions(
-        config=config or load_config(SHIPPED),
+        config=config or shipped_config(),
         config_path=SHIPPED,
         mode=runbot_cli.DashboardMode(mode),
         speed=Decimal(0),

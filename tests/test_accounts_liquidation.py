@@ -422,3 +422,47 @@ def test_published_liquidation_prices_equal_an_independent_recomputation(wick: d
                 assert published == (None if expected is None else str(expected)), (e["seq"], side_name)
                 checked += 1
     assert checked > 10
+
+
+def test_the_screen_shows_the_published_price_and_its_distance(wick: dict) -> None:
+    """Fold the guard-off run hour by hour: every open leg's liquidation price on screen is the last published
+    one, and its distance is |mark − price| / mark · 100 from the venue's last mark — recomputed here from the
+    events, compared with the snapshot the renderers draw."""
+    import orjson
+
+    from dashboard.reducer import Reducer
+
+    reducer = Reducer()
+    published: dict[tuple[str, str], str | None] = {}
+    venue_of: dict[tuple[str, str], str] = {}
+    marks: dict[str, D] = {}
+    hour, checked = None, 0
+    for e in wick["off"]:
+        ts = e.get("market_ts")
+        if ts and hour and ts != hour:
+            for p in reducer.snapshot().positions:
+                if p.lifecycle != "open":
+                    continue
+                for venue, leg in p.legs.items():
+                    side = "long" if venue == venue_of.get((p.position_id, "long")) else "short"
+                    price = published.get((p.position_id, side))
+                    assert leg.liquidation_price == (D(price) if price is not None else None)
+                    if price is None:
+                        assert leg.liquidation_distance_pct is None
+                        continue
+                    mark = marks[venue]
+                    want = abs(mark - D(price)) / mark * 100
+                    assert leg.liquidation_distance_pct is not None
+                    assert abs(leg.liquidation_distance_pct - want) < D("0.01"), (p.position_id, venue)
+                    checked += 1
+        hour = ts or hour
+        if e["event"] == "market.mark_price" and e["symbol"] == "SOL":
+            marks[e["venue"]] = D(e["mark_price"])
+        elif e["event"] == "position.opened":
+            venue_of[(e["position_id"], "long")] = e["long_venue"]
+            venue_of[(e["position_id"], "short")] = e["short_venue"]
+        elif e["event"] == "position.updated":
+            for side in ("long", "short"):
+                published[(e["position_id"], side)] = e.get(f"{side}_liquidation_price")
+        reducer.feed_line(orjson.dumps(e))
+    assert checked > 20

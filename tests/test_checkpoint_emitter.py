@@ -184,3 +184,33 @@ async def test_events_still_on_their_way_count_towards_every_events() -> None:
     clock.t = 10  # the retry after giving up waits for the interval
     assert await emitter.maybe_emit()
     assert emitted[0]["stats"]["skipped"] == {"missing_envelope": 11}  # type: ignore[index]
+
+
+async def test_no_checkpoint_follows_session_stopped() -> None:
+    """``session.stopped`` is the record's last event: a checkpoint that falls due after it (the close sequence
+    still runs refresh ticks while the control server stops) is not written."""
+    from logging_pipeline.events import SessionStopped
+
+    sid = str(uuid.uuid4())
+    tee, recorder = ReducerTee(), ThreadRecordingSink()
+    reducer, clock = Reducer(), FakeClock()
+    async with Pipeline(session_id=sid, sinks=[tee, recorder]) as pipeline:
+        emitter = CheckpointEmitter(
+            tee,
+            reducer,
+            interval_s=10,
+            clock=clock,
+            emit=emit_checkpoint_event,
+            upstream_pending=dispatcher_pending(pipeline),
+        )
+        for i in range(50):
+            log.info(f"line {i}")
+        log.emit(SessionStopped(reason="completed", health="stopped"), message="Session completed")
+        clock.t += 10
+        assert not await emitter.maybe_emit()
+        clock.t += 10
+        assert not await emitter.maybe_emit()
+        assert wait_upstream(dispatcher_pending(pipeline), 1.0)
+        events = [orjson.loads(x) for x in recorder.lines]
+    assert events[-1]["event"] == "session.stopped"
+    assert emitter.emitted == 0

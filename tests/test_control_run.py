@@ -19,6 +19,7 @@ import msgspec
 import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
+from support_runs import shipped_config
 from test_control_api import sse
 
 import tools.runbot_cli as runbot_cli
@@ -34,7 +35,7 @@ SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
 
 def _opts(tmp_path: Path) -> runbot_run.RunOptions:
     return runbot_run.RunOptions(
-        config=with_server(load_config(SHIPPED), "127.0.0.1:0"),
+        config=with_server(shipped_config(), "127.0.0.1:0"),
         config_path=SHIPPED,
         mode=runbot_cli.DashboardMode.silent,
         speed=Decimal(0),

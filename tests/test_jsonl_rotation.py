@@ -182,7 +182,7 @@ class _Collector:
 
 
 def test_follow_across_the_bots_rotations_sees_every_event_once(tmp_path: Path) -> None:
-    # ~12 s of wall time for the three months: a rotation every ~2 s, which a follower polling every 50 ms
+    # ~7 s of wall time for the four months: a rotation every ~1 s, which a follower polling every 50 ms
     # keeps up with (a follower more than one rotation behind loses a member, as ``tail -F`` does)
     _config(tmp_path, "  rotate_mb: 2\n  keep_files: 20\n")
     logs = tmp_path / "logs"
@@ -190,7 +190,7 @@ def test_follow_across_the_bots_rotations_sees_every_event_once(tmp_path: Path) 
     async def scenario() -> tuple[_Collector, list[str], int, Path]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "tools.runbot_cli", "--config", "cfg.yml", "--speed", "800000"),
+            *("-m", "tools.runbot_cli", "--config", "cfg.yml", "--speed", "1600000"),
             *("--dashboard-mode=silent", "--log-dir", "logs"),
             cwd=tmp_path,
             stdout=asyncio.subprocess.DEVNULL,

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import orjson
 import pytest
+from support_runs import short_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
@@ -27,7 +28,7 @@ def test_paper_run_recorded_in_postgres(pg_dsn: str, tmp_path: Path) -> None:
     run = _cli(
         "tools.runbot_cli",
         "--config",
-        str(CONFIG),
+        str(short_config_file(tmp_path)),
         "--speed",
         "0",
         "--dashboard-mode=plain",

@@ -10,6 +10,7 @@ import asyncpg
 import pytest
 from pg_fixtures import make_events, with_checkpoints
 from pg_fixtures import record_session as _record
+from support_runs import short_config_file
 
 from dashboard.reducer import Reducer
 from dashboard.render_rich import frame_text
@@ -128,7 +129,7 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
             "-m",
             "tools.runbot_cli",
             "--config",
-            str(root / "configs/funding_arb_paper.yml"),
+            str(short_config_file(tmp_path)),
             "--speed",
             "0",
             "--dashboard-mode=silent",

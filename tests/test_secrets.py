@@ -12,10 +12,10 @@ from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import pytest
-from support_runs import SHIPPED, run_bot_in_process
+from support_runs import run_bot_in_process, shipped_config
 
 import tools.runbot_run as runbot_run
-from bot.config import BotConfig, load_config
+from bot.config import BotConfig
 from helpers.unified_logger import get_logger
 from logging_pipeline.redact import REDACTED
 
@@ -25,7 +25,7 @@ DB_PASSWORD = "c0rrect-h0rse-b4ttery"
 
 
 def _config_with_secrets(dsn: str | None = None) -> BotConfig:
-    cfg = load_config(SHIPPED)
+    cfg = shipped_config()
     data = cfg.model_dump(mode="python")
     for creds in data["venues"].values():
         creds["api_key"], creds["api_secret"] = API_KEY, API_SECRET

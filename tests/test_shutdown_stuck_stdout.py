@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import orjson
+from support_runs import short_config_file
 
 ROOT = Path(__file__).resolve().parent.parent
 F_SETPIPE_SZ = 1031  # Linux fcntl: set a pipe's capacity
@@ -25,7 +26,7 @@ def test_exit_is_bounded_when_nobody_reads_stdout(tmp_path: Path) -> None:
                 "-m",
                 "tools.runbot_cli",
                 "--config",
-                str(ROOT / "configs" / "funding_arb_paper.yml"),
+                str(short_config_file(tmp_path)),
                 "--speed",
                 "0",
                 "--dashboard-mode=plain",

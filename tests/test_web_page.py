@@ -473,7 +473,7 @@ def test_commands_from_the_page_reach_the_bot_and_its_timeline(
     config = opts.config.model_copy(
         update={
             "dashboard": opts.config.dashboard.model_copy(update={"server": server_cfg}),
-            "market": opts.config.market.model_copy(update={"end": datetime(2026, 3, 7, 12, tzinfo=UTC)}),
+            "market": opts.config.market.model_copy(update={"end": datetime(2026, 3, 5, 20, tzinfo=UTC)}),
         }
     )
     opts = runbot_run.RunOptions(**{**opts.__dict__, "config": config, "speed": Decimal(10800)})
