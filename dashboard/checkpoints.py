@@ -179,6 +179,19 @@ class CheckpointEmitter:
             await asyncio.sleep(self.poll_s)
         return True
 
+    async def emit_final(self) -> bool:
+        """The session's last checkpoint, in its close sequence before ``session.stopped``: emitted when anything
+        was logged since the previous one, whatever the interval (so every session's record ends with a state a
+        reader can seek to, and PostgreSQL keeps a snapshot of it). Same settling and folding as ``maybe_emit``;
+        returns whether one was emitted."""
+        count = self._folded()
+        coming = self.tee.pending + (self.upstream_pending() if self.upstream_pending is not None else 0)
+        if count + coming == self._last_count:
+            return False
+        self._retry_at = float("-inf")
+        self._last_t = float("-inf")  # due now
+        return await self.maybe_emit()
+
     async def maybe_emit(self) -> bool:
         """Emit a checkpoint if one is due (see the class doc). Returns whether one was emitted. Never raises:
         a failure is logged as a warning and the next tick tries again; a due checkpoint whose events the

@@ -267,6 +267,14 @@ class DashboardService:
         self._stop_live()
         await self._close_writer()
 
+    async def final_checkpoint(self) -> bool:
+        """Write the session's last ``dashboard.checkpoint`` now (``CheckpointEmitter.emit_final``); the composer
+        calls it in the close sequence, before ``session.stopped``. ``False`` without checkpoints or when nothing
+        was logged since the last one."""
+        if self.checkpoints is None:
+            return False
+        return await self.checkpoints.emit_final()
+
     @property
     def frames_dropped(self) -> int:
         """Frames the terminal could not take in time (replaced by a newer one before being written)."""

@@ -214,3 +214,30 @@ async def test_no_checkpoint_follows_session_stopped() -> None:
         events = [orjson.loads(x) for x in recorder.lines]
     assert events[-1]["event"] == "session.stopped"
     assert emitter.emitted == 0
+
+
+async def test_the_final_checkpoint_is_written_whatever_the_interval() -> None:
+    """The close sequence's checkpoint (``emit_final``): due at once when anything was logged since the last,
+    so even a run shorter than the interval ends with a state to seek to; nothing logged, nothing written."""
+    sid = str(uuid.uuid4())
+    tee, recorder = ReducerTee(), ThreadRecordingSink()
+    reducer, clock = Reducer(), FakeClock()
+    async with Pipeline(session_id=sid, sinks=[tee, recorder]) as pipeline:
+        emitter = CheckpointEmitter(
+            tee,
+            reducer,
+            interval_s=10,
+            clock=clock,
+            emit=emit_checkpoint_event,
+            upstream_pending=dispatcher_pending(pipeline),
+        )
+        for i in range(30):
+            log.info(f"line {i}")
+        assert not await emitter.maybe_emit(), "not due: the interval has not passed"
+        assert await emitter.emit_final()
+        assert wait_upstream(dispatcher_pending(pipeline), 1.0)
+        tee.drain_into(reducer, tee.pending)  # the checkpoint's echo
+        assert not await emitter.emit_final() or emitter.emitted == 2  # only its own echo since
+        events = [orjson.loads(x) for x in recorder.lines]
+    (cp,) = [e for e in events if e["event"] == "dashboard.checkpoint"][:1]
+    assert cp["state"]["last_seq"] == {sid: cp["seq"] - 1}

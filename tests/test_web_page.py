@@ -423,6 +423,7 @@ def test_browser_draws_a_real_paper_run_as_the_reducer_folds_it(
                 p.position_id for p in want.positions if p.lifecycle not in ("closed", "rolled_back")
             ]
             assert mid["open"]
+            seen["mid_risk"] = await page.locator("#risk").inner_text()  # positions open, two days of history
             result = await trading
             # the end of the run: once the reducer has folded the last trades (the service folds every
             # 0.25 s), the page shows that snapshot within 2 s
@@ -433,6 +434,15 @@ def test_browser_draws_a_real_paper_run_as_the_reducer_folds_it(
             )
             end = await _page_state(page)
             assert end["seq"] == last.seq == server.snapshots.current().seq
+            # the risk figures and the venue accounts, as the snapshot has them (two days in: no VaR yet, and
+            # at the end nothing open)
+            risk = orjson.loads(last.body)["snapshot"]["portfolio"]["risk"]
+            said = await page.locator("#risk").inner_text()
+            assert ("no open leg" if risk["empty"] else f"needs {risk['needed']} h") in said
+            mid_risk = seen.get("mid_risk")
+            assert mid_risk is not None and "needs 168 h" in mid_risk
+            accounts = await page.locator("#p-accounts tbody tr").all_inner_texts()
+            assert sorted(row.split()[0] for row in accounts) == ["binance", "bybit", "hyperliquid"]
             body = orjson.loads(last.body)
             seen["end"], seen["body"], seen["mid"] = end, body, mid
             seen["problems"] = list(page.problems)

@@ -569,6 +569,7 @@ async def run_session(opts: RunOptions) -> int:
                 await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
                 pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
                 await _finish_alerts(watcher, watching, health)
+                await service.final_checkpoint()  # the record's last state, before session.health/stopped
                 log.emit(
                     SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
                 )

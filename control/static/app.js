@@ -248,7 +248,45 @@ function drawPortfolio(p, s) {
       kv("headroom", p.exposure_headroom_usd == null ? NA : `${fmtDec(p.exposure_headroom_usd).text} (${fmtDec(p.exposure_headroom_pct, 1).text}%)`)),
     add(el("div", "line"), kv("exposure", `${fmtDec(p.exposure_used_usd).text} / ${s.max_total_exposure_usd == null ? NA : fmtDec(s.max_total_exposure_usd).text}`), meter),
     add(el("div", "line"), kv("open", p.positions_open), kv("opened", p.positions_opened), kv("closed", p.positions_closed),
-      kv("wins", p.wins), kv("losses", p.losses), kv("avg hold", dur(p.avg_hold_s))));
+      kv("wins", p.wins), kv("losses", p.losses), kv("avg hold", dur(p.avg_hold_s))),
+    riskLine(p.risk),
+    add(el("div", "line"), kv("mm headroom", p.mm_headroom_usd == null ? NA + " (no accounts logged)"
+      : `${fmtDec(p.mm_headroom_usd).text} USD (${fmtDec(p.mm_headroom_pct, 1).text}%)`)));
+}
+// VaR / ES / stress of a book (RiskSnapshot), or why there is none yet
+function riskText(r) {
+  if (!r) return NA;
+  if (r.empty) return "no open leg";
+  if (r.var == null) return `${NA} (needs ${r.needed} h)`;
+  return `VaR ${fmtDec(r.var).text} · ES ${fmtDec(r.es).text} · stress ${fmtDec(r.stress).text} USD (${r.scenarios} h)`;
+}
+function riskLine(r) {
+  const conf = r ? fmtDec(r.confidence, 0, false, 2).text : "99";
+  const line = add(el("div", "line"), kv(`1-day ${conf}% risk`, riskText(r)));
+  line.id = "risk";
+  return line;
+}
+// the leg nearest its liquidation price: "venue 12.34%" coloured by the session's threshold
+function nearestLiq(p) {
+  let best = null;
+  for (const [venue, leg] of Object.entries(p.legs || {})) {
+    if (leg.liquidation_distance_pct == null) continue;
+    if (!best || parseFloat(leg.liquidation_distance_pct) < parseFloat(best[1].liquidation_distance_pct)) best = [venue, leg];
+  }
+  if (!best) return el("span", "dim", "none");
+  const cls = best[1].liquidation_level === "danger" ? "num bad" : best[1].liquidation_level === "warn" ? "num warn" : "num";
+  return el("span", cls, `${best[0]} ${fmtDec(best[1].liquidation_distance_pct).text}%`);
+}
+function drawAccounts(accounts, positions) {
+  const rows = (accounts || []).map((a) => [a.venue, usd(a.equity), a.margin_ratio == null ? NA : el("span", "num", fmtDec(a.margin_ratio, 2, false, 2).text),
+    `${fmtDec(a.mm_headroom_usd).text} (${fmtDec(a.mm_headroom_pct, 1).text}%)`, usd(a.available),
+    usd(a.transfers_in), usd(a.transfers_out)]);
+  const imbalance = positions.filter((p) => p.lifecycle === "open" && p.collateral_imbalance_usd != null)
+    .map((p) => add(el("div", "line"), kv(p.position_id, `${fmtDec(p.collateral_imbalance_usd, 2, true).text} USD imbalance`),
+      p.rebalance_flag ? el("span", "tag warn", "REBALANCE") : el("span")));
+  fill(pane("p-accounts"),
+    table(["Venue", "Equity ", "Margin ratio% ", "MM headroom ", "Available ", "Moved in ", "Moved out "], rows,
+      "no venue accounts in this log"), ...imbalance);
 }
 function closeCell(pid) {
   const span = el("span", "actions");
@@ -267,10 +305,10 @@ function drawOpen(positions) {
     usd(p.filled_exposure_usd), aprPct(p.entry_spread_apr), aprPct(p.current_spread_apr),
     pct(p.profit_erosion_pct), pnl(p.funding_accrued), usd(p.fees), pnl(p.unrealized_pnl), pnl(p.net_pnl),
     dur(p.age_s), p.hold_code ? `${p.hold_code}${p.hold_left_s != null ? " " + dur(p.hold_left_s) : ""}` : "",
-    closeCell(p.position_id),
+    nearestLiq(p), closeCell(p.position_id),
   ] }));
   const hdr = ["ID", "Sym", "State", "Long/Short", "Exposure ", "Entry APR% ", "Now APR% ", "Erosion% ",
-    "Funding ", "Fees ", "uPnL ", "Net USD ", "Age ", "Hold", ""];
+    "Funding ", "Fees ", "uPnL ", "Net USD ", "Age ", "Hold", "Liq dist ", ""];
   fill(pane("p-open"), table(hdr, rows, "no open positions"));
 }
 function drawClosed(positions) {
@@ -294,7 +332,7 @@ function drawFunding(f) {
     add(el("div", "line"), kv("entry ≥", `${f.min_profit_rate == null ? NA : fmtDec(f.min_profit_rate, 2, false, 2).text}% net APR`),
       kv("accrued", pnl(f.total_actual)), kv("expected", pnl(f.total_expected))),
     table(["Sym", "Long/Short", "Spread% ", "Net% ", "vs min ", ""], best, "no rates yet"),
-    table(["Venue", "Sym", "Rate bp ", "Int ", "APR% ", "Next in "], rates, "no rates yet"));
+    table(["Venue", "Sym", "Last bp ", "Int ", "APR% ", "Next in "], rates, "no rates yet"));
 }
 function drawTimeline(events) {
   const rows = (events || []).slice().reverse().map((e) => [
@@ -330,6 +368,7 @@ function draw(body) {
   drawOpen(snap.positions || []);
   drawClosed(snap.positions || []);
   drawFunding(snap.funding || {});
+  drawAccounts(snap.accounts, snap.positions || []);
   drawTimeline(snap.recent_events);
   drawHealth(snap.session, body.seq, snap.generated_at);
 }
