@@ -42,9 +42,10 @@ from logging_pipeline.events import (
 
 DATA_NOTE = (
     "Real funding history (Binance, Bybit, Hyperliquid) and real Binance perpetual prices. Non-Binance marks are "
-    "modelled: Binance price × (1 + venue premium − Binance premium), premium ≈ 8h-equivalent funding rate − "
-    "0.01% interest, plus seeded noise; index = Binance price. Cross-venue price divergence is therefore modelled, "
-    "not observed. USDT = USDC = 1 USD."
+    "modelled: Binance price × (1 + venue premium − Binance premium), the premium inverted from the funding "
+    "formula F = P + clamp(I − P, ±0.05%) (exact when the clamp saturates, else the point of its band nearest "
+    "zero), plus seeded noise; index = Binance price (Hyperliquid's funding is valued at it, as at its oracle). "
+    "Cross-venue price divergence is therefore modelled, not observed. USDT = USDC = 1 USD."
 )
 
 
