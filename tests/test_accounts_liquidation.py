@@ -466,3 +466,27 @@ def test_the_screen_shows_the_published_price_and_its_distance(wick: dict) -> No
                 published[(e["position_id"], side)] = e.get(f"{side}_liquidation_price")
         reducer.feed_line(orjson.dumps(e))
     assert checked > 20
+
+
+def test_an_entry_that_would_start_inside_the_guard_is_skipped(tmp_path: Path) -> None:
+    """Collateral so thin that a fresh 5x leg starts ~28 % from its liquidation price, guard at 40 %: the guard
+    would close it at its first check, so the strategy does not open it (``LIQUIDATION_RISK`` skips); with the
+    guard at 20 % it opens, and skips only an entry that would start under 20 % (collateral spent on fees)."""
+    import re
+
+    def starts(events: list[dict]) -> list[D]:
+        return [
+            D(re.search(r"would start ([\d.]+)%", e["message"]).group(1))  # type: ignore[union-attr]
+            for e in _of(events, "opportunity.skipped")
+            if e["reason"] == "LIQUIDATION_RISK"
+        ]
+
+    data = tmp_path / "data"
+    shutil.copytree(default_data_dir(), data)
+    tight = _run(tmp_path, "tight", _wick_config(data, tmp_path, D(40)))
+    skipped = [e for e in _of(tight, "opportunity.skipped") if e["reason"] == "LIQUIDATION_RISK"]
+    assert skipped and "from its liquidation price" in skipped[0]["message"]
+    assert not _of(tight, "position.opened") and all(d < 40 for d in starts(tight))
+    loose = _run(tmp_path, "loose", _wick_config(data, tmp_path, D(20)))
+    assert _of(loose, "position.opened")
+    assert all(d < 20 for d in starts(loose))

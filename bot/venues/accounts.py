@@ -31,6 +31,7 @@ Figures (USD; USDT = USDC = 1 USD), as ``logging_pipeline.events.AccountUpdated`
 
 from __future__ import annotations
 
+import copy
 import csv
 from dataclasses import dataclass
 from decimal import Decimal
@@ -386,6 +387,16 @@ class VenueAccount:
                 break
             tier = at_lp
         return lp
+
+    def projected_liquidation_price(
+        self, symbol: str, signed_qty: Decimal, price: Decimal, fee: Decimal = _ZERO
+    ) -> Decimal | None:
+        """The liquidation price ``symbol``'s holding would have after a fill of ``signed_qty`` at ``price``
+        (with ``fee``), the account otherwise as it is — what an entry would start at. Nothing is booked."""
+        trial = copy.deepcopy(self)
+        trial.book_fill(symbol, signed_qty, price, fee)
+        trial.set_mark(symbol, price)
+        return trial.liquidation_price(symbol)
 
     def collateral_for(self, symbol: str, target_price: Decimal) -> Decimal:
         """USD of collateral to add so the holding's liquidation price moves to ``target_price``.

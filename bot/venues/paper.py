@@ -217,6 +217,13 @@ class PaperVenue:
         """The account's current figures (USD), as ``account.updated`` carries them."""
         return self.account.figures()
 
+    def projected_liquidation_price(self, symbol: str, side: OrderSide, qty: Decimal) -> Decimal | None:
+        """Where this venue would liquidate ``symbol``'s holding after a market ``side`` fill of ``qty`` at the
+        current mark (the account otherwise as it is; nothing is booked): the liquidation price an entry would
+        start at (USD; ``None`` when no price could)."""
+        signed = qty * side_sign(side)
+        return self.account.projected_liquidation_price(symbol, signed, self.mark_price(symbol))
+
     def liquidation_price(self, symbol: str) -> Decimal | None:
         """Where this venue would liquidate the open holding in ``symbol`` (USD, rounded half-even to the tick),
         ``None`` when flat or when no price can (``bot.venues.accounts.liquidation_price``)."""

@@ -16,7 +16,8 @@ One ``on_cycle`` (stage banners as in the original bot; ``lifecycle`` set on eac
 At the end of the data (``on_stop``) the positions still open are closed (``SESSION_END``) and, when that
 closed any, ``6. ✅ Cycle Complete`` is the run's last banner.
 
-A limit that stops an entry emits ``risk.limit_hit`` and ``opportunity.skipped`` with the reason code.
+A limit that stops an entry emits ``risk.limit_hit`` and ``opportunity.skipped`` with the reason code; an entry
+whose leg would start inside the liquidation guard's threshold is skipped with ``LIQUIDATION_RISK``.
 
 Operator commands (``control.commands``) run through ``execute`` at the runner's safe points: between cycles,
 never inside ``on_cycle`` (so never between the two legs of an entry or an exit). ``pause_entries`` keeps the
@@ -41,6 +42,7 @@ from bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from bot.strategies.funding_arbitrage.models import Opportunity
 from bot.strategies.funding_arbitrage.position_manager import PositionManager
 from bot.strategies.funding_arbitrage.scanner import Scanner
+from bot.venues.accounts import distance_pct
 from bot.venues.base import FundingCredit, Venue
 from control.commands import (
     ClosePosition,
@@ -80,6 +82,7 @@ class FundingArbitrageStrategy(Strategy):
         self._positions = PositionManager(
             config, venues, self._executor, get_logger("bot.position_manager"), risk
         )
+        self._risk = risk
         self._attempts = 0
         self._opened = 0
         # the resting banner last shown ("scanning" / "monitoring"), None once any other banner was shown since
@@ -216,6 +219,28 @@ class FundingArbitrageStrategy(Strategy):
         if isinstance(command, SetLimit):
             return self._set_limit(command)
         return Outcome.rejected("FAILED", f"{type(command).__name__} is not a command this strategy knows")
+
+    def _starts_near_liquidation(self, opp: Opportunity, qty: Decimal) -> str | None:
+        """Why an entry of ``qty`` would start too near its liquidation price, or ``None``: with the guard on
+        (``risk.min_liquidation_distance_pct`` > 0), a leg whose projected liquidation price (its venue's account
+        after the fill at the current mark) is already within the threshold would be closed (or rebalanced) by
+        the guard at its first check — two fills and their fees for nothing. Skipped as ``LIQUIDATION_RISK``."""
+        threshold = self._risk.min_liquidation_distance_pct if self._risk is not None else Decimal(0)
+        if threshold <= 0:
+            return None
+        for name, side in ((opp.long_venue, "buy"), (opp.short_venue, "sell")):
+            venue = self._venues[name]
+            project = getattr(venue, "projected_liquidation_price", None)
+            if project is None:
+                continue
+            mark = venue.mark_price(opp.symbol)
+            d = distance_pct(mark, project(opp.symbol, side, qty))
+            if d is not None and d < threshold:
+                return (
+                    f"the {name} leg would start {d:.2f}% from its liquidation price "
+                    f"(the guard acts below {threshold}%)"
+                )
+        return None
 
     async def _operator_close(self, position_id: str, now: datetime) -> Outcome:
         position = self._positions.open.get(position_id)
@@ -370,6 +395,9 @@ class FundingArbitrageStrategy(Strategy):
             leverage=leverage,
             qty=qty,
         )
+        if (why := self._starts_near_liquidation(opp, qty)) is not None:
+            self._skip(opp, "LIQUIDATION_RISK", why)
+            return False
         self._attempts += 1
         position_id = f"P{self._attempts:04d}-{sym}"
         position = await self._executor.open_position(position_id, opp, qty, leverage, notional, now)
