@@ -160,9 +160,13 @@ async def info(request: Request) -> Response:
     "token_required": bool, "commands": bool, "fleet": bool}`` — ``commands`` is true when ``POST /api/commands``
     can act; ``fleet``: ``arbtail serve --db`` over every session (``?session=`` then picks one). In replay mode
     also ``"history": {"first", "last", "clock"}`` (ISO 8601: the served session's span on the clock ``?at=``
-    uses; ``null`` in fleet mode)."""
-    parse_query(request, {})
+    uses; in fleet mode that of the session ``?session=ID`` names, ``null`` without one)."""
     st = _state(request)
+    chosen = None
+    if st.replay is not None and request.query_params.get("session") is not None:
+        _, _, chosen = await _target(request, {})  # 400 / 404 as for the other endpoints
+    else:
+        parse_query(request, {})
     body = {
         "mode": st.mode,
         "session_id": st.snapshots.current().session_id,
@@ -172,6 +176,8 @@ async def info(request: Request) -> Response:
     }
     if st.replay is not None:  # arbtail serve: the session's span (the page's time slider) and fleet mode
         body.update(st.replay.info())
+        if chosen is not None:
+            body.update(session_id=chosen.snapshots.current().session_id, history=chosen.history())
     return _json(orjson.dumps(body))
 
 

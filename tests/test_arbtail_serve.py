@@ -257,6 +257,8 @@ def test_fleet_lists_every_session_and_serves_each(pg_dsn: str, real_log: Path, 
         provider.max_followed = 1
         async with api(provider) as client:
             out["info"] = (await client.get("/api/info")).json()
+            out["info_one"] = (await client.get("/api/info", params={"session": real_id[:12]})).json()
+            out["info_unknown"] = await client.get("/api/info", params={"session": "00000000-dead-beef"})
             out["sessions"] = (await client.get("/api/sessions")).json()
             out["no_session"] = await client.get("/api/snapshot")
             out["unknown"] = await client.get("/api/snapshot", params={"session": "00000000-dead-beef"})
@@ -273,6 +275,15 @@ def test_fleet_lists_every_session_and_serves_each(pg_dsn: str, real_log: Path, 
 
     out = asyncio.run(run())
     assert out["info"]["fleet"] is True and out["info"]["history"] is None
+    # one session of the fleet: its own span, for the page's time slider
+    one = out["info_one"]
+    assert one["fleet"] is True and one["session_id"] == real_id
+    assert (
+        one["history"]["first"]
+        and one["history"]["last"]
+        and one["history"]["first"] < one["history"]["last"]
+    )
+    assert out["info_unknown"].status_code == 404
     rows = {r["session_id"]: r for r in out["sessions"]["sessions"]}
     assert set(rows) == {real_id, small_id}
     res = CliRunner().invoke(arbtail_app, ["--db", pg_dsn, "sessions"])

@@ -340,7 +340,8 @@ async def test_browser_replay_hooks_time_slider_fleet_and_session_param(tmp_path
         assert "n/a" in await page.locator("#fleet").inner_text()  # a key one session lacks
         assert any("/api/snapshot?session=aaaa1111-x" in u for u in seen)
         assert any("/api/stream?session=aaaa1111-x" in u for u in seen)
-        assert not [u for u in seen if ("/api/info" in u or "/api/sessions" in u) and "?" in u]
+        assert any("/api/info?session=aaaa1111-x" in u for u in seen)  # that session's span for the slider
+        assert not [u for u in seen if "/api/sessions" in u and "?" in u]
         await page.locator("#replay").wait_for(state="visible")
         await page.locator("#slider").fill("3600")
         await page.locator("#slider-time", has_text="2026-03-10T01:00:00Z").wait_for(timeout=2_000)

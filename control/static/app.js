@@ -5,7 +5,7 @@
 const NA = "n/a";
 const TOKEN_KEY = "arbdash_token";
 const THROTTLE_MS = 500;
-const PER_SESSION = new Set(["/api/snapshot", "/api/stream", "/api/events"]); // what ?session= selects
+const PER_SESSION = new Set(["/api/info", "/api/snapshot", "/api/stream", "/api/events"]); // what ?session= selects
 const $ = (id) => document.getElementById(id);
 const params = new URLSearchParams(location.search);
 const sessionParam = params.get("session");
