@@ -46,6 +46,18 @@ class FakeClock:
         return self.t
 
 
+def _emitter(tee: ReducerTee, reducer: Reducer, clock: FakeClock, pipeline: Pipeline) -> CheckpointEmitter:
+    """A checkpoint emitter every 10 s of ``clock``, writing through the unified logger, settling on ``pipeline``."""
+    return CheckpointEmitter(
+        tee,
+        reducer,
+        interval_s=10,
+        clock=clock,
+        emit=emit_checkpoint_event,
+        upstream_pending=dispatcher_pending(pipeline),
+    )
+
+
 def _forbid_flush(tee: ReducerTee) -> list[float]:
     """Make the pipeline's ``flush_upstream`` hook (a dispatch on the calling thread) record its calls."""
     calls: list[float] = []
@@ -60,14 +72,7 @@ async def test_checkpoints_wait_for_the_dispatcher_thread_and_their_echo_is_just
     loop_thread = threading.get_ident()
     async with Pipeline(session_id=sid, sinks=[tee, recorder]) as pipeline:
         flushes = _forbid_flush(tee)
-        emitter = CheckpointEmitter(
-            tee,
-            reducer,
-            interval_s=10,
-            clock=clock,
-            emit=emit_checkpoint_event,
-            upstream_pending=dispatcher_pending(pipeline),
-        )
+        emitter = _emitter(tee, reducer, clock, pipeline)
         for k in range(3):
             for i in range(200):
                 log.info(f"round {k} line {i}")
@@ -195,14 +200,7 @@ async def test_no_checkpoint_follows_session_stopped() -> None:
     tee, recorder = ReducerTee(), ThreadRecordingSink()
     reducer, clock = Reducer(), FakeClock()
     async with Pipeline(session_id=sid, sinks=[tee, recorder]) as pipeline:
-        emitter = CheckpointEmitter(
-            tee,
-            reducer,
-            interval_s=10,
-            clock=clock,
-            emit=emit_checkpoint_event,
-            upstream_pending=dispatcher_pending(pipeline),
-        )
+        emitter = _emitter(tee, reducer, clock, pipeline)
         for i in range(50):
             log.info(f"line {i}")
         log.emit(SessionStopped(reason="completed", health="stopped"), message="Session completed")
@@ -223,14 +221,7 @@ async def test_the_final_checkpoint_is_written_whatever_the_interval() -> None:
     tee, recorder = ReducerTee(), ThreadRecordingSink()
     reducer, clock = Reducer(), FakeClock()
     async with Pipeline(session_id=sid, sinks=[tee, recorder]) as pipeline:
-        emitter = CheckpointEmitter(
-            tee,
-            reducer,
-            interval_s=10,
-            clock=clock,
-            emit=emit_checkpoint_event,
-            upstream_pending=dispatcher_pending(pipeline),
-        )
+        emitter = _emitter(tee, reducer, clock, pipeline)
         for i in range(30):
             log.info(f"line {i}")
         assert not await emitter.maybe_emit(), "not due: the interval has not passed"

@@ -6,7 +6,6 @@ stops."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import os
 import subprocess
 import sys
@@ -20,8 +19,7 @@ from typing import Any
 import httpx
 import orjson
 import pytest
-from pydantic import SecretStr
-from test_control_run import _run
+from test_control_run import _run, with_token
 
 import bot.strategies.funding_arbitrage.strategy as strategy_module
 from bot.clock import SimClock
@@ -234,14 +232,7 @@ def _tokened(monkeypatch: pytest.MonkeyPatch) -> None:
     import test_control_run
 
     real = test_control_run._opts
-
-    def opts(tmp_path: Path) -> Any:
-        o = real(tmp_path)
-        server = o.config.dashboard.server.model_copy(update={"token": SecretStr(TOKEN)})
-        dash = o.config.dashboard.model_copy(update={"server": server})
-        return dataclasses.replace(o, config=o.config.model_copy(update={"dashboard": dash}))
-
-    monkeypatch.setattr(test_control_run, "_opts", opts)
+    monkeypatch.setattr(test_control_run, "_opts", lambda tmp_path: with_token(real(tmp_path), TOKEN))
 
 
 class _Gate:

@@ -6,6 +6,7 @@ bounded and the bot finishes — and the server stops on every exit path; then o
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import socket
 import subprocess
 import sys
@@ -49,12 +50,26 @@ def _opts(tmp_path: Path) -> runbot_run.RunOptions:
 Bot = Callable[[Any, Callable[..., Awaitable[Any]], tuple[Any, ...], dict[str, Any]], Awaitable[Any]]
 
 
+def with_token(opts: runbot_run.RunOptions, token: str) -> runbot_run.RunOptions:
+    """``opts`` with ``dashboard.server.token`` set (commands are refused without one)."""
+    from pydantic import SecretStr
+
+    server = opts.config.dashboard.server.model_copy(update={"token": SecretStr(token)})
+    dash = opts.config.dashboard.model_copy(update={"server": server})
+    return dataclasses.replace(opts, config=opts.config.model_copy(update={"dashboard": dash}))
+
+
 def _run(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, bot: Bot, after: list[asyncio.Task[Any]] | None = None
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    bot: Bot,
+    after: list[asyncio.Task[Any]] | None = None,
+    *,
+    opts: runbot_run.RunOptions | None = None,
 ) -> tuple[int, Any, Path]:
-    """One in-process session whose bot is ``bot(server, real_run_bot, args, kwargs)``; ``after``: tasks the
-    bot started that end once the server has stopped (awaited after the session). Returns the exit code, the
-    control server and the JSONL."""
+    """One in-process session (``opts``, default ``_opts(tmp_path)``) whose bot is ``bot(server, real_run_bot,
+    args, kwargs)``; ``after``: tasks the bot started that end once the server has stopped (awaited after the
+    session). Returns the exit code, the control server and the JSONL."""
     seen: dict[str, Any] = {}
     real_start, real_bot = runbot_run._start_control, runbot_run.run_bot
 
@@ -66,7 +81,7 @@ def _run(
         return await bot(seen["server"], real_bot, args, kwargs)
 
     async def main() -> int:
-        code = await runbot_run.run_session(_opts(tmp_path))
+        code = await runbot_run.run_session(opts if opts is not None else _opts(tmp_path))
         for task in after or ():
             await asyncio.wait_for(task, 60)
         return code

@@ -7,6 +7,7 @@ panel (its confirmation step and the request it sends)."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import re
 import subprocess
 import sys
@@ -21,6 +22,7 @@ import orjson
 import pytest
 from support_browser import browser_page
 from test_control_api import TOKEN, log, served
+from test_control_run import _run, with_token
 
 import tools.runbot_cli as runbot_cli
 import tools.runbot_run as runbot_run
@@ -401,14 +403,8 @@ def test_browser_draws_a_real_paper_run_as_the_reducer_folds_it(
 ) -> None:
     opts = _paper_opts(tmp_path)
     seen: dict[str, Any] = {}
-    real_start, real_bot = runbot_run._start_control, runbot_run.run_bot
 
-    async def start(*args: Any, **kwargs: Any) -> Any:
-        seen["server"] = await real_start(*args, **kwargs)
-        return seen["server"]
-
-    async def run_bot(*args: Any, **kwargs: Any) -> Any:
-        server = seen["server"]
+    async def bot(server: Any, real_bot: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         async with browser_page() as page:
             await page.goto(server.url + "/")
             await page.locator("#conn", has_text="connected").wait_for(timeout=15_000)
@@ -450,9 +446,7 @@ def test_browser_draws_a_real_paper_run_as_the_reducer_folds_it(
             await page.screenshot(path=str(tmp_path / "web-dashboard.png"), full_page=True)
         return result
 
-    monkeypatch.setattr(runbot_run, "_start_control", start)
-    monkeypatch.setattr(runbot_run, "run_bot", run_bot)
-    assert asyncio.run(runbot_run.run_session(opts)) == 0
+    assert _run(tmp_path, monkeypatch, bot, opts=opts)[0] == 0
     end, body = seen["end"], seen["body"]
     assert end["net"] == fmt_usd(Decimal(body["snapshot"]["portfolio"]["net_pnl"]), signed=True)
     assert not seen["problems"], seen["problems"]
@@ -477,26 +471,14 @@ def test_commands_from_the_page_reach_the_bot_and_its_timeline(
     """A paper run with a token, the page logged in: Pause entries → the bot pauses (the session pane says so and
     the command's events show in the page's timeline); close on an open position, confirmed → it closes with
     OPERATOR_CLOSE. Nothing faked: the real desk, the real strategy, the real record."""
-    from pydantic import SecretStr
-
-    opts = _paper_opts(tmp_path)
-    server_cfg = opts.config.dashboard.server.model_copy(update={"token": SecretStr(TOKEN)})
-    config = opts.config.model_copy(
-        update={
-            "dashboard": opts.config.dashboard.model_copy(update={"server": server_cfg}),
-            "market": opts.config.market.model_copy(update={"end": datetime(2026, 3, 5, 20, tzinfo=UTC)}),
-        }
+    opts = with_token(_paper_opts(tmp_path), TOKEN)
+    market = opts.config.market.model_copy(update={"end": datetime(2026, 3, 5, 20, tzinfo=UTC)})
+    opts = dataclasses.replace(
+        opts, config=opts.config.model_copy(update={"market": market}), speed=Decimal(10800)
     )
-    opts = runbot_run.RunOptions(**{**opts.__dict__, "config": config, "speed": Decimal(10800)})
     seen: dict[str, Any] = {}
-    real_start, real_bot = runbot_run._start_control, runbot_run.run_bot
 
-    async def start(*args: Any, **kwargs: Any) -> Any:
-        seen["server"] = await real_start(*args, **kwargs)
-        return seen["server"]
-
-    async def run_bot(*args: Any, **kwargs: Any) -> Any:
-        server = seen["server"]
+    async def bot(server: Any, real_bot: Any, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
         trading = asyncio.create_task(real_bot(*args, **kwargs))
         async with browser_page() as page:
             await page.goto(server.url + "/")
@@ -522,10 +504,8 @@ def test_commands_from_the_page_reach_the_bot_and_its_timeline(
             seen["problems"] = [p for p in page.problems if "401" not in p]  # the read before the login
         return await trading
 
-    monkeypatch.setattr(runbot_run, "_start_control", start)
-    monkeypatch.setattr(runbot_run, "run_bot", run_bot)
-    assert asyncio.run(runbot_run.run_session(opts)) == 0
-    (jsonl,) = tmp_path.glob("*.jsonl")
+    code, _server, jsonl = _run(tmp_path, monkeypatch, bot, opts=opts)
+    assert code == 0
     record = [orjson.loads(x) for x in jsonl.read_bytes().splitlines()]
     received = [e for e in record if e["event"] == "command.received"]
     assert [e["command"] for e in received] == ["close_position", "pause_entries", "resume_entries"]
