@@ -276,6 +276,18 @@ class _Gate:
         self.open.set()
 
 
+async def _caught_up_snapshot(client: httpx.AsyncClient) -> httpx.Response:
+    """``/api/snapshot`` once the reducer has folded every event written so far (the dashboard folds every
+    0.25 s, so a snapshot taken right after the last command may not include it yet)."""
+    for _ in range(200):
+        snap = await client.get("/api/snapshot")
+        last = (await client.get("/api/events", params={"after_seq": 0, "limit": 1})).json()["last_seq"]
+        if snap.json()["seq"] >= last:
+            return snap
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"the snapshot stayed behind seq {last}")
+
+
 def test_commands_end_to_end_in_a_paper_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     _tokened(monkeypatch)
     gate = _Gate(monkeypatch)
@@ -321,7 +333,7 @@ def test_commands_end_to_end_in_a_paper_run(tmp_path: Path, monkeypatch: pytest.
             assert (await held_then("flatten", {"id": "flat-1", "command": "flatten_all"})).status_code == 200
             result = await trading
             await send("late", {"id": "late-1", "command": "resume_entries"})
-            answers["snapshot"] = await client.get("/api/snapshot")
+            answers["snapshot"] = await _caught_up_snapshot(client)
             return result
 
     code, _server, jsonl = _run(tmp_path, monkeypatch, bot)
@@ -397,6 +409,7 @@ def test_commands_end_to_end_in_a_paper_run(tmp_path: Path, monkeypatch: pytest.
             for e in record
         )
     assert not [s for s in opened if s > flat]
+    assert answers["snapshot"].json()["seq"] >= flat
     assert snap["session"]["entries_paused"] is True
 
 
