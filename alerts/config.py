@@ -27,7 +27,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, field_validator, model_validator
 
-from alerts.figures import FIGURES
+from arbdash.alerts.figures import FIGURES
 
 Severity = Literal["info", "warning", "critical"]
 _NAME = r"^[A-Za-z0-9_.-]{1,40}$"

@@ -22,9 +22,9 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from alerts.config import AlertRule
-from alerts.figures import FIGURES
-from dashboard.models import DashboardSnapshot
+from arbdash.alerts.config import AlertRule
+from arbdash.alerts.figures import FIGURES
+from arbdash.dashboard.models import DashboardSnapshot
 
 
 @dataclass(frozen=True)

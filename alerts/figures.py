@@ -28,7 +28,7 @@ from decimal import Decimal
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:  # only attributes are read: the config check imports this module without the dashboard
-    from dashboard.models import DashboardSnapshot
+    from arbdash.dashboard.models import DashboardSnapshot
 
 Reading = tuple[str, Decimal]
 _OPEN = ("opening", "open", "closing")

@@ -19,10 +19,10 @@ from typing import Any
 
 import msgspec
 
-from alerts.config import AlertsConfig
-from alerts.engine import AlertEngine, Transition
-from alerts.figures import FIGURES
-from logging_pipeline.events import AlertFired, AlertResolved, Event
+from arbdash.alerts.config import AlertsConfig
+from arbdash.alerts.engine import AlertEngine, Transition
+from arbdash.alerts.figures import FIGURES
+from arbdash.logging_pipeline.events import AlertFired, AlertResolved, Event
 
 #: ``emit(event, message, level)``: how transitions are logged (runbot: the unified logger).
 Emit = Callable[[Event, str, str], None]

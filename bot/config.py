@@ -29,8 +29,8 @@ from pydantic import (
     model_validator,
 )
 
-from alerts.config import AlertsConfig
-from control.address import DEFAULT_HOST, is_loopback
+from arbdash.alerts.config import AlertsConfig
+from arbdash.control.address import DEFAULT_HOST, is_loopback
 
 STRATEGY_NAME = "funding_arbitrage"
 
@@ -365,7 +365,7 @@ class BotConfig(_Model):
 
     def _check_tiers(self) -> None:
         """Every scanned venue × symbol has tier data and the venue's leverage ≤ tier 1's max leverage."""
-        from bot.venues.accounts import load_tiers  # noqa: PLC0415 - the venues package imports this module
+        from arbdash.bot.venues.accounts import load_tiers  # noqa: PLC0415 - the venues package imports this module
 
         path = self.risk.tiers_file
         try:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable
 from decimal import Decimal
 
-from helpers.unified_logger import UnifiedLogger
+from arbdash.helpers.unified_logger import UnifiedLogger
 
 __all__ = ["METRIC_INTERVAL_S", "MetricGate", "elapsed_ms"]
 

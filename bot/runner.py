@@ -22,16 +22,16 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from bot.clock import SimClock
-from bot.config import BotConfig
-from bot.strategies.base import Strategy, StrategySummary
-from bot.strategies.funding_arbitrage.strategy import FundingArbitrageStrategy
-from bot.venues.market_data import MarketData, load_market_data
-from bot.venues.paper import REFERENCE_VENUE, MarketStep, PaperMarket
-from control.commands import CommandDesk
-from helpers.formulas import rate_to_apr
-from helpers.unified_logger import UnifiedLogger, get_logger
-from logging_pipeline.events import (
+from arbdash.bot.clock import SimClock
+from arbdash.bot.config import BotConfig
+from arbdash.bot.strategies.base import Strategy, StrategySummary
+from arbdash.bot.strategies.funding_arbitrage.strategy import FundingArbitrageStrategy
+from arbdash.bot.venues.market_data import MarketData, load_market_data
+from arbdash.bot.venues.paper import REFERENCE_VENUE, MarketStep, PaperMarket
+from arbdash.control.commands import CommandDesk
+from arbdash.helpers.formulas import rate_to_apr
+from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
+from arbdash.logging_pipeline.events import (
     AccountUpdated,
     FundingRate,
     Heartbeat,

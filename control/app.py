@@ -53,12 +53,12 @@ from starlette.responses import Response, StreamingResponse
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from control.address import is_loopback
-from control.commands import CommandError, http_status, parse_command
-from control.hub import StreamClient, StreamHub
-from control.metrics import exposition
-from control.snapshots import SnapshotSource
-from control.web import SESSION_COOKIE, SessionStore, cookie_value, is_open_path, web_routes
+from arbdash.control.address import is_loopback
+from arbdash.control.commands import CommandError, http_status, parse_command
+from arbdash.control.hub import StreamClient, StreamHub
+from arbdash.control.metrics import exposition
+from arbdash.control.snapshots import SnapshotSource
+from arbdash.control.web import SESSION_COOKIE, SessionStore, cookie_value, is_open_path, web_routes
 
 DEFAULT_LIMIT = 100
 MAX_LIMIT = 1000
@@ -214,7 +214,7 @@ async def snapshot(request: Request) -> Response:
     in fleet mode)."""
     _, texts, src = await _target(request, {}, at_ok=True)
     if "at" in texts:
-        from control.replay import parse_at
+        from arbdash.control.replay import parse_at
 
         return _json(await src.snapshot_at(parse_at(texts["at"])))
     src.hub.ring.pump()

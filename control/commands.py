@@ -40,7 +40,7 @@ from typing import Annotated, Literal, Protocol
 
 import msgspec
 
-from logging_pipeline.events import CommandExecuted, CommandReceived, CommandRejected, Event
+from arbdash.logging_pipeline.events import CommandExecuted, CommandReceived, CommandRejected, Event
 
 #: A command id: what the client uses to make a retry safe.
 CommandId = Annotated[str, msgspec.Meta(pattern=r"^[A-Za-z0-9._:-]{1,64}$")]

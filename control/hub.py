@@ -44,8 +44,8 @@ from pathlib import Path
 
 import orjson
 
-from control.ring import Item, RingSink, read_jsonl_after
-from control.snapshots import Snapshot
+from arbdash.control.ring import Item, RingSink, read_jsonl_after
+from arbdash.control.snapshots import Snapshot
 
 #: Events a client may have waiting; beyond, its queue is dropped and it is resynced with a snapshot.
 MAX_QUEUED = 4096

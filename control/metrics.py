@@ -44,9 +44,9 @@ from decimal import Decimal
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 
-from control.hub import StreamHub
-from control.ring import RingSink
-from control.snapshots import SnapshotSource
+from arbdash.control.hub import StreamHub
+from arbdash.control.ring import RingSink
+from arbdash.control.snapshots import SnapshotSource
 
 HEALTH_STATES = ("starting", "running", "idle", "degraded", "error", "stopping", "stopped")
 SINK_STATES = ("ok", "degraded", "failed")

@@ -41,13 +41,13 @@ from typing import Any
 
 import orjson
 
-from control.app import ApiError
-from control.hub import StreamHub
-from control.ring import RING_CAPACITY, Item, RingSink, line_seq, read_jsonl_after
-from control.snapshots import Snapshot, SnapshotSource, folded_seq, snapshot_body
-from dashboard.reducer import Reducer
-from dashboard.sources.protocol import ReplaySource, SourceError
-from dashboard.timeaxis import Clock
+from arbdash.control.app import ApiError
+from arbdash.control.hub import StreamHub
+from arbdash.control.ring import RING_CAPACITY, Item, RingSink, line_seq, read_jsonl_after
+from arbdash.control.snapshots import Snapshot, SnapshotSource, folded_seq, snapshot_body
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.sources.protocol import ReplaySource, SourceError
+from arbdash.dashboard.timeaxis import Clock
 
 #: ``?at=`` answers kept per session (least recently used dropped first).
 AT_CACHE = 16
@@ -272,7 +272,7 @@ class ReplaySession:
         if self.clock == "market":
             last = state.market_now
         else:
-            from dashboard.timeaxis import event_time
+            from arbdash.dashboard.timeaxis import event_time
 
             last = event_time({"ts": state.last_ts}, "wall") if state.last_ts else None
         return {

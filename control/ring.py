@@ -34,7 +34,7 @@ from typing import Any
 
 import orjson
 
-from logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.sinks.base import Sink
 
 #: Events kept in memory (~0.4 kB each: ~3.5 MB). At 2,000 events/s that is ~4 s of history; at ``--speed 0``
 #: (~20k events/s) half a second, more than the JSONL writer's flush interval (0.2 s).

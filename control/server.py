@@ -29,13 +29,13 @@ from typing import Any
 
 import uvicorn
 
-from control.address import url_host
-from control.app import ControlState, create_app
-from control.hub import MAX_CLIENTS, MAX_QUEUED, StreamHub
-from control.metrics import ArbdashCollector, RuntimeProbe, make_registry
-from control.ring import RING_CAPACITY, RingSink
-from control.snapshots import SnapshotSource
-from dashboard.reducer import Reducer
+from arbdash.control.address import url_host
+from arbdash.control.app import ControlState, create_app
+from arbdash.control.hub import MAX_CLIENTS, MAX_QUEUED, StreamHub
+from arbdash.control.metrics import ArbdashCollector, RuntimeProbe, make_registry
+from arbdash.control.ring import RING_CAPACITY, RingSink
+from arbdash.control.snapshots import SnapshotSource
+from arbdash.dashboard.reducer import Reducer
 
 #: At most this many connections at once (uvicorn answers 503 beyond); stream clients are capped lower
 #: (``control.hub.MAX_CLIENTS``) so plain requests still get through.

@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import msgspec
 import orjson
 
-from dashboard.models import DashboardSnapshot
-from dashboard.reducer import Reducer
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.reducer import Reducer
 
 _encode = msgspec.json.encode
 

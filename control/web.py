@@ -137,7 +137,7 @@ class _LoginLimiter:
 
 
 def _asset(name: str) -> bytes:
-    return resources.files("control").joinpath("static", name).read_bytes()
+    return resources.files("arbdash.control").joinpath("static", name).read_bytes()
 
 
 def _page_response(body: bytes, media_type: str) -> Response:

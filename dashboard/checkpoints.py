@@ -41,8 +41,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
-from dashboard.reducer import Reducer
-from dashboard.state import state_to_dict
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.state import state_to_dict
 
 #: Defaults: a checkpoint at most every 10 s of wall time, and after every 20,000 events in between.
 INTERVAL_S = 10.0

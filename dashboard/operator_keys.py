@@ -22,7 +22,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable
 
-from dashboard.models import DashboardSnapshot
+from arbdash.dashboard.models import DashboardSnapshot
 
 #: ``send(request) → outcome message``: carries a request to the bot (``runbot``'s command desk).
 SendCommand = Callable[[dict[str, str]], Awaitable[str]]

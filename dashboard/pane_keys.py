@@ -14,10 +14,10 @@ from rich.console import Group, RenderableType
 from rich.layout import Layout
 from rich.text import Text
 
-from dashboard.models import DashboardSnapshot
-from dashboard.render_rich import PAGED, build_layout, legend
-from dashboard.snapshot import LIVE_CLOSED_ROWS
-from dashboard.theme import Theme, themed
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.render_rich import PAGED, build_layout, legend
+from arbdash.dashboard.snapshot import LIVE_CLOSED_ROWS
+from arbdash.dashboard.theme import Theme, themed
 
 __all__ = ["LIVE_CLOSED_ROWS", "PANE_KEYS_HELP", "PANE_KEYS_LINES", "PaneKeys", "status_bar", "with_status"]
 

@@ -41,14 +41,14 @@ from typing import Any
 
 import orjson
 
-from dashboard.folds import BOOKED_TOLERANCE_USD, LINE_DECODER, MAX_CLOSED_KEPT, PLAN, Rejected
-from dashboard.folds.timeline import add_row, unknown_row
-from dashboard.models import DashboardSnapshot
-from dashboard.snapshot import build_snapshot
-from dashboard.state import OTHER_SESSION, DashboardState, IngestStats, state_from_dict
-from dashboard.timeaxis import Clock, event_time
-from logging_pipeline.catalogue import CATALOGUE, LINE_ERRORS, Line
-from logging_pipeline.events import SCHEMA_VERSION
+from arbdash.dashboard.folds import BOOKED_TOLERANCE_USD, LINE_DECODER, MAX_CLOSED_KEPT, PLAN, Rejected
+from arbdash.dashboard.folds.timeline import add_row, unknown_row
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.snapshot import build_snapshot
+from arbdash.dashboard.state import OTHER_SESSION, DashboardState, IngestStats, state_from_dict
+from arbdash.dashboard.timeaxis import Clock, event_time
+from arbdash.logging_pipeline.catalogue import CATALOGUE, LINE_ERRORS, Line
+from arbdash.logging_pipeline.events import SCHEMA_VERSION
 
 __all__ = [
     "Reducer",

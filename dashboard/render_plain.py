@@ -14,7 +14,7 @@ counters and the data note.
 
 from __future__ import annotations
 
-from dashboard.models import (
+from arbdash.dashboard.models import (
     AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
@@ -23,7 +23,7 @@ from dashboard.models import (
     SessionState,
     VenueLeg,
 )
-from dashboard.text import (
+from arbdash.dashboard.text import (
     DASH,
     fmt_apr,
     fmt_bp,

@@ -55,8 +55,8 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot
-from dashboard.render_plain import (
+from arbdash.dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot
+from arbdash.dashboard.render_plain import (
     LEGEND,
     accounts_lines,
     clock_line,
@@ -73,7 +73,7 @@ from dashboard.render_plain import (
     short_id,
     venues_line,
 )
-from dashboard.text import (
+from arbdash.dashboard.text import (
     DASH,
     fmt_apr,
     fmt_bp,

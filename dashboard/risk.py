@@ -18,7 +18,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 
-from dashboard.state import DashboardState, HourSeries
+from arbdash.dashboard.state import DashboardState, HourSeries
 
 __all__ = [
     "DEFAULT_CONFIDENCE",

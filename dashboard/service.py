@@ -65,7 +65,7 @@ from typing import IO, TYPE_CHECKING, Literal
 
 import msgspec
 
-from dashboard.checkpoints import (
+from arbdash.dashboard.checkpoints import (
     CheckpointEmitter,
     EmitCheckpoint,
     OnWarning,
@@ -73,21 +73,21 @@ from dashboard.checkpoints import (
     stdlib_warning,
     wait_upstream,
 )
-from dashboard.keys import KeyReader, keys_available
-from dashboard.line_diff import ScreenDiff
-from dashboard.models import DashboardSnapshot
-from dashboard.operator_keys import OPERATOR_KEY_LINES, OperatorKeys, SendCommand
-from dashboard.reducer import Reducer
-from dashboard.render_plain import plain_summary
-from dashboard.snapshot import LIVE_CLOSED_ROWS
-from dashboard.terminal_writer import TerminalWriter
-from logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.dashboard.keys import KeyReader, keys_available
+from arbdash.dashboard.line_diff import ScreenDiff
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.operator_keys import OPERATOR_KEY_LINES, OperatorKeys, SendCommand
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import plain_summary
+from arbdash.dashboard.snapshot import LIVE_CLOSED_ROWS
+from arbdash.dashboard.terminal_writer import TerminalWriter
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
 
 if TYPE_CHECKING:  # Rich is imported when a live view starts: without it, runbot still runs (plain output)
     from rich.console import Console, RenderableType
     from rich.live import Live
 
-    from dashboard.pane_keys import PaneKeys
+    from arbdash.dashboard.pane_keys import PaneKeys
 
 Mode = Literal["live", "plain", "silent"]
 #: A stalled terminal counts as reading again once it has dropped no frame for this long (seconds) and has nothing
@@ -220,7 +220,7 @@ class DashboardService:
                 from rich.console import Console
                 from rich.live import Live
 
-                from dashboard.pane_keys import PaneKeys
+                from arbdash.dashboard.pane_keys import PaneKeys
             except ImportError as exc:  # seed §6.5: no Rich, a plain-text dashboard (and one warning)
                 self.mode = "plain"
                 self.on_warning(
@@ -230,7 +230,7 @@ class DashboardService:
                     to_mode="plain",
                 )
         if self.mode == "live":
-            from dashboard.theme import console_options, effective
+            from arbdash.dashboard.theme import console_options, effective
 
             theme = effective(self.theme)
             self.panes = PaneKeys(self._key_lines(), theme)
@@ -351,7 +351,7 @@ class DashboardService:
 
     def _live_body(self) -> RenderableType:
         """The live frame: the snapshot as the pane keys leave it, with a status bar while frozen or paged."""
-        from dashboard.pane_keys import PaneKeys, status_bar, with_status
+        from arbdash.dashboard.pane_keys import PaneKeys, status_bar, with_status
 
         snap = (
             self._frozen_snap
@@ -456,7 +456,7 @@ class DashboardService:
         """The current frame as plain text at ``width`` columns (no colour, no control codes)."""
         self.drain()
         try:
-            from dashboard.render_rich import frame_text
+            from arbdash.dashboard.render_rich import frame_text
         except ImportError:  # no Rich: the plain summary is the frame
             return plain_summary(self.reducer.snapshot())
         return frame_text(self.reducer.snapshot(), width)

@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import overload
 
-from dashboard.models import (
+from arbdash.dashboard.models import (
     AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
@@ -29,9 +29,9 @@ from dashboard.models import (
     VenueLeg,
     VenueStatus,
 )
-from dashboard.risk import MIN_SCENARIOS, book_risk, hour_of
-from dashboard.state import OTHER_SESSION, DashboardState, LegState, PositionState
-from helpers import formulas
+from arbdash.dashboard.risk import MIN_SCENARIOS, book_risk, hour_of
+from arbdash.dashboard.state import OTHER_SESSION, DashboardState, LegState, PositionState
+from arbdash.helpers import formulas
 
 __all__ = ["build_snapshot"]
 

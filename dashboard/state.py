@@ -19,8 +19,8 @@ from typing import Annotated, Any, NewType
 
 import msgspec
 
-from dashboard.models import IngestTotals
-from logging_pipeline.catalogue import DecimalText
+from arbdash.dashboard.models import IngestTotals
+from arbdash.logging_pipeline.catalogue import DecimalText
 
 #: ``DecimalText`` (``logging_pipeline.catalogue``) of a price the mark fold accepted: positive, finite, within
 #: the magnitude bound. The fold keeps high-rate values as text and the snapshot turns the few it shows into

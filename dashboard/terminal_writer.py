@@ -40,8 +40,8 @@ import threading
 from collections.abc import Iterator
 from typing import IO
 
-from dashboard.line_diff import ScreenDiff
-from logging_pipeline.background import BackgroundWriter
+from arbdash.dashboard.line_diff import ScreenDiff
+from arbdash.logging_pipeline.background import BackgroundWriter
 
 FRAME_MIN_CHARS = 256
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
-from logging_pipeline.escape import safe_text
+from arbdash.logging_pipeline.escape import safe_text
 
 __all__ = [
     "DASH",

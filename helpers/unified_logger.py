@@ -24,8 +24,8 @@ from typing import Any
 
 import structlog
 
-from logging_pipeline.catalogue import CATALOGUE, check, fields_of
-from logging_pipeline.events import ENVELOPE_KEYS, Event, Lifecycle, Metric, StageChanged
+from arbdash.logging_pipeline.catalogue import CATALOGUE, check, fields_of
+from arbdash.logging_pipeline.events import ENVELOPE_KEYS, Event, Lifecycle, Metric, StageChanged
 
 #: Keys a caller cannot pass as free-form fields because the envelope owns them.
 RESERVED_KEYS = frozenset(ENVELOPE_KEYS) - {"message"}

@@ -10,19 +10,19 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from logging_pipeline.pipeline import Pipeline
-    from logging_pipeline.sinks.base import Sink
+    from arbdash.logging_pipeline.pipeline import Pipeline
+    from arbdash.logging_pipeline.sinks.base import Sink
 
 __all__ = ["Pipeline", "Sink"]
 
 
 def __getattr__(name: str) -> Any:
     if name == "Pipeline":
-        from logging_pipeline.pipeline import Pipeline
+        from arbdash.logging_pipeline.pipeline import Pipeline
 
         return Pipeline
     if name == "Sink":
-        from logging_pipeline.sinks.base import Sink
+        from arbdash.logging_pipeline.sinks.base import Sink
 
         return Sink
     raise AttributeError(f"module 'logging_pipeline' has no attribute {name!r}")

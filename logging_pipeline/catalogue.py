@@ -28,8 +28,8 @@ from typing import Any, Literal, NewType
 
 import msgspec
 
-from logging_pipeline.encoding import dumps
-from logging_pipeline.events import EVENTS, SCHEMA_VERSION, Category, Envelope, Event
+from arbdash.logging_pipeline.encoding import dumps
+from arbdash.logging_pipeline.events import EVENTS, SCHEMA_VERSION, Category, Envelope, Event
 
 __all__ = [
     "CATALOGUE",

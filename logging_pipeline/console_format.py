@@ -15,7 +15,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from logging_pipeline.escape import safe_text
+from arbdash.logging_pipeline.escape import safe_text
 
 RULE = "=" * 55
 _LEVEL_COLOURS = {

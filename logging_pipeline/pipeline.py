@@ -35,11 +35,11 @@ import structlog
 from structlog.contextvars import merge_contextvars
 from structlog.processors import CallsiteParameter, CallsiteParameterAdder
 
-from logging_pipeline import stdlib_bridge
-from logging_pipeline.processors import AddEnvelope, callsite_to_src, format_exception
-from logging_pipeline.redact import Redactor
-from logging_pipeline.sinks.base import Sink
-from logging_pipeline.tee import Tee
+from arbdash.logging_pipeline import stdlib_bridge
+from arbdash.logging_pipeline.processors import AddEnvelope, callsite_to_src, format_exception
+from arbdash.logging_pipeline.redact import Redactor
+from arbdash.logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.tee import Tee
 
 _LEVEL_NAMES = {
     "DEBUG": logging.DEBUG,
@@ -107,7 +107,7 @@ class Pipeline:
             processors += [
                 CallsiteParameterAdder(
                     [CallsiteParameter.MODULE, CallsiteParameter.FUNC_NAME, CallsiteParameter.LINENO],
-                    additional_ignores=["helpers.unified_logger", "logging_pipeline"],
+                    additional_ignores=["arbdash.helpers.unified_logger", "arbdash.logging_pipeline"],
                 ),
                 callsite_to_src,
             ]

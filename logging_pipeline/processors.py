@@ -15,8 +15,8 @@ from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from logging_pipeline.catalogue import CATALOGUE
-from logging_pipeline.events import ENVELOPE_KEYS, SCHEMA_VERSION
+from arbdash.logging_pipeline.catalogue import CATALOGUE
+from arbdash.logging_pipeline.events import ENVELOPE_KEYS, SCHEMA_VERSION
 
 EventDict = dict[str, Any]
 

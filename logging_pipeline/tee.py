@@ -36,11 +36,11 @@ from decimal import Decimal
 from typing import Any
 from uuid import UUID
 
-from logging_pipeline.background import BackgroundWriter
-from logging_pipeline.encoding import dumps
-from logging_pipeline.processors import AddEnvelope
-from logging_pipeline.redact import Redactor, plain
-from logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.background import BackgroundWriter
+from arbdash.logging_pipeline.encoding import dumps
+from arbdash.logging_pipeline.processors import AddEnvelope
+from arbdash.logging_pipeline.redact import Redactor, plain
+from arbdash.logging_pipeline.sinks.base import Sink
 
 #: What structlog's final processor hands its logger: no arguments (the logger's methods return ``None``).
 _NOTHING: tuple[tuple[()], dict[str, Any]] = ((), {})

@@ -19,7 +19,7 @@ from collections import deque
 from collections.abc import Iterator
 from pathlib import Path
 
-from logging_pipeline.background import BackgroundWriter
+from arbdash.logging_pipeline.background import BackgroundWriter
 
 #: Bytes of unwritten lines held for a retry while writes fail (64 MiB); lines beyond are dropped and counted.
 HOLD_BYTES = 64 * 1024 * 1024

@@ -15,7 +15,7 @@ if str(ROOT) not in sys.path:
 from pg_fixtures import pg_base_dsn, pg_dsn  # noqa: E402,F401  (PostgreSQL fixtures, tests/pg_fixtures.py)
 from support_terminal import Pane  # noqa: E402
 
-from tools.bench_arbtail import real_run  # noqa: E402  (one paper run of the shipped config)
+from arbdash.tools.bench_arbtail import real_run  # noqa: E402  (one paper run of the shipped config)
 
 
 @pytest.fixture(scope="session")

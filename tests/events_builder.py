@@ -29,8 +29,8 @@ from typing import Any, TypeVar
 import msgspec
 import orjson
 
-from logging_pipeline.catalogue import event_line
-from logging_pipeline.events import (
+from arbdash.logging_pipeline.catalogue import event_line
+from arbdash.logging_pipeline.events import (
     Event,
     FundingPayment,
     LegOpen,

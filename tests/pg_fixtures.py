@@ -16,10 +16,10 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from dashboard.reducer import Reducer
-from dashboard.state import state_to_dict
-from logging_pipeline.postgres import PostgresSink
-from logging_pipeline.postgres.dsn import redact_dsn
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.state import state_to_dict
+from arbdash.logging_pipeline.postgres import PostgresSink
+from arbdash.logging_pipeline.postgres.dsn import redact_dsn
 
 DEFAULT_TEST_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 _reachable: dict[str, str | None] = {}
@@ -96,7 +96,7 @@ def make_events(
     from datetime import UTC, datetime, timedelta
     from decimal import Decimal
 
-    from logging_pipeline.encoding import dumps
+    from arbdash.logging_pipeline.encoding import dumps
 
     t0 = datetime(2026, 1, 2, 3, 4, 5, 123456, tzinfo=UTC)
     out: list[tuple[bytes, dict]] = []
@@ -238,7 +238,7 @@ def with_checkpoints(events: list[tuple[bytes, dict]], *, every: int = 100) -> l
     same stream."""
     from datetime import timedelta
 
-    from logging_pipeline.encoding import dumps
+    from arbdash.logging_pipeline.encoding import dumps
 
     live = Reducer()
     out: list[tuple[bytes, dict]] = []

@@ -25,8 +25,8 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-import tools.runbot_cli as runbot_cli  # noqa: E402
-import tools.runbot_run as runbot_run  # noqa: E402
+import arbdash.tools.runbot_cli as runbot_cli  # noqa: E402
+import arbdash.tools.runbot_run as runbot_run  # noqa: E402
 
 
 def _stray_output(stop: threading.Event) -> None:

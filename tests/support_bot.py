@@ -5,10 +5,10 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from decimal import Decimal
 
-from bot.config import BotConfig, parse_config
-from bot.strategies.funding_arbitrage.models import Opportunity
-from bot.venues.market_data import load_market_data
-from bot.venues.paper import PaperMarket
+from arbdash.bot.config import BotConfig, parse_config
+from arbdash.bot.strategies.funding_arbitrage.models import Opportunity
+from arbdash.bot.venues.market_data import load_market_data
+from arbdash.bot.venues.paper import PaperMarket
 
 START = datetime(2026, 3, 1, tzinfo=UTC)
 

@@ -13,12 +13,12 @@ from typing import Any
 import orjson
 import pytest
 
-import tools.runbot_cli as runbot_cli
-import tools.runbot_run as runbot_run
-from bot.config import BotConfig, load_config
-from dashboard.reducer import Reducer
-from logging_pipeline import Sink
-from logging_pipeline.sinks.jsonl import JsonlSink
+import arbdash.tools.runbot_cli as runbot_cli
+import arbdash.tools.runbot_run as runbot_run
+from arbdash.bot.config import BotConfig, load_config
+from arbdash.dashboard.reducer import Reducer
+from arbdash.logging_pipeline import Sink
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
@@ -68,7 +68,7 @@ def shipped_config(days: int | None = RUN_DAYS) -> BotConfig:
     """The shipped config, its market window cut to the first ``days`` days of the data (``None``: all of it)."""
     from datetime import timedelta
 
-    from bot.runner import market_window
+    from arbdash.bot.runner import market_window
 
     cfg = load_config(SHIPPED)
     if days is None:

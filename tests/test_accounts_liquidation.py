@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.venues.accounts import (
+from arbdash.bot.venues.accounts import (
     VenueAccount,
     distance_pct,
     liquidation_price,
@@ -27,7 +27,7 @@ from bot.venues.accounts import (
     maintenance_margin,
     tier_for,
 )
-from bot.venues.market_data import default_data_dir
+from arbdash.bot.venues.market_data import default_data_dir
 
 ROOT = Path(__file__).resolve().parent.parent
 D = Decimal
@@ -161,7 +161,7 @@ def _runbot(cfg: dict, tmp_path: Path) -> subprocess.CompletedProcess[str]:
     path = tmp_path / "cfg.yml"
     path.write_text(yaml.safe_dump(cfg), encoding="utf-8")
     return subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(path), "--speed", "0"]
+        [sys.executable, "-m", "arbdash.tools.runbot_cli", "--config", str(path), "--speed", "0"]
         + ["--dashboard-mode=silent", "--log-dir", str(tmp_path / "logs")],
         capture_output=True,
         text=True,
@@ -430,7 +430,7 @@ def test_the_screen_shows_the_published_price_and_its_distance(wick: dict) -> No
     events, compared with the snapshot the renderers draw."""
     import orjson
 
-    from dashboard.reducer import Reducer
+    from arbdash.dashboard.reducer import Reducer
 
     reducer = Reducer()
     published: dict[tuple[str, str], str | None] = {}

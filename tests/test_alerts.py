@@ -21,11 +21,11 @@ import pytest
 from events_builder import Events, build, fill, leg, mark, opened, started
 from pydantic import ValidationError
 
-from alerts.config import AlertRule, AlertsConfig
-from alerts.engine import AlertEngine
-from alerts.notify import Notifier
-from dashboard.reducer import Reducer
-from logging_pipeline.events import VenueConnected
+from arbdash.alerts.config import AlertRule, AlertsConfig
+from arbdash.alerts.engine import AlertEngine
+from arbdash.alerts.notify import Notifier
+from arbdash.dashboard.reducer import Reducer
+from arbdash.logging_pipeline.events import VenueConnected
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
@@ -54,7 +54,7 @@ def test_a_config_with_a_bad_rule_is_one_line_and_exit_2(tmp_path: Path) -> None
     cfg = tmp_path / "bad.yml"
     cfg.write_text(text)
     out = subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(cfg), "--speed", "0"],
+        [sys.executable, "-m", "arbdash.tools.runbot_cli", "--config", str(cfg), "--speed", "0"],
         cwd=tmp_path,
         capture_output=True,
         text=True,
@@ -302,7 +302,7 @@ def test_a_paper_run_logs_its_alerts_and_delivers_them(tmp_path: Path, receiver:
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(cfg),
             "--dashboard-mode=silent",

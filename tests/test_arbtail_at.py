@@ -14,7 +14,7 @@ def test_at_before_the_log_says_where_the_log_starts(tmp_path: Path) -> None:
         '"event":"log.message","category":"info","message":"hello"}\n'
     )
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.arbtail", str(log), "--at", "2026-03-01T12:00Z", "--once"],
+        [sys.executable, "-m", "arbdash.tools.arbtail", str(log), "--at", "2026-03-01T12:00Z", "--once"],
         capture_output=True,
         text=True,
         timeout=60,

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from tools.arbtail import app
+from arbdash.tools.arbtail import app
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -76,7 +76,7 @@ def test_a_playback_window_with_nothing_in_it_is_an_error(real_log: Path, where:
 def test_follow_waits_for_a_file_that_does_not_exist_yet(real_log: Path, tmp_path: Path) -> None:
     target = tmp_path / "later" / "s.jsonl"
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.arbtail", str(target), "--follow", "--poll", "0.05"],
+        [sys.executable, "-m", "arbdash.tools.arbtail", str(target), "--follow", "--poll", "0.05"],
         cwd=ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,

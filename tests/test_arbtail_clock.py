@@ -10,11 +10,11 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.jsonl import load
-from dashboard.state import state_to_dict
-from dashboard.timeaxis import TIME_FIELD, Clock
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.jsonl import load
+from arbdash.dashboard.state import state_to_dict
+from arbdash.dashboard.timeaxis import TIME_FIELD, Clock
 
 
 def _reference(lines: list[bytes], until: datetime, clock: Clock) -> Reducer:
@@ -85,7 +85,7 @@ def test_a_checkpoint_covering_a_later_market_time_is_not_used(real_log: Path, t
 def test_cli_at_defaults_to_the_market_clock(real_log: Path) -> None:
     from typer.testing import CliRunner
 
-    from tools.arbtail import app
+    from arbdash.tools.arbtail import app
 
     lines = real_log.read_bytes().splitlines()
     market = _times(lines, "market")

@@ -12,10 +12,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.jsonl import load
-from dashboard.state import state_to_dict
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.jsonl import load
+from arbdash.dashboard.state import state_to_dict
 
 
 def _definition(lines: list[bytes], until: datetime) -> Reducer:
@@ -73,8 +73,8 @@ async def test_db_snapshot_in_previous_state_form_does_not_fold_tail_onto_empty_
     from pg_fixtures import make_events
     from pg_fixtures import record_session as _record
 
-    from dashboard.sources.postgres import PostgresSource
-    from logging_pipeline.postgres.rows import unwrap_jsonb, wrap_json_text
+    from arbdash.dashboard.sources.postgres import PostgresSource
+    from arbdash.logging_pipeline.postgres.rows import unwrap_jsonb, wrap_json_text
 
     sid = str(uuid.uuid4())
     events = make_events(sid, 1500)
@@ -121,9 +121,9 @@ def test_export_at_on_a_log_without_market_ts_falls_back_like_show(tmp_path: Pat
     ``arbtail export FILE --at T`` (default --clock market) never stops and exports the END of the log."""
     from typer.testing import CliRunner
 
-    from dashboard.sources.file_source import JsonlSource
-    from tools.arbtail import app
-    from tools.arbtail_export import export_frame
+    from arbdash.dashboard.sources.file_source import JsonlSource
+    from arbdash.tools.arbtail import app
+    from arbdash.tools.arbtail_export import export_frame
 
     path, lines, _ = _wall_log(tmp_path)
     at = orjson.loads(lines[150])["ts"]
@@ -145,8 +145,8 @@ def test_db_at_on_a_session_without_market_ts_is_not_the_end_frame(pg_dsn: str, 
 
     from typer.testing import CliRunner
 
-    from tools.arbtail import app
-    from tools.pg_admin import import_jsonl
+    from arbdash.tools.arbtail import app
+    from arbdash.tools.pg_admin import import_jsonl
 
     path, lines, sid = _wall_log(tmp_path)
     asyncio.run(import_jsonl(pg_dsn, path))
@@ -168,9 +168,9 @@ async def test_db_market_clock_stops_at_an_event_with_a_nul_escape(pg_dsn: str, 
     """``_first_seq_later`` reads ``payload ? 'market_ts'`` / ``payload->>'market_ts'``; an event containing a
     NUL escape is stored wrapped as ``{"_arbdash_raw": "..."}``, so its market_ts is invisible and the DB replay
     folds it although the JSONL replay (the reference) stops there."""
-    from dashboard.sources.postgres import PostgresSource
-    from logging_pipeline.encoding import dumps
-    from tools.pg_admin import import_jsonl
+    from arbdash.dashboard.sources.postgres import PostgresSource
+    from arbdash.logging_pipeline.encoding import dumps
+    from arbdash.tools.pg_admin import import_jsonl
 
     sid = str(uuid.uuid4())
     t0 = datetime.fromisoformat("2026-11-29T10:00:00+00:00")

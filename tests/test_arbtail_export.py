@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from tools.arbtail import app
+from arbdash.tools.arbtail import app
 
 ROOT = Path(__file__).resolve().parent.parent
 GIVE_SVG = (
@@ -78,7 +78,7 @@ def test_an_output_that_cannot_be_written_is_named(
 
 @pytest.fixture
 def stored(pg_dsn: str, log: tuple[Path, list[bytes], str]) -> tuple[str, list[bytes], str]:
-    from tools.pg_admin import import_jsonl
+    from arbdash.tools.pg_admin import import_jsonl
 
     asyncio.run(import_jsonl(pg_dsn, log[0]))
     return pg_dsn, log[1], log[2]
@@ -137,7 +137,7 @@ def test_db_export_into_a_closed_pipe_is_quiet(stored: tuple[str, list[bytes], s
     os.close(r)  # the reader is gone before the first write
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "tools.arbtail", "export", sid],
+            [sys.executable, "-m", "arbdash.tools.arbtail", "export", sid],
             cwd=ROOT,
             env=env,
             stdout=w,
@@ -169,7 +169,7 @@ def test_db_export_that_fails_midway_leaves_the_old_file_and_no_partial_one(
     """The session is written to a temporary file that replaces ``-o`` only when complete."""
     import asyncio
 
-    from tools import pg_admin
+    from arbdash.tools import pg_admin
 
     dsn, _, sid = stored
     target = tmp_path / "out.jsonl"

@@ -14,7 +14,7 @@ from typing import Any
 import orjson
 from typer.testing import CliRunner
 
-from tools.arbtail import app
+from arbdash.tools.arbtail import app
 
 
 def events(path: Path) -> list[dict[str, Any]]:
@@ -110,7 +110,7 @@ def test_a_log_without_market_times_falls_back_to_the_wall_clock_with_its_notice
     """With no ``market_ts`` at all the filter is on ``ts``, and stderr has the source's ``time_axis`` notice."""
     from pg_fixtures import make_events
 
-    from dashboard.sources.file_source import JsonlSource
+    from arbdash.dashboard.sources.file_source import JsonlSource
 
     sid = str(uuid.uuid4())
     lines = [line for line, _ in make_events(sid, 300)]

@@ -27,12 +27,12 @@ import pytest
 from events_builder import Events, mark, round_trip
 from rich.console import Console
 
-from dashboard import keys as arbtail_keys
-from dashboard.keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
-from dashboard.reducer import Reducer
-from dashboard.sources.file_source import JsonlSource
-from dashboard.timeaxis import line_time
-from tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, format_time, playback
+from arbdash.dashboard import keys as arbtail_keys
+from arbdash.dashboard.keys import ESC_TIMEOUT_S, KeyDecoder, KeyReader, terminal_keys
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.dashboard.timeaxis import line_time
+from arbdash.tools.arbtail_view import JUMP_PLAYBACK_S, KEY_RACE_MIN_S, Player, format_time, playback
 
 BASE = datetime(2026, 3, 10, 12, 0, tzinfo=UTC)
 
@@ -518,7 +518,7 @@ async def test_reanchor_after_a_stop_does_not_make_up_the_stopped_time() -> None
 
 
 async def test_quit_during_a_long_jump_folds_nothing_more() -> None:
-    from tools.arbtail_view import JUMP_YIELD_EVERY
+    from arbdash.tools.arbtail_view import JUMP_YIELD_EVERY
 
     keys: asyncio.Queue[str] = asyncio.Queue()
     player = Player(1000.0, keys=keys)

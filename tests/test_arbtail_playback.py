@@ -14,11 +14,11 @@ import pytest
 from events_builder import Events, round_trip
 from rich.console import Console
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.file_source import JsonlSource
-from dashboard.sources.jsonl import load
-from tools.arbtail_view import playback
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.dashboard.sources.jsonl import load
+from arbdash.tools.arbtail_view import playback
 
 
 def test_playback_paces_by_ts_and_stops_at_to(tmp_path: Path, capsys: object) -> None:

@@ -12,12 +12,12 @@ from pathlib import Path
 import orjson
 from typer.testing import CliRunner
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.jsonl import load
-from dashboard.sources.seek import iter_checkpoints
-from dashboard.state import state_to_dict
-from tools.arbtail import app
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.jsonl import load
+from arbdash.dashboard.sources.seek import iter_checkpoints
+from arbdash.dashboard.state import state_to_dict
+from arbdash.tools.arbtail import app
 
 
 def _fold(path: Path, **kw: object) -> tuple[Reducer, object]:
@@ -138,7 +138,7 @@ def test_backward_blocks_are_whole_lines_and_leave_out_an_over_long_one(monkeypa
     """``iter_blocks_backwards`` (the checkpoint search and the log's last time use it) gives every line once,
     whole, newest first, at any block size; a line over ``MAX_LINE_BYTES`` spanning blocks is left out (never
     held), its neighbours kept."""
-    from dashboard.sources import seek
+    from arbdash.dashboard.sources import seek
 
     monkeypatch.setattr(seek, "MAX_LINE_BYTES", 300)  # type: ignore[attr-defined]
     lines = [b"line %d %s" % (i, b"x" * (i * 53 % 120)) for i in range(60)]

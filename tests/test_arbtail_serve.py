@@ -24,18 +24,18 @@ import orjson
 import pytest
 from typer.testing import CliRunner
 
-from control.app import ControlState, create_app
-from control.hub import StreamHub
-from control.metrics import ArbdashCollector, make_registry
-from control.replay import ReplayProvider
-from control.ring import RingSink
-from control.snapshots import SnapshotSource
-from dashboard.models import DashboardSnapshot
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.file_source import JsonlSource
-from tools.arbtail import app as arbtail_app
-from tools.arbtail_serve import build_provider, make_server
+from arbdash.control.app import ControlState, create_app
+from arbdash.control.hub import StreamHub
+from arbdash.control.metrics import ArbdashCollector, make_registry
+from arbdash.control.replay import ReplayProvider
+from arbdash.control.ring import RingSink
+from arbdash.control.snapshots import SnapshotSource
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.tools.arbtail import app as arbtail_app
+from arbdash.tools.arbtail_serve import build_provider, make_server
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -236,7 +236,7 @@ def _small_session(path: Path) -> None:
 
 
 def test_fleet_lists_every_session_and_serves_each(pg_dsn: str, real_log: Path, tmp_path: Path) -> None:
-    from tools.pg_admin import import_jsonl, list_sessions
+    from arbdash.tools.pg_admin import import_jsonl, list_sessions
 
     small = tmp_path / "small.jsonl"
     _small_session(small)
@@ -321,7 +321,7 @@ def test_fleet_lists_every_session_and_serves_each(pg_dsn: str, real_log: Path, 
 def test_cli_prints_its_url_answers_and_stops_on_sigint(real_log: Path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "ARBDASH_TOKEN"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "tools.arbtail", "serve", str(real_log), "--port", "0"],
+        [sys.executable, "-m", "arbdash.tools.arbtail", "serve", str(real_log), "--port", "0"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -371,7 +371,7 @@ def test_cli_refusals_are_one_line_and_exit_2(tmp_path: Path, monkeypatch: pytes
 @asynccontextmanager
 async def listening(provider: ReplayProvider) -> AsyncIterator[str]:
     """``provider`` served on a real loopback socket (as ``arbtail serve`` does); yields the base URL."""
-    from control.server import bind_socket
+    from arbdash.control.server import bind_socket
 
     server = make_server(provider, token=None, sock=bind_socket("127.0.0.1", 0))
     url = await server.start()
@@ -386,7 +386,7 @@ async def listening(provider: ReplayProvider) -> AsyncIterator[str]:
 def test_page_time_slider_and_fleet_table(real_log: Path, pg_dsn: str, tmp_path: Path) -> None:
     from support_browser import browser_page, require_browser
 
-    from tools.pg_admin import import_jsonl
+    from arbdash.tools.pg_admin import import_jsonl
 
     require_browser()
     small = tmp_path / "small.jsonl"

@@ -17,10 +17,10 @@ import pytest
 from rich.console import Console
 from support_terminal import assert_terminal_usable
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.file_source import JsonlSource
-from tools.arbtail_view import view
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.tools.arbtail_view import view
 
 ARBTAIL = Path(sys.executable).with_name("arbtail")
 

@@ -21,7 +21,7 @@ from typing import Any
 
 import pytest
 
-from logging_pipeline.background import BackgroundWriter
+from arbdash.logging_pipeline.background import BackgroundWriter
 
 WAIT_S = 30.0  # upper bound of any wait for the other thread (a failing test, not a slow one, reaches it)
 

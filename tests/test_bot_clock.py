@@ -9,7 +9,7 @@ from decimal import Decimal
 
 import pytest
 
-from bot.clock import SimClock
+from arbdash.bot.clock import SimClock
 
 T0 = datetime(2026, 3, 1, tzinfo=UTC)
 

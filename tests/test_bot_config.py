@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.config import BotConfig, ConfigError, load_config
+from arbdash.bot.config import BotConfig, ConfigError, load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"

@@ -8,9 +8,9 @@ import pytest
 from structlog.testing import capture_logs
 from support_bot import START, make_config, market_for, opportunity
 
-from bot.strategies.funding_arbitrage.executor import AtomicExecutor
-from helpers.formulas import realized_pnl
-from helpers.unified_logger import get_logger
+from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
+from arbdash.helpers.formulas import realized_pnl
+from arbdash.helpers.unified_logger import get_logger
 
 
 @pytest.mark.asyncio

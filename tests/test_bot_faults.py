@@ -14,13 +14,13 @@ import pytest
 from structlog.testing import capture_logs
 from support_bot import START, make_config, market_for, opportunity
 
-from bot.config import load_config
-from bot.runner import run_bot
-from bot.strategies.funding_arbitrage.executor import CLOSE_ATTEMPTS, AtomicExecutor
-from bot.strategies.funding_arbitrage.position_manager import PositionManager
-from bot.venues.base import OrderRejectedError
-from bot.venues.paper import PaperVenue
-from helpers.unified_logger import get_logger
+from arbdash.bot.config import load_config
+from arbdash.bot.runner import run_bot
+from arbdash.bot.strategies.funding_arbitrage.executor import CLOSE_ATTEMPTS, AtomicExecutor
+from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager
+from arbdash.bot.venues.base import OrderRejectedError
+from arbdash.bot.venues.paper import PaperVenue
+from arbdash.helpers.unified_logger import get_logger
 
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "funding_arb_paper.yml"
 

@@ -17,9 +17,9 @@ import pytest
 from structlog.testing import capture_logs
 from support_bot import START, make_config, market_for, opportunity
 
-from bot.strategies.funding_arbitrage.executor import AtomicExecutor
-from bot.strategies.funding_arbitrage.position_manager import PositionManager
-from helpers.unified_logger import get_logger
+from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
+from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager
+from arbdash.helpers.unified_logger import get_logger
 
 
 def test_modelled_mark_hand_computed() -> None:

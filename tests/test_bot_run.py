@@ -12,8 +12,8 @@ from typing import Any
 import pytest
 from structlog.testing import capture_logs
 
-from bot.config import BotConfig, load_config
-from bot.runner import RunResult, make_clock, run_bot
+from arbdash.bot.config import BotConfig, load_config
+from arbdash.bot.runner import RunResult, make_clock, run_bot
 
 SHIPPED = Path(__file__).resolve().parents[1] / "configs" / "funding_arb_paper.yml"
 WALL_ONLY = {"heartbeat", "metric"}  # wall-clock events (heartbeats, timings): they must not affect trading

@@ -7,10 +7,10 @@ from decimal import Decimal
 
 from structlog.testing import capture_logs
 
-from bot.config import StrategyConfig
-from bot.strategies.funding_arbitrage.scanner import Scanner, rank_opportunities
-from bot.venues.base import FundingQuote
-from helpers.unified_logger import get_logger
+from arbdash.bot.config import StrategyConfig
+from arbdash.bot.strategies.funding_arbitrage.scanner import Scanner, rank_opportunities
+from arbdash.bot.venues.base import FundingQuote
+from arbdash.helpers.unified_logger import get_logger
 
 T = datetime(2026, 3, 1, 8, tzinfo=UTC)
 FEES = {"binance": Decimal("0.0005"), "bybit": Decimal("0.00055"), "hyperliquid": Decimal("0.00045")}

@@ -12,13 +12,13 @@ from typing import Any
 
 import orjson
 
-from dashboard.checkpoints import CheckpointEmitter, wait_upstream
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline, Sink
-from logging_pipeline.sinks.reducer_tee import ReducerTee
-from tools.runbot_run import dispatcher_pending, emit_checkpoint_event
+from arbdash.dashboard.checkpoints import CheckpointEmitter, wait_upstream
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.service import DashboardService
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline, Sink
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.tools.runbot_run import dispatcher_pending, emit_checkpoint_event
 
 log = get_logger("tests.checkpoints")
 
@@ -194,7 +194,7 @@ async def test_events_still_on_their_way_count_towards_every_events() -> None:
 async def test_no_checkpoint_follows_session_stopped() -> None:
     """``session.stopped`` is the record's last event: a checkpoint that falls due after it (the close sequence
     still runs refresh ticks while the control server stops) is not written."""
-    from logging_pipeline.events import SessionStopped
+    from arbdash.logging_pipeline.events import SessionStopped
 
     sid = str(uuid.uuid4())
     tee, recorder = ReducerTee(), ThreadRecordingSink()

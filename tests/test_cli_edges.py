@@ -10,7 +10,7 @@ import pytest
 from support_runs import short_config_file
 from typer.testing import CliRunner
 
-from tools.arbtail import app
+from arbdash.tools.arbtail import app
 
 
 def test_stats_on_a_file_without_events_exits_2_like_once(tmp_path: Path) -> None:
@@ -50,9 +50,9 @@ def test_follow_says_it_waits_and_says_when_the_session_ended(
 
     from events_builder import Events, build, round_trip
 
-    from dashboard.sources.file_source import JsonlSource
-    from logging_pipeline.events import SessionStopped
-    from tools.arbtail_view import show
+    from arbdash.dashboard.sources.file_source import JsonlSource
+    from arbdash.logging_pipeline.events import SessionStopped
+    from arbdash.tools.arbtail_view import show
 
     e = Events()
     opening, closing = round_trip(e)
@@ -120,12 +120,12 @@ def test_the_database_url_variable_means_the_same_for_runbot_as_for_arbtail(
     import subprocess
     import sys
 
-    from tools.pg_admin import list_sessions
+    from arbdash.tools.pg_admin import list_sessions
 
     root = Path(__file__).resolve().parent.parent
     env = {**os.environ, "ARBDASH_DATABASE_URL": pg_dsn}
     run = subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", str(short_config_file(tmp_path))]
+        [sys.executable, "-m", "arbdash.tools.runbot_cli", "--config", str(short_config_file(tmp_path))]
         + ["--speed", "0", "--dashboard-mode=silent", "--log-dir", str(tmp_path)],
         cwd=root,
         env=env,
@@ -138,7 +138,7 @@ def test_the_database_url_variable_means_the_same_for_runbot_as_for_arbtail(
     sessions = asyncio.run(list_sessions(pg_dsn))
     assert [str(s.session_id) for s in sessions] == [log.stem]
     shown = subprocess.run(
-        [sys.executable, "-m", "tools.arbtail", "--once", "--width", "120"],
+        [sys.executable, "-m", "arbdash.tools.arbtail", "--once", "--width", "120"],
         cwd=root,
         env=env,
         capture_output=True,

@@ -19,19 +19,19 @@ HEAVY = (
     "structlog",
     "yaml",
     "msgspec",
-    "dashboard.reducer",
-    "dashboard.render_rich",
-    "logging_pipeline.pipeline",
-    "logging_pipeline.postgres.sink",
-    "bot.config",
-    "bot.runner",
-    "tools.pg_admin",
-    "tools.arbtail_view",
-    "tools.runbot_run",
+    "arbdash.dashboard.reducer",
+    "arbdash.dashboard.render_rich",
+    "arbdash.logging_pipeline.pipeline",
+    "arbdash.logging_pipeline.postgres.sink",
+    "arbdash.bot.config",
+    "arbdash.bot.runner",
+    "arbdash.tools.pg_admin",
+    "arbdash.tools.arbtail_view",
+    "arbdash.tools.runbot_run",
 )
 
 
-@pytest.mark.parametrize("module", ["tools.arbtail", "tools.runbot_cli"])
+@pytest.mark.parametrize("module", ["arbdash.tools.arbtail", "arbdash.tools.runbot_cli"])
 def test_importing_a_command_line_loads_nothing_heavy(module: str) -> None:
     probe = f"import sys, {module}; print(' '.join(m for m in {HEAVY!r} if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", probe], cwd=ROOT, capture_output=True, text=True, check=True)
@@ -44,8 +44,8 @@ def test_help_of_every_command_answers_without_loading_the_engine() -> None:
     probe = (
         "import sys\n"
         "from typer.testing import CliRunner\n"
-        "from tools.arbtail import app\n"
-        "from tools.runbot_cli import app as runbot\n"
+        "from arbdash.tools.arbtail import app\n"
+        "from arbdash.tools.runbot_cli import app as runbot\n"
         "r = CliRunner()\n"
         "for args in (['--help'], ['show', '--help'], ['stats', '--help'], ['grep', '--help'],"
         " ['export', '--help'], ['sessions', '--help'], ['import', '--help']):\n"

@@ -12,7 +12,7 @@ import msgspec
 from rich.console import Console
 from rich.style import Style
 
-from dashboard.models import (
+from arbdash.dashboard.models import (
     BestSpread,
     DashboardSnapshot,
     FundingSnapshot,
@@ -21,8 +21,8 @@ from dashboard.models import (
     SessionState,
     VenueLeg,
 )
-from dashboard.render_rich import build_layout, funding_pane, portfolio_pane, positions_pane
-from dashboard.text import fmt_usd
+from arbdash.dashboard.render_rich import build_layout, funding_pane, portfolio_pane, positions_pane
+from arbdash.dashboard.text import fmt_usd
 
 
 def _segments(renderable: object, width: int = 220, height: int | None = None) -> list:

@@ -21,10 +21,10 @@ import orjson
 import pytest
 from test_control_run import _run, with_token
 
-import bot.strategies.funding_arbitrage.strategy as strategy_module
-from bot.clock import SimClock
-from control.app import ControlState, create_app
-from control.commands import (
+import arbdash.bot.strategies.funding_arbitrage.strategy as strategy_module
+from arbdash.bot.clock import SimClock
+from arbdash.control.app import ControlState, create_app
+from arbdash.control.commands import (
     ClosePosition,
     CommandDesk,
     CommandError,
@@ -34,12 +34,12 @@ from control.commands import (
     http_status,
     parse_command,
 )
-from control.hub import StreamHub
-from control.metrics import make_registry
-from control.ring import RingSink
-from control.snapshots import SnapshotSource
-from dashboard.reducer import Reducer
-from logging_pipeline.events import Event
+from arbdash.control.hub import StreamHub
+from arbdash.control.metrics import make_registry
+from arbdash.control.ring import RingSink
+from arbdash.control.snapshots import SnapshotSource
+from arbdash.dashboard.reducer import Reducer
+from arbdash.logging_pipeline.events import Event
 
 ROOT = Path(__file__).resolve().parent.parent
 TOKEN = "test-token-0123456789abcdef"
@@ -426,7 +426,7 @@ def test_runbot_command_sends_commands_to_a_running_bot(
         if token is not None:
             env["ARBDASH_TOKEN"] = token
         return subprocess.run(
-            [sys.executable, "-m", "tools.runbot_cli", "command", *args],
+            [sys.executable, "-m", "arbdash.tools.runbot_cli", "command", *args],
             capture_output=True,
             text=True,
             env=env,

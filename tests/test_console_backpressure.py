@@ -20,8 +20,8 @@ from typing import Any
 import orjson
 from support_runs import Run, run_bot_in_process, trades
 
-from logging_pipeline import Sink
-from logging_pipeline.sinks.console import ConsoleSink
+from arbdash.logging_pipeline import Sink
+from arbdash.logging_pipeline.sinks.console import ConsoleSink
 
 F_SETPIPE_SZ = getattr(fcntl, "F_SETPIPE_SZ", 1031)
 READER_GIVES_UP_S = 20.0  # the reader starts reading after this long (bounds a broken implementation's hang)

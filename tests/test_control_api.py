@@ -18,14 +18,14 @@ import orjson
 import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
-from control.app import CSP
-from control.server import ControlServer, bind_socket
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.control.app import CSP
+from arbdash.control.server import ControlServer, bind_socket
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.service import DashboardService
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
 
 TOKEN = "a-long-test-token-0123456789"
 log = get_logger("test.control")
@@ -65,7 +65,7 @@ async def served(
     tee, reducer = ReducerTee(), Reducer()
     jsonl = JsonlSink(tmp_path / "session.jsonl")
     server: ControlServer | None = None
-    from control.ring import RingSink
+    from arbdash.control.ring import RingSink
 
     ring = RingSink(ring_capacity, index_every=16)
     async with Pipeline(session_id=str(uuid.uuid4()), sinks=[jsonl, tee, ring]) as pipeline:

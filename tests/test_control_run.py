@@ -23,12 +23,12 @@ from prometheus_client.parser import text_string_to_metric_families
 from support_runs import shipped_config
 from test_control_api import sse
 
-import tools.runbot_cli as runbot_cli
-import tools.runbot_run as runbot_run
-from bot.config import load_config
-from control.hub import MAX_QUEUED
-from dashboard.reducer import Reducer
-from tools.runbot_cli import with_server
+import arbdash.tools.runbot_cli as runbot_cli
+import arbdash.tools.runbot_run as runbot_run
+from arbdash.bot.config import load_config
+from arbdash.control.hub import MAX_QUEUED
+from arbdash.dashboard.reducer import Reducer
+from arbdash.tools.runbot_cli import with_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
@@ -269,7 +269,7 @@ def test_runbot_serve_as_a_command(tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(SHIPPED),
             "--speed",

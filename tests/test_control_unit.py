@@ -15,13 +15,13 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
-from bot.config import ConfigError, load_config, parse_config
-from control.address import is_loopback, parse_bind
-from control.hub import StreamHub
-from control.ring import RingSink, line_seq, read_jsonl_after
-from control.snapshots import SnapshotSource
-from dashboard.reducer import Reducer
-from tools.runbot_cli import app
+from arbdash.bot.config import ConfigError, load_config, parse_config
+from arbdash.control.address import is_loopback, parse_bind
+from arbdash.control.hub import StreamHub
+from arbdash.control.ring import RingSink, line_seq, read_jsonl_after
+from arbdash.control.snapshots import SnapshotSource
+from arbdash.dashboard.reducer import Reducer
+from arbdash.tools.runbot_cli import app
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
@@ -171,7 +171,7 @@ def test_serve_on_a_port_in_use_exits_2(tmp_path: Path) -> None:
 
 
 def test_serve_with_a_configured_token_may_bind_beyond_loopback(tmp_path: Path) -> None:
-    from tools.runbot_cli import with_server
+    from arbdash.tools.runbot_cli import with_server
 
     cfg = load_config(_config_with(tmp_path, {"token": TOKEN}))
     served = with_server(cfg, "0.0.0.0:0").dashboard.server
@@ -242,7 +242,7 @@ def test_jsonl_fallback_seeks_by_remembered_offsets_and_checks_them(tmp_path: Pa
 
 
 def test_the_offset_index_stays_bounded_and_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    import control.ring as ring_module
+    import arbdash.control.ring as ring_module
 
     monkeypatch.setattr(ring_module, "MAX_OFFSETS", 8)
     ring = RingSink(capacity=4, index_every=2)
@@ -341,7 +341,7 @@ def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:
                 names.update(a.name for a in node.names)
             elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
                 names.add(node.module)
-        return names
+        return {n.removeprefix("arbdash.") for n in names}
 
     below = [*(ROOT / "dashboard").rglob("*.py"), *(ROOT / "logging_pipeline").rglob("*.py")]
     assert not [p for p in below if any(m.split(".")[0] == "control" for m in imports(p))]

@@ -21,11 +21,11 @@ import orjson
 import pytest
 from events_builder import Events, build, fill, leg, mark, opened, started
 
-from dashboard.reducer import Reducer
-from dashboard.render_plain import plain_summary
-from dashboard.render_rich import _liq_cells, frame_text
-from dashboard.state import state_to_dict
-from logging_pipeline.events import (
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import plain_summary
+from arbdash.dashboard.render_rich import _liq_cells, frame_text
+from arbdash.dashboard.state import state_to_dict
+from arbdash.logging_pipeline.events import (
     AccountUpdated,
     FundingRate,
     PositionClosed,

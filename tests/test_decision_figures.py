@@ -24,10 +24,10 @@ from events_builder import Events, build, started
 from rich.console import Console
 from support_moments import first_position_alone, hour_with_open
 
-from dashboard.models import DashboardSnapshot
-from dashboard.reducer import Reducer
-from dashboard.render_plain import LEGEND, legend_text, plain_summary
-from dashboard.render_rich import (
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import LEGEND, legend_text, plain_summary
+from arbdash.dashboard.render_rich import (
     ACCRUAL_COLUMNS,
     BEST_COLUMNS,
     CLOSED_COLUMNS,
@@ -37,10 +37,10 @@ from dashboard.render_rich import (
     frame_text,
     legend,
 )
-from dashboard.sources.jsonl import read_file
-from dashboard.text import fmt_apr, fmt_duration, fmt_pct, fmt_ts, fmt_usd
-from helpers import formulas
-from logging_pipeline.events import SessionHealth
+from arbdash.dashboard.sources.jsonl import read_file
+from arbdash.dashboard.text import fmt_apr, fmt_duration, fmt_pct, fmt_ts, fmt_usd
+from arbdash.helpers import formulas
+from arbdash.logging_pipeline.events import SessionHealth
 
 ROOT = Path(__file__).resolve().parent.parent
 MIN_HOLD = timedelta(hours=48)  # configs/funding_arb_paper.yml

@@ -11,13 +11,13 @@ from typing import Any
 
 import orjson
 
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline, Sink
-from logging_pipeline.processors import AddEnvelope
-from logging_pipeline.redact import REDACTED
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.sinks.reducer_tee import ReducerTee
-from logging_pipeline.writer import BatchFileWriter
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline, Sink
+from arbdash.logging_pipeline.processors import AddEnvelope
+from arbdash.logging_pipeline.redact import REDACTED
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.logging_pipeline.writer import BatchFileWriter
 
 log = get_logger("tests.dispatcher")
 SECRET = "sk-live-7Gq2Lm9Xw4Rt"

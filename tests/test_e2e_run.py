@@ -27,7 +27,7 @@ def run(tmp_path_factory: pytest.TempPathFactory) -> dict:
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(CONFIG),
             "--speed",
@@ -124,7 +124,7 @@ def test_one_funding_payment_per_leg_per_venue_funding_time(run: dict) -> None:
 
 def test_final_frame_equals_arbtail_once(run: dict) -> None:
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.arbtail", str(run["jsonl"]), "--once", "--width", str(WIDTH)],
+        [sys.executable, "-m", "arbdash.tools.arbtail", str(run["jsonl"]), "--once", "--width", str(WIDTH)],
         capture_output=True,
         text=True,
         timeout=60,
@@ -147,7 +147,7 @@ def _pane(frame: str, name: str) -> list[str]:
 
 
 def _replayed(run: dict):  # the reducer over the run's JSONL (the fold arbtail uses)
-    from dashboard.reducer import Reducer
+    from arbdash.dashboard.reducer import Reducer
 
     reducer = Reducer()
     for e in run["jsonl"].read_bytes().splitlines():
@@ -156,8 +156,8 @@ def _replayed(run: dict):  # the reducer over the run's JSONL (the fold arbtail 
 
 
 def test_closed_pane_counts_the_closed_positions_it_does_not_show(run: dict) -> None:
-    from dashboard.render_plain import plain_summary
-    from dashboard.render_rich import frame_text
+    from arbdash.dashboard.render_plain import plain_summary
+    from arbdash.dashboard.render_rich import frame_text
 
     closed = {e["position_id"] for e in run["events"] if e["event"] == "position.closed"}
     pane = _pane(run["frame"], "closed")

@@ -11,7 +11,7 @@ import orjson
 import pytest
 from pydantic import BaseModel
 
-from logging_pipeline.encoding import dumps
+from arbdash.logging_pipeline.encoding import dumps
 
 
 class Venue(enum.Enum):

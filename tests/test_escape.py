@@ -22,11 +22,11 @@ from typing import Any
 import pytest
 from events_builder import Events, started
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.text import safe_text
-from logging_pipeline.console_format import format_record
-from logging_pipeline.escape import safe_text as the_escaper
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.text import safe_text
+from arbdash.logging_pipeline.console_format import format_record
+from arbdash.logging_pipeline.escape import safe_text as the_escaper
 
 BIDI = [chr(c) for c in (*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200E, 0x200F, 0x061C)]
 INVISIBLE = ["\u200b", "\u200c", "\u200d", "\ufeff"]
@@ -82,7 +82,7 @@ def record(message: str, **extra: Any) -> dict[str, Any]:
 
 def test_the_dashboard_and_the_console_use_the_same_function() -> None:
     assert safe_text is the_escaper
-    import logging_pipeline.console_format as console_format
+    import arbdash.logging_pipeline.console_format as console_format
 
     assert not hasattr(console_format, "inert")  # the console's own escaper is gone
 
@@ -177,9 +177,9 @@ def test_console_look_of_ordinary_text_is_unchanged() -> None:
 
 async def test_console_sink_end_to_end_escapes_bidi() -> None:
     """Through the real pipeline (structlog → encoder → console sink), not only ``format_record``."""
-    from helpers.unified_logger import get_logger
-    from logging_pipeline import Pipeline
-    from logging_pipeline.sinks.console import ConsoleSink
+    from arbdash.helpers.unified_logger import get_logger
+    from arbdash.logging_pipeline import Pipeline
+    from arbdash.logging_pipeline.sinks.console import ConsoleSink
 
     out = io.StringIO()
     async with Pipeline(session_id="s", sinks=[ConsoleSink(out)]):

@@ -22,18 +22,18 @@ import orjson
 import pytest
 from support_runs import Run, run_bot_in_process, trades
 
-import dashboard.pane_keys as pane_keys_module
-import dashboard.service as service_module
-import tools.runbot_cli as runbot_cli
-import tools.runbot_run as runbot_run
-from dashboard.folds import PLAN
-from dashboard.folds.base import FOLDED
-from dashboard.reducer import Reducer
-from logging_pipeline import Sink
-from logging_pipeline.catalogue import CATALOGUE, LINE_DECODER
-from logging_pipeline.events import Envelope, PositionUpdated
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.writer import BatchFileWriter
+import arbdash.dashboard.pane_keys as pane_keys_module
+import arbdash.dashboard.service as service_module
+import arbdash.tools.runbot_cli as runbot_cli
+import arbdash.tools.runbot_run as runbot_run
+from arbdash.dashboard.folds import PLAN
+from arbdash.dashboard.folds.base import FOLDED
+from arbdash.dashboard.reducer import Reducer
+from arbdash.logging_pipeline import Sink
+from arbdash.logging_pipeline.catalogue import CATALOGUE, LINE_DECODER
+from arbdash.logging_pipeline.events import Envelope, PositionUpdated
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.logging_pipeline.writer import BatchFileWriter
 
 
 @pytest.fixture(scope="module")

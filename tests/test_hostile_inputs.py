@@ -14,10 +14,10 @@ import pytest
 from events_builder import SID, Events, mark, round_trip, started
 from typer.testing import CliRunner
 
-from dashboard.reducer import Reducer
-from dashboard.sources.jsonl import read_file
-from dashboard.sources.lines import LineSplitter
-from tools.arbtail import app
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.sources.jsonl import read_file
+from arbdash.dashboard.sources.lines import LineSplitter
+from arbdash.tools.arbtail import app
 
 runner = CliRunner()
 

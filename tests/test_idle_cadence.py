@@ -9,10 +9,10 @@ import io
 
 from events_builder import Events, build
 
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService, visible_key
-from logging_pipeline.events import FundingRate, Heartbeat
-from logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.service import DashboardService, visible_key
+from arbdash.logging_pipeline.events import FundingRate, Heartbeat
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
 
 
 def rate(e: Events, value: str) -> dict:

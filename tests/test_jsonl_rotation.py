@@ -19,10 +19,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from bot.config import ConfigError, load_config
-from dashboard.sources.follow import follow_file
-from dashboard.sources.rotated import members
-from logging_pipeline.sinks.jsonl import JsonlSink, RotatingFileWriter, prune_old_sessions
+from arbdash.bot.config import ConfigError, load_config
+from arbdash.dashboard.sources.follow import follow_file
+from arbdash.dashboard.sources.rotated import members
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink, RotatingFileWriter, prune_old_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
@@ -45,7 +45,7 @@ def _config(dirpath: Path, extra: str = "") -> Path:
 
 def _runbot(dirpath: Path, *, speed: str = "0", timeout: float = 180) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", "--config", "cfg.yml", "--speed", speed]
+        [sys.executable, "-m", "arbdash.tools.runbot_cli", "--config", "cfg.yml", "--speed", speed]
         + ["--dashboard-mode=silent", "--log-dir", "logs"],
         cwd=dirpath,
         capture_output=True,
@@ -77,7 +77,7 @@ def _comparable(events: list[dict]) -> list[dict]:
 
 def _arbtail_once(live: Path) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "tools.arbtail", str(live), "--once", "--width", str(WIDTH)],
+        [sys.executable, "-m", "arbdash.tools.arbtail", str(live), "--once", "--width", str(WIDTH)],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -190,7 +190,7 @@ def test_follow_across_the_bots_rotations_sees_every_event_once(tmp_path: Path) 
     async def scenario() -> tuple[_Collector, list[str], int, Path]:
         proc = await asyncio.create_subprocess_exec(
             sys.executable,
-            *("-m", "tools.runbot_cli", "--config", "cfg.yml", "--speed", "1600000"),
+            *("-m", "arbdash.tools.runbot_cli", "--config", "cfg.yml", "--speed", "1600000"),
             *("--dashboard-mode=silent", "--log-dir", "logs"),
             cwd=tmp_path,
             stdout=asyncio.subprocess.DEVNULL,

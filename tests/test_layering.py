@@ -20,7 +20,7 @@ def _imported_modules(path: Path) -> set[str]:
             names.update(alias.name for alias in node.names)
         elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
             names.add(node.module)
-    return names
+    return {n.removeprefix("arbdash.") for n in names}
 
 
 def test_no_logging_pipeline_module_imports_the_dashboard() -> None:
@@ -35,8 +35,9 @@ def test_no_logging_pipeline_module_imports_the_dashboard() -> None:
 
 def test_loading_the_pipeline_and_the_postgres_sink_loads_no_dashboard_module() -> None:
     code = (
-        "import sys, logging_pipeline.pipeline, logging_pipeline.postgres.wiring, logging_pipeline.postgres.sink;"
-        " print(sorted(m for m in sys.modules if m.split('.')[0] == 'dashboard'))"
+        "import sys, arbdash.logging_pipeline.pipeline, arbdash.logging_pipeline.postgres.wiring,"
+        " arbdash.logging_pipeline.postgres.sink;"
+        " print(sorted(m for m in sys.modules if m.startswith('arbdash.dashboard')))"
     )
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr

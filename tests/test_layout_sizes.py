@@ -20,10 +20,10 @@ import pytest
 from support_moments import first_position_alone, hour_with_open, last_hour_with_one_open
 from test_render import reducer_with_positions
 
-from dashboard.models import DashboardSnapshot
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.text import fmt_usd
+from arbdash.dashboard.models import DashboardSnapshot
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.text import fmt_usd
 
 SIZES = [(80, 24), (100, 30), (120, 45), (200, 60)]
 MIN_HOLD = timedelta(hours=48)  # configs/funding_arb_paper.yml

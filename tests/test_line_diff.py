@@ -18,8 +18,8 @@ from pathlib import Path
 
 from support_terminal import BlockedStream, Pane
 
-from dashboard.line_diff import HOME, ScreenDiff, cells, diff_frame, diff_line
-from dashboard.terminal_writer import TerminalWriter
+from arbdash.dashboard.line_diff import HOME, ScreenDiff, cells, diff_frame, diff_line
+from arbdash.dashboard.terminal_writer import TerminalWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 BOLD = "\x1b[1m"
@@ -131,11 +131,11 @@ from pathlib import Path
 import orjson
 from rich.console import Console
 from rich.live import Live
-from dashboard.line_diff import ScreenDiff
-from dashboard.reducer import Reducer
-from dashboard.render_rich import build_layout
-from dashboard.snapshot import LIVE_CLOSED_ROWS
-from dashboard.terminal_writer import TerminalWriter
+from arbdash.dashboard.line_diff import ScreenDiff
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import build_layout
+from arbdash.dashboard.snapshot import LIVE_CLOSED_ROWS
+from arbdash.dashboard.terminal_writer import TerminalWriter
 
 log, mode, frames, done = sys.argv[1:]
 console = None

@@ -16,26 +16,26 @@ from pathlib import Path
 import pytest
 from support_bot import START, make_config, market_for
 
-from bot.config import load_config
-from bot.strategies.funding_arbitrage.position_manager import PositionManager, PositionView
-from bot.strategies.funding_arbitrage.scanner import rank_opportunities
-from bot.venues.base import FundingQuote
-from bot.venues.market_data import default_data_dir, load_market_data
-from bot.venues.paper import PaperMarket
-from dashboard.reducer import Reducer
-from dashboard.render_plain import legend_text, plain_summary
-from dashboard.render_rich import frame_text
-from dashboard.snapshot import _leg_snapshot
-from dashboard.sources.jsonl import read_file
-from dashboard.state import LegState
-from helpers.formulas import (
+from arbdash.bot.config import load_config
+from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager, PositionView
+from arbdash.bot.strategies.funding_arbitrage.scanner import rank_opportunities
+from arbdash.bot.venues.base import FundingQuote
+from arbdash.bot.venues.market_data import default_data_dir, load_market_data
+from arbdash.bot.venues.paper import PaperMarket
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import legend_text, plain_summary
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.snapshot import _leg_snapshot
+from arbdash.dashboard.sources.jsonl import read_file
+from arbdash.dashboard.state import LegState
+from arbdash.helpers.formulas import (
     net_spread_apr,
     premium_band_from_funding_rate,
     premium_from_funding_rate,
     round_trip_cost_fraction,
 )
-from helpers.unified_logger import get_logger
-from logging_pipeline.events import EXIT_REASONS, LEGACY_EXIT_REASONS
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline.events import EXIT_REASONS, LEGACY_EXIT_REASONS
 
 D = Decimal
 DATA = default_data_dir()

@@ -11,13 +11,13 @@ import orjson
 import pytest
 from events_builder import Events, build
 
-from bot.metrics import MetricGate
-from dashboard.folds.session import MAX_METRICS
-from dashboard.reducer import Reducer
-from dashboard.render_plain import metrics_line, plain_summary
-from dashboard.render_rich import frame_text
-from dashboard.sources.jsonl import load
-from logging_pipeline.events import Metric
+from arbdash.bot.metrics import MetricGate
+from arbdash.dashboard.folds.session import MAX_METRICS
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import metrics_line, plain_summary
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.jsonl import load
+from arbdash.logging_pipeline.events import Metric
 
 
 class _Log:

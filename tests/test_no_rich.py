@@ -14,7 +14,7 @@ BLOCKED = """
 import sys
 sys.modules["rich"] = None  # `import rich` now raises ImportError, as on a machine without it
 sys.argv = ["runbot", *sys.argv[1:]]
-from tools.runbot_cli import main
+from arbdash.tools.runbot_cli import main
 main()
 """
 

@@ -15,12 +15,18 @@ import pytest
 import structlog
 from structlog.testing import capture_logs
 
-import helpers.unified_logger as unified_logger
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline, Sink
-from logging_pipeline.catalogue import LINE_DECODER, EventError, event_line, fields_of
-from logging_pipeline.events import FundingRate, MarkPrice, PositionClosing, SessionHealth, StageChanged
-from logging_pipeline.redact import REDACTED, Redactor
+import arbdash.helpers.unified_logger as unified_logger
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline, Sink
+from arbdash.logging_pipeline.catalogue import LINE_DECODER, EventError, event_line, fields_of
+from arbdash.logging_pipeline.events import (
+    FundingRate,
+    MarkPrice,
+    PositionClosing,
+    SessionHealth,
+    StageChanged,
+)
+from arbdash.logging_pipeline.redact import REDACTED, Redactor
 
 T = datetime(2026, 3, 1, 8, tzinfo=UTC)
 log = get_logger("tests.overhead")

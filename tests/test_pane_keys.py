@@ -9,12 +9,12 @@ from pathlib import Path
 
 from rich.console import Console
 
-from dashboard.pane_keys import PaneKeys
-from dashboard.reducer import Reducer
-from dashboard.render_rich import PAGED, build_layout, frame_text
-from dashboard.snapshot import LIVE_CLOSED_ROWS
-from dashboard.sources.file_source import JsonlSource
-from tools.arbtail_view import view
+from arbdash.dashboard.pane_keys import PaneKeys
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import PAGED, build_layout, frame_text
+from arbdash.dashboard.snapshot import LIVE_CLOSED_ROWS
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.tools.arbtail_view import view
 
 
 def _render(renderable: object, width: int = 120, height: int = 40) -> str:

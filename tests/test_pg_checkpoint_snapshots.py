@@ -20,12 +20,12 @@ import orjson
 import pytest
 from pg_fixtures import TcpProxy, make_events, with_checkpoints
 
-from dashboard.reducer import Reducer
-from dashboard.sources.postgres import PostgresSource
-from logging_pipeline.encoding import dumps
-from logging_pipeline.postgres import PostgresSink
-from logging_pipeline.postgres.rows import checkpoint_snapshot, row_from_event, unwrap_jsonb
-from tools.pg_admin import list_sessions
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.sources.postgres import PostgresSource
+from arbdash.logging_pipeline.encoding import dumps
+from arbdash.logging_pipeline.postgres import PostgresSink
+from arbdash.logging_pipeline.postgres.rows import checkpoint_snapshot, row_from_event, unwrap_jsonb
+from arbdash.tools.pg_admin import list_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -196,7 +196,7 @@ def test_a_real_run_through_a_bare_sink_is_listed_with_the_reducers_net_pnl(
     [s] = asyncio.run(list_sessions(pg_dsn))
     assert s.net_pnl == expected
     out = subprocess.run(
-        [sys.executable, "-m", "tools.arbtail", "--db", pg_dsn, "sessions"],
+        [sys.executable, "-m", "arbdash.tools.arbtail", "--db", pg_dsn, "sessions"],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -26,7 +26,7 @@ def _cli(module: str, *args: str, cwd: Path) -> subprocess.CompletedProcess[str]
 
 def test_paper_run_recorded_in_postgres(pg_dsn: str, tmp_path: Path) -> None:
     run = _cli(
-        "tools.runbot_cli",
+        "arbdash.tools.runbot_cli",
         "--config",
         str(short_config_file(tmp_path)),
         "--speed",
@@ -45,22 +45,30 @@ def test_paper_run_recorded_in_postgres(pg_dsn: str, tmp_path: Path) -> None:
     lines = jsonl.read_bytes().splitlines()
     sid = orjson.loads(lines[0])["session_id"]
 
-    sessions = _cli("tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
+    sessions = _cli("arbdash.tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
     assert sessions.returncode == 0, sessions.stderr
     row = next(x for x in sessions.stdout.splitlines() if x.startswith(sid))
     assert "stopped (completed)" in row and row.split()[-1] == str(orjson.loads(lines[-1])["seq"])
 
     exported = _cli(
-        "tools.arbtail", "--db", pg_dsn, "export", sid, "-o", str(tmp_path / "x.jsonl"), cwd=tmp_path
+        "arbdash.tools.arbtail", "--db", pg_dsn, "export", sid, "-o", str(tmp_path / "x.jsonl"), cwd=tmp_path
     )
     assert exported.returncode == 0, exported.stderr
     back = (tmp_path / "x.jsonl").read_bytes().splitlines()
     assert len(back) == len(lines), "DB event count == JSONL line count"
     assert [orjson.loads(x) for x in back] == [orjson.loads(x) for x in lines]
 
-    from_file = _cli("tools.arbtail", str(jsonl), "--once", "--width", str(WIDTH), cwd=tmp_path)
+    from_file = _cli("arbdash.tools.arbtail", str(jsonl), "--once", "--width", str(WIDTH), cwd=tmp_path)
     from_db = _cli(
-        "tools.arbtail", "--db", pg_dsn, "--session", sid, "--once", "--width", str(WIDTH), cwd=tmp_path
+        "arbdash.tools.arbtail",
+        "--db",
+        pg_dsn,
+        "--session",
+        sid,
+        "--once",
+        "--width",
+        str(WIDTH),
+        cwd=tmp_path,
     )
     assert from_file.returncode == 0 and from_db.returncode == 0, from_db.stderr
     assert from_db.stdout == from_file.stdout

@@ -16,8 +16,8 @@ import asyncpg
 import pytest
 from pg_fixtures import TcpProxy, make_events
 
-from logging_pipeline.postgres import PostgresSink
-from tools.pg_admin import import_jsonl, list_sessions
+from arbdash.logging_pipeline.postgres import PostgresSink
+from arbdash.tools.pg_admin import import_jsonl, list_sessions
 
 pytestmark = pytest.mark.pg
 

@@ -14,8 +14,8 @@ import asyncpg
 import pytest
 from pg_fixtures import make_events
 
-from logging_pipeline.postgres import migrations, store
-from logging_pipeline.postgres.migrations import (
+from arbdash.logging_pipeline.postgres import migrations, store
+from arbdash.logging_pipeline.postgres.migrations import (
     VERSION_TABLE,
     SchemaTooNewError,
     current_version,
@@ -23,9 +23,9 @@ from logging_pipeline.postgres.migrations import (
     load_migrations,
     upgrade,
 )
-from logging_pipeline.postgres.rows import row_from_event
-from logging_pipeline.postgres.sink import PostgresSink
-from tools.pg_admin import list_sessions
+from arbdash.logging_pipeline.postgres.rows import row_from_event
+from arbdash.logging_pipeline.postgres.sink import PostgresSink
+from arbdash.tools.pg_admin import list_sessions
 
 pytestmark = pytest.mark.pg
 
@@ -77,7 +77,7 @@ def test_upgrade_from_two_processes_at_once(pg_dsn: str) -> None:
     script = textwrap.dedent(
         """
         import asyncio, sys, asyncpg
-        from logging_pipeline.postgres.migrations import upgrade
+        from arbdash.logging_pipeline.postgres.migrations import upgrade
         async def main():
             conn = await asyncpg.connect(sys.argv[1])
             try:

@@ -12,10 +12,10 @@ from pg_fixtures import make_events, with_checkpoints
 from pg_fixtures import record_session as _record
 from support_runs import short_config_file
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.postgres import PostgresSource, PostgresSourceError
-from logging_pipeline.postgres import PostgresSink
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.postgres import PostgresSource, PostgresSourceError
+from arbdash.logging_pipeline.postgres import PostgresSink
 
 pytestmark = pytest.mark.pg
 
@@ -97,7 +97,7 @@ async def test_follow_sees_new_events_within_two_seconds(pg_dsn: str, tmp_path: 
 
 async def test_unknown_session_and_unreachable_server_are_clear_errors(pg_dsn: str) -> None:
     conn = await asyncpg.connect(pg_dsn)
-    from logging_pipeline.postgres.migrations import upgrade
+    from arbdash.logging_pipeline.postgres.migrations import upgrade
 
     await upgrade(conn)
     await conn.close()
@@ -119,15 +119,15 @@ async def test_replay_at_a_market_time_equals_the_jsonl(pg_dsn: str, tmp_path: P
 
     import orjson
 
-    from dashboard.sources.jsonl import load
-    from tools.pg_admin import import_jsonl
+    from arbdash.dashboard.sources.jsonl import load
+    from arbdash.tools.pg_admin import import_jsonl
 
     root = Path(__file__).resolve().parent.parent
     subprocess.run(
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(short_config_file(tmp_path)),
             "--speed",
@@ -173,7 +173,7 @@ def test_following_a_db_session_in_a_terminal_has_the_keys_and_leaves_the_frame(
     from pg_fixtures import make_events
     from support_terminal import assert_terminal_usable
 
-    from tools.pg_admin import import_jsonl
+    from arbdash.tools.pg_admin import import_jsonl
 
     sid = str(uuid.uuid4())
     path = tmp_path / f"{sid}.jsonl"

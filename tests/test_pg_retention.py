@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from arbdash.tools.pg_admin import import_jsonl, list_sessions
 from tests.pg_fixtures import make_events
-from tools.pg_admin import import_jsonl, list_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.pg
@@ -34,7 +34,7 @@ async def test_run_prunes_beyond_keep_last(pg_dsn: str, tmp_path: Path) -> None:
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(cfg_path),
             "--speed",

@@ -15,8 +15,8 @@ import asyncpg
 import orjson
 import pytest
 
-from dashboard.reducer import Reducer
-from tools.pg_admin import list_sessions
+from arbdash.dashboard.reducer import Reducer
+from arbdash.tools.pg_admin import list_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
@@ -49,7 +49,7 @@ async def _fetchval(dsn: str, sql: str) -> object:
 
 def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
     run = _cli(
-        "tools.runbot_cli",
+        "arbdash.tools.runbot_cli",
         "--config",
         str(CONFIG),
         "--speed",
@@ -86,7 +86,7 @@ def test_sessions_net_pnl_is_the_reducers(pg_dsn: str, tmp_path: Path) -> None:
         portfolio.positions_closed,
     )
 
-    out = _cli("tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
+    out = _cli("arbdash.tools.arbtail", "--db", pg_dsn, "sessions", cwd=tmp_path)
     assert out.returncode == 0, out.stderr
     row = next(x for x in out.stdout.splitlines() if x.startswith(sid))
     assert str(expected.quantize(Decimal("0.01"))) in row.split()
@@ -103,7 +103,7 @@ def test_no_stored_figure_the_listing_folds_it_live_and_after_an_import(pg_dsn: 
     the listing folds it from what is stored — the snapshot the run's checkpoint carried plus the events after
     it, or, after an import (which stores no snapshot), the events alone — and both give the reducer's figure."""
     run = _cli(
-        "tools.runbot_cli",
+        "arbdash.tools.runbot_cli",
         "--config",
         str(CONFIG),
         "--speed",
@@ -143,7 +143,7 @@ def test_no_stored_figure_the_listing_folds_it_live_and_after_an_import(pg_dsn: 
             "DELETE FROM dashboard_sessions; DELETE FROM dashboard_events; DELETE FROM dashboard_snapshots",
         )
     )
-    imported = _cli("tools.arbtail", "--db", pg_dsn, "import", str(jsonl), cwd=tmp_path)
+    imported = _cli("arbdash.tools.arbtail", "--db", pg_dsn, "import", str(jsonl), cwd=tmp_path)
     assert imported.returncode == 0, imported.stderr
     assert asyncio.run(_fetchval(pg_dsn, "SELECT count(*) FROM dashboard_snapshots")) == 0
     [s] = asyncio.run(list_sessions(pg_dsn))
@@ -156,7 +156,7 @@ def test_the_sessions_table_says_how_each_session_ended() -> None:
     from datetime import UTC, datetime
     from decimal import Decimal
 
-    from tools.pg_admin import SessionSummary, format_sessions
+    from arbdash.tools.pg_admin import SessionSummary, format_sessions
 
     t = datetime(2026, 3, 1, tzinfo=UTC)
     rows = [

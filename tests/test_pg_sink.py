@@ -12,8 +12,8 @@ import orjson
 import pytest
 from pg_fixtures import make_events
 
-from logging_pipeline.postgres import PostgresSink
-from tools.pg_admin import export_session, import_jsonl, list_sessions, prune
+from arbdash.logging_pipeline.postgres import PostgresSink
+from arbdash.tools.pg_admin import export_session, import_jsonl, list_sessions, prune
 
 pytestmark = pytest.mark.pg
 

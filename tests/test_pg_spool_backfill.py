@@ -19,11 +19,11 @@ from typing import Any
 import pytest
 import yaml
 
-from dashboard.reducer import Reducer
-from logging_pipeline.postgres import PostgresSink
-from logging_pipeline.postgres import spool as spool_mod
-from logging_pipeline.postgres.dsn import dsn_target
-from logging_pipeline.postgres.spool import (
+from arbdash.dashboard.reducer import Reducer
+from arbdash.logging_pipeline.postgres import PostgresSink
+from arbdash.logging_pipeline.postgres import spool as spool_mod
+from arbdash.logging_pipeline.postgres.dsn import dsn_target
+from arbdash.logging_pipeline.postgres.spool import (
     Spool,
     claim_orphan,
     lock_path,
@@ -31,8 +31,8 @@ from logging_pipeline.postgres.spool import (
     release_orphan,
     target_path,
 )
+from arbdash.tools.pg_admin import PgAdminError, import_jsonl, import_jsonl_isolated, list_sessions
 from tests.pg_fixtures import make_events
-from tools.pg_admin import PgAdminError, import_jsonl, import_jsonl_isolated, list_sessions
 
 ROOT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.pg
@@ -56,7 +56,7 @@ def _short_run(tmp_path: Path, dsn: str) -> subprocess.CompletedProcess[str]:
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(cfg),
             "--speed",

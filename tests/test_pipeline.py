@@ -13,12 +13,12 @@ import msgspec
 import orjson
 import pytest
 
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline, Sink
-from logging_pipeline.catalogue import CATALOGUE
-from logging_pipeline.events import Envelope, FundingRate
-from logging_pipeline.sinks.console import ConsoleSink
-from logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline, Sink
+from arbdash.logging_pipeline.catalogue import CATALOGUE
+from arbdash.logging_pipeline.events import Envelope, FundingRate
+from arbdash.logging_pipeline.sinks.console import ConsoleSink
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
 
 MARKET_T = datetime(2026, 3, 1, 8, 0, tzinfo=UTC)
 log = get_logger("tests.pipeline")
@@ -161,7 +161,7 @@ def _imports(path: Path) -> list[tuple[str, int]]:
             found.append((node.module, node.col_offset))
         elif isinstance(node, ast.Import):
             found += [(alias.name, node.col_offset) for alias in node.names]
-    return found
+    return [(m.removeprefix("arbdash."), col) for m, col in found]
 
 
 def test_the_dashboard_does_not_import_the_logger_that_feeds_it() -> None:
@@ -181,7 +181,8 @@ def test_the_dashboard_does_not_import_the_logger_that_feeds_it() -> None:
             for m, _ in _imports(root / "dashboard" / name)
         ), name
     probe = (
-        "import sys, dashboard.service, dashboard.checkpoints; print('helpers.unified_logger' in sys.modules)"
+        "import sys, arbdash.dashboard.service, arbdash.dashboard.checkpoints;"
+        " print('arbdash.helpers.unified_logger' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=root, check=True)
     assert out.stdout.strip() == "False"

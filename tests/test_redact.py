@@ -5,10 +5,10 @@ from __future__ import annotations
 import logging
 from pathlib import Path
 
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline
-from logging_pipeline.redact import REDACTED, Redactor
-from logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline
+from arbdash.logging_pipeline.redact import REDACTED, Redactor
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
 
 API_SECRET = "s3cr3t-Api-Value-9f8e7d"
 PG_PASSWORD = "hunter2pw"

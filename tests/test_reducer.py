@@ -13,10 +13,10 @@ import orjson
 import pytest
 from events_builder import Events, build, fill, mark, round_trip, started
 
-from dashboard.reducer import NOISE_EVENTS, Reducer, apply, build_snapshot
-from dashboard.render_rich import frame_text
-from dashboard.state import DashboardState, state_from_dict, state_to_dict
-from logging_pipeline.events import (
+from arbdash.dashboard.reducer import NOISE_EVENTS, Reducer, apply, build_snapshot
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.state import DashboardState, state_from_dict, state_to_dict
+from arbdash.logging_pipeline.events import (
     ExecutionRollback,
     FundingRate,
     Heartbeat,
@@ -385,7 +385,7 @@ def test_snapshot_built_without_validation_validates() -> None:
     decoded strictly it is the same snapshot (money as decimal text, aware times)."""
     import msgspec
 
-    from dashboard.models import DashboardSnapshot
+    from arbdash.dashboard.models import DashboardSnapshot
 
     e = Events()
     opening, closing = round_trip(e)

@@ -14,9 +14,9 @@ from typing import Any
 import orjson
 import pytest
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.state import state_to_dict
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.state import state_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -216,7 +216,7 @@ def test_price_and_rate_text_tests_agree_with_decimal() -> None:
     strings over digits, signs, exponents, underscores, whitespace and non-ASCII digits)."""
     from decimal import Decimal, InvalidOperation
 
-    from dashboard.state import MAX_DECIMAL_EXP, decimal_text_ok, price_text_ok
+    from arbdash.dashboard.state import MAX_DECIMAL_EXP, decimal_text_ok, price_text_ok
 
     alphabet = [
         *"0123456789.eE+-_ ",

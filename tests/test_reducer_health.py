@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dashboard.reducer import Reducer
+from arbdash.dashboard.reducer import Reducer
 
 
 def _health(seq: int, health: str, component: str | None = None, reason: str | None = None) -> dict:

@@ -8,10 +8,10 @@ from typing import Any
 
 from rich.console import Console
 
-from dashboard.reducer import Reducer
-from dashboard.render_plain import plain_summary
-from dashboard.render_rich import build_frame, build_layout, frame_text
-from dashboard.text import fmt_apr, fmt_bp, fmt_duration, fmt_price, fmt_usd, safe_text
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import plain_summary
+from arbdash.dashboard.render_rich import build_frame, build_layout, frame_text
+from arbdash.dashboard.text import fmt_apr, fmt_bp, fmt_duration, fmt_price, fmt_usd, safe_text
 
 HOSTILE = "[bold red]pwn[/] \x1b]0;title\x07 \x1b[2J\x1b[H \rCR \x9b31m C1 \u202eRTL"
 

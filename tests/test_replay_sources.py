@@ -22,13 +22,13 @@ import orjson
 import pytest
 from rich.console import Console
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.file_source import JsonlSource
-from dashboard.sources.protocol import ReplaySource, SourceError
-from dashboard.timeaxis import line_time
-from tools.arbtail_export import export_frame
-from tools.arbtail_view import playback
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.dashboard.sources.protocol import ReplaySource, SourceError
+from arbdash.dashboard.timeaxis import line_time
+from arbdash.tools.arbtail_export import export_frame
+from arbdash.tools.arbtail_view import playback
 
 LINES = 3000  # enough for positions to open and close, and for several checkpoints
 
@@ -66,8 +66,8 @@ def source(request: pytest.FixtureRequest, stretch: Path, tmp_path: Path) -> Sou
     if request.param == "rotated":
         rotated = _rotated(stretch, tmp_path)
         return lambda: JsonlSource(rotated)
-    from dashboard.sources.postgres import PostgresSource
-    from tools.pg_admin import import_jsonl
+    from arbdash.dashboard.sources.postgres import PostgresSource
+    from arbdash.tools.pg_admin import import_jsonl
 
     dsn = request.getfixturevalue("pg_dsn")
     asyncio.run(import_jsonl(dsn, stretch))
@@ -193,7 +193,7 @@ def test_export_is_the_same_everywhere(source: SourceFactory, stretch: Path, tmp
 
 def test_a_moment_before_the_session_is_a_clear_error(source: SourceFactory, stretch: Path) -> None:
     """Nothing at or before the moment: every source lets the viewer say what the session's span is."""
-    from tools.arbtail_view import show
+    from arbdash.tools.arbtail_view import show
 
     before = _market_times(stretch)[0] - timedelta(days=1)
     with pytest.raises(SourceError, match="no event at or before .* on the market clock .*starts at"):
@@ -207,7 +207,7 @@ async def _add(kind: str, src: ReplaySource, lines: list[bytes], tmp_path: Path)
         with src.path.open("ab") as fh:
             fh.write(b"".join(lines))
         return
-    from tools.pg_admin import import_jsonl
+    from arbdash.tools.pg_admin import import_jsonl
 
     extra = tmp_path / "extra.jsonl"
     extra.write_bytes(b"".join(lines))
@@ -243,7 +243,7 @@ def test_follow_folds_what_arrives(
 def test_the_cli_plays_a_database_session_back(pg_dsn: str, stretch: Path) -> None:
     """``arbtail --db DSN --session ID --from --to --speed`` (refused before the one protocol) ends on the frame
     the same command ends on for the log file: the state at ``--to``."""
-    from tools.pg_admin import import_jsonl
+    from arbdash.tools.pg_admin import import_jsonl
 
     asyncio.run(import_jsonl(pg_dsn, stretch))
     sid = orjson.loads(stretch.read_bytes().split(b"\n", 1)[0])["session_id"]
@@ -257,7 +257,7 @@ def test_the_cli_plays_a_database_session_back(pg_dsn: str, stretch: Path) -> No
         "1e6",
         "--no-keys",
     ]
-    arbtail = [sys.executable, "-m", "tools.arbtail"]
+    arbtail = [sys.executable, "-m", "arbdash.tools.arbtail"]
     env = {**os.environ, "COLUMNS": "120"}
     want = frame_text(_want(stretch, until=market[200], clock="market").snapshot(), 120)
     for where in ([str(stretch)], ["--db", pg_dsn, "--session", sid[:8]]):

@@ -18,15 +18,15 @@ import pytest
 from events_builder import Events, mark, round_trip
 from typer.testing import CliRunner
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources import jsonl
-from dashboard.sources.follow import follow_file
-from dashboard.sources.jsonl import iter_batches, load
-from dashboard.sources.lines import LineSplitter
-from dashboard.state import state_to_dict
-from tools.arbtail import app
-from tools.bench_arbtail import generate
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources import jsonl
+from arbdash.dashboard.sources.follow import follow_file
+from arbdash.dashboard.sources.jsonl import iter_batches, load
+from arbdash.dashboard.sources.lines import LineSplitter
+from arbdash.dashboard.state import state_to_dict
+from arbdash.tools.arbtail import app
+from arbdash.tools.bench_arbtail import generate
 
 
 def _lines() -> list[bytes]:

@@ -13,7 +13,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from tools.runbot_run import closing_line
+from arbdash.tools.runbot_run import closing_line
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
@@ -21,7 +21,7 @@ CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 
 def _runbot(*args: str, cwd: Path, timeout: float = 120) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [sys.executable, "-m", "tools.runbot_cli", *args],
+        [sys.executable, "-m", "arbdash.tools.runbot_cli", *args],
         cwd=cwd,
         capture_output=True,
         text=True,
@@ -156,7 +156,7 @@ def test_runbot_without_config_asks_for_one(tmp_path: Path) -> None:
 
 _FULL_DISK_RUNBOT = r"""
 import errno, sys
-import logging_pipeline.writer as w
+import arbdash.logging_pipeline.writer as w
 
 class Full:
     def __init__(self, real): self.real, self.left = real, 200_000
@@ -173,7 +173,7 @@ def open_(self):
         self._file = Full(self._file)
 w.BatchFileWriter.open = open_
 sys.argv = ["runbot", *sys.argv[1:]]
-from tools.runbot_cli import main
+from arbdash.tools.runbot_cli import main
 main()
 """
 

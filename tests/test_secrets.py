@@ -14,10 +14,10 @@ import asyncpg
 import pytest
 from support_runs import run_bot_in_process, shipped_config
 
-import tools.runbot_run as runbot_run
-from bot.config import BotConfig
-from helpers.unified_logger import get_logger
-from logging_pipeline.redact import REDACTED
+import arbdash.tools.runbot_run as runbot_run
+from arbdash.bot.config import BotConfig
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline.redact import REDACTED
 
 API_KEY = "AKIAjq7Zx9Lw2Vt5Pb"
 API_SECRET = "q8Jd-3fKs_Zm1Wn0Xr7TyB"

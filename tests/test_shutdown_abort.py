@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 CHILD = r"""
 import asyncio, sys
 sys.path.insert(0, sys.argv[1])
-import tools.runbot_cli as cli
-import tools.runbot_run as run
+import arbdash.tools.runbot_cli as cli
+import arbdash.tools.runbot_run as run
 real = run.run_bot
 exc = {"SystemExit": SystemExit(3), "GeneratorExit": GeneratorExit()}[sys.argv[3]]
 

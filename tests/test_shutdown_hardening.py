@@ -10,9 +10,9 @@ import uuid
 
 import orjson
 
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline
-from logging_pipeline.sinks.base import Sink
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline
+from arbdash.logging_pipeline.sinks.base import Sink
 
 
 class _Lines(Sink):

@@ -13,13 +13,13 @@ from pathlib import Path
 import orjson
 import pytest
 
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline
-from logging_pipeline.events import SessionStopped
-from logging_pipeline.postgres.sink import PostgresSink
-from logging_pipeline.postgres.wiring import emit_session_health
-from logging_pipeline.sinks.base import Sink
-from logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline
+from arbdash.logging_pipeline.events import SessionStopped
+from arbdash.logging_pipeline.postgres.sink import PostgresSink
+from arbdash.logging_pipeline.postgres.wiring import emit_session_health
+from arbdash.logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
 
 
 def test_pg_recovery_after_final_check_is_not_logged(

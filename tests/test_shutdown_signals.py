@@ -22,10 +22,10 @@ from pathlib import Path
 import orjson
 import pytest
 
-from logging_pipeline import Pipeline
-from logging_pipeline.encoding import dumps
-from logging_pipeline.postgres.sink import PostgresSink
-from logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline import Pipeline
+from arbdash.logging_pipeline.encoding import dumps
+from arbdash.logging_pipeline.postgres.sink import PostgresSink
+from arbdash.logging_pipeline.sinks.base import Sink
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"

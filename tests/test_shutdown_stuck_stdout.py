@@ -24,7 +24,7 @@ def test_exit_is_bounded_when_nobody_reads_stdout(tmp_path: Path) -> None:
             [
                 sys.executable,
                 "-m",
-                "tools.runbot_cli",
+                "arbdash.tools.runbot_cli",
                 "--config",
                 str(short_config_file(tmp_path)),
                 "--speed",

@@ -17,10 +17,10 @@ CHILD = r"""
 import asyncio, json, os, sys, time, uuid
 from pathlib import Path
 sys.path.insert(0, sys.argv[1])
-from logging_pipeline import Pipeline
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.sinks.console import TextLogSink
-from helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.logging_pipeline.sinks.console import TextLogSink
+from arbdash.helpers.unified_logger import get_logger
 
 d, text_path, close_timeout = Path(sys.argv[2]), Path(sys.argv[3]), float(sys.argv[4])
 if text_path.is_fifo():

@@ -14,10 +14,10 @@ import pytest
 from events_builder import Events, mark, round_trip
 from typer.testing import CliRunner
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.follow import follow_file
-from tools.arbtail import app
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.follow import follow_file
+from arbdash.tools.arbtail import app
 
 
 def line(ev: dict[str, Any]) -> bytes:

@@ -9,9 +9,9 @@ from typing import Any
 
 from support_terminal import BlockedStream
 
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService
-from logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.service import DashboardService
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
 
 
 async def _until(cond: Any, what: str, timeout: float = 5.0) -> None:

@@ -25,7 +25,7 @@ import orjson
 import yaml
 from support_terminal import BlockedStream
 
-from dashboard.terminal_writer import TerminalWriter
+from arbdash.dashboard.terminal_writer import TerminalWriter
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"

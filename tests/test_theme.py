@@ -12,12 +12,12 @@ import pytest
 from rich.console import Console
 from rich.text import Text
 
-from bot.config import ConfigError, DashboardConfig, load_config
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService
-from dashboard.sources.file_source import JsonlSource
-from dashboard.theme import LIGHT, Recoloured, effective, themed
-from logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.bot.config import ConfigError, DashboardConfig, load_config
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.service import DashboardService
+from arbdash.dashboard.sources.file_source import JsonlSource
+from arbdash.dashboard.theme import LIGHT, Recoloured, effective, themed
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
 
 SGR_COLOUR = re.compile(r"\x1b\[[0-9;]*(?:3[0-9]|4[0-9]|9[0-7]|10[0-7])[;m]")
 SHIPPED = Path(__file__).resolve().parent.parent / "configs" / "funding_arb_paper.yml"

@@ -22,12 +22,12 @@ import yaml
 from rich.console import Console
 from rich.style import Style
 
-from bot.config import StrategyConfig, load_config
-from dashboard.models import DashboardSnapshot, PositionSnapshot
-from dashboard.reducer import Reducer
-from dashboard.render_rich import _div_style, _erosion_style, positions_pane
-from dashboard.sources.jsonl import read_file
-from dashboard.text import fmt_pct
+from arbdash.bot.config import StrategyConfig, load_config
+from arbdash.dashboard.models import DashboardSnapshot, PositionSnapshot
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import _div_style, _erosion_style, positions_pane
+from arbdash.dashboard.sources.jsonl import read_file
+from arbdash.dashboard.text import fmt_pct
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
@@ -66,7 +66,7 @@ def sessions(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Session]:
                 [
                     sys.executable,
                     "-m",
-                    "tools.runbot_cli",
+                    "arbdash.tools.runbot_cli",
                     "--config",
                     str(config),
                     "--speed",

@@ -17,15 +17,15 @@ from events_builder import SID, Events, mark, round_trip
 from rich.console import Console
 from typer.testing import CliRunner
 
-from dashboard import reducer as reducer_mod
-from dashboard.reducer import Reducer
-from dashboard.render_plain import plain_summary
-from dashboard.render_rich import build_layout, frame_text
-from dashboard.sources import jsonl
-from dashboard.sources.jsonl import SourceError, load
-from dashboard.state import state_to_dict
-from tools.arbtail import app
-from tools.bench_arbtail import generate
+from arbdash.dashboard import reducer as reducer_mod
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_plain import plain_summary
+from arbdash.dashboard.render_rich import build_layout, frame_text
+from arbdash.dashboard.sources import jsonl
+from arbdash.dashboard.sources.jsonl import SourceError, load
+from arbdash.dashboard.state import state_to_dict
+from arbdash.tools.arbtail import app
+from arbdash.tools.bench_arbtail import generate
 
 A = "aaaaaaaa-0000-4000-8000-00000000000a"
 B = "bbbbbbbb-0000-4000-8000-00000000000b"

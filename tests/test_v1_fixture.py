@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.jsonl import read_file
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.jsonl import read_file
 
 FIXTURES = Path(__file__).parent / "fixtures"
 LOG = FIXTURES / "v1_session.jsonl"

@@ -24,15 +24,15 @@ from support_browser import browser_page
 from test_control_api import TOKEN, log, served
 from test_control_run import _run, with_token
 
-import tools.runbot_cli as runbot_cli
-import tools.runbot_run as runbot_run
-from bot.config import load_config
-from control.app import CSP
-from control.server import ControlServer
-from control.web import MAX_SESSIONS, PAGE_CSP, SESSION_COOKIE, SessionStore
-from dashboard.reducer import Reducer
-from dashboard.text import fmt_usd
-from tools.runbot_cli import with_server
+import arbdash.tools.runbot_cli as runbot_cli
+import arbdash.tools.runbot_run as runbot_run
+from arbdash.bot.config import load_config
+from arbdash.control.app import CSP
+from arbdash.control.server import ControlServer
+from arbdash.control.web import MAX_SESSIONS, PAGE_CSP, SESSION_COOKIE, SessionStore
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.text import fmt_usd
+from arbdash.tools.runbot_cli import with_server
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED = ROOT / "configs" / "funding_arb_paper.yml"
@@ -453,7 +453,7 @@ def test_browser_draws_a_real_paper_run_as_the_reducer_folds_it(
     # ... and the same figure as arbtail's frame of the finished log
     (jsonl,) = tmp_path.glob("*.jsonl")
     out = subprocess.run(
-        [sys.executable, "-m", "tools.arbtail", str(jsonl), "--once", "--width", "120"],
+        [sys.executable, "-m", "arbdash.tools.arbtail", str(jsonl), "--once", "--width", "120"],
         cwd=ROOT,
         capture_output=True,
         text=True,

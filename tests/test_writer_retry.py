@@ -8,8 +8,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.writer import BatchFileWriter
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.logging_pipeline.writer import BatchFileWriter
 
 
 class FlakyDisk:

@@ -25,12 +25,12 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from dashboard.sources.protocol import SourceError
-from dashboard.timeaxis import ClockName
-from tools.arbtail_export import register as register_export
-from tools.arbtail_grep import register as register_grep
-from tools.arbtail_stats import register as register_stats
-from tools.pg_cli import register_commands as register_pg_commands
+from arbdash.dashboard.sources.protocol import SourceError
+from arbdash.dashboard.timeaxis import ClockName
+from arbdash.tools.arbtail_export import register as register_export
+from arbdash.tools.arbtail_grep import register as register_grep
+from arbdash.tools.arbtail_stats import register as register_stats
+from arbdash.tools.pg_cli import register_commands as register_pg_commands
 
 
 class DefaultCommandGroup(TyperGroup):
@@ -178,7 +178,7 @@ def show(
     ] = False,
 ) -> None:
     """Show the dashboard for PATH (or for --session in --db): one session, the log's last unless --session."""
-    from dashboard.timeaxis import parse_time
+    from arbdash.dashboard.timeaxis import parse_time
 
     in_db = path is None and (session is not None or bool(db))
     conflict = _conflict(once=once, follow=follow, at=at, start=start, end=end, speed=speed)
@@ -249,10 +249,10 @@ def _run_show(path: Path | None, db: str | None, session: str | None, *, poll_s:
     """``tools.arbtail_view.run_show`` on the log at ``path`` or, with ``db``, on ``session`` in PostgreSQL;
     a source that cannot be read is one line on stderr and exit 2 (a database error with its password
     redacted)."""
-    from tools.arbtail_view import run_show
+    from arbdash.tools.arbtail_view import run_show
 
     if db is None:
-        from dashboard.sources.file_source import JsonlSource
+        from arbdash.dashboard.sources.file_source import JsonlSource
 
         assert path is not None
         try:
@@ -260,8 +260,8 @@ def _run_show(path: Path | None, db: str | None, session: str | None, *, poll_s:
         except SourceError as exc:
             _fail(str(exc))
         return
-    from dashboard.sources.postgres import PostgresSource
-    from logging_pipeline.postgres.dsn import redact
+    from arbdash.dashboard.sources.postgres import PostgresSource
+    from arbdash.logging_pipeline.postgres.dsn import redact
 
     try:
         run_show(PostgresSource(db, session or "latest", poll_s=poll_s), **kw)
@@ -313,7 +313,7 @@ def serve(
         _fail("serve: give FILE (a session .jsonl) or --db DSN")
     if path is not None and db:
         _fail("serve: give FILE or --db DSN, not both")
-    from tools.arbtail_serve import run_serve
+    from arbdash.tools.arbtail_serve import run_serve
 
     code = run_serve(path, db or None, session, host=host, port=port, token_env=token_env, poll_s=poll)
     if code:

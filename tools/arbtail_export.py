@@ -20,12 +20,12 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from dashboard.sources.protocol import SourceError
-from dashboard.timeaxis import ClockName, parse_time
+from arbdash.dashboard.sources.protocol import SourceError
+from arbdash.dashboard.timeaxis import ClockName, parse_time
 
 if TYPE_CHECKING:
-    from dashboard.sources.protocol import ReplaySource
-    from dashboard.timeaxis import Clock
+    from arbdash.dashboard.sources.protocol import ReplaySource
+    from arbdash.dashboard.timeaxis import Clock
 
 
 async def export_frame(
@@ -44,8 +44,8 @@ async def export_frame(
     (with ``filename`` set) when an output file cannot be written."""
     from rich.console import Console
 
-    from dashboard.reducer import Reducer
-    from dashboard.render_rich import build_frame
+    from arbdash.dashboard.reducer import Reducer
+    from arbdash.dashboard.render_rich import build_frame
 
     async with source:
         reducer = Reducer(timeline_size=timeline, session=source.session)
@@ -158,9 +158,9 @@ def _source(target: str, db: str | None) -> ReplaySource:
     """The log at ``target``, or — with ``db`` and a target that does not name a log — that session in
     PostgreSQL."""
     if db and not names_a_log(target):
-        from dashboard.sources.postgres import PostgresSource
+        from arbdash.dashboard.sources.postgres import PostgresSource
 
         return PostgresSource(db, target)
-    from dashboard.sources.file_source import JsonlSource
+    from arbdash.dashboard.sources.file_source import JsonlSource
 
     return JsonlSource(Path(target))

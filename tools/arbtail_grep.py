@@ -26,8 +26,8 @@ from typing import Annotated, Any
 import orjson
 import typer
 
-from dashboard.sources.protocol import ReplaySource, SourceError
-from dashboard.timeaxis import Clock, ClockName, event_time
+from arbdash.dashboard.sources.protocol import ReplaySource, SourceError
+from arbdash.dashboard.timeaxis import Clock, ClockName, event_time
 
 ENVELOPE = ("v", "ts", "session_id", "seq", "level", "logger", "event", "category", "message", "market_ts")
 LEVELS = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}
@@ -155,8 +155,8 @@ def register(app: typer.Typer) -> None:
         ] = None,
     ) -> None:
         """Print the matching events as JSONL (stable key order)."""
-        from dashboard.sources.file_source import JsonlSource
-        from dashboard.timeaxis import parse_time
+        from arbdash.dashboard.sources.file_source import JsonlSource
+        from arbdash.dashboard.timeaxis import parse_time
 
         if level is not None and level.lower() not in LEVELS:
             raise typer.BadParameter(f"one of {', '.join(LEVELS)}", param_hint="--level")

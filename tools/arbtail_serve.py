@@ -25,11 +25,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from control.replay import ReplayProvider, ReplaySession
-    from control.server import ControlServer
-    from dashboard.reducer import Reducer
-    from dashboard.sources.protocol import ReplaySource
-    from dashboard.timeaxis import Clock
+    from arbdash.control.replay import ReplayProvider, ReplaySession
+    from arbdash.control.server import ControlServer
+    from arbdash.dashboard.reducer import Reducer
+    from arbdash.dashboard.sources.protocol import ReplaySource
+    from arbdash.dashboard.timeaxis import Clock
 
 DEFAULT_PORT = 8765
 DEFAULT_TOKEN_ENV = "ARBDASH_TOKEN"
@@ -46,8 +46,8 @@ def check_bind(host: str, token_env: str, environ: dict[str, str] | None = None)
     """The bearer token to require (``None``: none, loopback only). A token is read from ``$token_env`` when set
     (also on loopback); a host that is not loopback (``control.address.is_loopback``) needs one. Raises
     ``ServeError`` for a missing token beyond loopback or one shorter than ``MIN_TOKEN_CHARS``."""
-    from bot.config import MIN_TOKEN_CHARS
-    from control.address import is_loopback
+    from arbdash.bot.config import MIN_TOKEN_CHARS
+    from arbdash.control.address import is_loopback
 
     env = os.environ if environ is None else environ
     token = env.get(token_env) or None
@@ -68,8 +68,8 @@ def fold_at(
     """``arbtail FILE --at T --once``'s fold (``load_for_show``: checkpoint seek, then events up to ``at`` on
     ``clock``) on a fresh source, in a loop of its own (a worker thread calls it). Returns the reducer and
     whether ``at`` stopped it before the end. Raises ``SourceError``."""
-    from dashboard.reducer import Reducer
-    from tools.arbtail_view import load_for_show
+    from arbdash.dashboard.reducer import Reducer
+    from arbdash.tools.arbtail_view import load_for_show
 
     async def run() -> tuple[Reducer, bool]:
         source = make_source()
@@ -86,7 +86,7 @@ def pg_history(dsn: str) -> Callable[[str | None], Any]:
     source's own)."""
     import asyncpg
 
-    from logging_pipeline.postgres.rows import payload_to_line
+    from arbdash.logging_pipeline.postgres.rows import payload_to_line
 
     def for_session(session: str | None) -> Any:
         async def read(after_seq: int, limit: int) -> list[tuple[int, bytes]]:
@@ -110,8 +110,8 @@ def pg_history(dsn: str) -> Callable[[str | None], Any]:
 
 def file_session(path: Path, session: str | None, poll_s: float) -> ReplaySession:
     """A ``ReplaySession`` over the log at ``path`` (``session``: which of its sessions; ``None``: its last)."""
-    from control.replay import ReplaySession, jsonl_history
-    from dashboard.sources.file_source import JsonlSource
+    from arbdash.control.replay import ReplaySession, jsonl_history
+    from arbdash.dashboard.sources.file_source import JsonlSource
 
     source = JsonlSource(path, session=session, poll_s=poll_s)
 
@@ -123,8 +123,8 @@ def file_session(path: Path, session: str | None, poll_s: float) -> ReplaySessio
 
 def db_session(dsn: str, session: str, poll_s: float) -> ReplaySession:
     """A ``ReplaySession`` over ``session`` (an id, a unique prefix or ``latest``) in the database at ``dsn``."""
-    from control.replay import ReplaySession
-    from dashboard.sources.postgres import PostgresSource
+    from arbdash.control.replay import ReplaySession
+    from arbdash.dashboard.sources.postgres import PostgresSource
 
     source = PostgresSource(dsn, session, poll_s=poll_s)
 
@@ -139,8 +139,8 @@ async def build_provider(
 ) -> ReplayProvider:
     """The provider ``arbtail serve`` serves: one session (a file, or ``--db`` with ``--session``), started
     (loaded, followed), or the fleet of ``--db``. Raises ``SourceError`` when the session cannot be read."""
-    from control.replay import FleetLister, ReplayProvider
-    from dashboard.sources.protocol import SourceError
+    from arbdash.control.replay import FleetLister, ReplayProvider
+    from arbdash.dashboard.sources.protocol import SourceError
 
     if path is not None or session is not None:
         assert path is not None or db is not None
@@ -156,7 +156,7 @@ async def build_provider(
             raise
         return ReplayProvider(default=sess)
     assert db is not None
-    from tools.pg_admin import PgAdminError, _connect, list_sessions
+    from arbdash.tools.pg_admin import PgAdminError, _connect, list_sessions
 
     try:  # an unreachable database is a refusal now, not a 503 on every request later
         await (await _connect(db)).close()
@@ -181,13 +181,13 @@ async def build_provider(
 def make_server(provider: ReplayProvider, *, token: str | None, sock: Any) -> ControlServer:
     """A ``control.server.ControlServer`` (uvicorn on this loop) serving ``provider`` in replay mode: the default
     session's reducer, ring and hub (in fleet mode an empty placeholder that only ``/metrics`` reads)."""
-    from control.app import ControlState, create_app
-    from control.hub import StreamHub
-    from control.metrics import ArbdashCollector, make_registry
-    from control.ring import RingSink
-    from control.server import ControlServer
-    from control.snapshots import SnapshotSource
-    from dashboard.reducer import Reducer
+    from arbdash.control.app import ControlState, create_app
+    from arbdash.control.hub import StreamHub
+    from arbdash.control.metrics import ArbdashCollector, make_registry
+    from arbdash.control.ring import RingSink
+    from arbdash.control.server import ControlServer
+    from arbdash.control.snapshots import SnapshotSource
+    from arbdash.dashboard.reducer import Reducer
 
     sess = provider.default
     if sess is not None:
@@ -220,7 +220,7 @@ async def serve(
 ) -> None:
     """Load (and follow) the source, serve until SIGINT/SIGTERM, stop cleanly. Raises ``ServeError`` (address in
     use, not ours) and ``SourceError`` (the source cannot be read) before serving."""
-    from control.server import bind_socket
+    from arbdash.control.server import bind_socket
 
     try:
         sock = bind_socket(host, port)
@@ -261,11 +261,11 @@ def run_serve(
     """``arbtail serve`` for the CLI: the exit code. 0 after Ctrl-C/SIGTERM once serving; 2 with one line on
     stderr for a refusal (``ServeError``, ``SourceError``, a database error, its password redacted); Ctrl-C
     while loading raises ``KeyboardInterrupt`` (``tools.arbtail.main``: exit 130)."""
-    from dashboard.sources.protocol import SourceError
+    from arbdash.dashboard.sources.protocol import SourceError
 
     def fail(text: str) -> int:
         if db:
-            from logging_pipeline.postgres.dsn import redact
+            from arbdash.logging_pipeline.postgres.dsn import redact
 
             text = redact(text, db)
         print(f"arbtail serve: {text}", file=sys.stderr, flush=True)

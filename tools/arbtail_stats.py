@@ -22,11 +22,11 @@ from typing import TYPE_CHECKING, Annotated, Any
 import orjson
 import typer
 
-from dashboard.sources.protocol import SourceError
-from dashboard.text import fmt_duration, fmt_usd, safe_text
+from arbdash.dashboard.sources.protocol import SourceError
+from arbdash.dashboard.text import fmt_duration, fmt_usd, safe_text
 
 if TYPE_CHECKING:  # imported where used, so ``arbtail --help`` does not load the reducer
-    from dashboard.reducer import Reducer
+    from arbdash.dashboard.reducer import Reducer
 
 
 @dataclass
@@ -82,8 +82,8 @@ class LogStats:
 
 def collect(path: Path, reducer: Reducer) -> LogStats:
     """One pass over ``path`` (all rotated members). Raises ``SourceError``."""
-    from dashboard.reducer import between_nul_runs, envelope_problem
-    from dashboard.sources.jsonl import iter_batches
+    from arbdash.dashboard.reducer import between_nul_runs, envelope_problem
+    from arbdash.dashboard.sources.jsonl import iter_batches
 
     stats = LogStats()
     for batch in iter_batches(path, reducer.note_skip):
@@ -215,15 +215,15 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Counts by event and level, time span, sessions, seq gaps, skipped lines, positions and net PnL."""
         try:
-            from dashboard.reducer import Reducer
-            from dashboard.sources.jsonl import resolve_session
+            from arbdash.dashboard.reducer import Reducer
+            from arbdash.dashboard.sources.jsonl import resolve_session
 
             reducer = Reducer(session=resolve_session(path, session))
             stats = collect(path, reducer)
         except SourceError as exc:
             typer.echo(f"arbtail: {exc}", err=True)
             raise typer.Exit(2) from None
-        from tools.arbtail_view import nothing_folded
+        from arbdash.tools.arbtail_view import nothing_folded
 
         if empty := nothing_folded(str(path), reducer):  # not a session log: as ``arbtail FILE --once`` says
             typer.echo(f"arbtail: {empty}", err=True)

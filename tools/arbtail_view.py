@@ -40,15 +40,15 @@ from rich.live import Live
 from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from dashboard import timeaxis
-from dashboard.keys import keys_available, terminal_keys
-from dashboard.pane_keys import LIVE_CLOSED_ROWS, PANE_KEYS_HELP, PaneKeys, status_bar, with_status
-from dashboard.reducer import Reducer
-from dashboard.render_rich import build_frame, build_layout, frame_text
-from dashboard.sources.protocol import ReplaySource, SourceError
-from dashboard.text import safe_text
-from dashboard.theme import Theme, console_options, effective
-from dashboard.timeaxis import TIME_FIELD, Clock, line_time
+from arbdash.dashboard import timeaxis
+from arbdash.dashboard.keys import keys_available, terminal_keys
+from arbdash.dashboard.pane_keys import LIVE_CLOSED_ROWS, PANE_KEYS_HELP, PaneKeys, status_bar, with_status
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import build_frame, build_layout, frame_text
+from arbdash.dashboard.sources.protocol import ReplaySource, SourceError
+from arbdash.dashboard.text import safe_text
+from arbdash.dashboard.theme import Theme, console_options, effective
+from arbdash.dashboard.timeaxis import TIME_FIELD, Clock, line_time
 
 #: Replays reading fewer bytes than this draw no progress bar (they finish in a blink).
 PROGRESS_MIN_BYTES = 16 * 1024 * 1024

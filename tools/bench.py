@@ -60,20 +60,20 @@ import orjson  # noqa: E402
 import structlog  # noqa: E402
 from rich.console import Console  # noqa: E402
 
-from bot.config import load_config  # noqa: E402
-from dashboard.reducer import Reducer  # noqa: E402
-from dashboard.render_rich import build_layout  # noqa: E402
-from dashboard.service import DashboardService  # noqa: E402
-from helpers.unified_logger import get_logger  # noqa: E402
-from logging_pipeline import Pipeline, Sink  # noqa: E402
-from logging_pipeline.events import (  # noqa: E402
+from arbdash.bot.config import load_config  # noqa: E402
+from arbdash.dashboard.reducer import Reducer  # noqa: E402
+from arbdash.dashboard.render_rich import build_layout  # noqa: E402
+from arbdash.dashboard.service import DashboardService  # noqa: E402
+from arbdash.helpers.unified_logger import get_logger  # noqa: E402
+from arbdash.logging_pipeline import Pipeline, Sink  # noqa: E402
+from arbdash.logging_pipeline.events import (  # noqa: E402
     MarkPrice,
 )
-from logging_pipeline.sinks.console import ConsoleSink  # noqa: E402
-from logging_pipeline.sinks.jsonl import JsonlSink  # noqa: E402
-from logging_pipeline.sinks.reducer_tee import ReducerTee  # noqa: E402
-from tools.bench_workload import MARKET_T, one_event, open_positions  # noqa: E402
-from tools.runbot_run import emit_checkpoint_event  # noqa: E402
+from arbdash.logging_pipeline.sinks.console import ConsoleSink  # noqa: E402
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink  # noqa: E402
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee  # noqa: E402
+from arbdash.tools.bench_workload import MARKET_T, one_event, open_positions  # noqa: E402
+from arbdash.tools.runbot_run import emit_checkpoint_event  # noqa: E402
 
 CONFIG = ROOT / "configs" / "funding_arb_paper.yml"
 log = get_logger("bench")
@@ -161,7 +161,7 @@ async def _in_scratch_schema(dsn: str, body: Callable[[str], Any]) -> Any:
 
 async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | None = None) -> dict[str, tuple]:
     """(c)/(c′)/(d)/(e): the pipeline with the sinks of a dashboard mode."""
-    from dashboard.reducer import Reducer
+    from arbdash.dashboard.reducer import Reducer
 
     tee = ReducerTee()
     reducer = Reducer()
@@ -174,7 +174,7 @@ async def bench_unified(tmp: Path, n: int, *, console_level: str, dsn: str | Non
     session_id = str(uuid.uuid4())
     pg_sink = None
     if dsn:
-        from logging_pipeline.postgres.wiring import build_postgres_sink
+        from arbdash.logging_pipeline.postgres.wiring import build_postgres_sink
 
         persistence = SimpleNamespace(
             enabled=True, dsn=dsn, batch_size=500, flush_interval_s=1.0, snapshot_interval_s=30.0
@@ -364,7 +364,7 @@ def bench_memory(tmp: Path, runs: int) -> list[tuple[int, int, float, float]]:
     """``runs`` full real-bot runs in this process: (run, cumulative events, RSS MB, tracemalloc MB)."""
     import contextlib
 
-    import tools.runbot_run as cli
+    import arbdash.tools.runbot_run as cli
 
     cfg = load_config(CONFIG)
     out = []
@@ -417,7 +417,7 @@ def bench_caller_help(tmp: Path, runs: int, mode: str = "silent") -> list[dict[s
     event-loop lag ``p50``/``p99`` (ms)."""
     import contextlib
 
-    import tools.runbot_run as cli
+    import arbdash.tools.runbot_run as cli
 
     cfg = load_config(CONFIG)
     real_pipeline = cli.Pipeline

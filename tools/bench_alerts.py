@@ -38,16 +38,16 @@ OPEN_POSITIONS = 10
 
 async def _session(tmp: Path, plan: list[str], seconds: float, rate: int, dead_port: int) -> dict[str, Any]:
 
-    from alerts.config import AlertRule, AlertsConfig
-    from alerts.notify import Notifier
-    from alerts.watch import AlertWatcher
-    from dashboard.reducer import Reducer
-    from dashboard.service import DashboardService
-    from helpers.unified_logger import get_logger
-    from logging_pipeline import Pipeline
-    from logging_pipeline.sinks.jsonl import JsonlSink
-    from logging_pipeline.sinks.reducer_tee import ReducerTee
-    from tools import bench_workload
+    from arbdash.alerts.config import AlertRule, AlertsConfig
+    from arbdash.alerts.notify import Notifier
+    from arbdash.alerts.watch import AlertWatcher
+    from arbdash.dashboard.reducer import Reducer
+    from arbdash.dashboard.service import DashboardService
+    from arbdash.helpers.unified_logger import get_logger
+    from arbdash.logging_pipeline import Pipeline
+    from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+    from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
+    from arbdash.tools import bench_workload
 
     log = get_logger("bench")
     tee, reducer = ReducerTee(), Reducer(timeline_size=20)

@@ -1,9 +1,9 @@
 """Benchmark of ``arbtail`` on a big generated log: time to first frame (checkpoint seek), full replay speed
 against a bare ``orjson.loads`` loop over the same file (same run), and peak memory (small vs big log).
 
-    python -m tools.bench_arbtail                 # 200 MB log (quick)
-    python -m tools.bench_arbtail --size-mb 1000  # the 1 GB figure in the README
-    python -m tools.bench_arbtail --source logs/<session>.jsonl --keep DIR
+    python -m arbdash.tools.bench_arbtail                 # 200 MB log (quick)
+    python -m arbdash.tools.bench_arbtail --size-mb 1000  # the 1 GB figure in the README
+    python -m arbdash.tools.bench_arbtail --source logs/<session>.jsonl --keep DIR
 
 The log is generated from one real paper run (``runbot --speed 0``, ~30k events, or ``--source``): its lines
 are replicated with ``seq``, ``ts``, ``market_ts``, ``next_funding_ts`` and position ids rewritten so every copy
@@ -27,11 +27,11 @@ from pathlib import Path
 
 import orjson
 
-from dashboard.reducer import Reducer
-from dashboard.render_rich import frame_text
-from dashboard.sources.jsonl import load
-from dashboard.sources.lines import BLOCK_BYTES, LineSplitter
-from dashboard.state import state_to_dict
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import frame_text
+from arbdash.dashboard.sources.jsonl import load
+from arbdash.dashboard.sources.lines import BLOCK_BYTES, LineSplitter
+from arbdash.dashboard.state import state_to_dict
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -43,7 +43,7 @@ def real_run(out_dir: Path, *, timeout: float | None = None) -> Path:
         [
             sys.executable,
             "-m",
-            "tools.runbot_cli",
+            "arbdash.tools.runbot_cli",
             "--config",
             str(ROOT / "configs/funding_arb_paper.yml"),
             "--speed",
@@ -195,7 +195,7 @@ def hwm():
             print("VmHWM", line.split()[1], file=sys.stderr)
 atexit.register(hwm)
 sys.argv = ["arbtail", *sys.argv[1:]]
-runpy.run_module("tools.arbtail", run_name="__main__")
+runpy.run_module("arbdash.tools.arbtail", run_name="__main__")
 """
 
 

@@ -1,12 +1,12 @@
 """Benchmark of how fast the command-line tools start: ``--help`` of ``runbot``, ``arbtail`` and each ``arbtail``
 sub-command, and the first frame of a big log drawn by a new process (``arbtail FILE --once``).
 
-    python -m tools.bench_coldstart                          # this checkout, --help only
-    python -m tools.bench_coldstart --log /tmp/big/big.jsonl # and the first frame of that log
-    python -m tools.bench_coldstart --size-mb 1000           # generate a 1 GB log first (tools.bench_arbtail)
-    python -m tools.bench_coldstart --before /tmp/old-checkout   # the same figures for another checkout, same run
+    python -m arbdash.tools.bench_coldstart                          # this checkout, --help only
+    python -m arbdash.tools.bench_coldstart --log /tmp/big/big.jsonl # and the first frame of that log
+    python -m arbdash.tools.bench_coldstart --size-mb 1000           # generate a 1 GB log first (tools.bench_arbtail)
+    python -m arbdash.tools.bench_coldstart --before /tmp/old-checkout   # the same figures for another checkout, same run
 
-Every figure is the median wall time of ``--repeat`` new processes (``python -m tools.<cli> …`` run in the
+Every figure is the median wall time of ``--repeat`` new processes (``python -m arbdash.tools.<cli> …`` run in the
 checkout's directory, so ``--before`` measures that checkout's code), next to two baselines measured in the same
 run: an empty interpreter (``python -c pass``) and a bare Typer app (``import typer``), the floor any Typer CLI
 stands on. The goals (issue 10): ``--help`` under 150 ms; the first frame of a 1 GB log under 300 ms. The
@@ -28,10 +28,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 #: (label, module, arguments): every command a user may ask for help.
 HELP_COMMANDS: list[tuple[str, str, list[str]]] = [
-    ("runbot --help", "tools.runbot_cli", ["--help"]),
-    ("arbtail --help", "tools.arbtail", ["--help"]),
+    ("runbot --help", "arbdash.tools.runbot_cli", ["--help"]),
+    ("arbtail --help", "arbdash.tools.arbtail", ["--help"]),
     *[
-        (f"arbtail {sub} --help", "tools.arbtail", [sub, "--help"])
+        (f"arbtail {sub} --help", "arbdash.tools.arbtail", [sub, "--help"])
         for sub in ("show", "grep", "stats", "export", "sessions", "import", "prune", "db-upgrade")
     ],
 ]
@@ -79,7 +79,7 @@ def main(argv: list[str] | None = None) -> None:
     log = args.log
     tmp = None
     if log is None and args.size_mb:
-        from tools.bench_arbtail import generate, real_run
+        from arbdash.tools.bench_arbtail import generate, real_run
 
         tmp = tempfile.TemporaryDirectory(prefix="arbdash-coldstart-")
         source = real_run(Path(tmp.name))
@@ -104,7 +104,7 @@ def main(argv: list[str] | None = None) -> None:
         commands.append(
             (
                 f"arbtail LOG --once ({size_mb:.0f} MB)",
-                "tools.arbtail",
+                "arbdash.tools.arbtail",
                 [str(log), "--once", "--width", "160"],
             )
         )
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> None:
             row += f"{ms:>12.0f}{ms / typer_ms:>9.2f}" + ("" if code == 0 else f" (exit {code})")
         print(row)
     for _, root in roots:
-        for module in ("tools.arbtail", "tools.runbot_cli"):
+        for module in ("arbdash.tools.arbtail", "arbdash.tools.runbot_cli"):
             print()
             print(f"importtime of {module} ({root}): cumulative ms")
             for us, name in import_costs(module, root, args.top):

@@ -1,6 +1,6 @@
 """Benchmark of the PostgreSQL sink (not a test): throughput COPY vs single-row INSERT, event-loop lag.
 
-    python -m tools.bench_pg [--dsn postgresql://postgres@127.0.0.1:5432/test] [--events 100000] [--lag-seconds 10]
+    python -m arbdash.tools.bench_pg [--dsn postgresql://postgres@127.0.0.1:5432/test] [--events 100000] [--lag-seconds 10]
 
 Runs in a fresh schema ``bench_<hex>`` (dropped at the end) and reports, in one run:
 
@@ -26,11 +26,11 @@ from decimal import Decimal
 
 import asyncpg
 
-from logging_pipeline.encoding import dumps
-from logging_pipeline.postgres.dsn import redact_dsn
-from logging_pipeline.postgres.migrations import upgrade
-from logging_pipeline.postgres.rows import EVENT_COLUMNS, row_from_event
-from logging_pipeline.postgres.sink import PostgresSink
+from arbdash.logging_pipeline.encoding import dumps
+from arbdash.logging_pipeline.postgres.dsn import redact_dsn
+from arbdash.logging_pipeline.postgres.migrations import upgrade
+from arbdash.logging_pipeline.postgres.rows import EVENT_COLUMNS, row_from_event
+from arbdash.logging_pipeline.postgres.sink import PostgresSink
 
 DEFAULT_DSN = "postgresql://postgres@127.0.0.1:5432/test"
 

@@ -94,8 +94,8 @@ def _events() -> tuple[Any, Any]:
     process needs none of it)."""
     from functools import partial
 
-    from helpers.unified_logger import get_logger
-    from tools import bench_workload
+    from arbdash.helpers.unified_logger import get_logger
+    from arbdash.tools import bench_workload
 
     log = get_logger("bench")
     return (
@@ -117,13 +117,13 @@ async def session(
     tmp: Path, *, serve: bool, plan: list[str], seconds: float, rate: int, clients: int, dashboard: str
 ) -> tuple[list[Phase], dict[str, Any]]:
     """One pipeline session run through ``plan`` (phase labels: ``none`` / ``clients``)."""
-    from control.ring import RingSink
-    from control.server import ControlServer, bind_socket
-    from dashboard.reducer import Reducer
-    from dashboard.service import DashboardService
-    from logging_pipeline import Pipeline
-    from logging_pipeline.sinks.jsonl import JsonlSink
-    from logging_pipeline.sinks.reducer_tee import ReducerTee
+    from arbdash.control.ring import RingSink
+    from arbdash.control.server import ControlServer, bind_socket
+    from arbdash.dashboard.reducer import Reducer
+    from arbdash.dashboard.service import DashboardService
+    from arbdash.logging_pipeline import Pipeline
+    from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+    from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
 
     open_positions, one_event = _events()
     tee, reducer = ReducerTee(), Reducer(timeline_size=20)
@@ -249,10 +249,10 @@ def _summary(phases: list[Phase]) -> dict[str, float]:
 def micro(clients: int, n: int = 200_000) -> dict[str, float]:
     """The server's per-event path without sockets (ns/event): the sink's ``write`` (dispatcher thread), then
     pump + fan-out to ``clients`` queues + SSE framing of each batch once (the loop)."""
-    from control.hub import StreamHub
-    from control.ring import RingSink
-    from control.snapshots import SnapshotSource
-    from dashboard.reducer import Reducer
+    from arbdash.control.hub import StreamHub
+    from arbdash.control.ring import RingSink
+    from arbdash.control.snapshots import SnapshotSource
+    from arbdash.dashboard.reducer import Reducer
 
     line = orjson.dumps({"v": 1, "seq": 0, "event": "market.mark_price", "message": "x" * 300})
     ring = RingSink()

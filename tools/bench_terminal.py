@@ -1,8 +1,8 @@
 """Benchmark of the live view's terminal output: bytes written per market hour by full repaints against the
 line diff (``dashboard.line_diff``), for the same frames in the same run (issue 15 item 2).
 
-    python -m tools.bench_terminal                              # runs the shipped paper config first
-    python -m tools.bench_terminal --log logs/<session>.jsonl --width 140 --height 50
+    python -m arbdash.tools.bench_terminal                              # runs the shipped paper config first
+    python -m arbdash.tools.bench_terminal --log logs/<session>.jsonl --width 140 --height 50
 
 A real run's log is replayed into a ``Reducer``; at every market hour (the live view at the default speed,
 3600, with a 1 s refresh draws about one frame per market hour) the frame is drawn as the live view draws it —
@@ -25,12 +25,12 @@ import orjson
 from rich.console import Console
 from rich.live import Live
 
-from dashboard.line_diff import ScreenDiff
-from dashboard.reducer import Reducer
-from dashboard.render_rich import build_layout
-from dashboard.snapshot import LIVE_CLOSED_ROWS
-from dashboard.terminal_writer import TerminalWriter
-from tools.bench_arbtail import real_run
+from arbdash.dashboard.line_diff import ScreenDiff
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.render_rich import build_layout
+from arbdash.dashboard.snapshot import LIVE_CLOSED_ROWS
+from arbdash.dashboard.terminal_writer import TerminalWriter
+from arbdash.tools.bench_arbtail import real_run
 
 ROOT = Path(__file__).resolve().parent.parent
 _DIGITS = re.compile(rb"[0-9]")

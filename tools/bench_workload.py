@@ -7,8 +7,8 @@ from __future__ import annotations
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
-from helpers.unified_logger import UnifiedLogger
-from logging_pipeline.events import (
+from arbdash.helpers.unified_logger import UnifiedLogger
+from arbdash.logging_pipeline.events import (
     FundingRate,
     LegOpen,
     MarkPrice,

@@ -39,9 +39,9 @@ def _load(name: str, module: str) -> Callable[[], None]:
 
 def runbot() -> None:
     """``runbot``: ``tools.runbot_cli.main``."""
-    _load("runbot", "tools.runbot_cli")()
+    _load("runbot", "arbdash.tools.runbot_cli")()
 
 
 def arbtail() -> None:
     """``arbtail``: ``tools.arbtail.main``."""
-    _load("arbtail", "tools.arbtail")()
+    _load("arbtail", "arbdash.tools.arbtail")()

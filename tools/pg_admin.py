@@ -28,12 +28,12 @@ from typing import IO, Any
 
 import asyncpg
 
-from dashboard.reducer import Reducer
-from dashboard.sources.postgres import PostgresSourceError, resolve_session
-from logging_pipeline.postgres import store
-from logging_pipeline.postgres.dsn import redact, redact_dsn
-from logging_pipeline.postgres.migrations import upgrade
-from logging_pipeline.postgres.rows import (
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.sources.postgres import PostgresSourceError, resolve_session
+from arbdash.logging_pipeline.postgres import store
+from arbdash.logging_pipeline.postgres.dsn import redact, redact_dsn
+from arbdash.logging_pipeline.postgres.migrations import upgrade
+from arbdash.logging_pipeline.postgres.rows import (
     BadEvent,
     Row,
     payload_to_line,
@@ -479,7 +479,7 @@ async def import_jsonl(dsn: str, path: Path, *, batch_size: int = 5000) -> Impor
         await conn.close()
 
 
-_WORKER = "from tools.pg_admin import _import_worker; _import_worker()"
+_WORKER = "from arbdash.tools.pg_admin import _import_worker; _import_worker()"
 
 
 async def import_jsonl_isolated(dsn: str, path: Path, *, batch_size: int = 5000) -> ImportResult:

@@ -26,8 +26,8 @@ DbOpt = Annotated[
 
 def _dsn_from(ctx: Any, db: str | None) -> str:
     """``--db``, else the parent command's ``db``, else ``$ARBDASH_DATABASE_URL``. Raises ``PgAdminError``."""
-    from logging_pipeline.postgres.dsn import resolve_dsn
-    from tools.pg_admin import PgAdminError
+    from arbdash.logging_pipeline.postgres.dsn import resolve_dsn
+    from arbdash.tools.pg_admin import PgAdminError
 
     obj = getattr(ctx, "obj", None)
     parent_db = obj.get("db") if isinstance(obj, dict) else None
@@ -41,8 +41,8 @@ def _run(ctx: typer.Context, db: str | None, coro_fn: Callable[[str], Awaitable[
     """``coro_fn(dsn)`` to its end; any failure is one redacted line on stderr and exit 2."""
     import asyncio
 
-    from logging_pipeline.postgres.dsn import redact
-    from tools.pg_admin import PgAdminError
+    from arbdash.logging_pipeline.postgres.dsn import redact
+    from arbdash.tools.pg_admin import PgAdminError
 
     try:
         dsn = _dsn_from(ctx, db)
@@ -63,7 +63,7 @@ def register_commands(app: Any) -> None:
     @app.command("db-upgrade")
     def db_upgrade_cmd(ctx: typer.Context, db: DbOpt = None) -> None:
         """Create/upgrade the arbdash tables (idempotent; safe from several processes)."""
-        from tools.pg_admin import db_upgrade
+        from arbdash.tools.pg_admin import db_upgrade
 
         applied = _run(ctx, db, db_upgrade)
         typer.echo(f"applied migrations: {applied}" if applied else "schema is up to date")
@@ -77,7 +77,7 @@ def register_commands(app: Any) -> None:
         ] = 50,
     ) -> None:
         """List recorded sessions: id, strategy, started, ended, health, open/opened positions, net PnL."""
-        from tools.pg_admin import format_sessions, list_sessions
+        from arbdash.tools.pg_admin import format_sessions, list_sessions
 
         rows = _run(ctx, db, lambda dsn: list_sessions(dsn, limit=limit))
         sys.stdout.write(format_sessions(rows))
@@ -95,7 +95,7 @@ def register_commands(app: Any) -> None:
         dry_run: Annotated[bool, typer.Option("--dry-run", help="Only report what would go.")] = False,
     ) -> None:
         """Delete old sessions with their events and snapshots."""
-        from tools.pg_admin import parse_duration, prune
+        from arbdash.tools.pg_admin import parse_duration, prune
 
         try:
             age = parse_duration(older_than) if older_than else None
@@ -117,7 +117,7 @@ def register_commands(app: Any) -> None:
         ] = None,
     ) -> None:
         """Write a session back as JSONL (same content as the original log)."""
-        from tools.pg_admin import export_session
+        from arbdash.tools.pg_admin import export_session
 
         async def go(dsn: str) -> int | None:
             if output is not None:
@@ -145,7 +145,7 @@ def register_commands(app: Any) -> None:
         db: DbOpt = None,
     ) -> None:
         """Load a session log into the database (idempotent: already stored events are kept once)."""
-        from tools.pg_admin import import_jsonl
+        from arbdash.tools.pg_admin import import_jsonl
 
         res = _run(ctx, db, lambda dsn: import_jsonl(dsn, file))
         skipped = ", ".join(f"{k}={v}" for k, v in sorted(res.skipped.items())) or "none"

@@ -23,11 +23,11 @@ from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from tools.command_cli import register as register_command_cli
-from tools.pg_cli import register_commands as register_pg_commands
+from arbdash.tools.command_cli import register as register_command_cli
+from arbdash.tools.pg_cli import register_commands as register_pg_commands
 
 if TYPE_CHECKING:
-    from bot.config import BotConfig
+    from arbdash.bot.config import BotConfig
 
 #: The config that runs out of the box (named in the message when ``--config`` is missing).
 EXAMPLE_CONFIG = "configs/funding_arb_paper.yml"
@@ -144,7 +144,7 @@ def runbot(
             err=True,
         )
         raise typer.Exit(2)
-    from bot.config import ConfigError, load_config
+    from arbdash.bot.config import ConfigError, load_config
 
     try:
         cfg = load_config(config)
@@ -178,7 +178,7 @@ def runbot(
             raise typer.Exit(2) from None
     import asyncio
 
-    from tools.runbot_run import RunOptions, run_session
+    from arbdash.tools.runbot_run import RunOptions, run_session
 
     opts = RunOptions(
         config=cfg,
@@ -205,8 +205,8 @@ def with_server(cfg: BotConfig, serve: str) -> BotConfig:
     is not loopback needs the config's token). A bad address or a refused one exits with code 2."""
     from pydantic import ValidationError
 
-    from bot.config import ServerConfig
-    from control.address import parse_bind
+    from arbdash.bot.config import ServerConfig
+    from arbdash.control.address import parse_bind
 
     try:
         host, port = parse_bind(serve)
@@ -264,10 +264,10 @@ def check_writable_file(path: Path) -> None:
 
 def _replay_from_db(dsn: str | None, session: str, width: int | None) -> None:
     """``--dashboard-replay``: the session's dashboard from PostgreSQL (final frame; live view on a TTY)."""
-    from dashboard.sources.postgres import PostgresSource
-    from dashboard.sources.protocol import SourceError
-    from logging_pipeline.postgres.dsn import redact, resolve_dsn
-    from tools.arbtail_view import run_show
+    from arbdash.dashboard.sources.postgres import PostgresSource
+    from arbdash.dashboard.sources.protocol import SourceError
+    from arbdash.logging_pipeline.postgres.dsn import redact, resolve_dsn
+    from arbdash.tools.arbtail_view import run_show
 
     dsn = resolve_dsn(dsn)
     if not dsn:

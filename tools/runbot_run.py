@@ -26,24 +26,24 @@ from typing import Any
 import msgspec
 import typer
 
-from bot.config import BotConfig
-from bot.metrics import METRIC_INTERVAL_S
-from bot.runner import make_clock, run_bot
-from control.commands import Command, CommandDesk
-from dashboard.reducer import Reducer
-from dashboard.service import DashboardService
-from dashboard.terminal_writer import TerminalWriter
-from helpers.unified_logger import get_logger
-from logging_pipeline import Pipeline, Sink
-from logging_pipeline.events import DashboardCheckpoint, Event, SessionHealth, SessionStopped
-from logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
-from logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
-from logging_pipeline.postgres.wiring import build_postgres_sink
-from logging_pipeline.sinks.console import ConsoleSink, TextLogSink
-from logging_pipeline.sinks.jsonl import JsonlSink
-from logging_pipeline.sinks.reducer_tee import ReducerTee
-from tools.pg_admin import import_jsonl_isolated, prune
-from tools.runbot_cli import DashboardMode
+from arbdash.bot.config import BotConfig
+from arbdash.bot.metrics import METRIC_INTERVAL_S
+from arbdash.bot.runner import make_clock, run_bot
+from arbdash.control.commands import Command, CommandDesk
+from arbdash.dashboard.reducer import Reducer
+from arbdash.dashboard.service import DashboardService
+from arbdash.dashboard.terminal_writer import TerminalWriter
+from arbdash.helpers.unified_logger import get_logger
+from arbdash.logging_pipeline import Pipeline, Sink
+from arbdash.logging_pipeline.events import DashboardCheckpoint, Event, SessionHealth, SessionStopped
+from arbdash.logging_pipeline.postgres.dsn import dsn_target, passwords_in, redact_dsn
+from arbdash.logging_pipeline.postgres.spool import SPOOL_SUFFIX, claim_orphan, read_target, release_orphan
+from arbdash.logging_pipeline.postgres.wiring import build_postgres_sink
+from arbdash.logging_pipeline.sinks.console import ConsoleSink, TextLogSink
+from arbdash.logging_pipeline.sinks.jsonl import JsonlSink
+from arbdash.logging_pipeline.sinks.reducer_tee import ReducerTee
+from arbdash.tools.pg_admin import import_jsonl_isolated, prune
+from arbdash.tools.runbot_cli import DashboardMode
 
 log = get_logger("runbot")
 dashboard_log = get_logger("dashboard.service")  # the dashboard's warnings (renderer faults), injected
@@ -103,8 +103,8 @@ async def _start_control(
     """Start the read-only control server (``control.server``) on ``sock``, on this loop; ``None`` (with a
     warning, the socket closed) if it does not come up: the bot goes on without it. Its ``/metrics`` read the
     pipeline's and the dashboard's counters through a probe built here."""
-    from control.metrics import RuntimeStats
-    from control.server import ControlServer
+    from arbdash.control.metrics import RuntimeStats
+    from arbdash.control.server import ControlServer
 
     def runtime() -> RuntimeStats:
         return RuntimeStats(
@@ -214,11 +214,11 @@ def _start_alerts(opts: RunOptions, reducer: Reducer) -> tuple[Any, asyncio.Task
     cfg = opts.config.alerts
     if not cfg.rules:
         return None, None
-    from alerts.watch import AlertWatcher
+    from arbdash.alerts.watch import AlertWatcher
 
     notifier = None
     if cfg.notify:
-        from alerts.notify import Notifier
+        from arbdash.alerts.notify import Notifier
 
         loop = asyncio.get_running_loop()
 
@@ -478,8 +478,8 @@ async def run_session(opts: RunOptions) -> int:
         sinks.append(pg_sink)
     ring, sock = None, None
     if opts.config.dashboard.server.enabled:  # bound now: a port in use is an error before anything runs
-        from control.ring import RingSink
-        from control.server import bind_socket
+        from arbdash.control.ring import RingSink
+        from arbdash.control.server import bind_socket
 
         where = opts.config.dashboard.server
         try:

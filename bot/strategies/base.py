@@ -10,8 +10,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
 
-from bot.venues.base import FundingCredit
-from control.commands import Command, Outcome
+from arbdash.bot.venues.base import FundingCredit
+from arbdash.control.commands import Command, Outcome
 
 
 @dataclass(frozen=True)

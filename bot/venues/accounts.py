@@ -92,7 +92,7 @@ def tier_for(tiers: tuple[MarginTier, ...], notional: Decimal) -> MarginTier:
 
 def default_tiers_path() -> Path:
     """The schedule shipped in the package (``bot/data/risk/maintenance_tiers.csv``)."""
-    return Path(str(resources.files("bot") / "data" / "risk" / "maintenance_tiers.csv"))
+    return Path(str(resources.files("arbdash.bot") / "data" / "risk" / "maintenance_tiers.csv"))
 
 
 @lru_cache(maxsize=8)

@@ -147,7 +147,7 @@ class MarketData:
 
 def default_data_dir() -> Path:
     """The data set shipped inside the package (``bot/data/market``)."""
-    return Path(str(resources.files("bot") / "data" / "market"))
+    return Path(str(resources.files("arbdash.bot") / "data" / "market"))
 
 
 def _floor_hour(t: datetime) -> datetime:

@@ -48,11 +48,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 
-from bot.config import BotConfig, InstrumentConfig, VenueConfig
-from bot.venues.accounts import AccountFigures, MarginTier, VenueAccount, load_tiers
-from bot.venues.base import Fill, FundingCredit, FundingQuote, OrderRejectedError, OrderSide
-from bot.venues.market_data import MarketData
-from helpers.formulas import funding_payment, premium_from_funding_rate, side_sign, taker_fee
+from arbdash.bot.config import BotConfig, InstrumentConfig, VenueConfig
+from arbdash.bot.venues.accounts import AccountFigures, MarginTier, VenueAccount, load_tiers
+from arbdash.bot.venues.base import Fill, FundingCredit, FundingQuote, OrderRejectedError, OrderSide
+from arbdash.bot.venues.market_data import MarketData
+from arbdash.helpers.formulas import funding_payment, premium_from_funding_rate, side_sign, taker_fee
 
 REFERENCE_VENUE = "binance"
 #: Venues that value funding at their oracle (index) price instead of their mark (Hyperliquid docs, "Funding").

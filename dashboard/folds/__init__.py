@@ -12,11 +12,11 @@ The feeder that decodes lines and calls them is ``dashboard.reducer``; the figur
 computed in ``dashboard.snapshot``.
 """
 
-from dashboard.folds import accounts, funding, market, positions, session  # noqa: F401 - registers the folds
-from dashboard.folds.base import FOLDED, FOLDS, Rejected
-from dashboard.folds.positions import BOOKED_TOLERANCE_USD, MAX_CLOSED_KEPT
-from logging_pipeline.catalogue import line_decoder, line_type
-from logging_pipeline.events import EVENTS
+from arbdash.dashboard.folds import accounts, funding, market, positions, session  # noqa: F401 - registers the folds
+from arbdash.dashboard.folds.base import FOLDED, FOLDS, Rejected
+from arbdash.dashboard.folds.positions import BOOKED_TOLERANCE_USD, MAX_CLOSED_KEPT
+from arbdash.logging_pipeline.catalogue import line_decoder, line_type
+from arbdash.logging_pipeline.events import EVENTS
 
 #: The dashboard's line decoder: each folded event as its fold reads it; an event without a fold with all its
 #: fields if the timeline shows it (a row without a message describes it by them), else its envelope only

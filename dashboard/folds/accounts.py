@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.folds.base import at, dec, fold, opt_dec
-from dashboard.state import AccountState, DashboardState
-from logging_pipeline.events import AccountUpdated
+from arbdash.dashboard.folds.base import at, dec, fold, opt_dec
+from arbdash.dashboard.state import AccountState, DashboardState
+from arbdash.logging_pipeline.events import AccountUpdated
 
 
 @fold(AccountUpdated)

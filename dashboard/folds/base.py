@@ -17,9 +17,9 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, TypeVar
 
-from dashboard.state import MAX_DECIMAL_EXP, DashboardState, TimelineRow
-from logging_pipeline.catalogue import Line, line_type
-from logging_pipeline.events import Event
+from arbdash.dashboard.state import MAX_DECIMAL_EXP, DashboardState, TimelineRow
+from arbdash.logging_pipeline.catalogue import Line, line_type
+from arbdash.logging_pipeline.events import Event
 
 __all__ = ["FOLDED", "FOLDS", "Fold", "Rejected", "at", "dec", "fold", "opt_dec", "pos_dec"]
 

@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.folds.base import Rejected, at, dec, fold
-from dashboard.risk import hour_of, sample_rate
-from dashboard.state import DashboardState, LegState, PositionState, RateState, decimal_text_ok
-from logging_pipeline.events import FundingPayment, FundingRate
+from arbdash.dashboard.folds.base import Rejected, at, dec, fold
+from arbdash.dashboard.risk import hour_of, sample_rate
+from arbdash.dashboard.state import DashboardState, LegState, PositionState, RateState, decimal_text_ok
+from arbdash.logging_pipeline.events import FundingPayment, FundingRate
 
 
 @fold(FundingRate, reads=("venue", "symbol", "rate", "interval_s", "next_funding_ts"))

@@ -9,10 +9,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.folds.base import Rejected, fold
-from dashboard.risk import hour_of, sample_mark
-from dashboard.state import DashboardState, price_text_ok
-from logging_pipeline.events import MarkPrice
+from arbdash.dashboard.folds.base import Rejected, fold
+from arbdash.dashboard.risk import hour_of, sample_mark
+from arbdash.dashboard.state import DashboardState, price_text_ok
+from arbdash.logging_pipeline.events import MarkPrice
 
 
 @fold(MarkPrice, reads=("venue", "symbol", "mark_price"))

@@ -12,10 +12,10 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from dashboard.folds.base import Rejected, at, dec, fold, opt_dec, pos_dec
-from dashboard.state import DashboardState, LegState, PositionState, TimelineRow, decimal_text_ok
-from helpers import formulas
-from logging_pipeline.events import (
+from arbdash.dashboard.folds.base import Rejected, at, dec, fold, opt_dec, pos_dec
+from arbdash.dashboard.state import DashboardState, LegState, PositionState, TimelineRow, decimal_text_ok
+from arbdash.helpers import formulas
+from arbdash.logging_pipeline.events import (
     ExecutionRollback,
     OrderFilled,
     OrderPartiallyFilled,

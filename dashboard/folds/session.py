@@ -6,9 +6,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from dashboard.folds.base import Rejected, dec, fold, opt_dec
-from dashboard.state import DashboardState, SessionInfo, VenueState
-from logging_pipeline.events import (
+from arbdash.dashboard.folds.base import Rejected, dec, fold, opt_dec
+from arbdash.dashboard.state import DashboardState, SessionInfo, VenueState
+from arbdash.logging_pipeline.events import (
     CommandExecuted,
     Metric,
     OpportunityFound,

@@ -10,8 +10,8 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, get_args
 
-from dashboard.state import DashboardState, TimelineRow
-from logging_pipeline.events import Category
+from arbdash.dashboard.state import DashboardState, TimelineRow
+from arbdash.logging_pipeline.events import Category
 
 __all__ = ["CATEGORIES", "add_row", "describe", "unknown_row"]
 

@@ -13,12 +13,12 @@ from datetime import datetime
 from pathlib import Path
 from typing import Self
 
-from dashboard.sources.follow import follow_file
-from dashboard.sources.jsonl import check_readable, iter_batches, load, resolve_session
-from dashboard.sources.protocol import NoticeFn, ProgressFn, ReducerLike, SkipFn, SourceError
-from dashboard.sources.rotated import members, open_member
-from dashboard.sources.seek import iter_blocks_backwards, last_line_end
-from dashboard.timeaxis import Clock, line_time
+from arbdash.dashboard.sources.follow import follow_file
+from arbdash.dashboard.sources.jsonl import check_readable, iter_batches, load, resolve_session
+from arbdash.dashboard.sources.protocol import NoticeFn, ProgressFn, ReducerLike, SkipFn, SourceError
+from arbdash.dashboard.sources.rotated import members, open_member
+from arbdash.dashboard.sources.seek import iter_blocks_backwards, last_line_end
+from arbdash.dashboard.timeaxis import Clock, line_time
 
 __all__ = ["CLOCK_PROBE_LINES", "JsonlSource"]
 

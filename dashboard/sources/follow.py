@@ -28,8 +28,8 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO, Protocol
 
-from dashboard.sources.lines import BLOCK_BYTES, LineSplitter, strip_bom
-from dashboard.sources.watcher import wakeups
+from arbdash.dashboard.sources.lines import BLOCK_BYTES, LineSplitter, strip_bom
+from arbdash.dashboard.sources.watcher import wakeups
 
 NoticeFn = Callable[[str], None]
 

@@ -42,9 +42,9 @@ from typing import Any, Protocol
 
 import orjson
 
-from dashboard.sources.lines import BLOCK_BYTES, BOM, MAX_LINE_BYTES, LineSplitter, joins, strip_bom
-from dashboard.sources.rotated import SourceError, check_readable, members, open_member, raw_position
-from dashboard.sources.seek import (
+from arbdash.dashboard.sources.lines import BLOCK_BYTES, BOM, MAX_LINE_BYTES, LineSplitter, joins, strip_bom
+from arbdash.dashboard.sources.rotated import SourceError, check_readable, members, open_member, raw_position
+from arbdash.dashboard.sources.seek import (
     Checkpoint,
     checkpoint_fed_bytes,
     checkpoint_usable,
@@ -52,7 +52,7 @@ from dashboard.sources.seek import (
     iter_lines_backwards,
     last_line_end,
 )
-from dashboard.timeaxis import Clock, checkpoint_time
+from arbdash.dashboard.timeaxis import Clock, checkpoint_time
 
 __all__ = [
     "SourceError",
@@ -498,7 +498,7 @@ def resolve_session(path: Path, wanted: str | None) -> str | None:
         found = _match([s.session_id for s in spans], wanted)
     if len(found) == 1:
         return found[0]
-    from dashboard.text import safe_text  # only to say why, on this error path
+    from arbdash.dashboard.text import safe_text  # only to say why, on this error path
 
     if spans is None:
         spans = list_sessions(path)

@@ -21,11 +21,11 @@ from typing import Any, Self
 import asyncpg
 import orjson
 
-from dashboard.sources.protocol import NoticeFn, ProgressFn, ReducerLike, SkipFn, SourceError
-from dashboard.timeaxis import Clock, event_time
-from logging_pipeline.postgres.dsn import redact, redact_dsn
-from logging_pipeline.postgres.rows import RAW_KEY, payload_to_line, unwrap_jsonb
-from logging_pipeline.postgres.store import CHANNEL
+from arbdash.dashboard.sources.protocol import NoticeFn, ProgressFn, ReducerLike, SkipFn, SourceError
+from arbdash.dashboard.timeaxis import Clock, event_time
+from arbdash.logging_pipeline.postgres.dsn import redact, redact_dsn
+from arbdash.logging_pipeline.postgres.rows import RAW_KEY, payload_to_line, unwrap_jsonb
+from arbdash.logging_pipeline.postgres.store import CHANNEL
 
 
 class PostgresSourceError(SourceError):

@@ -25,7 +25,7 @@ from collections.abc import AsyncIterator, Callable
 from datetime import datetime
 from typing import Any, Protocol, Self
 
-from dashboard.timeaxis import Clock
+from arbdash.dashboard.timeaxis import Clock
 
 __all__ = ["SourceError", "ReplaySource", "ReducerLike", "NoticeFn", "ProgressFn", "SkipFn"]
 

@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import BinaryIO
 
-from dashboard.sources.protocol import SourceError
+from arbdash.dashboard.sources.protocol import SourceError
 
 __all__ = ["SourceError", "check_readable", "members", "open_member", "raw_position"]
 

@@ -24,7 +24,7 @@ from typing import Any, BinaryIO
 
 import orjson
 
-from dashboard.sources.lines import BLOCK_BYTES, MAX_LINE_BYTES
+from arbdash.dashboard.sources.lines import BLOCK_BYTES, MAX_LINE_BYTES
 
 _NEEDLE = b'"dashboard.checkpoint"'
 

@@ -28,5 +28,5 @@ __all__ = sorted(_WHERE)
 
 def __getattr__(name: str) -> Any:
     if name not in _WHERE:
-        raise AttributeError(f"module 'logging_pipeline.postgres' has no attribute {name!r}")
-    return getattr(importlib.import_module(f"logging_pipeline.postgres.{_WHERE[name]}"), name)
+        raise AttributeError(f"module 'arbdash.logging_pipeline.postgres' has no attribute {name!r}")
+    return getattr(importlib.import_module(f"arbdash.logging_pipeline.postgres.{_WHERE[name]}"), name)

@@ -40,7 +40,7 @@ class Migration:
 
 def _sql_dir_texts() -> dict[str, str]:
     try:
-        root = resources.files("sql")
+        root = resources.files("arbdash.sql")
         texts = {p.name: p.read_text("utf-8") for p in root.iterdir() if _NAME.match(p.name)}
         if texts:
             return texts

@@ -20,8 +20,8 @@ from typing import Any
 
 import orjson
 
-from logging_pipeline.catalogue import CATALOGUE
-from logging_pipeline.events import ENVELOPE_KEYS, DashboardCheckpoint
+from arbdash.logging_pipeline.catalogue import CATALOGUE
+from arbdash.logging_pipeline.events import ENVELOPE_KEYS, DashboardCheckpoint
 
 EVENT_COLUMNS = ("session_id", "seq", "ts", "level", "logger", "category", "event", "message", "payload")
 RAW_KEY = "_arbdash_raw"

@@ -36,10 +36,10 @@ from typing import Any, Literal
 
 import asyncpg
 
-from logging_pipeline.postgres import store
-from logging_pipeline.postgres.dsn import dsn_target, redact, redact_dsn
-from logging_pipeline.postgres.migrations import SchemaTooNewError, upgrade
-from logging_pipeline.postgres.rows import (
+from arbdash.logging_pipeline.postgres import store
+from arbdash.logging_pipeline.postgres.dsn import dsn_target, redact, redact_dsn
+from arbdash.logging_pipeline.postgres.migrations import SchemaTooNewError, upgrade
+from arbdash.logging_pipeline.postgres.rows import (
     CHECKPOINT_EVENT,
     BadEvent,
     Row,
@@ -49,8 +49,8 @@ from logging_pipeline.postgres.rows import (
     row_from_line,
     utc_now,
 )
-from logging_pipeline.postgres.spool import Spool
-from logging_pipeline.sinks.base import Sink, SinkHealth
+from arbdash.logging_pipeline.postgres.spool import Spool
+from arbdash.logging_pipeline.sinks.base import Sink, SinkHealth
 
 _log = logging.getLogger("logging_pipeline.postgres")
 

@@ -16,7 +16,7 @@ from typing import Any
 import asyncpg
 import orjson
 
-from logging_pipeline.postgres.rows import EVENT_COLUMNS, Row, wrap_json_text
+from arbdash.logging_pipeline.postgres.rows import EVENT_COLUMNS, Row, wrap_json_text
 
 #: NOTIFY channel; the payload is ``"<session_id>:<last_seq>"`` (sent on commit of each batch).
 CHANNEL = "arbdash_events"

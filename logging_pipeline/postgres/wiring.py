@@ -15,9 +15,9 @@ from typing import Any
 
 import structlog
 
-from logging_pipeline.postgres.dsn import resolve_dsn
-from logging_pipeline.postgres.sink import PostgresSink
-from logging_pipeline.sinks.base import SinkHealth
+from arbdash.logging_pipeline.postgres.dsn import resolve_dsn
+from arbdash.logging_pipeline.postgres.sink import PostgresSink
+from arbdash.logging_pipeline.sinks.base import SinkHealth
 
 
 def emit_session_health(health: SinkHealth, reason: str | None) -> None:

@@ -23,11 +23,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from logging_pipeline.background import BackgroundWriter
-from logging_pipeline.catalogue import CATALOGUE
-from logging_pipeline.console_format import format_record
-from logging_pipeline.sinks.base import Sink
-from logging_pipeline.sinks.file_sink import FileSink
+from arbdash.logging_pipeline.background import BackgroundWriter
+from arbdash.logging_pipeline.catalogue import CATALOGUE
+from arbdash.logging_pipeline.console_format import format_record
+from arbdash.logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.sinks.file_sink import FileSink
 
 _QUIET_EVENTS = CATALOGUE.console_quiet
 _LEVEL_ORDER = {"debug": 10, "info": 20, "warning": 30, "error": 40, "critical": 50}

@@ -6,8 +6,8 @@ from __future__ import annotations
 import asyncio
 from pathlib import Path
 
-from logging_pipeline.sinks.base import Sink
-from logging_pipeline.writer import BatchFileWriter
+from arbdash.logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.writer import BatchFileWriter
 
 
 class FileSink(Sink):

@@ -21,8 +21,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from logging_pipeline.sinks.file_sink import FileSink
-from logging_pipeline.writer import BatchFileWriter
+from arbdash.logging_pipeline.sinks.file_sink import FileSink
+from arbdash.logging_pipeline.writer import BatchFileWriter
 
 
 class RotatingFileWriter(BatchFileWriter):

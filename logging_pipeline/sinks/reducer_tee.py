@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections import deque
 from typing import Any, Protocol
 
-from logging_pipeline.sinks.base import Sink
+from arbdash.logging_pipeline.sinks.base import Sink
 
 
 class LineConsumer(Protocol):

@@ -15,12 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
-from bot.metrics import MetricGate, elapsed_ms
-from bot.strategies.funding_arbitrage.models import Leg, Opportunity, Position
-from bot.venues.base import Fill, OrderRejectedError, OrderSide, Venue
-from helpers.formulas import margin_for, realized_pnl
-from helpers.unified_logger import UnifiedLogger
-from logging_pipeline.events import (
+from arbdash.bot.metrics import MetricGate, elapsed_ms
+from arbdash.bot.strategies.funding_arbitrage.models import Leg, Opportunity, Position
+from arbdash.bot.venues.base import Fill, OrderRejectedError, OrderSide, Venue
+from arbdash.helpers.formulas import margin_for, realized_pnl
+from arbdash.helpers.unified_logger import UnifiedLogger
+from arbdash.logging_pipeline.events import (
     ExecutionRollback,
     LegOpen,
     OrderFilled,

@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from decimal import Decimal
 from typing import Literal
 
-from helpers.formulas import realized_pnl
+from arbdash.helpers.formulas import realized_pnl
 
 
 @dataclass(frozen=True, slots=True)

@@ -44,14 +44,14 @@ from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
 from typing import TYPE_CHECKING
 
-from bot.config import RiskConfig, StrategyConfig
-from bot.strategies.funding_arbitrage.executor import AtomicExecutor
-from bot.strategies.funding_arbitrage.models import Leg, Position
-from bot.venues.accounts import distance_pct
-from bot.venues.base import FundingCredit, Venue
-from helpers.formulas import divergence_pct, funding_payment, profit_erosion_pct, spread_apr
-from helpers.unified_logger import UnifiedLogger
-from logging_pipeline.events import (
+from arbdash.bot.config import RiskConfig, StrategyConfig
+from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
+from arbdash.bot.strategies.funding_arbitrage.models import Leg, Position
+from arbdash.bot.venues.accounts import distance_pct
+from arbdash.bot.venues.base import FundingCredit, Venue
+from arbdash.helpers.formulas import divergence_pct, funding_payment, profit_erosion_pct, spread_apr
+from arbdash.helpers.unified_logger import UnifiedLogger
+from arbdash.logging_pipeline.events import (
     FundingPayment,
     FundingSettlement,
     PositionClosed,
@@ -64,7 +64,7 @@ from logging_pipeline.events import (
 _APR_Q = Decimal("0.00000001")  # APR fraction, 1e-6 %
 _PCT_Q = Decimal("0.000001")  # percent
 if TYPE_CHECKING:
-    from bot.venues.paper import Liquidation
+    from arbdash.bot.venues.paper import Liquidation
 
 _HUNDRED = Decimal(100)
 _CENT = Decimal("0.01")

@@ -16,12 +16,12 @@ from collections.abc import Mapping, Sequence
 from decimal import Decimal
 from typing import TypedDict
 
-from bot.config import StrategyConfig
-from bot.strategies.funding_arbitrage.models import Opportunity
-from bot.venues.base import FundingQuote, Venue
-from helpers.formulas import net_spread_apr, spread_apr
-from helpers.unified_logger import UnifiedLogger
-from logging_pipeline.events import OpportunityFound, OpportunitySkipped
+from arbdash.bot.config import StrategyConfig
+from arbdash.bot.strategies.funding_arbitrage.models import Opportunity
+from arbdash.bot.venues.base import FundingQuote, Venue
+from arbdash.helpers.formulas import net_spread_apr, spread_apr
+from arbdash.helpers.unified_logger import UnifiedLogger
+from arbdash.logging_pipeline.events import OpportunityFound, OpportunitySkipped
 
 BELOW_MIN_PROFIT = "BELOW_MIN_PROFIT"
 NO_POSITIVE_SPREAD = "NO_POSITIVE_SPREAD"

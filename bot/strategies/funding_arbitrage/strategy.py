@@ -35,16 +35,16 @@ from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
-from bot.config import RiskConfig, StrategyConfig
-from bot.metrics import MetricGate, elapsed_ms
-from bot.strategies.base import Strategy, StrategySummary
-from bot.strategies.funding_arbitrage.executor import AtomicExecutor
-from bot.strategies.funding_arbitrage.models import Opportunity
-from bot.strategies.funding_arbitrage.position_manager import PositionManager
-from bot.strategies.funding_arbitrage.scanner import Scanner
-from bot.venues.accounts import distance_pct
-from bot.venues.base import FundingCredit, Venue
-from control.commands import (
+from arbdash.bot.config import RiskConfig, StrategyConfig
+from arbdash.bot.metrics import MetricGate, elapsed_ms
+from arbdash.bot.strategies.base import Strategy, StrategySummary
+from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
+from arbdash.bot.strategies.funding_arbitrage.models import Opportunity
+from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager
+from arbdash.bot.strategies.funding_arbitrage.scanner import Scanner
+from arbdash.bot.venues.accounts import distance_pct
+from arbdash.bot.venues.base import FundingCredit, Venue
+from arbdash.control.commands import (
     ClosePosition,
     Command,
     FlattenAll,
@@ -53,12 +53,12 @@ from control.commands import (
     ResumeEntries,
     SetLimit,
 )
-from helpers.formulas import divergence_pct
-from helpers.unified_logger import UnifiedLogger, get_logger
-from logging_pipeline.events import OpportunitySkipped, RiskLimitHit
+from arbdash.helpers.formulas import divergence_pct
+from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
+from arbdash.logging_pipeline.events import OpportunitySkipped, RiskLimitHit
 
 if TYPE_CHECKING:
-    from bot.venues.paper import Liquidation
+    from arbdash.bot.venues.paper import Liquidation
 
 STRATEGY_VERSION = "1.0.0"
 
