@@ -339,7 +339,27 @@ class RiskConfig(_Model):
     tiers_file: Path | None = None
 
 
-class BotConfig(_Model):
+class SessionConfig(_Model):
+    """What any bot's session needs, whatever it trades: the dashboard (mode, persistence, server), logging and
+    alerts. ``arbdash.session`` builds one from its arguments; ``BotConfig`` adds the paper bot's blocks."""
+
+    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
+    logging: LoggingConfig = Field(default_factory=LoggingConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # rules and notifications (``alerts.config``)
+
+    def secret_values(self) -> list[str]:
+        """Every secret the config holds in clear (the persistence DSN, the server token, notification URLs),
+        for ``Pipeline(secrets=...)``; empty values are left out."""
+        found: list[str] = []
+        if self.dashboard.persistence.dsn:
+            found.append(self.dashboard.persistence.dsn)
+        if self.dashboard.server.token is not None:
+            found.append(self.dashboard.server.token.get_secret_value())
+        found.extend(self.alerts.secret_values())  # notification URLs carry bot tokens and webhook keys
+        return [s for s in found if s]
+
+
+class BotConfig(SessionConfig):
     """The whole configuration. Cross-checks: every scanned exchange has a ``venues`` entry and every symbol an
     instrument entry; every scanned venue × symbol has maintenance-margin tiers (``risk.tiers_file``) and the
     venue's leverage is at most tier 1's max leverage."""
@@ -348,9 +368,6 @@ class BotConfig(_Model):
     venues: dict[str, VenueConfig]
     risk: RiskConfig = Field(default_factory=RiskConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
-    dashboard: DashboardConfig = Field(default_factory=DashboardConfig)
-    logging: LoggingConfig = Field(default_factory=LoggingConfig)
-    alerts: AlertsConfig = Field(default_factory=AlertsConfig)  # rules and notifications (``alerts.config``)
 
     @model_validator(mode="after")
     def _cross_check(self) -> BotConfig:
@@ -388,20 +405,14 @@ class BotConfig(_Model):
                     )
 
     def secret_values(self) -> list[str]:
-        """Every secret the config holds in clear (venue API keys and secrets, the persistence DSN), for
-        ``Pipeline(secrets=...)``; empty values are left out."""
+        """``SessionConfig``'s secrets plus the venue API keys and secrets."""
         found = [
             secret.get_secret_value()
             for venue in self.venues.values()
             for secret in (venue.api_key, venue.api_secret)
             if secret is not None
         ]
-        if self.dashboard.persistence.dsn:
-            found.append(self.dashboard.persistence.dsn)
-        if self.dashboard.server.token is not None:
-            found.append(self.dashboard.server.token.get_secret_value())
-        found.extend(self.alerts.secret_values())  # notification URLs carry bot tokens and webhook keys
-        return [s for s in found if s]
+        return [s for s in found if s] + super().secret_values()
 
 
 class ConfigError(Exception):

@@ -35,6 +35,54 @@ from typing import Annotated, Any, ClassVar, Literal
 
 import msgspec
 
+#: The public names (``arbdash.events`` re-exports them for bots on the pipeline).
+__all__ = [
+    "AccountUpdated",
+    "AlertFired",
+    "AlertResolved",
+    "CommandExecuted",
+    "CommandReceived",
+    "CommandRejected",
+    "DashboardCheckpoint",
+    "Envelope",
+    "Event",
+    "ExecutionRollback",
+    "FundingPayment",
+    "FundingRate",
+    "FundingSettlement",
+    "Heartbeat",
+    "LegOpen",
+    "LogMessage",
+    "MarkPrice",
+    "Metric",
+    "OpportunityFound",
+    "OpportunitySkipped",
+    "OrderCancelled",
+    "OrderFilled",
+    "OrderPartiallyFilled",
+    "OrderPlaced",
+    "OrderRejected",
+    "PositionClosed",
+    "PositionClosing",
+    "PositionLiquidated",
+    "PositionOpened",
+    "PositionRebalanced",
+    "PositionUpdated",
+    "RiskLimitHit",
+    "SessionHealth",
+    "SessionStarted",
+    "SessionStopped",
+    "StageChanged",
+    "VenueConnected",
+    "VenueDisconnected",
+    "COMMANDS",
+    "COMMAND_REJECTIONS",
+    "EVENTS",
+    "EXIT_REASONS",
+    "HOLD_CODES",
+    "SCHEMA_VERSION",
+]
+
 SCHEMA_VERSION = 1
 
 Category = Literal[
@@ -136,7 +184,9 @@ class SessionStarted(Event, kw_only=True, tag="session.started"):
     symbols: list[str]
     max_positions: int
     max_total_exposure_usd: Decimal
-    target_margin: Decimal
+    target_margin: Decimal | None = (
+        None  # USD margin per leg (the paper bot's); None: the bot sizes otherwise
+    )
     market_start: UtcDatetime | None = None
     market_end: UtcDatetime | None = None
     speed: Decimal | None = None  # market seconds per wall second, 0 = as fast as possible

@@ -16,7 +16,7 @@ import signal
 import sys
 import time
 import uuid
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -26,7 +26,7 @@ from typing import Any
 import msgspec
 import typer
 
-from arbdash.bot.config import BotConfig
+from arbdash.bot.config import BotConfig, SessionConfig
 from arbdash.bot.metrics import METRIC_INTERVAL_S
 from arbdash.bot.runner import make_clock, run_bot
 from arbdash.control.commands import Command, CommandDesk
@@ -57,10 +57,11 @@ metrics_log = get_logger(
 
 @dataclass(frozen=True)
 class RunOptions:
-    """Resolved options of one run (CLI over config over defaults)."""
+    """Resolved options of one run (CLI over config over defaults). ``config``: the paper bot's ``BotConfig``
+    for ``run_session``; any ``SessionConfig`` for ``open_session`` (``arbdash.session``)."""
 
-    config: BotConfig
-    config_path: Path
+    config: SessionConfig
+    config_path: Path | None
     mode: DashboardMode
     speed: Decimal | None
     log_dir: Path
@@ -458,9 +459,43 @@ async def _pipeline_metrics(pipeline: Pipeline, interval_s: float = METRIC_INTER
         last, last_at = count, now
 
 
-async def run_session(opts: RunOptions) -> int:
+class SessionSetupError(ValueError):
+    """The session cannot start (one line for the operator): no DSN for enabled persistence, a server port
+    that cannot be bound. Raised by ``open_session`` before anything runs."""
+
+
+@dataclass
+class RunningSession:
+    """What ``open_session`` hands to the program it wraps, and what it leaves after the close: ``code`` (0
+    completed, 130 interrupted, 1 crashed or aborted), ``reason`` (``session.stopped``'s) and ``frame`` (the
+    final text frame)."""
+
+    session_id: str
+    jsonl: Path
+    reducer: Reducer
+    desk: CommandDesk
+    code: int = 0
+    reason: str = "aborted"
+    frame: str = ""
+
+
+@contextlib.asynccontextmanager
+async def open_session(
+    opts: RunOptions,
+    *,
+    market_clock: Callable[[], datetime] | None = None,
+    handle_signals: bool = True,
+    reraise: bool = False,
+) -> AsyncIterator[RunningSession]:
+    """The session around a program: the sinks, ``Pipeline``, ``DashboardService`` (its warnings, checkpoints,
+    health and keys wired to the logger and to ``desk``), the control server and the alerts when configured; the
+    body runs the bot. On every exit path — the body returns, is cancelled (Ctrl-C / SIGTERM / SIGHUP when
+    ``handle_signals``), raises — the close sequence runs: housekeeping, sink health, last alert evaluation,
+    final checkpoint, ``session.health`` stopping, ``session.stopped``, the control server, then the final frame
+    and the closing line on stdout. ``reraise``: the body's exception (or cancellation) propagates after the
+    close, else it is recorded and only ``RunningSession.code`` says so (the CLI). ``market_clock``: the
+    events' ``market_ts``. Raises ``SessionSetupError`` before anything runs."""
     session_id = str(uuid.uuid4())
-    clock = make_clock(opts.config, opts.speed)
     tee = ReducerTee()
     reducer = Reducer(timeline_size=opts.config.dashboard.max_event_rows)
     sinks, jsonl = _sinks(opts, session_id, tee)
@@ -472,8 +507,7 @@ async def run_session(opts: RunOptions) -> int:
             dsn=opts.db,
         )
     except ValueError as exc:
-        typer.echo(f"runbot: {exc}", err=True)
-        return 2
+        raise SessionSetupError(str(exc)) from None
     if pg_sink is not None:
         sinks.append(pg_sink)
     ring, sock = None, None
@@ -485,14 +519,16 @@ async def run_session(opts: RunOptions) -> int:
         try:
             sock = bind_socket(where.host, where.port)
         except OSError as exc:
-            typer.echo(f"runbot: cannot serve on {where.host}:{where.port}: {exc.strerror or exc}", err=True)
-            return 2
+            raise SessionSetupError(
+                f"cannot serve on {where.host}:{where.port}: {exc.strerror or exc}"
+            ) from None
         ring = RingSink()
         sinks.append(ring)
     desk = CommandDesk(emit=emit_command_event)
+    running = RunningSession(session_id, jsonl.path, reducer, desk)
     current = asyncio.current_task()
     signals: _Signals | None = None
-    if current is not None:
+    if current is not None and handle_signals:
         signals = _Signals(current)
         signals.install()
     received = signals.received if signals is not None else []
@@ -503,7 +539,7 @@ async def run_session(opts: RunOptions) -> int:
         session_id=session_id,
         sinks=sinks,
         level=opts.level,
-        market_clock=clock.now,
+        market_clock=market_clock,
         callsite=opts.mode == DashboardMode.off,
         secrets=[
             *opts.config.secret_values(),
@@ -537,15 +573,9 @@ async def run_session(opts: RunOptions) -> int:
                     control = await _start_control(
                         opts, ring, sock, reducer, jsonl, pipeline, tee, service, desk
                     )
-                await run_bot(
-                    opts.config,
-                    config_path=str(opts.config_path),
-                    speed=opts.speed,
-                    clock=clock,
-                    commands=desk,
-                )
+                yield running
                 reason, health = "completed", "stopped"
-            except asyncio.CancelledError:
+            except asyncio.CancelledError as exc:
                 if signals is not None:
                     signals.shutting_down()
                 if current is not None:
@@ -553,9 +583,13 @@ async def run_session(opts: RunOptions) -> int:
                 # Ctrl-C keeps the plain "interrupted" the terminal tests and the recorded sessions know
                 by = f" by {received[0]}" if received and received[0] != "SIGINT" else ""
                 reason, health, code = "interrupted" + by, "stopped", 130
+                if reraise:
+                    abort = exc
             except Exception as exc:  # noqa: BLE001 - record the crash as an event, then exit non-zero
                 log.exception(f"bot crashed: {type(exc).__name__}: {exc}")
                 reason, health, code = f"crashed: {type(exc).__name__}", "error", 1
+                if reraise:
+                    abort = exc
             except BaseException as exc:  # SystemExit (a library's sys.exit()), KeyboardInterrupt, ...
                 log.error(f"bot aborted: {type(exc).__name__}: {exc}")
                 reason, health, code = f"aborted: {type(exc).__name__}", "error", 1
@@ -581,6 +615,7 @@ async def run_session(opts: RunOptions) -> int:
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
         opts.final_frame.write_text(frame)
+    running.code, running.reason, running.frame = code, reason, frame
     shown = frame if opts.mode in (DashboardMode.live, DashboardMode.plain) else ""
     short = jsonl_shortfall(jsonl)
     _print_final(f"{shown}{closing_line(session_id, jsonl.path, pg_sink, short)}\n")
@@ -592,4 +627,25 @@ async def run_session(opts: RunOptions) -> int:
         )
     if abort is not None:
         raise abort
-    return code
+
+
+async def run_session(opts: RunOptions) -> int:
+    """One ``runbot`` session: the paper bot (``bot.runner.run_bot``) inside ``open_session``. Returns the exit
+    code (2: the session could not start, with one line on stderr)."""
+    config = opts.config
+    if not isinstance(config, BotConfig):
+        raise TypeError(f"run_session runs the paper bot: it needs a BotConfig, not {type(config).__name__}")
+    clock = make_clock(config, opts.speed)
+    try:
+        async with open_session(opts, market_clock=clock.now) as running:
+            await run_bot(
+                config,
+                config_path=str(opts.config_path),
+                speed=opts.speed,
+                clock=clock,
+                commands=running.desk,
+            )
+    except SessionSetupError as exc:
+        typer.echo(f"runbot: {exc}", err=True)
+        return 2
+    return running.code

@@ -32,7 +32,7 @@ def on_session_started(state: DashboardState, ev: Any) -> None:
     ``profit_erosion_threshold`` (a fraction, shown ·100 as %) and ``max_entry_price_divergence_pct`` (%) — and
     the risk settings: ``min_liquidation_distance_pct`` (%) and ``var_confidence`` (a fraction in (0, 1))."""
     max_exposure = dec(ev.max_total_exposure_usd, "max_total_exposure_usd")
-    target_margin = dec(ev.target_margin, "target_margin")
+    target_margin = opt_dec(ev.target_margin, "target_margin")
     erosion = opt_dec(ev.profit_erosion_threshold, "profit_erosion_threshold")
     div_limit = opt_dec(ev.max_entry_price_divergence_pct, "max_entry_price_divergence_pct")
     liq_distance = opt_dec(ev.min_liquidation_distance_pct, "min_liquidation_distance_pct")
