@@ -180,6 +180,7 @@ class Line(msgspec.Struct, kw_only=True, gc=False, tag_field="event"):
     session_id: str
     seq: typing.Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]
     market_ts: typing.Annotated[datetime, msgspec.Meta(tz=True)] | None = None
+    strategy: str | None = None
 
 
 class ShownLine(Line, kw_only=True, gc=False):
@@ -313,9 +314,11 @@ def event_line(
     message: str = "",
     level: str = "info",
     logger: str = "",
+    strategy: str | None = None,
 ) -> bytes:
     """One schema-v1 JSONL line (no newline) for ``event``, written as the pipeline writes it (envelope, then
-    the event's fields; ``logging_pipeline.encoding.dumps``). Checks the event first (``check``)."""
+    the event's fields; ``logging_pipeline.encoding.dumps``). ``strategy``: the envelope's (an event that
+    declares a ``strategy`` field, ``session.started``, gives its own). Checks the event first (``check``)."""
     check(event)
     name = CATALOGUE.name_for(type(event))
     record: dict[str, Any] = {
@@ -331,5 +334,9 @@ def event_line(
     }
     if market_ts is not None:
         record["market_ts"] = market_ts
-    record.update(fields_of(event))
+    fields = fields_of(event)
+    strategy = fields.pop("strategy", strategy)
+    if strategy is not None:
+        record["strategy"] = strategy
+    record.update(fields)
     return dumps(record)

@@ -73,6 +73,7 @@ __all__ = [
     "SessionStarted",
     "SessionStopped",
     "StageChanged",
+    "StrategyStarted",
     "VenueConnected",
     "VenueDisconnected",
     "COMMANDS",
@@ -152,6 +153,9 @@ class Envelope(msgspec.Struct, kw_only=True):
     category: Category
     message: str = ""
     market_ts: UtcDatetime | None = None
+    # the strategy instance the event belongs to (``strategies[].name``; bound by the runner with structlog's
+    # context variables around everything a strategy does); absent for session-, venue- and market-wide events
+    strategy: str | None = None
 
 
 #: Keys every event carries, in the order they are written.
@@ -172,7 +176,9 @@ class Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="event"):
 
 
 class SessionStarted(Event, kw_only=True, tag="session.started"):
-    """A bot session began. Limits are the strategy config's, exposure in USD."""
+    """A bot session began. Limits are the strategy config's, exposure in USD. ``strategy``: the strategy's name
+    (the envelope's field): with several instances (``strategies:``) their names joined with ``+``, each then
+    announced by a ``strategy.started``, and the limits are the session-wide ones."""
 
     CATEGORY = "stage"
 
@@ -200,6 +206,25 @@ class SessionStarted(Event, kw_only=True, tag="session.started"):
     # risk settings the dashboard colours and computes against (config ``risk``)
     min_liquidation_distance_pct: Decimal | None = None  # percent: below it the strategy acts
     var_confidence: Decimal | None = None  # fraction (0.99) for the 1-day VaR / expected shortfall
+
+
+class StrategyStarted(Event, kw_only=True, tag="strategy.started"):
+    """One strategy instance of the session is ready (after ``session.started``, one per ``strategies[]`` entry;
+    the envelope's ``strategy`` is its name). ``type``: which strategy code (``funding_arbitrage`` …); its
+    universe, limits (exposure in USD) and the thresholds the dashboard colours its positions against (as in
+    ``session.started``)."""
+
+    CATEGORY = "stage"
+
+    type: str
+    version: str
+    venues: list[str]
+    symbols: list[str]
+    max_positions: int
+    max_total_exposure_usd: Decimal
+    target_margin: Decimal | None = None
+    profit_erosion_threshold: Decimal | None = None  # fraction (0.8 = exit at 80 % erosion)
+    max_entry_price_divergence_pct: Decimal | None = None  # percent
 
 
 class SessionStopped(Event, kw_only=True, tag="session.stopped"):

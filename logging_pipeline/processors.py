@@ -41,8 +41,9 @@ _ENVELOPE = frozenset(ENVELOPE_KEYS)
 class AddEnvelope:
     """Builds the schema-v1 record from a logger call: ``v``, ``ts`` (wall clock, aware UTC), ``session_id``,
     ``seq`` (a placeholder the tee fills in under its lock), ``level``, ``logger``, ``event``, ``category``,
-    ``message`` and ``market_ts`` (from ``market_clock`` when one is set: the simulated clock of the bot), then
-    the call's own fields — a *new* dict already in line order, so the tee only numbers and serialises it.
+    ``message``, ``market_ts`` (from ``market_clock`` when one is set: the simulated clock of the bot) and
+    ``strategy`` (when the call has one, usually bound as a context variable by the runner), then the call's
+    own fields — a *new* dict already in line order, so the tee only numbers and serialises it.
 
     A call made without the event name being a catalogue entry (``log.info("something happened")`` straight
     through structlog) becomes a ``log.message`` with that text as ``message``. A free-form field that clashes
@@ -89,6 +90,7 @@ class AddEnvelope:
         explicit = event_dict.pop("market_ts", None)
         if explicit is not None:
             market_ts = explicit
+        strategy = event_dict.pop("strategy", None)  # bound by the runner (context variables) or given
         record: EventDict = {
             "v": SCHEMA_VERSION,
             "ts": ts,
@@ -102,6 +104,8 @@ class AddEnvelope:
         }
         if market_ts is not None:
             record["market_ts"] = market_ts
+        if strategy is not None:
+            record["strategy"] = strategy
         if event_dict:
             if not _ENVELOPE.isdisjoint(event_dict):
                 for key in _ENVELOPE.intersection(event_dict):
