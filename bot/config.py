@@ -15,7 +15,7 @@ import os
 from datetime import UTC, date, datetime
 from decimal import Decimal
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, ClassVar, Literal
 
 import yaml
 from pydantic import (
@@ -89,6 +89,82 @@ class StrategyConfig(_Model):
         if not self.dry_run:
             raise ValueError("dry_run: false is not supported: this bot only trades paper venues")
         return self
+
+
+#: The strategy types a ``strategies[]`` entry can name (``type``), each a class in ``bot.strategies``.
+STRATEGY_TYPES = ("funding_arbitrage", "settlement_timing")
+
+
+class StrategyInstanceConfig(StrategyConfig):
+    """One entry of ``strategies:``: a strategy instance with its own universe, capital and limits. ``name``:
+    its id in every event it writes (the envelope's ``strategy``), 1–32 characters of letters, digits, ``_``,
+    ``.``, ``-``; ``type``: which strategy code runs it (``STRATEGY_TYPES``)."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+    type: Literal["funding_arbitrage"]
+
+
+class SettlementTimingConfig(_Model):
+    """One ``settlement_timing`` instance (``bot.strategies.settlement_timing``): carry the 8-hourly venues'
+    funding through their settlements, hedged on the hourly venue, entering only in the hour before a
+    settlement and leaving only right after one.
+
+    Units: ``notional_usd`` the hourly leg's notional per position (USD; the settling legs split it equally);
+    ``min_settlement_rate`` a fraction per 8 h every settling venue's next rate must reach in the carried
+    direction (0.00005 = 0.5 bp); ``expected_settlements`` how many settlements the entry amortises the round
+    trip's fees over; ``max_settlements`` the most it holds through; ``max_entry_price_divergence_pct`` percent
+    between a settling venue's mark and the hourly venue's. The cycle is hourly (``check_interval_seconds``
+    3600) so it meets the hour before each settlement."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
+    type: Literal["settlement_timing"]
+    symbols: list[str] = Field(min_length=1)
+    settling_venues: list[str] = Field(min_length=1, max_length=4)
+    hourly_venue: str = "hyperliquid"
+    notional_usd: Decimal = Field(gt=0, le=Decimal(100_000_000))
+    max_leverage: Decimal = Field(default=Decimal(3), gt=0, le=125)
+    max_positions: int = Field(ge=1)
+    max_total_exposure_usd: Decimal = Field(gt=0, le=Decimal(1_000_000_000))
+    min_settlement_rate: Decimal = Field(ge=0, le=Decimal("0.05"))
+    expected_settlements: int = Field(default=6, ge=1, le=1000)
+    max_settlements: int = Field(default=21, ge=1, le=10_000)
+    max_entry_price_divergence_pct: Decimal = Field(default=Decimal("0.1"), ge=0, le=100)
+    check_interval_seconds: Literal[3600] = 3600
+    dry_run: Literal[True] = True
+
+    @field_validator("symbols", "settling_venues")
+    @classmethod
+    def _unique(cls, v: list[str]) -> list[str]:
+        if len(set(v)) != len(v):
+            raise ValueError(f"duplicates in {v}")
+        return v
+
+    @model_validator(mode="after")
+    def _consistent(self) -> SettlementTimingConfig:
+        if self.hourly_venue in self.settling_venues:
+            raise ValueError(f"hourly_venue {self.hourly_venue!r} is also one of settling_venues")
+        return self
+
+    @property
+    def scan_exchanges(self) -> list[str]:
+        """Every venue it trades: the settling venues, then the hourly one."""
+        return [*self.settling_venues, self.hourly_venue]
+
+    # what session.started / strategy.started ask of every instance and this one does not have
+    target_margin: ClassVar[None] = None
+    profit_erosion_threshold: ClassVar[None] = None
+
+
+#: One ``strategies[]`` entry, told apart by its ``type``.
+InstanceConfig = Annotated[StrategyInstanceConfig | SettlementTimingConfig, Field(discriminator="type")]
+
+
+class LimitsConfig(_Model):
+    """Session-wide limits over every strategy instance (``limits:``): open positions and exposure in USD (the
+    sum of open positions' long-leg notional). ``None``: the sum of the instances' own limits."""
+
+    max_positions: int | None = Field(default=None, ge=1)
+    max_total_exposure_usd: Decimal | None = Field(default=None, gt=0, le=Decimal(1_000_000_000))
 
 
 class VenueConfig(_Model):
@@ -364,21 +440,83 @@ class BotConfig(SessionConfig):
     instrument entry; every scanned venue × symbol has maintenance-margin tiers (``risk.tiers_file``) and the
     venue's leverage is at most tier 1's max leverage."""
 
-    strategy: StrategyConfig
+    strategy: StrategyConfig | None = None
+    strategies: list[InstanceConfig] | None = Field(default=None, min_length=1, max_length=16)
+    limits: LimitsConfig = Field(default_factory=LimitsConfig)
     venues: dict[str, VenueConfig]
     risk: RiskConfig = Field(default_factory=RiskConfig)
     market: MarketConfig = Field(default_factory=MarketConfig)
 
     @model_validator(mode="after")
     def _cross_check(self) -> BotConfig:
-        missing = [v for v in self.strategy.scan_exchanges if v not in self.venues]
-        if missing:
-            raise ValueError(f"strategy.scan_exchanges {missing} have no entry in venues")
-        no_instr = [s for s in self.strategy.symbols if s not in self.market.instruments]
-        if no_instr:
-            raise ValueError(f"strategy.symbols {no_instr} have no entry in market.instruments")
+        if (self.strategy is None) == (self.strategies is None):
+            raise ValueError(
+                "give either strategy: (one strategy) or strategies: (a list of instances), not both"
+            )
+        names = [s.name for s in self.instances]
+        repeated = sorted({n for n in names if names.count(n) > 1})
+        if repeated:
+            raise ValueError(f"strategies: more than one strategy is named {', '.join(map(repr, repeated))}")
+        owner: dict[str, str] = {}
+        for key, inst in self._keyed_instances():
+            shared = [sym for sym in inst.symbols if sym in owner]
+            if shared:
+                raise ValueError(
+                    f"{key}.symbols: {', '.join(shared)} also traded by strategy {owner[shared[0]]!r}: instances "
+                    "share the venues' accounts, so each symbol belongs to one instance (their legs would net)"
+                )
+            owner.update(dict.fromkeys(inst.symbols, inst.name))
+            missing = [v for v in inst.scan_exchanges if v not in self.venues]
+            if missing:
+                raise ValueError(f"{key}.scan_exchanges {missing} have no entry in venues")
+            no_instr = [s for s in inst.symbols if s not in self.market.instruments]
+            if no_instr:
+                raise ValueError(f"{key}.symbols {no_instr} have no entry in market.instruments")
         self._check_tiers()
         return self
+
+    @property
+    def instances(self) -> list[StrategyInstanceConfig | SettlementTimingConfig]:
+        """The strategy instances to run: ``strategies:`` as given, or the one ``strategy:`` block as an instance
+        named after its type (``funding_arbitrage``)."""
+        if self.strategies is not None:
+            return list(self.strategies)
+        assert self.strategy is not None  # the validator requires one of the two
+        # validated already, as the strategy: block (model_construct keeps a test's model_copy as it is)
+        fields = {name: getattr(self.strategy, name) for name in type(self.strategy).model_fields}
+        return [
+            StrategyInstanceConfig.model_construct(
+                name="funding_arbitrage", type="funding_arbitrage", **fields
+            )
+        ]
+
+    def _keyed_instances(self) -> list[tuple[str, StrategyInstanceConfig | SettlementTimingConfig]]:
+        """Each instance with the config path its errors name (``strategy`` or ``strategies.<i>``)."""
+        if self.strategies is None:
+            return [("strategy", self.instances[0])]
+        return [(f"strategies.{i}", inst) for i, inst in enumerate(self.strategies)]
+
+    @property
+    def all_symbols(self) -> list[str]:
+        """Every symbol any instance trades, in first-seen order."""
+        return list(dict.fromkeys(s for inst in self.instances for s in inst.symbols))
+
+    @property
+    def all_venues(self) -> list[str]:
+        """Every venue any instance scans, in first-seen order."""
+        return list(dict.fromkeys(v for inst in self.instances for v in inst.scan_exchanges))
+
+    @property
+    def max_positions(self) -> int:
+        """The session-wide open-position limit: ``limits.max_positions`` or the sum of the instances'."""
+        return self.limits.max_positions or sum(i.max_positions for i in self.instances)
+
+    @property
+    def max_total_exposure_usd(self) -> Decimal:
+        """The session-wide exposure limit (USD): ``limits.max_total_exposure_usd`` or the instances' sum."""
+        return self.limits.max_total_exposure_usd or sum(
+            (i.max_total_exposure_usd for i in self.instances), Decimal(0)
+        )
 
     def _check_tiers(self) -> None:
         """Every scanned venue × symbol has tier data and the venue's leverage ≤ tier 1's max leverage."""
@@ -389,8 +527,8 @@ class BotConfig(SessionConfig):
             table = load_tiers(path)
         except (OSError, ValueError) as err:
             raise ValueError(f"risk.tiers_file: cannot read maintenance-margin tiers: {err}") from err
-        for venue in self.strategy.scan_exchanges:
-            for symbol in self.strategy.symbols:
+        for venue in self.all_venues:
+            for symbol in self.all_symbols:
                 if not table.has(venue, symbol):
                     raise ValueError(
                         f"no maintenance-margin tiers for {symbol} on {venue} "
@@ -480,7 +618,13 @@ def _describe(err: ValidationError, path: str, tree: yaml.Node | None) -> list[s
     """One line per validation error: ``<file>:<line>: <field>: <message> (got <value>)``."""
     lines = []
     for e in err.errors():
-        loc = tuple(p for p in e["loc"] if not (isinstance(p, str) and p.startswith("function-")))
+        # pydantic names a validator ("function-after[...]") and a strategies[] entry's type tag in the path
+        loc = tuple(
+            p
+            for i, p in enumerate(e["loc"])
+            if not (isinstance(p, str) and p.startswith("function-"))
+            and not (p in STRATEGY_TYPES and i >= 2 and e["loc"][i - 2] == "strategies")
+        )
         where = ".".join(str(p) for p in loc) or "(top level)"
         got = e.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {_shown(got)})"

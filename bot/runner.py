@@ -1,10 +1,13 @@
-"""Drive a strategy over the replay data on the simulated market clock.
+"""Drive the session's strategy instances over the replay data on the simulated market clock.
 
-``run_bot`` emits ``session.started`` and ``venue.connected``, then walks market time hour by hour: each hour it
-updates the paper venues (``market.mark_price`` per venue × symbol, ``funding.rate`` when a venue's next rate
-changes, i.e. after each of its settlements), books funding settled on open legs (``funding.payment``), hands
-the legs a venue liquidated during the hour's bar to the strategy (which closes the surviving legs at once), and
-runs the strategy cycle every ``check_interval_seconds`` of market time. ``account.updated`` is emitted once per
+``run_bot`` emits ``session.started``, ``venue.connected`` and one ``strategy.started`` per instance
+(``bot.strategies.instances``: the ``strategies:`` list, or the single ``strategy:`` block as one instance), then
+walks market time hour by hour: each hour it updates the paper venues (``market.mark_price`` per venue × symbol,
+``funding.rate`` when a venue's next rate changes, i.e. after each of its settlements), has each instance book the
+funding settled on its open legs (``funding.payment``), hands the legs a venue liquidated during the hour's bar to
+the instance that holds them (which closes the surviving legs at once), and runs each instance's cycle every
+``check_interval_seconds`` of market time (instances due at the same time in config order). Everything an
+instance does runs with ``strategy=<its name>`` bound in structlog's context variables. ``account.updated`` is emitted once per
 venue at the start and then, after each hour, for each venue whose account figures changed (in cents). At the end of the window every open
 position is closed (``SESSION_END``), a "Run complete" line gives the totals in cents (net PnL = the dashboard's:
 closed positions plus rolled-back attempts, shown separately) and a ``RunResult`` is returned. A separate task
@@ -19,13 +22,13 @@ from __future__ import annotations
 import asyncio
 import socket
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 
 from arbdash.bot.clock import SimClock
 from arbdash.bot.config import BotConfig
-from arbdash.bot.strategies.base import Strategy, StrategySummary
-from arbdash.bot.strategies.funding_arbitrage.strategy import FundingArbitrageStrategy
+from arbdash.bot.strategies.base import StrategySummary
+from arbdash.bot.strategies.instances import Instances
 from arbdash.bot.venues.market_data import MarketData, load_market_data
 from arbdash.bot.venues.paper import REFERENCE_VENUE, MarketStep, PaperMarket
 from arbdash.control.commands import CommandDesk
@@ -37,6 +40,7 @@ from arbdash.logging_pipeline.events import (
     Heartbeat,
     MarkPrice,
     SessionStarted,
+    StrategyStarted,
     VenueConnected,
 )
 
@@ -116,11 +120,88 @@ def make_clock(config: BotConfig, speed: Decimal | None = None) -> SimClock:
 
 
 def _load(config: BotConfig) -> MarketData:
-    venues = sorted(set(config.strategy.scan_exchanges) | {REFERENCE_VENUE})
-    return load_market_data(config.market.data_dir, venues=venues, symbols=list(config.strategy.symbols))
+    venues = sorted(set(config.all_venues) | {REFERENCE_VENUE})
+    return load_market_data(config.market.data_dir, venues=venues, symbols=config.all_symbols)
 
 
-async def _heartbeat(strategy: Strategy, log: UnifiedLogger) -> None:
+def _announce(
+    config: BotConfig,
+    runs: Instances,
+    market: PaperMarket,
+    clock: SimClock,
+    config_path: str | None,
+    log: UnifiedLogger,
+) -> None:
+    """``session.started`` (session-wide limits; with several instances their names joined by ``+``, and the
+    thresholds only where every instance has the same), ``venue.connected`` per venue, then one
+    ``strategy.started`` per instance, written in its context."""
+    insts = config.instances
+
+    def common(values: list[Decimal]) -> Decimal | None:
+        return values[0] if len(set(values)) == 1 else None
+
+    first = runs.all[0].strategy
+    # the single strategy: block keeps its type as the session's strategy
+    name = first.name if config.strategies is None else "+".join(i.name for i in insts)
+    log.emit(
+        SessionStarted(
+            strategy=name,
+            strategy_version=first.version,
+            config_path=config_path,
+            dry_run=all(i.dry_run for i in insts),
+            venues=list(market.venues),
+            symbols=config.all_symbols,
+            max_positions=config.max_positions,
+            max_total_exposure_usd=config.max_total_exposure_usd,
+            target_margin=common([i.target_margin for i in insts]),
+            market_start=market.start,
+            market_end=market.end,
+            speed=clock.speed,
+            data_note=DATA_NOTE,
+            # the thresholds the dashboard colours against: the ones this run exits / refuses entries at
+            profit_erosion_threshold=common([i.profit_erosion_threshold for i in insts]),
+            max_entry_price_divergence_pct=common([i.max_entry_price_divergence_pct for i in insts]),
+            min_liquidation_distance_pct=config.risk.min_liquidation_distance_pct,
+            var_confidence=config.risk.var_confidence,
+            host=socket.gethostname() or None,
+        ),
+        message=f"Session started: {name} v{first.version} on {', '.join(market.venues)} "
+        f"for {', '.join(config.all_symbols)}, {market.start:%Y-%m-%d %H:%M} → {market.end:%Y-%m-%d %H:%M} UTC",
+    )
+    for venue_name, venue in market.venues.items():
+        log.emit(
+            VenueConnected(
+                venue=venue_name,
+                quote=venue.quote,
+                funding_interval_s=venue.funding_interval_s,
+                taker_fee_rate=venue.taker_fee_rate,
+                maker_fee_rate=venue.maker_fee_rate,
+                slippage_bps=venue.slippage_bps,
+            ),
+            message=f"{venue_name} connected (paper, {venue.quote}, funding every "
+            f"{venue.funding_interval_s // 3600}h)",
+        )
+    for run in runs.all:
+        inst = run.config
+        with runs.bound(inst.name):
+            log.emit(
+                StrategyStarted(
+                    type=inst.type,
+                    version=run.strategy.version,
+                    venues=list(inst.scan_exchanges),
+                    symbols=list(inst.symbols),
+                    max_positions=inst.max_positions,
+                    max_total_exposure_usd=inst.max_total_exposure_usd,
+                    target_margin=inst.target_margin,
+                    profit_erosion_threshold=inst.profit_erosion_threshold,
+                    max_entry_price_divergence_pct=inst.max_entry_price_divergence_pct,
+                ),
+                message=f"Strategy {inst.name} ({inst.type} v{run.strategy.version}) on "
+                f"{', '.join(inst.scan_exchanges)} for {', '.join(inst.symbols)}",
+            )
+
+
+async def _heartbeat(strategy: Instances, log: UnifiedLogger) -> None:
     while True:
         await asyncio.sleep(1)
         n = strategy.open_position_count()
@@ -217,53 +298,16 @@ async def run_bot(
         raise ValueError(
             f"clock starts at {clock.now().isoformat()}, market window at {market.start.isoformat()}"
         )
-    strategy = FundingArbitrageStrategy(config.strategy, market.venues, config.risk)
-    cfg = config.strategy
-    log.emit(
-        SessionStarted(
-            strategy=strategy.name,
-            strategy_version=strategy.version,
-            config_path=config_path,
-            dry_run=cfg.dry_run,
-            venues=list(market.venues),
-            symbols=list(cfg.symbols),
-            max_positions=cfg.max_positions,
-            max_total_exposure_usd=cfg.max_total_exposure_usd,
-            target_margin=cfg.target_margin,
-            market_start=market.start,
-            market_end=market.end,
-            speed=clock.speed,
-            data_note=DATA_NOTE,
-            # the thresholds the dashboard colours against: the ones this run exits / refuses entries at
-            profit_erosion_threshold=cfg.profit_erosion_threshold,
-            max_entry_price_divergence_pct=cfg.max_entry_price_divergence_pct,
-            min_liquidation_distance_pct=config.risk.min_liquidation_distance_pct,
-            var_confidence=config.risk.var_confidence,
-            host=socket.gethostname() or None,
-        ),
-        message=f"Session started: {strategy.name} v{strategy.version} on {', '.join(market.venues)} "
-        f"for {', '.join(cfg.symbols)}, {market.start:%Y-%m-%d %H:%M} → {market.end:%Y-%m-%d %H:%M} UTC",
-    )
-    for name, venue in market.venues.items():
-        log.emit(
-            VenueConnected(
-                venue=name,
-                quote=venue.quote,
-                funding_interval_s=venue.funding_interval_s,
-                taker_fee_rate=venue.taker_fee_rate,
-                maker_fee_rate=venue.maker_fee_rate,
-                slippage_bps=venue.slippage_bps,
-            ),
-            message=f"{name} connected (paper, {venue.quote}, funding every {venue.funding_interval_s // 3600}h)",
-        )
+    runs = Instances(config, market.venues, config.risk, market.start)
+    _announce(config, runs, market, clock, config_path, log)
     accounts: dict[str, tuple[object, ...]] = {}
     _emit_accounts(market, log, accounts)  # once per venue at the start: the deposited collateral
 
-    heartbeat = asyncio.create_task(_heartbeat(strategy, get_logger("bot.heartbeat")), name="bot-heartbeat")
+    heartbeat = asyncio.create_task(_heartbeat(runs, get_logger("bot.heartbeat")), name="bot-heartbeat")
 
     async def run_commands() -> None:
         if commands is not None and commands.pending:
-            await commands.run_pending(strategy, clock.now())
+            await commands.run_pending(runs, clock.now())
 
     wake = commands.wakeup if commands is not None else None
 
@@ -271,34 +315,28 @@ async def run_bot(
         await clock.advance_to(t, wake=wake, on_wake=run_commands)
         await run_commands()
 
-    interval = timedelta(seconds=cfg.check_interval_seconds)
-    next_cycle = market.start
     cycles = booked = 0
     try:
         hours = market.hours()
         for t in hours:
-            while next_cycle < t:  # cycles between two market hours (check interval < 1 h)
-                await advance(next_cycle)
-                await strategy.on_cycle(next_cycle)
-                cycles += 1
-                next_cycle += interval
+            while (due := runs.next_due()) < t:  # cycles between two market hours (check interval < 1 h)
+                await advance(due)
+                cycles += await runs.cycle_due(due)
             await advance(t)
             step = market.advance_to(t)
             _emit_step(step, log)
-            strategy.on_funding(step.credits, t)
+            runs.on_funding(step.credits, t)
             booked += len(step.credits)
             _emit_rates(step, log)
-            await strategy.on_liquidations(step.liquidations, t)  # the survivors close in this same hour
-            if next_cycle == t:
+            await runs.on_liquidations(step.liquidations, t)  # the survivors close in this same hour
+            if runs.next_due() == t:
                 await run_commands()  # after the hour's marks and funding, before the cycle
-                await strategy.on_cycle(t)
-                cycles += 1
-                next_cycle += interval
+                cycles += await runs.cycle_due(t)
             _emit_accounts(market, log, accounts)
         await run_commands()
         if commands is not None:
             commands.close()
-        await strategy.on_stop(market.end)
+        await runs.on_stop(market.end)
         _emit_accounts(market, log, accounts)
     finally:
         if commands is not None:
@@ -308,7 +346,7 @@ async def run_bot(
             await heartbeat
         except asyncio.CancelledError:
             pass
-    summary = strategy.summary()
+    summary = runs.summary()
     c = {
         k: _cents(v)
         for k, v in (

@@ -256,6 +256,13 @@ class PositionSnapshot(_Model, kw_only=True):
     rebalance_flag: bool = False
     #: the position's own 1-day VaR (its open legs; ``None`` once closed)
     risk: RiskSnapshot | None = None
+    #: the strategy instance it belongs to (the envelope's ``strategy`` of the event that made it known; ``None``:
+    #: no strategy, an older log)
+    strategy: str | None = None
+    #: the strategy's own figures for it (``position.updated``'s ``figures``: name → value, as given). A position
+    #: of more than two legs has no long / short pair: ``long_venue`` / ``short_venue`` then join each side's
+    #: venues (``binance+bybit``), and its spread, erosion and divergence are ``None``
+    figures: dict[str, Decimal] = msgspec.field(default_factory=dict)
 
 
 class FundingRateRow(_Model, kw_only=True):
@@ -281,6 +288,7 @@ class FundingAccrual(_Model, kw_only=True):
     actual: Decimal
     expected: Decimal
     difference: Decimal  # actual − expected
+    strategy: str | None = None  # the position's strategy (``PositionSnapshot.strategy``)
 
 
 class BestSpread(_Model, kw_only=True):
@@ -367,6 +375,45 @@ class TimelineEvent(_Model, kw_only=True):
     level: str
     event: str
     message: str
+    strategy: str | None = None  # the envelope's (``None``: a session-, venue- or market-wide event)
+
+
+class StrategyView(_Model, kw_only=True):
+    """One strategy instance's roll-up (a row of the strategies pane), USD, computed exactly as
+    ``PortfolioSnapshot`` computes the session's figures but over the positions of this strategy (rolled-back
+    entry attempts included, as the portfolio includes them):
+
+    * ``realized_pnl``, ``fees``, ``funding``, ``funding_expected`` = sums over every position of the strategy
+      (closed ones included; ``dashboard.state.StrategyState`` keeps the running totals);
+    * ``unrealized_pnl`` = Σ over its positions not closed; ``net_pnl`` = realized + unrealized + funding − fees;
+    * ``exposure_used_usd`` = Σ ``filled_exposure_usd`` of its positions not closed (and not still opening), the
+      quantity its ``max_total_exposure_usd`` limits; ``positions_open`` counts the same positions;
+    * ``pnl_history``: its net PnL at the end of each market hour (the last ``PNL_SAMPLES`` − 1 hours
+      sampled, oldest first), then ``net_pnl`` now — the sparkline.
+
+    ``name`` ``None``: the row of the positions of no strategy (shown when the session has both). Over every
+    row, each figure adds up to the portfolio's exactly."""
+
+    name: str | None
+    type: str | None = None
+    version: str | None = None
+    stage_banner: str | None = None
+    lifecycle: str | None = None
+    symbols: list[str] = msgspec.field(default_factory=list)
+    venues: list[str] = msgspec.field(default_factory=list)
+    positions_open: int = 0
+    max_positions: int | None = None
+    positions_opened: int = 0
+    positions_closed: int = 0
+    exposure_used_usd: Decimal = Decimal(0)
+    max_total_exposure_usd: Decimal | None = None
+    realized_pnl: Decimal = Decimal(0)
+    unrealized_pnl: Decimal = Decimal(0)
+    funding: Decimal = Decimal(0)
+    funding_expected: Decimal = Decimal(0)
+    fees: Decimal = Decimal(0)
+    net_pnl: Decimal = Decimal(0)
+    pnl_history: list[Decimal] = msgspec.field(default_factory=list)
 
 
 class DashboardSnapshot(_Model, kw_only=True):
@@ -381,3 +428,9 @@ class DashboardSnapshot(_Model, kw_only=True):
     generated_at: AwareDatetime | None = None
     #: the venues' collateral accounts (``account.updated``), by venue name; empty in an older log
     accounts: list[AccountSnapshot] = msgspec.field(default_factory=list)
+    #: the session's strategy instances in the order they became known, then (when both exist) the row of the
+    #: positions of no strategy; empty in an older log
+    strategies: list[StrategyView] = msgspec.field(default_factory=list)
+    #: the strategy a view focuses on (``dashboard.focus.focus_snapshot``: positions, closed positions, funding
+    #: accruals and timeline limited to it); ``None``: the whole session
+    focus: str | None = None

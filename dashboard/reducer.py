@@ -41,7 +41,9 @@ from typing import Any
 
 import orjson
 
+from arbdash.dashboard.focus import focus_snapshot
 from arbdash.dashboard.folds import BOOKED_TOLERANCE_USD, LINE_DECODER, MAX_CLOSED_KEPT, PLAN, Rejected
+from arbdash.dashboard.folds.strategies import admit, sample_pnl
 from arbdash.dashboard.folds.timeline import add_row, unknown_row
 from arbdash.dashboard.models import DashboardSnapshot
 from arbdash.dashboard.snapshot import build_snapshot
@@ -134,7 +136,9 @@ def _fold_events(
     the applied count, the last ``ts`` and the market clock — written back to ``state`` at the end (``finally``:
     also if a fold bug escaped, so the state stays coherent). Folds never read those four. An event of another
     session than ``state.fold_session`` is counted and passed over (``other``, decided where the session
-    changes)."""
+    changes). An event naming a strategy (its envelope's ``strategy``) not known yet makes it known before its
+    fold runs (``folds.strategies.admit``; taken back if the fold refuses the event); while strategies are
+    known, the market clock entering a new hour samples their net PnL (``folds.strategies.sample_pnl``)."""
     stopped = False
     if until is not None:
         for cut, ev in enumerate(events):
@@ -153,6 +157,8 @@ def _fold_events(
     other = False  # cur_sid is another session than the folded one: its events are counted, not folded
     skipped = state.stats.skipped
     other_key = ""
+    strategies = state.strategies
+    sample_due = state.pnl_sample_due
     try:
         for ev in events:
             sid = ev.session_id
@@ -181,16 +187,33 @@ def _fold_events(
                 continue
             cur_last = seq
             handler, shown = plan[kind(ev)]
+            mts = ev.market_ts
+            if (
+                strategies
+                and mts is not None
+                and (sample_due is None or mts >= sample_due)
+                and (market_now is None or mts > market_now)
+            ):  # the clock enters a new hour: the strategies' net PnL before this event is the hour's sample
+                sample_due = sample_pnl(state, market_now, mts)
+            strategy = ev.strategy
+            added = False
+            if strategy is not None and strategy not in strategies:
+                try:
+                    added = admit(state, ev)
+                except Rejected as e:
+                    _refused(state, ev, e)
+                    continue
             extra = None
             if handler is not None:
                 try:
                     extra = handler(state, ev)
                 except Exception as e:  # noqa: BLE001 - a refused event is counted, never raised
+                    if added:
+                        del strategies[strategy]
                     _refused(state, ev, e)
                     continue
             applied += 1
             last_ts = ev.ts
-            mts = ev.market_ts
             if mts is not None and (market_now is None or mts > market_now):
                 market_now = mts
             if shown:
@@ -201,6 +224,7 @@ def _fold_events(
             last_seq[cur_sid] = cur_last
         state.stats.applied += applied
         state.last_ts, state.market_now = last_ts, market_now
+        state.pnl_sample_due = sample_due
 
 
 def _fold_lines(
@@ -451,11 +475,12 @@ class Reducer:
 
     ``version`` increments on every call that changed the state (including skip counters, which are on screen).
     ``session``: the one session to fold (a full ``session_id``; ``None``: the session of the first event fed);
-    the events of any other are counted, not folded (see the module doc). A reader of a log file chooses it
+    the events of any other are counted, not folded (see the module doc). ``focus``: the strategy instance its
+    snapshots focus on (``dashboard.focus``: ``arbtail --strategy``), ``None`` the whole session. A reader of a log file chooses it
     before feeding (``dashboard.sources.jsonl.load`` sets the log's last session when none is chosen).
     """
 
-    __slots__ = ("state", "version", "max_line_bytes", "timeline_size")
+    __slots__ = ("state", "version", "max_line_bytes", "timeline_size", "focus")
 
     def __init__(
         self,
@@ -463,8 +488,10 @@ class Reducer:
         timeline_size: int = 20,
         max_line_bytes: int = _DEFAULT_MAX_LINE,
         session: str | None = None,
+        focus: str | None = None,
     ) -> None:
         self.timeline_size = timeline_size
+        self.focus = focus
         self.state = DashboardState(timeline_size=timeline_size, fold_session=session)
         self.version = 0
         self.max_line_bytes = max_line_bytes
@@ -554,5 +581,7 @@ class Reducer:
         return True
 
     def snapshot(self, *, closed_rows: int = 5) -> DashboardSnapshot:
-        """Build the pydantic snapshot: every derived figure computed here (see ``dashboard.snapshot``)."""
-        return build_snapshot(self.state, closed_rows=closed_rows)
+        """Build the snapshot: every derived figure computed here (see ``dashboard.snapshot``), focused on
+        ``focus`` when one is set."""
+        snap = build_snapshot(self.state, closed_rows=closed_rows)
+        return focus_snapshot(snap, self.focus) if self.focus is not None else snap

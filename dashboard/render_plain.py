@@ -14,6 +14,8 @@ counters and the data note.
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 from arbdash.dashboard.models import (
     AccountSnapshot,
     BestSpread,
@@ -21,6 +23,7 @@ from arbdash.dashboard.models import (
     PositionSnapshot,
     RiskSnapshot,
     SessionState,
+    StrategyView,
     VenueLeg,
 )
 from arbdash.dashboard.text import (
@@ -30,6 +33,7 @@ from arbdash.dashboard.text import (
     fmt_duration,
     fmt_pct,
     fmt_price,
+    fmt_qty,
     fmt_ts,
     fmt_usd,
     safe_text,
@@ -41,6 +45,11 @@ __all__ = [
     "accounts_lines",
     "imbalance_line",
     "liquidation_text",
+    "focus_line",
+    "multi_strategy",
+    "sparkline",
+    "strategy_label",
+    "strategy_line",
     "risk_line",
     "risk_text",
     "best_line",
@@ -292,8 +301,8 @@ def accounts_lines(snap: DashboardSnapshot) -> list[str]:
     return [account_line(a) for a in snap.accounts] + [imbalance_line(p) for p in live]
 
 
-def position_line(p: PositionSnapshot) -> str:
-    """One position on one line (USD unless marked)."""
+def position_line(p: PositionSnapshot, strategy: bool = False) -> str:
+    """One position on one line (USD unless marked); ``strategy``: led by its strategy (a session of several)."""
     legs = "/".join(f"{safe_text(v)} {leg.side}" for v, leg in p.legs.items()) or DASH
     state = p.lifecycle + (f" {safe_text(p.exit_reason, 40)}" if p.exit_reason else "")
     if p.hold_code:
@@ -310,7 +319,8 @@ def position_line(p: PositionSnapshot) -> str:
             + ")"
         )
     return (
-        f"{short_id(p.position_id)} {safe_text(p.symbol)} {state}{flags} · {legs}"
+        (f"[{strategy_label(p.strategy)}] " if strategy else "")
+        + f"{short_id(p.position_id)} {safe_text(p.symbol)} {state}{flags} · {legs}"
         f" · opened {fmt_ts(p.entry_ts, short=True)} · held {fmt_duration(p.age_s)}"
         f" · APR now {fmt_apr(p.current_spread_apr)} % / entry {fmt_apr(p.entry_spread_apr)} %"
         f" · div {fmt_pct(p.divergence_pct, 3)} % · erosion {fmt_pct(p.profit_erosion_pct, 1)} %"
@@ -323,20 +333,74 @@ def position_line(p: PositionSnapshot) -> str:
             if any(leg.liquidation_price is not None for leg in p.legs.values())
             else ""
         )
+        + (
+            " · " + ", ".join(f"{safe_text(name, 24)} {fmt_qty(v)}" for name, v in p.figures.items())
+            if p.figures
+            else ""
+        )
     )
 
 
-def closed_line(p: PositionSnapshot) -> str:
-    """A closed (or rolled-back) position on one line: why, how long it was held, what it made."""
+def closed_line(p: PositionSnapshot, strategy: bool = False) -> str:
+    """A closed (or rolled-back) position on one line: why, how long it was held, what it made; ``strategy``:
+    led by its strategy (a session of several)."""
     legs = "/".join(f"{safe_text(v)} {leg.side}" for v, leg in p.legs.items()) or DASH
     return (
-        f"{short_id(p.position_id)} {safe_text(p.symbol)} {p.lifecycle} {safe_text(p.exit_reason or DASH, 40)}"
+        (f"[{strategy_label(p.strategy)}] " if strategy else "")
+        + f"{short_id(p.position_id)} {safe_text(p.symbol)} {p.lifecycle} {safe_text(p.exit_reason or DASH, 40)}"
         f" · {legs} · opened {fmt_ts(p.entry_ts, short=True)} · closed {fmt_ts(p.closed_ts, short=True)}"
         f" · held {fmt_duration(p.age_s) if p.entry_ts is not None else DASH}"
         f" · rPnL {fmt_usd(p.realized_pnl, signed=True)} · fees {fmt_usd(p.fees)}"
         f" · funding {fmt_usd(p.funding_accrued, signed=True)} · net {fmt_usd(p.net_pnl, signed=True)} USD"
         f" · ROI {fmt_pct(p.roi_pct, 2, signed=True)} %"
     )
+
+
+#: The sparkline's levels, lowest first.
+SPARK = "▁▂▃▄▅▆▇█"
+
+
+def multi_strategy(snap: DashboardSnapshot) -> bool:
+    """Whether the session runs two or more strategy instances: only then are the strategies pane and the
+    ``Strategy`` columns shown (every frame of a one-strategy session, or an older log, is unchanged)."""
+    return sum(1 for v in snap.strategies if v.name is not None) >= 2
+
+
+def strategy_label(name: str | None, n: int = 20) -> str:
+    """A strategy's name as shown (``(none)``: the positions of no strategy)."""
+    return "(none)" if name is None else safe_text(name, n)
+
+
+def sparkline(values: list[Decimal]) -> str:
+    """``▁▃▅█``: one character per value, scaled from the lowest (▁) to the highest (█) of them; all equal: ▄."""
+    if not values:
+        return ""
+    lo, hi = min(values), max(values)
+    if hi == lo:
+        return SPARK[3] * len(values)
+    top = len(SPARK) - 1
+    return "".join(SPARK[int((v - lo) / (hi - lo) * top)] for v in values)
+
+
+def strategy_line(v: StrategyView) -> str:
+    """One strategy on one line (USD): stage, open / max positions, exposure / limit, the PnL figures and the
+    hourly net PnL sparkline."""
+    mp = v.max_positions if v.max_positions is not None else DASH
+    return (
+        f"{strategy_label(v.name)} {safe_text(v.type or DASH, 24)} · stage {safe_text(v.stage_banner or DASH, 40)}"
+        f" · positions {v.positions_open}/{mp} · exposure {fmt_usd(v.exposure_used_usd)}/"
+        f"{fmt_usd(v.max_total_exposure_usd)} · realized {fmt_usd(v.realized_pnl, signed=True)}"
+        f" · unrealized {fmt_usd(v.unrealized_pnl, signed=True)} · funding {fmt_usd(v.funding, signed=True)}"
+        f" · fees {fmt_usd(v.fees)} · net {fmt_usd(v.net_pnl, signed=True)} USD"
+        + (f" · {sparkline(v.pnl_history)}" if v.pnl_history else "")
+    )
+
+
+def focus_line(snap: DashboardSnapshot) -> str | None:
+    """``focus alpha: its positions, accruals and timeline only`` when a view focuses on one strategy."""
+    if snap.focus is None:
+        return None
+    return f"focus {safe_text(snap.focus, 40)}: its positions, accruals and timeline only"
 
 
 def hidden_line(what: str, below: int, above: int = 0, *, beyond: int = 0) -> str | None:
@@ -538,6 +602,21 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
         ],
     ),
     (
+        "strategies (a session of two or more strategy instances)",
+        [
+            ("Strategy", "the strategy instance a position belongs to; (none): an event of no strategy"),
+            ("Type / Stage", "the strategy's code and its own last stage banner"),
+            ("Pos open/max", "its positions open / its max_positions"),
+            ("Expo USD used/lim", "Σ filled exposure of its open positions / its max_total_exposure_usd"),
+            ("rPnL uPnL Fund Fees Net", "as the portfolio's, over its positions only (they add up to it)"),
+            (
+                "Net by hour",
+                "its net PnL at the end of each market hour (last 48), then now: ▁ lowest … █ highest",
+            ),
+            ("s key / --strategy", "focus on one strategy: its positions, accruals and timeline only"),
+        ],
+    ),
+    (
         "colours",
         [
             ("green / red", "a figure > 0 / < 0 by its own sign (a leg's uPnL by the leg's, Σ by the sum's)"),
@@ -577,13 +656,19 @@ def plain_summary(snap: DashboardSnapshot, *, events: int = 8, closed: int = 5) 
     then venues, limits, ingest and notes. Lists cut short say how much they leave out."""
     s = snap.session
     head = session_lines(s)
+    multi = multi_strategy(snap)
     out = [f"== arbdash {fmt_ts(snap.generated_at, date=True)} UTC =="]
     out += head[:2]
+    if focus := focus_line(snap):
+        out.append(focus)
     out.append(clock_line(snap))
     live = [p for p in snap.positions if p.lifecycle in ("opening", "open", "closing")]
     out.append(f"positions ({snap.portfolio.positions_open} open):")
-    out += [f"  {position_line(p)}" for p in live] or ["  (none)"]
+    out += [f"  {position_line(p, multi)}" for p in live] or ["  (none)"]
     out.append(f"portfolio net {fmt_usd(snap.portfolio.net_pnl, signed=True)} USD · {portfolio_line(snap)}")
+    if multi:
+        out.append("strategies (net PnL by market hour ▁…█):")
+        out += [f"  {strategy_line(v)}" for v in snap.strategies]
     out.append(risk_line(snap))
     if accounts := accounts_lines(snap):
         out.append("venues/accounts:")
@@ -613,7 +698,7 @@ def plain_summary(snap: DashboardSnapshot, *, events: int = 8, closed: int = 5) 
     done = [p for p in snap.positions if p.lifecycle in ("closed", "rolled_back")]
     if done or snap.portfolio.positions_closed:
         out.append("closed positions (newest first):")
-        out += [f"  {closed_line(p)}" for p in done[:closed]]
+        out += [f"  {closed_line(p, multi)}" for p in done[:closed]]
         if more := hidden_closed_line(snap, min(closed, len(done))):
             out.append(f"  {more}")
     out += head[2:]

@@ -1,7 +1,8 @@
 """Rich renderer: the dashboard's panes, laid out by priority at any terminal size (live, ``arbtail``) or stacked
 at their natural height (text frames, exports).
 
-Panes: ``session``, ``positions`` (open positions, every leg), ``closed`` (closed and rolled-back positions, one
+Panes: ``session``, ``strategies`` (one row per strategy instance, only in a session of two or more: then the
+positions tables also get a ``Strategy`` column), ``positions`` (open positions, every leg), ``closed`` (closed and rolled-back positions, one
 line each, newest first), ``funding`` (the entry threshold against the best spread per symbol, the rates, the
 funding accrued per position) beside ``timeline`` (the last events, newest first), and ``portfolio`` (net PnL
 first). ``legend()`` explains every header and colour (``render_plain.LEGEND``).
@@ -13,7 +14,8 @@ needs go to that row. The levels:
 
 0. session health and stage, every open position with all its legs, net PnL (the portfolio's first line);
 1. the clocks (market, wall), the best spread per symbol against the entry threshold, the funding rates;
-2. five timeline rows, the notice of other sessions in the log, wins / losses and the rest of the portfolio;
+2. five timeline rows, the notice of other sessions in the log, wins / losses and the rest of the portfolio, the
+   strategies (their header and first row are at level 1);
 3. three closed positions, the session's limits;
 4. the rest of the timeline;
 5. the rest of the closed positions, venues, ingest counters;
@@ -55,22 +57,26 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
-from arbdash.dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot
+from arbdash.dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot, StrategyView
 from arbdash.dashboard.render_plain import (
     LEGEND,
     accounts_lines,
     clock_line,
     entry_rule,
+    focus_line,
     hidden_closed_line,
     hidden_line,
     hold_text,
     ingest_line,
     limits_line,
     metrics_line,
+    multi_strategy,
     other_sessions_line,
     postgres_text,
     risk_line,
     short_id,
+    sparkline,
+    strategy_label,
     venues_line,
 )
 from arbdash.dashboard.text import (
@@ -94,6 +100,7 @@ __all__ = [
     "CLOSED_COLUMNS",
     "POSITION_COLUMNS",
     "RATE_COLUMNS",
+    "STRATEGY_COLUMNS",
     "TIMELINE_COLUMNS",
     "cockpit_layout",
     "build_layout",
@@ -106,6 +113,7 @@ __all__ = [
     "funding_pane",
     "timeline_pane",
     "portfolio_pane",
+    "strategies_pane",
 ]
 
 #: The panes ``build_layout(snap, pages)`` pages: name → the first row shown (positions, closed positions,
@@ -511,6 +519,8 @@ class _SessionPane:
         if s.stop_reason:
             stage.append(f"  stopped: {safe_text(s.stop_reason, 80)}", "dim")
         lines: list[tuple[int, Text]] = [(0, head), (0, stage), (1, _t(clock_line(snap)))]
+        if focus := focus_line(snap):  # a view focused on one strategy says so under the stage
+            lines.insert(2, (0, Text(focus, style="bold cyan")))
         if others := other_sessions_line(s):  # not in these figures: say so
             lines.append((2, Text(others, style="bold yellow")))
         lines.append((3, _t(f"limits {limits_line(s)}  config {safe_text(s.config_path or DASH)}")))
@@ -634,6 +644,21 @@ LIQ_COLUMNS = [
     Col("Liq\ndist %", right=True, keep=1, width=6),
 ]
 _LIQ_AT = 7  # the index in POSITION_COLUMNS the liquidation columns go in at
+#: The ``Strategy`` column of the positions and closed tables (after ``ID``), in a session of two or more
+#: strategies only.
+STRATEGY_COL = Col("Strategy", keep=2, width=8, max=16)
+
+
+def _with_strategy(
+    cols: list[Col], rows: list[list[Cell]], positions: list[PositionSnapshot], style: str = ""
+) -> tuple[list[Col], list[list[Cell]]]:
+    """``cols`` and ``rows`` with the ``Strategy`` column after the first (the position's strategy)."""
+    cells = [(strategy_label(p.strategy, 16), style) for p in positions]
+    return cols[:1] + [STRATEGY_COL] + cols[1:], [
+        row[:1] + [cell] + row[1:] for row, cell in zip(rows, cells, strict=True)
+    ]
+
+
 LIQ_STYLES = {"warn": "yellow", "danger": "bold red"}
 
 
@@ -650,6 +675,16 @@ def _liq_cells(p: PositionSnapshot) -> list[Cell]:
             dists.append(fmt_pct(leg.liquidation_distance_pct, 2))
         styles.append(LIQ_STYLES.get(leg.liquidation_level or "", ""))
     return [("\n".join(prices), ""), ("\n".join(dists), tuple(styles) or "")]
+
+
+#: The strategies' own figures (``PositionSnapshot.figures``), one per line, after ``Eros %``: shown only when a
+#: position has some (a funding-arbitrage pair has none).
+FIGURES_COL = Col("Figures", keep=6, width=14, max=26)
+
+
+def _figures_cell(p: PositionSnapshot) -> Cell:
+    lines = [f"{safe_text(name, 14)} {fmt_qty(value)}" for name, value in p.figures.items()]
+    return ("\n".join(lines) or DASH, "")
 
 
 def _has_liq(live: list[PositionSnapshot]) -> bool:
@@ -719,6 +754,14 @@ class _PositionsPane:
             rows = [
                 row[:_LIQ_AT] + _liq_cells(p) + row[_LIQ_AT:] for row, p in zip(rows, self.live, strict=True)
             ]
+        if any(p.figures for p in self.live):  # a strategy's own figures: their column after Eros %
+            at_ = next(i for i, c in enumerate(cols) if c.header[0] == "Eros") + 1
+            cols = cols[:at_] + [FIGURES_COL] + cols[at_:]
+            rows = [
+                row[:at_] + [_figures_cell(p)] + row[at_:] for row, p in zip(rows, self.live, strict=True)
+            ]
+        if multi_strategy(snap):
+            cols, rows = _with_strategy(cols, rows, self.live)
         self.grid = Grid(cols, rows)
         self.heights = self.grid.heights()
         p = snap.portfolio
@@ -798,7 +841,10 @@ class _ClosedPane:
     def __init__(self, snap: DashboardSnapshot) -> None:
         self.snap = snap
         self.done = [p for p in snap.positions if p.lifecycle in ("closed", "rolled_back")]
-        self.grid = Grid(CLOSED_COLUMNS, [_closed_row(p) for p in self.done], spread=2)
+        cols, rows = CLOSED_COLUMNS, [_closed_row(p) for p in self.done]
+        if multi_strategy(snap):
+            cols, rows = _with_strategy(cols, rows, self.done, "dim")
+        self.grid = Grid(cols, rows, spread=2)
         self.title = "closed  newest first"
 
     def chunks(self, width: int) -> Chunks:
@@ -819,6 +865,70 @@ def closed_pane(snap: DashboardSnapshot) -> RenderableType | None:
     """The closed positions at their natural height (``None`` when there are none)."""
     pane = _ClosedPane(snap)
     return pane.panel(0, None) if pane.done else None
+
+
+# --- strategies -------------------------------------------------------------------------------------------
+
+STRATEGY_COLUMNS = [
+    Col("Strategy", keep=0, width=8, max=20),
+    Col("Type", keep=6, width=8, max=20),
+    Col("Stage", keep=3, width=12, max=30),
+    Col("Pos\nopen/max", right=True, keep=2, width=8),
+    Col("Expo USD\nused/lim", right=True, keep=4, width=11),
+    Col("rPnL\nUSD", right=True, keep=5, width=7),
+    Col("uPnL\nUSD", right=True, keep=1, width=8),
+    Col("Fund\nUSD", right=True, keep=5, width=7),
+    Col("Fees\nUSD", right=True, keep=5, width=6),
+    Col("Net\nUSD", right=True, keep=0, width=8),
+    Col("Net by hour\n▁…█", keep=1, width=11, max=48),
+]
+
+
+def _strategy_row(v: StrategyView) -> list[Cell]:
+    """A strategy on one line: its stage, limits use, PnL figures (each by its own sign) and sparkline."""
+    mp = v.max_positions if v.max_positions is not None else DASH
+    return [
+        (strategy_label(v.name), "bold" if v.name is not None else "dim"),
+        (safe_text(v.type or DASH, 20), ""),
+        (safe_text(v.stage_banner or DASH, 30), "magenta"),
+        (f"{v.positions_open}/{mp}", ""),
+        (f"{fmt_usd_whole(v.exposure_used_usd)}/{fmt_usd_whole(v.max_total_exposure_usd)}", ""),
+        (fmt_usd(v.realized_pnl, signed=True), _pnl_style(v.realized_pnl)),
+        (fmt_usd(v.unrealized_pnl, signed=True), _pnl_style(v.unrealized_pnl)),
+        (fmt_usd(v.funding, signed=True), _pnl_style(v.funding)),
+        (fmt_usd(v.fees), ""),
+        (fmt_usd(v.net_pnl, signed=True), "bold " + _pnl_style(v.net_pnl)),
+        (sparkline(v.pnl_history) or DASH, _pnl_style(v.net_pnl)),
+    ]
+
+
+class _StrategiesPane:
+    """One row per strategy instance (then the positions of no strategy), in a session of two or more; nothing
+    otherwise (``shown`` false: no rows asked for, every frame of a one-strategy session unchanged)."""
+
+    def __init__(self, snap: DashboardSnapshot) -> None:
+        self.shown = multi_strategy(snap)
+        self.views = snap.strategies if self.shown else []
+        self.grid = Grid(STRATEGY_COLUMNS, [_strategy_row(v) for v in self.views])
+        self.title = f"strategies  {sum(1 for v in self.views if v.name is not None)}"
+
+    def chunks(self, width: int) -> Chunks:
+        if not self.views:
+            return []
+        return [(1, 2 + self.grid.header_height() + 1)] + [(2, 1)] * (len(self.views) - 1)
+
+    def panel(self, width: int, rows: int | None) -> Panel:
+        if rows is None:
+            return _panel([self.grid], self.title, None)
+        start, stop = _window([1] * len(self.views), max(0, rows - 2 - self.grid.header_height()), 0)
+        self.grid.window = (start, stop)
+        return _panel([self.grid], self.title, rows, hidden_line("strategies", len(self.views) - stop))
+
+
+def strategies_pane(snap: DashboardSnapshot) -> RenderableType | None:
+    """The strategies at their natural height (``None`` in a session of fewer than two)."""
+    pane = _StrategiesPane(snap)
+    return pane.panel(0, None) if pane.views else None
 
 
 # --- funding ----------------------------------------------------------------------------------------------
@@ -1104,7 +1214,7 @@ def portfolio_pane(snap: DashboardSnapshot) -> RenderableType:
 # --- composition ----------------------------------------------------------------------------------------
 
 #: Panes in the order rows are handed out within one priority level.
-_ORDER = ("session", "portfolio", "positions", "lower", "closed")
+_ORDER = ("session", "portfolio", "positions", "strategies", "lower", "closed")
 _MAX_LEVEL = 8
 _NEVER = 1 << 30
 
@@ -1126,7 +1236,7 @@ def allocate(height: int, singles: Mapping[str, Chunks], lower: Chunks, lower2: 
         for k in range(max(len(a), len(b)))
     ]
     got = {name: 0 for name in _ORDER}
-    idx = dict.fromkeys(singles, 0)
+    idx = dict.fromkeys(_ORDER, 0)
     left = height
     for level in range(_MAX_LEVEL + 1):
         for name in _ORDER:
@@ -1172,6 +1282,7 @@ def cockpit_layout(
     """The dashboard as a ``Layout`` of exactly ``width`` × ``height``, rows given by priority (module doc)."""
     pages = pages or {}
     session, positions, closed = _SessionPane(snap), _PositionsPane(snap), _ClosedPane(snap)
+    strategies = _StrategiesPane(snap)
     funding, timeline, portfolio = _FundingPane(snap), _TimelinePane(snap), _PortfolioPane(snap)
     # funding takes the width its columns need, at most half the terminal (two fifths from 110 columns on: the
     # timeline's messages get the rest)
@@ -1183,6 +1294,7 @@ def cockpit_layout(
             "session": session.chunks(width),
             "portfolio": portfolio.chunks(width),
             "positions": positions.chunks(width),
+            "strategies": strategies.chunks(width),
             "closed": closed.chunks(width),
         },
         funding.chunks(fw),
@@ -1194,6 +1306,9 @@ def cockpit_layout(
     if got["positions"]:
         n = got["positions"]
         parts.append(Layout(positions.panel(width, n, pages.get("positions", 0)), name="positions", size=n))
+    if got["strategies"]:
+        n = got["strategies"]
+        parts.append(Layout(strategies.panel(width, n), name="strategies", size=n))
     if got["closed"]:
         n = got["closed"]
         parts.append(Layout(closed.panel(width, n, pages.get("closed", 0)), name="closed", size=n))
@@ -1223,6 +1338,8 @@ def build_layout(snap: DashboardSnapshot, pages: Mapping[str, int] | None = None
 def build_frame(snap: DashboardSnapshot) -> RenderableType:
     """Every pane stacked at its natural height, nothing cut (text frames, exports and tests)."""
     parts = [session_pane(snap), positions_pane(snap)]
+    if (strategies := strategies_pane(snap)) is not None:
+        parts.append(strategies)
     if (closed := closed_pane(snap)) is not None:
         parts.append(closed)
     parts += [funding_pane(snap), timeline_pane(snap), portfolio_pane(snap)]

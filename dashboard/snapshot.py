@@ -25,12 +25,20 @@ from arbdash.dashboard.models import (
     PositionSnapshot,
     RiskSnapshot,
     SessionState,
+    StrategyView,
     TimelineEvent,
     VenueLeg,
     VenueStatus,
 )
 from arbdash.dashboard.risk import MIN_SCENARIOS, book_risk, hour_of
-from arbdash.dashboard.state import OTHER_SESSION, DashboardState, LegState, PositionState
+from arbdash.dashboard.state import (
+    OTHER_SESSION,
+    PNL_SAMPLES,
+    DashboardState,
+    LegState,
+    PositionState,
+    StrategyState,
+)
 from arbdash.helpers import formulas
 
 __all__ = ["build_snapshot"]
@@ -168,7 +176,8 @@ def _position_snapshot(
         funding += leg.funding_accrued
         expected += leg.funding_expected
     divergence = current = erosion = None
-    if is_live:
+    pair = len(pos.legs) <= 2  # a pair's spread figures; a position of more legs has its strategy's figures
+    if is_live and pair:
         lm = _mark(state, pos.long_venue, sym)
         sm = _mark(state, pos.short_venue, sym)
         divergence = (
@@ -207,12 +216,16 @@ def _position_snapshot(
     if pos.last_transfer is not None:
         amount, src, dst = pos.last_transfer
         transfer = f"{amount} {src}→{dst}"
+    long_v, short_v = pos.long_venue, pos.short_venue
+    if not pair:  # each side's venues, joined: "binance+bybit" / "hyperliquid"
+        long_v = "+".join(v for v, leg in pos.legs.items() if leg.side == "long") or None
+        short_v = "+".join(v for v, leg in pos.legs.items() if leg.side == "short") or None
     return PositionSnapshot(
         position_id=pos.position_id,
         symbol=sym,
         lifecycle=pos.lifecycle,
-        long_venue=pos.long_venue,
-        short_venue=pos.short_venue,
+        long_venue=long_v,
+        short_venue=short_v,
         legs=legs,
         entry_ts=_utc(pos.entry_ts),
         last_update_ts=_utc(pos.last_update_ts),
@@ -244,6 +257,8 @@ def _position_snapshot(
         collateral_imbalance_usd=imbalance,
         rebalance_flag=flag,
         risk=risk,
+        strategy=pos.strategy,
+        figures=dict(pos.figures),
     )
 
 
@@ -322,6 +337,57 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
     return sorted(out, key=rank)
 
 
+def _exposure(live: list[PositionSnapshot]) -> tuple[Decimal, int]:
+    """Exposure used (Σ ``filled_exposure_usd``, USD) and the count of the positions of ``live`` past opening:
+    what ``max_total_exposure_usd`` / ``max_positions`` limit."""
+    counted = [p for p in live if p.lifecycle != "opening"]
+    return sum((p.filled_exposure_usd or _ZERO for p in counted), _ZERO), len(counted)
+
+
+def _strategy_view(st: StrategyState, name: str | None, live: list[PositionSnapshot]) -> StrategyView:
+    """One strategy's roll-up (``StrategyView``): its running totals, and the unrealized PnL and exposure of
+    ``live`` (its positions not closed), as the portfolio computes them."""
+    unrealized = sum((p.unrealized_pnl for p in live), _ZERO)
+    exposure, open_count = _exposure(live)
+    net = st.realized_total + unrealized + st.funding_total - st.fees_total
+    return StrategyView(
+        name=name,
+        type=st.type,
+        version=st.version,
+        stage_banner=st.stage_banner,
+        lifecycle=st.lifecycle,
+        symbols=list(st.symbols),
+        venues=list(st.venues),
+        positions_open=open_count,
+        max_positions=st.max_positions,
+        positions_opened=st.positions_opened,
+        positions_closed=st.positions_closed,
+        exposure_used_usd=exposure,
+        max_total_exposure_usd=st.max_total_exposure_usd,
+        realized_pnl=st.realized_total,
+        unrealized_pnl=unrealized,
+        funding=st.funding_total,
+        funding_expected=st.funding_expected_total,
+        fees=st.fees_total,
+        net_pnl=net,
+        pnl_history=[v for _, v in st.pnl_hours[-(PNL_SAMPLES - 1) :]] + [net] if name is not None else [],
+    )
+
+
+def _strategies(state: DashboardState, live: list[PositionSnapshot]) -> list[StrategyView]:
+    """Each strategy's roll-up, in the order they became known, then the positions of no (known) strategy when
+    the session has both (the buckets of ``dashboard.folds.strategies``: they add up to the portfolio)."""
+    if not state.strategies:
+        return []
+    by: dict[str | None, list[PositionSnapshot]] = {}
+    for p in live:
+        by.setdefault(p.strategy if p.strategy in state.strategies else None, []).append(p)
+    views = [_strategy_view(st, name, by.get(name, [])) for name, st in state.strategies.items()]
+    if state.unattributed.positions:
+        views.append(_strategy_view(state.unattributed, None, by.get(None, [])))
+    return views
+
+
 def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardSnapshot:
     """``state`` → ``DashboardSnapshot``. Deterministic: depends on the state only (no wall clock).
 
@@ -338,7 +404,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         else []
     )
 
-    exposure_used = sum((p.filled_exposure_usd or _ZERO for p in live if p.lifecycle != "opening"), _ZERO)
+    exposure_used, open_count = _exposure(live)
     notional = unrealized = margin_used = _ZERO
     for p in live:
         unrealized += p.unrealized_pnl
@@ -352,7 +418,6 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         headroom = s.max_total_exposure_usd - exposure_used
         if s.max_total_exposure_usd > 0:
             headroom_pct = headroom / s.max_total_exposure_usd * 100
-    open_count = sum(1 for p in live if p.lifecycle != "opening")
     accounts = [
         AccountSnapshot(
             venue=a.venue,
@@ -424,6 +489,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
             actual=p.funding_accrued,
             expected=p.funding_expected,
             difference=p.funding_accrued - p.funding_expected,
+            strategy=p.strategy,
         )
         for p in (*live, *closed)
         if p.lifecycle != "rolled_back"
@@ -501,8 +567,9 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
             level=level,
             event=name,
             message=msg,
+            strategy=strategy,
         )
-        for ts, mts, seq, cat, level, name, msg in state.timeline
+        for ts, mts, seq, cat, level, name, msg, strategy in state.timeline
     ]
     return DashboardSnapshot(
         session=session,
@@ -512,4 +579,5 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         recent_events=timeline,
         generated_at=last_ts,
         accounts=accounts,
+        strategies=_strategies(state, live),
     )

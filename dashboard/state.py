@@ -30,7 +30,7 @@ PriceText = NewType("PriceText", str)
 UtcDatetime = Annotated[datetime, msgspec.Meta(tz=True)]
 #: The version of the checkpoint form; bump it when a field of the state changes meaning or shape (a new field
 #: with a default is read from an older checkpoint as its default, and ignored by an older reader).
-STATE_FORM = 6  # 6: venue accounts, liquidation prices, hourly risk history; 5: entries paused by the operator; 4: wins / losses / hold totals, entry margin, hold end, …
+STATE_FORM = 7  # 7: strategy instances (roll-up, hourly PnL samples), a position's and a timeline row's strategy; 6: venue accounts, liquidation prices, hourly risk history; 5: entries paused by the operator; 4: wins / losses / hold totals, entry margin, hold end, …
 #: The skip reason of an event of another session than the one folded: ``f"{OTHER_SESSION}:{session id}"``
 #: (``dashboard.reducer.other_session_key``).
 OTHER_SESSION = "other_session"
@@ -78,8 +78,15 @@ def price_text_ok(text: str) -> bool:
     return d is not None and d > 0 and d.adjusted() <= MAX_DECIMAL_EXP
 
 
-#: One timeline row: (ts, market_ts, seq, category, level, event, message) — text unescaped.
-TimelineRow = tuple[UtcDatetime, UtcDatetime | None, int, str, str, str, str]
+#: How many strategy instances are kept by name (a hostile log may name a new one on every line): the events of
+#: any further name are refused (``dashboard.folds.strategies.admit``).
+MAX_STRATEGIES = 16
+#: Hourly net PnL samples a strategy keeps for its sparkline (two market days).
+PNL_SAMPLES = 48
+
+#: One timeline row: (ts, market_ts, seq, category, level, event, message, strategy) — text unescaped;
+#: ``strategy``: the envelope's (``None``: a session-, venue- or market-wide event, or an older log).
+TimelineRow = tuple[UtcDatetime, UtcDatetime | None, int, str, str, str, str, str | None]
 
 
 @dataclass(slots=True)
@@ -170,12 +177,17 @@ class PositionState:
     # from position.updated, as validated text (a fallback the snapshot reads only without marks / rates)
     bot_current_spread_apr: DecimalText | None = None
     bot_divergence_pct: DecimalText | None = None
+    # a strategy's own figures for the position (position.updated ``figures``: name → value), as they came
+    figures: dict[str, Decimal] = field(default_factory=dict)
     exit_reason: str | None = None
     booked_net_pnl: Decimal | None = None  # position.closed, as the bot booked it
     # collateral moved between its venues (position.rebalanced with ``amount_usd``): the sum moved (USD) and the
     # last move as (amount text, from venue, to venue)
     collateral_moved_usd: Decimal = Decimal(0)
     last_transfer: tuple[str, str, str] | None = None
+    # the strategy instance it belongs to: the envelope's ``strategy`` of the event that made it known (its first
+    # fill, or ``position.opened`` …), fixed from then on; ``None``: no strategy (an older log)
+    strategy: str | None = None
 
 
 @dataclass(slots=True)
@@ -225,6 +237,41 @@ class RateState:
     def rate(self) -> Decimal:
         """The rate as a ``Decimal`` fraction per ``interval_s`` (exact: built from the logged text)."""
         return Decimal(self.rate_text)
+
+
+@dataclass(slots=True)
+class StrategyState:
+    """One strategy instance of the session (``strategy.started``, or the first event naming it), and the running
+    totals of the positions attributed to it (``PositionState.strategy``), USD, over every one ever seen (closed
+    ones evicted from ``DashboardState.closed`` included) — the same sums ``DashboardState`` keeps for the
+    session. ``DashboardState.unattributed`` is the bucket of the positions of no (known) strategy, so the
+    buckets add up to the session's totals exactly.
+
+    ``stage_banner`` / ``lifecycle``: its last ``stage.changed``; limits and thresholds from its
+    ``strategy.started`` (``None`` until announced); ``pnl_hours``: ``(hour since the Unix epoch, net PnL)``, its
+    net PnL (realized + unrealized at the marks folded + funding − fees) as it stood when the market clock left
+    that hour, oldest first, at most ``PNL_SAMPLES``."""
+
+    name: str
+    type: str | None = None
+    version: str | None = None
+    venues: list[str] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+    max_positions: int | None = None
+    max_total_exposure_usd: Decimal | None = None
+    target_margin: Decimal | None = None
+    erosion_threshold_pct: Decimal | None = None  # profit_erosion_threshold · 100
+    divergence_limit_pct: Decimal | None = None  # max_entry_price_divergence_pct
+    stage_banner: str | None = None
+    lifecycle: str | None = None
+    positions: int = 0  # positions attributed to it
+    positions_opened: int = 0
+    positions_closed: int = 0
+    realized_total: Decimal = Decimal(0)
+    fees_total: Decimal = Decimal(0)
+    funding_total: Decimal = Decimal(0)
+    funding_expected_total: Decimal = Decimal(0)
+    pnl_hours: list[tuple[int, Decimal]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -303,6 +350,11 @@ class DashboardState:
     stats: IngestStats = field(default_factory=IngestStats)
     accounts: dict[str, AccountState] = field(default_factory=dict)  # venue → its account (account.updated)
     history: dict[str, dict[str, HourSeries]] = field(default_factory=dict)  # venue → symbol → hourly series
+    # strategy instances by name, in the order they became known (at most ``MAX_STRATEGIES``), the bucket of the
+    # positions of no strategy, and when the market clock next enters a new hour (the PnL samples are taken then)
+    strategies: dict[str, StrategyState] = field(default_factory=dict)
+    unattributed: StrategyState = field(default_factory=lambda: StrategyState(name=""))
+    pnl_sample_due: UtcDatetime | None = None
 
     def mark(self, venue: str | None, symbol: str) -> PriceText | None:
         """The latest mark price text of ``venue`` × ``symbol`` (``None`` if none was folded)."""
@@ -371,4 +423,9 @@ def state_from_dict(data: dict[str, Any]) -> DashboardState:
                     )
     if len(state.timeline) > state.timeline_size:
         raise ValueError("timeline longer than its size")
+    if len(state.strategies) > MAX_STRATEGIES:
+        raise ValueError(f"more than {MAX_STRATEGIES} strategies")
+    for st in (*state.strategies.values(), state.unattributed):
+        if len(st.pnl_hours) > PNL_SAMPLES:
+            raise ValueError(f"strategy {st.name[:40]!r}: more than {PNL_SAMPLES} PnL samples")
     return state

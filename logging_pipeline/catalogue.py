@@ -118,6 +118,9 @@ def _wire(tp: Any, *, strict: bool) -> Any:
         return typing.Union[tuple(_wire(a, strict=strict) for a in typing.get_args(tp))]  # noqa: UP007
     if origin is list:
         return list[_wire(typing.get_args(tp)[0], strict=strict)]  # type: ignore[misc]
+    if origin is dict:
+        key, value = typing.get_args(tp)
+        return dict[key, _wire(value, strict=strict)]  # type: ignore[valid-type]
     if isinstance(tp, type) and issubclass(tp, msgspec.Struct) and not issubclass(tp, Event):
         return _struct(tp, strict=strict)
     return tp
@@ -249,11 +252,15 @@ def _has_decimal(tp: Any) -> bool:
     return tp is Decimal or any(_has_decimal(a) for a in typing.get_args(tp))
 
 
-def _decimal_paths(cls: type[msgspec.Struct]) -> tuple[tuple[str, type[msgspec.Struct] | None], ...]:
-    """The fields of ``cls`` that hold a ``Decimal`` (nested struct ``None``) or a list of structs that do."""
-    out: list[tuple[str, type[msgspec.Struct] | None]] = []
+def _decimal_paths(cls: type[msgspec.Struct]) -> tuple[tuple[str, type | None], ...]:
+    """The fields of ``cls`` that hold a ``Decimal`` (nested ``None``), a ``dict`` of them (nested ``dict``) or a
+    list of structs that do (nested: the struct)."""
+    out: list[tuple[str, type | None]] = []
     for f in msgspec.structs.fields(cls):
-        if _has_decimal(f.type) and typing.get_origin(f.type) is not list:
+        dicts = [a for a in (f.type, *typing.get_args(f.type)) if typing.get_origin(a) is dict]
+        if dicts and _has_decimal(dicts[0]):
+            out.append((f.name, dict))
+        elif _has_decimal(f.type) and typing.get_origin(f.type) is not list:
             out.append((f.name, None))
         elif typing.get_origin(f.type) is list:
             (item,) = typing.get_args(f.type)
@@ -262,7 +269,7 @@ def _decimal_paths(cls: type[msgspec.Struct]) -> tuple[tuple[str, type[msgspec.S
     return tuple(out)
 
 
-_DECIMALS: dict[type[msgspec.Struct], tuple[tuple[str, type[msgspec.Struct] | None], ...]] = {}
+_DECIMALS: dict[type[msgspec.Struct], tuple[tuple[str, type | None], ...]] = {}
 
 
 def _check_decimals(obj: msgspec.Struct) -> None:
@@ -271,7 +278,13 @@ def _check_decimals(obj: msgspec.Struct) -> None:
         paths = _DECIMALS[type(obj)] = _decimal_paths(type(obj))
     for name, nested in paths:
         value = getattr(obj, name)
-        if nested is not None:
+        if nested is dict:
+            for key, item in (value or {}).items():
+                if type(item) is not Decimal or not item.is_finite():
+                    raise EventError(
+                        f"{type(obj).__name__}: {name}[{key!r}] must be a finite Decimal, got {item!r:.60}"
+                    )
+        elif nested is not None:
             for item in value:
                 _check_decimals(item)
         elif value is not None and (type(value) is not Decimal or not value.is_finite()):

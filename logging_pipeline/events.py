@@ -72,6 +72,7 @@ __all__ = [
     "SessionHealth",
     "SessionStarted",
     "SessionStopped",
+    "SettlementWindow",
     "StageChanged",
     "StrategyStarted",
     "VenueConnected",
@@ -121,6 +122,8 @@ EXIT_REASONS = (
     "ALL_LEGS_CLOSED",
     "SESSION_END",
     "OPERATOR_CLOSE",
+    "CARRY_FADED",  # settlement timing: the next settlement no longer pays for the hourly leg
+    "MAX_SETTLEMENTS",  # settlement timing: held through its configured number of settlements
 )
 #: Old exit codes still found in logs → the code that replaced them.
 LEGACY_EXIT_REASONS = {"DIVERGENCE_FLIPPED": "SPREAD_FLIPPED"}
@@ -398,6 +401,28 @@ class OrderRejected(Event, kw_only=True, tag="order.rejected"):
     reason: str
 
 
+class SettlementWindow(Event, kw_only=True, tag="settlement.window"):
+    """The settlement-timing strategy (``bot.strategies.settlement_timing``) looked at the hour before a
+    settlement of the 8-hourly venues: ``settles_at``; ``rates`` the rate each settling venue will pay
+    (fraction per 8 h), ``hourly_rate`` the hourly venue's (fraction per hour); ``direction`` ``short_settling``
+    (short the settling venues, long the hourly one: they pay shorts) or ``long_settling``; ``edge_usd`` what one
+    settlement is expected to bring on ``notional_usd`` after the hourly leg's eight payments, ``fees_usd`` the
+    round trip of every leg (taker fees and slippage); ``decision`` ``enter`` or ``skip`` with ``reason``."""
+
+    CATEGORY = "funding"
+
+    symbol: str
+    settles_at: UtcDatetime
+    direction: Literal["short_settling", "long_settling"]
+    rates: dict[str, Decimal]
+    hourly_rate: Decimal
+    notional_usd: Decimal
+    edge_usd: Decimal
+    fees_usd: Decimal
+    decision: Literal["enter", "skip"]
+    reason: str | None = None
+
+
 class ExecutionRollback(Event, kw_only=True, tag="execution.rollback"):
     """One leg failed, so the filled leg(s) were closed again. The rollback's own fills are ``order.filled``
     events with ``reduce_only`` true; this event names the cause."""
@@ -428,20 +453,23 @@ class LegOpen(msgspec.Struct, kw_only=True, frozen=True):
 
 
 class PositionOpened(Event, kw_only=True, tag="position.opened"):
-    """A two-leg position is open. Exposures in USD; ``entry_spread_apr`` as in ``OpportunityFound``."""
+    """A position is open: ``legs``, any number of them (each on its own venue), as filled. Exposures in USD.
+    A two-leg funding-arbitrage pair also names its ``long_venue`` / ``short_venue`` and its entry spread
+    (``entry_spread_apr`` as in ``OpportunityFound``; the legs' entry rates per interval); a strategy whose
+    position is not one such pair leaves them out."""
 
     CATEGORY = "execution"
 
     position_id: str
     symbol: str
-    long_venue: str
-    short_venue: str
+    long_venue: str | None = None
+    short_venue: str | None = None
     legs: list[LegOpen]
     target_exposure_usd: Decimal
     filled_exposure_usd: Decimal
-    entry_spread_apr: Decimal
-    entry_long_rate: Decimal
-    entry_short_rate: Decimal
+    entry_spread_apr: Decimal | None = None
+    entry_long_rate: Decimal | None = None
+    entry_short_rate: Decimal | None = None
 
 
 class PositionUpdated(Event, kw_only=True, tag="position.updated"):
@@ -450,7 +478,9 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
     ``current_spread_apr`` from the latest funding rates, ``profit_erosion_pct`` = (1 − current/entry spread)·100,
     ``divergence_pct`` = (short mark / long mark − 1)·100, ``hold_code`` why it keeps holding (``MIN_HOLD_ACTIVE`` …);
     ``hold_until`` (optional, with ``MIN_HOLD_ACTIVE``): the market time the minimum hold ends (entry +
-    ``min_hold_hours``), from which the exit rules on erosion and a flipped spread apply.
+    ``min_hold_hours``), from which the exit rules on erosion and a flipped spread apply. The spread, erosion
+    and divergence are a two-leg pair's; another strategy leaves them out and gives its own ``figures``
+    (name → value, e.g. ``{"captured": 3, "edge_usd": "0.42"}``), which the dashboard shows as they are.
     """
 
     CATEGORY = "info"
@@ -459,9 +489,10 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
 
     position_id: str
     symbol: str | None = None  # optional in v1 (older logs lack it)
-    current_spread_apr: Decimal
-    profit_erosion_pct: Decimal
-    divergence_pct: Decimal
+    current_spread_apr: Decimal | None = None
+    profit_erosion_pct: Decimal | None = None
+    divergence_pct: Decimal | None = None
+    figures: dict[str, Decimal] | None = None
     rebalance_pending: bool = False
     hold_code: str | None = None
     hold_until: UtcDatetime | None = None

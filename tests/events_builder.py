@@ -15,7 +15,8 @@ the catalogue changes, these builders follow it or fail loudly instead of drifti
 
 Both paths share the envelope: ``seq`` increases by one per event, ``ts`` is derived from it
 (``12:00:<seq % 60>`` and ``seq`` microseconds, 2026-03-10 UTC), ``market_ts`` is the ``market`` attribute
-(the market clock, ISO).
+(the market clock, ISO), ``strategy`` the envelope's strategy instance (``None``: none, as in an older log; set
+it around a strategy's events, or pass ``strategy=`` to ``emit``).
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ class Events:
     def __init__(self) -> None:
         self.seq = 0
         self.market: str | None = "2026-03-01T08:00:00+00:00"
+        self.strategy: str | None = None
 
     def __call__(
         self, name: str, message: str = "", category: str = "execution", **fields: Any
@@ -97,9 +99,11 @@ class Events:
         ev.update(fields)
         return ev
 
-    def emit(self, event: Event, message: str = "", level: str = "info") -> dict[str, Any]:
+    def emit(
+        self, event: Event, message: str = "", level: str = "info", *, strategy: str | None = None
+    ) -> dict[str, Any]:
         """The line the pipeline writes for ``event`` (checked against its declaration; category from the
-        catalogue), as a dict."""
+        catalogue), as a dict; its envelope's ``strategy`` is ``strategy``, else ``self.strategy``."""
         self.seq += 1
         market = datetime.fromisoformat(self.market) if self.market is not None else None
         line = event_line(
@@ -111,6 +115,7 @@ class Events:
             message=message,
             level=level,
             logger=LOGGER,
+            strategy=strategy if strategy is not None else self.strategy,
         )
         ev: dict[str, Any] = orjson.loads(line)
         if market is not None and market.tzinfo is None:

@@ -331,8 +331,8 @@ async def test_a_resumed_client_gets_the_ring_then_its_queue_without_duplicates(
 
 def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:
     """``control`` reads the dashboard and the pipeline; they never import it (one way, no back-calls). The bot
-    imports only two contract modules: the config its stdlib-only address rule, the strategy and the runner the
-    command vocabulary (``control.commands``: msgspec and the event catalogue, nothing of the server)."""
+    imports only two contract modules: the config its stdlib-only address rule, the strategies, the instance set
+    and the runner the command vocabulary (``control.commands``: msgspec and the event catalogue, nothing of the server)."""
 
     def imports(path: Path) -> set[str]:
         names: set[str] = set()
@@ -346,7 +346,14 @@ def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:
     below = [*(ROOT / "dashboard").rglob("*.py"), *(ROOT / "logging_pipeline").rglob("*.py")]
     assert not [p for p in below if any(m.split(".")[0] == "control" for m in imports(p))]
     bot = [p for p in (ROOT / "bot").rglob("*.py") if any(m.split(".")[0] == "control" for m in imports(p))]
-    assert sorted(p.name for p in bot) == ["base.py", "config.py", "runner.py", "strategy.py"]
+    assert sorted(str(p.relative_to(ROOT / "bot")) for p in bot) == [
+        "config.py",
+        "runner.py",
+        "strategies/base.py",
+        "strategies/funding_arbitrage/strategy.py",
+        "strategies/instances.py",
+        "strategies/settlement_timing/strategy.py",
+    ]
     for path in bot:
         assert {m for m in imports(path) if m.startswith("control")} <= {
             "control.address",

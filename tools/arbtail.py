@@ -168,6 +168,15 @@ def show(
             help="Colours on a terminal: dark | light | none (NO_COLOR in the environment means none).",
         ),
     ] = "dark",
+    strategy: Annotated[
+        str | None,
+        typer.Option(
+            "--strategy",
+            metavar="NAME",
+            help="Focus on one strategy instance of the session: its positions, closed positions, funding "
+            "accruals and timeline only (the session, strategies and portfolio panes stay whole).",
+        ),
+    ] = None,
     no_keys: Annotated[
         bool,
         typer.Option(
@@ -218,6 +227,7 @@ def show(
         clock=clock.value,
         poll_s=poll,
         theme=theme,
+        strategy=strategy,
     )
 
 

@@ -2,7 +2,8 @@
 into ``arbtail``).
 
 Filters (all must match): ``--event`` (repeatable; a trailing ``*`` matches a prefix: ``order.*``), ``--symbol``
-(the event's ``symbol`` field, case-insensitive), ``--since``/``--until`` (inclusive bounds, ISO 8601, UTC when no
+(the event's ``symbol`` field, case-insensitive), ``--strategy`` (the envelope's ``strategy``: the events of that
+strategy instance, exactly as named; session-, venue- and market-wide events carry none and are left out), ``--since``/``--until`` (inclusive bounds, ISO 8601, UTC when no
 offset) on the clock chosen by ``--clock`` (``dashboard.timeaxis``: ``market`` = ``market_ts``, the default as for
 ``arbtail --at``/``show``/``export``; ``wall`` = the envelope ``ts``), ``--level`` (that level and above).
 A filter on time keeps only events that have a time on that clock: with ``--since``/``--until`` on the market
@@ -54,10 +55,12 @@ class Filter:
         until: datetime | None,
         level: str | None,
         clock: Clock = "market",
+        strategy: str | None = None,
     ) -> None:
         self.exact = {e for e in events if not e.endswith("*")}
         self.prefixes = tuple(e[:-1] for e in events if e.endswith("*"))
         self.symbol = symbol.upper() if symbol else None
+        self.strategy = strategy
         self.since, self.until, self.clock = since, until, clock
         self.min_level = LEVELS[level] if level else 0
         self._needles = [orjson.dumps(e) for e in self.exact] if self.exact and not self.prefixes else []
@@ -75,6 +78,8 @@ class Filter:
         elif name == "dashboard.checkpoint":
             return False
         if self.symbol is not None and str(ev.get("symbol", "")).upper() != self.symbol:
+            return False
+        if self.strategy is not None and ev.get("strategy") != self.strategy:
             return False
         if self.min_level and LEVELS.get(str(ev.get("level")), 0) < self.min_level:
             return False
@@ -153,6 +158,10 @@ def register(app: typer.Typer) -> None:
         level: Annotated[
             str | None, typer.Option("--level", "-l", metavar="LEVEL", help="This level and above.")
         ] = None,
+        strategy: Annotated[
+            str | None,
+            typer.Option("--strategy", metavar="NAME", help="Only the events of this strategy instance."),
+        ] = None,
     ) -> None:
         """Print the matching events as JSONL (stable key order)."""
         from arbdash.dashboard.sources.file_source import JsonlSource
@@ -178,7 +187,7 @@ def register(app: typer.Typer) -> None:
                 raise typer.Exit(2) from None
             if notice:
                 typer.echo(f"arbtail: {notice}", err=True)
-        match = Filter(event or [], symbol, lo, hi, level and level.lower(), chosen)
+        match = Filter(event or [], symbol, lo, hi, level and level.lower(), chosen, strategy)
         skipped: Counter[str] = Counter()
         try:
             n = asyncio.run(grep(JsonlSource(path), match, sys.stdout.buffer, skipped))

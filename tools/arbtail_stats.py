@@ -1,5 +1,7 @@
 """``arbtail stats PATH``: a summary of a log — counts by event and level, time span, ``seq`` gaps and steps
-back, skipped lines by reason, positions and net PnL — as plain text (no colour, no cursor control).
+back, skipped lines by reason, positions and net PnL — as plain text (no colour, no cursor control); in a
+session of two or more strategy instances, also per strategy: its events, positions and PnL (the roll-up the
+dashboard's strategies pane shows, ``dashboard.snapshot``; it adds up to the session's).
 
 One pass: every line is parsed once; events are counted here and folded by the same reducer the dashboard
 uses (``Reducer.feed``), which supplies the skip reasons, the positions and the PnL. A line counts as an event
@@ -46,9 +48,15 @@ class LogStats:
     prev_seq: dict[str, int] = field(default_factory=dict)
     backwards: list[tuple[int, int]] = field(default_factory=list)
     sessions: dict[str, list[Any]] = field(default_factory=dict)
+    strategies: Counter[str] = field(
+        default_factory=Counter
+    )  # events by the envelope's strategy (of all sessions)
 
     def count(self, ev: dict[str, Any]) -> None:
         self.events[safe_text(ev.get("event"), 60)] += 1
+        strategy = ev.get("strategy")
+        if type(strategy) is str and ev.get("event") != "session.started":  # that one names the session
+            self.strategies[strategy] += 1
         self.levels[safe_text(ev.get("level"), 20)] += 1
         ts = ev.get("ts")
         t = None
@@ -110,6 +118,8 @@ def collect(path: Path, reducer: Reducer) -> LogStats:
 
 def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
     """The summary as plain text lines."""
+    from arbdash.dashboard.render_plain import multi_strategy, strategy_label
+
     snap = reducer.snapshot(closed_rows=1000)
     ing = reducer.stats
     out = [f"{safe_text(path)}: {stats.lines} lines, {sum(stats.events.values())} events"]
@@ -170,6 +180,18 @@ def render(path: Path, stats: LogStats, reducer: Reducer) -> str:
         f" unrealized {fmt_usd(pf.unrealized_pnl, signed=True)}, funding {fmt_usd(pf.funding, signed=True)},"
         f" fees {fmt_usd(pf.fees)})"
     )
+    if multi_strategy(snap):
+        out.append("strategies:")
+        for v in snap.strategies:
+            events = stats.strategies.get(v.name, 0) if v.name is not None else None
+            out.append(
+                f"  {strategy_label(v.name, 40)}  {safe_text(v.type or '—', 30)}"
+                + (f"  events {events}" if events is not None else "")
+                + f"  positions opened {v.positions_opened}, closed {v.positions_closed}, open {v.positions_open}"
+                f"  net {fmt_usd(v.net_pnl, signed=True)} USD (realized {fmt_usd(v.realized_pnl, signed=True)},"
+                f" unrealized {fmt_usd(v.unrealized_pnl, signed=True)}, funding {fmt_usd(v.funding, signed=True)},"
+                f" fees {fmt_usd(v.fees)})"
+            )
     return "\n".join(out) + "\n"
 
 

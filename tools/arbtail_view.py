@@ -383,7 +383,7 @@ async def view(
             if moved == position:
                 continue
             position = moved
-            fresh = Reducer(timeline_size=reducer.timeline_size, session=source.session)
+            fresh = Reducer(timeline_size=reducer.timeline_size, session=source.session, focus=reducer.focus)
             await source.load(fresh, until=position, clock=clock, seek=seek)
             shown = fresh
             redraw()
@@ -688,17 +688,32 @@ async def show(
     keys: bool = True,
     clock: Clock = "wall",
     theme: Theme = "dark",
+    strategy: str | None = None,
 ) -> None:
     """The ``show`` command on any ``ReplaySource`` (a log file, a rotated set, a PostgreSQL session): one frame
     (plain text for ``once`` or a non-interactive output), the state at ``at``, a playback of ``start``..``end``
     at ``speed``, or ``follow``. ``keys``: read playback / follow keys in the interactive view (``--no-keys``
     turns it off); ``clock``: the time axis of ``at`` / ``start`` / ``end`` and of the playback pace; ``theme``:
-    the colours (``dashboard.theme``; ``NO_COLOR`` means ``none``). After a
+    the colours (``dashboard.theme``; ``NO_COLOR`` means ``none``); ``strategy``: the strategy instance every
+    frame focuses on (``dashboard.focus``; one the session does not have is a ``SourceError``). After a
     live view (``q``, Ctrl-C) the last frame is left on the normal screen. Raises ``SourceError`` (the CLI
     prints it and exits 2)."""
     async with source:
         await _show(
-            source, follow, once, width, timeline, at, start, end, speed, seek, keys, clock, effective(theme)
+            source,
+            follow,
+            once,
+            width,
+            timeline,
+            at,
+            start,
+            end,
+            speed,
+            seek,
+            keys,
+            clock,
+            effective(theme),
+            strategy,
         )
 
 
@@ -716,8 +731,9 @@ async def _show(
     keys: bool,
     clock: Clock,
     theme: Theme,
+    strategy: str | None = None,
 ) -> None:
-    reducer = Reducer(timeline_size=timeline, session=source.session)
+    reducer = Reducer(timeline_size=timeline, session=source.session, focus=strategy)
     console = Console(width=width, **console_options(theme))
     plain = once or not interactive(console)
     if speed is not None or at is not None or start is not None or end is not None:
@@ -743,6 +759,7 @@ async def _show(
             played = -1
         if played == 0 and (start is not None or end is not None or at is not None):
             raise SourceError(await _nothing_between(source, clock, start, end or at))
+        _check_strategy(source, reducer)
         if (
             not plain
         ):  # the alternate screen is gone: leave the state where playback stopped on the normal screen
@@ -756,6 +773,8 @@ async def _show(
             source, reducer, until=until, seek=seek, bar=not plain and console.is_terminal, clock=clock
         )
         await _check_loaded(source, reducer, until, stopped, following, clock)
+        if not following:  # a followed log may name its strategies later
+            _check_strategy(source, reducer)
     live_follow = following and not plain
     if (
         not plain and not following and keys and keys_available()
@@ -805,6 +824,18 @@ async def _check_loaded(
             file=sys.stderr,
             flush=True,
         )
+
+
+def _check_strategy(source: ReplaySource, reducer: Reducer) -> None:
+    """A focus (``--strategy``) on a strategy the folded session does not have is a ``SourceError`` naming the
+    ones it has."""
+    name = reducer.focus
+    if name is None or name in reducer.state.strategies:
+        return
+    known = ", ".join(safe_text(n, 40) for n in reducer.state.strategies) or "none"
+    raise SourceError(
+        f"{source.label}: no strategy {safe_text(name, 40)!r} in this session (strategies: {known})"
+    )
 
 
 def nothing_folded(label: str, reducer: Reducer) -> str | None:

@@ -85,7 +85,17 @@ class SessionSummary:
     last_event_at: datetime | None
     stop_reason: str | None = None  # session.stopped ``reason``: completed, interrupted, SIGTERM, aborted …
     host: str | None = None  # the session metadata's ``host`` (the machine the bot ran on), when recorded
+    # its strategy instances: the envelope's ``strategy`` of its ``strategy.started`` events, in order (an older
+    # or one-strategy-less session: none)
+    strategies: tuple[str, ...] = ()
 
+
+#: A session's strategy instances, as its ``strategy.started`` events name them (PostgreSQL keeps the whole line in
+#: ``payload``), first announcement first.
+_STRATEGIES = """
+SELECT payload->>'strategy' FROM dashboard_events
+ WHERE session_id = $1 AND event = 'strategy.started' AND payload ? 'strategy' ORDER BY seq
+"""
 
 _LIVE_SUMMARY = """
 SELECT count(*) FILTER (WHERE event = 'position.opened'),
@@ -159,6 +169,7 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
             if opened is None:
                 opened, closed = await conn.fetchrow(_LIVE_SUMMARY, r["session_id"])
             pnl = await session_net_pnl(conn, r["session_id"], closed)
+            names = [row[0] for row in await conn.fetch(_STRATEGIES, r["session_id"])]
             out.append(
                 SessionSummary(
                     r["session_id"],
@@ -173,6 +184,7 @@ async def list_sessions(dsn: str, *, limit: int = 50) -> list[SessionSummary]:
                     r["last_event_at"],
                     r["stop_reason"],
                     r["host"],
+                    tuple(dict.fromkeys(names)),
                 )
             )
         return out
@@ -188,11 +200,16 @@ def _fmt_ts(ts: datetime | None) -> str:
 
 def format_sessions(sessions: list[SessionSummary]) -> str:
     """A plain-text table (``rich.table.Table``, no colour codes, one row per session, UTC times, never wrapped:
-    it pipes into ``grep``/``awk``). ``health`` carries how a stopped session ended (``stopped (interrupted)``)."""
+    it pipes into ``grep``/``awk``). ``health`` carries how a stopped session ended (``stopped (interrupted)``);
+    a ``strategies`` column (the instance names, comma-separated) is added when any session ran two or more
+    (a listing of one-strategy sessions is unchanged)."""
     if not sessions:
         return "(no sessions)\n"
     from rich.console import Console
     from rich.table import Table
+    from rich.text import Text
+
+    from arbdash.dashboard.text import safe_text
 
     table = Table(box=None, pad_edge=False, show_edge=False, header_style="")
     for name, justify in (
@@ -206,6 +223,9 @@ def format_sessions(sessions: list[SessionSummary]) -> str:
         ("events", "right"),
     ):
         table.add_column(name, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    with_strategies = any(len(s.strategies) >= 2 for s in sessions)  # as the dashboard: 2+ instances
+    if with_strategies:
+        table.add_column("strategies", justify="left", no_wrap=True)
     for s in sessions:
         health = f"{s.health} ({s.stop_reason})" if s.stop_reason and s.health == "stopped" else s.health
         table.add_row(
@@ -217,6 +237,7 @@ def format_sessions(sessions: list[SessionSummary]) -> str:
             f"{s.positions_opened - s.positions_closed}/{s.positions_opened}",
             str(s.net_pnl.quantize(Decimal("0.01"))),
             str(s.last_seq or 0),
+            *([Text(",".join(safe_text(n, 40) for n in s.strategies) or "-")] if with_strategies else []),
         )
     out = io.StringIO()
     Console(file=out, width=400, no_color=True, color_system=None, highlight=False).print(table)

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from arbdash.bot.venues.base import FundingCredit
-from arbdash.control.commands import Command, Outcome
+from arbdash.control.commands import Command, Outcome, SetLimit
 
 
 @dataclass(frozen=True)
@@ -45,6 +45,42 @@ class StrategySummary:
         return self.net_pnl - self.rollback_net_pnl
 
 
+def bad_limit(command: SetLimit) -> Outcome | None:
+    """The rejection (``BAD_VALUE``) of a ``set_limit`` whose value is out of range, else ``None``:
+    ``max_positions`` a whole number from 0 (no new entries) to 10,000; ``max_total_exposure_usd`` more than 0
+    and at most 10¹² USD."""
+    value = command.value
+    if command.limit == "max_positions":
+        if not value.is_finite() or value < 0 or value != value.to_integral_value() or value > 10_000:
+            return Outcome.rejected(
+                "BAD_VALUE", f"max_positions must be a whole number from 0 to 10000, not {value}"
+            )
+    elif not value.is_finite() or value <= 0 or value > Decimal("1e12"):
+        return Outcome.rejected(
+            "BAD_VALUE", f"max_total_exposure_usd must be more than 0 USD (and at most 1e12), not {value}"
+        )
+    return None
+
+
+@dataclass
+class SessionLimits:
+    """The session-wide limits (config ``limits:``) every strategy instance checks before an entry, on top of its
+    own: at most ``max_positions`` open positions and ``max_total_exposure_usd`` (USD, long-leg notional) across
+    ``strategies`` (the runner fills the list once it has built them)."""
+
+    max_positions: int
+    max_total_exposure_usd: Decimal
+    strategies: list[Strategy] = field(default_factory=list)
+
+    def open_positions(self) -> int:
+        """Open positions of every instance."""
+        return sum(s.open_position_count() for s in self.strategies)
+
+    def exposure_usd(self) -> Decimal:
+        """Exposure of every instance's open positions (USD)."""
+        return sum((s.exposure_usd() for s in self.strategies), Decimal(0))
+
+
 class Strategy(ABC):
     """Lifecycle: ``on_cycle`` every check interval of market time; ``on_funding`` after each settlement hour;
     ``on_stop`` once at the end of the market window (close everything)."""
@@ -75,6 +111,14 @@ class Strategy(ABC):
 
     @abstractmethod
     def open_position_count(self) -> int: ...
+
+    @abstractmethod
+    def holds(self, position_id: str) -> bool:
+        """Whether ``position_id`` is one of this strategy's positions (open or closed)."""
+
+    @abstractmethod
+    def exposure_usd(self) -> Decimal:
+        """The exposure of the open positions (USD; what ``max_total_exposure_usd`` limits)."""
 
     @abstractmethod
     def summary(self) -> StrategySummary: ...

@@ -307,7 +307,7 @@ class PaperMarket:
 
     def __init__(self, data: MarketData, config: BotConfig) -> None:
         self._data = data
-        self.symbols = list(config.strategy.symbols)
+        self.symbols = config.all_symbols
         seed = config.market.seed
         instruments = {s: config.market.instruments[s] for s in self.symbols}
         tiers = load_tiers(config.risk.tiers_file)  # checked when the config was loaded
@@ -321,7 +321,7 @@ class PaperMarket:
                 seed=seed,
                 tiers=tiers.for_venue(name),
             )
-            for name in config.strategy.scan_exchanges
+            for name in config.all_venues
         }
         self._noise_steps = int(config.market.mark_noise_bps * 100)
         self._mark_rngs = {name: random.Random(f"{seed}:{name}:marks") for name in self.venues}

@@ -298,28 +298,58 @@ function closeCell(pid) {
   }
   return add(span, btn("close", "small", () => { S.confirming = "close:" + pid; redraw(); }));
 }
-function drawOpen(positions) {
+// a session of two or more strategy instances: the strategies pane and a Strategy column in the position tables
+function multiStrategy(snap) { return (snap.strategies || []).filter((v) => v.name != null).length >= 2; }
+function stratName(name) { return name == null ? "(none)" : name; }
+const SPARK = "▁▂▃▄▅▆▇█";
+// the hourly net PnL as ▁…█, scaled from its lowest to its highest value (display only: never a figure shown)
+function sparkline(values) {
+  const v = (values || []).map((x) => parseFloat(x));
+  if (!v.length) return NA;
+  const lo = Math.min(...v), hi = Math.max(...v);
+  return v.map((x) => SPARK[hi === lo ? 3 : Math.floor(((x - lo) / (hi - lo)) * (SPARK.length - 1))]).join("");
+}
+function drawStrategies(snap) {
+  const on = multiStrategy(snap);
+  show($("p-strategies"), on);
+  if (!on) return;
+  const rows = snap.strategies.map((v) => [
+    el("span", v.name == null ? "dim" : "", stratName(v.name)), v.type || NA, v.stage_banner || NA,
+    `${v.positions_open}/${v.max_positions == null ? NA : v.max_positions}`,
+    `${fmtDec(v.exposure_used_usd, 0).text}/${v.max_total_exposure_usd == null ? NA : fmtDec(v.max_total_exposure_usd, 0).text}`,
+    pnl(v.realized_pnl), pnl(v.unrealized_pnl), pnl(v.funding), usd(v.fees), pnl(v.net_pnl),
+    el("span", "num spark", sparkline(v.pnl_history)),
+  ]);
+  fill(pane("p-strategies"), table(["Strategy", "Type", "Stage", "Pos open/max ", "Expo used/lim ", "rPnL ",
+    "uPnL ", "Funding ", "Fees ", "Net USD ", "Net by hour"], rows, "no strategies"));
+}
+// a strategy's own figures for a position (name → decimal string), as text
+function figures(p) {
+  return Object.entries(p.figures || {}).map(([k, v]) => `${k} ${v}`).join(" · ");
+}
+function drawOpen(positions, multi) {
   const open = positions.filter((p) => !["closed", "rolled_back"].includes(p.lifecycle));
+  const figs = open.some((p) => Object.keys(p.figures || {}).length > 0);
   const rows = open.map((p) => ({ id: p.position_id, cells: [
-    p.position_id, p.symbol, p.lifecycle, `${p.long_venue || NA}/${p.short_venue || NA}`,
+    p.position_id, ...(multi ? [stratName(p.strategy)] : []), p.symbol, p.lifecycle, `${p.long_venue || NA}/${p.short_venue || NA}`,
     usd(p.filled_exposure_usd), aprPct(p.entry_spread_apr), aprPct(p.current_spread_apr),
     pct(p.profit_erosion_pct), pnl(p.funding_accrued), usd(p.fees), pnl(p.unrealized_pnl), pnl(p.net_pnl),
     dur(p.age_s), p.hold_code ? `${p.hold_code}${p.hold_left_s != null ? " " + dur(p.hold_left_s) : ""}` : "",
-    nearestLiq(p), closeCell(p.position_id),
+    ...(figs ? [figures(p)] : []), nearestLiq(p), closeCell(p.position_id),
   ] }));
-  const hdr = ["ID", "Sym", "State", "Long/Short", "Exposure ", "Entry APR% ", "Now APR% ", "Erosion% ",
-    "Funding ", "Fees ", "uPnL ", "Net USD ", "Age ", "Hold", "Liq dist ", ""];
+  const hdr = ["ID", ...(multi ? ["Strategy"] : []), "Sym", "State", "Long/Short", "Exposure ", "Entry APR% ", "Now APR% ", "Erosion% ",
+    "Funding ", "Fees ", "uPnL ", "Net USD ", "Age ", "Hold", ...(figs ? ["Figures"] : []), "Liq dist ", ""];
   fill(pane("p-open"), table(hdr, rows, "no open positions"));
 }
-function drawClosed(positions) {
+function drawClosed(positions, multi) {
   const closed = positions.filter((p) => ["closed", "rolled_back"].includes(p.lifecycle))
     .sort((a, b) => String(b.closed_ts || "").localeCompare(String(a.closed_ts || "")));
   const rows = closed.slice(0, 12).map((p) => ({ id: p.position_id, cells: [
-    p.position_id, p.symbol, p.exit_reason || p.lifecycle, `${p.long_venue || NA}/${p.short_venue || NA}`,
+    p.position_id, ...(multi ? [stratName(p.strategy)] : []), p.symbol, p.exit_reason || p.lifecycle, `${p.long_venue || NA}/${p.short_venue || NA}`,
     dur(p.age_s), pnl(p.realized_pnl), usd(p.fees), pnl(p.funding_accrued),
     pnl(p.booked_net_pnl ?? p.net_pnl), pct(p.roi_pct, true),
   ] }));
-  const body = fill(pane("p-closed"), table(["ID", "Sym", "Exit", "Long/Short", "Held ", "rPnL ", "Fees ",
+  const body = fill(pane("p-closed"), table(["ID", ...(multi ? ["Strategy"] : []), "Sym", "Exit", "Long/Short", "Held ", "rPnL ", "Fees ",
     "Funding ", "Net USD ", "ROI% "], rows, "no closed positions"));
   if (closed.length > 12) add(body, el("p", "dim", `… ${closed.length - 12} more closed`));
 }
@@ -365,8 +395,10 @@ function draw(body) {
   show($("dash"), true);
   drawSession(snap.session, body.seq);
   drawPortfolio(snap.portfolio, snap.session);
-  drawOpen(snap.positions || []);
-  drawClosed(snap.positions || []);
+  const multi = multiStrategy(snap);
+  drawStrategies(snap);
+  drawOpen(snap.positions || [], multi);
+  drawClosed(snap.positions || [], multi);
   drawFunding(snap.funding || {});
   drawAccounts(snap.accounts, snap.positions || []);
   drawTimeline(snap.recent_events);

@@ -5,6 +5,7 @@
 * ``positions`` — fills, legs and the position lifecycle;
 * ``market`` — mark prices;
 * ``funding`` — funding rates and payments;
+* ``strategies`` — the strategy instances, each position's strategy, per-strategy totals and PnL samples;
 * ``timeline`` — the rows of the timeline;
 * ``base`` — the registry (``FOLDS``: typed line class → fold) and the decimal readers they share.
 
@@ -12,7 +13,14 @@ The feeder that decodes lines and calls them is ``dashboard.reducer``; the figur
 computed in ``dashboard.snapshot``.
 """
 
-from arbdash.dashboard.folds import accounts, funding, market, positions, session  # noqa: F401 - registers the folds
+from arbdash.dashboard.folds import (  # noqa: F401 - registers the folds
+    accounts,
+    funding,
+    market,
+    positions,
+    session,
+    strategies,
+)
 from arbdash.dashboard.folds.base import FOLDED, FOLDS, Rejected
 from arbdash.dashboard.folds.positions import BOOKED_TOLERANCE_USD, MAX_CLOSED_KEPT
 from arbdash.logging_pipeline.catalogue import line_decoder, line_type

@@ -9,6 +9,7 @@ from __future__ import annotations
 from typing import Any
 
 from arbdash.dashboard.folds.base import Rejected, at, dec, fold
+from arbdash.dashboard.folds.strategies import attribute, bucket
 from arbdash.dashboard.risk import hour_of, sample_rate
 from arbdash.dashboard.state import DashboardState, LegState, PositionState, RateState, decimal_text_ok
 from arbdash.logging_pipeline.events import FundingPayment, FundingRate
@@ -47,7 +48,8 @@ def on_rate(state: DashboardState, ev: Any) -> None:
 @fold(FundingPayment, reads=("position_id", "symbol", "venue", "side", "payment", "expected_payment"))
 def on_payment(state: DashboardState, ev: Any) -> None:
     """Actual (``payment``) and expected (``expected_payment``) add to the leg, the position (via its legs) and
-    the session totals. A payment for a leg not seen yet creates it (a log cut after the fills)."""
+        the session totals (and its strategy's: ``folds.strategies.bucket``). A payment for a leg not seen yet creates it
+    (a log cut after the fills)."""
     payment = dec(ev.payment, "payment")
     expected = dec(ev.expected_payment, "expected_payment")
     pos: PositionState | None = state.positions.get(ev.position_id) or state.closed.get(ev.position_id)
@@ -59,9 +61,13 @@ def on_payment(state: DashboardState, ev: Any) -> None:
             pos = state.positions[ev.position_id] = PositionState(
                 position_id=ev.position_id, symbol=ev.symbol
             )
+            attribute(state, pos, ev.strategy)
         leg = pos.legs[ev.venue] = LegState(venue=ev.venue, side=ev.side)
     leg.funding_accrued += payment
     leg.funding_expected += expected
     state.funding_total += payment
     state.funding_expected_total += expected
+    totals = bucket(state, pos)
+    totals.funding_total += payment
+    totals.funding_expected_total += expected
     pos.last_update_ts = at(ev)

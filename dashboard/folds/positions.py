@@ -4,7 +4,9 @@ from opening to closed or rolled back, with the bot's booked figures checked aga
 Events: ``order.filled`` / ``order.partially_filled``, ``execution.rollback``, ``position.opened`` / ``updated`` /
 ``rebalanced`` / ``liquidated`` / ``closing`` / ``closed``. Money in USD, quantities in base units (≥ 0 per leg).
 A leg the venue liquidated (``position.liquidated``) exits at its liquidation price, its liquidation fee counted
-among the position's fees, so the recomputed figures still check the bot's ``position.closed``.
+among the position's fees, so the recomputed figures still check the bot's ``position.closed``. A position made
+known by an event belongs to that event's strategy (``folds.strategies.attribute``), and each amount added to the
+session's totals is added to its strategy's too (``folds.strategies.bucket``).
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbdash.dashboard.folds.base import Rejected, at, dec, fold, opt_dec, pos_dec
+from arbdash.dashboard.folds.strategies import attribute, bucket
 from arbdash.dashboard.state import DashboardState, LegState, PositionState, TimelineRow, decimal_text_ok
 from arbdash.helpers import formulas
 from arbdash.logging_pipeline.events import (
@@ -36,10 +39,12 @@ _ZERO = Decimal(0)
 _MAX_HOLD_S = 10**11
 
 
-def _get_pos(state: DashboardState, pid: str, symbol: str) -> PositionState:
+def _get_pos(state: DashboardState, pid: str, symbol: str, strategy: str | None) -> PositionState:
+    """The position ``pid``; one not known yet is made, belonging to ``strategy`` (the event's envelope)."""
     pos = state.positions.get(pid) or state.closed.get(pid)
     if pos is None:
         pos = state.positions[pid] = PositionState(position_id=pid, symbol=symbol)
+        attribute(state, pos, strategy)
     return pos
 
 
@@ -73,7 +78,7 @@ def on_fill(state: DashboardState, ev: Any) -> None:
     price = pos_dec(ev.price, "price")
     fee = dec(ev.fee, "fee")
 
-    pos = _get_pos(state, ev.position_id, ev.symbol)
+    pos = _get_pos(state, ev.position_id, ev.symbol, ev.strategy)
     fill_side = "long" if ev.side == "buy" else "short"
     leg = pos.legs.get(venue)
     if leg is None:
@@ -100,7 +105,12 @@ def on_fill(state: DashboardState, ev: Any) -> None:
     leg.fees += fee
     state.fees_total += fee
     state.realized_total += realized
-    if pos.long_venue is None and leg.side == "long":
+    totals = bucket(state, pos)
+    totals.fees_total += fee
+    totals.realized_total += realized
+    if len(pos.legs) > 2:  # more legs than a pair: no long / short venue
+        pos.long_venue = pos.short_venue = None
+    elif pos.long_venue is None and leg.side == "long":
         pos.long_venue = venue
     elif pos.short_venue is None and leg.side == "short":
         pos.short_venue = venue
@@ -110,7 +120,7 @@ def on_fill(state: DashboardState, ev: Any) -> None:
 @fold(ExecutionRollback)
 def on_rollback(state: DashboardState, ev: Any) -> None:
     """A position whose opening failed and was unwound: ``rolled_back`` (kept with the closed ones)."""
-    pos = _get_pos(state, ev.position_id, ev.symbol)
+    pos = _get_pos(state, ev.position_id, ev.symbol, ev.strategy)
     when = at(ev)
     if pos.lifecycle == "opening":
         pos.lifecycle = "rolled_back"
@@ -122,8 +132,9 @@ def on_rollback(state: DashboardState, ev: Any) -> None:
 
 @fold(PositionOpened)
 def on_position_opened(state: DashboardState, ev: Any) -> None:
-    """Both legs are open: venues, exposures (USD), entry spread (APR fraction) and rates. A leg without fills
-    seen takes the event's figures (a log cut after the fills still shows the position)."""
+    """Every leg is open: venues and sides, exposures (USD) and, for a two-leg pair, the entry spread (APR
+    fraction) and rates. A leg without fills seen takes the event's figures (a log cut after the fills still
+    shows the position)."""
     legs = []
     margin: Decimal | None = _ZERO
     for raw in ev.legs:
@@ -145,15 +156,19 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
         )
     target = dec(ev.target_exposure_usd, "target_exposure_usd")
     filled = dec(ev.filled_exposure_usd, "filled_exposure_usd")
-    entry_apr = dec(ev.entry_spread_apr, "entry_spread_apr")
+    entry_apr = opt_dec(ev.entry_spread_apr, "entry_spread_apr")
     long_rate = opt_dec(ev.entry_long_rate, "entry_long_rate")
     short_rate = opt_dec(ev.entry_short_rate, "entry_short_rate")
 
     pid = ev.position_id
-    pos = _get_pos(state, pid, ev.symbol)
+    pos = _get_pos(state, pid, ev.symbol, ev.strategy)
+    totals = bucket(state, pos)
     pos.symbol = ev.symbol
-    pos.long_venue = ev.long_venue
-    pos.short_venue = ev.short_venue
+    if len(legs) > 2:  # not a pair: no one long and one short venue (the legs say which side each is on)
+        pos.long_venue = pos.short_venue = None
+    else:  # a pair names its venues; an older or smaller bot may leave them to the fills
+        pos.long_venue = ev.long_venue or pos.long_venue
+        pos.short_venue = ev.short_venue or pos.short_venue
     for venue, side, qty, entry, fee, leverage in legs:
         leg = pos.legs.get(venue)
         if leg is None or leg.opened_qty == 0:  # no fills seen for this leg: take the event's figures
@@ -162,6 +177,7 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
             )
             leg.fees = fee
             state.fees_total += fee
+            totals.fees_total += fee
         leg.leverage = leverage
     pos.target_exposure_usd = target
     pos.filled_exposure_usd = filled
@@ -176,6 +192,7 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
         pos.lifecycle = "open"
         pos.exit_reason = None
         state.positions_opened += 1
+        totals.positions_opened += 1
     pos.entry_ts = pos.last_update_ts = at(ev)
 
 
@@ -190,19 +207,22 @@ def on_position_opened(state: DashboardState, ev: Any) -> None:
         "hold_until",
         "long_liquidation_price",
         "short_liquidation_price",
+        "figures",
     ),
 )
 def on_position_updated(state: DashboardState, ev: Any) -> None:
     """The bot's own view of a position: its hold code (and, with ``MIN_HOLD_ACTIVE``, when the hold ends) and
-    rebalance flag, and its spread / divergence figures kept as validated text — a fallback the snapshot turns
-    into ``Decimal`` only without marks or rates; each leg's liquidation price (USD per base unit, the venue's
-    own formula on its account; ``None``: no finite price, or an older bot that does not say)."""
+    rebalance flag, and a two-leg pair's spread / divergence figures kept as validated text — a fallback the
+    snapshot turns into ``Decimal`` only without marks or rates; each leg's liquidation price (USD per base unit,
+    the venue's own formula on its account; ``None``: no finite price, or an older bot that does not say); a
+    strategy's own ``figures`` (at most ``MAX_FIGURES`` names), replaced by each update."""
     pos = _known_pos(state, ev.position_id)
     spread, div = ev.current_spread_apr, ev.divergence_pct
-    if not decimal_text_ok(spread):
+    if spread is not None and not decimal_text_ok(spread):
         raise Rejected("current_spread_apr: expected finite decimal string of sane magnitude")
-    if not decimal_text_ok(div):
+    if div is not None and not decimal_text_ok(div):
         raise Rejected("divergence_pct: expected finite decimal string of sane magnitude")
+    figures = _figures(ev.figures)
     long_lp = opt_dec(ev.long_liquidation_price, "long_liquidation_price")
     short_lp = opt_dec(ev.short_liquidation_price, "short_liquidation_price")
     for venue, lp in ((pos.long_venue, long_lp), (pos.short_venue, short_lp)):
@@ -211,10 +231,24 @@ def on_position_updated(state: DashboardState, ev: Any) -> None:
             leg.liquidation_price = lp if lp is not None and lp > 0 else None
     pos.bot_current_spread_apr = spread
     pos.bot_divergence_pct = div
+    pos.figures = figures
     pos.rebalance_pending = ev.rebalance_pending
     pos.hold_code = ev.hold_code
     pos.hold_until = ev.hold_until if ev.hold_code is not None else None
     pos.last_update_ts = at(ev)
+
+
+#: A strategy's own figures kept per position (``position.updated``'s ``figures``); more are refused.
+MAX_FIGURES = 8
+
+
+def _figures(raw: dict[str, Any] | None) -> dict[str, Decimal]:
+    """``figures`` as names (at most 24 characters) → ``Decimal``; ``Rejected`` for too many or a bad value."""
+    if not raw:
+        return {}
+    if len(raw) > MAX_FIGURES:
+        raise Rejected(f"figures: more than {MAX_FIGURES} names")
+    return {str(name)[:24]: dec(value, f"figures.{str(name)[:24]}") for name, value in raw.items()}
 
 
 @fold(PositionRebalanced)
@@ -261,6 +295,9 @@ def on_position_liquidated(state: DashboardState, ev: Any) -> None:
     leg.liquidation_fee += fee
     state.fees_total += fee
     state.realized_total += realized
+    totals = bucket(state, pos)
+    totals.fees_total += fee
+    totals.realized_total += realized
     pos.last_update_ts = at(ev)
 
 
@@ -297,6 +334,7 @@ def on_position_closed(state: DashboardState, ev: Any) -> list[TimelineRow] | No
     pos.rebalance_pending = False
     if not was_closed:
         state.positions_closed += 1
+        bucket(state, pos).positions_closed += 1
         if booked["net_pnl"] > 0:
             state.wins += 1
         else:
@@ -312,4 +350,4 @@ def on_position_closed(state: DashboardState, ev: Any) -> list[TimelineRow] | No
         return None
     state.warnings += 1
     msg = f"PnL mismatch {pos.position_id} {pos.symbol}: " + "; ".join(diffs)
-    return [(ev.ts, ev.market_ts, ev.seq, "warning", "warning", "dashboard.pnl_mismatch", msg)]
+    return [(ev.ts, ev.market_ts, ev.seq, "warning", "warning", "dashboard.pnl_mismatch", msg, pos.strategy)]

@@ -109,12 +109,17 @@ def on_session_health(state: DashboardState, ev: Any) -> None:
 
 @fold(StageChanged)
 def on_stage(state: DashboardState, ev: Any) -> None:
-    """The banner shown is the event's message (``"3.1 🔍 Pre-flight Checks"``), else rebuilt from its parts."""
+    """The banner shown is the event's message (``"3.1 🔍 Pre-flight Checks"``), else rebuilt from its parts; a
+    strategy's banner (the envelope's ``strategy``) is also that strategy's last."""
     icon = ev.icon
     banner = ev.message or (f"{ev.stage_id}. {icon} {ev.title}" if icon else f"{ev.stage_id}. {ev.title}")
     state.session.stage_banner = banner
     if ev.lifecycle is not None:
         state.session.lifecycle = ev.lifecycle
+    if ev.strategy is not None and (st := state.strategies.get(ev.strategy)) is not None:
+        st.stage_banner = banner  # the strategy's own (the feeder admitted its name)
+        if ev.lifecycle is not None:
+            st.lifecycle = ev.lifecycle
 
 
 @fold(VenueConnected)

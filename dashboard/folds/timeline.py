@@ -1,7 +1,7 @@
 """The timeline: one row per event the catalogue marks ``TIMELINE`` (stage banners, orders, positions, warnings,
 plain log lines), newest last, at most ``DashboardState.timeline_size`` rows; also the rows of unknown events.
 
-A row is ``(ts, market_ts, seq, category, level, event, message)``. The message is the event's own; an event
+A row is ``(ts, market_ts, seq, category, level, event, message, strategy)``. The message is the event's own; an event
 logged without one is described by its name and a few identifying fields (``describe``).
 """
 
@@ -37,7 +37,9 @@ def add_row(state: DashboardState, ev: Any, name: str, extra: list[TimelineRow] 
     cat = ev.category
     if cat not in CATEGORIES:
         cat = "warning" if level == "warning" else "error" if level in ("error", "critical") else "info"
-    state.add_timeline((ev.ts, ev.market_ts, ev.seq, cat, level, name, ev.message or describe(name, ev)))
+    state.add_timeline(
+        (ev.ts, ev.market_ts, ev.seq, cat, level, name, ev.message or describe(name, ev), ev.strategy)
+    )
     if extra:
         for row in extra:
             state.add_timeline(row)
@@ -55,4 +57,4 @@ def unknown_row(
     """The info row of an event not in this reader's catalogue (``name``) or of a newer schema ``version``."""
     label = f"unknown event {name} (v{version})" if version > 1 else f"unknown event {name}"
     msg = f"{label}: {message}" if type(message) is str and message else label
-    state.add_timeline((ts, market_ts, seq, "info", "info", name, msg))
+    state.add_timeline((ts, market_ts, seq, "info", "info", name, msg, None))

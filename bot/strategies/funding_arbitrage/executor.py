@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -96,68 +96,83 @@ class AtomicExecutor:
         self._log.stage(
             "3.2", "🚀", "Order Placement", lifecycle="opening_position", symbol=sym, position_id=position_id
         )
-        for v in (long_v, short_v):  # the venues hold initial margin at the position's leverage
+        fills = await self.place_legs(
+            position_id, sym, [(long_v, "buy", qty), (short_v, "sell", qty)], leverage
+        )
+        if fills is None:
+            return None
+        long_fill, short_fill = fills
+        return self._opened(position_id, opp, long_fill, short_fill, leverage, target_exposure_usd, now)
+
+    async def place_legs(
+        self,
+        position_id: str,
+        symbol: str,
+        legs: Sequence[tuple[Venue, OrderSide, Decimal]],
+        leverage: Decimal,
+    ) -> list[Fill] | None:
+        """Send every leg's market order together (``(venue, side, qty)``, qty in base units) at ``leverage``:
+        all or nothing. Returns the fills in ``legs`` order when every leg filled; otherwise closes the legs that
+        did fill again (reduce-only), emits ``execution.rollback`` and returns ``None``. A cancellation or
+        interrupt while the orders are out is re-raised once the book is flat again."""
+        for v, _, _ in legs:  # the venues hold initial margin at the position's leverage
             set_leverage = getattr(v, "set_leverage", None)
             if set_leverage is not None:
-                set_leverage(sym, leverage)
-        legs = ((long_v, "buy"), (short_v, "sell"))
-        order_ids = [self._place(position_id, sym, v, side, qty, reduce_only=False) for v, side in legs]
+                set_leverage(symbol, leverage)
+        order_ids = [self._place(position_id, symbol, v, side, q, reduce_only=False) for v, side, q in legs]
         placed = time.perf_counter()
         results = await asyncio.gather(
             *(
-                v.market_order(sym, side, qty, order_id=oid)
-                for (v, side), oid in zip(legs, order_ids, strict=True)
+                v.market_order(symbol, side, q, order_id=oid)
+                for (v, side, q), oid in zip(legs, order_ids, strict=True)
             ),
             return_exceptions=True,
         )
-        if self._metrics is not None:  # both legs answered (filled or not): the round trip, wall clock
+        if self._metrics is not None:  # every leg answered (filled or not): the round trip, wall clock
             self._metrics.record("order_latency_ms", elapsed_ms(placed), "ms")
-        fills: list[Fill | None] = []
+        fills: list[Fill] = []
         failures: list[tuple[Venue, str]] = []  # (venue, rollback reason) per leg that did not fill
         fatal: BaseException | None = None  # cancellation/interrupt: re-raised once the book is flat again
         # Every result is handled before anything is rolled back or raised: a fill is always logged, whatever
-        # happened on the other leg.
-        for (venue, side), oid, result in zip(legs, order_ids, results, strict=True):
+        # happened on the other legs.
+        for (venue, side, q), oid, result in zip(legs, order_ids, results, strict=True):
             if isinstance(result, OrderRejectedError):
                 self._log.emit(
                     OrderRejected(
                         order_id=oid,
                         position_id=position_id,
                         venue=venue.name,
-                        symbol=sym,
+                        symbol=symbol,
                         side=side,
-                        qty=qty,
+                        qty=q,
                         reason=result.reason,
                     ),
-                    message=f"{venue.name} {side} {qty} {sym} rejected: {result.reason}",
+                    message=f"{venue.name} {side} {q} {symbol} rejected: {result.reason}",
                     level="warning",
                 )
-                fills.append(None)
                 failures.append((venue, "LEG_REJECTED"))
             elif isinstance(result, BaseException):
                 self._log.error(
-                    f"{venue.name} {side} {qty} {sym} failed: {type(result).__name__}: {result}",
+                    f"{venue.name} {side} {q} {symbol} failed: {type(result).__name__}: {result}",
                     position_id=position_id,
-                    symbol=sym,
+                    symbol=symbol,
                     venue=venue.name,
                     order_id=oid,
                     exc_info=result,
                 )
-                fills.append(None)
                 failures.append((venue, "LEG_ERROR"))
                 if not isinstance(result, Exception) and fatal is None:
                     fatal = result
             else:
                 self._filled(position_id, result)
                 fills.append(result)
-        long_fill, short_fill = fills
-        if long_fill is not None and short_fill is not None:
-            return self._opened(position_id, opp, long_fill, short_fill, leverage, target_exposure_usd, now)
-        if long_fill is None and short_fill is None:
-            self._log.warning(f"Neither leg of {sym} filled; nothing to roll back", position_id=position_id)
+        if not failures:
+            return fills
+        if not fills:
+            self._log.warning(f"No leg of {symbol} filled; nothing to roll back", position_id=position_id)
         else:
-            ((failed, reason),) = failures
-            await self._rollback(position_id, sym, long_fill or short_fill, failed=failed, reason=reason)
+            failed, reason = failures[0]
+            await self._rollback(position_id, symbol, fills, failed=failed, reason=reason)
         if fatal is not None:
             raise fatal
         return None
@@ -252,30 +267,35 @@ class AtomicExecutor:
         )
 
     async def _rollback(
-        self, position_id: str, symbol: str, filled: Fill, failed: Venue, reason: str
+        self, position_id: str, symbol: str, filled: Sequence[Fill], failed: Venue, reason: str
     ) -> None:
-        """Close the ``filled`` leg again (reduce-only) because ``failed``'s leg did not fill (``reason``:
+        """Close the ``filled`` legs again (reduce-only) because ``failed``'s leg did not fill (``reason``:
         ``LEG_REJECTED`` or ``LEG_ERROR``); emits ``execution.rollback``."""
-        leg_side = "long" if filled.side == "buy" else "short"
-        leg = Leg(
-            venue=filled.venue,
-            side=leg_side,
-            qty=filled.qty,
-            entry_price=filled.price,
-            notional=filled.qty * filled.price,
-            entry_fee=filled.fee,
-            leverage=Decimal(1),
-            margin=filled.qty * filled.price,
-            entry_rate=Decimal(0),
-            interval_s=1,
-        )
-        close = await self.close_leg(position_id, symbol, leg)
-        rolled = [filled.venue] if close is not None else []
-        if close is not None:
+        rolled: list[str] = []
+        stuck: list[str] = []
+        for fill in filled:
+            leg_side = "long" if fill.side == "buy" else "short"
+            leg = Leg(
+                venue=fill.venue,
+                side=leg_side,
+                qty=fill.qty,
+                entry_price=fill.price,
+                notional=fill.qty * fill.price,
+                entry_fee=fill.fee,
+                leverage=Decimal(1),
+                margin=fill.qty * fill.price,
+                entry_rate=Decimal(0),
+                interval_s=1,
+            )
+            close = await self.close_leg(position_id, symbol, leg)
+            if close is None:
+                stuck.append(fill.venue)
+                continue
+            rolled.append(fill.venue)
             self.rollbacks.append(
                 RollbackCost(
-                    fees=filled.fee + close.fee,
-                    realized_pnl=realized_pnl(leg_side, filled.qty, filled.price, close.price),
+                    fees=fill.fee + close.fee,
+                    realized_pnl=realized_pnl(leg_side, fill.qty, fill.price, close.price),
                 )
             )
         self._log.emit(
@@ -287,8 +307,9 @@ class AtomicExecutor:
                 reason=reason,
             ),
             message=f"Rollback {symbol}: {failed.name} leg {'rejected' if reason == 'LEG_REJECTED' else 'failed'}, "
-            + (f"closed {filled.venue} leg" if rolled else f"could NOT close {filled.venue} leg"),
-            level="warning" if rolled else "error",
+            + (f"closed {' and '.join(rolled)} leg{'s' if len(rolled) > 1 else ''}" if rolled else "")
+            + (f"{'; ' if rolled else ''}could NOT close {' and '.join(stuck)} leg" if stuck else ""),
+            level="error" if stuck else "warning",
         )
 
     def _opened(

@@ -28,16 +28,17 @@ stays flat); ``set_limit`` replaces ``max_positions`` / ``max_total_exposure_usd
 
 from __future__ import annotations
 
+import itertools
 import time
 from collections import Counter
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
 from typing import TYPE_CHECKING
 
 from arbdash.bot.config import RiskConfig, StrategyConfig
 from arbdash.bot.metrics import MetricGate, elapsed_ms
-from arbdash.bot.strategies.base import Strategy, StrategySummary
+from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, bad_limit
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Opportunity
 from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager
@@ -70,10 +71,21 @@ class FundingArbitrageStrategy(Strategy):
     version = STRATEGY_VERSION
 
     def __init__(
-        self, config: StrategyConfig, venues: Mapping[str, Venue], risk: RiskConfig | None = None
+        self,
+        config: StrategyConfig,
+        venues: Mapping[str, Venue],
+        risk: RiskConfig | None = None,
+        *,
+        session: SessionLimits | None = None,
+        attempt_ids: Iterator[int] | None = None,
     ) -> None:
-        """``risk``: the liquidation guard (``bot.config.RiskConfig``; default: its defaults)."""
+        """``risk``: the liquidation guard (``bot.config.RiskConfig``; default: its defaults). ``session``: the
+        session-wide limits shared with the other instances (``SESSION_MAX_POSITIONS`` /
+        ``SESSION_EXPOSURE_LIMIT`` when reached); ``attempt_ids``: the entry-attempt numbers shared with them, so
+        position ids (``P0001-BTC``) are unique across instances (default: this instance's own count)."""
         self._config = config
+        self._session = session
+        self._ids = attempt_ids if attempt_ids is not None else itertools.count(1)
         self._venues = venues
         self._log: UnifiedLogger = get_logger("bot.strategy")
         self._scanner = Scanner(config, venues, get_logger("bot.scanner"))
@@ -165,6 +177,14 @@ class FundingArbitrageStrategy(Strategy):
 
     def open_position_count(self) -> int:
         return len(self._positions.open)
+
+    def exposure_usd(self) -> Decimal:
+        return self._positions.exposure_usd()
+
+    def holds(self, position_id: str) -> bool:
+        return position_id in self._positions.open or any(
+            p.position_id == position_id for p in self._positions.closed
+        )
 
     def summary(self) -> StrategySummary:
         closed = self._positions.closed
@@ -273,21 +293,14 @@ class FundingArbitrageStrategy(Strategy):
         self._resting = None
 
     def _set_limit(self, command: SetLimit) -> Outcome:
+        if (bad := bad_limit(command)) is not None:
+            return bad
         value = command.value
         if command.limit == "max_positions":
-            if not value.is_finite() or value < 0 or value != value.to_integral_value() or value > 10_000:
-                return Outcome.rejected(
-                    "BAD_VALUE", f"max_positions must be a whole number from 0 to 10000, not {value}"
-                )
             previous = Decimal(self.max_positions)
             self.max_positions = int(value)
             new = Decimal(self.max_positions)
         else:
-            if not value.is_finite() or value <= 0 or value > Decimal("1e12"):
-                return Outcome.rejected(
-                    "BAD_VALUE",
-                    f"max_total_exposure_usd must be more than 0 USD (and at most 1e12), not {value}",
-                )
             previous = self.max_total_exposure_usd
             self.max_total_exposure_usd = value
             new = value
@@ -345,6 +358,16 @@ class FundingArbitrageStrategy(Strategy):
         if n_open >= self.max_positions:
             self._limit(opp, "max_positions", Decimal(n_open), Decimal(self.max_positions), "MAX_POSITIONS")
             return False
+        book = self._session
+        if book is not None and (n_all := book.open_positions()) >= book.max_positions:
+            self._limit(
+                opp,
+                "limits.max_positions",
+                Decimal(n_all),
+                Decimal(book.max_positions),
+                "SESSION_MAX_POSITIONS",
+            )
+            return False
         if opened_now >= cfg.max_new_positions_per_cycle:
             self._limit(
                 opp,
@@ -383,6 +406,18 @@ class FundingArbitrageStrategy(Strategy):
                 "EXPOSURE_LIMIT",
             )
             return False
+        if (
+            book is not None
+            and (all_exposure := book.exposure_usd()) + notional > book.max_total_exposure_usd
+        ):
+            self._limit(
+                opp,
+                "limits.max_total_exposure_usd",
+                all_exposure + notional,
+                book.max_total_exposure_usd,
+                "SESSION_EXPOSURE_LIMIT",
+            )
+            return False
         lot = max(long_v.lot_size(sym), short_v.lot_size(sym))
         qty = (notional / long_mark / lot).to_integral_value(rounding=ROUND_FLOOR) * lot
         if qty <= 0:
@@ -399,7 +434,7 @@ class FundingArbitrageStrategy(Strategy):
             self._skip(opp, "LIQUIDATION_RISK", why)
             return False
         self._attempts += 1
-        position_id = f"P{self._attempts:04d}-{sym}"
+        position_id = f"P{next(self._ids):04d}-{sym}"
         position = await self._executor.open_position(position_id, opp, qty, leverage, notional, now)
         if position is None:
             return False
