@@ -19,14 +19,20 @@ def strategy_names(snap: DashboardSnapshot) -> list[str]:
 
 def focus_snapshot(snap: DashboardSnapshot, strategy: str | None) -> DashboardSnapshot:
     """``snap`` limited to ``strategy``'s positions, closed positions, funding accruals and timeline rows, with
-    ``focus`` set; ``snap`` itself for ``None``."""
+    ``focus`` set and the header's stage that strategy's own (the session's last banner may be another
+    strategy's); ``snap`` itself for ``None``."""
     if strategy is None:
         return snap
     funding = msgspec.structs.replace(
         snap.funding, accruals=[a for a in snap.funding.accruals if a.strategy == strategy]
     )
+    session = snap.session
+    view = next((v for v in snap.strategies if v.name == strategy), None)
+    if view is not None and view.stage_banner is not None:
+        session = msgspec.structs.replace(session, stage_banner=view.stage_banner, lifecycle=view.lifecycle)
     return msgspec.structs.replace(
         snap,
+        session=session,
         positions=[p for p in snap.positions if p.strategy == strategy],
         funding=funding,
         recent_events=[e for e in snap.recent_events if e.strategy == strategy],

@@ -344,3 +344,17 @@ def test_a_position_of_three_legs_shows_its_legs_and_its_strategys_figures(two: 
     assert snap.session.ingest.rejected_total == 0  # every event of every strategy folded
     text = frame_text(snap, width=220)
     assert "Figures" in text and f"captured {updated['figures']['captured']}" in text
+
+
+def test_focus_shows_one_strategys_positions_and_its_own_stage(two: Run) -> None:
+    from arbdash.dashboard.focus import focus_snapshot
+
+    snap = two.reducer.snapshot()
+    for name in _owner().values():
+        focused = focus_snapshot(snap, name)
+        last_stage = [e for e in two.events if e["event"] == "stage.changed" and e.get("strategy") == name][
+            -1
+        ]
+        assert focused.session.stage_banner == last_stage["message"]
+        assert all(p.strategy == name for p in focused.positions)
+        assert all(r.strategy == name for r in focused.recent_events)
