@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import re
 import subprocess
 import sys
@@ -513,3 +514,47 @@ def test_commands_from_the_page_reach_the_bot_and_its_timeline(
     (closed,) = [e for e in record if e["event"] == "position.closed" and e["position_id"] == seen["pid"]]
     assert closed["reason"] == "OPERATOR_CLOSE"
     assert not seen["problems"], seen["problems"]
+
+
+async def test_browser_shows_the_strategies_section_of_a_replayed_session(tmp_path: Path) -> None:
+    """``arbtail serve`` on a two-strategy log: the page's strategies pane has a row per instance whose net PnL
+    is the one recomputed here from the raw events, and the positions tables name each position's strategy."""
+    from support_strategies import recompute, two_strategy_session, write_jsonl
+
+    events = two_strategy_session()
+    log_path = write_jsonl(tmp_path / "two.jsonl", events)
+    expected = recompute(events)
+    env = {k: v for k, v in os.environ.items() if k != "ARBDASH_TOKEN"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbdash.tools.arbtail", "serve", str(log_path), "--port", "0"],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        url = re.fullmatch(
+            r"arbtail serve: (http://127\.0\.0\.1:\d+) \(Ctrl-C stops\)\n", proc.stderr.readline()
+        )
+        assert url, "arbtail serve did not print its address"
+        async with browser_page() as page:
+            await page.goto(url.group(1) + "/")
+            await page.locator("#p-strategies tbody tr").first.wait_for(timeout=10_000)
+            rows = await page.evaluate(
+                """() => [...document.querySelectorAll('#p-strategies tbody tr')].map(
+                    (r) => [...r.querySelectorAll('td')].map((c) => c.textContent))"""
+            )
+            header = await page.evaluate(
+                "() => [...document.querySelectorAll('#p-strategies thead th')].map((c) => c.textContent.trim())"
+            )
+            net_at = header.index("Net USD")
+            shown = {row[0]: Decimal(row[net_at].replace(",", "").replace("+", "")) for row in rows}
+            assert set(shown) == {name for name in expected if name is not None}
+            for name, value in shown.items():
+                assert value == expected[name]["net"].quantize(Decimal("0.01")), name
+            assert "Strategy" in await page.locator("#p-closed thead, #p-open thead").first.inner_text()
+            assert not page.problems, page.problems
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)
