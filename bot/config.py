@@ -39,6 +39,13 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
 
+def _no_duplicates(v: list[str]) -> list[str]:
+    """A list of names (symbols, venues) each given once; ``ValueError`` otherwise."""
+    if len(set(v)) != len(v):
+        raise ValueError(f"duplicates in {v}")
+    return v
+
+
 class StrategyConfig(_Model):
     """Funding-arbitrage parameters.
 
@@ -71,12 +78,7 @@ class StrategyConfig(_Model):
     expected_hold_hours: Decimal = Field(default=Decimal(72), gt=0, le=8760)
     max_leverage: Decimal = Field(default=Decimal(5), gt=0, le=125)
 
-    @field_validator("symbols", "scan_exchanges")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicates in {v}")
-        return v
+    _unique = field_validator("symbols", "scan_exchanges")(_no_duplicates)
 
     @model_validator(mode="after")
     def _consistent(self) -> StrategyConfig:
@@ -132,12 +134,7 @@ class SettlementTimingConfig(_Model):
     check_interval_seconds: Literal[3600] = 3600
     dry_run: Literal[True] = True
 
-    @field_validator("symbols", "settling_venues")
-    @classmethod
-    def _unique(cls, v: list[str]) -> list[str]:
-        if len(set(v)) != len(v):
-            raise ValueError(f"duplicates in {v}")
-        return v
+    _unique = field_validator("symbols", "settling_venues")(_no_duplicates)
 
     @model_validator(mode="after")
     def _consistent(self) -> SettlementTimingConfig:

@@ -17,12 +17,12 @@ from decimal import Decimal
 
 from arbdash.bot.metrics import MetricGate, elapsed_ms
 from arbdash.bot.strategies.funding_arbitrage.models import Leg, Opportunity, Position
+from arbdash.bot.strategies.legs import leg_open
 from arbdash.bot.venues.base import Fill, OrderRejectedError, OrderSide, Venue
 from arbdash.helpers.formulas import margin_for, realized_pnl
 from arbdash.helpers.unified_logger import UnifiedLogger
 from arbdash.logging_pipeline.events import (
     ExecutionRollback,
-    LegOpen,
     OrderFilled,
     OrderPlaced,
     OrderRejected,
@@ -352,19 +352,7 @@ class AtomicExecutor:
                 symbol=opp.symbol,
                 long_venue=opp.long_venue,
                 short_venue=opp.short_venue,
-                legs=[
-                    LegOpen(
-                        venue=lg.venue,
-                        side=lg.side,
-                        qty=lg.qty,
-                        entry_price=lg.entry_price,
-                        notional=lg.notional,
-                        fee=lg.entry_fee,
-                        leverage=lg.leverage,
-                        margin=lg.margin,
-                    )
-                    for lg in pos.legs
-                ],
+                legs=[leg_open(lg) for lg in pos.legs],
                 target_exposure_usd=target_exposure_usd,
                 filled_exposure_usd=pos.exposure_usd,
                 entry_spread_apr=opp.spread_apr,

@@ -47,16 +47,15 @@ from typing import TYPE_CHECKING
 from arbdash.bot.config import RiskConfig, StrategyConfig
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Leg, Position
+from arbdash.bot.strategies.legs import book_funding, book_liquidation
 from arbdash.bot.venues.accounts import distance_pct
 from arbdash.bot.venues.base import FundingCredit, Venue
-from arbdash.helpers.formulas import divergence_pct, funding_payment, profit_erosion_pct, spread_apr
+from arbdash.helpers.formulas import divergence_pct, profit_erosion_pct, spread_apr
 from arbdash.helpers.unified_logger import UnifiedLogger
 from arbdash.logging_pipeline.events import (
-    FundingPayment,
     FundingSettlement,
     PositionClosed,
     PositionClosing,
-    PositionLiquidated,
     PositionRebalanced,
     PositionUpdated,
 )
@@ -310,26 +309,8 @@ class PositionManager:
                 )
                 continue
             position, leg = match
-            leg.exit_price = liq.liquidation_price
-            leg.exit_fee = liq.liquidation_fee
-            self._log.emit(
-                PositionLiquidated(
-                    position_id=position.position_id,
-                    symbol=liq.symbol,
-                    venue=liq.venue,
-                    side=leg.side,
-                    qty=liq.qty,
-                    entry_price=leg.entry_price,
-                    liquidation_price=liq.liquidation_price,
-                    trigger_price=liq.trigger_price,
-                    liquidation_fee=liq.liquidation_fee,
-                    realized_pnl=leg.realized,
-                ),
-                message=f"LIQUIDATED {position.position_id}: {liq.venue} {leg.side} {liq.qty} {liq.symbol} at "
-                f"{liq.liquidation_price} (bar {'low' if leg.side == 'long' else 'high'} {liq.trigger_price}), "
-                f"price PnL {leg.realized:.2f}, liquidation fee {liq.liquidation_fee:.2f} USD",
-                level="error",
-            )
+            event, message = book_liquidation(position.position_id, leg, liq)
+            self._log.emit(event, message=message, level="error")
             hit.append((position, f"LIQUIDATION_{liq.venue.upper()}"))
         for position, reason in hit:
             if position.position_id in self.open:
@@ -426,28 +407,9 @@ class PositionManager:
                 for leg in position.legs:
                     if leg.venue != credit.venue or leg.exit_price is not None:
                         continue
-                    expected = funding_payment(leg.side, leg.qty, credit.mark_price, leg.entry_rate)
-                    leg.funding += credit.payment
-                    leg.expected_funding += expected
+                    event, message = book_funding(position.position_id, leg, credit)
                     settled.setdefault(position.position_id, {})[leg.side] = credit
-                    self._log.emit(
-                        FundingPayment(
-                            position_id=position.position_id,
-                            symbol=credit.symbol,
-                            venue=credit.venue,
-                            side=leg.side,
-                            rate=credit.rate,
-                            entry_rate=leg.entry_rate,
-                            interval_s=credit.interval_s,
-                            qty=leg.qty,
-                            mark_price=credit.mark_price,
-                            notional=leg.qty * credit.mark_price,
-                            payment=credit.payment,
-                            expected_payment=expected,
-                        ),
-                        message=f"Funding {credit.venue} {leg.side} {credit.symbol}: {credit.payment:+.4f} USD "
-                        f"(expected {expected:+.4f}) at rate {credit.rate}",
-                    )
+                    self._log.emit(event, message=message)
         for position_id, by_side in settled.items():
             self._emit_settlement(self.open[position_id], by_side)
 

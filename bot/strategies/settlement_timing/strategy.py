@@ -37,6 +37,7 @@ from arbdash.bot.metrics import MetricGate
 from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, bad_limit
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Leg
+from arbdash.bot.strategies.legs import book_funding, book_liquidation, leg_open
 from arbdash.bot.venues.base import FundingCredit, OrderSide, Venue
 from arbdash.control.commands import (
     ClosePosition,
@@ -47,14 +48,11 @@ from arbdash.control.commands import (
     ResumeEntries,
     SetLimit,
 )
-from arbdash.helpers.formulas import funding_payment, margin_for
+from arbdash.helpers.formulas import margin_for
 from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
 from arbdash.logging_pipeline.events import (
-    FundingPayment,
-    LegOpen,
     PositionClosed,
     PositionClosing,
-    PositionLiquidated,
     PositionOpened,
     PositionUpdated,
     RiskLimitHit,
@@ -187,31 +185,12 @@ class SettlementTimingStrategy(Strategy):
                 for leg in pos.legs:
                     if leg.venue != credit.venue or leg.exit_price is not None:
                         continue
-                    expected = funding_payment(leg.side, leg.qty, credit.mark_price, leg.entry_rate)
-                    leg.funding += credit.payment
-                    leg.expected_funding += expected
+                    event, message = book_funding(pos.position_id, leg, credit)
                     if credit.venue in settling and credit.settled_at not in pos.seen:
                         pos.seen.add(credit.settled_at)
                         pos.captured += 1
                         pos.settled_at = credit.settled_at
-                    self._log.emit(
-                        FundingPayment(
-                            position_id=pos.position_id,
-                            symbol=credit.symbol,
-                            venue=credit.venue,
-                            side=leg.side,
-                            rate=credit.rate,
-                            entry_rate=leg.entry_rate,
-                            interval_s=credit.interval_s,
-                            qty=leg.qty,
-                            mark_price=credit.mark_price,
-                            notional=leg.qty * credit.mark_price,
-                            payment=credit.payment,
-                            expected_payment=expected,
-                        ),
-                        message=f"Funding {credit.venue} {leg.side} {credit.symbol}: {credit.payment:+.4f} USD "
-                        f"(expected {expected:+.4f})",
-                    )
+                    self._log.emit(event, message=message)
 
     async def on_liquidations(self, liquidations: Sequence[Any], now: datetime) -> None:
         """A leg the venue liquidated is booked at its liquidation price with the liquidation fee; the others
@@ -230,23 +209,8 @@ class SettlementTimingStrategy(Strategy):
                 self._log.error(f"{liq.venue} liquidated {liq.qty} {liq.symbol} held by no open position")
                 continue
             leg = next(lg for lg in pos.legs if lg.venue == liq.venue and lg.exit_price is None)
-            leg.exit_price, leg.exit_fee = liq.liquidation_price, liq.liquidation_fee
-            self._log.emit(
-                PositionLiquidated(
-                    position_id=pos.position_id,
-                    symbol=pos.symbol,
-                    venue=liq.venue,
-                    side=leg.side,
-                    qty=leg.qty,
-                    entry_price=leg.entry_price,
-                    liquidation_price=liq.liquidation_price,
-                    trigger_price=liq.trigger_price,
-                    liquidation_fee=liq.liquidation_fee,
-                    realized_pnl=leg.realized,
-                ),
-                message=f"{liq.venue} LIQUIDATED {leg.side} {leg.qty} {pos.symbol} of {pos.position_id}",
-                level="error",
-            )
+            event, message = book_liquidation(pos.position_id, leg, liq)
+            self._log.emit(event, message=message, level="error")
             await self._close(pos, f"LIQUIDATION_{liq.venue.upper()}", now)
 
     async def on_stop(self, now: datetime) -> None:
@@ -508,19 +472,7 @@ class SettlementTimingStrategy(Strategy):
             PositionOpened(
                 position_id=position_id,
                 symbol=sym,
-                legs=[
-                    LegOpen(
-                        venue=lg.venue,
-                        side=lg.side,
-                        qty=lg.qty,
-                        entry_price=lg.entry_price,
-                        notional=lg.notional,
-                        fee=lg.entry_fee,
-                        leverage=lg.leverage,
-                        margin=lg.margin,
-                    )
-                    for lg in opened
-                ],
+                legs=[leg_open(lg) for lg in opened],
                 target_exposure_usd=cfg.notional_usd,
                 filled_exposure_usd=pos.exposure_usd,
             ),
