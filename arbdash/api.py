@@ -17,8 +17,9 @@ block returns, raises or is cancelled — ``session.stopped`` (``completed``, ``
 (the program decides what it means). The same machinery ``runbot`` runs (``tools.runbot_run.open_session``):
 one composition, two callers.
 
-Events: ``arbdash.events`` is the catalogue (``PositionOpened``, ``OrderFilled``, ``FundingPayment`` …; DESIGN.md
-lists what the dashboard folds from each). Money and prices are ``Decimal`` (JSON strings), times UTC.
+Events: ``arbdash.events`` is the catalogue (``PositionOpened``, ``OrderFilled``, ``FundingPayment`` …;
+``docs/integrating.md`` lists what the dashboard folds from each). Money, prices and quantities are ``Decimal``
+instances (written as JSON strings; an ``int``, ``float`` or ``str`` is refused at the call), times aware UTC.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ from arbdash.bot.config import DashboardConfig, LoggingConfig, ServerConfig, Ses
 from arbdash.control.address import parse_bind
 from arbdash.dashboard.models import DashboardSnapshot
 from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
+from arbdash.logging_pipeline.catalogue import check
 from arbdash.logging_pipeline.events import SessionStarted
 from arbdash.tools.runbot_cli import DashboardMode
 from arbdash.tools.runbot_run import RunningSession, RunOptions, open_session
@@ -118,7 +120,8 @@ async def session(
     clock of the market the bot trades (each event's ``market_ts``; default none). ``final_frame``: also write
     the final frame to this file.
 
-    Raises ``ValueError`` (pydantic's ``ValidationError`` among them) for bad arguments and
+    Raises ``ValueError`` (pydantic's ``ValidationError`` and ``EventError`` among them) for bad arguments — a
+    limit that is not a finite amount, a ``market_clock`` without a timezone — and
     ``tools.runbot_run.SessionSetupError`` (a ``ValueError``) when a sink or the server cannot start — before
     the body runs."""
     cfg = config if isinstance(config, SessionConfig) else SessionConfig.model_validate(dict(config or {}))
@@ -142,15 +145,27 @@ async def session(
         venues=list(venues),
         symbols=list(symbols),
         max_positions=max_positions,
-        max_total_exposure_usd=Decimal(str(max_total_exposure_usd)),
-        target_margin=Decimal(str(target_margin)) if target_margin is not None else None,
+        max_total_exposure_usd=_usd(max_total_exposure_usd, "max_total_exposure_usd"),
+        target_margin=_usd(target_margin, "target_margin") if target_margin is not None else None,
         market_start=market_clock() if market_clock is not None else None,
         host=socket.gethostname() or None,
     )
+    check(started)  # EventError (a ValueError) before anything runs: a naive market clock, a bad name …
     async with open_session(opts, market_clock=market_clock, handle_signals=False, reraise=True) as running:
         log = get_logger(name)
         log.emit(started, message=f"Session started: {name} v{version} on {', '.join(venues)}")
         yield Session(log, running)
+
+
+def _usd(value: Decimal | int | str, name: str) -> Decimal:
+    """``value`` as a finite, non-negative ``Decimal`` (USD); ``ValueError`` naming ``name`` otherwise."""
+    try:
+        amount = Decimal(str(value))
+    except ArithmeticError:
+        raise ValueError(f"{name}: not a number: {value!r}") from None
+    if not amount.is_finite() or amount < 0:
+        raise ValueError(f"{name}: expected a finite amount of USD ≥ 0, not {value!r}")
+    return amount
 
 
 def _overridden(

@@ -450,6 +450,13 @@ class BotConfig(SessionConfig):
             raise ValueError(
                 "give either strategy: (one strategy) or strategies: (a list of instances), not both"
             )
+        if self.strategy is not None and (
+            self.limits.max_positions is not None or self.limits.max_total_exposure_usd is not None
+        ):
+            raise ValueError(
+                "limits: caps the instances of strategies: together; with the single strategy: block its own "
+                "max_positions and max_total_exposure_usd are the session's"
+            )
         names = [s.name for s in self.instances]
         repeated = sorted({n for n in names if names.count(n) > 1})
         if repeated:
@@ -516,7 +523,8 @@ class BotConfig(SessionConfig):
         )
 
     def _check_tiers(self) -> None:
-        """Every scanned venue × symbol has tier data and the venue's leverage ≤ tier 1's max leverage."""
+        """Every venue × symbol an instance trades has tier data and the venue's leverage ≤ tier 1's max
+        leverage."""
         from arbdash.bot.venues.accounts import load_tiers  # noqa: PLC0415 - the venues package imports this module
 
         path = self.risk.tiers_file
@@ -524,20 +532,19 @@ class BotConfig(SessionConfig):
             table = load_tiers(path)
         except (OSError, ValueError) as err:
             raise ValueError(f"risk.tiers_file: cannot read maintenance-margin tiers: {err}") from err
-        for venue in self.all_venues:
-            for symbol in self.all_symbols:
-                if not table.has(venue, symbol):
-                    raise ValueError(
-                        f"no maintenance-margin tiers for {symbol} on {venue} "
-                        f"(add them to {path or 'bot/data/risk/maintenance_tiers.csv'})"
-                    )
-                cap = table.max_leverage(venue, symbol)
-                leverage = self.venues[venue].leverage
-                if leverage > cap:
-                    raise ValueError(
-                        f"venues.{venue}.leverage {leverage} is above {venue}'s tier-1 max leverage {cap}x "
-                        f"for {symbol}"
-                    )
+        held = dict.fromkeys((v, sym) for i in self.instances for v in i.scan_exchanges for sym in i.symbols)
+        for venue, symbol in held:  # where an instance can hold a leg
+            if not table.has(venue, symbol):
+                raise ValueError(
+                    f"no maintenance-margin tiers for {symbol} on {venue} "
+                    f"(add them to {path or 'bot/data/risk/maintenance_tiers.csv'})"
+                )
+            cap = table.max_leverage(venue, symbol)
+            leverage = self.venues[venue].leverage
+            if leverage > cap:
+                raise ValueError(
+                    f"venues.{venue}.leverage {leverage} is above {venue}'s tier-1 max leverage {cap}x for {symbol}"
+                )
 
     def secret_values(self) -> list[str]:
         """``SessionConfig``'s secrets plus the venue API keys and secrets."""

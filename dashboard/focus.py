@@ -9,7 +9,9 @@ import msgspec
 
 from arbdash.dashboard.models import DashboardSnapshot
 
-__all__ = ["focus_snapshot", "next_focus", "strategy_names"]
+__all__ = ["focus_counts", "focus_snapshot", "next_focus", "strategy_names"]
+
+_DONE = ("closed", "rolled_back")
 
 
 def strategy_names(snap: DashboardSnapshot) -> list[str]:
@@ -18,26 +20,49 @@ def strategy_names(snap: DashboardSnapshot) -> list[str]:
 
 
 def focus_snapshot(snap: DashboardSnapshot, strategy: str | None) -> DashboardSnapshot:
-    """``snap`` limited to ``strategy``'s positions, closed positions, funding accruals and timeline rows, with
-    ``focus`` set and the header's stage that strategy's own (the session's last banner may be another
-    strategy's); ``snap`` itself for ``None``."""
+    """``snap`` limited to ``strategy``: its open positions, its most recently closed ones and its own timeline
+    (``snap.focus_rows``: the session's lists hold the latest of every strategy), its funding accruals and
+    totals, the header's stage its own (the session's last banner may be another strategy's); ``focus`` set.
+    ``snap`` itself for ``None``."""
     if strategy is None:
         return snap
+    rows = snap.focus_rows.get(strategy)
+    view = next((v for v in snap.strategies if v.name == strategy), None)
     funding = msgspec.structs.replace(
         snap.funding, accruals=[a for a in snap.funding.accruals if a.strategy == strategy]
     )
     session = snap.session
-    view = next((v for v in snap.strategies if v.name == strategy), None)
-    if view is not None and view.stage_banner is not None:
-        session = msgspec.structs.replace(session, stage_banner=view.stage_banner, lifecycle=view.lifecycle)
+    if view is not None:
+        funding = msgspec.structs.replace(
+            funding, total_actual=view.funding, total_expected=view.funding_expected
+        )
+        if view.stage_banner is not None:
+            session = msgspec.structs.replace(
+                session, stage_banner=view.stage_banner, lifecycle=view.lifecycle
+            )
+    live = [p for p in snap.positions if p.strategy == strategy and p.lifecycle not in _DONE]
+    if rows is not None:
+        closed, timeline = rows.closed, rows.recent_events
+    else:  # a snapshot without them (one strategy): what the session's lists hold of it
+        closed = [p for p in snap.positions if p.strategy == strategy and p.lifecycle in _DONE]
+        timeline = [e for e in snap.recent_events if e.strategy == strategy]
     return msgspec.structs.replace(
         snap,
         session=session,
-        positions=[p for p in snap.positions if p.strategy == strategy],
+        positions=live + closed,
         funding=funding,
-        recent_events=[e for e in snap.recent_events if e.strategy == strategy],
+        recent_events=timeline,
         focus=strategy,
     )
+
+
+def focus_counts(snap: DashboardSnapshot) -> tuple[int, int, int]:
+    """``(open, opened, closed)`` positions of the strategy ``snap`` focuses on, else of the session."""
+    view = next((v for v in snap.strategies if v.name == snap.focus), None) if snap.focus else None
+    if view is not None:
+        return view.positions_open, view.positions_opened, view.positions_closed
+    p = snap.portfolio
+    return p.positions_open, p.positions_opened, p.positions_closed
 
 
 def next_focus(snap: DashboardSnapshot, current: str | None) -> str | None:

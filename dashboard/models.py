@@ -416,6 +416,15 @@ class StrategyView(_Model, kw_only=True):
     pnl_history: list[Decimal] = msgspec.field(default_factory=list)
 
 
+class FocusRows(_Model, kw_only=True):
+    """One strategy's rows for a view focused on it: ``closed`` its most recently closed (or rolled-back)
+    positions, newest first, as many as the snapshot carries for the session; ``recent_events`` its own timeline
+    rows, oldest first, as many as the session's timeline keeps."""
+
+    closed: list[PositionSnapshot] = msgspec.field(default_factory=list)
+    recent_events: list[TimelineEvent] = msgspec.field(default_factory=list)
+
+
 class DashboardSnapshot(_Model, kw_only=True):
     """One frame's worth of data. ``generated_at`` = the last folded event's ``ts`` (``None`` before any): the
     frame's wall clock (never the reader's clock, so a replay draws the same frame)."""
@@ -434,3 +443,6 @@ class DashboardSnapshot(_Model, kw_only=True):
     #: the strategy a view focuses on (``dashboard.focus.focus_snapshot``: positions, closed positions, funding
     #: accruals and timeline limited to it); ``None``: the whole session
     focus: str | None = None
+    #: per strategy (a session of two or more), the rows a view focused on it shows that the session's lists may
+    #: not hold: its most recently closed positions and its own timeline
+    focus_rows: dict[str, FocusRows] = msgspec.field(default_factory=dict)

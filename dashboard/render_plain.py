@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from decimal import Decimal
 
+from arbdash.dashboard.focus import focus_counts
 from arbdash.dashboard.models import (
     AccountSnapshot,
     BestSpread,
@@ -423,7 +424,7 @@ def hidden_closed_line(snap: DashboardSnapshot, shown: int | None = None, above:
     rolled-back attempts are not closed positions), else ``None``."""
     rows = [p for p in snap.positions if p.lifecycle in ("closed", "rolled_back")]
     in_snap = sum(1 for p in rows if p.lifecycle == "closed")
-    beyond = max(0, snap.portfolio.positions_closed - in_snap)
+    beyond = max(0, focus_counts(snap)[2] - in_snap)  # the focused strategy's closed, else the session's
     below = 0 if shown is None else max(0, len(rows) - above - shown)
     return hidden_line("closed positions", below + beyond, above, beyond=beyond)
 
@@ -663,7 +664,7 @@ def plain_summary(snap: DashboardSnapshot, *, events: int = 8, closed: int = 5) 
         out.append(focus)
     out.append(clock_line(snap))
     live = [p for p in snap.positions if p.lifecycle in ("opening", "open", "closing")]
-    out.append(f"positions ({snap.portfolio.positions_open} open):")
+    out.append(f"positions ({focus_counts(snap)[0]} open):")
     out += [f"  {position_line(p, multi)}" for p in live] or ["  (none)"]
     out.append(f"portfolio net {fmt_usd(snap.portfolio.net_pnl, signed=True)} USD · {portfolio_line(snap)}")
     if multi:

@@ -57,6 +57,7 @@ from rich.style import Style
 from rich.table import Table
 from rich.text import Text
 
+from arbdash.dashboard.focus import focus_counts
 from arbdash.dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot, StrategyView
 from arbdash.dashboard.render_plain import (
     LEGEND,
@@ -764,13 +765,9 @@ class _PositionsPane:
             cols, rows = _with_strategy(cols, rows, self.live)
         self.grid = Grid(cols, rows)
         self.heights = self.grid.heights()
-        p = snap.portfolio
-        self.title = (
-            f"positions  open {p.positions_open}  opened {p.positions_opened}  closed {p.positions_closed}"
-        )
-        self.empty = (
-            "no positions yet" if not snap.positions and not p.positions_opened else "no open positions"
-        )
+        n_open, n_opened, n_closed = focus_counts(snap)  # the focused strategy's, else the session's
+        self.title = f"positions  open {n_open}  opened {n_opened}  closed {n_closed}"
+        self.empty = "no positions yet" if not snap.positions and not n_opened else "no open positions"
 
     def chunks(self, width: int) -> Chunks:
         if not self.live:

@@ -16,6 +16,7 @@ from arbdash.dashboard.models import (
     AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
+    FocusRows,
     FundingAccrual,
     FundingRateRow,
     FundingSnapshot,
@@ -38,6 +39,7 @@ from arbdash.dashboard.state import (
     LegState,
     PositionState,
     StrategyState,
+    TimelineRow,
 )
 from arbdash.helpers import formulas
 
@@ -176,7 +178,9 @@ def _position_snapshot(
         funding += leg.funding_accrued
         expected += leg.funding_expected
     divergence = current = erosion = None
-    pair = len(pos.legs) <= 2  # a pair's spread figures; a position of more legs has its strategy's figures
+    # a funding-arbitrage pair (its opening gave the entry spread; before it, fills of at most two legs) has the
+    # spread figures; any other position (more legs, another strategy's) has its strategy's own figures
+    pair = pos.entry_spread_apr is not None or (pos.entry_ts is None and len(pos.legs) <= 2)
     if is_live and pair:
         lm = _mark(state, pos.long_venue, sym)
         sm = _mark(state, pos.short_venue, sym)
@@ -558,7 +562,22 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         metrics=[MetricReading(name=k, value=Decimal(v), unit=u) for k, (v, u) in sorted(s.metrics.items())],
         min_liquidation_distance_pct=s.min_liquidation_distance_pct,
     )
-    timeline = [
+    timeline = _timeline(state.timeline)
+    return DashboardSnapshot(
+        session=session,
+        positions=live + closed,
+        funding=funding,
+        portfolio=portfolio,
+        recent_events=timeline,
+        generated_at=last_ts,
+        accounts=accounts,
+        strategies=_strategies(state, live),
+        focus_rows=_focus_rows(state, closed_rows) if len(state.strategies) >= 2 else {},
+    )
+
+
+def _timeline(rows: list[TimelineRow]) -> list[TimelineEvent]:
+    return [
         TimelineEvent(
             ts=_utc(ts),
             market_ts=_utc(mts),
@@ -569,15 +588,22 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
             message=msg,
             strategy=strategy,
         )
-        for ts, mts, seq, cat, level, name, msg, strategy in state.timeline
+        for ts, mts, seq, cat, level, name, msg, strategy in rows
     ]
-    return DashboardSnapshot(
-        session=session,
-        positions=live + closed,
-        funding=funding,
-        portfolio=portfolio,
-        recent_events=timeline,
-        generated_at=last_ts,
-        accounts=accounts,
-        strategies=_strategies(state, live),
-    )
+
+
+def _focus_rows(state: DashboardState, closed_rows: int) -> dict[str, FocusRows]:
+    """Per strategy: its ``closed_rows`` most recently closed positions (of those ``state.closed`` keeps) and its
+    own timeline."""
+    newest: dict[str, list[PositionState]] = {name: [] for name in state.strategies}
+    for pos in reversed(state.closed.values()):
+        mine = newest.get(pos.strategy) if pos.strategy is not None else None
+        if mine is not None and len(mine) < closed_rows:
+            mine.append(pos)
+    return {
+        name: FocusRows(
+            closed=[_position_snapshot(state, p) for p in newest[name]],
+            recent_events=_timeline(st.timeline),
+        )
+        for name, st in state.strategies.items()
+    }

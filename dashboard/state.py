@@ -272,6 +272,9 @@ class StrategyState:
     funding_total: Decimal = Decimal(0)
     funding_expected_total: Decimal = Decimal(0)
     pnl_hours: list[tuple[int, Decimal]] = field(default_factory=list)
+    # its own timeline rows (the session's timeline holds the latest of every strategy), oldest first, at most
+    # ``DashboardState.timeline_size``: what a view focused on it shows
+    timeline: list[TimelineRow] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -367,11 +370,13 @@ class DashboardState:
         return by_symbol.get(symbol) if by_symbol is not None else None
 
     def add_timeline(self, row: TimelineRow) -> None:
-        """Append a timeline row, dropping the oldest beyond ``timeline_size``."""
-        timeline = self.timeline
-        timeline.append(row)
-        if len(timeline) > self.timeline_size:
-            del timeline[: len(timeline) - self.timeline_size]
+        """Append a timeline row, dropping the oldest beyond ``timeline_size``; a row of a known strategy also
+        goes into that strategy's own timeline (as bounded)."""
+        size = self.timeline_size
+        for timeline in (self.timeline, *((st.timeline,) if (st := self.strategies.get(row[7])) else ())):
+            timeline.append(row)
+            if len(timeline) > size:
+                del timeline[: len(timeline) - size]
 
 
 # --- JSON form (the checkpoint) ----------------------------------------------------------------------------
@@ -428,4 +433,6 @@ def state_from_dict(data: dict[str, Any]) -> DashboardState:
     for st in (*state.strategies.values(), state.unattributed):
         if len(st.pnl_hours) > PNL_SAMPLES:
             raise ValueError(f"strategy {st.name[:40]!r}: more than {PNL_SAMPLES} PnL samples")
+        if len(st.timeline) > state.timeline_size:
+            raise ValueError(f"strategy {st.name[:40]!r}: timeline longer than its size")
     return state

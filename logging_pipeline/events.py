@@ -479,8 +479,8 @@ class PositionUpdated(Event, kw_only=True, tag="position.updated"):
     ``divergence_pct`` = (short mark / long mark − 1)·100, ``hold_code`` why it keeps holding (``MIN_HOLD_ACTIVE`` …);
     ``hold_until`` (optional, with ``MIN_HOLD_ACTIVE``): the market time the minimum hold ends (entry +
     ``min_hold_hours``), from which the exit rules on erosion and a flipped spread apply. The spread, erosion
-    and divergence are a two-leg pair's; another strategy leaves them out and gives its own ``figures``
-    (name → value, e.g. ``{"captured": 3, "edge_usd": "0.42"}``), which the dashboard shows as they are.
+    and divergence are a two-leg pair's; another strategy leaves them out and gives its own ``figures`` (name →
+    ``Decimal``, e.g. ``{"captured": Decimal(3), "edge_usd": Decimal("0.42")}``), shown as they are.
     """
 
     CATEGORY = "info"

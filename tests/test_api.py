@@ -108,6 +108,10 @@ def test_bad_arguments_fail_before_anything_runs(tmp_path: Path) -> None:
         asyncio.run(start(dashboard="fancy"))
     with pytest.raises(ValueError, match="token"):
         asyncio.run(start(serve="0.0.0.0:0"))  # not loopback, no token
+    with pytest.raises(ValueError, match="max_total_exposure_usd"):
+        asyncio.run(start(max_total_exposure_usd="lots"))
+    with pytest.raises(ValueError, match="market_start"):
+        asyncio.run(start(market_clock=lambda: datetime(2026, 3, 2)))  # naive: not UTC
     assert list(tmp_path.iterdir()) == []
 
 

@@ -67,7 +67,10 @@ def test_grep_strategy_keeps_only_its_events(log: Path) -> None:
         got = [orjson.loads(line)["seq"] for line in result.stdout.splitlines()]
         want = [ev["seq"] for ev in events if ev.get("strategy") == name]
         assert got == want and want
-    result = CliRunner().invoke(app, ["grep", str(log), "--strategy", "gamma"])
+    result = CliRunner().invoke(app, ["grep", str(log), "--strategy", "gamma"])  # a name the log never had
+    assert result.exit_code == 2 and result.stdout == "" and "no event of strategy 'gamma'" in result.stderr
+    # a known strategy with no event matching the other filters: grep's "nothing found"
+    result = CliRunner().invoke(app, ["grep", str(log), "--strategy", "alpha", "--event", "no.such.event"])
     assert result.exit_code == 1 and result.stdout == ""
 
 

@@ -292,3 +292,25 @@ def test_runbot_serve_as_a_command(tmp_path: Path) -> None:
     assert listening["url"].startswith("http://127.0.0.1:") and int(listening["url"].rsplit(":", 1)[1]) > 0
     assert "open to this machine only" in listening["message"]
     assert record[-1]["event"] == "session.stopped"
+
+
+def test_ctrl_c_while_the_server_starts_closes_the_session_and_exits_130(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A cancellation before the bot ran (while the control server starts) still runs the close sequence:
+    ``session.stopped`` ``interrupted`` and exit code 130 — not a "generator didn't yield" traceback."""
+    ran: list[bool] = []
+
+    async def start(*args: Any, **kwargs: Any) -> Any:
+        raise asyncio.CancelledError
+
+    async def bot(*args: Any, **kwargs: Any) -> Any:
+        ran.append(True)
+
+    monkeypatch.setattr(runbot_run, "_start_control", start)
+    monkeypatch.setattr(runbot_run, "run_bot", bot)
+    code = asyncio.run(runbot_run.run_session(_opts(tmp_path)))
+    assert code == 130 and not ran
+    (jsonl,) = tmp_path.glob("*.jsonl")
+    last = orjson.loads(jsonl.read_bytes().splitlines()[-1])
+    assert last["event"] == "session.stopped" and last["reason"] == "interrupted"

@@ -69,3 +69,23 @@ def test_the_example_runs_and_its_record_replays_to_its_final_frame(tmp_path: Pa
     assert not any(r.event == "dashboard.pnl_mismatch" for r in snap.recent_events)
     payments = sum(Decimal(e["payment"]) for e in record if e["event"] == "funding.payment")
     assert Decimal(closed["funding"]) == payments and payments > 0
+
+
+def test_the_guides_session_snippet_runs_as_written(tmp_path: Path) -> None:
+    """The first code block of ``docs/integrating.md`` (the session) runs as a newcomer would paste it."""
+    import re
+
+    guide = (ROOT / "docs" / "integrating.md").read_text("utf-8")
+    match = re.search(r"## The session\n\n```python\n(.*?)```", guide, re.S)
+    assert match, "the guide's session snippet"
+    (tmp_path / "snippet.py").write_text(match.group(1), "utf-8")
+    run = subprocess.run(
+        [sys.executable, "snippet.py"], capture_output=True, text=True, timeout=120, cwd=tmp_path
+    )
+    assert run.returncode == 0, run.stderr
+    (jsonl,) = (tmp_path / "logs").glob("*.jsonl")
+    events = [orjson.loads(x)["event"] for x in jsonl.read_bytes().splitlines()]
+    assert {"session.started", "venue.connected", "stage.changed", "market.mark_price", "metric"} <= set(
+        events
+    )
+    assert events[-1] == "session.stopped"

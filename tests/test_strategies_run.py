@@ -357,4 +357,30 @@ def test_focus_shows_one_strategys_positions_and_its_own_stage(two: Run) -> None
         ]
         assert focused.session.stage_banner == last_stage["message"]
         assert all(p.strategy == name for p in focused.positions)
-        assert all(r.strategy == name for r in focused.recent_events)
+        # its own most recently closed positions and timeline, not what is left of them in the session's lists
+        done = [
+            e["position_id"] for e in two.events if e["event"] in ("position.closed", "execution.rollback")
+        ]
+        mine = [pid for pid in done if pid in {p.position_id for p in snap.focus_rows[name].closed}]
+        newest = [e["position_id"] for e in two.events if e.get("strategy") == name and e["event"] in
+                  ("position.closed", "execution.rollback")][::-1][:5]  # fmt: skip
+        assert [
+            p.position_id for p in focused.positions if p.lifecycle in ("closed", "rolled_back")
+        ] == newest
+        assert len(mine) == len(newest)
+        assert focused.recent_events and all(r.strategy == name for r in focused.recent_events)
+        view = next(v for v in snap.strategies if v.name == name)
+        assert (focused.funding.total_actual, focused.funding.total_expected) == (
+            view.funding,
+            view.funding_expected,
+        )
+
+
+def test_limits_belong_to_several_instances(tmp_path: Path) -> None:
+    """``limits:`` with the single ``strategy:`` block would announce limits nobody applies: refused."""
+    data = yaml.safe_load((ROOT / "configs" / "funding_arb_paper.yml").read_text(encoding="utf-8"))
+    data["limits"] = {"max_positions": 50}
+    path = tmp_path / "single.yml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    with pytest.raises(ConfigError, match="limits: caps the instances of strategies: together"):
+        load_config(path)

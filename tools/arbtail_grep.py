@@ -64,8 +64,13 @@ class Filter:
         self.since, self.until, self.clock = since, until, clock
         self.min_level = LEVELS[level] if level else 0
         self._needles = [orjson.dumps(e) for e in self.exact] if self.exact and not self.prefixes else []
+        # whether the log names the strategy at all (an unknown name is an error, not an empty answer)
+        self._strategy_needle = b'"strategy":' + orjson.dumps(strategy) if strategy is not None else b""
+        self.strategy_seen = strategy is None
 
     def prefilter(self, raw: bytes) -> bool:
+        if not self.strategy_seen and self._strategy_needle in raw:
+            self.strategy_seen = True
         return not self._needles or any(n in raw for n in self._needles)
 
     def __call__(self, ev: dict[str, Any]) -> bool:
@@ -201,4 +206,7 @@ def register(app: typer.Typer) -> None:
         if skipped:
             reasons = ", ".join(f"{k} {v}" for k, v in sorted(skipped.items()))
             typer.echo(f"arbtail grep: skipped {sum(skipped.values())} lines ({reasons})", err=True)
+        if not match.strategy_seen:
+            typer.echo(f"arbtail grep: {path}: no event of strategy {strategy!r} in this log", err=True)
+            raise typer.Exit(2)
         raise typer.Exit(0 if n else 1)

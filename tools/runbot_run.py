@@ -464,6 +464,17 @@ class SessionSetupError(ValueError):
     that cannot be bound. Raised by ``open_session`` before anything runs."""
 
 
+class SessionEndedEarly(Exception):
+    """The session was closed before the program it wraps ran (Ctrl-C while the control server started):
+    ``code`` (130 interrupted, 1 aborted) and ``reason`` as ``session.stopped`` recorded them. Raised by
+    ``open_session`` after its close sequence, when it does not re-raise the cause."""
+
+    def __init__(self, code: int, reason: str) -> None:
+        super().__init__(f"the session ended before the program ran: {reason}")
+        self.code = code
+        self.reason = reason
+
+
 @dataclass
 class RunningSession:
     """What ``open_session`` hands to the program it wraps, and what it leaves after the close: ``code`` (0
@@ -566,6 +577,7 @@ async def open_session(
             commands=terminal_commands(desk),  # p pause/resume, c close, F flatten, +/- max_positions
         ) as service:
             reason, health = "aborted", "error"  # until the bot is known to have completed
+            yielded = False  # whether the program ran (a failure before it must still end this generator)
             control = None
             watcher, watching = _start_alerts(opts, reducer)
             try:
@@ -573,13 +585,14 @@ async def open_session(
                     control = await _start_control(
                         opts, ring, sock, reducer, jsonl, pipeline, tee, service, desk
                     )
+                yielded = True
                 yield running
                 reason, health = "completed", "stopped"
             except asyncio.CancelledError as exc:
                 if signals is not None:
                     signals.shutting_down()
-                if current is not None:
-                    current.uncancel()  # handled: the close sequence below must not see a pending cancel
+                if current is not None and not reraise:
+                    current.uncancel()  # handled here: the caller must not see a pending cancel
                 # Ctrl-C keeps the plain "interrupted" the terminal tests and the recorded sessions know
                 by = f" by {received[0]}" if received and received[0] != "SIGINT" else ""
                 reason, health, code = "interrupted" + by, "stopped", 130
@@ -627,6 +640,8 @@ async def open_session(
         )
     if abort is not None:
         raise abort
+    if not yielded:  # a generator-based context manager must yield or raise
+        raise SessionEndedEarly(code, reason)
 
 
 async def run_session(opts: RunOptions) -> int:
@@ -645,6 +660,8 @@ async def run_session(opts: RunOptions) -> int:
                 clock=clock,
                 commands=running.desk,
             )
+    except SessionEndedEarly as exc:
+        return exc.code
     except SessionSetupError as exc:
         typer.echo(f"runbot: {exc}", err=True)
         return 2

@@ -65,8 +65,9 @@ def bad_limit(command: SetLimit) -> Outcome | None:
 @dataclass
 class SessionLimits:
     """The session-wide limits (config ``limits:``) every strategy instance checks before an entry, on top of its
-    own: at most ``max_positions`` open positions and ``max_total_exposure_usd`` (USD, long-leg notional) across
-    ``strategies`` (the runner fills the list once it has built them)."""
+    own: at most ``max_positions`` open positions and ``max_total_exposure_usd`` (USD, each position's exposure as
+    its strategy counts it: a pair's long leg, a settlement-timing position's hedge leg) across ``strategies``
+    (the runner fills the list once it has built them)."""
 
     max_positions: int
     max_total_exposure_usd: Decimal

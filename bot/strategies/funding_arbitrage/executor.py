@@ -34,7 +34,8 @@ CLOSE_ATTEMPTS = 3
 
 @dataclass(slots=True)
 class RollbackCost:
-    """What a rollback cost (USD): fees of both fills and the price PnL of the round trip."""
+    """What one rolled-back entry attempt cost (USD): the fees of every fill it took (the entries and their
+    reduce-only closes) and the price PnL of those round trips."""
 
     fees: Decimal
     realized_pnl: Decimal
@@ -84,7 +85,7 @@ class AtomicExecutor:
             position_id=position_id,
         )
         long_v, short_v = self._venues[opp.long_venue], self._venues[opp.short_venue]
-        problem = self._preflight(sym, qty, long_v, short_v)
+        problem = self.preflight(sym, [(long_v, "buy", qty), (short_v, "sell", qty)])
         if problem:
             self._log.warning(f"Pre-flight failed for {sym}: {problem}", position_id=position_id, symbol=sym)
             return None
@@ -219,10 +220,14 @@ class AtomicExecutor:
     # --- internals ----------------------------------------------------------------------------------------
 
     @staticmethod
-    def _preflight(symbol: str, qty: Decimal, long_v: Venue, short_v: Venue) -> str | None:
-        if long_v.name == short_v.name:
-            return "both legs on the same venue"
-        for v in (long_v, short_v):
+    def preflight(symbol: str, legs: Sequence[tuple[Venue, OrderSide, Decimal]]) -> str | None:
+        """Why ``legs`` (``(venue, side, qty)``) cannot be opened as one position, else ``None``: two legs on one
+        venue, a qty that is not a positive multiple of the venue's lot, or a venue that already holds the
+        symbol (a leg a failed rollback left behind: a new leg would net with it on the venue's account)."""
+        names = [v.name for v, _, _ in legs]
+        if len(set(names)) != len(names):
+            return "two legs on the same venue"
+        for v, _, qty in legs:
             if qty < v.lot_size(symbol) or qty % v.lot_size(symbol) != 0:
                 return f"qty {qty} is not a positive multiple of {v.name} lot {v.lot_size(symbol)}"
             if v.position_qty(symbol) != 0:
@@ -273,6 +278,7 @@ class AtomicExecutor:
         ``LEG_REJECTED`` or ``LEG_ERROR``); emits ``execution.rollback``."""
         rolled: list[str] = []
         stuck: list[str] = []
+        cost = RollbackCost(fees=Decimal(0), realized_pnl=Decimal(0))  # one attempt, however many legs
         for fill in filled:
             leg_side = "long" if fill.side == "buy" else "short"
             leg = Leg(
@@ -292,12 +298,10 @@ class AtomicExecutor:
                 stuck.append(fill.venue)
                 continue
             rolled.append(fill.venue)
-            self.rollbacks.append(
-                RollbackCost(
-                    fees=fill.fee + close.fee,
-                    realized_pnl=realized_pnl(leg_side, fill.qty, fill.price, close.price),
-                )
-            )
+            cost.fees += fill.fee + close.fee
+            cost.realized_pnl += realized_pnl(leg_side, fill.qty, fill.price, close.price)
+        if rolled:
+            self.rollbacks.append(cost)
         self._log.emit(
             ExecutionRollback(
                 position_id=position_id,

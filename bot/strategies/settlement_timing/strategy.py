@@ -14,9 +14,9 @@ timing:
   pay shorts), the base quantity split equally, and one leg on the hourly venue on the other side for the sum:
   three legs with Binance and Bybit, delta-neutral in base units.
 
-The window's figures (``settlement.window``): ``edge_usd`` = d · N · (mean settling rate − 8 · hourly rate) per
-settlement (d = +1 short settling, −1 long settling; N the hourly leg's notional; the hourly venue's current
-rate taken for its next eight hours), ``fees_usd`` = Σ over legs of notional · (taker fee + slippage) · 2 (a
+The window's figures (``settlement.window``): ``edge_usd`` = d · N · (mean settling rate − m · hourly rate) per
+settlement (d = +1 short settling, −1 long settling; N the hourly leg's notional; m the hedge's payments between
+two settlements, 8 with Binance/Bybit and Hyperliquid; the hourly venue's current rate taken for all of them), ``fees_usd`` = Σ over legs of notional · (taker fee + slippage) · 2 (a
 round trip). It enters when every settling rate reaches ``min_settlement_rate`` in the carried direction and
 ``edge_usd · expected_settlements ≥ fees_usd``. Funding payments follow the venues' convention
 (``helpers.formulas.funding_payment``: a long pays a positive rate). Money in USD, ``Decimal`` throughout.
@@ -27,7 +27,7 @@ from __future__ import annotations
 import itertools
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import ROUND_FLOOR, Decimal
 from typing import Any
@@ -48,7 +48,7 @@ from arbdash.control.commands import (
     ResumeEntries,
     SetLimit,
 )
-from arbdash.helpers.formulas import margin_for
+from arbdash.helpers.formulas import divergence_pct, margin_for
 from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
 from arbdash.logging_pipeline.events import (
     PositionClosed,
@@ -62,7 +62,6 @@ from arbdash.logging_pipeline.events import (
 STRATEGY_VERSION = "1.0.0"
 _HOUR = timedelta(hours=1)
 _BP = Decimal("0.0001")
-_HOURLY_PER_SETTLEMENT = 8  # hourly payments between two 8-hourly settlements
 
 
 @dataclass(slots=True)
@@ -76,14 +75,11 @@ class TimedPosition:
     legs: list[Leg]
     direction: int
     opened_at: datetime
-    notional_usd: Decimal
     captured: int = 0
     settled_at: datetime | None = None
     reviewed_at: datetime | None = None
-    closed_at: datetime | None = None
     exit_reason: str | None = None
     edge_usd: Decimal = Decimal(0)
-    seen: set[datetime] = field(default_factory=set)
 
     @property
     def exposure_usd(self) -> Decimal:
@@ -186,8 +182,9 @@ class SettlementTimingStrategy(Strategy):
                     if leg.venue != credit.venue or leg.exit_price is not None:
                         continue
                     event, message = book_funding(pos.position_id, leg, credit)
-                    if credit.venue in settling and credit.settled_at not in pos.seen:
-                        pos.seen.add(credit.settled_at)
+                    if (
+                        credit.venue in settling and credit.settled_at != pos.settled_at
+                    ):  # once per settlement
                         pos.captured += 1
                         pos.settled_at = credit.settled_at
                     self._log.emit(event, message=message)
@@ -329,7 +326,12 @@ class SettlementTimingStrategy(Strategy):
         direction = 1 if mean >= 0 else -1
         hourly_rate = self._venues[cfg.hourly_venue].funding_quote(symbol).rate
         n = cfg.notional_usd
-        edge = direction * n * (mean - _HOURLY_PER_SETTLEMENT * hourly_rate)
+        # the hedge's payments between two settlements of the settling venues (8 hourly ones with the data)
+        hedge_payments = (
+            self._venues[cfg.settling_venues[0]].funding_interval_s
+            // self._venues[cfg.hourly_venue].funding_interval_s
+        )
+        edge = direction * n * (mean - hedge_payments * hourly_rate)
         per_leg = [(v, n / len(rates)) for v in cfg.settling_venues] + [(cfg.hourly_venue, n)]
         fees = sum(
             (
@@ -403,7 +405,7 @@ class SettlementTimingStrategy(Strategy):
             )
         hourly = self._venues[cfg.hourly_venue].mark_price(w.symbol)
         for v in cfg.settling_venues:
-            div = abs(self._venues[v].mark_price(w.symbol) / hourly - 1) * 100
+            div = abs(divergence_pct(hourly, self._venues[v].mark_price(w.symbol)))
             if div > cfg.max_entry_price_divergence_pct:
                 return "DIVERGENCE_TOO_HIGH"
         return None
@@ -446,6 +448,9 @@ class SettlementTimingStrategy(Strategy):
             position_id=position_id,
         )
         legs = [(v, settling_side, each) for v in venues] + [(hourly, hedge_side, each * len(venues))]
+        if (problem := self._executor.preflight(sym, legs)) is not None:
+            self._log.warning(f"Pre-flight failed for {sym}: {problem}", position_id=position_id, symbol=sym)
+            return
         fills = await self._executor.place_legs(position_id, sym, legs, leverage)
         if fills is None:
             return
@@ -465,7 +470,7 @@ class SettlementTimingStrategy(Strategy):
             )
             for f in fills
         ]
-        pos = TimedPosition(position_id, sym, opened, w.direction, now, cfg.notional_usd, edge_usd=w.edge_usd)
+        pos = TimedPosition(position_id, sym, opened, w.direction, now, edge_usd=w.edge_usd)
         self.open[position_id] = pos
         self._opened += 1
         self._log.emit(
@@ -527,7 +532,6 @@ class SettlementTimingStrategy(Strategy):
                 )
                 return False
             leg.exit_price, leg.exit_fee = fill.price, fill.fee
-        pos.closed_at = now
         del self.open[pos.position_id]
         self.closed.append(pos)
         self._log.emit(
