@@ -32,9 +32,14 @@ def focus_snapshot(snap: DashboardSnapshot, strategy: str | None) -> DashboardSn
         snap.funding, accruals=[a for a in snap.funding.accruals if a.strategy == strategy]
     )
     session = snap.session
-    if view is not None:
+    if view is not None:  # its funding totals, its symbols' best pairs and its own entry rule
         funding = msgspec.structs.replace(
-            funding, total_actual=view.funding, total_expected=view.funding_expected
+            funding,
+            total_actual=view.funding,
+            total_expected=view.funding_expected,
+            best=[b for b in funding.best if b.symbol in view.symbols] if view.symbols else funding.best,
+            min_profit_rate=view.min_profit_rate,
+            per_strategy_rules=False,
         )
         if view.stage_banner is not None:
             session = msgspec.structs.replace(

@@ -317,6 +317,9 @@ class FundingSnapshot(_Model, kw_only=True):
     rates: list[FundingRateRow] = msgspec.field(default_factory=list)
     best: list[BestSpread] = msgspec.field(default_factory=list)
     min_profit_rate: Decimal | None = None
+    #: strategies with different entry rules: each symbol's best pair is measured against the rule of the
+    #: strategy that trades it (``min_profit_rate`` is then ``None``)
+    per_strategy_rules: bool = False
     accruals: list[FundingAccrual] = msgspec.field(default_factory=list)
     total_actual: Decimal = Decimal(0)
     total_expected: Decimal = Decimal(0)
@@ -414,6 +417,8 @@ class StrategyView(_Model, kw_only=True):
     fees: Decimal = Decimal(0)
     net_pnl: Decimal = Decimal(0)
     pnl_history: list[Decimal] = msgspec.field(default_factory=list)
+    #: its entry rule (net APR fraction/yr), as its scanner announced it; ``None``: not announced
+    min_profit_rate: Decimal | None = None
 
 
 class FocusRows(_Model, kw_only=True):

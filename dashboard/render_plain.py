@@ -468,8 +468,10 @@ def best_line(b: BestSpread) -> str:
 
 
 def entry_rule(snap: DashboardSnapshot) -> str:
-    """``entry ≥ 20.00% net APR`` (the ``min_profit_rate`` the scanner announced) or ``entry rule not
-    announced``."""
+    """``entry ≥ 20.00% net APR`` (the ``min_profit_rate`` the scanner announced), ``entry rule per strategy``
+    (strategies with different rules: each symbol against its own strategy's) or ``entry rule not announced``."""
+    if snap.funding.per_strategy_rules:
+        return "entry rule per strategy"
     m = snap.funding.min_profit_rate
     return f"entry ≥ {fmt_apr(m).lstrip('+')}% net APR" if m is not None else "entry rule not announced"
 

@@ -279,9 +279,15 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
             if symbol not in symbols:
                 symbols.append(symbol)
     venues = sorted(state.rates)
-    hold, rule_min, must = s.expected_hold_hours, s.min_profit_rate, s.mandatory_exchange
+    session_rule = (s.expected_hold_hours, s.min_profit_rate, s.mandatory_exchange)
+    rules = {  # each symbol measured against the rule of the strategy that trades it (none announced: no rule)
+        symbol: (st.expected_hold_hours, st.min_profit_rate, st.mandatory_exchange)
+        for st in state.strategies.values()
+        for symbol in st.symbols
+    }
     out = []
     for symbol in symbols:
+        hold, rule_min, must = rules.get(symbol, session_rule)
         best: tuple[tuple[Decimal, Decimal, str, str], BestSpread] | None = None
         for long_v in venues:
             lr = state.rate(long_v, symbol)
@@ -334,9 +340,10 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
 
     def rank(b: BestSpread) -> tuple[int, Decimal, str]:
         if b.spread_apr is None:
-            return (1, _ZERO, b.symbol)
-        lead = b.vs_min if b.vs_min is not None else b.net_apr if b.net_apr is not None else b.spread_apr
-        return (0, -lead, b.symbol)
+            return (2, _ZERO, b.symbol)
+        if b.vs_min is not None:  # measured against a rule: first (a symbol of a strategy without one after)
+            return (0, -b.vs_min, b.symbol)
+        return (1, -(b.net_apr if b.net_apr is not None else b.spread_apr), b.symbol)
 
     return sorted(out, key=rank)
 
@@ -375,6 +382,7 @@ def _strategy_view(st: StrategyState, name: str | None, live: list[PositionSnaps
         fees=st.fees_total,
         net_pnl=net,
         pnl_history=[v for _, v in st.pnl_hours[-(PNL_SAMPLES - 1) :]] + [net] if name is not None else [],
+        min_profit_rate=st.min_profit_rate,
     )
 
 
@@ -498,10 +506,14 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         for p in (*live, *closed)
         if p.lifecycle != "rolled_back"
     ]
+    per_strategy = (
+        len({st.min_profit_rate for st in state.strategies.values() if st.min_profit_rate is not None}) > 1
+    )
     funding = FundingSnapshot(
         rates=rates,
         best=_best_spreads(state, {p.symbol for p in live if p.lifecycle != "rolled_back"}),
-        min_profit_rate=s.min_profit_rate,
+        min_profit_rate=None if per_strategy else s.min_profit_rate,
+        per_strategy_rules=per_strategy,
         accruals=accruals,
         total_actual=state.funding_total,
         total_expected=state.funding_expected_total,

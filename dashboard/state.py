@@ -264,6 +264,11 @@ class StrategyState:
     divergence_limit_pct: Decimal | None = None  # max_entry_price_divergence_pct
     stage_banner: str | None = None
     lifecycle: str | None = None
+    # its entry rule, as its scanner's verdicts announce it (``opportunity.found`` / ``skipped``): net APR
+    # (fraction/yr), hold the fees are amortised over (hours), the venue every pair must include
+    min_profit_rate: Decimal | None = None
+    expected_hold_hours: Decimal | None = None
+    mandatory_exchange: str | None = None
     positions: int = 0  # positions attributed to it
     positions_opened: int = 0
     positions_closed: int = 0

@@ -384,3 +384,28 @@ def test_limits_belong_to_several_instances(tmp_path: Path) -> None:
     path.write_text(yaml.safe_dump(data), encoding="utf-8")
     with pytest.raises(ConfigError, match="limits: caps the instances of strategies: together"):
         load_config(path)
+
+
+def test_each_symbols_best_pair_is_measured_against_its_own_strategys_entry_rule(two: Run) -> None:
+    """Strategies with different ``min_profit_rate``: the funding pane says the rule is per strategy, each
+    symbol's best pair is measured against the rule of the strategy that trades it (none for a strategy without
+    one), and a view focused on one strategy shows its rule and its symbols."""
+    from arbdash.dashboard.focus import focus_snapshot
+
+    cfg = load_config(TWO)
+    rule = {s: getattr(i, "min_profit_rate", None) for i in cfg.instances for s in i.symbols}
+    snap = two.reducer.snapshot()
+    assert snap.funding.per_strategy_rules and snap.funding.min_profit_rate is None
+    measured = [b for b in snap.funding.best if b.net_apr is not None]
+    assert measured
+    for b in snap.funding.best:
+        if rule[b.symbol] is None:
+            assert b.vs_min is None
+        elif b.net_apr is not None:
+            assert b.vs_min == b.net_apr - rule[b.symbol]
+    majors = next(i for i in cfg.instances if i.name == "majors")
+    focused = focus_snapshot(snap, "majors")
+    assert (
+        focused.funding.min_profit_rate == majors.min_profit_rate and not focused.funding.per_strategy_rules
+    )
+    assert {b.symbol for b in focused.funding.best} <= set(majors.symbols)

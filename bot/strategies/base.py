@@ -5,10 +5,12 @@ runner. A strategy sees only ``bot.venues.base.Venue`` objects and logs only thr
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
+from typing import Any
 
 from arbdash.bot.venues.base import FundingCredit
 from arbdash.control.commands import Command, Outcome, SetLimit
@@ -33,6 +35,30 @@ class StrategySummary:
     net_pnl: Decimal = Decimal(0)
     rollback_fees: Decimal = Decimal(0)
     rollback_realized_pnl: Decimal = Decimal(0)
+
+    @classmethod
+    def of(
+        cls, opened: int, closed: Sequence[Any], open_positions: Sequence[Any], rollbacks: Sequence[Any]
+    ) -> StrategySummary:
+        """The summary of a strategy's positions: ``closed`` and ``open_positions`` (anything with ``symbol``,
+        ``exit_reason``, ``realized_pnl``, ``fees``, ``funding``, ``net_pnl`` in USD), ``opened`` the count of
+        positions it opened, ``rollbacks`` its rolled-back attempts (``fees``, ``realized_pnl`` in USD each)."""
+        rb_fees = sum((r.fees for r in rollbacks), Decimal(0))
+        rb_realized = sum((r.realized_pnl for r in rollbacks), Decimal(0))
+        return cls(
+            positions_opened=opened,
+            positions_closed=len(closed),
+            open_positions=len(open_positions),
+            symbols_traded=sorted({p.symbol for p in closed} | {p.symbol for p in open_positions}),
+            rollbacks=len(rollbacks),
+            exit_reasons=dict(Counter(p.exit_reason for p in closed if p.exit_reason)),
+            realized_pnl=sum((p.realized_pnl for p in closed), Decimal(0)) + rb_realized,
+            fees=sum((p.fees for p in closed), Decimal(0)) + rb_fees,
+            funding=sum((p.funding for p in closed), Decimal(0)),
+            net_pnl=sum((p.net_pnl for p in closed), Decimal(0)) + rb_realized - rb_fees,
+            rollback_fees=rb_fees,
+            rollback_realized_pnl=rb_realized,
+        )
 
     @property
     def rollback_net_pnl(self) -> Decimal:

@@ -359,7 +359,8 @@ function drawFunding(f) {
   const rates = (f.rates || []).map((r) => [r.venue, r.symbol, numSpan(fmtDec(r.rate, 2, true, 4), true), dur(r.interval_s),
     aprPct(r.apr), dur(r.countdown_s)]);
   fill(pane("p-funding"),
-    add(el("div", "line"), kv("entry ≥", `${f.min_profit_rate == null ? NA : fmtDec(f.min_profit_rate, 2, false, 2).text}% net APR`),
+    add(el("div", "line"), f.per_strategy_rules ? kv("entry rule", "per strategy")
+      : kv("entry ≥", `${f.min_profit_rate == null ? NA : fmtDec(f.min_profit_rate, 2, false, 2).text}% net APR`),
       kv("accrued", pnl(f.total_actual)), kv("expected", pnl(f.total_expected))),
     table(["Sym", "Long/Short", "Spread% ", "Net% ", "vs min ", ""], best, "no rates yet"),
     table(["Venue", "Sym", "Last bp ", "Int ", "APR% ", "Next in "], rates, "no rates yet"));

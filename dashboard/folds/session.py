@@ -147,17 +147,21 @@ def on_venue_disconnected(state: DashboardState, ev: Any) -> None:
 def on_opportunity(state: DashboardState, ev: Any) -> None:
     """The entry rule a scanner verdict carries (optional fields, absent in older logs): ``min_profit_rate`` (net
     APR, fraction/yr), ``expected_hold_hours`` and ``mandatory_exchange``. A value the fold cannot use is left
-    out, never a reason to refuse the event (its timeline row stays)."""
+    out, never a reason to refuse the event (its timeline row stays). The rule is the session's latest and,
+    for an event of a strategy instance, that strategy's own (several strategies have several rules)."""
     if ev.min_profit_rate is None:
         return
-    session = state.session
     try:
-        session.min_profit_rate = dec(ev.min_profit_rate, "min_profit_rate")
+        rule = dec(ev.min_profit_rate, "min_profit_rate")
         hold = opt_dec(ev.expected_hold_hours, "expected_hold_hours")
     except Rejected:
         return
-    session.expected_hold_hours = hold if hold is not None and hold > 0 else None
-    session.mandatory_exchange = ev.mandatory_exchange
+    hold = hold if hold is not None and hold > 0 else None
+    st = state.strategies.get(ev.strategy) if ev.strategy is not None else None
+    for holder in (state.session, *((st,) if st is not None else ())):
+        holder.min_profit_rate = rule
+        holder.expected_hold_hours = hold
+        holder.mandatory_exchange = ev.mandatory_exchange
 
 
 @fold(Metric, reads=("name", "value", "unit"))

@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import itertools
 import time
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
 from decimal import ROUND_FLOOR, Decimal
@@ -187,22 +186,11 @@ class FundingArbitrageStrategy(Strategy):
         )
 
     def summary(self) -> StrategySummary:
-        closed = self._positions.closed
-        rb_fees = sum((r.fees for r in self._executor.rollbacks), Decimal(0))
-        rb_realized = sum((r.realized_pnl for r in self._executor.rollbacks), Decimal(0))
-        return StrategySummary(
-            positions_opened=self._opened,
-            positions_closed=len(closed),
-            open_positions=len(self._positions.open),
-            symbols_traded=sorted({p.symbol for p in closed} | self._positions.symbols_open()),
-            rollbacks=len(self._executor.rollbacks),
-            exit_reasons=dict(Counter(p.exit_reason for p in closed if p.exit_reason)),
-            realized_pnl=sum((p.realized_pnl for p in closed), Decimal(0)) + rb_realized,
-            fees=sum((p.fees for p in closed), Decimal(0)) + rb_fees,
-            funding=sum((p.funding for p in closed), Decimal(0)),
-            net_pnl=sum((p.net_pnl for p in closed), Decimal(0)) + rb_realized - rb_fees,
-            rollback_fees=rb_fees,
-            rollback_realized_pnl=rb_realized,
+        return StrategySummary.of(
+            self._opened,
+            self._positions.closed,
+            list(self._positions.open.values()),
+            self._executor.rollbacks,
         )
 
     async def execute(self, command: Command, now: datetime) -> Outcome:

@@ -25,7 +25,6 @@ round trip). It enters when every settling rate reaches ``min_settlement_rate`` 
 from __future__ import annotations
 
 import itertools
-from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -226,23 +225,8 @@ class SettlementTimingStrategy(Strategy):
         return position_id in self.open or any(p.position_id == position_id for p in self.closed)
 
     def summary(self) -> StrategySummary:
-        closed = self.closed
-        rb = self._executor.rollbacks
-        rb_fees = sum((r.fees for r in rb), Decimal(0))
-        rb_realized = sum((r.realized_pnl for r in rb), Decimal(0))
-        return StrategySummary(
-            positions_opened=self._opened,
-            positions_closed=len(closed),
-            open_positions=len(self.open),
-            symbols_traded=sorted({p.symbol for p in closed} | {p.symbol for p in self.open.values()}),
-            rollbacks=len(rb),
-            exit_reasons=dict(Counter(p.exit_reason for p in closed if p.exit_reason)),
-            realized_pnl=sum((p.realized_pnl for p in closed), Decimal(0)) + rb_realized,
-            fees=sum((p.fees for p in closed), Decimal(0)) + rb_fees,
-            funding=sum((p.funding for p in closed), Decimal(0)),
-            net_pnl=sum((p.net_pnl for p in closed), Decimal(0)) + rb_realized - rb_fees,
-            rollback_fees=rb_fees,
-            rollback_realized_pnl=rb_realized,
+        return StrategySummary.of(
+            self._opened, self.closed, list(self.open.values()), self._executor.rollbacks
         )
 
     async def execute(self, command: Command, now: datetime) -> Outcome:
