@@ -1,5 +1,5 @@
-"""What every strategy books on a leg the same way, whatever its position looks like: a funding settlement, a
-venue's liquidation, the leg as ``position.opened`` reports it. Each function updates the ``Leg``
+"""What every strategy books the same way, whatever its position looks like: a funding settlement on a leg, a
+venue's liquidation of a leg, a leg as ``position.opened`` reports it, the start of an exit. Each function updates the ``Leg``
 (``bot.strategies.funding_arbitrage.models.Leg``: money in USD, quantities in base units) and returns the event
 that says so, with the message the timeline shows; the strategy emits it through its own logger (so the event
 carries its ``strategy``)."""
@@ -11,7 +11,8 @@ from typing import Any
 from arbdash.bot.strategies.funding_arbitrage.models import Leg
 from arbdash.bot.venues.base import FundingCredit
 from arbdash.helpers.formulas import funding_payment
-from arbdash.logging_pipeline.events import FundingPayment, LegOpen, PositionLiquidated
+from arbdash.helpers.unified_logger import UnifiedLogger
+from arbdash.logging_pipeline.events import FundingPayment, LegOpen, PositionClosing, PositionLiquidated
 
 
 def book_funding(position_id: str, leg: Leg, credit: FundingCredit) -> tuple[FundingPayment, str]:
@@ -67,6 +68,34 @@ def book_liquidation(position_id: str, leg: Leg, liq: Any) -> tuple[PositionLiqu
     return event, message
 
 
+def start_exit(
+    log: UnifiedLogger,
+    position_id: str,
+    symbol: str,
+    reason: str,
+    exit_reason: str | None,
+    detail: str | None = None,
+) -> str:
+    """An exit of any position: the ``5. 🚪 Exiting {SYM} • {REASON}`` banner, and the first time
+    (``exit_reason`` still ``None``) ``position.closing`` with ``reason``. Returns the position's exit reason
+    (a retry keeps the first)."""
+    log.stage(
+        "5",
+        "🚪",
+        f"Exiting {symbol} • {reason}",
+        lifecycle="closing_position",
+        symbol=symbol,
+        position_id=position_id,
+    )
+    if exit_reason is not None:
+        return exit_reason
+    log.emit(
+        PositionClosing(position_id=position_id, symbol=symbol, reason=reason, detail=detail),
+        message=f"Closing {position_id} ({reason})",
+    )
+    return reason
+
+
 def leg_open(leg: Leg) -> LegOpen:
     """``leg`` as ``position.opened`` lists it (its entry fill, leverage and initial margin)."""
     return LegOpen(
@@ -81,4 +110,4 @@ def leg_open(leg: Leg) -> LegOpen:
     )
 
 
-__all__ = ["book_funding", "book_liquidation", "leg_open"]
+__all__ = ["book_funding", "book_liquidation", "leg_open", "start_exit"]

@@ -47,7 +47,7 @@ from typing import TYPE_CHECKING
 from arbdash.bot.config import RiskConfig, StrategyConfig
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Leg, Position
-from arbdash.bot.strategies.legs import book_funding, book_liquidation
+from arbdash.bot.strategies.legs import book_funding, book_liquidation, start_exit
 from arbdash.bot.venues.accounts import distance_pct
 from arbdash.bot.venues.base import FundingCredit, Venue
 from arbdash.helpers.formulas import divergence_pct, profit_erosion_pct, spread_apr
@@ -55,7 +55,6 @@ from arbdash.helpers.unified_logger import UnifiedLogger
 from arbdash.logging_pipeline.events import (
     FundingSettlement,
     PositionClosed,
-    PositionClosing,
     PositionRebalanced,
     PositionUpdated,
 )
@@ -328,22 +327,9 @@ class PositionManager:
         not be closed (it stays open and ``check`` retries it on every call, regardless of the exit rules).
         ``reason`` only counts on the first call: a retry keeps the position's ``exit_reason``."""
         sym = position.symbol
-        self._log.stage(
-            "5",
-            "🚪",
-            f"Exiting {sym} • {reason}",
-            lifecycle="closing_position",
-            symbol=sym,
-            position_id=position.position_id,
+        position.exit_reason = start_exit(
+            self._log, position.position_id, sym, reason, position.exit_reason, detail
         )
-        if position.exit_reason is None:
-            position.exit_reason = reason
-            self._log.emit(
-                PositionClosing(
-                    position_id=position.position_id, symbol=position.symbol, reason=reason, detail=detail
-                ),
-                message=f"Closing {position.position_id} ({reason})",
-            )
         for leg in position.legs:
             if leg.exit_price is not None:
                 continue

@@ -36,7 +36,7 @@ from arbdash.bot.metrics import MetricGate
 from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, bad_limit
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Leg
-from arbdash.bot.strategies.legs import book_funding, book_liquidation, leg_open
+from arbdash.bot.strategies.legs import book_funding, book_liquidation, leg_open, start_exit
 from arbdash.bot.venues.base import FundingCredit, OrderSide, Venue
 from arbdash.control.commands import (
     ClosePosition,
@@ -51,7 +51,6 @@ from arbdash.helpers.formulas import divergence_pct, margin_for
 from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
 from arbdash.logging_pipeline.events import (
     PositionClosed,
-    PositionClosing,
     PositionOpened,
     PositionUpdated,
     RiskLimitHit,
@@ -491,20 +490,7 @@ class SettlementTimingStrategy(Strategy):
         not be closed (it is retried at the next cycle; ``reason`` counts only the first time)."""
         sym = pos.symbol
         self._resting = None
-        self._log.stage(
-            "5",
-            "🚪",
-            f"Exiting {sym} • {reason}",
-            lifecycle="closing_position",
-            symbol=sym,
-            position_id=pos.position_id,
-        )
-        if pos.exit_reason is None:
-            pos.exit_reason = reason
-            self._log.emit(
-                PositionClosing(position_id=pos.position_id, symbol=sym, reason=reason, detail=detail),
-                message=f"Closing {pos.position_id} ({reason})",
-            )
+        pos.exit_reason = start_exit(self._log, pos.position_id, sym, reason, pos.exit_reason, detail)
         for leg in pos.legs:
             if leg.exit_price is not None:
                 continue
