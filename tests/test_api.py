@@ -152,3 +152,20 @@ async def test_a_metric_the_bot_streams_itself_is_folded_once(tmp_path: Path) ->
         assert reading.value == sum(payments) and reading.unit == "USD"
     assert twice.snapshot().portfolio == once.snapshot().portfolio
     assert twice.snapshot().positions == once.snapshot().positions
+
+
+async def test_a_failing_close_step_neither_hides_the_programs_error_nor_the_end_of_the_session(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from arbdash.dashboard.service import DashboardService
+
+    async def broken(self: object) -> None:
+        raise OSError("disk gone")
+
+    monkeypatch.setattr(DashboardService, "final_checkpoint", broken)
+    with pytest.raises(RuntimeError, match="venue down"):
+        async with _session(tmp_path) as s:
+            raise RuntimeError("venue down")
+    record = _record(s.jsonl)
+    assert record[-1]["event"] == "session.stopped" and record[-1]["reason"] == "crashed: RuntimeError"
+    assert any("closing the session: OSError: disk gone" in e["message"] for e in record)

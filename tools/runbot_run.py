@@ -610,13 +610,17 @@ async def open_session(
             finally:
                 if signals is not None:
                     signals.shutting_down()
-                await _finish_housekeeping(housekeeping, interrupted=code == 130)
-                measuring.cancel()
-                await asyncio.gather(measuring, return_exceptions=True)
-                await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
-                pipeline.check_sinks(final=True)  # the last session.health events come before session.stopped
-                await _finish_alerts(watcher, watching, health)
-                await service.final_checkpoint()  # the record's last state, before session.health/stopped
+                try:
+                    await _finish_housekeeping(housekeeping, interrupted=code == 130)
+                    measuring.cancel()
+                    await asyncio.gather(measuring, return_exceptions=True)
+                    await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
+                    pipeline.check_sinks(final=True)  # the last session.health events before session.stopped
+                    await _finish_alerts(watcher, watching, health)
+                    await service.final_checkpoint()  # the record's last state, before session.health/stopped
+                except Exception as exc:  # noqa: BLE001 - a failing step must not keep the session open
+                    log.exception(f"closing the session: {type(exc).__name__}: {exc}")
+                    code = code or 1
                 log.emit(
                     SessionHealth(health="stopping", reason=reason), message=f"Session stopping ({reason})"
                 )
@@ -627,7 +631,10 @@ async def open_session(
                     sock.close()
         frame = service.final_frame(_frame_width(opts))
     if opts.final_frame is not None:
-        opts.final_frame.write_text(frame)
+        try:
+            opts.final_frame.write_text(frame)
+        except OSError as exc:  # the frame is still printed below; the session's end stays what it was
+            print(f"runbot: cannot write the final frame to {opts.final_frame}: {exc}", file=sys.stderr)
     running.code, running.reason, running.frame = code, reason, frame
     shown = frame if opts.mode in (DashboardMode.live, DashboardMode.plain) else ""
     short = jsonl_shortfall(jsonl)
