@@ -265,15 +265,16 @@ class SettlementTimingStrategy(Strategy):
             )
         if isinstance(command, FlattenAll):
             self.entries_paused = True
-            closed = []
+            closed, retried = [], []
             for pos in list(self.open.values()):
                 if pos.exit_reason is None:
-                    await self._close(pos, "OPERATOR_CLOSE", now, detail="operator: flatten all")
-                    closed.append(pos.position_id)
+                    done = await self._close(pos, "OPERATOR_CLOSE", now, detail="operator: flatten all")
+                    (closed if done else retried).append(pos.position_id)
+            still = f", {len(retried)} closing (a leg is retried)" if retried else ""
             return Outcome(
                 "executed",
-                f"{len(closed)} closed; entries paused",
-                position_ids=tuple(closed),
+                f"{len(closed)} closed{still}; entries paused",
+                position_ids=tuple(closed + retried),
                 entries_paused=True,
             )
         if isinstance(command, SetLimit):
