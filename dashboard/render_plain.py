@@ -693,9 +693,11 @@ def plain_summary(snap: DashboardSnapshot, *, events: int = 8, closed: int = 5) 
     if snap.recent_events:
         out.append("recent:")
         shown = snap.recent_events[-events:] if events > 0 else []
+        whose = multi and snap.focus is None  # whose event it is (focused: all the same one)
         for e in reversed(shown):
             t = fmt_ts(e.market_ts or e.ts, short=True)
-            out.append(f"  {t} {e.category:<9} {safe_text(e.message, 160)}")
+            who = f"[{safe_text(e.strategy, 12)}] " if whose and e.strategy else ""
+            out.append(f"  {t} {e.category:<9} {who}{safe_text(e.message, 160)}")
         if more := hidden_line("events", len(snap.recent_events) - len(shown)):
             out.append(f"  {more}")
     done = [p for p in snap.positions if p.lifecycle in ("closed", "rolled_back")]

@@ -1100,22 +1100,33 @@ TIMELINE_COLUMNS = [
 ]
 
 
+#: The timeline's ``Strategy`` column (after ``Time``): in a session of two or more strategies, not focused.
+TIMELINE_STRATEGY_COL = Col("Strategy", keep=3, width=6, max=12)
+
+
 class _TimelinePane:
     """The last events, newest first: market time (wall time if none), category (coloured), message."""
 
     def __init__(self, snap: DashboardSnapshot) -> None:
         rows = []
+        multi = multi_strategy(snap) and snap.focus is None  # whose event it is (focused: all the same one)
         for e in reversed(snap.recent_events):
             style = CATEGORY_STYLES.get(e.category, "")
             rows.append(
                 [
                     (fmt_ts(e.market_ts or e.ts, short=True), "dim"),
+                    *([(safe_text(e.strategy, 12) if e.strategy else "", "dim")] if multi else []),
                     (safe_text(e.category, 10), style),
                     (safe_text(e.message, 300), style if e.category in ("stage", "warning", "error") else ""),
                 ]
             )
         self.n = len(rows)
-        self.grid = Grid(TIMELINE_COLUMNS, rows, empty="no events yet", flex_min=24)
+        cols = (
+            TIMELINE_COLUMNS[:1] + [TIMELINE_STRATEGY_COL] + TIMELINE_COLUMNS[1:]
+            if multi
+            else TIMELINE_COLUMNS
+        )
+        self.grid = Grid(cols, rows, empty="no events yet", flex_min=24)
 
     def chunks(self, width: int) -> Chunks:
         head = 2 + self.grid.header_height() + 1

@@ -409,3 +409,18 @@ def test_each_symbols_best_pair_is_measured_against_its_own_strategys_entry_rule
         focused.funding.min_profit_rate == majors.min_profit_rate and not focused.funding.per_strategy_rules
     )
     assert {b.symbol for b in focused.funding.best} <= set(majors.symbols)
+
+
+def test_the_timeline_says_whose_event_it_is(two: Run) -> None:
+    from arbdash.dashboard.render_plain import plain_summary
+    from arbdash.dashboard.render_rich import frame_text
+
+    snap = two.reducer.snapshot()
+    text = frame_text(snap, width=160)
+    timeline = text[text.index("─ timeline") :]
+    assert "Strategy" in timeline.splitlines()[1]
+    last_of_a_strategy = next(e for e in reversed(snap.recent_events) if e.strategy is not None)
+    row = next(line for line in timeline.splitlines() if last_of_a_strategy.message[:40] in line)
+    assert f" {last_of_a_strategy.strategy} " in row
+    plain = plain_summary(snap)
+    assert f"[{last_of_a_strategy.strategy}] {last_of_a_strategy.message[:40]}" in plain

@@ -365,11 +365,12 @@ function drawFunding(f) {
     table(["Sym", "Long/Short", "Spread% ", "Net% ", "vs min ", ""], best, "no rates yet"),
     table(["Venue", "Sym", "Last bp ", "Int ", "APR% ", "Next in "], rates, "no rates yet"));
 }
-function drawTimeline(events) {
+function drawTimeline(events, multi) {
   const rows = (events || []).slice().reverse().map((e) => [
-    el("span", "num", when(e.market_ts || e.ts, true)), el("span", "lvl-" + String(e.level).toLowerCase(), e.category),
+    el("span", "num", when(e.market_ts || e.ts, true)), ...(multi ? [el("span", "dim", e.strategy || "")] : []),
+    el("span", "lvl-" + String(e.level).toLowerCase(), e.category),
     el("span", "dim", e.event), el("span", "msg", e.message)]);
-  fill(pane("p-timeline"), table(["Time", "Category", "Event", "Message"], rows, "no events yet"));
+  fill(pane("p-timeline"), table(["Time", ...(multi ? ["Strategy"] : []), "Category", "Event", "Message"], rows, "no events yet"));
 }
 function drawHealth(s, seq, at) {
   const ing = s.ingest || {};
@@ -402,7 +403,7 @@ function draw(body) {
   drawClosed(snap.positions || [], multi);
   drawFunding(snap.funding || {});
   drawAccounts(snap.accounts, snap.positions || []);
-  drawTimeline(snap.recent_events);
+  drawTimeline(snap.recent_events, multi);
   drawHealth(snap.session, body.seq, snap.generated_at);
 }
 function redraw() { if (S.snap) draw(S.snap); drawCommands(); }
