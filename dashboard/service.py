@@ -537,7 +537,8 @@ class DashboardService:
                 self._live.update(self._live_body(), refresh=True)
                 self._mark_drawn(now)
         elif self.mode == "plain":
-            if changed and since >= self.plain_interval_s:
+            # a summary once there is something to summarise (nothing folded yet: an empty frame says nothing)
+            if changed and since >= self.plain_interval_s and self.reducer.version > 0:
                 out = self._writer if self._writer is not None else self.stream
                 out.write(plain_summary(self.reducer.snapshot()) + "\n")
                 out.flush()
