@@ -91,10 +91,13 @@ class SessionSummary:
 
 
 #: A session's strategy instances, as its ``strategy.started`` events name them (PostgreSQL keeps the whole line in
-#: ``payload``), first announcement first.
-_STRATEGIES = """
+#: ``payload``), first announcement first. The bot announces them right after ``session.started`` and its venues,
+#: so only the session's first ``_ANNOUNCED_WITHIN`` events are read (a primary-key range, not the whole session).
+_ANNOUNCED_WITHIN = 256
+_STRATEGIES = f"""
 SELECT payload->>'strategy' FROM dashboard_events
- WHERE session_id = $1 AND event = 'strategy.started' AND payload ? 'strategy' ORDER BY seq
+ WHERE session_id = $1 AND seq <= {_ANNOUNCED_WITHIN} AND event = 'strategy.started' AND payload ? 'strategy'
+ ORDER BY seq
 """
 
 _LIVE_SUMMARY = """
