@@ -13,7 +13,7 @@ from decimal import Decimal
 from typing import Any
 
 from arbdash.bot.venues.base import FundingCredit
-from arbdash.control.commands import Command, Outcome, SetLimit
+from arbdash.control.commands import Command, Outcome, PauseEntries, ResumeEntries, SetLimit
 
 
 @dataclass(frozen=True)
@@ -69,6 +69,37 @@ class StrategySummary:
     def positions_net_pnl(self) -> Decimal:
         """``net_pnl`` without the rollbacks: the sum of the closed positions' ``net_pnl``."""
         return self.net_pnl - self.rollback_net_pnl
+
+
+def switch_entries(holder: Any, command: PauseEntries | ResumeEntries) -> Outcome:
+    """``pause_entries`` / ``resume_entries`` on ``holder`` (a strategy: its ``entries_paused``)."""
+    paused = isinstance(command, PauseEntries)
+    was, holder.entries_paused = holder.entries_paused, paused
+    word = "paused" if paused else "resumed"
+    message = f"entries {word}" if was != paused else f"entries were already {word}"
+    return Outcome("executed", message, entries_paused=paused)
+
+
+def apply_limit(holder: Any, command: SetLimit, label: str = "") -> Outcome:
+    """``set_limit`` on ``holder`` — a strategy or the session's ``SessionLimits``: anything with
+    ``max_positions`` and ``max_total_exposure_usd`` (USD) — after ``bad_limit``'s check. ``label`` leads the
+    message (``"session "``)."""
+    if (bad := bad_limit(command)) is not None:
+        return bad
+    if command.limit == "max_positions":
+        previous = Decimal(holder.max_positions)
+        holder.max_positions = int(command.value)
+        new = Decimal(holder.max_positions)
+    else:
+        previous = holder.max_total_exposure_usd
+        holder.max_total_exposure_usd = new = command.value
+    return Outcome(
+        "executed",
+        f"{label}{command.limit} {previous} → {new}",
+        limit=command.limit,
+        value=new,
+        previous_value=previous,
+    )
 
 
 def bad_limit(command: SetLimit) -> Outcome | None:

@@ -28,7 +28,7 @@ from typing import Any
 import structlog
 
 from arbdash.bot.config import BotConfig, RiskConfig, SettlementTimingConfig, StrategyInstanceConfig
-from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, bad_limit
+from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, apply_limit
 from arbdash.bot.strategies.funding_arbitrage.strategy import FundingArbitrageStrategy
 from arbdash.bot.strategies.settlement_timing.strategy import SettlementTimingStrategy
 from arbdash.bot.venues.base import FundingCredit, Venue
@@ -182,21 +182,5 @@ class Instances:
 
     def _set_session_limit(self, command: SetLimit) -> Outcome:
         """``set_limit`` on the session-wide limits (``limits:``), checked as an instance's own are."""
-        limits = self.limits
-        assert limits is not None  # several instances always have session limits
-        if (bad := bad_limit(command)) is not None:
-            return bad
-        value = command.value
-        if command.limit == "max_positions":
-            previous = Decimal(limits.max_positions)
-            limits.max_positions = int(value)
-        else:
-            previous = limits.max_total_exposure_usd
-            limits.max_total_exposure_usd = value
-        return Outcome(
-            "executed",
-            f"session {command.limit} {previous} → {value}",
-            limit=command.limit,
-            value=value,
-            previous_value=previous,
-        )
+        assert self.limits is not None  # several instances always have session limits
+        return apply_limit(self.limits, command, "session ")

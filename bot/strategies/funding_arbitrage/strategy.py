@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING
 
 from arbdash.bot.config import RiskConfig, StrategyConfig
 from arbdash.bot.metrics import MetricGate, elapsed_ms
-from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, bad_limit
+from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, apply_limit, switch_entries
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Opportunity
 from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager
@@ -198,11 +198,7 @@ class FundingArbitrageStrategy(Strategy):
         Returns the ``Outcome``; a command that cannot apply is ``Outcome.rejected`` with a reason code
         (``UNKNOWN_POSITION``, ``ALREADY_CLOSING``, ``ALREADY_CLOSED``, ``BAD_VALUE``), never an exception."""
         if isinstance(command, PauseEntries | ResumeEntries):
-            paused = isinstance(command, PauseEntries)
-            was, self.entries_paused = self.entries_paused, paused
-            word = "paused" if paused else "resumed"
-            message = f"entries {word}" if was != paused else f"entries were already {word}"
-            return Outcome("executed", message, entries_paused=paused)
+            return switch_entries(self, command)
         if isinstance(command, ClosePosition):
             return await self._operator_close(command.position_id, now)
         if isinstance(command, FlattenAll):
@@ -225,7 +221,7 @@ class FundingArbitrageStrategy(Strategy):
                 "executed", message + "; entries paused", position_ids=tuple(closed), entries_paused=True
             )
         if isinstance(command, SetLimit):
-            return self._set_limit(command)
+            return apply_limit(self, command)
         return Outcome.rejected("FAILED", f"{type(command).__name__} is not a command this strategy knows")
 
     def _starts_near_liquidation(self, opp: Opportunity, qty: Decimal) -> str | None:
@@ -279,26 +275,6 @@ class FundingArbitrageStrategy(Strategy):
         if closed:
             self._log.stage("6", "✅", "Cycle Complete", lifecycle="cycle_complete")
         self._resting = None
-
-    def _set_limit(self, command: SetLimit) -> Outcome:
-        if (bad := bad_limit(command)) is not None:
-            return bad
-        value = command.value
-        if command.limit == "max_positions":
-            previous = Decimal(self.max_positions)
-            self.max_positions = int(value)
-            new = Decimal(self.max_positions)
-        else:
-            previous = self.max_total_exposure_usd
-            self.max_total_exposure_usd = value
-            new = value
-        return Outcome(
-            "executed",
-            f"{command.limit} {previous} → {new}",
-            limit=command.limit,
-            value=new,
-            previous_value=previous,
-        )
 
     # --- entry --------------------------------------------------------------------------------------------
 

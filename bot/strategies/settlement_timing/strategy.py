@@ -33,7 +33,7 @@ from typing import Any
 
 from arbdash.bot.config import RiskConfig, SettlementTimingConfig
 from arbdash.bot.metrics import MetricGate
-from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, bad_limit
+from arbdash.bot.strategies.base import SessionLimits, Strategy, StrategySummary, apply_limit, switch_entries
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Leg
 from arbdash.bot.strategies.legs import book_funding, book_liquidation, leg_open, start_exit
@@ -231,14 +231,7 @@ class SettlementTimingStrategy(Strategy):
     async def execute(self, command: Command, now: datetime) -> Outcome:
         """Operator commands, as ``FundingArbitrageStrategy.execute`` answers them."""
         if isinstance(command, PauseEntries | ResumeEntries):
-            paused = isinstance(command, PauseEntries)
-            was, self.entries_paused = self.entries_paused, paused
-            word = "paused" if paused else "resumed"
-            return Outcome(
-                "executed",
-                f"entries {word}" if was != paused else f"entries were already {word}",
-                entries_paused=paused,
-            )
+            return switch_entries(self, command)
         if isinstance(command, ClosePosition):
             pos = self.open.get(command.position_id)
             if pos is None:
@@ -278,19 +271,7 @@ class SettlementTimingStrategy(Strategy):
                 entries_paused=True,
             )
         if isinstance(command, SetLimit):
-            if (bad := bad_limit(command)) is not None:
-                return bad
-            if command.limit == "max_positions":
-                previous, self.max_positions = Decimal(self.max_positions), int(command.value)
-            else:
-                previous, self.max_total_exposure_usd = self.max_total_exposure_usd, command.value
-            return Outcome(
-                "executed",
-                f"{command.limit} {previous} → {command.value}",
-                limit=command.limit,
-                value=command.value,
-                previous_value=previous,
-            )
+            return apply_limit(self, command)
         return Outcome.rejected("FAILED", f"unknown command {type(command).__name__}")
 
     # --- the window -----------------------------------------------------------------------------------------
