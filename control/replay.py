@@ -10,7 +10,7 @@ replay=ReplayProvider(...))``. The provider answers what only a replay can:
   loop: the reducer, the ring and the hub all belong to the loop) and fanned out by its ``StreamHub`` — so
   ``/api/snapshot``, ``/api/events`` and ``/api/stream`` behave as in the bot. At start the ring is filled with
   the session's last ``ring_capacity`` events from the history; older events are read back from the history on
-  demand: the log file (its newest member; older rotated members are not read back) or the database;
+  demand: the log file (its rotated members too) or the database;
 * **time travel** (``ReplaySession.snapshot_at``): ``?at=T`` is a fresh ``Reducer`` folded up to ``T`` — the
   ``fold_at`` callable given by the command (``tools.arbtail_view.load_for_show`` on a fresh source: exactly
   ``arbtail FILE --at T --once``'s state), in a worker thread with its own event loop, so a long fold never
@@ -168,24 +168,16 @@ class _ReplayHub(StreamHub):
 
 
 def jsonl_history(path: Path, session: str | None) -> History:
-    """``History`` over the log at ``path`` (its newest member), only ``session``'s events, read in a worker
-    thread. Raises ``OSError`` when the file cannot be read."""
+    """``History`` over the log at ``path`` and its rotated members, only ``session``'s events (all when
+    ``None``), read in a worker thread. Raises ``OSError`` when the log cannot be read."""
+
+    def keep(line: bytes) -> bool:
+        return line_session(line) == session
 
     async def read(after_seq: int, limit: int) -> list[Item]:
-        def blocking() -> list[Item]:
-            out: list[Item] = []
-            after = after_seq
-            while len(out) < limit:
-                items = read_jsonl_after(path, after, limit * 2)
-                if not items:
-                    break
-                after = items[-1][0]
-                out.extend(it for it in items if session is None or line_session(it[1]) == session)
-                if len(items) < limit * 2:
-                    break
-            return out[:limit]
-
-        return await asyncio.to_thread(blocking)
+        return await asyncio.to_thread(
+            read_jsonl_after, path, after_seq, limit, keep=None if session is None else keep
+        )
 
     return read
 

@@ -13,8 +13,8 @@ in ``seq``) and hands each contiguous run to the listener (``control.hub.StreamH
 follow the ring's last ``seq`` (the inbox overflowed while the loop was busy) restarts the ring there and is
 counted in ``gaps``; the events in between are still in the JSONL.
 
-**Older events.** An event that has left the ring is read back from the session's JSONL
-(``read_jsonl_after``, in a worker thread: the loop never touches the file). The tee gives every sink the same
+**Older events.** An event that has left the ring is read back from the session's JSONL and, once the bot
+has rotated it, its older members (``read_jsonl_after``, in a worker thread: the loop never touches the file). The tee gives every sink the same
 lines in the same order, so ``write`` also knows where each line starts in that file: every ``index_every``-th
 event's byte offset is kept (``offsets``) and a read seeks to the nearest one at or before it — checked against
 the ``seq`` found there, else the read starts at the top of the file. Lines the JSONL writer has not flushed yet
@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import bisect
+import gzip
 import itertools
 import re
 from collections import deque
@@ -34,6 +35,7 @@ from typing import Any
 
 import orjson
 
+from arbdash.dashboard.sources.rotated import members
 from arbdash.logging_pipeline.sinks.base import Sink
 
 #: Events kept in memory (~0.4 kB each: ~3.5 MB). At 2,000 events/s that is ~4 s of history; at ``--speed 0``
@@ -210,30 +212,84 @@ class RingSink(Sink):
         return offsets[i] if i >= 0 else (0, 0)
 
 
-def read_jsonl_after(path: Path, after_seq: int, limit: int, hint: tuple[int, int] = (0, 0)) -> list[Item]:
-    """Up to ``limit`` complete lines of the JSONL at ``path`` whose ``seq`` is greater than ``after_seq``, in
-    file order. Blocking: run it in a worker thread. ``hint`` ``(seq0, offset)``: a line known to start at
-    ``offset`` with ``seq0`` ≤ ``after_seq + 1`` (``RingSink.offset_before``); it is checked, and the read starts
-    at the top of the file when it does not hold (lines lost by the JSONL writer shift the offsets: a slower
-    read, never a wrong one). Lines without a ``seq`` (damage) are passed over; a last line without its newline
-    (being written) is left out. Raises ``OSError`` when the file cannot be read."""
-    out: list[Item] = []
+def read_jsonl_after(
+    path: Path,
+    after_seq: int,
+    limit: int,
+    hint: tuple[int, int] = (0, 0),
+    *,
+    keep: Callable[[bytes], bool] | None = None,
+) -> list[Item]:
+    """Up to ``limit`` complete lines of the log at ``path`` whose ``seq`` is greater than ``after_seq``, in
+    file order, across its rotated members (``x.jsonl.2``, ``x.jsonl.1``, then ``x.jsonl``: the read starts in
+    the newest member whose first event is at or before ``after_seq + 1``). ``keep``: only lines it accepts
+    count, and are compared by ``seq`` (one session of a log holding several, whose ``seq`` restart).
+
+    Blocking: run it in a worker thread. ``hint`` ``(seq0, offset)``: a line known to start at ``offset`` of
+    ``path`` with ``seq0`` ≤ ``after_seq + 1`` (``RingSink.offset_before``); it is checked, and the read starts
+    at the top of the member when it does not hold (lines lost by the JSONL writer or a rotation shift the
+    offsets: a slower read, never a wrong one). Lines without a ``seq`` (damage) are passed over; a last line
+    without its newline (being written) is left out. A member renamed by a rotation while it is listed is
+    listed again. Raises ``OSError`` when the log cannot be read."""
     if limit <= 0:
-        return out
-    with open(path, "rb") as f:
-        seq0, offset = hint
-        if offset:
-            f.seek(offset)
-            if line_seq(f.readline()) != seq0:
-                offset = 0
-        f.seek(offset)
+        return []
+    for attempt in range(3):
+        files = members(path)
+        try:
+            return _read_members(files, after_seq, limit, hint, keep)
+        except FileNotFoundError:
+            if attempt == 2 or not path.exists():
+                raise
+    raise AssertionError("unreachable")
+
+
+def _open(member: Path) -> Any:
+    """``member`` opened for binary reading (``.gz``: decompressed). Raises ``OSError``."""
+    return gzip.open(member, "rb") if member.suffix == ".gz" else open(member, "rb")  # noqa: SIM115
+
+
+def _first_seq(member: Path, keep: Callable[[bytes], bool] | None) -> int | None:
+    """The ``seq`` of the first line of ``member`` that has one (``None``: none, or it is not ``keep``'s)."""
+    with _open(member) as f:
         for raw in f:
-            if not raw.endswith(b"\n"):
-                break  # the writer is mid-line: the next read gets it whole
-            line = raw[:-1]
-            seq = line_seq(line)
-            if seq is not None and seq > after_seq:
-                out.append((seq, line))
-                if len(out) >= limit:
-                    break
+            seq = line_seq(raw.rstrip(b"\n"))
+            if seq is not None:
+                return seq if keep is None or keep(raw.rstrip(b"\n")) else None
+    return None
+
+
+def _read_members(
+    files: list[Path],
+    after_seq: int,
+    limit: int,
+    hint: tuple[int, int],
+    keep: Callable[[bytes], bool] | None,
+) -> list[Item]:
+    start = 0
+    for i in range(len(files) - 1, 0, -1):  # newest first: most reads are recent
+        first = _first_seq(files[i], keep) if files[i].exists() else None
+        if first is not None and first <= after_seq + 1:
+            start = i
+            break
+    out: list[Item] = []
+    live = files[-1]
+    for member in files[start:]:
+        if member != live and not member.exists():
+            continue  # pruned by retention meanwhile
+        with _open(member) as f:
+            seq0, offset = hint if member == live else (0, 0)
+            if offset:
+                f.seek(offset)
+                if line_seq(f.readline()) != seq0:
+                    offset = 0
+            f.seek(offset)
+            for raw in f:
+                if not raw.endswith(b"\n"):
+                    break  # the writer is mid-line: the next read gets it whole
+                line = raw[:-1]
+                seq = line_seq(line)
+                if seq is not None and seq > after_seq and (keep is None or keep(line)):
+                    out.append((seq, line))
+                    if len(out) >= limit:
+                        return out
     return out

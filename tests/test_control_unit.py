@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import ast
 import asyncio
+import gzip
 import socket
 import threading
 from pathlib import Path
@@ -239,6 +240,37 @@ def test_jsonl_fallback_seeks_by_remembered_offsets_and_checks_them(tmp_path: Pa
     # a wrong hint (a file that does not match the offsets) falls back to the top of the file
     assert [s for s, _ in read_jsonl_after(path, 56, 2, (51, 7))] == [57, 58]
     assert line_seq(b'{"v":1,"seq":12}') == 12 and line_seq(b"garbage") is None
+
+
+def test_jsonl_fallback_reads_across_rotated_members_and_one_session(tmp_path: Path) -> None:
+    """The bot rotates its log (``logging.rotate_mb``): an event that left the ring may sit in an older member,
+    gzipped or not; a log holding two sessions restarts ``seq``, so one session's read skips the other's lines
+    before comparing."""
+    path = tmp_path / "s.jsonl"
+
+    def member(name: str, seqs: range, session: str = "s") -> None:
+        body = b"".join(line(q).replace(b'"s"', f'"{session}"'.encode(), 1) + b"\n" for q in seqs)
+        target = tmp_path / name
+        target.write_bytes(gzip.compress(body) if name.endswith(".gz") else body)
+
+    member("s.jsonl.3.gz", range(1, 11))
+    member("s.jsonl.2", range(11, 21))
+    member("s.jsonl.1", range(21, 31))
+    member("s.jsonl", range(31, 41))
+    seqs = lambda after, limit=100, **kw: [s for s, _ in read_jsonl_after(path, after, limit, **kw)]  # noqa: E731
+    assert seqs(0) == list(range(1, 41))
+    assert seqs(5, 8) == list(range(6, 14))  # from the gzipped member into the next
+    assert seqs(20) == list(range(21, 41))  # starts in the member that holds seq 21
+    assert seqs(33, hint=(31, 0)) == list(range(34, 41))
+    assert seqs(33, hint=(31, 999)) == list(range(34, 41))  # a stale offset (another member's) is checked
+    assert seqs(40) == []
+    # a second session in the newest members, its seq restarting at 1
+    member("s.jsonl.1", range(21, 26))
+    member("s.jsonl", range(1, 9), session="t")
+    keep_t = lambda ln: b'"session_id":"t"' in ln  # noqa: E731
+    assert seqs(3, keep=keep_t) == list(range(4, 9))
+    keep_s = lambda ln: b'"session_id":"s"' in ln  # noqa: E731
+    assert seqs(3, keep=keep_s) == list(range(4, 26))
 
 
 def test_the_offset_index_stays_bounded_and_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
