@@ -11,7 +11,7 @@ Endpoints (all ``GET``; JSON unless said otherwise):
   with ``after_seq=next_after_seq`` while ``more``;
 * ``/api/stream`` → ``text/event-stream`` (``control.hub``): a snapshot, then every event; resumable with
   ``Last-Event-ID`` (what ``EventSource`` sends on reconnect; it wins over the query) or ``?after_seq=N``;
-* ``/metrics`` → Prometheus text exposition (``control.metrics``).
+* ``/metrics`` → Prometheus text exposition (``control.metrics``; the fleet's sessions under ``arbtail serve --db``).
 
 **The guard** (``Guard``, pure ASGI middleware, so it also covers the streaming response) on every request:
 a query string longer than ``MAX_QUERY_BYTES`` → 414; a body longer than ``MAX_BODY_BYTES`` (declared or
@@ -56,7 +56,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from arbdash.control.address import is_loopback
 from arbdash.control.commands import CommandError, http_status, parse_command
 from arbdash.control.hub import StreamClient, StreamHub
-from arbdash.control.metrics import exposition
+from arbdash.control.metrics import exposition, fleet_exposition
 from arbdash.control.snapshots import SnapshotSource
 from arbdash.control.web import SESSION_COOKIE, SessionStore, cookie_value, is_open_path, web_routes
 
@@ -357,6 +357,8 @@ async def get_command(request: Request) -> Response:
 async def metrics(request: Request) -> Response:
     parse_query(request, {})
     st = _state(request)
+    if st.replay is not None and st.replay.lister is not None:  # arbtail serve --db: every session listed
+        return Response(fleet_exposition(await st.replay.lister.summaries()), media_type=CONTENT_TYPE_LATEST)
     return Response(exposition(st.registry), media_type=CONTENT_TYPE_LATEST)
 
 

@@ -13,6 +13,10 @@ Families (labels in braces):
   ``arbdash_pnl_unrealized_usd``, ``arbdash_pnl_net_usd``, ``arbdash_funding_actual_usd``,
   ``arbdash_funding_expected_usd``, ``arbdash_fees_usd_total``; per position not closed
   ``arbdash_position_net_pnl_usd{position_id,symbol}`` and ``arbdash_position_unrealized_pnl_usd{...}``;
+* per strategy instance (``{strategy}``; each adds up to the session figure): ``arbdash_strategy_pnl_realized_usd``,
+  ``arbdash_strategy_pnl_unrealized_usd``, ``arbdash_strategy_pnl_net_usd``, ``arbdash_strategy_funding_actual_usd``,
+  ``arbdash_strategy_fees_usd_total``, ``arbdash_strategy_positions_open``, ``arbdash_strategy_exposure_usd``,
+  ``arbdash_strategy_exposure_limit_usd``;
 * positions and risk: ``arbdash_positions_open``, ``arbdash_positions_opened_total``,
   ``arbdash_positions_closed_total``, ``arbdash_exposure_usd``, ``arbdash_exposure_limit_usd``,
   ``arbdash_notional_usd``, ``arbdash_margin_used_usd``, ``arbdash_funding_rate_ratio{venue,symbol}`` (fraction
@@ -40,6 +44,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
+from typing import Any
 
 from prometheus_client import CollectorRegistry, ProcessCollector, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
@@ -47,6 +52,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from arbdash.control.hub import StreamHub
 from arbdash.control.ring import RingSink
 from arbdash.control.snapshots import SnapshotSource
+from arbdash.dashboard.models import StrategyView
 
 HEALTH_STATES = ("starting", "running", "idle", "degraded", "error", "stopping", "stopped")
 SINK_STATES = ("ok", "degraded", "failed")
@@ -157,6 +163,7 @@ class ArbdashCollector:
                 upnl.add_metric([pos.position_id, pos.symbol], float(pos.unrealized_pnl))
         yield net
         yield upnl
+        yield from _strategy_families(s.strategies)
         rates = GaugeMetricFamily(
             "arbdash_funding_rate_ratio",
             "Latest funding rate, fraction per funding interval.",
@@ -288,6 +295,143 @@ class ArbdashCollector:
         yield _counter(
             "arbdash_snapshot_builds", "Snapshots built (once per changed state read).", self.snapshots.builds
         )
+
+
+#: Per strategy instance: (name, help, the ``StrategyView`` field, counter?). Over every instance each one adds
+#: up to the session family of the same figure.
+_STRATEGY_FIGURES: tuple[tuple[str, str, str, bool], ...] = (
+    (
+        "arbdash_strategy_pnl_realized_usd",
+        "Realized PnL of the strategy's positions, USD.",
+        "realized_pnl",
+        False,
+    ),
+    (
+        "arbdash_strategy_pnl_unrealized_usd",
+        "Unrealized PnL of the strategy's positions not closed, USD.",
+        "unrealized_pnl",
+        False,
+    ),
+    (
+        "arbdash_strategy_pnl_net_usd",
+        "Net PnL of the strategy: realized + unrealized + funding - fees, USD.",
+        "net_pnl",
+        False,
+    ),
+    (
+        "arbdash_strategy_funding_actual_usd",
+        "Funding the strategy received (negative: paid), USD.",
+        "funding",
+        False,
+    ),
+    ("arbdash_strategy_fees_usd", "Trading fees the strategy paid, USD.", "fees", True),
+    ("arbdash_strategy_positions_open", "The strategy's positions not closed.", "positions_open", False),
+    (
+        "arbdash_strategy_exposure_usd",
+        "Exposure of the strategy's open positions, USD.",
+        "exposure_used_usd",
+        False,
+    ),
+    (
+        "arbdash_strategy_exposure_limit_usd",
+        "The strategy's own max_total_exposure_usd, USD.",
+        "max_total_exposure_usd",
+        False,
+    ),
+)
+
+
+def _strategy_families(views: list[StrategyView]) -> Iterator[Metric]:
+    """The per-strategy families, labelled ``strategy`` (the instance's name; ``""`` for the positions of no
+    strategy, in a session that has both). Nothing when the session announced no strategy."""
+    if not views:
+        return
+    for name, doc, attr, counter in _STRATEGY_FIGURES:
+        family_type = CounterMetricFamily if counter else GaugeMetricFamily
+        family = family_type(name, doc, labels=["strategy"])
+        for view in views:
+            value = getattr(view, attr)
+            if (
+                value is not None
+            ):  # a limit the strategy did not announce: no sample rather than a made-up one
+                family.add_metric([view.name or ""], float(value))
+        yield family
+
+
+def fleet_exposition(sessions: list[Any]) -> bytes:
+    """``/metrics`` of ``arbtail serve --db DSN`` without ``--session`` (the fleet): one sample per session of
+    the database listing (``tools.pg_admin.SessionSummary``, newest first), labelled ``session_id``, so one
+    scrape watches every bot writing to that PostgreSQL. Families: ``arbdash_fleet_sessions`` (sessions
+    listed), ``arbdash_fleet_session_info{session_id,strategy,host}`` (1), ``arbdash_fleet_session_health
+    {session_id,state}`` (1 for its state), ``arbdash_fleet_session_pnl_net_usd``, ``arbdash_fleet_session_
+    positions_open``, ``arbdash_fleet_session_positions_opened_total``, ``arbdash_fleet_session_events_total``
+    (its last seq) and ``arbdash_fleet_session_last_event_timestamp_seconds`` (Unix seconds; a session
+    without events has no sample), and the process families. A served session's own figures are on its page
+    (``/api/snapshot?session=ID``)."""
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_FleetCollector(sessions))  # type: ignore[arg-type]
+    ProcessCollector(registry=registry)
+    return generate_latest(registry)
+
+
+class _FleetCollector:
+    def __init__(self, sessions: list[Any]) -> None:
+        self.sessions = sessions
+
+    def describe(self) -> list[Metric]:
+        return []
+
+    def collect(self) -> Iterator[Metric]:
+        sessions = self.sessions
+        yield _gauge(
+            "arbdash_fleet_sessions", "Sessions listed from the database (newest first).", len(sessions)
+        )
+        ids = [str(s.session_id) for s in sessions]
+        info = GaugeMetricFamily(
+            "arbdash_fleet_session_info", "A session (value 1).", labels=["session_id", "strategy", "host"]
+        )
+        health = GaugeMetricFamily(
+            "arbdash_fleet_session_health",
+            "A session's health: 1 for its state.",
+            labels=["session_id", "state"],
+        )
+        families = {
+            "net": GaugeMetricFamily(
+                "arbdash_fleet_session_pnl_net_usd", "A session's net PnL, USD.", labels=["session_id"]
+            ),
+            "open": GaugeMetricFamily(
+                "arbdash_fleet_session_positions_open",
+                "A session's positions not closed.",
+                labels=["session_id"],
+            ),
+            "opened": CounterMetricFamily(
+                "arbdash_fleet_session_positions_opened", "Positions a session opened.", labels=["session_id"]
+            ),
+            "events": CounterMetricFamily(
+                "arbdash_fleet_session_events",
+                "Events a session logged (its last seq).",
+                labels=["session_id"],
+            ),
+            "last": GaugeMetricFamily(
+                "arbdash_fleet_session_last_event_timestamp_seconds",
+                "Wall time of a session's last event (Unix seconds).",
+                labels=["session_id"],
+            ),
+        }
+        for sid, s in zip(ids, sessions, strict=True):
+            info.add_metric([sid, s.strategy or "", getattr(s, "host", None) or ""], 1.0)
+            states = HEALTH_STATES if s.health in HEALTH_STATES else (*HEALTH_STATES, s.health)
+            for state in states:
+                health.add_metric([sid, state], 1.0 if s.health == state else 0.0)
+            families["net"].add_metric([sid], float(s.net_pnl))
+            families["open"].add_metric([sid], float((s.positions_opened or 0) - (s.positions_closed or 0)))
+            families["opened"].add_metric([sid], float(s.positions_opened or 0))
+            families["events"].add_metric([sid], float(s.last_seq or 0))
+            if s.last_event_at is not None:
+                families["last"].add_metric([sid], s.last_event_at.timestamp())
+        yield info
+        yield health
+        yield from families.values()
 
 
 def make_registry(collector: ArbdashCollector, *, process: bool = True) -> CollectorRegistry:

@@ -337,11 +337,12 @@ class FleetLister:
     ) -> None:
         self._list = list_sessions
         self.ttl_s = ttl_s
-        self._cached: tuple[float, bytes] | None = None
+        self._cached: tuple[float, list[Any]] | None = None
         self._lock = asyncio.Lock()
 
-    async def body(self) -> bytes:
-        """``{"sessions": [...]}`` (see ``session_row``). Raises ``ApiError`` 503 when the database fails."""
+    async def summaries(self) -> list[Any]:
+        """The sessions as ``list_sessions`` returned them (``tools.pg_admin.SessionSummary``), newest first.
+        Raises ``ApiError`` 503 when the database fails."""
         async with self._lock:
             now = time.monotonic()
             if self._cached is not None and now - self._cached[0] < self.ttl_s:
@@ -352,9 +353,13 @@ class FleetLister:
                 raise ApiError(
                     503, "database_unavailable", f"cannot list sessions: {type(exc).__name__}"
                 ) from None
-            body = orjson.dumps({"sessions": [session_row(s) for s in rows]})
-            self._cached = (now, body)
-            return body
+            self._cached = (now, rows)
+            return rows
+
+    async def body(self) -> bytes:
+        """``{"sessions": [...]}`` (see ``session_row``; ages as of now). Raises ``ApiError`` 503 when the
+        database fails."""
+        return orjson.dumps({"sessions": [session_row(s) for s in await self.summaries()]})
 
 
 def session_row(s: Any) -> dict[str, Any]:

@@ -260,6 +260,7 @@ def test_fleet_lists_every_session_and_serves_each(pg_dsn: str, real_log: Path, 
             out["info_one"] = (await client.get("/api/info", params={"session": real_id[:12]})).json()
             out["info_unknown"] = await client.get("/api/info", params={"session": "00000000-dead-beef"})
             out["sessions"] = (await client.get("/api/sessions")).json()
+            out["metrics"] = await client.get("/metrics")
             out["no_session"] = await client.get("/api/snapshot")
             out["unknown"] = await client.get("/api/snapshot", params={"session": "00000000-dead-beef"})
             out["small"] = (await client.get("/api/snapshot", params={"session": small_id})).json()
@@ -299,6 +300,32 @@ def test_fleet_lists_every_session_and_serves_each(pg_dsn: str, real_log: Path, 
         line = next(ln for ln in res.stdout.splitlines() if ln.startswith(str(s.session_id)))
         assert str(Decimal(row["net_pnl"]).quantize(Decimal("0.01"))) in line.split()
     assert rows[small_id]["open_positions"] == 1
+    # /metrics of the fleet: a sample per session of the database, none made up for a session not chosen
+    from prometheus_client.parser import text_string_to_metric_families
+
+    assert out["metrics"].status_code == 200
+    families = {f.name: f for f in text_string_to_metric_families(out["metrics"].text)}
+    assert "arbdash_pnl_net_usd" not in families and "arbdash_positions_open" not in families
+    (listed,) = families["arbdash_fleet_sessions"].samples
+    assert listed.value == 2
+
+    def per_session(name: str) -> dict[str, float]:
+        return {x.labels["session_id"]: x.value for x in families[name].samples}
+
+    health = {
+        x.labels["session_id"]: x.labels["state"]
+        for x in families["arbdash_fleet_session_health"].samples
+        if x.value == 1
+    }
+    for s in summaries:
+        sid = str(s.session_id)
+        assert per_session("arbdash_fleet_session_pnl_net_usd")[sid] == float(s.net_pnl)
+        assert per_session("arbdash_fleet_session_positions_open")[sid] == rows[sid]["open_positions"]
+        assert per_session("arbdash_fleet_session_events")[sid] == s.last_seq
+        assert per_session("arbdash_fleet_session_last_event_timestamp_seconds")[sid] == (
+            s.last_event_at.timestamp()
+        )
+        assert health[sid] == s.health
     assert out["no_session"].status_code == 400
     assert out["unknown"].status_code == 404 and out["unknown"].json()["error"] == "unknown_session"
     assert out["small"]["session_id"] == small_id

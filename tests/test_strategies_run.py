@@ -424,3 +424,45 @@ def test_the_timeline_says_whose_event_it_is(two: Run) -> None:
     assert f" {last_of_a_strategy.strategy} " in row
     plain = plain_summary(snap)
     assert f"[{last_of_a_strategy.strategy}] {last_of_a_strategy.message[:40]}" in plain
+
+
+def test_metrics_carry_each_strategys_figures_and_add_up_to_the_session(two: Run) -> None:
+    """``/metrics`` per strategy instance (label ``strategy``), at a moment with positions of several instances
+    open: each sample is its strategies-pane figure, and over the instances they add up to the session family."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from arbdash.control.metrics import ArbdashCollector, exposition, make_registry
+    from arbdash.control.snapshots import SnapshotSource
+    from arbdash.dashboard.reducer import Reducer
+
+    holders: dict[str, str] = {}
+    moment = None
+    for e in two.events:  # the first event after which two instances hold open positions
+        if e["event"] == "position.opened":
+            holders[e["position_id"]] = e["strategy"]
+        elif e["event"] == "position.closed":
+            holders.pop(e["position_id"], None)
+        if len(set(holders.values())) >= 2 and e["event"] == "position.updated":
+            moment = e["seq"]
+            break
+    assert moment is not None
+    reducer = Reducer(timeline_size=20)
+    reducer.feed_lines(line for line in two.lines if orjson.loads(line)["seq"] <= moment)
+    views = {v.name: v for v in reducer.snapshot().strategies}
+    text = exposition(make_registry(ArbdashCollector(SnapshotSource(reducer)), process=False)).decode()
+    families = {f.name: f for f in text_string_to_metric_families(text)}
+    pairs = {
+        "arbdash_strategy_pnl_net_usd": ("net_pnl", "arbdash_pnl_net_usd"),
+        "arbdash_strategy_pnl_unrealized_usd": ("unrealized_pnl", "arbdash_pnl_unrealized_usd"),
+        "arbdash_strategy_pnl_realized_usd": ("realized_pnl", "arbdash_pnl_realized_usd"),
+        "arbdash_strategy_fees_usd": ("fees", "arbdash_fees_usd"),
+        "arbdash_strategy_positions_open": ("positions_open", "arbdash_positions_open"),
+        "arbdash_strategy_exposure_usd": ("exposure_used_usd", "arbdash_exposure_usd"),
+    }
+    for family, (attr, session_family) in pairs.items():
+        got = {s.labels["strategy"]: s.value for s in families[family].samples}
+        assert got == {name: float(getattr(v, attr)) for name, v in views.items()}, family
+        (total,) = [s.value for s in families[session_family].samples]
+        assert sum(got.values()) == pytest.approx(total, abs=1e-6), family
+    open_by = {s.labels["strategy"]: s.value for s in families["arbdash_strategy_positions_open"].samples}
+    assert sum(1 for n in open_by.values() if n > 0) >= 2

@@ -180,7 +180,8 @@ async def build_provider(
 
 def make_server(provider: ReplayProvider, *, token: str | None, sock: Any) -> ControlServer:
     """A ``control.server.ControlServer`` (uvicorn on this loop) serving ``provider`` in replay mode: the default
-    session's reducer, ring and hub (in fleet mode an empty placeholder that only ``/metrics`` reads)."""
+    session's reducer, ring and hub (in fleet mode empty ones no endpoint reads: each session has its own, and
+    ``/metrics`` lists the database)."""
     from arbdash.control.app import ControlState, create_app
     from arbdash.control.hub import StreamHub
     from arbdash.control.metrics import ArbdashCollector, make_registry
