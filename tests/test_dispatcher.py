@@ -58,14 +58,13 @@ def _wait_for(predicate: Any, timeout: float = 2.0) -> bool:
     return predicate()
 
 
-async def test_sinks_run_on_the_dispatcher_within_its_interval() -> None:
+async def test_sinks_run_on_the_dispatcher_without_a_flush() -> None:
+    """The dispatcher thread delivers on its own (how soon is a speed figure: ``tools/bench.py``)."""
     sink = ListSink()
-    async with Pipeline(session_id="s", sinks=[sink]) as pipe:
-        t0 = time.monotonic()
+    async with Pipeline(session_id="s", sinks=[sink]):
         for i in range(100):
             log.info("tick", i=i)
-        assert _wait_for(lambda: len(sink.events) == 100, timeout=1.0)  # no flush asked for
-        assert time.monotonic() - t0 < pipe.tee.interval_s + 0.5
+        assert _wait_for(lambda: len(sink.events) == 100, timeout=30.0)  # no flush asked for
         assert threading.get_ident() not in sink.threads  # not the caller's thread
     assert [e["i"] for e in sink.events] == list(range(100))
     assert [e["seq"] for e in sink.events] == list(range(1, 101))
@@ -136,13 +135,15 @@ async def test_a_sink_blocking_in_write_never_blocks_the_caller(tmp_path: Path) 
     async with pipe:
         log.info("first")
         assert _wait_for(lambda: pipe.tee.stalled_s > pipe.tee.stall_s + 0.1)
-        t0 = time.monotonic()
-        for i in range(2000):
+        for i in range(2000):  # returns while the sink is still held: had a call waited for it, none would
             log.info("more", i=i)
-        t1 = time.monotonic()
-        assert pipe.flush(timeout=5.0) is False  # a known stall: gives up at once
-        assert time.monotonic() - t1 < 0.1
-        assert t1 - t0 < 1.0  # 2,000 calls: milliseconds, not blocked
+        # a known stall: flush gives up at once instead of waiting out its hour (a thread, so a regression
+        # fails the join below rather than hanging the suite)
+        flushed: list[bool] = []
+        waiter = threading.Thread(target=lambda: flushed.append(pipe.flush(timeout=3600.0)), daemon=True)
+        waiter.start()
+        waiter.join(60)
+        assert flushed == [False]
         pipe.check_sinks()
         blocking.release.set()
         assert _wait_for(lambda: pipe.tee.stalled_s < pipe.tee.stall_s)
@@ -250,7 +251,7 @@ async def test_drops_counted_from_many_threads_add_up_and_the_helping_caller_nev
         def dispatcher_mid_chunk() -> None:  # another thread holds the lock (a dispatch in progress)
             with pipe.tee.background.lock:
                 held.set()
-                done.wait(30)
+                done.wait(600)  # longer than the producers' joins: a producer that waits for it stays alive
 
         holder = threading.Thread(target=dispatcher_mid_chunk)
         holder.start()
@@ -263,18 +264,18 @@ async def test_drops_counted_from_many_threads_add_up_and_the_helping_caller_nev
                 for i in range(per_thread):
                     log.info("x", i=i)
 
-            t0 = time.monotonic()
-            workers = [threading.Thread(target=produce) for _ in range(threads)]
+            workers = [threading.Thread(target=produce, daemon=True) for _ in range(threads)]
             for w in workers:
                 w.start()
             for w in workers:
-                w.join(30)
-            elapsed = time.monotonic() - t0
+                w.join(120)
+            # every producer returned while the lock was still held: none waited for it
+            finished = [not w.is_alive() for w in workers]
         finally:
             sys.setswitchinterval(switch)
             done.set()
             holder.join(5)
-        assert elapsed < 10.0  # 40,000 calls that never waited for the held lock
+        assert all(finished)  # 40,000 calls that never waited for the held lock
         queued = pipe.tee.backlog
         # every call was either queued or counted as dropped: no lost increment. The bound is checked before
         # the append without a lock, so threads racing at the edge may each queue one more (a soft bound).
