@@ -11,7 +11,8 @@ Every log-derived string reaches the DOM as text (``textContent``), never as mar
 * ``GET /static/{name}`` → one of ``STATIC_FILES`` (anything else 404), same CSP, with its content type;
 * ``POST /api/login`` with ``{"token": "..."}`` → compares the token in constant time; right: a new session
   id (``secrets.token_urlsafe(32)``, never the token) in an ``HttpOnly; SameSite=Strict; Path=/`` cookie and
-  ``{"ok": true}``; wrong: 401; more than ``LOGIN_FAILURES_PER_MIN`` failures in a minute: 429;
+  ``{"ok": true}``; wrong: 401; more than ``LOGIN_FAILURES_PER_MIN`` failures in a minute from one address
+  (or five times that from all): 429 (``_LoginLimiter``);
 * ``POST /api/logout`` → drops the cookie's session and clears the cookie (``{"ok": true}``).
 
 **Auth** (``control.app.Guard``): these paths are open (``is_open_path``); every other path still needs the
@@ -27,7 +28,7 @@ from __future__ import annotations
 import hmac
 import secrets
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from collections.abc import Callable
 from importlib import resources
 
@@ -121,19 +122,50 @@ class SessionStore:
 
 
 class _LoginLimiter:
-    """At most ``per_min`` failed logins per rolling minute (then 429): a bound, not an account lockout."""
+    """Failed logins per rolling minute, a bound on guessing (not an account lockout): at most ``per_min`` from
+    one client address — then 429 for that address only, so a client guessing cannot lock the operator out
+    from another address — and at most ``per_min * ALL_CLIENTS_FACTOR`` from every address together (guessing
+    spread over many addresses stays bounded). At most ``max_clients`` addresses are remembered (the one that
+    failed least recently is forgotten first). On the event loop (not thread-safe)."""
 
-    def __init__(self, per_min: int = LOGIN_FAILURES_PER_MIN) -> None:
+    ALL_CLIENTS_FACTOR = 5
+
+    def __init__(
+        self,
+        per_min: int = LOGIN_FAILURES_PER_MIN,
+        *,
+        max_clients: int = 1024,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.per_min = per_min
-        self._fails: list[float] = []
+        self.max_clients = max_clients
+        self.clock = clock
+        self._by_client: OrderedDict[str, deque[float]] = OrderedDict()
+        self._all: deque[float] = deque()
 
-    def blocked(self) -> bool:
-        now = time.monotonic()
-        self._fails = [t for t in self._fails if now - t < 60.0]
-        return len(self._fails) >= self.per_min
+    @staticmethod
+    def _recent(fails: deque[float], now: float) -> int:
+        while fails and now - fails[0] >= 60.0:
+            fails.popleft()
+        return len(fails)
 
-    def failed(self) -> None:
-        self._fails.append(time.monotonic())
+    def blocked(self, client: str) -> bool:
+        """Whether a login from ``client`` (its address) is refused now."""
+        now = self.clock()
+        if self._recent(self._all, now) >= self.per_min * self.ALL_CLIENTS_FACTOR:
+            return True
+        fails = self._by_client.get(client)
+        return fails is not None and self._recent(fails, now) >= self.per_min
+
+    def failed(self, client: str) -> None:
+        """Count a failed login from ``client``."""
+        now = self.clock()
+        self._all.append(now)
+        fails = self._by_client.pop(client, None) or deque()
+        fails.append(now)
+        self._by_client[client] = fails  # the most recent failure last
+        while len(self._by_client) > self.max_clients:
+            self._by_client.popitem(last=False)
 
 
 def _asset(name: str) -> bytes:
@@ -182,7 +214,8 @@ def web_routes(*, token: str | None, sessions: SessionStore | None) -> list[Base
     async def login(request: Request) -> Response:
         if secret is None or sessions is None:
             return _err(400, "no_token", "this server has no token: the page reads without logging in")
-        if limiter.blocked():
+        client = request.client.host if request.client is not None else ""
+        if limiter.blocked(client):
             return _err(429, "too_many_attempts", "too many failed logins; wait a minute")
         try:
             body = orjson.loads(await request.body())
@@ -190,7 +223,7 @@ def web_routes(*, token: str | None, sessions: SessionStore | None) -> list[Base
             return _err(400, "bad_request", 'body must be JSON: {"token": "..."}')
         given = body.get("token") if isinstance(body, dict) else None
         if not isinstance(given, str) or not hmac.compare_digest(given.encode(), secret):
-            limiter.failed()
+            limiter.failed(client)
             return _err(401, "unauthorized", "invalid token")
         sid = sessions.create()
         resp = _json(200, {"ok": True})

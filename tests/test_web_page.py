@@ -130,6 +130,25 @@ async def test_failed_logins_are_bounded() -> None:
         assert codes[:20] == [401] * 20 and set(codes[20:]) == {429}
 
 
+def test_the_login_bound_is_per_address_and_overall_and_forgets() -> None:
+    """One address guessing is refused without locking out another; guessing spread over many addresses is
+    bounded too; a minute later an address may try again; the addresses remembered are bounded."""
+    from arbdash.control.web import _LoginLimiter
+
+    now = [0.0]
+    limiter = _LoginLimiter(3, max_clients=8, clock=lambda: now[0])
+    for _ in range(3):
+        assert not limiter.blocked("10.0.0.9")
+        limiter.failed("10.0.0.9")
+    assert limiter.blocked("10.0.0.9") and not limiter.blocked("127.0.0.1")
+    for i in range(3 * _LoginLimiter.ALL_CLIENTS_FACTOR - 3):  # spread over many addresses
+        limiter.failed(f"10.1.0.{i}")
+    assert limiter.blocked("127.0.0.1")  # the overall bound
+    assert len(limiter._by_client) <= 8
+    now[0] = 60.0
+    assert not limiter.blocked("10.0.0.9") and not limiter.blocked("127.0.0.1")
+
+
 async def test_without_a_token_the_page_reads_freely_on_loopback_only() -> None:
     async with _client(None) as c:
         assert (await c.get("/")).status_code == 200
