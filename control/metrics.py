@@ -41,7 +41,7 @@ Events per second is ``rate(arbdash_ring_received_events_total[1m])`` (every eve
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from decimal import Decimal
 from typing import Any
@@ -341,21 +341,29 @@ _STRATEGY_FIGURES: tuple[tuple[str, str, str, bool], ...] = (
 )
 
 
+def _labelled(
+    name: str,
+    doc: str,
+    counter: bool,
+    label: str,
+    samples: Iterable[tuple[str, Decimal | int | float | None]],
+) -> Metric:
+    """One family with one label: a sample per ``(label value, value)``; a ``None`` value has no sample (a
+    figure not known rather than a made-up one)."""
+    family = (CounterMetricFamily if counter else GaugeMetricFamily)(name, doc, labels=[label])
+    for key, value in samples:
+        if value is not None:
+            family.add_metric([key], float(value))
+    return family
+
+
 def _strategy_families(views: list[StrategyView]) -> Iterator[Metric]:
     """The per-strategy families, labelled ``strategy`` (the instance's name; ``""`` for the positions of no
     strategy, in a session that has both). Nothing when the session announced no strategy."""
     if not views:
         return
     for name, doc, attr, counter in _STRATEGY_FIGURES:
-        family_type = CounterMetricFamily if counter else GaugeMetricFamily
-        family = family_type(name, doc, labels=["strategy"])
-        for view in views:
-            value = getattr(view, attr)
-            if (
-                value is not None
-            ):  # a limit the strategy did not announce: no sample rather than a made-up one
-                family.add_metric([view.name or ""], float(value))
-        yield family
+        yield _labelled(name, doc, counter, "strategy", ((v.name or "", getattr(v, attr)) for v in views))
 
 
 def fleet_exposition(sessions: list[Any]) -> bytes:
@@ -374,6 +382,36 @@ def fleet_exposition(sessions: list[Any]) -> bytes:
     return generate_latest(registry)
 
 
+#: Per session of the fleet: (name, help, counter?, the figure of a ``tools.pg_admin.SessionSummary``).
+_FLEET_FIGURES: tuple[tuple[str, str, bool, Callable[[Any], Decimal | int | float | None]], ...] = (
+    ("arbdash_fleet_session_pnl_net_usd", "A session's net PnL, USD.", False, lambda s: s.net_pnl),
+    (
+        "arbdash_fleet_session_positions_open",
+        "A session's positions not closed.",
+        False,
+        lambda s: (s.positions_opened or 0) - (s.positions_closed or 0),
+    ),
+    (
+        "arbdash_fleet_session_positions_opened",
+        "Positions a session opened.",
+        True,
+        lambda s: s.positions_opened or 0,
+    ),
+    (
+        "arbdash_fleet_session_events",
+        "Events a session logged (its last seq).",
+        True,
+        lambda s: s.last_seq or 0,
+    ),
+    (
+        "arbdash_fleet_session_last_event_timestamp_seconds",
+        "Wall time of a session's last event (Unix seconds).",
+        False,
+        lambda s: s.last_event_at.timestamp() if s.last_event_at is not None else None,
+    ),
+)
+
+
 class _FleetCollector:
     def __init__(self, sessions: list[Any]) -> None:
         self.sessions = sessions
@@ -386,7 +424,6 @@ class _FleetCollector:
         yield _gauge(
             "arbdash_fleet_sessions", "Sessions listed from the database (newest first).", len(sessions)
         )
-        ids = [str(s.session_id) for s in sessions]
         info = GaugeMetricFamily(
             "arbdash_fleet_session_info", "A session (value 1).", labels=["session_id", "strategy", "host"]
         )
@@ -395,43 +432,18 @@ class _FleetCollector:
             "A session's health: 1 for its state.",
             labels=["session_id", "state"],
         )
-        families = {
-            "net": GaugeMetricFamily(
-                "arbdash_fleet_session_pnl_net_usd", "A session's net PnL, USD.", labels=["session_id"]
-            ),
-            "open": GaugeMetricFamily(
-                "arbdash_fleet_session_positions_open",
-                "A session's positions not closed.",
-                labels=["session_id"],
-            ),
-            "opened": CounterMetricFamily(
-                "arbdash_fleet_session_positions_opened", "Positions a session opened.", labels=["session_id"]
-            ),
-            "events": CounterMetricFamily(
-                "arbdash_fleet_session_events",
-                "Events a session logged (its last seq).",
-                labels=["session_id"],
-            ),
-            "last": GaugeMetricFamily(
-                "arbdash_fleet_session_last_event_timestamp_seconds",
-                "Wall time of a session's last event (Unix seconds).",
-                labels=["session_id"],
-            ),
-        }
-        for sid, s in zip(ids, sessions, strict=True):
+        for s in sessions:
+            sid = str(s.session_id)
             info.add_metric([sid, s.strategy or "", getattr(s, "host", None) or ""], 1.0)
             states = HEALTH_STATES if s.health in HEALTH_STATES else (*HEALTH_STATES, s.health)
             for state in states:
                 health.add_metric([sid, state], 1.0 if s.health == state else 0.0)
-            families["net"].add_metric([sid], float(s.net_pnl))
-            families["open"].add_metric([sid], float((s.positions_opened or 0) - (s.positions_closed or 0)))
-            families["opened"].add_metric([sid], float(s.positions_opened or 0))
-            families["events"].add_metric([sid], float(s.last_seq or 0))
-            if s.last_event_at is not None:
-                families["last"].add_metric([sid], s.last_event_at.timestamp())
         yield info
         yield health
-        yield from families.values()
+        for name, doc, counter, figure in _FLEET_FIGURES:
+            yield _labelled(
+                name, doc, counter, "session_id", ((str(s.session_id), figure(s)) for s in sessions)
+            )
 
 
 def make_registry(collector: ArbdashCollector, *, process: bool = True) -> CollectorRegistry:
