@@ -9,15 +9,19 @@
         - {name: eroded, figure: position_erosion_pct, above: 60, severity: info, cooldown_s: 3600}
         - {name: stalled, figure: seconds_since_event, above: 30, severity: critical}
         - {name: liquidation, figure: liquidation_distance_pct, below: 15, severity: critical}
+        - {name: majors-drawdown, figure: net_pnl_drawdown_usd, above: 20, strategy: majors}
 
 A rule fires when its figure crosses its threshold (``above``: value > threshold; ``below``: value <
 threshold) and resolves when it no longer does; ``cooldown_s`` (default 300) is the least time between two firings
 of the same alert (rule and position) — a flapping figure fires once per cooldown, the rest are counted.
 ``severity``: ``info`` / ``warning`` / ``critical`` (the event's level and the notification's type).
+``strategy``: the rule watches one strategy instance of a session running several (its positions, its net PnL
+and drawdown, its funding: ``alerts.figures``); its events carry that strategy like the instance's own.
 
 Checked before the run (``bot.config`` turns these into ``file:line: field: message`` errors, exit 2): a figure
 that does not exist, two rules with one name, neither or both of ``above``/``below``, a notification URL apprise
-cannot parse.
+cannot parse, a ``strategy`` on a figure of the session's health (and, in ``bot.config``, a ``strategy`` the
+config does not run).
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ class AlertRule(BaseModel):
     below: Decimal | None = None
     severity: Severity = "warning"
     cooldown_s: int = Field(default=300, ge=0, le=7 * 24 * 3600)
+    strategy: str | None = Field(default=None, pattern=_NAME)
 
     @field_validator("figure")
     @classmethod
@@ -59,6 +64,8 @@ class AlertRule(BaseModel):
         for t in (self.above, self.below):
             if t is not None and not t.is_finite():
                 raise ValueError("the threshold must be a finite number")
+        if self.strategy is not None and not FIGURES[self.figure].scoped:
+            raise ValueError(f"{self.figure} is the session's own health: a rule on it takes no strategy")
         return self
 
     @property

@@ -11,7 +11,7 @@ One alert per rule and key (``""``, or a position / leg: ``alerts.figures``). Fo
 Time: the cooldown is measured on the snapshot's own clock (``generated_at``, the wall time of the last event
 folded), so the same sequence of snapshots gives the same alerts, live or replayed; the wall clock ``now`` is used
 only by ``seconds_since_event`` (a stalled bot). The peak of net PnL (``net_pnl_drawdown_usd``) is the highest
-value seen by this engine.
+value seen by this engine, of the session and of each strategy instance (a rule's ``strategy``).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Literal
 
 from arbdash.alerts.config import AlertRule
-from arbdash.alerts.figures import FIGURES
+from arbdash.alerts.figures import FIGURES, totals
 from arbdash.dashboard.models import DashboardSnapshot
 
 
@@ -42,7 +42,7 @@ class Transition:
         """One line for the timeline and the notification."""
         r = self.rule
         unit = FIGURES[r.figure].unit
-        where = f" {self.key}" if self.key else ""
+        where = "".join(f" {x}" for x in (r.strategy, self.key) if x)
         if self.kind == "resolved":
             now = f"{self.value} {unit}".rstrip() if self.value is not None else "gone"
             return f"resolved: {r.name}{where} ({r.figure} {now})"
@@ -64,18 +64,21 @@ class AlertEngine:
     active: dict[tuple[str, str], _Active] = field(default_factory=dict)
     last_fired: dict[tuple[str, str], datetime] = field(default_factory=dict)
     suppressed: Counter[str] = field(default_factory=Counter)
-    peak: Decimal | None = None
+    #: the highest net PnL seen, of the session (``None``) and of each strategy instance
+    peaks: dict[str | None, Decimal] = field(default_factory=dict)
 
     def evaluate(self, snap: DashboardSnapshot, now: datetime) -> list[Transition]:
         """The alerts that fire or resolve for ``snap`` (in rule order, then key order). ``now``: the wall clock
         (aware), for ``seconds_since_event``."""
         at = snap.generated_at or now
-        if snap.session.session_id is not None:
-            net = snap.portfolio.net_pnl
-            self.peak = net if self.peak is None or net > self.peak else self.peak
+        peaks = self.peaks
+        for scope in (None, *(v.name for v in snap.strategies if v.name is not None)):
+            t = totals(snap, scope)
+            if t is not None and (scope not in peaks or t.net_pnl > peaks[scope]):
+                peaks[scope] = t.net_pnl
         out: list[Transition] = []
         for rule in self.rules:
-            readings = dict(FIGURES[rule.figure].read(snap, now, self.peak))
+            readings = dict(FIGURES[rule.figure].read(snap, now, peaks.get(rule.strategy), rule.strategy))
             for key in sorted(readings):
                 value = readings[key]
                 ident = (rule.name, key)

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 import msgspec
+import structlog
 
 from arbdash.alerts.config import AlertsConfig
 from arbdash.alerts.engine import AlertEngine, Transition
@@ -70,6 +71,18 @@ class AlertWatcher:
         return self.check(msgspec.structs.replace(snap, session=session))
 
     def _publish(self, t: Transition) -> None:
+        if t.rule.strategy is None:
+            self._log(t)
+        else:  # the event belongs to the strategy it watches (its envelope's ``strategy``), as its own do
+            with structlog.contextvars.bound_contextvars(strategy=t.rule.strategy):
+                self._log(t)
+        if self.notifier is not None:
+            rule = t.rule
+            self.notifier.send(
+                f"arbdash: {rule.name}", t.describe(), rule.severity if t.kind == "fired" else "info"
+            )
+
+    def _log(self, t: Transition) -> None:
         rule = t.rule
         line = t.describe()
         if t.kind == "fired":
@@ -92,8 +105,6 @@ class AlertWatcher:
                 f"Alert {line}",
                 "info",
             )
-        if self.notifier is not None:
-            self.notifier.send(f"arbdash: {rule.name}", line, rule.severity if t.kind == "fired" else "info")
 
 
 __all__ = ["AlertWatcher", "Emit"]

@@ -476,6 +476,12 @@ class BotConfig(SessionConfig):
             no_instr = [s for s in inst.symbols if s not in self.market.instruments]
             if no_instr:
                 raise ValueError(f"{key}.symbols {no_instr} have no entry in market.instruments")
+        for rule in self.alerts.rules:
+            if rule.strategy is not None and rule.strategy not in names:
+                raise ValueError(
+                    f"alerts.rules: rule {rule.name!r} watches strategy {rule.strategy!r}, which this config does "
+                    f"not run (its strategies: {', '.join(map(repr, names))})"
+                )
         self._check_tiers()
         return self
 

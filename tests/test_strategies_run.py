@@ -171,6 +171,20 @@ def _config_with(tmp_path: Path, change: Any) -> Path:
             "not both",
         ),
         (lambda d: d["strategies"][0].update(name="no spaces"), "strategies.0.name"),
+        (
+            lambda d: d.update(
+                alerts={"rules": [{"name": "dd", "figure": "net_pnl_usd", "below": -5, "strategy": "minors"}]}
+            ),
+            "rule 'dd' watches strategy 'minors', which this config does not run",
+        ),
+        (
+            lambda d: d.update(
+                alerts={
+                    "rules": [{"name": "pg", "figure": "sink_degraded", "above": 0, "strategy": "majors"}]
+                }
+            ),
+            "sink_degraded is the session's own health: a rule on it takes no strategy",
+        ),
     ],
 )
 def test_bad_strategies_are_refused_before_the_run(tmp_path: Path, change: Any, says: str) -> None:
@@ -466,3 +480,93 @@ def test_metrics_carry_each_strategys_figures_and_add_up_to_the_session(two: Run
         assert sum(got.values()) == pytest.approx(total, abs=1e-6), family
     open_by = {s.labels["strategy"]: s.value for s in families["arbdash_strategy_positions_open"].samples}
     assert sum(1 for n in open_by.values() if n > 0) >= 2
+
+
+# --- alerts per strategy ---------------------------------------------------------------------------------------
+
+
+def test_alert_rules_watch_one_strategy_each(two: Run) -> None:
+    """Rules scoped to a strategy read only its figures: a drawdown rule per instance, evaluated every market
+    hour of the two-strategy run, fires and resolves exactly where that instance's own net PnL (its row of the
+    strategies pane) says, independently of the others and of the session's; a position rule sees only the
+    instance's positions."""
+    from arbdash.alerts.config import AlertRule
+    from arbdash.alerts.engine import AlertEngine
+    from arbdash.dashboard.reducer import Reducer
+
+    names = sorted(set(_owner().values()))
+    threshold = Decimal(2)
+    rules = [
+        *(
+            AlertRule(
+                name=f"dd-{n}", figure="net_pnl_drawdown_usd", above=threshold, strategy=n, cooldown_s=0
+            )
+            for n in names
+        ),
+        AlertRule(name="dd", figure="net_pnl_drawdown_usd", above=threshold, cooldown_s=0),
+        AlertRule(
+            name="timing-div", figure="divergence_pct", above=Decimal(-1), strategy="timing", cooldown_s=0
+        ),
+    ]
+    engine, reducer = AlertEngine(rules), Reducer(timeline_size=20)
+    got: dict[str, list[tuple[str, Decimal | None]]] = {r.name: [] for r in rules}
+    want: dict[str, list[tuple[str, Decimal | None]]] = {r.name: [] for r in rules}
+    peak: dict[str | None, Decimal] = {}
+    active: dict[str | None, bool] = {}
+    hour = None
+    for raw in two.lines:
+        ts = orjson.loads(raw).get("market_ts")
+        if ts is not None and hour is not None and ts[:13] != hour:
+            snap = reducer.snapshot()
+            assert snap.generated_at is not None
+            for t in engine.evaluate(snap, snap.generated_at):
+                got[t.rule.name].append((t.kind, t.value))
+                if t.rule.name == "timing-div":  # every open position it reads is the timing instance's
+                    pid = t.key
+                    assert next(p for p in snap.positions if p.position_id == pid).strategy == "timing"
+            # the drawdowns, recomputed here from each scope's net PnL
+            nets = {v.name: v.net_pnl for v in snap.strategies if v.name is not None}
+            nets[None] = snap.portfolio.net_pnl
+            for scope, net in nets.items():
+                peak[scope] = max(peak.get(scope, net), net)
+                dd = peak[scope] - net
+                rule = "dd" if scope is None else f"dd-{scope}"
+                if dd > threshold and not active.get(scope):
+                    want[rule].append(("fired", dd))
+                    active[scope] = True
+                elif dd <= threshold and active.get(scope):
+                    want[rule].append(("resolved", dd))
+                    active[scope] = False
+        hour = ts[:13] if ts is not None else hour
+        reducer.feed_line(raw)
+    for n in [*names, None]:
+        rule = "dd" if n is None else f"dd-{n}"
+        assert got[rule] == want[rule], rule
+    assert got["dd-timing"], "the timing instance's losses fire its own drawdown rule"
+    assert got["dd-timing"] != got["dd"]  # not the session's alerts under another name
+    assert all(kind in ("fired", "resolved") for kind, _ in got["timing-div"])
+
+
+def test_a_strategys_alert_event_carries_its_strategy(tmp_path: Path) -> None:
+    """In the bot, an alert of a rule on one strategy is that strategy's event (its envelope's ``strategy``), so
+    the timeline, ``arbtail --strategy`` and focus show it with the instance's own events; the session's rules
+    stay the session's."""
+    from datetime import timedelta
+
+    from arbdash.alerts.config import AlertRule, AlertsConfig
+    from arbdash.bot.runner import market_window
+
+    cfg = load_config(TWO)
+    start, _ = market_window(cfg)
+    market = cfg.market.model_copy(update={"start": start, "end": start + timedelta(days=20)})
+    rules = [
+        AlertRule(name="timing-net", figure="net_pnl_usd", below=Decimal(0), strategy="timing", cooldown_s=0),
+        AlertRule(name="net", figure="net_pnl_usd", below=Decimal(0), cooldown_s=0),
+    ]
+    cfg = cfg.model_copy(update={"market": market, "alerts": AlertsConfig(rules=rules)})
+    run = run_bot_in_process(tmp_path, config=cfg)
+    fired = {e["alert"]: e for e in run.of("alert.fired")}
+    assert "timing-net" in fired, [e["alert"] for e in run.of("alert.fired")]
+    assert fired["timing-net"]["strategy"] == "timing" and "timing" in fired["timing-net"]["message"]
+    if "net" in fired:
+        assert "strategy" not in fired["net"]
