@@ -335,8 +335,8 @@ class PortfolioSnapshot(_Model, kw_only=True):
     * ``margin_used`` = Σ open legs' initial margin at the current mark (qty · mark / leverage, as the venues
       compute it; entry price until a mark is known);
     * ``exposure_headroom_usd`` (shown as *limit headroom*) = ``max_total_exposure_usd`` − exposure used (Σ ``filled_exposure_usd`` of
-      positions not closed): the exposure the strategy may still open under its own limit. Schema v1 carries no
-      account equity or maintenance-margin figures, so this is *limit* headroom, not exchange margin headroom;
+      positions not closed): the exposure the strategy may still open under its own limit — *limit* headroom,
+      not margin headroom (that is ``mm_headroom_usd`` below, from the venues' accounts);
       ``exposure_headroom_pct`` = headroom / limit · 100. ``None`` until ``session.started`` gives the limit.
     """
 
