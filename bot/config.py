@@ -400,8 +400,8 @@ class LoggingConfig(_Model):
 class RiskConfig(_Model):
     """What the strategy does near a liquidation (``bot.strategies.funding_arbitrage.position_manager``).
 
-    ``min_liquidation_distance_pct``: percent (10 = 10 %); a leg whose distance |mark − LP| / mark · 100 falls
-    below it is acted on (0 = guard off); ``on_liquidation_risk``: ``close`` (exit ``LIQUIDATION_RISK_<VENUE>``)
+    ``min_liquidation_distance_pct``: percent (10 = 10 %); a leg whose signed distance side · (mark − LP) / mark
+    · 100 falls below it (≤ 0: already past its liquidation price) is acted on (0 = guard off); ``on_liquidation_risk``: ``close`` (exit ``LIQUIDATION_RISK_<VENUE>``)
     or ``rebalance`` (move collateral from the other leg's venue, else close); ``var_confidence``: fraction
     (0.99) of the 1-day VaR / expected shortfall the dashboard computes; ``tiers_file``: the maintenance-margin
     tier CSV (default ``bot/data/risk/maintenance_tiers.csv``)."""

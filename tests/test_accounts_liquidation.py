@@ -140,14 +140,110 @@ def test_liquidation_price_short_cross_margined_by_hand() -> None:
 
 
 def test_distance_and_insufficient_margin() -> None:
-    assert distance_pct(D(100), D(80)) == D(20)
-    assert distance_pct(D(100), None) is None
+    assert distance_pct(D(100), D(80), 1) == D(20)  # a long 20 % above its liquidation price
+    assert distance_pct(D(100), D(120), -1) == D(20)  # a short 20 % below
+    assert distance_pct(D(100), D(105), 1) == D(-5)  # a long already 5 % past it: negative, never "safe"
+    assert distance_pct(D(100), D(95), -1) == D(-5)
+    assert distance_pct(D(100), None, 1) is None
     a = _binance_account("100")
     a.set_mark("BTC", D(50000))
     a.book_fill("BTC", D("0.009"), D(50000), D(0))  # 450 / 5 = 90 initial margin of 100
     assert a.available() == D(10)
     with pytest.raises(ValueError):
         a.transfer_out(D(11))
+
+
+def _paper_binance(collateral: str) -> object:
+    """A paper Binance venue of the shipped config with ``collateral`` USD, no fees, no slippage, no failures."""
+    from arbdash.bot.config import load_config
+    from arbdash.bot.venues.paper import PaperVenue
+
+    cfg = load_config(ROOT / "configs" / "funding_arb_paper.yml")
+    vcfg = cfg.venues["binance"].model_copy(
+        update={
+            "collateral_usd": D(collateral),
+            "leverage": D(10),
+            "taker_fee": D(0),
+            "slippage_bps": D(0),
+            "order_failure_rate": D(0),
+        }
+    )
+    return PaperVenue(
+        "binance",
+        quote="USDT",
+        funding_interval_s=28800,
+        config=vcfg,
+        instruments=cfg.market.instruments,
+        seed=1,
+    )
+
+
+def test_legs_dragged_down_together_are_liquidated_though_neither_crossed_its_own_old_price() -> None:
+    """Cross margin: long 0.05 BTC at 60,000 and long 1 ETH at 3,000 on one 1,000 USD account. Each leg alone sits
+    ~32 % from its liquidation price; BTC falls 30 % and ETH 25 % in the same hour, so neither bar reaches the
+    price it had when the hour began — but the account is then under its maintenance margin (equity −650 USD).
+    The venue solves the prices again at the hour's marks and liquidates, inside each bar; afterwards the
+    account is back over its maintenance margin or flat."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from arbdash.bot.venues.base import FundingQuote
+
+    venue = _paper_binance("1000")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    quote = FundingQuote(rate=D("0.0001"), interval_s=28800, next_funding_ts=t0)
+    venue._set_market(t0, "BTC", D(60000), D(60000), quote)
+    venue._set_market(t0, "ETH", D(3000), D(3000), quote)
+
+    async def enter() -> None:
+        await venue.market_order("BTC", "buy", D("0.05"), order_id="b")
+        await venue.market_order("ETH", "buy", D(1), order_id="e")
+
+    asyncio.run(enter())
+    before = {s: venue.liquidation_price(s) for s in ("BTC", "ETH")}
+    assert all(
+        lp is not None and lp < px * D("0.7") for lp, px in zip(before.values(), (60000, 3000), strict=True)
+    )
+    # the hour: BTC 60,000 → 42,000 (low 41,800), ETH 3,000 → 2,250 (low 2,240)
+    t1 = datetime(2026, 1, 1, 1, tzinfo=UTC)
+    venue._set_market(t1, "BTC", D(42000), D(42000), quote)
+    venue._set_market(t1, "ETH", D(2250), D(2250), quote)
+    assert before["BTC"] < D(41800) and before["ETH"] < D(2240)  # neither crossed its own old price
+    assert venue.account.equity() < venue.account.maintenance()  # yet the account is under maintenance
+    ranges = {"BTC": (D(60000), D(41800), D(60100)), "ETH": (D(3000), D(2240), D(3005))}
+    liquidated = venue._liquidate_crossed(ranges)
+    assert liquidated, "an account under its maintenance margin must be liquidated"
+    for liq in liquidated:
+        open_, low, high = ranges[liq.symbol]
+        assert low <= liq.liquidation_price <= high  # the fill lies inside the bar
+        assert liq.trigger_price == low
+    held = [s for s in ("BTC", "ETH") if venue.position_qty(s) != 0]
+    account = venue.account
+    assert not held or account.equity() >= account.maintenance()
+    # what was not liquidated is now safe at the hour's marks: its distance is positive
+    for s in held:
+        assert distance_pct(venue.mark_price(s), venue.liquidation_price(s), 1) > 0
+
+
+def test_an_hour_that_opens_past_the_liquidation_price_fills_at_the_open() -> None:
+    """A gap: the liquidation price lies above the whole bar of a long; the venue could only close it at the
+    first price the hour had, its open, never at a price the market never traded."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from arbdash.bot.venues.base import FundingQuote
+
+    venue = _paper_binance("200")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    quote = FundingQuote(rate=D("0.0001"), interval_s=28800, next_funding_ts=t0)
+    venue._set_market(t0, "BTC", D(60000), D(60000), quote)
+    asyncio.run(venue.market_order("BTC", "buy", D("0.01"), order_id="b"))
+    lp = venue.liquidation_price("BTC")
+    assert lp is not None
+    gap_open = (lp * D("0.95")).quantize(D("0.1"))
+    venue._set_market(datetime(2026, 1, 1, 1, tzinfo=UTC), "BTC", gap_open, gap_open, quote)
+    (liq,) = venue._liquidate_crossed({"BTC": (gap_open, gap_open - 100, gap_open + 50)})
+    assert liq.liquidation_price == gap_open < lp
 
 
 # --- config errors ---------------------------------------------------------------------------------------------

@@ -176,11 +176,14 @@ def liquidation_price(
     return price
 
 
-def distance_pct(mark: Decimal, liq_price: Decimal | None) -> Decimal | None:
-    """Distance of a leg to its liquidation price, percent: ``|mark − LP| / mark · 100`` (``None`` without LP)."""
+def distance_pct(mark: Decimal, liq_price: Decimal | None, side: int) -> Decimal | None:
+    """Signed distance of a leg to its liquidation price, percent of the mark: ``side · (mark − LP) / mark · 100``
+    (``side`` +1 long, −1 short). Positive: the price may still move that far against the leg; ≤ 0: the mark is
+    already past the liquidation price (the account is under its maintenance margin). ``None`` without LP or
+    mark."""
     if liq_price is None or mark <= 0:
         return None
-    return abs(mark - liq_price) / mark * 100
+    return side * (mark - liq_price) / mark * 100
 
 
 # --- the account -----------------------------------------------------------------------------------------------

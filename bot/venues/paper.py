@@ -33,17 +33,20 @@ leverage (``helpers.formulas.margin_for``).
 **Accounts and liquidation** (``bot.venues.accounts``). Each venue has one cross-margined collateral account
 (``venues.<name>.collateral_usd``): fills book their price PnL and fee to it, settlements their funding. An order
 that opens or increases exposure is rejected with ``INSUFFICIENT_MARGIN`` when its initial margin (qty · mark /
-leverage) exceeds the available balance. At each hour, for the bar that just closed, a long holding is
-liquidated when the venue's low ≤ its liquidation price, a short when the high ≥ it; Binance's high/low are the
-real kline's, another venue's are Binance's × (its mark / the Binance price) at that hour. The holding is closed
-at the liquidation price (rounded to the tick) and the venue keeps the leg's maintenance margin at that price as
-the liquidation fee (``MarketStep.liquidations``).
+leverage) exceeds the available balance. At each hour, for the bar that just closed, every holding's liquidation
+price is solved at the hour's marks (the account is cross margined: its other holdings move it too) and a long
+is liquidated when the venue's low ≤ it, a short when the high ≥ it — the furthest past first, the others solved
+again after each (``PaperVenue._liquidate_crossed``); Binance's open/high/low are the real kline's, another
+venue's are Binance's × (its mark / the Binance price) at that hour. The holding is closed at the liquidation
+price (rounded to the tick; the bar's open if the hour opened past it) and the venue keeps the leg's maintenance
+margin at that price as the liquidation fee (``MarketStep.liquidations``).
 """
 
 from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Decimal
@@ -241,6 +244,35 @@ class PaperVenue:
         self.account.transfer_out(amount)
         to.account.transfer_in(amount)
 
+    def _liquidate_crossed(self, ranges: Mapping[str, tuple[Decimal, Decimal, Decimal]]) -> list[Liquidation]:
+        """Liquidate what the hour's bars took past their liquidation price; ``ranges``: per held symbol the bar's
+        ``(open, low, high)`` on this venue (USD).
+
+        The account is cross margined, so every holding's liquidation price is solved again at the hour's marks
+        (``liquidation_price``: the other holdings where they closed the hour) — a move that drags several legs
+        of the account together is seen, not only a leg's own move. A long is liquidated when the bar's low ≤ its
+        liquidation price, a short when the high ≥ it; when several are, the one taken furthest past (relative to
+        the price) goes first, then the others' prices are solved again with what that liquidation booked, until
+        none is crossed. The fill: the liquidation price, or the bar's open when the hour opened already past it
+        (a gap: the first price there was), so a fill always lies inside the bar."""
+        out: list[Liquidation] = []
+        while True:
+            worst: tuple[Decimal, str, Decimal, Decimal] | None = None
+            for symbol, (open_, low, high) in ranges.items():
+                qty = self.position_qty(symbol)
+                lp = self.liquidation_price(symbol) if qty != 0 else None
+                if lp is None:
+                    continue
+                trigger = low if qty > 0 else high
+                past = (lp - trigger if qty > 0 else trigger - lp) / trigger
+                if past >= 0 and (worst is None or past > worst[0]):
+                    fill = min(lp, open_) if qty > 0 else max(lp, open_)
+                    worst = (past, symbol, fill, trigger)
+            if worst is None:
+                return out
+            _, symbol, fill, trigger = worst
+            out.append(self._liquidate(symbol, fill, trigger))
+
     def _liquidate(self, symbol: str, price: Decimal, trigger: Decimal) -> Liquidation:
         """Close the whole holding in ``symbol`` at ``price`` (its liquidation price) and charge the liquidation
         fee (the leg's maintenance margin at that price, ``VenueAccount.liquidation_fee``)."""
@@ -276,8 +308,9 @@ class MarkTick:
 @dataclass(frozen=True, slots=True)
 class Liquidation:
     """A venue liquidated a holding during the bar that closed at the step's hour: closed at
-    ``liquidation_price`` (USD) because the bar's low (long) / high (short) on that venue, ``trigger_price``,
-    crossed it; ``liquidation_fee`` (USD) charged; ``realized_pnl`` the price PnL at the liquidation price."""
+    ``liquidation_price`` (USD: the holding's liquidation price, or the bar's open when the hour opened past it)
+    because the bar's low (long) / high (short) on that venue, ``trigger_price``, crossed it;
+    ``liquidation_fee`` (USD) charged; ``realized_pnl`` the price PnL at that price."""
 
     venue: str
     symbol: str
@@ -358,7 +391,6 @@ class PaperMarket:
         on open positions (payments valued at the settlement mark; Binance: its reported ``mark_price``;
         Hyperliquid: its oracle, the index price)."""
         step = MarketStep(t=t)
-        at_risk = self._liquidation_prices()  # from the accounts as they stood at the previous hour
         for symbol in self.symbols:
             price = self._data.price_at(symbol, t)
             ref = self._quote(REFERENCE_VENUE, symbol, t)
@@ -378,7 +410,7 @@ class PaperMarket:
                 if self._last_quotes.get((name, symbol)) != quote:
                     self._last_quotes[(name, symbol)] = quote
                     step.rate_changes.append((name, symbol, quote))
-        step.liquidations = self._liquidations(t, at_risk)  # before funding: a liquidated leg is not paid
+        step.liquidations = self._liquidations(t)  # before funding: a liquidated leg is not paid
         for name, venue in self.venues.items():
             for symbol in self.symbols:
                 settlement = self._data.settlement_at(name, symbol, t)
@@ -395,42 +427,31 @@ class PaperMarket:
                     step.credits.append(credit)
         return step
 
-    def _liquidation_prices(self) -> dict[tuple[str, str], Decimal]:
-        """Every open holding's liquidation price (``PaperVenue.liquidation_price``) before the hour moves."""
-        out: dict[tuple[str, str], Decimal] = {}
-        for name, venue in self.venues.items():
-            for symbol in self.symbols:
-                if venue.position_qty(symbol) != 0:
-                    lp = venue.liquidation_price(symbol)
-                    if lp is not None:
-                        out[(name, symbol)] = lp
-        return out
+    def _liquidations(self, t: datetime) -> list[Liquidation]:
+        """Liquidate the holdings the bar that closed at ``t`` took past their liquidation price, venue by venue
+        (``PaperVenue._liquidate_crossed``).
 
-    def _liquidations(self, t: datetime, at_risk: dict[tuple[str, str], Decimal]) -> list[Liquidation]:
-        """Liquidate the holdings whose price the bar that closed at ``t`` crossed.
-
-        The bar's range on a venue: Binance has the real hourly high/low (its kline); another venue's high/low =
-        Binance's high/low × (that venue's mark / the Binance price) at ``t``, the same ratio its modelled mark has
-        to Binance's price at that hour (module docstring). A long is liquidated when the low ≤ its liquidation
-        price, a short when the high ≥ it; the liquidation price is the one the account had when the hour began
-        (what ``position.updated`` showed). A first hour without a closed bar liquidates nothing."""
+        The bar's range on a venue: Binance has the real hourly open/high/low (its kline); another venue's are
+        Binance's × (that venue's mark / the Binance price) at ``t``, the same ratio its modelled mark has to
+        Binance's price at that hour (module docstring), rounded to the tick. A first hour without a closed bar
+        liquidates nothing."""
         out: list[Liquidation] = []
-        for (name, symbol), lp in at_risk.items():
-            bar = self._data.bar_closing_at(symbol, t)
-            if bar is None:
-                continue
-            venue = self.venues[name]
-            ratio = venue.mark_price(symbol) / venue.index_price(symbol)
-            tick = venue.tick_size(symbol)
-            qty = venue.position_qty(symbol)
-            if qty > 0:
-                trigger = (bar.low * ratio).quantize(tick, rounding=ROUND_HALF_EVEN)
-                hit = trigger <= lp
-            else:
-                trigger = (bar.high * ratio).quantize(tick, rounding=ROUND_HALF_EVEN)
-                hit = trigger >= lp
-            if hit:
-                out.append(venue._liquidate(symbol, lp, trigger))
+        for venue in self.venues.values():
+            ranges: dict[str, tuple[Decimal, Decimal, Decimal]] = {}
+            for symbol in self.symbols:
+                if venue.position_qty(symbol) == 0:
+                    continue
+                bar = self._data.bar_closing_at(symbol, t)
+                if bar is None:
+                    continue
+                ratio = venue.mark_price(symbol) / venue.index_price(symbol)
+                tick = venue.tick_size(symbol)
+                ranges[symbol] = (
+                    (bar.open * ratio).quantize(tick, rounding=ROUND_HALF_EVEN),
+                    (bar.low * ratio).quantize(tick, rounding=ROUND_HALF_EVEN),
+                    (bar.high * ratio).quantize(tick, rounding=ROUND_HALF_EVEN),
+                )
+            out.extend(venue._liquidate_crossed(ranges))
         return out
 
 

@@ -28,7 +28,7 @@ at the entry rate.
 
 **Liquidation risk** (config ``risk``, before the exit rules): each leg's liquidation price comes from its venue's
 account (``bot.venues.accounts``; published as ``long/short_liquidation_price`` in ``position.updated``) and its
-distance = |mark − LP| / mark · 100. Below ``min_liquidation_distance_pct`` (0 = guard off): ``close`` exits
+signed distance = side · (mark − LP) / mark · 100 (``accounts.distance_pct``; ≤ 0: already past it). Below ``min_liquidation_distance_pct`` (0 = guard off): ``close`` exits
 with ``LIQUIDATION_RISK_<VENUE>``; ``rebalance`` moves collateral from the other leg's venue (the winner) to the
 at-risk venue — the amount that puts the distance back at 2× the threshold, capped by the winner's available
 balance, in whole cents — and emits ``position.rebalanced``; if the distance is still below the threshold, the
@@ -215,7 +215,9 @@ class PositionManager:
         """``(distance %, leg index)`` of each open leg with a liquidation price, nearest first."""
         found = []
         for i, (leg, lp) in enumerate(zip(position.legs, self.liquidation_prices(position), strict=True)):
-            d = distance_pct(self._venues[leg.venue].mark_price(position.symbol), lp)
+            d = distance_pct(
+                self._venues[leg.venue].mark_price(position.symbol), lp, 1 if leg.side == "long" else -1
+            )
             if d is not None:
                 found.append((d, i))
         return sorted(found)
@@ -226,8 +228,9 @@ class PositionManager:
             return "liquidation risk"
         d, i = near[0]
         leg = position.legs[i]
+        where = f"{d:.2f}% from" if d > 0 else f"{-d:.2f}% past"
         return (
-            f"{leg.venue} {leg.side} leg {d:.2f}% from its liquidation price "
+            f"{leg.venue} {leg.side} leg {where} its liquidation price "
             f"(threshold {self._risk.min_liquidation_distance_pct}%)"
         )
 

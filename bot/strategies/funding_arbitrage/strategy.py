@@ -238,7 +238,7 @@ class FundingArbitrageStrategy(Strategy):
             if project is None:
                 continue
             mark = venue.mark_price(opp.symbol)
-            d = distance_pct(mark, project(opp.symbol, side, qty))
+            d = distance_pct(mark, project(opp.symbol, side, qty), 1 if side == "buy" else -1)
             if d is not None and d < threshold:
                 return (
                     f"the {name} leg would start {d:.2f}% from its liquidation price "
