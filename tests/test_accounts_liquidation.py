@@ -153,6 +153,27 @@ def test_distance_and_insufficient_margin() -> None:
         a.transfer_out(D(11))
 
 
+def test_what_may_leave_an_account_by_hand() -> None:
+    """Unrealized profit stays (Binance ``maxWithdrawAmount``); a loss reduces what may leave; a transfer
+    never brings the account's own holding nearer its liquidation price than asked."""
+    a = _binance_account("1000")
+    a.set_mark("BTC", D(50000))
+    a.book_fill("BTC", D("0.01"), D(50000), D(0))
+    a.set_mark("BTC", D(55000))  # +50 unrealized: equity 1,050, initial margin 550 / 5 = 110
+    assert a.available() == D(940) and a.transferable() == D(890)  # min(wallet 1,000, equity) − 110
+    with pytest.raises(ValueError):
+        a.transfer_out(D(891))
+    a.set_mark("BTC", D(45000))  # −50: equity 950, initial margin 90
+    assert a.transferable() == D(860)
+    # keep BTC ≥ 20 % from its liquidation price: LP = (wallet − 0.01·50,000) / (0.01·0.004 − 0.01) must stay
+    # ≤ 36,000, so the wallet may drop to 500 − 36,000 · 0.00996 = 141.44: 858.56 may leave
+    assert a.spare_collateral(D(20)) == D("858.56")
+    a.transfer_out(D("858.56"))
+    assert a.liquidation_price("BTC") == D(36000)
+    assert distance_pct(D(45000), a.liquidation_price("BTC"), 1) == D(20)
+    assert a.spare_collateral(D(20)) == 0
+
+
 def _paper_binance(collateral: str) -> object:
     """A paper Binance venue of the shipped config with ``collateral`` USD, no fees, no slippage, no failures."""
     from arbdash.bot.config import load_config

@@ -149,6 +149,7 @@ def liquidation_price(
     qty: Decimal,
     entry_price: Decimal,
     mmr: Decimal,
+    solve: bool = False,
 ) -> Decimal | None:
     """Price (USD per base unit) at which the venue liquidates a leg in a cross-margined account, or ``None``.
 
@@ -164,13 +165,17 @@ def liquidation_price(
     maintenance_deduction`` from "Margin tiers") and Bybit ("Liquidation Price (USDT Contract)": liquidation
     when equity falls to the maintenance margin, MM = position value · MMR − deduction, "Margin Parameters")
     give the same equation, so the same formula with their own MMR and deduction. A result ≤ 0 or not finite
-    (``qty`` = 0, a zero denominator) → ``None``: no price can liquidate the leg."""
+    (``qty`` = 0, a zero denominator) → ``None``: no price can liquidate the leg (``solve=True``: the price
+    found even when ≤ 0 — how far the wallet is from liquidating the leg at any price — and ``None`` only for
+    ``qty`` = 0 or a zero denominator)."""
     denominator = qty * mmr - side * qty
     if qty <= 0 or denominator == 0:
         return None
     price = (
         wallet - other_maintenance + other_unrealized + maintenance_amount - side * qty * entry_price
     ) / denominator
+    if solve:
+        return price
     if not price.is_finite() or price <= 0:
         return None
     return price
@@ -292,10 +297,11 @@ class VenueAccount:
         self.collateral += amount
 
     def transfer_out(self, amount: Decimal) -> None:
-        """Collateral moved out to another venue's account (USD > 0, at most the available balance; raises
+        """Collateral moved out to another venue's account (USD > 0, at most ``transferable()``; raises
         ``ValueError`` otherwise)."""
-        if amount > self.available():
-            raise ValueError(f"{self.venue}: transfer of {amount} exceeds available {self.available()}")
+        room = self.transferable()
+        if amount > room:
+            raise ValueError(f"{self.venue}: transfer of {amount} exceeds the transferable {room}")
         self.collateral -= amount
 
     # --- figures -----------------------------------------------------------------------------------------
@@ -341,6 +347,30 @@ class VenueAccount:
     def available(self) -> Decimal:
         return self.equity() - self.initial_margin()
 
+    def transferable(self) -> Decimal:
+        """What may leave the account (USD ≥ 0): ``min(wallet, equity) − initial margin``. Unrealized profit
+        backs the positions but cannot be moved out — Binance's ``maxWithdrawAmount`` and Bybit's transferable
+        balance leave it out, while an unrealized loss reduces what may leave; the same rule on every venue
+        (conservative where a venue would allow more)."""
+        return max(min(self.wallet(), self.equity()) - self.initial_margin(), _ZERO)
+
+    def spare_collateral(self, min_distance_pct: Decimal) -> Decimal:
+        """What may leave the account (USD ≥ 0) so that every holding stays at least ``min_distance_pct``
+        (percent of its mark) from its liquidation price: ``transferable()``, capped per holding by the
+        collateral it has beyond that distance. A holding's liquidation price is linear in the wallet
+        (``liquidation_price``: slope 1 / (qty·MMR − side·qty)), so that amount is ``(LP − target) · (qty·MMR −
+        side·qty)`` with target = mark · (1 ∓ min_distance_pct / 100) — exact within the holding's tier."""
+        room = self.transferable()
+        for symbol, held in self._holdings.items():
+            solved = self._solve(symbol)
+            if solved is None:
+                continue
+            raw, tier = solved
+            qty, side, mark = abs(held.qty), (1 if held.qty > 0 else -1), self._marks[symbol]
+            target = mark * (1 - side * min_distance_pct / 100)
+            room = min(room, max((raw - target) * (qty * tier.mmr - side * qty), _ZERO))
+        return room
+
     def figures(self) -> AccountFigures:
         equity = self.equity()
         maintenance = self.maintenance()
@@ -362,6 +392,14 @@ class VenueAccount:
         liquidate it. The tier is the one at the mark's notional; when the price found lies in another band
         (Binance FAQ: "substitute the maintenance margin rate and amount of the position level at the
         liquidation price"), it is recomputed once with that band."""
+        solved = self._solve(symbol)
+        if solved is None or not solved[0].is_finite() or solved[0] <= 0:
+            return None
+        return solved[0]
+
+    def _solve(self, symbol: str) -> tuple[Decimal, MarginTier] | None:
+        """The price (possibly ≤ 0: no price can liquidate) solving equity = maintenance for ``symbol``'s
+        holding, the other holdings at their marks, and the tier it was solved with; ``None`` when flat."""
         held = self._holdings.get(symbol)
         if held is None or held.qty == 0:
             return None
@@ -370,11 +408,11 @@ class VenueAccount:
         other_upnl = sum((self._unrealized(s) for s in others), _ZERO)
         qty = abs(held.qty)
         side = 1 if held.qty > 0 else -1
+        wallet = self.wallet()
         tier = self.tier(symbol, self._notional(symbol))
-        lp: Decimal | None = None
         for _ in range(2):
-            lp = liquidation_price(
-                wallet=self.wallet(),
+            price = liquidation_price(
+                wallet=wallet,
                 other_maintenance=other_mm,
                 other_unrealized=other_upnl,
                 maintenance_amount=tier.maintenance_amount,
@@ -382,14 +420,15 @@ class VenueAccount:
                 qty=qty,
                 entry_price=held.entry_price,
                 mmr=tier.mmr,
+                solve=True,
             )
-            if lp is None:
+            if price is None:
                 return None
-            at_lp = self.tier(symbol, qty * lp)
-            if at_lp == tier:
+            at_price = self.tier(symbol, qty * price) if price > 0 else tier
+            if at_price == tier:
                 break
-            tier = at_lp
-        return lp
+            tier = at_price
+        return price, tier
 
     def projected_liquidation_price(
         self, symbol: str, signed_qty: Decimal, price: Decimal, fee: Decimal = _ZERO

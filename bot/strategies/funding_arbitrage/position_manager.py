@@ -30,8 +30,8 @@ at the entry rate.
 account (``bot.venues.accounts``; published as ``long/short_liquidation_price`` in ``position.updated``) and its
 signed distance = side · (mark − LP) / mark · 100 (``accounts.distance_pct``; ≤ 0: already past it). Below ``min_liquidation_distance_pct`` (0 = guard off): ``close`` exits
 with ``LIQUIDATION_RISK_<VENUE>``; ``rebalance`` moves collateral from the other leg's venue (the winner) to the
-at-risk venue — the amount that puts the distance back at 2× the threshold, capped by the winner's available
-balance, in whole cents — and emits ``position.rebalanced``; if the distance is still below the threshold, the
+at-risk venue — the amount that puts the distance back at 2× the threshold, capped by what the winner can spare
+(no unrealized profit, its own holdings kept beyond the threshold), in whole cents — and emits ``position.rebalanced``; if the distance is still below the threshold, the
 position is closed as with ``close``. When a venue liquidates a leg anyway (``on_liquidations``), the leg is
 booked closed at the liquidation price with the liquidation fee as its exit fee (``position.liquidated``) and
 the surviving leg is closed at once (``LIQUIDATION_<VENUE>``), so ``position.closed`` books both.
@@ -254,7 +254,8 @@ class PositionManager:
 
     def _rebalance(self, position: Position, leg: Leg, threshold: Decimal, reason: str) -> bool:
         """Move collateral from the other leg's venue to ``leg``'s so its distance becomes 2 × ``threshold``
-        (as much as the winner's available balance allows, whole cents). Returns ``True`` if anything moved."""
+        (as much as the winner can spare, ``VenueAccount.spare_collateral``, whole cents). Returns ``True`` if
+        anything moved."""
         other = position.short if leg is position.long else position.long
         loser, winner = self._venues[leg.venue], self._venues[other.venue]
         loser_account = getattr(loser, "account", None)
@@ -265,7 +266,9 @@ class PositionManager:
         step = 2 * threshold / _HUNDRED
         target = mark * (1 - step) if leg.side == "long" else mark * (1 + step)
         needed = loser_account.collateral_for(position.symbol, target).quantize(_CENT, rounding=ROUND_CEILING)
-        room = winner_account.available().quantize(_CENT, rounding=ROUND_FLOOR)
+        # the winner gives what it can spare: never unrealized profit, and never so much that a holding of its own
+        # would come within the threshold (it would be the next one the guard acts on)
+        room = winner_account.spare_collateral(threshold).quantize(_CENT, rounding=ROUND_FLOOR)
         amount = min(needed, room)
         if amount <= 0:
             return False
