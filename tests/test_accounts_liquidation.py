@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import re
 import shutil
 import subprocess
 import sys
@@ -265,6 +266,66 @@ def test_an_hour_that_opens_past_the_liquidation_price_fills_at_the_open() -> No
     venue._set_market(datetime(2026, 1, 1, 1, tzinfo=UTC), "BTC", gap_open, gap_open, quote)
     (liq,) = venue._liquidate_crossed({"BTC": (gap_open, gap_open - 100, gap_open + 50)})
     assert liq.liquidation_price == gap_open < lp
+
+
+@pytest.mark.parametrize(
+    ("edit", "says"),
+    [
+        (lambda r: r.update(mmr="NaN"), "every number must be finite"),
+        (lambda r: r.update(mmr="1.5"), "mmr must be a fraction in (0, 1)"),
+        (lambda r: r.update(maintenance_amount="-1"), "maintenance_amount must be ≥ 0"),
+        (lambda r: r.update(notional_cap="0"), "0 ≤ floor < cap"),
+        (lambda r: r.update(notional_floor="10"), "the first band must start at 0"),
+    ],
+)
+def test_a_bad_tier_row_is_refused_with_its_line(tmp_path: Path, edit, says: str) -> None:
+    """Every way a schedule row can be wrong is a ``ValueError`` naming the file and line (the config turns it
+    into one line, exit 2), never a ``decimal`` exception mid-run."""
+    src = ROOT / "bot" / "data" / "risk" / "maintenance_tiers.csv"
+    rows = list(csv.DictReader(src.open(encoding="utf-8", newline="")))
+    first = next(i for i, r in enumerate(rows) if r["venue"] == "bybit" and r["symbol"] == "BTC")
+    edit(rows[first])
+    bad = tmp_path / "tiers.csv"
+    with bad.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(ValueError, match=re.escape(says)) as err:
+        load_tiers(bad)
+    assert str(bad) in str(err.value)
+
+
+def test_a_gap_between_bands_is_refused(tmp_path: Path) -> None:
+    src = ROOT / "bot" / "data" / "risk" / "maintenance_tiers.csv"
+    rows = list(csv.DictReader(src.open(encoding="utf-8", newline="")))
+    btc = [r for r in rows if r["venue"] == "binance" and r["symbol"] == "BTC"]
+    btc[1]["notional_floor"] = str(D(btc[1]["notional_floor"]) + 1)
+    bad = tmp_path / "tiers.csv"
+    with bad.open("w", encoding="utf-8", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(rows[0]))
+        w.writeheader()
+        w.writerows(rows)
+    with pytest.raises(ValueError, match="binance BTC: bands must follow each other"):
+        load_tiers(bad)
+
+
+def test_an_order_past_the_schedule_is_refused() -> None:
+    """A position whose notional would pass the last band of the venue's schedule: RISK_LIMIT_EXCEEDED."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from arbdash.bot.venues.base import FundingQuote, OrderRejectedError
+
+    venue = _paper_binance("100000000")
+    cap = load_tiers().tiers("binance", "BTC")[-1].cap
+    assert cap is not None
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    venue._set_market(t0, "BTC", D(60000), D(60000), FundingQuote(D(0), 28800, t0))
+    lot = venue.lot_size("BTC")
+    within = (cap / 60000 / lot).to_integral_value(rounding="ROUND_FLOOR") * lot
+    asyncio.run(venue.market_order("BTC", "buy", within, order_id="a"))
+    with pytest.raises(OrderRejectedError, match="RISK_LIMIT_EXCEEDED"):
+        asyncio.run(venue.market_order("BTC", "buy", lot * 100, order_id="b"))
 
 
 # --- config errors ---------------------------------------------------------------------------------------------

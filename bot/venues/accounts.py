@@ -33,6 +33,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import itertools
 from dataclasses import dataclass
 from decimal import Decimal
 from functools import lru_cache
@@ -83,7 +84,9 @@ class TierTable:
 
 
 def tier_for(tiers: tuple[MarginTier, ...], notional: Decimal) -> MarginTier:
-    """The band holding ``notional`` (USD, ≥ 0): floor < notional ≤ cap; the last band beyond every cap."""
+    """The band holding ``notional`` (USD, ≥ 0): floor < notional ≤ cap; the last band beyond every cap (a held
+    position a rally took past the schedule keeps its highest band; a new order that would pass it is refused,
+    ``VenueAccount.within_schedule``)."""
     for tier in tiers:
         if tier.cap is None or notional <= tier.cap:
             return tier
@@ -119,10 +122,44 @@ def load_tiers(path: Path | None = None) -> TierTable:
                 )
             except (KeyError, ArithmeticError, AttributeError) as err:
                 raise ValueError(f"{p}:{n}: bad tier row ({err})") from err
-            if not (tier.mmr > 0 and tier.max_leverage > 0):
-                raise ValueError(f"{p}:{n}: mmr and max_leverage must be > 0")
+            problem = _bad_tier(tier)
+            if problem:
+                raise ValueError(f"{p}:{n}: {problem}")
             out.setdefault((tier.venue, tier.symbol), []).append(tier)
-    return TierTable({k: tuple(sorted(v, key=lambda t: t.floor)) for k, v in out.items()})
+    table = {k: tuple(sorted(v, key=lambda t: t.floor)) for k, v in out.items()}
+    for (venue, symbol), tiers in table.items():
+        problem = _bad_schedule(tiers)
+        if problem:
+            raise ValueError(f"{p}: {venue} {symbol}: {problem}")
+    return TierTable(table)
+
+
+def _bad_tier(t: MarginTier) -> str | None:
+    """What is wrong with one row, or ``None``: finite numbers, 0 < mmr < 1, max_leverage > 0, maintenance
+    amount ≥ 0, 0 ≤ floor < cap."""
+    numbers = (t.floor, t.max_leverage, t.mmr, t.maintenance_amount, *(() if t.cap is None else (t.cap,)))
+    if not all(x.is_finite() for x in numbers):
+        return "every number must be finite"
+    if not (0 < t.mmr < 1):
+        return f"mmr must be a fraction in (0, 1), got {t.mmr}"
+    if not t.max_leverage > 0:
+        return f"max_leverage must be > 0, got {t.max_leverage}"
+    if t.maintenance_amount < 0:
+        return f"maintenance_amount must be ≥ 0, got {t.maintenance_amount}"
+    if t.floor < 0 or (t.cap is not None and t.cap <= t.floor):
+        return f"the band must have 0 ≤ floor < cap, got {t.floor} → {t.cap}"
+    return None
+
+
+def _bad_schedule(tiers: tuple[MarginTier, ...]) -> str | None:
+    """What is wrong with one venue × symbol schedule (bands sorted by floor), or ``None``: it starts at 0 and
+    each band starts where the previous one ends (no gap, no overlap); only the last band may be unbounded."""
+    if tiers[0].floor != 0:
+        return f"the first band must start at 0, not {tiers[0].floor}"
+    for before, after in itertools.pairwise(tiers):
+        if before.cap is None or after.floor != before.cap:
+            return f"bands must follow each other: {before.floor} → {before.cap} then {after.floor} → {after.cap}"
+    return None
 
 
 # --- pure formulas ---------------------------------------------------------------------------------------------
@@ -320,6 +357,12 @@ class VenueAccount:
     def _unrealized(self, symbol: str) -> Decimal:
         held = self._holdings[symbol]
         return held.qty * (self._marks[symbol] - held.entry_price)
+
+    def within_schedule(self, symbol: str, notional: Decimal) -> bool:
+        """Whether a position of ``notional`` (USD) in ``symbol`` lies within the venue's published schedule (its
+        last band's cap, if that band has one)."""
+        cap = self._tiers[symbol][-1].cap
+        return cap is None or notional <= cap
 
     def tier(self, symbol: str, notional: Decimal) -> MarginTier:
         return tier_for(self._tiers[symbol], notional)

@@ -33,7 +33,8 @@ leverage (``helpers.formulas.margin_for``).
 **Accounts and liquidation** (``bot.venues.accounts``). Each venue has one cross-margined collateral account
 (``venues.<name>.collateral_usd``): fills book their price PnL and fee to it, settlements their funding. An order
 that opens or increases exposure is rejected with ``INSUFFICIENT_MARGIN`` when its initial margin (qty · mark /
-leverage) exceeds the available balance. At each hour, for the bar that just closed, every holding's liquidation
+leverage) exceeds the available balance, and with ``RISK_LIMIT_EXCEEDED`` when the position's notional would pass
+the last band of the venue's maintenance-margin schedule. At each hour, for the bar that just closed, every holding's liquidation
 price is solved at the hour's marks (the account is cross margined: its other holdings move it too) and a long
 is liquidated when the venue's low ≤ it, a short when the high ≥ it — the furthest past first, the others solved
 again after each (``PaperVenue._liquidate_crossed``); Binance's open/high/low are the real kline's, another
@@ -160,6 +161,9 @@ class PaperVenue:
             needed = self.account.initial_margin(qty * ref, symbol) - self.account.initial_margin()
             if needed > self.account.available():
                 raise OrderRejectedError(self.name, "INSUFFICIENT_MARGIN")
+            # and the position must stay within the venue's published schedule (its last band's cap)
+            if not self.account.within_schedule(symbol, abs(held + signed) * ref):
+                raise OrderRejectedError(self.name, "RISK_LIMIT_EXCEEDED")
         slip = ((price / ref - 1) * sign / _BP).quantize(Decimal("0.0001"), rounding=ROUND_HALF_EVEN)
         self._positions[symbol] = held + signed
         self.account.book_fill(symbol, signed, price, fee)
