@@ -499,10 +499,15 @@ class VenueAccount:
         return (target_price - lp) * (qty * tier.mmr - side * qty)
 
     def liquidation_fee(self, symbol: str, price: Decimal) -> Decimal:
-        """What the venue keeps when it liquidates the holding at ``price``: the leg's maintenance margin at that
-        price (``qty·price·MMR − maintenance amount``; Binance "Insurance Fund" FAQ: the remaining margin of a
-        liquidated position goes to the insurance fund; Hyperliquid "Liquidations": the maintenance margin is
-        kept by the liquidator vault)."""
+        """What the venue keeps when it liquidates the holding at ``price`` (USD): the leg's maintenance margin at
+        that price (``qty·price·MMR − maintenance amount``), the margin the leg still had when it reached its
+        liquidation price. One conservative rule for the three venues, each of which keeps at most that much in
+        the case modelled here (the whole leg closed at once, hourly data): Binance charges an insurance
+        clearance fee on the amount liquidated out of the remaining collateral ("Insurance Fund" FAQ: a portion
+        of the remaining collateral goes to the fund), a partial liquidation first; Bybit closes at the
+        bankruptcy price, the margin left going to its insurance fund; Hyperliquid's liquidator vault keeps the
+        maintenance margin only in a backstop liquidation ("Liquidations") — a liquidation through the book
+        leaves it with the trader, so on Hyperliquid this overstates the loss of an orderly liquidation."""
         qty = abs(self._holdings[symbol].qty)
         notional = qty * price
         return maintenance_margin(notional, self.tier(symbol, notional))
