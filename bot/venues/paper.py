@@ -40,7 +40,9 @@ is liquidated when the venue's low ≤ it, a short when the high ≥ it — the 
 again after each (``PaperVenue._liquidate_crossed``); Binance's open/high/low are the real kline's, another
 venue's are Binance's × (its mark / the Binance price) at that hour. The holding is closed at the liquidation
 price (rounded to the tick; the bar's open if the hour opened past it) and the venue keeps the leg's maintenance
-margin at that price as the liquidation fee (``MarketStep.liquidations``).
+margin at that price as the liquidation fee (``MarketStep.liquidations``). The bars are of the last-traded price
+(the only intra-hour prices in the data) while venues liquidate on their mark price, which wicks less: the paper
+venues liquidate somewhat more readily than real ones.
 """
 
 from __future__ import annotations
