@@ -265,10 +265,21 @@ def test_a_dead_receiver_is_counted_and_never_waited_for() -> None:
         port = s.getsockname()[1]  # nothing listens here once closed
     failures: list[str] = []
     n = Notifier([f"json://127.0.0.1:{port}/hook"], retries=1, backoff_s=0.01, on_failure=failures.append)
-    started_at = time.monotonic()
-    for i in range(5):
-        n.send("arbdash", f"alert {i}", "critical")
-    assert time.monotonic() - started_at < 0.5  # send only queues
+    # every delivery is held before it reaches the dead receiver until the test lets it go (longer than the join
+    # below): a send that delivered, or waited for a delivery, could not return before the release
+    deliver, held = n._apprise.notify, threading.Event()
+    n._apprise.notify = lambda **kw: held.wait(600) and deliver(**kw)  # type: ignore[method-assign]
+    sender = threading.Thread(
+        target=lambda: [n.send("arbdash", f"alert {i}", "critical") for i in range(5)], daemon=True
+    )
+    sender.start()
+    sender.join(60)  # a hang guard, not a speed claim
+    try:
+        assert not sender.is_alive()  # send only queues: all five returned while delivery is still held
+        # nothing delivered yet (the worker holds at most one message)
+        assert n.sent == n.failed == 0 and n.pending >= 4
+    finally:
+        held.set()
     _wait(lambda: n.failed == 5, "five failed deliveries")
     n.close()
     assert failures and "not delivered" in failures[-1]

@@ -5,13 +5,15 @@ can start from — loading it and folding what follows gives a full replay's sta
 
 from __future__ import annotations
 
+import asyncio
 import threading
-import time
 import uuid
 from typing import Any
 
 import orjson
+import pytest
 
+from arbdash.dashboard import checkpoints
 from arbdash.dashboard.checkpoints import CheckpointEmitter, wait_upstream
 from arbdash.dashboard.reducer import Reducer
 from arbdash.dashboard.service import DashboardService
@@ -44,6 +46,42 @@ class FakeClock:
 
     def __call__(self) -> float:
         return self.t
+
+
+class FakeTime:
+    """``time`` and ``asyncio`` as ``dashboard.checkpoints`` sees them, on a clock that moves only by what is
+    slept (``time.sleep`` and ``asyncio.sleep`` add their argument and return; the latter still yields): how
+    long a wait lasted is read from what it slept, never measured."""
+
+    def __init__(self) -> None:
+        self.t = 1000.0
+        self.slept = 0.0
+
+    def monotonic(self) -> float:
+        return self.t
+
+    def sleep(self, seconds: float) -> None:
+        self.t += seconds
+        self.slept += seconds
+
+    async def _async_sleep(self, seconds: float) -> None:
+        self.sleep(seconds)
+        await asyncio.sleep(0)
+
+    def install(self, monkeypatch: pytest.MonkeyPatch) -> FakeTime:
+        monkeypatch.setattr(checkpoints, "time", self)
+        monkeypatch.setattr(checkpoints, "asyncio", _AsyncioWith(self._async_sleep))
+        return self
+
+
+class _AsyncioWith:
+    """The ``asyncio`` module with another ``sleep``."""
+
+    def __init__(self, sleep: Any) -> None:
+        self.sleep = sleep
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(asyncio, name)
 
 
 def _emitter(tee: ReducerTee, reducer: Reducer, clock: FakeClock, pipeline: Pipeline) -> CheckpointEmitter:
@@ -134,17 +172,22 @@ class StuckUpstream:
         return 1
 
 
-async def test_a_dispatcher_that_does_not_catch_up_costs_one_bounded_wait_per_interval() -> None:
+async def test_a_dispatcher_that_does_not_catch_up_costs_one_bounded_wait_per_interval(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     tee, reducer, clock, upstream = ReducerTee(), Reducer(), FakeClock(), StuckUpstream()
+    fake = FakeTime().install(monkeypatch)
     emitted: list[dict[str, object]] = []
     emitter = CheckpointEmitter(
         tee, reducer, interval_s=10, clock=clock, emit=emitted.append, upstream_pending=upstream, block_s=0.05
     )
     reducer.feed_line(b'{"v":1}')  # something folded (a skipped line counts)
     clock.t = 10
-    t0 = time.monotonic()
     assert not await emitter.maybe_emit()
-    assert 0.05 <= time.monotonic() - t0 < 1.0
+    # it waited for the dispatcher (the blocking wait at least), and no longer than its bounds (the settle, then
+    # the blocking wait: give or take a polling step); the fake clock moves only by what was slept
+    bound = emitter.settle_s + emitter.block_s + 2 * emitter.poll_s
+    assert emitter.block_s <= fake.slept < bound, fake.slept
     assert emitter.not_settled == 1 and emitted == []
     calls = upstream.calls
     clock.t = 15
@@ -154,11 +197,13 @@ async def test_a_dispatcher_that_does_not_catch_up_costs_one_bounded_wait_per_in
     assert not await emitter.maybe_emit() and emitter.not_settled == 2
 
 
-def test_the_wait_gives_up_on_a_dispatcher_that_makes_no_progress() -> None:
+def test_the_wait_gives_up_on_a_dispatcher_that_makes_no_progress(monkeypatch: pytest.MonkeyPatch) -> None:
     """The service's drains may wait a second for the dispatcher, but not for one stuck behind a blocking sink."""
-    t0 = time.monotonic()
+    fake = FakeTime().install(monkeypatch)
     assert not wait_upstream(StuckUpstream(), 5.0, stall_s=0.05)
-    assert time.monotonic() - t0 < 1.0
+    assert 0.05 <= fake.slept < 0.05 + 0.001, (
+        fake.slept
+    )  # given up after the stall, not after the 5 s timeout
     draining = iter([5, 4, 4, 3, 2, 1, 0])
     assert wait_upstream(lambda: next(draining), 5.0, stall_s=0.05)
     assert wait_upstream(None, 5.0)

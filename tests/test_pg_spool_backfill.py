@@ -1,7 +1,7 @@
 """A PostgreSQL spool left behind by an earlier run (the database was away at its end, or it crashed) is loaded
 by the next ``runbot`` start and then deleted — unless a live process still owns it (its ``flock``) or it was
 written for another database (its ``.target``). The load runs in a child process (the bot's loop never waits
-on it) and keeps the session's net PnL, though a spool holds only the tail of a session."""
+on it) and keeps the session's net PnL, though a spool holds only the tail of a session. No timings."""
 
 from __future__ import annotations
 
@@ -31,6 +31,7 @@ from arbdash.logging_pipeline.postgres.spool import (
     release_orphan,
     target_path,
 )
+from arbdash.tools import pg_admin
 from arbdash.tools.pg_admin import PgAdminError, import_jsonl, import_jsonl_isolated, list_sessions
 from tests.pg_fixtures import make_events
 
@@ -318,26 +319,26 @@ async def test_backfilling_a_spool_keeps_the_session_net_pnl(
     assert [s.net_pnl for s in await list_sessions(pg_dsn)] == [full.net_pnl]
 
 
-async def test_a_spool_import_does_not_stall_the_calling_loop(pg_dsn: str, real_log: Path) -> None:
+async def test_a_spool_import_does_not_stall_the_calling_loop(
+    pg_dsn: str, real_log: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """runbot loads spools while the bot runs; parsing and folding ~31k lines on the bot's loop stalled it by
-    up to ~90 ms (p99 ~50 ms). The isolated import must keep the loop's p99 lag far below that (measured ~0.3
-    ms; the bound leaves room for a busy machine) and give the same result."""
-    lags: list[float] = []
-    done = False
+    up to ~90 ms (p99 ~50 ms). The isolated import does none of that work in the calling process (so none on its
+    loop, nor in a thread competing for its GIL) and gives the same result. No timing: how late the loop runs
+    meanwhile (measured ~0.3 ms p99) is a benchmark's figure, not a test's."""
+    here: list[str] = []  # the import's work done in this process
 
-    async def ticker() -> None:
-        while not done:
-            t = time.perf_counter()
-            await asyncio.sleep(0.001)
-            lags.append(time.perf_counter() - t - 0.001)
+    def not_here(name: str, real: Any) -> Any:
+        def traced(*args: Any, **kwargs: Any) -> Any:
+            here.append(name)
+            return real(*args, **kwargs)
 
-    tick = asyncio.create_task(ticker())
+        return traced
+
+    for name in ("import_jsonl", "row_from_line"):
+        monkeypatch.setattr(pg_admin, name, not_here(name, getattr(pg_admin, name)))
     result = await import_jsonl_isolated(pg_dsn, real_log)
-    done = True
-    await tick
-    lags.sort()
-    p99 = lags[int(len(lags) * 0.99)]
-    assert p99 < 0.015, f"loop lag p99 {p99 * 1000:.1f} ms, max {lags[-1] * 1000:.1f} ms"
+    assert here == []  # parsed, folded and written by the child process alone
     assert result.lines == result.inserted == len(real_log.read_bytes().splitlines())
     assert [s.last_seq for s in await list_sessions(pg_dsn)] == [result.lines]
 

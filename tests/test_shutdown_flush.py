@@ -1,5 +1,7 @@
 """``Pipeline.flush``/``Tee.flush`` hands over the events queued *before* the call and returns: a thread that
-keeps logging must not keep a flush on the event loop going (the reviewer's ``flush_livelock.py``)."""
+keeps logging must not keep a flush on the event loop going (the reviewer's ``flush_livelock.py``). No timings:
+the flush must return while the producer is still logging (it only stops once the flush has returned, or at its
+own hang guard)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,10 @@ import orjson
 from arbdash.helpers.unified_logger import get_logger
 from arbdash.logging_pipeline import Pipeline
 from arbdash.logging_pipeline.sinks.base import Sink
+
+PRODUCER_GUARD_S = (
+    120.0  # the producer's own end, far beyond a correct flush: a hang guard, not a speed claim
+)
 
 
 class _Lines(Sink):
@@ -37,16 +43,14 @@ def test_flush_stops_at_the_events_queued_before_the_call() -> None:
         async with Pipeline(session_id=str(uuid.uuid4()), sinks=[sink], capture_stdlib=False) as p:
             p.tee.stop()  # no dispatcher thread: only flush dispatches, so the test sees exactly what it did
             log = get_logger("worker")
-            # baseline: flushing a backlog with nobody else logging
+            # flushing a backlog with nobody else logging
             for i in range(5_000):
                 log.info(f"b{i}")
-            t = time.monotonic()
             assert p.flush(None)
-            baseline = time.monotonic() - t
             assert p.tee.backlog == 0
 
             stop = threading.Event()
-            limit = time.monotonic() + 5 + 50 * baseline  # the producer's own end, far beyond a correct flush
+            limit = time.monotonic() + PRODUCER_GUARD_S
 
             def producer() -> None:
                 while not stop.is_set() and time.monotonic() < limit:
@@ -58,12 +62,11 @@ def test_flush_stops_at_the_events_queued_before_the_call() -> None:
                 while p.tee.backlog < 1000:
                     await asyncio.sleep(0.01)
                 log.info("marker before flush")
-                t = time.monotonic()
                 ok = p.flush(None)
-                out["flush_s"] = time.monotonic() - t
-                out["producer_alive"] = th.is_alive()
+                out["producer_alive"] = (
+                    th.is_alive()
+                )  # before stop is set: a flush that waited for it sees False
                 out["ok"] = ok
-                out["baseline"] = baseline
             finally:
                 stop.set()
                 th.join()
