@@ -16,7 +16,7 @@ keeps it (``Peaks``).
 | ``position_erosion_pct`` | % | each open position's profit erosion (share of the entry spread gone) |
 | ``divergence_pct`` | % | each open position's |mark divergence| between its two venues |
 | ``funding_gap_usd`` | USD | expected − received funding over the session (> 0: less than expected) |
-| ``liquidation_distance_pct`` | % | each open leg's distance from its liquidation price (once the log has it) |
+| ``liquidation_distance_pct`` | % | each open leg's signed distance to its liquidation price (negative: past it; once logged) |
 | ``sink_degraded`` | 0/1 | 1 while the session or PostgreSQL reports ``degraded`` or ``error`` |
 | ``seconds_since_event`` | s | wall seconds since the last event folded (a stalled bot) |
 | ``session_error`` | 0/1 | 1 once the session's health is ``error`` (it ended in error) |

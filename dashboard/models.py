@@ -145,9 +145,11 @@ class VenueLeg(_Model, kw_only=True):
     funding_expected: Decimal = Decimal(0)
     leverage: Decimal | None = None
     margin: Decimal | None = None
-    #: where the venue liquidates the leg (``position.updated``; USD per base unit) and the distance to it from
-    #: the latest mark of the leg's venue × symbol: ``|mark − liquidation_price| / mark · 100`` (percent; ``None``
-    #: without a mark or a price); ``liquidation_level``: ``"danger"`` below the session's
+    #: where the venue liquidates the leg (``position.updated``; USD per base unit) and the signed distance to it
+    #: from the latest mark of the leg's venue × symbol (percent; ``None`` without a mark or a price): a long
+    #: ``(mark − liquidation_price) / mark · 100``, a short ``(liquidation_price − mark) / mark · 100`` — ≤ 0: the
+    #: mark is at or past the liquidation price (shown negative, red, plain text ``PAST LIQ``);
+    #: ``liquidation_level``: ``"danger"`` at or past it (even without the threshold) or below the session's
     #: ``min_liquidation_distance_pct``, ``"warn"`` below twice it, else ``None`` (also without the threshold)
     liquidation_price: Decimal | None = None
     liquidation_distance_pct: Decimal | None = None
@@ -160,12 +162,17 @@ class VenueLeg(_Model, kw_only=True):
 class RiskSnapshot(_Model, kw_only=True):
     """1-day value at risk of a book by historical simulation (``dashboard.risk.historical_var``: formula,
     quantile rule and source there), USD, a loss > 0: ``var`` and ``es`` (expected shortfall) at
-    ``confidence`` (a fraction) over ``scenarios`` hourly 1-day scenarios, ``stress`` = the worst of them.
-    ``None`` while ``scenarios`` < ``needed`` (shown ``n/a (needs N h)``); ``empty``: no open leg."""
+    ``confidence`` (a fraction) over ``scenarios`` hourly 1-day scenarios, ``stress`` = the worst of them: the
+    worst 1-day loss over the history kept (the last ``history_hours`` hours, not the whole session; shown
+    ``stress (worst day, last 30 d)``). ``None`` while ``scenarios`` < ``needed``; ``needed_hours``: the hours of
+    history those ``needed`` scenarios take (each 1-day scenario also needs the marks a day before it: ``needed``
+    + 24; shown ``n/a (needs N h)``); ``empty``: no open leg."""
 
     confidence: Decimal
     scenarios: int = 0
     needed: int = 0
+    needed_hours: int
+    history_hours: int
     var: Decimal | None = None
     es: Decimal | None = None
     stress: Decimal | None = None
@@ -174,7 +181,8 @@ class RiskSnapshot(_Model, kw_only=True):
 
 class AccountSnapshot(_Model, kw_only=True):
     """A venue's collateral account (``account.updated``, USD): ``equity`` = wallet + unrealized;
-    ``margin_ratio`` = maintenance / equity (a fraction; the venue liquidates at ≥ 1; ``None`` when equity ≤ 0);
+    ``margin_ratio`` = maintenance / equity (a fraction; the venue liquidates at ≥ 1; ``None`` when equity ≤ 0,
+    shown ``equity ≤ 0`` in red — the account has no equity left, never a neutral ``n/a``);
     ``mm_headroom_usd`` = equity − maintenance margin (what the account may still lose before liquidation);
     ``mm_headroom_pct`` = that / equity · 100 (``None`` when equity ≤ 0); ``transfers_in`` / ``transfers_out``:
     collateral moved by rebalances (``position.rebalanced``)."""
@@ -248,12 +256,15 @@ class PositionSnapshot(_Model, kw_only=True):
     roi_pct: Decimal | None = None
     #: collateral moved between its venues (``position.rebalanced`` with an amount, USD) and the last move as
     #: ``"500 bybit→binance"``; ``collateral_imbalance_usd`` = equity of the long leg's venue − the short leg's
-    #: (``None`` without both accounts); ``rebalance_flag``: a leg within 2× the liquidation-distance threshold,
-    #: collateral moved, or a rebalance pending
+    #: (``None`` without both accounts); ``rebalance_flag``: collateral moved or a rebalance pending (shown
+    #: ``REBALANCE``); ``near_liquidation``: a leg within 2× the liquidation-distance threshold or past its
+    #: liquidation price (shown ``NEAR LIQ`` / ``PAST LIQ``: the events do not say whether the bot then closes or
+    #: rebalances, ``risk.on_liquidation_risk``)
     collateral_moved_usd: Decimal = Decimal(0)
     last_transfer: str | None = None
     collateral_imbalance_usd: Decimal | None = None
     rebalance_flag: bool = False
+    near_liquidation: bool = False
     #: the position's own 1-day VaR (its open legs; ``None`` once closed)
     risk: RiskSnapshot | None = None
     #: the strategy instance it belongs to (the envelope's ``strategy`` of the event that made it known; ``None``:
@@ -363,6 +374,12 @@ class PortfolioSnapshot(_Model, kw_only=True):
     #: / Σ equity · 100; ``None`` without ``account.updated`` (an older log)
     mm_headroom_usd: Decimal | None = None
     mm_headroom_pct: Decimal | None = None
+    #: the venue account nearest liquidation (collateral is not shared between venues, so the sum above can hide
+    #: one): an account with equity ≤ 0 first, else the lowest ``mm_headroom_pct``; its ``mm_headroom_usd`` (USD)
+    #: and ``mm_headroom_pct`` (percent; ``None`` when its equity ≤ 0); all ``None`` without accounts
+    mm_headroom_worst_venue: str | None = None
+    mm_headroom_worst_usd: Decimal | None = None
+    mm_headroom_worst_pct: Decimal | None = None
     #: the 1-day VaR / ES / stress of the whole current book (every open leg)
     risk: RiskSnapshot | None = None
 

@@ -21,6 +21,7 @@ from arbdash.dashboard.models import (
     AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
+    PortfolioSnapshot,
     PositionSnapshot,
     RiskSnapshot,
     SessionState,
@@ -46,6 +47,13 @@ __all__ = [
     "accounts_lines",
     "imbalance_line",
     "liquidation_text",
+    "liquidation_flag",
+    "past_liquidation",
+    "stress_label",
+    "worst_headroom_text",
+    "DANGER_WORDS",
+    "NO_EQUITY",
+    "PAST_LIQUIDATION",
     "focus_line",
     "multi_strategy",
     "sparkline",
@@ -226,42 +234,78 @@ def hold_text(p: PositionSnapshot) -> str | None:
 
 #: How the plain text marks a liquidation distance below 2× / below the session's threshold (Rich colours it).
 LIQUIDATION_MARKS = {"warn": " NEAR", "danger": " AT RISK"}
+#: The plain mark of a leg at or past its liquidation price (a signed distance ≤ 0; Rich shows it red).
+PAST_LIQUIDATION = "PAST LIQ"
+#: How an account with equity ≤ 0 is shown in place of its margin ratio and headroom % (Rich: red): it has
+#: nothing left to cover its maintenance margin — not a figure missing.
+NO_EQUITY = "EQUITY ≤ 0"
+#: The words a Rich view shows in red wherever a line from here carries them.
+DANGER_WORDS = (PAST_LIQUIDATION, NO_EQUITY)
+
+
+def past_liquidation(leg: VenueLeg) -> bool:
+    """The leg's mark is at or past its liquidation price (signed distance ≤ 0)."""
+    return leg.liquidation_distance_pct is not None and leg.liquidation_distance_pct <= 0
 
 
 def liquidation_text(leg: VenueLeg) -> str:
-    """``45,000.0 (12.34 %)``: a leg's liquidation price and distance from its mark (``n/a`` without a mark),
-    then `` NEAR`` / `` AT RISK`` below 2× / 1× the session's threshold; ``—`` when no price is known."""
+    """``45,000.0 (12.34 %)``: a leg's liquidation price and signed distance from its mark (``n/a`` without a
+    mark), then `` NEAR`` / `` AT RISK`` below 2× / 1× the session's threshold, `` PAST LIQ`` at or past the price
+    (the distance ≤ 0, shown negative); ``—`` when no price is known."""
     if leg.liquidation_price is None:
         return DASH
     dist = "n/a" if leg.liquidation_distance_pct is None else f"{fmt_pct(leg.liquidation_distance_pct, 2)} %"
-    mark = LIQUIDATION_MARKS.get(leg.liquidation_level or "", "")
+    mark = (
+        f" {PAST_LIQUIDATION}"
+        if past_liquidation(leg)
+        else LIQUIDATION_MARKS.get(leg.liquidation_level or "", "")
+    )
     return f"{fmt_price(leg.liquidation_price)} ({dist}){mark}"
 
 
+def stress_label(r: RiskSnapshot) -> str:
+    """``stress (worst day, last 30 d)``: the worst 1-day loss over the history kept (``r.history_hours``),
+    not over the whole session."""
+    h = r.history_hours
+    window = f"{h // 24} d" if h % 24 == 0 else f"{h} h"
+    return f"stress (worst day, last {window})"
+
+
 def risk_text(r: RiskSnapshot | None) -> str:
-    """``VaR 12.34 · ES 15.00 · stress 20.00 USD`` (1-day, a loss > 0), ``n/a (needs 168 h)`` before enough
-    scenarios, ``—`` for an empty book."""
+    """``VaR 12.34 · ES 15.00 · stress (worst day, last 30 d) 20.00 USD`` (1-day, a loss > 0),
+    ``n/a (needs 192 h)`` before enough scenarios (the hours of marks they need), ``—`` for an empty book."""
     if r is None or r.empty:
         return f"VaR {DASH}"
     if r.var is None:
-        return f"VaR n/a (needs {r.needed} h)"
-    return f"VaR {fmt_usd(r.var)} · ES {fmt_usd(r.es)} · stress {fmt_usd(r.stress)} USD"
+        return f"VaR n/a (needs {r.needed_hours} h)"
+    return f"VaR {fmt_usd(r.var)} · ES {fmt_usd(r.es)} · {stress_label(r)} {fmt_usd(r.stress)} USD"
+
+
+def worst_headroom_text(p: PortfolioSnapshot) -> str:
+    """`` (worst: bybit 12.00 USD, 3.1 %)``: the venue account nearest liquidation (``EQUITY ≤ 0`` in place of
+    its % when it has none); empty without accounts."""
+    if p.mm_headroom_worst_venue is None or p.mm_headroom_worst_usd is None:
+        return ""
+    pct = NO_EQUITY if p.mm_headroom_worst_pct is None else f"{fmt_pct(p.mm_headroom_worst_pct, 1)} %"
+    return f" (worst: {safe_text(p.mm_headroom_worst_venue)} {fmt_usd(p.mm_headroom_worst_usd)} USD, {pct})"
 
 
 def risk_line(snap: DashboardSnapshot) -> str:
-    """``risk 1d 99%: VaR … · ES … · stress … USD (383 h) · mm headroom 1,234.00 USD (80.0%) · P0009-SOL VaR …``:
-    the book's 1-day VaR (``dashboard.risk``) over its hourly scenarios, the maintenance-margin headroom across
-    the venues (``n/a`` without accounts), then each open position's own VaR."""
+    """``mm headroom 1,234.00 USD (80.0%) (worst: bybit 12.00 USD, 3.1 %) · risk 1d 99%: VaR … · ES … · stress
+    (worst day, last 30 d) … USD (383 h) · P0009-SOL VaR …``: the maintenance-margin headroom across the venues
+    (``n/a`` without accounts) and the venue nearest liquidation — first, so that a line cut short at the pane's
+    width still shows them — then the book's 1-day VaR (``dashboard.risk``) over its hourly scenarios, then each
+    open position's own VaR."""
     p = snap.portfolio
     r = p.risk
     conf = fmt_pct(r.confidence * 100, 0) if r is not None else "99"
     scen = f" ({r.scenarios} h)" if r is not None and r.var is not None else ""
     head = (
-        f"{fmt_usd(p.mm_headroom_usd)} USD ({fmt_pct(p.mm_headroom_pct, 1)}%)"
+        f"{fmt_usd(p.mm_headroom_usd)} USD ({fmt_pct(p.mm_headroom_pct, 1)}%){worst_headroom_text(p)}"
         if p.mm_headroom_usd is not None
         else "n/a"
     )
-    parts = [f"risk 1d {conf}%: {risk_text(r)}{scen}", f"mm headroom {head}"]
+    parts = [f"mm headroom {head}", f"risk 1d {conf}%: {risk_text(r)}{scen}"]
     for q in snap.positions:
         if q.risk is not None and not q.risk.empty:
             parts.append(f"{short_id(q.position_id)} {risk_text(q.risk)}")
@@ -269,23 +313,42 @@ def risk_line(snap: DashboardSnapshot) -> str:
 
 
 def account_line(a: AccountSnapshot) -> str:
-    """``binance equity 1,000.00 · margin ratio 1.23 % · mm headroom 987.65 USD (98.8 %) · available …``."""
-    ratio = f"{fmt_pct(a.margin_ratio * 100, 2)} %" if a.margin_ratio is not None else "n/a"
+    """``binance equity 1,000.00 · margin ratio 1.23 % · mm headroom 987.65 USD (98.8 %) · available …``; an
+    account with equity ≤ 0 shows ``EQUITY ≤ 0`` in place of its ratio and headroom % (neither exists)."""
+    if a.equity <= 0:
+        ratio = pct = NO_EQUITY
+    else:
+        ratio = f"{fmt_pct(a.margin_ratio * 100, 2)} %" if a.margin_ratio is not None else "n/a"
+        pct = f"{fmt_pct(a.mm_headroom_pct, 1)} %"
     moved = ""
     if a.transfers_in or a.transfers_out:
         moved = f" · moved in {fmt_usd(a.transfers_in)} out {fmt_usd(a.transfers_out)}"
     return (
         f"{safe_text(a.venue)} equity {fmt_usd(a.equity)} · margin ratio {ratio}"
-        f" · mm headroom {fmt_usd(a.mm_headroom_usd)} USD ({fmt_pct(a.mm_headroom_pct, 1)} %)"
+        f" · mm headroom {fmt_usd(a.mm_headroom_usd)} USD ({pct})"
         f" · available {fmt_usd(a.available)}{moved}"
     )
 
 
+def liquidation_flag(p: PositionSnapshot) -> str | None:
+    """``PAST LIQ`` (a leg at or past its liquidation price), ``NEAR LIQ`` (a leg within 2× the session's
+    threshold), else ``None``. Not ``REBALANCE``: whether the bot then closes or rebalances
+    (``risk.on_liquidation_risk``) is not in the events."""
+    if not p.near_liquidation:
+        return None
+    return PAST_LIQUIDATION if any(past_liquidation(leg) for leg in p.legs.values()) else "NEAR LIQ"
+
+
 def imbalance_line(p: PositionSnapshot) -> str:
-    """``P0009-SOL imbalance +12.00 USD (binance − bybit equity) · REBALANCE (moved 500 bybit→binance)``."""
+    """``P0009-SOL imbalance +12.00 USD (binance − bybit equity) · NEAR LIQ · REBALANCE (moved 500 bybit→binance)``:
+    ``NEAR LIQ`` / ``PAST LIQ`` by ``liquidation_flag``, ``REBALANCE`` when collateral was moved or a rebalance is
+    pending."""
     flag = ""
+    near = liquidation_flag(p)
+    if near is not None:
+        flag += f" · {near}"
     if p.rebalance_flag:
-        flag = " · REBALANCE" + (f" (moved {safe_text(p.last_transfer, 60)})" if p.last_transfer else "")
+        flag += " · REBALANCE" + (f" (moved {safe_text(p.last_transfer, 60)})" if p.last_transfer else "")
     pair = f"{safe_text(p.long_venue or DASH)} − {safe_text(p.short_venue or DASH)} equity"
     value = (
         fmt_usd(p.collateral_imbalance_usd, signed=True) if p.collateral_imbalance_usd is not None else "n/a"
@@ -585,22 +648,27 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
             ("limit headroom", "max_total_exposure_usd − exposure used (the strategy's limit, not margin)"),
             (
                 "mm headroom",
-                "Σ venues' equity − maintenance margin, USD and % of equity (n/a: no accounts logged)",
+                "Σ venues' equity − maintenance margin, USD and % of equity (n/a: no accounts logged); worst: the"
+                " venue nearest liquidation (lowest headroom %; collateral is not shared between venues)",
             ),
             (
                 "risk: VaR / ES / stress",
-                "historical 1-day VaR, expected shortfall and worst loss of the current book over hourly "
-                "scenarios of the marks and funding folded so far (n/a (needs N h): fewer than N scenarios)",
+                "historical 1-day VaR, expected shortfall and worst 1-day loss of the current book over hourly"
+                " scenarios of the marks and funding folded so far; stress: the worst day of the history kept (the"
+                " last N d shown), not of the whole session; n/a (needs N h): fewer hours of marks than the"
+                " scenarios a VaR needs",
             ),
             (
                 "equity / margin ratio",
-                "a venue account's equity; maintenance margin / equity (liquidates at 100 %)",
+                "a venue account's equity; maintenance margin / equity (liquidates at 100 %); EQUITY ≤ 0 (red):"
+                " nothing left to cover the maintenance margin",
             ),
             ("imbalance", "equity of the long leg's venue − the short leg's, USD"),
             (
-                "REBALANCE",
-                "a leg within 2× the liquidation threshold, collateral moved, or a rebalance pending",
+                "NEAR LIQ / PAST LIQ",
+                "a leg within 2× the liquidation threshold / at or past its liquidation price",
             ),
+            ("REBALANCE", "collateral moved between the position's venues, or a rebalance pending"),
             ("… N more / ↑ N above", "rows a pane has no room for (more below) or paged past (above)"),
         ],
     ),
@@ -632,7 +700,9 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
             ("hold code yellow", "an exit rule may fire but the minimum hold keeps the position"),
             (
                 "Liq dist yellow / red",
-                "below 2× / below min_liquidation_distance_pct (plain text: NEAR / AT RISK)",
+                "signed: (mark − liq) / mark · 100 for a long, (liq − mark) / mark · 100 for a short; below 2× /"
+                " below min_liquidation_distance_pct (plain text: NEAR / AT RISK); ≤ 0 red: at or past the"
+                " liquidation price (plain text: PAST LIQ)",
             ),
             ("vs min green", "the pair clears min_profit_rate: an entry is due"),
             ("Next in yellow", "a settlement within 10 minutes"),

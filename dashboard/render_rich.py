@@ -60,6 +60,7 @@ from rich.text import Text
 from arbdash.dashboard.focus import focus_counts
 from arbdash.dashboard.models import BestSpread, DashboardSnapshot, PositionSnapshot, StrategyView
 from arbdash.dashboard.render_plain import (
+    DANGER_WORDS,
     LEGEND,
     accounts_lines,
     clock_line,
@@ -73,6 +74,7 @@ from arbdash.dashboard.render_plain import (
     metrics_line,
     multi_strategy,
     other_sessions_line,
+    past_liquidation,
     postgres_text,
     risk_line,
     short_id,
@@ -661,10 +663,14 @@ def _with_strategy(
 
 
 LIQ_STYLES = {"warn": "yellow", "danger": "bold red"}
+#: A leg at or past its liquidation price (signed distance ≤ 0, shown negative): red, reversed so that it reads
+#: even without colour (the ``none`` theme).
+PAST_LIQ_STYLE = "bold reverse red"
 
 
 def _liq_cells(p: PositionSnapshot) -> list[Cell]:
-    """Per leg (one line each): the liquidation price and the distance % (``n/a`` without a mark)."""
+    """Per leg (one line each): the liquidation price and the signed distance % (``n/a`` without a mark;
+    ≤ 0, at or past the price, in ``PAST_LIQ_STYLE``)."""
     prices, dists, styles = [], [], []
     for leg in p.legs.values():
         prices.append(fmt_price(leg.liquidation_price))
@@ -674,7 +680,9 @@ def _liq_cells(p: PositionSnapshot) -> list[Cell]:
             dists.append("n/a")
         else:
             dists.append(fmt_pct(leg.liquidation_distance_pct, 2))
-        styles.append(LIQ_STYLES.get(leg.liquidation_level or "", ""))
+        styles.append(
+            PAST_LIQ_STYLE if past_liquidation(leg) else LIQ_STYLES.get(leg.liquidation_level or "", "")
+        )
     return [("\n".join(prices), ""), ("\n".join(dists), tuple(styles) or "")]
 
 
@@ -1184,13 +1192,17 @@ class _PortfolioPane:
             f" · limit headroom {head} · positions open {p.positions_open} opened {p.positions_opened}"
         )
         self.first, self.second = first, second
-        # the book's 1-day VaR / ES / stress and the maintenance-margin headroom; then the venues' accounts and
+        # the maintenance-margin headroom and the book's 1-day VaR / ES / stress; then the venues' accounts and
         # each open position's collateral imbalance (an older log has no accounts: no such lines)
+        # (an account with equity ≤ 0 or a leg past its liquidation price in bold red, wherever it is named)
         self.risk = Text(risk_line(snap))
+        self.risk.highlight_words(DANGER_WORDS, "bold red")
         self.accounts = [
-            Text("  " + line, style="bold yellow" if "REBALANCE" in line else "")
+            Text("  " + line, style="bold yellow" if "REBALANCE" in line or "NEAR LIQ" in line else "")
             for line in accounts_lines(snap)
         ]
+        for t in self.accounts:
+            t.highlight_words(DANGER_WORDS, "bold red")
         if self.accounts:
             self.accounts.insert(0, Text("venues/accounts:", style="bold"))
 

@@ -24,6 +24,7 @@ __all__ = [
     "DEFAULT_CONFIDENCE",
     "HISTORY_HOURS",
     "HORIZON_HOURS",
+    "MIN_HISTORY_HOURS",
     "MIN_SCENARIOS",
     "RiskFigures",
     "book_risk",
@@ -40,9 +41,12 @@ HISTORY_HOURS = 30 * 24
 TRIM_SLACK_HOURS = 24
 #: The VaR horizon: one day of hourly marks.
 HORIZON_HOURS = 24
-#: Scenarios needed before a VaR is shown (one week of hourly 1-day windows, i.e. 192 h of marks); before,
-#: the figures read ``n/a (needs 168 h)``.
+#: Scenarios needed before a VaR is shown (one week of hourly 1-day windows).
 MIN_SCENARIOS = 168
+#: The hours of history those scenarios need: the scenario ending at hour h also needs the mark of h − 24 h, so
+#: N scenarios need N + ``HORIZON_HOURS`` hours of marks (192 h); before, the figures read
+#: ``n/a (needs 192 h)``.
+MIN_HISTORY_HOURS = MIN_SCENARIOS + HORIZON_HOURS
 #: The confidence when ``session.started`` gives no ``var_confidence``.
 DEFAULT_CONFIDENCE = Decimal("0.99")
 _ZERO = Decimal(0)

@@ -31,7 +31,7 @@ from arbdash.dashboard.models import (
     VenueLeg,
     VenueStatus,
 )
-from arbdash.dashboard.risk import MIN_SCENARIOS, book_risk, hour_of
+from arbdash.dashboard.risk import HISTORY_HOURS, MIN_HISTORY_HOURS, MIN_SCENARIOS, book_risk, hour_of
 from arbdash.dashboard.state import (
     OTHER_SESSION,
     PNL_SAMPLES,
@@ -72,17 +72,30 @@ def _seconds(later: datetime | None, earlier: datetime | None) -> int | None:
 
 
 def _liquidation(
-    lp: Decimal | None, mark: Decimal | None, threshold: Decimal | None
+    side: str, lp: Decimal | None, mark: Decimal | None, threshold: Decimal | None
 ) -> tuple[Decimal | None, str | None]:
-    """Distance to the liquidation price ``lp`` from ``mark``: ``|mark − lp| / mark · 100`` (percent), and its
-    level against the session's ``min_liquidation_distance_pct`` (``threshold``): ``"danger"`` below it,
-    ``"warn"`` below twice it, else ``None`` (``None`` too without a threshold, a price or a mark)."""
+    """Signed distance to the liquidation price ``lp`` from ``mark`` (percent): a ``"long"`` leg
+    ``(mark − lp) / mark · 100``, a short one ``(lp − mark) / mark · 100`` — ≤ 0 once the mark is at or past
+    ``lp`` — and its level against the session's ``min_liquidation_distance_pct`` (``threshold``, percent):
+    ``"danger"`` at or past the price (with or without a threshold) or below the threshold, ``"warn"`` below
+    twice it, else ``None`` (``None`` too without a threshold; both ``None`` without a price or a mark)."""
     if lp is None or mark is None or mark <= 0:
         return None, None
-    distance = abs(mark - lp) / mark * _HUNDRED
+    distance = (mark - lp if side == "long" else lp - mark) / mark * _HUNDRED
+    if distance <= 0:
+        return distance, "danger"
     if threshold is None:
         return distance, None
     return distance, "danger" if distance < threshold else "warn" if distance < 2 * threshold else None
+
+
+def _closest_to_liquidation(a: AccountSnapshot) -> tuple[int, Decimal, Decimal, str]:
+    """The order of venue accounts from the nearest liquidation: equity ≤ 0 first (no headroom % exists), then
+    the lowest maintenance headroom % (= 1 − margin ratio: the venue liquidates at 0 %), then the lowest headroom
+    in USD, then the venue's name (a stable pick)."""
+    if a.mm_headroom_pct is None:
+        return 0, a.mm_headroom_usd, _ZERO, a.venue
+    return 1, a.mm_headroom_pct, a.mm_headroom_usd, a.venue
 
 
 def _risk(
@@ -94,6 +107,8 @@ def _risk(
         confidence=r.confidence,
         scenarios=r.scenarios,
         needed=MIN_SCENARIOS,
+        needed_hours=MIN_HISTORY_HOURS,
+        history_hours=HISTORY_HOURS,
         var=r.var,
         es=r.es,
         stress=r.stress,
@@ -109,7 +124,9 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None, threshold: Decimal | None
     entry = leg.entry_price if leg.opened_qty > 0 else None
     unrealized = notional = margin = None
     # liquidation distance (``_liquidation``) against ``threshold`` (percent), while the leg is open
-    distance, level = _liquidation(leg.liquidation_price, mark, threshold) if is_open else (None, None)
+    distance, level = (
+        _liquidation(leg.side, leg.liquidation_price, mark, threshold) if is_open else (None, None)
+    )
     if is_open:
         unrealized = (
             formulas.unrealized_pnl(leg.side, leg.qty, leg.entry_price, mark) if mark is not None else None
@@ -204,17 +221,16 @@ def _position_snapshot(
     if pos.entry_margin is not None and pos.entry_margin > 0:
         roi = net / pos.entry_margin * _HUNDRED
     imbalance = risk = None
-    flag = False
+    flag = near = False
     if is_live:
         la = state.accounts.get(pos.long_venue) if pos.long_venue is not None else None
         sa = state.accounts.get(pos.short_venue) if pos.short_venue is not None else None
         if la is not None and sa is not None:
             imbalance = la.equity - sa.equity
-        flag = (
-            pos.rebalance_pending
-            or pos.collateral_moved_usd > 0
-            or any(leg.liquidation_level is not None for leg in legs.values())
-        )
+        # the session's ``on_liquidation_risk`` (close / rebalance) is not in the events: a leg near its
+        # liquidation price is flagged as such, a rebalance only when one is pending or collateral was moved
+        flag = pos.rebalance_pending or pos.collateral_moved_usd > 0
+        near = any(leg.liquidation_level is not None for leg in legs.values())
         risk = _risk(state, _book_legs(pos), now_hour)
     transfer = None
     if pos.last_transfer is not None:
@@ -260,6 +276,7 @@ def _position_snapshot(
         last_transfer=transfer,
         collateral_imbalance_usd=imbalance,
         rebalance_flag=flag,
+        near_liquidation=near,
         risk=risk,
         strategy=pos.strategy,
         figures=dict(pos.figures),
@@ -448,11 +465,13 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         )
         for a in sorted(state.accounts.values(), key=lambda a: a.venue)
     ]
-    mm_headroom = mm_headroom_pct = None
+    mm_headroom = mm_headroom_pct = worst = None
     if accounts:  # across venues: Σ (equity − maintenance) and that / Σ equity · 100
         mm_headroom = sum((a.mm_headroom_usd for a in accounts), _ZERO)
         equity = sum((a.equity for a in accounts), _ZERO)
         mm_headroom_pct = mm_headroom / equity * _HUNDRED if equity > 0 else None
+        # collateral is not shared between venues: the one nearest liquidation, by ``_closest_to_liquidation``
+        worst = min(accounts, key=_closest_to_liquidation)
     portfolio = PortfolioSnapshot(
         total_notional=notional,
         realized_pnl=state.realized_total,
@@ -473,6 +492,9 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         avg_hold_s=(state.held_s_total // (state.wins + state.losses) if state.wins + state.losses else None),
         mm_headroom_usd=mm_headroom,
         mm_headroom_pct=mm_headroom_pct,
+        mm_headroom_worst_venue=worst.venue if worst is not None else None,
+        mm_headroom_worst_usd=worst.mm_headroom_usd if worst is not None else None,
+        mm_headroom_worst_pct=worst.mm_headroom_pct if worst is not None else None,
         risk=_risk(
             state,
             [leg for p in state.positions.values() if p.lifecycle != "rolled_back" for leg in _book_legs(p)],

@@ -6,15 +6,20 @@ vanish (as ``pg_fixtures`` does for PostgreSQL). Playwright's own browser downlo
 never used: the system chromium is launched by path, headless, with ``--no-sandbox`` when running as root.
 
 ``browser_page()`` yields a ``Page`` (1280×800) whose console errors and page errors are collected in
-``page.problems`` (a list of strings) so a test can assert the page ran cleanly.
+``page.problems`` (a list of strings) so a test can assert the page ran cleanly; ``arbtail_serve(log)`` runs
+``arbtail serve LOG --port 0`` as a process and yields the address it prints.
 """
 
 from __future__ import annotations
 
 import os
+import re
 import shutil
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+import subprocess
+import sys
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager, contextmanager
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -66,3 +71,27 @@ async def browser_page(**context_options: Any) -> AsyncIterator[Any]:
             yield page
         finally:
             await browser.close()
+
+
+@contextmanager
+def arbtail_serve(log: Path, *, cwd: Path | None = None) -> Iterator[str]:
+    """``arbtail serve LOG --port 0`` as a process (without ``ARBDASH_TOKEN``: loopback, open reads); yields the
+    ``http://127.0.0.1:PORT`` it prints on its first stderr line, and kills it on the way out."""
+    env = {k: v for k, v in os.environ.items() if k != "ARBDASH_TOKEN"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "arbdash.tools.arbtail", "serve", str(log), "--port", "0"],
+        cwd=cwd,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert proc.stderr is not None
+        line = proc.stderr.readline()
+        url = re.fullmatch(r"arbtail serve: (http://127\.0\.0\.1:\d+) \(Ctrl-C stops\)\n", line)
+        assert url, f"arbtail serve did not print its address: {line!r}"
+        yield url.group(1)
+    finally:
+        proc.kill()
+        proc.wait(timeout=10)

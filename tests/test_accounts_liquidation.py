@@ -604,7 +604,8 @@ def test_published_liquidation_prices_equal_an_independent_recomputation(wick: d
 
 def test_the_screen_shows_the_published_price_and_its_distance(wick: dict) -> None:
     """Fold the guard-off run hour by hour: every open leg's liquidation price on screen is the last published
-    one, and its distance is |mark − price| / mark · 100 from the venue's last mark — recomputed here from the
+    one, and its signed distance is (mark − price) / mark · 100 for a long, (price − mark) / mark · 100 for a
+    short, from the venue's last mark (positive for every leg of this run) — recomputed here from the
     events, compared with the snapshot the renderers draw."""
     import orjson
 
@@ -629,7 +630,8 @@ def test_the_screen_shows_the_published_price_and_its_distance(wick: dict) -> No
                         assert leg.liquidation_distance_pct is None
                         continue
                     mark = marks[venue]
-                    want = abs(mark - D(price)) / mark * 100
+                    # signed: long (mark − LP) / mark · 100, short (LP − mark) / mark · 100 (≤ 0: past it)
+                    want = (mark - D(price) if side == "long" else D(price) - mark) / mark * 100
                     assert leg.liquidation_distance_pct is not None
                     assert abs(leg.liquidation_distance_pct - want) < D("0.01"), (p.position_id, venue)
                     checked += 1

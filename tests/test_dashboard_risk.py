@@ -38,6 +38,7 @@ from arbdash.logging_pipeline.events import (
 D = Decimal
 WINDOW_H = 720  # the history window (30 days)
 NEEDED = 168
+NEEDED_HOURS = NEEDED + 24  # each 1-day scenario also needs the marks a day before it
 
 
 # --- the independent computation ------------------------------------------------------------------------------
@@ -203,7 +204,7 @@ def test_var_reads_n_a_before_enough_history_and_every_prefix_has_no_look_ahead(
     snap = _reducer(events).snapshot()
     risk = snap.portfolio.risk
     assert risk is not None and risk.var is None and risk.scenarios < NEEDED
-    assert "VaR n/a (needs 168 h)" in plain_summary(snap)
+    assert "VaR n/a (needs 192 h)" in plain_summary(snap)
     full = built_run(260)
     cut = next(
         i for i, ev in enumerate(full) if ev.get("market_ts", "") >= (T0 + timedelta(hours=220)).isoformat()
@@ -212,6 +213,23 @@ def test_var_reads_n_a_before_enough_history_and_every_prefix_has_no_look_ahead(
     snap = _reducer(prefix).snapshot()
     want = independent_var(prefix, D("0.95"))
     assert snap.portfolio.risk is not None and snap.portfolio.risk.var == want["var"]
+
+
+def test_the_hours_the_n_a_label_asks_for_are_the_hours_a_var_needs() -> None:
+    """``n/a (needs N h)`` counts hours of marks, not scenarios: one hour short of N there is no VaR, with N
+    hours (marks at hours 0 … N − 1, scenarios ending at 24 … N − 1) there is one over exactly 168 scenarios."""
+    short = _reducer(built_run(NEEDED_HOURS - 1)).snapshot()
+    risk = short.portfolio.risk
+    assert risk is not None and risk.var is None and risk.scenarios == NEEDED - 1
+    assert risk.needed_hours == NEEDED_HOURS and f"VaR n/a (needs {NEEDED_HOURS} h)" in plain_summary(short)
+    enough = _reducer(built_run(NEEDED_HOURS)).snapshot()
+    risk = enough.portfolio.risk
+    assert risk is not None and risk.var is not None and risk.scenarios == NEEDED
+    # stress is the worst day of the history kept (30 days), said so wherever it is shown
+    assert risk.history_hours == WINDOW_H
+    text = plain_summary(enough)
+    assert "stress (worst day, last 30 d)" in text and "needs" not in text
+    assert "stress (worst day, last 30 d)" in frame_text(enough, 240)
 
 
 def test_checkpoint_carries_the_history_and_draws_the_same_frame() -> None:
@@ -325,9 +343,10 @@ def test_liquidation_distance_and_colours_at_the_thresholds(
     (p,) = snap.positions
     lg, sh = p.legs["binance"], p.legs["bybit"]
     assert (lg.liquidation_price, sh.liquidation_price) == (D(long_lp), D(short_lp))
-    # independent: |mark − LP| / mark · 100 with the last mark (100) of each venue
-    assert (lg.liquidation_distance_pct, sh.liquidation_distance_pct) == tuple(
-        abs(D(100) - D(x)) / D(100) * 100 for x in (long_lp, short_lp)
+    # independent, signed: long (mark − LP) / mark · 100, short (LP − mark) / mark · 100, mark 100 on each venue
+    assert (lg.liquidation_distance_pct, sh.liquidation_distance_pct) == (
+        (D(100) - D(long_lp)) / D(100) * 100,
+        (D(short_lp) - D(100)) / D(100) * 100,
     )
     assert tuple(D(d) for d in dists) == (lg.liquidation_distance_pct, sh.liquidation_distance_pct)
     assert (lg.liquidation_level, sh.liquidation_level) == levels
@@ -337,7 +356,10 @@ def test_liquidation_distance_and_colours_at_the_thresholds(
     assert f"liq binance {long_lp}" in text.replace(",", "")
     if "danger" in levels:
         assert "AT RISK" in text
-    assert p.rebalance_flag == any(levels)
+    # a leg near its liquidation price is flagged as such (NEAR LIQ), never as a rebalance: whether the bot
+    # closes or rebalances (risk.on_liquidation_risk) is not in the events
+    assert p.near_liquidation == any(levels) and not p.rebalance_flag
+    assert "REBALANCE" not in text
     assert "Liq" in frame_text(snap, 200)
 
 
@@ -456,6 +478,6 @@ def test_a_log_without_the_new_events_draws_no_new_section() -> None:
     snap = _reducer(events).snapshot()
     text = plain_summary(snap)
     assert "venues/accounts" not in text and " liq " not in text
-    assert "mm headroom n/a" in text and "VaR n/a (needs 168 h)" in text
+    assert "mm headroom n/a" in text and "VaR n/a (needs 192 h)" in text
     frame = frame_text(snap, 200)
     assert "Liq" not in frame and "venues/accounts" not in frame

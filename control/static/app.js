@@ -79,6 +79,13 @@ function fmtDec(s, places = 2, signed = false, shift = 0, group = true) {
   str = (sign < 0 ? "-" : signed ? "+" : "") + ip + (places ? "." + fp : "");
   return { text: str, sign };
 }
+// a decimal string ≤ 0 (exact: never through a float)
+function nonPositive(s) {
+  if (s === null || s === undefined) return false;
+  const d = parseDec(s);
+  return d !== null && (d.neg || d.digits === 0n);
+}
+const NO_EQUITY = "equity ≤ 0"; // an account with nothing left to cover its maintenance margin (red, never n/a)
 function numSpan(f, colored) {
   return el("span", "num" + (colored ? (f.sign > 0 ? " pos" : f.sign < 0 ? " neg" : "") : ""), f.text);
 }
@@ -251,22 +258,38 @@ function drawPortfolio(p, s) {
       kv("wins", p.wins), kv("losses", p.losses), kv("avg hold", dur(p.avg_hold_s))),
     riskLine(p.risk),
     add(el("div", "line"), kv("mm headroom", p.mm_headroom_usd == null ? NA + " (no accounts logged)"
-      : `${fmtDec(p.mm_headroom_usd).text} USD (${fmtDec(p.mm_headroom_pct, 1).text}%)`)));
+      : `${fmtDec(p.mm_headroom_usd).text} USD (${fmtDec(p.mm_headroom_pct, 1).text}%)`), worstHeadroom(p)));
 }
-// VaR / ES / stress of a book (RiskSnapshot), or why there is none yet
+// the venue account nearest liquidation (collateral is not shared between venues: the sum can hide it)
+function worstHeadroom(p) {
+  if (p.mm_headroom_worst_venue == null) return el("span");
+  const bad = p.mm_headroom_worst_pct == null || nonPositive(p.mm_headroom_worst_usd);
+  const pctText = p.mm_headroom_worst_pct == null ? NO_EQUITY : `${fmtDec(p.mm_headroom_worst_pct, 1).text}%`;
+  const v = el("span", bad ? "num bad" : "num",
+    `${p.mm_headroom_worst_venue} ${fmtDec(p.mm_headroom_worst_usd).text} USD (${pctText})`);
+  v.id = "mm-worst";
+  return kv("worst venue", v);
+}
+// the worst 1-day loss over the history kept (not the whole session): "stress (worst day, last 30 d)"
+function stressLabel(r) {
+  const h = r.history_hours;
+  return `stress (worst day, last ${h % 24 === 0 ? h / 24 + " d" : h + " h"})`;
+}
+// VaR / ES / stress of a book (RiskSnapshot), or why there is none yet (the hours of marks its scenarios need)
 function riskText(r) {
   if (!r) return NA;
   if (r.empty) return "no open leg";
-  if (r.var == null) return `${NA} (needs ${r.needed} h)`;
-  return `VaR ${fmtDec(r.var).text} · ES ${fmtDec(r.es).text} · stress ${fmtDec(r.stress).text} USD (${r.scenarios} h)`;
+  if (r.var == null) return `${NA} (needs ${r.needed_hours} h)`;
+  return `VaR ${fmtDec(r.var).text} · ES ${fmtDec(r.es).text} · ${stressLabel(r)} ${fmtDec(r.stress).text} USD (${r.scenarios} h)`;
 }
 function riskLine(r) {
   const conf = r ? fmtDec(r.confidence, 0, false, 2).text : "99";
-  const line = add(el("div", "line"), kv(`1-day ${conf}% risk`, riskText(r)));
+  const line = add(el("div", "line"), kv(`1-day ${conf}% risk`, riskText(r), "txt")); // text that may wrap
   line.id = "risk";
   return line;
 }
-// the leg nearest its liquidation price: "venue 12.34%" coloured by the session's threshold
+// the leg nearest its liquidation price: "venue 12.34%" (signed) coloured by the session's threshold;
+// ≤ 0 (at or past the liquidation price): red and "PAST LIQ"
 function nearestLiq(p) {
   let best = null;
   for (const [venue, leg] of Object.entries(p.legs || {})) {
@@ -274,16 +297,28 @@ function nearestLiq(p) {
     if (!best || parseFloat(leg.liquidation_distance_pct) < parseFloat(best[1].liquidation_distance_pct)) best = [venue, leg];
   }
   if (!best) return el("span", "dim", "none");
-  const cls = best[1].liquidation_level === "danger" ? "num bad" : best[1].liquidation_level === "warn" ? "num warn" : "num";
-  return el("span", cls, `${best[0]} ${fmtDec(best[1].liquidation_distance_pct).text}%`);
+  const past = nonPositive(best[1].liquidation_distance_pct);
+  const cls = past || best[1].liquidation_level === "danger" ? "num bad" : best[1].liquidation_level === "warn" ? "num warn" : "num";
+  return el("span", cls, `${best[0]} ${fmtDec(best[1].liquidation_distance_pct).text}%${past ? " PAST LIQ" : ""}`);
+}
+// a position's legs: "PAST LIQ" (a leg at or past its liquidation price), "NEAR LIQ" (within 2× the threshold)
+function liqTag(p) {
+  if (!p.near_liquidation) return el("span");
+  const past = Object.values(p.legs || {}).some((leg) => nonPositive(leg.liquidation_distance_pct));
+  return past ? el("span", "tag bad", "PAST LIQ") : el("span", "tag warn", "NEAR LIQ");
 }
 function drawAccounts(accounts, positions) {
-  const rows = (accounts || []).map((a) => [a.venue, usd(a.equity), a.margin_ratio == null ? NA : el("span", "num", fmtDec(a.margin_ratio, 2, false, 2).text),
-    `${fmtDec(a.mm_headroom_usd).text} (${fmtDec(a.mm_headroom_pct, 1).text}%)`, usd(a.available),
-    usd(a.transfers_in), usd(a.transfers_out)]);
+  const rows = (accounts || []).map((a) => {
+    const broke = nonPositive(a.equity); // no margin ratio nor headroom % exists: say why, in red
+    return [a.venue, usd(a.equity),
+      broke ? el("span", "num bad", NO_EQUITY) : a.margin_ratio == null ? NA : el("span", "num", fmtDec(a.margin_ratio, 2, false, 2).text),
+      broke ? el("span", "num bad", `${fmtDec(a.mm_headroom_usd).text} (${NO_EQUITY})`)
+        : `${fmtDec(a.mm_headroom_usd).text} (${fmtDec(a.mm_headroom_pct, 1).text}%)`, usd(a.available),
+      usd(a.transfers_in), usd(a.transfers_out)];
+  });
   const imbalance = positions.filter((p) => p.lifecycle === "open" && p.collateral_imbalance_usd != null)
     .map((p) => add(el("div", "line"), kv(p.position_id, `${fmtDec(p.collateral_imbalance_usd, 2, true).text} USD imbalance`),
-      p.rebalance_flag ? el("span", "tag warn", "REBALANCE") : el("span")));
+      liqTag(p), p.rebalance_flag ? el("span", "tag warn", "REBALANCE") : el("span")));
   fill(pane("p-accounts"),
     table(["Venue", "Equity ", "Margin ratio% ", "MM headroom ", "Available ", "Moved in ", "Moved out "], rows,
       "no venue accounts in this log"), ...imbalance);
