@@ -212,6 +212,9 @@ def historical_var(pnls: Sequence[Decimal], confidence: Decimal) -> tuple[Decima
     * Confidence c (``var_confidence`` of ``session.started``, default 0.99). With the N scenarios sorted
       worst first, k = max(1, floor((1 − c) · N)) (Decimal arithmetic): VaR = −P_(k), the k-th worst;
       ES = −mean of every P_h ≤ P_(k) (the k worst, and any equal to the k-th); stress = −P_(1), the worst.
+    * What the sample can say: at 99 % and fewer than 200 scenarios k = 1, so VaR = ES = stress (the single worst
+      window); a full 30-day history gives ~700 scenarios (k = 6) but, the windows overlapping by 23 h, only ~29
+      independent days — read the figures as "the worst days of the last month", not as a 1-in-100 estimate.
 
     Returns ``(var, es, stress)``; ``pnls`` must not be empty.
     """
