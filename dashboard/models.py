@@ -376,7 +376,8 @@ class PortfolioSnapshot(_Model, kw_only=True):
     mm_headroom_pct: Decimal | None = None
     #: the venue account nearest liquidation (collateral is not shared between venues, so the sum above can hide
     #: one): an account with equity ≤ 0 first, else the lowest ``mm_headroom_pct``; its ``mm_headroom_usd`` (USD)
-    #: and ``mm_headroom_pct`` (percent; ``None`` when its equity ≤ 0); all ``None`` without accounts
+    #: and ``mm_headroom_pct`` (percent; ``None`` when its equity ≤ 0); all ``None`` without accounts and while no
+    #: account holds a position (every one at 100 %)
     mm_headroom_worst_venue: str | None = None
     mm_headroom_worst_usd: Decimal | None = None
     mm_headroom_worst_pct: Decimal | None = None

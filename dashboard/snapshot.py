@@ -471,7 +471,9 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         equity = sum((a.equity for a in accounts), _ZERO)
         mm_headroom_pct = mm_headroom / equity * _HUNDRED if equity > 0 else None
         # collateral is not shared between venues: the one nearest liquidation, by ``_closest_to_liquidation``
-        worst = min(accounts, key=_closest_to_liquidation)
+        # (none while no account holds a position: all are at 100 %, and naming one would say nothing)
+        if any(a.maintenance_margin > 0 or a.equity <= 0 for a in accounts):
+            worst = min(accounts, key=_closest_to_liquidation)
     portfolio = PortfolioSnapshot(
         total_notional=notional,
         realized_pnl=state.realized_total,
