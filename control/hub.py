@@ -130,6 +130,15 @@ class HubStats:
     connections: int
 
 
+def contiguous(items: list[Item]) -> list[Item]:
+    """The leading run of ``items`` whose ``seq`` follow each other (a hole inside a read is sent up to the hole;
+    the next read starts there, and a hole that is really in the record then resyncs the client)."""
+    for i in range(1, len(items)):
+        if items[i][0] != items[i - 1][0] + 1:
+            return items[:i]
+    return items
+
+
 class StreamHub:
     """Fans the ring's events out to stream clients; see the module docstring. Lives on the event loop.
 
@@ -291,7 +300,15 @@ class StreamHub:
                 if (known is not None and known > cursor) or (
                     first_queued is not None and first_queued > cursor + 1
                 ):
-                    items, _ = await self.read_after(cursor, CATCH_UP_CHUNK)
+                    try:
+                        items, _ = await self.read_after(cursor, CATCH_UP_CHUNK)
+                    except OSError as exc:  # the log cannot be read back (damaged, gone): start again from now
+                        cursor, out = self._resync(
+                            client, "history_unreadable", missing_from=cursor + 1, error=type(exc).__name__
+                        )
+                        yield out
+                        continue
+                    items = contiguous(items)
                     if items and items[0][0] != cursor + 1:
                         cursor, out = self._resync(
                             client, "gap_in_record", missing_from=cursor + 1, resumes_at=items[0][0]

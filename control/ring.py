@@ -27,7 +27,10 @@ import asyncio
 import bisect
 import gzip
 import itertools
+import os
 import re
+import time
+import zlib
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
@@ -212,6 +215,11 @@ class RingSink(Sink):
         return offsets[i] if i >= 0 else (0, 0)
 
 
+#: How many times a read is tried again while a rotation renames the log's members under it (a worker thread
+#: sleeps a few milliseconds between tries: a rotation is two renames and an open).
+_ATTEMPTS = 20
+
+
 def read_jsonl_after(
     path: Path,
     after_seq: int,
@@ -225,22 +233,38 @@ def read_jsonl_after(
     the newest member whose first event is at or before ``after_seq + 1``). ``keep``: only lines it accepts
     count, and are compared by ``seq`` (one session of a log holding several, whose ``seq`` restart).
 
-    Blocking: run it in a worker thread. ``hint`` ``(seq0, offset)``: a line known to start at ``offset`` of
-    ``path`` with ``seq0`` ≤ ``after_seq + 1`` (``RingSink.offset_before``); it is checked, and the read starts
-    at the top of the member when it does not hold (lines lost by the JSONL writer or a rotation shift the
-    offsets: a slower read, never a wrong one). Lines without a ``seq`` (damage) are passed over; a last line
-    without its newline (being written) is left out. A member renamed by a rotation while it is listed is
-    listed again. Raises ``OSError`` when the log cannot be read."""
+    Blocking: run it in a worker thread. **Rotation-safe**: the members needed are opened first and then checked
+    to be still the files their names denote (same names, same inodes); a rotation in between (the bot renames
+    ``x.jsonl`` → ``.1`` → ``.2`` …) makes the read start again, and once opened, a rename no longer matters —
+    an open file keeps its content — so a read never skips or repeats a member. ``hint`` ``(seq0, offset)``: a
+    line known to start at ``offset`` of the live file with ``seq0`` ≤ ``after_seq + 1``
+    (``RingSink.offset_before``); it is checked, and when it does not hold (lines lost by the JSONL writer, a
+    rotation since) the read bisects the live file by ``seq`` (one session per file, ``keep`` not given) or
+    starts at its top: slower, never wrong. Lines without a ``seq`` (damage) are passed over; a last line without
+    its newline (being written) is left out. Raises ``OSError`` when the log cannot be read (a damaged gzip
+    member included)."""
     if limit <= 0:
         return []
-    for attempt in range(3):
-        files = members(path)
+    for attempt in range(_ATTEMPTS):
         try:
-            return _read_members(files, after_seq, limit, hint, keep)
-        except FileNotFoundError:
-            if attempt == 2 or not path.exists():
-                raise
+            handles = _open_members(path, after_seq, keep)
+        except (FileNotFoundError, _Moved):
+            if attempt == _ATTEMPTS - 1:
+                raise OSError(f"{path}: the log kept moving (rotation) while it was read") from None
+            time.sleep(0.002 * (attempt + 1))
+            continue
+        try:
+            return _read_handles(handles, after_seq, limit, hint, keep)
+        except (EOFError, zlib.error) as exc:  # a truncated or corrupt .gz member
+            raise OSError(f"{path}: a rotated member cannot be read ({type(exc).__name__}: {exc})") from exc
+        finally:
+            for _, f in handles:
+                f.close()
     raise AssertionError("unreachable")
+
+
+class _Moved(Exception):
+    """A rotation renamed the log's members while they were being opened."""
 
 
 def _open(member: Path) -> Any:
@@ -248,48 +272,86 @@ def _open(member: Path) -> Any:
     return gzip.open(member, "rb") if member.suffix == ".gz" else open(member, "rb")  # noqa: SIM115
 
 
-def _first_seq(member: Path, keep: Callable[[bytes], bool] | None) -> int | None:
-    """The ``seq`` of the first line of ``member`` that has one (``None``: none, or it is not ``keep``'s)."""
-    with _open(member) as f:
-        for raw in f:
-            seq = line_seq(raw.rstrip(b"\n"))
-            if seq is not None:
-                return seq if keep is None or keep(raw.rstrip(b"\n")) else None
+def _first_seq(f: Any, keep: Callable[[bytes], bool] | None) -> int | None:
+    """The ``seq`` of the first line of the open member ``f`` that has one (``None``: none, or not ``keep``'s)."""
+    for raw in f:
+        line = raw.rstrip(b"\n")
+        seq = line_seq(line)
+        if seq is not None:
+            return seq if keep is None or keep(line) else None
     return None
 
 
-def _read_members(
-    files: list[Path],
+def _open_members(path: Path, after_seq: int, keep: Callable[[bytes], bool] | None) -> list[tuple[bool, Any]]:
+    """The members a read after ``after_seq`` needs, opened, oldest first, each as ``(is the live file,
+    handle)``. Raises ``FileNotFoundError`` or ``_Moved`` when a rotation moved them meanwhile (try again)."""
+    files = members(path)
+    opened: list[tuple[int, Any]] = []  # newest first
+    try:
+        for i in range(len(files) - 1, -1, -1):
+            f = _open(files[i])
+            opened.append((i, f))
+            if i == 0:
+                break
+            first = _first_seq(f, keep)
+            if first is not None and first <= after_seq + 1:
+                break
+        if members(path) != files or any(
+            os.stat(files[i]).st_ino != os.fstat(f.fileno()).st_ino for i, f in opened
+        ):
+            raise _Moved
+    except BaseException:
+        for _, f in opened:
+            f.close()
+        raise
+    live = len(files) - 1
+    return [(i == live, f) for i, f in reversed(opened)]
+
+
+def _bisect(f: Any, after_seq: int) -> int:
+    """An offset of a line start in the plain file ``f`` at or before the first line whose ``seq`` is greater
+    than ``after_seq`` (its lines in ``seq`` order: one session). A line without a ``seq`` narrows nothing."""
+    lo, hi = 0, os.fstat(f.fileno()).st_size
+    while hi - lo > 65_536:
+        mid = (lo + hi) // 2
+        f.seek(mid)
+        f.readline()  # to the next line start
+        at = f.tell()
+        raw = f.readline()
+        seq = line_seq(raw[:-1]) if raw.endswith(b"\n") else None
+        if seq is not None and seq <= after_seq:
+            lo = at
+        else:
+            hi = mid
+    return lo
+
+
+def _read_handles(
+    handles: list[tuple[bool, Any]],
     after_seq: int,
     limit: int,
     hint: tuple[int, int],
     keep: Callable[[bytes], bool] | None,
 ) -> list[Item]:
-    start = 0
-    for i in range(len(files) - 1, 0, -1):  # newest first: most reads are recent
-        first = _first_seq(files[i], keep) if files[i].exists() else None
-        if first is not None and first <= after_seq + 1:
-            start = i
-            break
     out: list[Item] = []
-    live = files[-1]
-    for member in files[start:]:
-        if member != live and not member.exists():
-            continue  # pruned by retention meanwhile
-        with _open(member) as f:
-            seq0, offset = hint if member == live else (0, 0)
+    for live, f in handles:
+        offset = 0
+        if live and not isinstance(f, gzip.GzipFile):
+            seq0, offset = hint
             if offset:
                 f.seek(offset)
-                if line_seq(f.readline()) != seq0:
+                if line_seq(f.readline().rstrip(b"\n")) != seq0:
                     offset = 0
-            f.seek(offset)
-            for raw in f:
-                if not raw.endswith(b"\n"):
-                    break  # the writer is mid-line: the next read gets it whole
-                line = raw[:-1]
-                seq = line_seq(line)
-                if seq is not None and seq > after_seq and (keep is None or keep(line)):
-                    out.append((seq, line))
-                    if len(out) >= limit:
-                        return out
+            if not offset and keep is None:
+                offset = _bisect(f, after_seq)
+        f.seek(offset)
+        for raw in f:
+            if not raw.endswith(b"\n"):
+                break  # the writer is mid-line: the next read gets it whole
+            line = raw[:-1]
+            seq = line_seq(line)
+            if seq is not None and seq > after_seq and (keep is None or keep(line)):
+                out.append((seq, line))
+                if len(out) >= limit:
+                    return out
     return out

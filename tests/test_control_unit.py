@@ -273,6 +273,91 @@ def test_jsonl_fallback_reads_across_rotated_members_and_one_session(tmp_path: P
     assert seqs(3, keep=keep_s) == list(range(4, 26))
 
 
+def _member(path: Path, seqs: range) -> None:
+    path.write_bytes(b"".join(line(q) + b"\n" for q in seqs))
+
+
+def _rotate(path: Path, nxt: range) -> None:
+    """What the bot's JSONL writer does: shift the numbered members up, the live file to ``.1``, a fresh live
+    file (here already holding ``nxt``)."""
+    numbered = sorted(
+        (int(p.name.rsplit(".", 1)[1]), p) for p in path.parent.glob(path.name + ".*") if p.name[-1].isdigit()
+    )
+    for n, p in reversed(numbered):
+        p.rename(path.with_name(f"{path.name}.{n + 1}"))
+    path.rename(path.with_name(path.name + ".1"))
+    _member(path, nxt)
+
+
+@pytest.mark.parametrize("at_call", [1, 2, 5, 30, 70])
+def test_a_rotation_during_a_read_neither_skips_nor_repeats(tmp_path: Path, at_call: int) -> None:
+    """The bot rotates (renames) its members while a read is under way — while the members are being chosen and
+    opened, or in the middle of reading them: the result is every event after the cursor, in order, once."""
+    path = tmp_path / "s.jsonl"
+    _member(tmp_path / "s.jsonl.2", range(1, 51))
+    _member(tmp_path / "s.jsonl.1", range(51, 101))
+    _member(path, range(101, 151))
+    calls = [0]
+
+    def keep(_line: bytes) -> bool:  # every line is kept; the n-th look rotates the log under the reader
+        calls[0] += 1
+        if calls[0] == at_call:
+            _rotate(path, range(151, 161))
+        return True
+
+    got = [s for s, _ in read_jsonl_after(path, 40, 1000, keep=keep)]
+    assert got == list(range(41, got[-1] + 1)) and got[-1] >= 150
+
+
+def test_the_live_file_missing_mid_rotation_is_waited_for(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Between the rename of the live file and the new one's creation the name does not exist: a read then
+    tries again instead of failing the request or the stream."""
+    import arbdash.control.ring as ring_module
+
+    path = tmp_path / "s.jsonl"
+    _member(tmp_path / "s.jsonl.1", range(1, 11))
+    _member(path, range(11, 21))
+    real_open, missing = ring_module._open, [2]
+
+    def flaky_open(member: Path) -> Any:
+        if member == path and missing[0]:
+            missing[0] -= 1
+            raise FileNotFoundError(member)
+        return real_open(member)
+
+    monkeypatch.setattr(ring_module, "_open", flaky_open)
+    assert [s for s, _ in read_jsonl_after(path, 5, 100)] == list(range(6, 21))
+    assert missing == [0]
+
+
+def test_a_damaged_gzip_member_is_an_os_error_and_a_half_gzipped_one_is_read_once(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    body = b"".join(line(q) + b"\n" for q in range(1, 51))
+    (tmp_path / "s.jsonl.1.gz").write_bytes(gzip.compress(body)[:-40])  # truncated: gzip was interrupted
+    _member(path, range(51, 61))
+    with pytest.raises(OSError, match="cannot be read"):
+        read_jsonl_after(path, 0, 100)
+    # a gzip under way: ``.1`` complete and ``.1.gz`` partial side by side — the plain one is read, once
+    (tmp_path / "s.jsonl.1").write_bytes(body)
+    assert [s for s, _ in read_jsonl_after(path, 0, 100)] == list(range(1, 61))
+
+
+def test_a_stale_hint_bisects_the_live_file(tmp_path: Path) -> None:
+    """After a rotation the ring's offsets are the old file's: the check fails and the read bisects the live
+    file by seq (damaged lines included) instead of scanning it from the top — the same events either way."""
+    path = tmp_path / "s.jsonl"
+    with path.open("wb") as f:
+        for q in range(1, 5001):
+            f.write(line(q, "x" * (q % 50)) + b"\n")
+            if q % 700 == 0:
+                f.write(b"{damaged\n")
+    for after in (0, 1, 2499, 4321, 4999, 5000):
+        want = list(range(after + 1, min(after + 5, 5000) + 1))
+        assert [s for s, _ in read_jsonl_after(path, after, 5, (123, 45_678))] == want, after
+
+
 def test_the_offset_index_stays_bounded_and_usable(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     import arbdash.control.ring as ring_module
 
@@ -359,6 +444,35 @@ async def test_a_resumed_client_gets_the_ring_then_its_queue_without_duplicates(
     assert ids == list(range(6, 26))
     hub.close()
     assert [x async for x in stream] == []
+
+
+async def test_a_log_that_cannot_be_read_back_resyncs_the_client(tmp_path: Path) -> None:
+    """A client resuming before the ring, from a log whose older member is damaged: a resync with the reason and
+    a fresh snapshot, then live events — never a dead stream."""
+    path = tmp_path / "s.jsonl"
+    (tmp_path / "s.jsonl.1.gz").write_bytes(
+        gzip.compress(b"".join(line(q) + b"\n" for q in range(1, 21)))[:-40]
+    )
+    _member(path, range(21, 31))
+    ring = RingSink(capacity=5)
+    ring.bind_loop(asyncio.get_running_loop())
+    for seq in range(1, 31):
+        ring.write(line(seq), {"seq": seq})
+    ring.pump()
+    reducer = Reducer()
+    reducer.feed_lines([line(s) for s in range(1, 31)])
+    hub = StreamHub(ring, SnapshotSource(reducer).current, path, max_queued=100)
+    client = hub.try_open()
+    assert client is not None
+    stream = hub.stream(client, 3)
+    assert b"retry:" in await anext(stream)
+    frames = _frames(await anext(stream))
+    assert [f.get("event") for f in frames] == ["resync", "snapshot"]
+    assert orjson.loads(frames[0]["data"])["reason"] == "history_unreadable" and frames[1]["id"] == "30"
+    ring.write(line(31), {"seq": 31})
+    ring.pump()
+    assert [f["id"] for f in _frames(await anext(stream))] == ["31"]
+    await stream.aclose()
 
 
 def test_layering_control_is_read_only_and_nothing_below_imports_it() -> None:

@@ -24,8 +24,9 @@ def _rotation_number(base: str, name: str) -> int | None:
 
 
 def members(path: Path) -> list[Path]:
-    """``path`` and its rotated predecessors in the same directory, oldest first. ``path`` itself is last
-    (included even when it does not exist, so a reader can wait for it). A path that is itself a rotated
+    """``path`` and its rotated predecessors in the same directory, oldest first, one per rotation number (the
+    plain file when its ``.gz`` is being written beside it). ``path`` itself is last (included even when it does
+    not exist, so a reader can wait for it). A path that is itself a rotated
     member (``x.jsonl.1``) or a ``.gz`` file is read alone."""
     if path.suffix == ".gz" or re.search(r"\.\d+$", path.name):
         return [path]
@@ -34,8 +35,13 @@ def members(path: Path) -> list[Path]:
         names = [p.name for p in parent.iterdir()]
     except OSError:
         return [path]
-    numbered = [(n, name) for name in names if (n := _rotation_number(path.name, name)) is not None]
-    return [parent / name for _, name in sorted(numbered, reverse=True)] + [path]
+    by_number: dict[int, str] = {}
+    for name in names:
+        n = _rotation_number(path.name, name)
+        # ``x.jsonl.2`` and ``x.jsonl.2.gz`` at once: a gzip under way; the plain one is complete, take it
+        if n is not None and (n not in by_number or not name.endswith(".gz")):
+            by_number[n] = name
+    return [parent / by_number[n] for n in sorted(by_number, reverse=True)] + [path]
 
 
 def check_readable(path: Path) -> None:
