@@ -371,7 +371,7 @@ def fleet_exposition(sessions: list[Any]) -> bytes:
     the database listing (``tools.pg_admin.SessionSummary``, newest first), labelled ``session_id``, so one
     scrape watches every bot writing to that PostgreSQL. Families: ``arbdash_fleet_sessions`` (sessions
     listed), ``arbdash_fleet_session_info{session_id,strategy,host}`` (1), ``arbdash_fleet_session_health
-    {session_id,state}`` (1 for its state), ``arbdash_fleet_session_pnl_net_usd``, ``arbdash_fleet_session_
+    {session_id,state}`` (1, labelled with its current state: one series a session), ``arbdash_fleet_session_pnl_net_usd``, ``arbdash_fleet_session_
     positions_open``, ``arbdash_fleet_session_positions_opened_total``, ``arbdash_fleet_session_events_total``
     (its last seq) and ``arbdash_fleet_session_last_event_timestamp_seconds`` (Unix seconds; a session
     without events has no sample), and the process families. A served session's own figures are on its page
@@ -429,15 +429,13 @@ class _FleetCollector:
         )
         health = GaugeMetricFamily(
             "arbdash_fleet_session_health",
-            "A session's health: 1 for its state.",
+            "A session's health (value 1, labelled with its state).",
             labels=["session_id", "state"],
         )
         for s in sessions:
             sid = str(s.session_id)
             info.add_metric([sid, s.strategy or "", getattr(s, "host", None) or ""], 1.0)
-            states = HEALTH_STATES if s.health in HEALTH_STATES else (*HEALTH_STATES, s.health)
-            for state in states:
-                health.add_metric([sid, state], 1.0 if s.health == state else 0.0)
+            health.add_metric([sid, s.health], 1.0)  # one series per session, not one per possible state
         yield info
         yield health
         for name, doc, counter, figure in _FLEET_FIGURES:

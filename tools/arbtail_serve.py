@@ -173,7 +173,9 @@ async def build_provider(
         return sess
 
     async def listing() -> list[Any]:
-        return await list_sessions(db, limit=FLEET_LIMIT)
+        # listing folds each session's net PnL (a reducer over its events since the last snapshot): in a worker
+        # thread with its own loop and connection, so /api/sessions and /metrics scrapes never hold the server's
+        return await asyncio.to_thread(lambda: asyncio.run(list_sessions(db, limit=FLEET_LIMIT)))
 
     return ReplayProvider(open_session=open_session, lister=FleetLister(listing))
 
