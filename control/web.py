@@ -215,10 +215,11 @@ def web_routes(*, token: str | None, sessions: SessionStore | None) -> list[Base
         if secret is None or sessions is None:
             return _err(400, "no_token", "this server has no token: the page reads without logging in")
         client = request.client.host if request.client is not None else ""
-        if limiter.blocked(client):
+        raw = await request.body()  # read first: from the bound check to the count below nothing awaits, so
+        if limiter.blocked(client):  # logins sent at once cannot all pass the check before one is counted
             return _err(429, "too_many_attempts", "too many failed logins; wait a minute")
         try:
-            body = orjson.loads(await request.body())
+            body = orjson.loads(raw)
         except orjson.JSONDecodeError:
             return _err(400, "bad_request", 'body must be JSON: {"token": "..."}')
         given = body.get("token") if isinstance(body, dict) else None

@@ -17,6 +17,7 @@ import re
 import shutil
 import subprocess
 import sys
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
@@ -91,6 +92,8 @@ def arbtail_serve(log: Path, *, cwd: Path | None = None) -> Iterator[str]:
         line = proc.stderr.readline()
         url = re.fullmatch(r"arbtail serve: (http://127\.0\.0\.1:\d+) \(Ctrl-C stops\)\n", line)
         assert url, f"arbtail serve did not print its address: {line!r}"
+        # keep reading what it says next, so a full pipe can never hold the server
+        threading.Thread(target=proc.stderr.read, daemon=True).start()
         yield url.group(1)
     finally:
         proc.kill()

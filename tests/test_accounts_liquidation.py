@@ -247,6 +247,35 @@ def test_legs_dragged_down_together_are_liquidated_though_neither_crossed_its_ow
         assert distance_pct(venue.mark_price(s), venue.liquidation_price(s), 1) > 0
 
 
+def test_a_short_of_an_account_under_water_at_any_price_is_liquidated_at_the_open() -> None:
+    """The account's other leg lost more than the wallet and the short's notional together: no price can keep
+    the short (the solved price is ≤ 0, so ``liquidation_price`` is None) — it is liquidated at the open, not
+    left as if no price could liquidate it."""
+    import asyncio
+    from datetime import UTC, datetime
+
+    from arbdash.bot.venues.base import FundingQuote
+
+    venue = _paper_binance("1000")
+    t0 = datetime(2026, 1, 1, tzinfo=UTC)
+    quote = FundingQuote(rate=D("0.0001"), interval_s=28800, next_funding_ts=t0)
+    venue._set_market(t0, "BTC", D(60000), D(60000), quote)
+    venue._set_market(t0, "ETH", D(3000), D(3000), quote)
+
+    async def enter() -> None:
+        await venue.market_order("BTC", "sell", D("0.001"), order_id="s")
+        await venue.market_order("ETH", "buy", D(1), order_id="l")
+
+    asyncio.run(enter())
+    t1 = datetime(2026, 1, 1, 1, tzinfo=UTC)
+    venue._set_market(t1, "BTC", D(60000), D(60000), quote)
+    venue._set_market(t1, "ETH", D(1500), D(1500), quote)  # −1,500 on a 1,000 USD wallet
+    assert venue.liquidation_price("BTC") is None and venue.account.under_water_at_any_price("BTC")
+    (liq,) = venue._liquidate_crossed({"BTC": (D(59990), D(59900), D(60100))})  # ETH: no bar this hour
+    assert (liq.symbol, liq.side, liq.liquidation_price) == ("BTC", "short", D(59990))
+    assert venue.position_qty("BTC") == 0
+
+
 def test_an_hour_that_opens_past_the_liquidation_price_fills_at_the_open() -> None:
     """A gap: the liquidation price lies above the whole bar of a long; the venue could only close it at the
     first price the hour had, its open, never at a price the market never traded."""
@@ -305,8 +334,9 @@ def test_a_gap_between_bands_is_refused(tmp_path: Path) -> None:
         w = csv.DictWriter(fh, fieldnames=list(rows[0]))
         w.writeheader()
         w.writerows(rows)
-    with pytest.raises(ValueError, match="binance BTC: bands must follow each other"):
+    with pytest.raises(ValueError, match="binance BTC: bands must follow each other") as err:
         load_tiers(bad)
+    assert str(err.value).startswith(f"{bad}:3: ")  # the second BTC row (line 3: the header is line 1)
 
 
 def test_an_order_past_the_schedule_is_refused() -> None:

@@ -44,12 +44,15 @@ class BlockingSink(Sink):
     def __init__(self) -> None:
         super().__init__()
         self.release = threading.Event()
+        self.inside = threading.Event()  # set while a write is held
 
     def write(self, line: bytes, record: dict[str, Any]) -> None:
-        self.release.wait(30)
+        self.inside.set()
+        self.release.wait(600)  # longer than any hang guard here: only the test lets it go
+        self.inside.clear()
 
 
-def _wait_for(predicate: Any, timeout: float = 2.0) -> bool:
+def _wait_for(predicate: Any, timeout: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if predicate():
@@ -137,6 +140,7 @@ async def test_a_sink_blocking_in_write_never_blocks_the_caller(tmp_path: Path) 
         assert _wait_for(lambda: pipe.tee.stalled_s > pipe.tee.stall_s + 0.1)
         for i in range(2000):  # returns while the sink is still held: had a call waited for it, none would
             log.info("more", i=i)
+        assert blocking.inside.is_set() and not blocking.release.is_set()
         # a known stall: flush gives up at once instead of waiting out its hour (a thread, so a regression
         # fails the join below rather than hanging the suite)
         flushed: list[bool] = []

@@ -104,6 +104,7 @@ def load_tiers(path: Path | None = None) -> TierTable:
     maintenance_amount, source_url, as_of``; an empty cap = unbounded). Numbers are parsed with
     ``Decimal(text)``. Raises ``OSError`` when the file cannot be read and ``ValueError`` on a bad row."""
     out: dict[tuple[str, str], list[MarginTier]] = {}
+    line_of: dict[int, int] = {}  # id(tier) → its line, for a schedule error
     p = path or default_tiers_path()
     with p.open(newline="", encoding="utf-8") as fh:
         for n, row in enumerate(csv.DictReader(fh), start=2):
@@ -126,11 +127,13 @@ def load_tiers(path: Path | None = None) -> TierTable:
             if problem:
                 raise ValueError(f"{p}:{n}: {problem}")
             out.setdefault((tier.venue, tier.symbol), []).append(tier)
+            line_of[id(tier)] = n
     table = {k: tuple(sorted(v, key=lambda t: t.floor)) for k, v in out.items()}
     for (venue, symbol), tiers in table.items():
-        problem = _bad_schedule(tiers)
-        if problem:
-            raise ValueError(f"{p}: {venue} {symbol}: {problem}")
+        bad = _bad_schedule(tiers)
+        if bad is not None:
+            tier, problem = bad
+            raise ValueError(f"{p}:{line_of[id(tier)]}: {venue} {symbol}: {problem}")
     return TierTable(table)
 
 
@@ -151,14 +154,17 @@ def _bad_tier(t: MarginTier) -> str | None:
     return None
 
 
-def _bad_schedule(tiers: tuple[MarginTier, ...]) -> str | None:
-    """What is wrong with one venue × symbol schedule (bands sorted by floor), or ``None``: it starts at 0 and
-    each band starts where the previous one ends (no gap, no overlap); only the last band may be unbounded."""
+def _bad_schedule(tiers: tuple[MarginTier, ...]) -> tuple[MarginTier, str] | None:
+    """The first wrong band of one venue × symbol schedule (bands sorted by floor) and what is wrong, or
+    ``None``: it starts at 0 and each band starts where the previous one ends (no gap, no overlap); only the last
+    band may be unbounded."""
     if tiers[0].floor != 0:
-        return f"the first band must start at 0, not {tiers[0].floor}"
+        return tiers[0], f"the first band must start at 0, not {tiers[0].floor}"
     for before, after in itertools.pairwise(tiers):
         if before.cap is None or after.floor != before.cap:
-            return f"bands must follow each other: {before.floor} → {before.cap} then {after.floor} → {after.cap}"
+            return after, (
+                f"bands must follow each other: {before.floor} → {before.cap} then {after.floor} → {after.cap}"
+            )
     return None
 
 
@@ -439,6 +445,14 @@ class VenueAccount:
         if solved is None or not solved[0].is_finite() or solved[0] <= 0:
             return None
         return solved[0]
+
+    def under_water_at_any_price(self, symbol: str) -> bool:
+        """Whether the holding in ``symbol`` is a short whose account is under its maintenance margin at every
+        positive price (the price solving equity = maintenance is ≤ 0: a long there is safe at any price, a
+        short is past liquidation at any price)."""
+        held = self._holdings.get(symbol)
+        solved = self._solve(symbol)
+        return held is not None and held.qty < 0 and solved is not None and solved[0] <= 0
 
     def _solve(self, symbol: str) -> tuple[Decimal, MarginTier] | None:
         """The price (possibly ≤ 0: no price can liquidate) solving equity = maintenance for ``symbol``'s

@@ -68,6 +68,8 @@ _BP = Decimal("0.0001")
 _NOISE_STEP = Decimal("0.000001")  # 0.01 bp
 _REJECT_REASONS = ("INSUFFICIENT_LIQUIDITY", "PRICE_BAND_EXCEEDED", "RATE_LIMITED")
 _PPM = 1_000_000
+#: how far past its price a holding is when no price could keep it (liquidated before any other)
+_PAST_ANY_PRICE = Decimal("Infinity")
 
 
 class PaperVenue:
@@ -243,8 +245,8 @@ class PaperVenue:
         return lp if lp > 0 else None
 
     def transfer_collateral(self, amount: Decimal, to: PaperVenue) -> None:
-        """Move ``amount`` USD of collateral from this account to ``to``'s (at most this account's available
-        balance; raises ``ValueError`` otherwise)."""
+        """Move ``amount`` USD of collateral from this account to ``to``'s (at most what this account may
+        transfer, ``VenueAccount.transferable``; raises ``ValueError`` otherwise)."""
         if not amount > 0:
             raise ValueError(f"transfer amount must be > 0 USD, got {amount}")
         self.account.transfer_out(amount)
@@ -260,17 +262,26 @@ class PaperVenue:
         liquidation price, a short when the high ≥ it; when several are, the one taken furthest past (relative to
         the price) goes first, then the others' prices are solved again with what that liquidation booked, until
         none is crossed. The fill: the liquidation price, or the bar's open when the hour opened already past it
-        (a gap: the first price there was), so a fill always lies inside the bar."""
+        (a gap: the first price there was), so a fill always lies inside the bar. A short of an account already
+        under its maintenance margin at any price (``VenueAccount.under_water_at_any_price``: no liquidation
+        price exists) is liquidated first, at the open."""
         out: list[Liquidation] = []
         while True:
             worst: tuple[Decimal, str, Decimal, Decimal] | None = None
             for symbol, (open_, low, high) in ranges.items():
                 qty = self.position_qty(symbol)
-                lp = self.liquidation_price(symbol) if qty != 0 else None
-                if lp is None:
+                if qty == 0:
                     continue
                 trigger = low if qty > 0 else high
-                past = (lp - trigger if qty > 0 else trigger - lp) / trigger
+                lp = self.liquidation_price(symbol)
+                if lp is None:
+                    if qty < 0 and self.account.under_water_at_any_price(
+                        symbol
+                    ):  # a bankrupt account's short
+                        worst = (_PAST_ANY_PRICE, symbol, open_, trigger)
+                        break
+                    continue
+                past = (lp - trigger if qty > 0 else trigger - lp) / lp
                 if past >= 0 and (worst is None or past > worst[0]):
                     fill = min(lp, open_) if qty > 0 else max(lp, open_)
                     worst = (past, symbol, fill, trigger)

@@ -284,7 +284,7 @@ class PositionManager:
             ),
             message=f"Rebalanced {position.position_id}: moved {amount} USD of collateral {other.venue} → "
             f"{leg.venue} ({leg.side} leg near its liquidation price"
-            + ("" if amount == needed else f"; {needed} wanted, {other.venue} had {room} available")
+            + ("" if amount == needed else f"; {needed} wanted, {other.venue} could spare {room}")
             + ")",
             level="warning",
         )
