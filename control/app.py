@@ -421,9 +421,12 @@ class Guard:
             await self.app(scope, receive, send)
             return
         started = False
+        refused = False  # the 413 of a body that outgrew the limit while read (chunked) has been sent
 
         async def secured_send(message: Message) -> None:
             nonlocal started
+            if refused:
+                return  # the app's own answer to the cut-off body (an error page) goes nowhere
             if message["type"] == "http.response.start":
                 started = True
                 headers = list(message.get("headers", []))
@@ -442,19 +445,26 @@ class Guard:
         limit = self.max_body_bytes
 
         async def bounded_receive() -> Message:
-            nonlocal received
+            nonlocal received, refused
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > limit:
+                if received > limit:  # a body without Content-Length (chunked) outgrew the limit: answer 413
+                    if not started and not refused:  # now, before the app can turn the cut into a 500
+                        await self._respond(
+                            secured_send, 413, "body_too_large", f"request body over {limit} bytes"
+                        )
+                        refused = True
                     raise _BodyTooLarge
             return message
 
         try:
             await self.app(scope, bounded_receive, secured_send)
         except _BodyTooLarge:
-            if not started:
-                await self._respond(secured_send, 413, "body_too_large", f"request body over {limit} bytes")
+            pass  # answered in bounded_receive
+        except Exception:
+            if not refused:
+                raise  # a real error of the app; after our 413, whatever the app made of the cut is dropped
 
     def _refusal(self, scope: Scope) -> tuple[int, str, str, dict[str, str]] | None:
         if len(scope.get("query_string", b"")) > self.max_query_bytes:

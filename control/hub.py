@@ -302,7 +302,7 @@ class StreamHub:
                 ):
                     try:
                         items, _ = await self.read_after(cursor, CATCH_UP_CHUNK)
-                    except OSError as exc:  # the log cannot be read back (damaged, gone): start again from now
+                    except OSError as exc:  # the log cannot be read back (damaged, gone): from now on
                         cursor, out = self._resync(
                             client, "history_unreadable", missing_from=cursor + 1, error=type(exc).__name__
                         )
