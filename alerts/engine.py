@@ -8,9 +8,11 @@ One alert per rule and key (``""``, or a position / leg: ``alerts.figures``). Fo
   it **resolves**;
 * an active alert stays active, whatever the figure does past the threshold: no repeat.
 
-Time: the cooldown is measured on the snapshot's own clock (``generated_at``, the wall time of the last event
-folded), so the same sequence of snapshots gives the same alerts, live or replayed; the wall clock ``now`` is used
-only by ``seconds_since_event`` (a stalled bot). The peak of net PnL (``net_pnl_drawdown_usd``) is the highest
+Time: the cooldown is measured on the snapshot's own clock — the market clock of the last event folded
+(``session.market_now``: the simulated hour in a paper replay, so a cooldown of 300 s is five market minutes
+whatever the replay speed), else the wall time of the last event (``generated_at``: a bot whose events carry no
+market time) — so the same sequence of snapshots gives the same alerts, live or replayed; the wall clock ``now``
+is used only by ``seconds_since_event`` (a stalled bot). The peak of net PnL (``net_pnl_drawdown_usd``) is the highest
 value seen by this engine, of the session and of each strategy instance (a rule's ``strategy``).
 """
 
@@ -19,7 +21,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Literal
 
 from arbdash.alerts.config import AlertRule
@@ -39,15 +41,25 @@ class Transition:
     at: datetime
 
     def describe(self) -> str:
-        """One line for the timeline and the notification."""
+        """One line for the timeline and the notification (the value rounded for reading: ``shown``; the
+        event keeps it exact)."""
         r = self.rule
         unit = FIGURES[r.figure].unit
         where = "".join(f" {x}" for x in (r.strategy, self.key) if x)
         if self.kind == "resolved":
-            now = f"{self.value} {unit}".rstrip() if self.value is not None else "gone"
+            now = f"{shown(self.value, unit)} {unit}".rstrip() if self.value is not None else "gone"
             return f"resolved: {r.name}{where} ({r.figure} {now})"
         sign = ">" if r.above is not None else "<"
-        return f"{r.severity.upper()} {r.name}{where}: {r.figure} {self.value} {sign} {r.threshold} {unit}".rstrip()
+        value = shown(self.value, unit) if self.value is not None else "?"
+        return (
+            f"{r.severity.upper()} {r.name}{where}: {r.figure} {value} {sign} {r.threshold} {unit}".rstrip()
+        )
+
+
+def shown(value: Decimal, unit: str) -> str:
+    """``value`` as a person reads it: USD and % to 2 decimals, seconds and 0/1 flags whole (half-even)."""
+    places = Decimal("0.01") if unit in ("USD", "%") else Decimal(1)
+    return str(value.quantize(places, rounding=ROUND_HALF_EVEN))
 
 
 @dataclass
@@ -70,7 +82,7 @@ class AlertEngine:
     def evaluate(self, snap: DashboardSnapshot, now: datetime) -> list[Transition]:
         """The alerts that fire or resolve for ``snap`` (in rule order, then key order). ``now``: the wall clock
         (aware), for ``seconds_since_event``."""
-        at = snap.generated_at or now
+        at = snap.session.market_now or snap.generated_at or now
         peaks = self.peaks
         for scope in (None, *(v.name for v in snap.strategies if v.name is not None)):
             t = totals(snap, scope)

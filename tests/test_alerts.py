@@ -134,6 +134,27 @@ def test_the_cooldown_holds_a_flapping_alert_and_resolves_it_silently() -> None:
     assert [(k, r) for _, k, r, _ in got] == [("fired", "dd"), ("resolved", "dd")]  # the second one held back
 
 
+def test_the_cooldown_runs_on_the_market_clock() -> None:
+    """A paper replay runs days of market time in seconds of wall time: the cooldown counts market time, so an
+    alert that flaps two market hours apart fires twice under a one-hour cooldown (and its line is rounded)."""
+    e, lines = _session()
+    marks = []
+    for hour, px in enumerate(["60100", "60000", "60080", "60000"]):
+        e.market = f"2026-03-01T{9 + 2 * hour:02d}:00:00+00:00"
+        marks.append(mark(e, "binance", px))
+    rule = AlertRule(name="dd", figure="net_pnl_drawdown_usd", above=Decimal(30), cooldown_s=3600)
+    got = _replay([rule], lines + marks)
+    assert [(k, r) for _, k, r, _ in got] == [("fired", "dd"), ("resolved", "dd"), ("fired", "dd")]
+    reducer, engine, found = Reducer(), AlertEngine([rule]), []
+    for line in lines + marks[:2]:
+        reducer.feed_line(orjson.dumps(line))
+        snap = reducer.snapshot()
+        assert snap.generated_at is not None
+        found += engine.evaluate(snap, snap.generated_at)
+    (t,) = found
+    assert t.describe() == "WARNING dd: net_pnl_drawdown_usd 50.00 > 30 USD"
+
+
 def test_per_position_alerts_and_a_stalled_bot() -> None:
     e, lines = _session()
     lines.append(mark(e, "binance", "60000"))
