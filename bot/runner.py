@@ -220,17 +220,19 @@ def _emit_step(step: MarketStep, log: UnifiedLogger) -> None:
 
 def _emit_rates(step: MarketStep, log: UnifiedLogger) -> None:
     for venue, symbol, quote in step.rate_changes:
+        apr = rate_to_apr(quote.rate, quote.interval_s)
         log.emit(
             FundingRate(
                 venue=venue,
                 symbol=symbol,
                 rate=quote.rate,
                 interval_s=quote.interval_s,
-                apr=rate_to_apr(quote.rate, quote.interval_s),
+                apr=apr,
                 next_funding_ts=quote.next_funding_ts,
             ),
-            message=f"{venue} {symbol} funding {quote.rate} per {quote.interval_s // 3600}h, next "
-            f"{quote.next_funding_ts:%Y-%m-%d %H:%M}",
+            # read as the funding pane shows it (bp per interval, % APR); the event keeps the exact rate
+            message=f"{venue} {symbol} funding {quote.rate * 10_000:+.4f} bp per {quote.interval_s // 3600}h "
+            f"({apr * 100:+.2f}% APR), next {quote.next_funding_ts:%Y-%m-%d %H:%M}",
         )
 
 

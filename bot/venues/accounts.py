@@ -234,6 +234,11 @@ def distance_pct(mark: Decimal, liq_price: Decimal | None, side: int) -> Decimal
     return side * (mark - liq_price) / mark * 100
 
 
+def _plain(value: Decimal) -> Decimal:
+    """``value``, a zero of any exponent as ``Decimal(0)`` (``str`` of ``0E-13`` is not a plain decimal)."""
+    return value if value else _ZERO
+
+
 # --- the account -----------------------------------------------------------------------------------------------
 
 
@@ -421,19 +426,24 @@ class VenueAccount:
         return room
 
     def figures(self) -> AccountFigures:
-        equity = self.equity()
+        """The account now (USD). A zero is written ``0``, not ``0E-13`` (a difference of equal 13-decimal
+        figures), so the record and the API read as plain decimals."""
+        wallet = self.wallet()
+        unrealized = self.unrealized()
+        equity = wallet + unrealized
         maintenance = self.maintenance()
         initial = self.initial_margin()
+        ratio = margin_ratio(maintenance, equity)
         return AccountFigures(
             venue=self.venue,
-            collateral_usd=self.collateral,
-            wallet_balance=self.wallet(),
-            unrealized_pnl=equity - self.wallet(),
-            equity=equity,
-            initial_margin=initial,
-            maintenance_margin=maintenance,
-            margin_ratio=margin_ratio(maintenance, equity),
-            available_balance=equity - initial,
+            collateral_usd=_plain(self.collateral),
+            wallet_balance=_plain(wallet),
+            unrealized_pnl=_plain(unrealized),
+            equity=_plain(equity),
+            initial_margin=_plain(initial),
+            maintenance_margin=_plain(maintenance),
+            margin_ratio=None if ratio is None else _plain(ratio),
+            available_balance=_plain(equity - initial),
         )
 
     def liquidation_price(self, symbol: str) -> Decimal | None:
