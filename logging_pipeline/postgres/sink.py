@@ -13,7 +13,8 @@ checkpoint stays an event row too: the JSONL has it, every reader folds it, and 
 folds it first, as a JSONL reader does from the checkpoint line. The sink calls nothing of the dashboard (it
 imports none of it); a session's net PnL is computed by whoever reads the session (``tools.pg_admin``).
 
-Outage: a failed connect/COPY makes the sink ``degraded`` (``on_health_change("degraded", reason)``), rows wait
+Health: once the first events are stored the sink reports ``ok`` ("storing events"), so a healthy PostgreSQL is
+shown as such. Outage: a failed connect/COPY makes the sink ``degraded`` (``on_health_change("degraded", reason)``), rows wait
 in memory up to ``buffer_max_events`` and beyond that go to a JSONL spool file. On reconnect the spool, then the
 unacknowledged batch, then memory are written in seq order with an idempotent ``INSERT … ON CONFLICT DO
 NOTHING`` — so a batch whose commit was lost in flight is neither lost nor duplicated — and health goes back to
@@ -155,6 +156,7 @@ class PostgresSink(Sink):
         self._conn: asyncpg.Connection | None = None
         self._migrated = False
         self._failed = False
+        self._announced = False  # a health (``on_health_change``) has been reported at least once
         self._session: store.SessionInfo | None = None
         self._session_dirty = False
         self._last_session_update = 0.0
@@ -353,6 +355,10 @@ class PostgresSink(Sink):
                 continue
             if self.health == "degraded" and self._caught_up():
                 self._set_health("ok", None)
+            elif not self._announced and self.health == "ok" and self._counts["written"] > 0:
+                # once, when the first events are stored: a healthy PostgreSQL says so (the dashboard's
+                # "postgres OK"), not only a troubled one
+                self._set_health("ok", "storing events")
             if self._closing and not self._buf:
                 return
             await self._wait(self.flush_interval_s)
@@ -429,6 +435,7 @@ class PostgresSink(Sink):
             self._set_health("degraded", reason)
 
     def _set_health(self, health: SinkHealth, reason: str | None) -> None:
+        self._announced = True
         self.health, self.health_reason = health, reason
         if health == "failed":
             _log.error("PostgreSQL sink failed: %s", reason)
