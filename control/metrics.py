@@ -17,6 +17,10 @@ Families (labels in braces):
   ``arbdash_strategy_pnl_unrealized_usd``, ``arbdash_strategy_pnl_net_usd``, ``arbdash_strategy_funding_actual_usd``,
   ``arbdash_strategy_fees_usd_total``, ``arbdash_strategy_positions_open``, ``arbdash_strategy_exposure_usd``,
   ``arbdash_strategy_exposure_limit_usd``;
+* risk (no sample while a figure is not known): ``arbdash_account_equity_usd{venue}``,
+  ``arbdash_account_maintenance_margin_usd{venue}``, ``arbdash_account_mm_headroom_usd{venue}``,
+  ``arbdash_account_margin_ratio{venue}``, ``arbdash_leg_liquidation_distance_ratio{position_id,venue}`` (signed),
+  ``arbdash_var_usd``, ``arbdash_expected_shortfall_usd``, ``arbdash_stress_loss_usd``;
 * positions and risk: ``arbdash_positions_open``, ``arbdash_positions_opened_total``,
   ``arbdash_positions_closed_total``, ``arbdash_exposure_usd``, ``arbdash_exposure_limit_usd``,
   ``arbdash_notional_usd``, ``arbdash_margin_used_usd``, ``arbdash_funding_rate_ratio{venue,symbol}`` (fraction
@@ -52,7 +56,7 @@ from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metri
 from arbdash.control.hub import StreamHub
 from arbdash.control.ring import RingSink
 from arbdash.control.snapshots import SnapshotSource
-from arbdash.dashboard.models import StrategyView
+from arbdash.dashboard.models import DashboardSnapshot, StrategyView
 
 HEALTH_STATES = ("starting", "running", "idle", "degraded", "error", "stopping", "stopped")
 SINK_STATES = ("ok", "degraded", "failed")
@@ -164,6 +168,7 @@ class ArbdashCollector:
         yield net
         yield upnl
         yield from _strategy_families(s.strategies)
+        yield from _risk_families(s)
         rates = GaugeMetricFamily(
             "arbdash_funding_rate_ratio",
             "Latest funding rate, fraction per funding interval.",
@@ -355,6 +360,59 @@ def _labelled(
         if value is not None:
             family.add_metric([key], float(value))
     return family
+
+
+def _risk_families(s: DashboardSnapshot) -> Iterator[Metric]:
+    """What is nearest to hurting: each venue account's equity, maintenance margin, headroom and margin ratio
+    (``{venue}``), each open leg's liquidation distance (``{position_id,venue}``, a ratio of the mark, signed:
+    ≤ 0 is past it), and the book's 1-day VaR / ES / stress (USD, a loss > 0). A figure not known (no account
+    yet, a leg no price can liquidate, a VaR still gathering history) has no sample — never a made-up 0."""
+    accounts = s.accounts
+    for name, doc, attr in (
+        ("arbdash_account_equity_usd", "A venue account's equity (wallet + unrealized), USD.", "equity"),
+        (
+            "arbdash_account_maintenance_margin_usd",
+            "A venue account's maintenance margin, USD.",
+            "maintenance_margin",
+        ),
+        (
+            "arbdash_account_mm_headroom_usd",
+            "Equity − maintenance margin of a venue account, USD.",
+            "mm_headroom_usd",
+        ),
+        (
+            "arbdash_account_margin_ratio",
+            "Maintenance margin / equity (the venue liquidates at 1).",
+            "margin_ratio",
+        ),
+    ):
+        yield _labelled(name, doc, False, "venue", ((a.venue, getattr(a, attr)) for a in accounts))
+    distance = GaugeMetricFamily(
+        "arbdash_leg_liquidation_distance_ratio",
+        "Signed distance of an open leg's mark to its liquidation price, a fraction of the mark (≤ 0: past it).",
+        labels=["position_id", "venue"],
+    )
+    for pos in s.positions:
+        if pos.lifecycle != "closed":
+            for venue, leg in pos.legs.items():
+                if leg.liquidation_distance_pct is not None:
+                    distance.add_metric([pos.position_id, venue], float(leg.liquidation_distance_pct / 100))
+    yield distance
+    risk = s.portfolio.risk
+    for name, doc, value in (
+        ("arbdash_var_usd", "1-day value at risk of the open book (historical simulation), USD.", "var"),
+        ("arbdash_expected_shortfall_usd", "1-day expected shortfall of the open book, USD.", "es"),
+        (
+            "arbdash_stress_loss_usd",
+            "Worst 1-day loss of the open book over the history kept, USD.",
+            "stress",
+        ),
+    ):
+        family = GaugeMetricFamily(name, doc)
+        figure = getattr(risk, value) if risk is not None else None
+        if figure is not None:
+            family.add_metric([], float(figure))
+        yield family
 
 
 def _strategy_families(views: list[StrategyView]) -> Iterator[Metric]:

@@ -480,6 +480,24 @@ def test_metrics_carry_each_strategys_figures_and_add_up_to_the_session(two: Run
         assert sum(got.values()) == pytest.approx(total, abs=1e-6), family
     open_by = {s.labels["strategy"]: s.value for s in families["arbdash_strategy_positions_open"].samples}
     assert sum(1 for n in open_by.values() if n > 0) >= 2
+    # the risk families: each account's figures, each open leg's signed distance, the book's VaR (or no sample)
+    snap = reducer.snapshot()
+    equity = {x.labels["venue"]: x.value for x in families["arbdash_account_equity_usd"].samples}
+    assert equity == {a.venue: float(a.equity) for a in snap.accounts} and equity
+    distances = {
+        (x.labels["position_id"], x.labels["venue"]): x.value
+        for x in families["arbdash_leg_liquidation_distance_ratio"].samples
+    }
+    assert distances == {
+        (p.position_id, v): float(leg.liquidation_distance_pct / 100)
+        for p in snap.positions
+        if p.lifecycle != "closed"
+        for v, leg in p.legs.items()
+        if leg.liquidation_distance_pct is not None
+    }
+    var = [x.value for x in families["arbdash_var_usd"].samples]
+    risk = snap.portfolio.risk
+    assert var == ([float(risk.var)] if risk is not None and risk.var is not None else [])
 
 
 # --- alerts per strategy ---------------------------------------------------------------------------------------
