@@ -290,11 +290,13 @@ class ServerConfig(_Model):
     @model_validator(mode="after")
     def _safe(self) -> ServerConfig:
         if self.token is not None and len(self.token.get_secret_value()) < MIN_TOKEN_CHARS:
-            raise ValueError(f"token must be at least {MIN_TOKEN_CHARS} characters")
+            raise ValueError(
+                f"token (dashboard.server.token or ${TOKEN_ENV}) must be at least {MIN_TOKEN_CHARS} characters"
+            )
         if self.token is None and not is_loopback(self.host):
             raise ValueError(
                 f"host {self.host!r} is not a loopback address: serving beyond this machine needs a token "
-                "(set dashboard.server.token; clients send Authorization: Bearer <token>)"
+                f"(set dashboard.server.token or ${TOKEN_ENV}; clients send Authorization: Bearer <token>)"
             )
         return self
 
@@ -476,11 +478,12 @@ class BotConfig(SessionConfig):
             no_instr = [s for s in inst.symbols if s not in self.market.instruments]
             if no_instr:
                 raise ValueError(f"{key}.symbols {no_instr} have no entry in market.instruments")
-        for rule in self.alerts.rules:
+        for i, rule in enumerate(self.alerts.rules):
             if rule.strategy is not None and rule.strategy not in names:
-                raise ValueError(
-                    f"alerts.rules: rule {rule.name!r} watches strategy {rule.strategy!r}, which this config does "
-                    f"not run (its strategies: {', '.join(map(repr, names))})"
+                raise FieldError(
+                    ("alerts", "rules", i, "strategy"),
+                    f"rule {rule.name!r} watches strategy {rule.strategy!r}, which this config does not run "
+                    f"(its strategies: {', '.join(map(repr, names))})",
                 )
         self._check_tiers()
         return self
@@ -605,6 +608,15 @@ def _shown(value: object) -> str:
     return repr(value)
 
 
+class FieldError(ValueError):
+    """A check across blocks (a model validator) that knows which field is wrong: ``loc`` (keys and list indexes,
+    as pydantic's) — the error line then names that field and its line, not ``(top level)``."""
+
+    def __init__(self, loc: tuple[int | str, ...], message: str) -> None:
+        super().__init__(message)
+        self.loc = loc
+
+
 def _line_of(node: yaml.Node | None, loc: tuple[int | str, ...]) -> int | None:
     """The 1-based line of the YAML node at ``loc`` (keys and list indexes), or of its nearest existing parent."""
     line = node.start_mark.line + 1 if node is not None else None
@@ -635,6 +647,9 @@ def _describe(err: ValidationError, path: str, tree: yaml.Node | None) -> list[s
             if not (isinstance(p, str) and p.startswith("function-"))
             and not (p in STRATEGY_TYPES and i >= 2 and e["loc"][i - 2] == "strategies")
         )
+        cause = e.get("ctx", {}).get("error")
+        if isinstance(cause, FieldError):
+            loc = cause.loc
         where = ".".join(str(p) for p in loc) or "(top level)"
         got = e.get("input")
         shown = "" if isinstance(got, dict | list) or got is None else f" (got {_shown(got)})"

@@ -175,7 +175,7 @@ def _config_with(tmp_path: Path, change: Any) -> Path:
             lambda d: d.update(
                 alerts={"rules": [{"name": "dd", "figure": "net_pnl_usd", "below": -5, "strategy": "minors"}]}
             ),
-            "rule 'dd' watches strategy 'minors', which this config does not run",
+            "alerts.rules.0.strategy: rule 'dd' watches strategy 'minors', which this config does not run",
         ),
         (
             lambda d: d.update(
