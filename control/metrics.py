@@ -33,6 +33,9 @@ Families (labels in braces):
 * pipeline (``RuntimeStats``, when the composer passes a probe): ``arbdash_sink_health{sink,state}``,
   ``arbdash_dispatch_queue_depth``, ``arbdash_dispatch_dropped_events_total``, ``arbdash_dispatch_errors_total``,
   ``arbdash_reducer_queue_depth``, ``arbdash_dashboard_frames_dropped_total``;
+* alerts (when configured): ``arbdash_alerts_fired_total``, ``arbdash_alerts_resolved_total``,
+  ``arbdash_alerts_suppressed_total{rule}`` (held back by a cooldown), ``arbdash_alert_notifications_{sent,failed,
+  dropped}_total``;
 * the server itself: ``arbdash_ring_events``, ``arbdash_ring_capacity_events``, ``arbdash_ring_received_events_total``,
   ``arbdash_ring_gaps_total``, ``arbdash_stream_clients``, ``arbdash_stream_queued_events`` (all clients),
   ``arbdash_stream_queued_events_max`` (the fullest client), ``arbdash_stream_queue_capacity_events``,
@@ -74,6 +77,22 @@ class RuntimeStats:
     reducer_queue: int = 0
     frames_dropped: int = 0
     sinks: tuple[tuple[str, str], ...] = field(default_factory=tuple)
+    #: the alert watcher's counters when the config has rules (``None``: no alerts configured)
+    alerts: AlertStats | None = None
+
+
+@dataclass(frozen=True)
+class AlertStats:
+    """Alerts so far: ``fired`` / ``resolved`` (announced), ``suppressed`` per rule (firings a cooldown held
+    back: silent, so only counted), and notifications ``sent`` / ``failed`` (after retries) / ``dropped`` (the
+    queue was full)."""
+
+    fired: int = 0
+    resolved: int = 0
+    suppressed: tuple[tuple[str, int], ...] = ()
+    sent: int = 0
+    failed: int = 0
+    dropped: int = 0
 
 
 RuntimeProbe = Callable[[], RuntimeStats]
@@ -250,6 +269,23 @@ class ArbdashCollector:
                 "Dashboard frames the terminal could not take.",
                 rt.frames_dropped,
             )
+            a = rt.alerts
+            if a is not None:
+                yield _counter("arbdash_alerts_fired", "Alerts fired (announced).", a.fired)
+                yield _counter("arbdash_alerts_resolved", "Alerts resolved (announced).", a.resolved)
+                yield _labelled(
+                    "arbdash_alerts_suppressed",
+                    "Alert firings a rule's cooldown held back (silent), by rule.",
+                    True,
+                    "rule",
+                    a.suppressed,
+                )
+                for what, doc, value in (
+                    ("sent", "Alert notifications delivered.", a.sent),
+                    ("failed", "Alert notifications that failed after their retries.", a.failed),
+                    ("dropped", "Alert notifications dropped (their queue was full).", a.dropped),
+                ):
+                    yield _counter(f"arbdash_alert_notifications_{what}", doc, value)
 
         ring = self.ring
         if ring is not None:

@@ -357,3 +357,34 @@ def test_a_paper_run_logs_its_alerts_and_delivers_them(tmp_path: Path, receiver:
     assert "secret-hook-path-1234" not in raw  # the notification URL is a secret
     _wait(lambda: len(receiver.bodies) >= 1, "a delivered alert")
     assert any("drawdown" in b["title"] for b in receiver.bodies)
+
+
+def test_metrics_count_alerts_and_what_the_cooldown_held_back() -> None:
+    """Suppressed firings are silent by design; /metrics is where they are counted (by rule), beside what
+    fired, resolved and what the notifier delivered, failed or dropped."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    from arbdash.control.metrics import AlertStats, ArbdashCollector, RuntimeStats, exposition, make_registry
+    from arbdash.control.snapshots import SnapshotSource
+
+    e, lines = _session()
+    marks = [mark(e, "binance", px) for px in ["60100", "60000", "60080", "60000", "60080"]]
+    rule = AlertRule(name="dd", figure="net_pnl_drawdown_usd", above=Decimal(30), cooldown_s=3600)
+    reducer, engine = Reducer(), AlertEngine([rule])
+    for line in lines + marks:
+        reducer.feed_line(orjson.dumps(line))
+        snap = reducer.snapshot()
+        assert snap.generated_at is not None
+        engine.evaluate(snap, snap.generated_at)
+    stats = AlertStats(fired=1, resolved=1, suppressed=tuple(engine.suppressed.items()), sent=1, failed=1)
+    collector = ArbdashCollector(SnapshotSource(reducer), runtime=lambda: RuntimeStats(alerts=stats))
+    text = exposition(make_registry(collector, process=False)).decode()
+    samples = {
+        (s.name, tuple(sorted(s.labels.items()))): s.value
+        for f in text_string_to_metric_families(text)
+        for s in f.samples
+    }
+    assert samples[("arbdash_alerts_suppressed_total", (("rule", "dd"),))] == engine.suppressed["dd"] == 1
+    assert samples[("arbdash_alerts_fired_total", ())] == 1
+    assert samples[("arbdash_alert_notifications_failed_total", ())] == 1
+    assert samples[("arbdash_alert_notifications_dropped_total", ())] == 0

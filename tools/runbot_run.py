@@ -100,12 +100,26 @@ async def _start_control(
     tee: ReducerTee,
     service: DashboardService,
     desk: CommandDesk,
+    watcher: Any = None,
 ) -> Any:
     """Start the read-only control server (``control.server``) on ``sock``, on this loop; ``None`` (with a
     warning, the socket closed) if it does not come up: the bot goes on without it. Its ``/metrics`` read the
     pipeline's and the dashboard's counters through a probe built here."""
-    from arbdash.control.metrics import RuntimeStats
+    from arbdash.control.metrics import AlertStats, RuntimeStats
     from arbdash.control.server import ControlServer
+
+    def alert_stats() -> AlertStats | None:
+        if watcher is None:
+            return None
+        notifier = watcher.notifier
+        return AlertStats(
+            fired=watcher.fired,
+            resolved=watcher.resolved,
+            suppressed=tuple(sorted(watcher.engine.suppressed.items())),
+            sent=notifier.sent if notifier is not None else 0,
+            failed=notifier.failed if notifier is not None else 0,
+            dropped=notifier.dropped if notifier is not None else 0,
+        )
 
     def runtime() -> RuntimeStats:
         return RuntimeStats(
@@ -115,6 +129,7 @@ async def _start_control(
             reducer_queue=tee.pending,
             frames_dropped=service.frames_dropped,
             sinks=tuple((sink.name, sink.health) for sink in pipeline.sinks),
+            alerts=alert_stats(),
         )
 
     token = opts.config.dashboard.server.token
@@ -144,6 +159,22 @@ async def _start_control(
         url=url,
     )
     return server
+
+
+def _announce_server(sock: Any, *, token: bool) -> None:
+    """Say where the control server serves, on stderr, as soon as its socket is bound (``--serve
+    127.0.0.1:0``: the port chosen) — before the live view takes the alternate screen, so the line stays on the
+    terminal's main screen, above the final frame once the run ends. The session's record has it too (the
+    ``control server listening on …`` log line); a server that then fails to start says so in the log."""
+    from arbdash.control.address import url_host
+
+    host, port = sock.getsockname()[:2]
+    auth = "token required" if token else "this machine only"
+    print(
+        f"runbot: control server on http://{url_host(host)}:{port}/ ({auth}): the web page at /, the API at /api/",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _frame_width(opts: RunOptions) -> int:
@@ -535,6 +566,7 @@ async def open_session(
             ) from None
         ring = RingSink()
         sinks.append(ring)
+        _announce_server(sock, token=where.token is not None)
     desk = CommandDesk(emit=emit_command_event)
     running = RunningSession(session_id, jsonl.path, reducer, desk)
     current = asyncio.current_task()
@@ -583,7 +615,7 @@ async def open_session(
             try:
                 if ring is not None and sock is not None:
                     control = await _start_control(
-                        opts, ring, sock, reducer, jsonl, pipeline, tee, service, desk
+                        opts, ring, sock, reducer, jsonl, pipeline, tee, service, desk, watcher
                     )
                 yielded = True
                 yield running
