@@ -154,6 +154,9 @@ class VenueLeg(_Model, kw_only=True):
     liquidation_price: Decimal | None = None
     liquidation_distance_pct: Decimal | None = None
     liquidation_level: Literal["warn", "danger"] | None = None
+    #: an open leg no price can liquidate: its venue's cross-margined account covers any move (the bot, which
+    #: logs that account, gave no liquidation price); shown ``none``. ``False`` with no price: not known (``—``)
+    no_liquidation_price: bool = False
     #: ``position.liquidated``: the price the venue closed the leg at, and its fee (USD, included in ``fees``)
     liquidated_at: Decimal | None = None
     liquidation_fee: Decimal = Decimal(0)
@@ -302,6 +305,12 @@ class FundingAccrual(_Model, kw_only=True):
     strategy: str | None = None  # the position's strategy (``PositionSnapshot.strategy``)
 
 
+#: The strategy types whose scanner announces a net-APR entry rule (``min_profit_rate`` on its
+#: ``opportunity.found`` / ``opportunity.skipped`` verdicts). An instance of another type (``settlement_timing``
+#: enters on its settlement window, not on an APR) has none: its symbols' best pairs read ``no rule``.
+APR_RULE_TYPES = frozenset({"funding_arbitrage"})
+
+
 class BestSpread(_Model, kw_only=True):
     """The best venue pair of a symbol now, as the bot's scanner ranks them (``helpers.formulas``): long the
     cheaper-funding venue, short the dearer one, ``spread_apr`` = ``formulas.spread_apr`` of their latest rates
@@ -318,6 +327,10 @@ class BestSpread(_Model, kw_only=True):
     net_apr: Decimal | None = None
     vs_min: Decimal | None = None
     position_open: bool = False
+    #: the strategy instance trading the symbol has no net-APR entry rule (its type announces none, e.g.
+    #: ``settlement_timing``, which enters on its settlement window): ``net_apr`` / ``vs_min`` stay ``None`` and
+    #: the views say ``no rule`` in place of the gap
+    no_entry_rule: bool = False
 
 
 class FundingSnapshot(_Model, kw_only=True):
@@ -331,6 +344,9 @@ class FundingSnapshot(_Model, kw_only=True):
     #: strategies with different entry rules: each symbol's best pair is measured against the rule of the
     #: strategy that trades it (``min_profit_rate`` is then ``None``)
     per_strategy_rules: bool = False
+    #: no strategy in view has a net-APR entry rule (each is of a type outside ``APR_RULE_TYPES``, e.g. a
+    #: ``settlement_timing`` instance focused on): the pane's title says so instead of "not announced"
+    no_entry_rule: bool = False
     accruals: list[FundingAccrual] = msgspec.field(default_factory=list)
     total_actual: Decimal = Decimal(0)
     total_expected: Decimal = Decimal(0)

@@ -43,6 +43,15 @@ def _open_ids(snap: DashboardSnapshot) -> list[str]:
     return [p.position_id for p in snap.positions if p.lifecycle not in ("closed", "rolled_back")]
 
 
+def _flatten_what(n: int) -> str:
+    """What ``F`` closes, in words: ``close the 1 open position`` / ``close all 3 open positions``."""
+    if n == 0:
+        return "close no position (none is open)"
+    if n == 1:
+        return "close the 1 open position"
+    return f"close all {n} open positions"
+
+
 class OperatorKeys:
     """The question being asked (``prompt``) and the last answer (``note``); ``press`` handles a key."""
 
@@ -67,7 +76,7 @@ class OperatorKeys:
         if self._asking == "close":
             return f"close {self._target} now (OPERATOR_CLOSE)? y / n"
         if self._asking == "flatten":
-            return f"close all {len(self._choices)} open positions and pause entries? y / n"
+            return f"{_flatten_what(len(self._choices))} and pause entries? y / n"
         return None
 
     def press(self, key: str, snap: DashboardSnapshot) -> bool:

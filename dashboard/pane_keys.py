@@ -2,8 +2,8 @@
 
 ``Tab`` chooses which pane the page keys move (``dashboard.render_rich.PAGED``: open positions, closed positions,
 funding rates, timeline), ``PgDn``/``PgUp`` (or ``>``/``<``) move it on or back, ``?`` shows the help page — the
-view's keys, then the legend of every header and colour — instead of the frame (``?`` again, or a page key,
-brings the frame back), ``s`` focuses the frame on one strategy instance in a session of two or more (none →
+view's keys, then the legend of every header and colour — instead of the frame (``?`` again, ``Esc`` or a page
+key brings the frame back), ``s`` focuses the frame on one strategy instance in a session of two or more (none →
 each strategy → none: ``dashboard.focus``). The state is the view's own: ``body(snapshot)`` draws the frame as
 the keys left it.
 Status bars name only ``? help`` (a terminal line is too short for every key). Used by ``arbtail``'s viewer,
@@ -35,7 +35,7 @@ PANE_KEYS_LINES = (
         "s",
         "focus on one strategy (2+ strategies): none → each strategy → none; its positions and timeline only",
     ),
-    ("?", "this page / back to the frame"),
+    ("?  (Esc)", "this page / back to the frame (Esc only closes it)"),
 )
 #: How far one page key moves each pane (its items: positions, closed positions, rates, timeline rows).
 PAGE_STEP = {"positions": 1, "closed": 3, "funding": 3, "timeline": 5}
@@ -73,6 +73,11 @@ class PaneKeys:
         items (the layout shows the last full page for an offset past it)."""
         if key == "?":
             self.legend = not self.legend
+            return True
+        if key == "esc":  # closes the help page; otherwise not this object's key (the view's: quit, cancel)
+            if not self.legend:
+                return False
+            self.legend = False
             return True
         if key == "s":
             if snap.focus is not None:  # the view was started on one strategy (arbtail --strategy)

@@ -47,12 +47,15 @@ __all__ = [
     "accounts_lines",
     "imbalance_line",
     "liquidation_text",
+    "has_liquidation_figure",
     "liquidation_flag",
     "past_liquidation",
     "stress_label",
     "worst_headroom_text",
     "DANGER_WORDS",
     "NO_EQUITY",
+    "NO_ENTRY_RULE",
+    "NO_LIQUIDATION",
     "PAST_LIQUIDATION",
     "focus_line",
     "multi_strategy",
@@ -234,6 +237,12 @@ def hold_text(p: PositionSnapshot) -> str | None:
 
 #: How the plain text marks a liquidation distance below 2× / below the session's threshold (Rich colours it).
 LIQUIDATION_MARKS = {"warn": " NEAR", "danger": " AT RISK"}
+#: The ``vs min`` of a symbol whose strategy has no net-APR entry rule (``BestSpread.no_entry_rule``, e.g.
+#: ``settlement_timing``): nothing to measure its net against.
+NO_ENTRY_RULE = "no rule"
+#: An open leg no price can liquidate (its venue's cross-margined account covers any move): its liquidation
+#: price and distance cells read this, never ``—`` (which means not known).
+NO_LIQUIDATION = "none"
 #: The plain mark of a leg at or past its liquidation price (a signed distance ≤ 0; Rich shows it red).
 PAST_LIQUIDATION = "PAST LIQ"
 #: How an account with equity ≤ 0 is shown in place of its margin ratio and headroom % (Rich: red): it has
@@ -248,10 +257,18 @@ def past_liquidation(leg: VenueLeg) -> bool:
     return leg.liquidation_distance_pct is not None and leg.liquidation_distance_pct <= 0
 
 
+def has_liquidation_figure(leg: VenueLeg) -> bool:
+    """The leg has something to show for its liquidation: a price, or ``none`` (no price can liquidate it)."""
+    return leg.liquidation_price is not None or leg.no_liquidation_price
+
+
 def liquidation_text(leg: VenueLeg) -> str:
     """``45,000.0 (12.34 %)``: a leg's liquidation price and signed distance from its mark (``n/a`` without a
     mark), then `` NEAR`` / `` AT RISK`` below 2× / 1× the session's threshold, `` PAST LIQ`` at or past the price
-    (the distance ≤ 0, shown negative); ``—`` when no price is known."""
+    (the distance ≤ 0, shown negative); ``none`` when no price can liquidate the leg (``no_liquidation_price``),
+    ``—`` when no price is known."""
+    if leg.no_liquidation_price:
+        return NO_LIQUIDATION
     if leg.liquidation_price is None:
         return DASH
     dist = "n/a" if leg.liquidation_distance_pct is None else f"{fmt_pct(leg.liquidation_distance_pct, 2)} %"
@@ -394,7 +411,7 @@ def position_line(p: PositionSnapshot, strategy: bool = False) -> str:
         f" · ROI {fmt_pct(p.roi_pct, 2, signed=True)} %"
         + (
             " · liq " + ", ".join(f"{safe_text(v)} {liquidation_text(leg)}" for v, leg in p.legs.items())
-            if any(leg.liquidation_price is not None for leg in p.legs.values())
+            if any(has_liquidation_figure(leg) for leg in p.legs.values())
             else ""
         )
         + (
@@ -521,8 +538,13 @@ def portfolio_line(snap: DashboardSnapshot) -> str:
 def best_line(b: BestSpread) -> str:
     """``SOL binance/hyperliquid spread +13.11 % net +3.21 % (-16.79 vs min)`` (APR %)."""
     if b.long_venue is None:
-        return f"{safe_text(b.symbol)} no pair with a positive spread"
-    gap = f" ({fmt_apr(b.vs_min)} vs min)" if b.vs_min is not None else ""
+        return f"{safe_text(b.symbol)} no pair with a positive spread" + (
+            f" ({NO_ENTRY_RULE}: its strategy has no APR entry rule)" if b.no_entry_rule else ""
+        )
+    if b.no_entry_rule:
+        gap = f" ({NO_ENTRY_RULE}: its strategy has no APR entry rule)"
+    else:
+        gap = f" ({fmt_apr(b.vs_min)} vs min)" if b.vs_min is not None else ""
     held = " · position open" if b.position_open else ""
     return (
         f"{safe_text(b.symbol)} {safe_text(b.long_venue)}/{safe_text(b.short_venue or DASH)}"
@@ -532,10 +554,13 @@ def best_line(b: BestSpread) -> str:
 
 def entry_rule(snap: DashboardSnapshot) -> str:
     """``entry ≥ 20.00% net APR`` (the ``min_profit_rate`` the scanner announced), ``entry rule per strategy``
-    (strategies with different rules: each symbol against its own strategy's) or ``entry rule not announced``."""
+    (strategies with different rules: each symbol against its own strategy's), ``no APR entry rule`` (no
+    strategy in view has one: ``FundingSnapshot.no_entry_rule``) or ``entry rule not announced``."""
     if snap.funding.per_strategy_rules:
         return "entry rule per strategy"
     m = snap.funding.min_profit_rate
+    if m is None and snap.funding.no_entry_rule:
+        return "no APR entry rule"  # e.g. focused on a settlement_timing instance
     return f"entry ≥ {fmt_apr(m).lstrip('+')}% net APR" if m is not None else "entry rule not announced"
 
 
@@ -591,7 +616,11 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
             ("Net USD", "rPnL + uPnL + funding − fees"),
             ("ROI %", "net PnL / margin posted at entry (both legs), percent"),
             ("Lev × Margin USD", "each leg's leverage and initial margin at the current mark"),
-            ("Liq px / dist %", "where the venue liquidates each leg; |mark − liq px| / mark, percent"),
+            (
+                "Liq px / dist %",
+                "where the venue liquidates each leg; signed distance side · (mark − liq px) / mark · 100 (negative:"
+                " past it); none: no price can liquidate it (the account covers any move)",
+            ),
             ("Held / opened", "held so far, and the market time it opened"),
         ],
     ),
@@ -622,7 +651,11 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
                 "Spread % / Net %",
                 "its spread APR, and net of round-trip taker fees and slippage amortised over the hold",
             ),
-            ("vs min", "net − min_profit_rate, APR points; ≥ 0: the bot enters at its next check"),
+            (
+                "vs min",
+                "net − min_profit_rate, APR points; ≥ 0: the bot enters at its next check; no rule: the symbol's"
+                " strategy enters on no APR rule (settlement_timing: its settlement window), so no net / gap",
+            ),
             (
                 "Last bp",
                 "the venue's last settled funding rate, basis points per interval (+: longs pay shorts); the rate"
@@ -691,7 +724,7 @@ LEGEND: list[tuple[str, list[tuple[str, str]]]] = [
         "colours",
         [
             ("green / red", "a figure > 0 / < 0 by its own sign (a leg's uPnL by the leg's, Σ by the sum's)"),
-            ("uncoloured", "zero, and placeholders (— no value yet, n/a)"),
+            ("uncoloured", "zero, and placeholders (— not known (yet), n/a, none)"),
             (
                 "Eros % yellow / red",
                 "over 50 % / over the session's exit threshold (profit_erosion_threshold)",

@@ -62,10 +62,13 @@ from arbdash.dashboard.models import BestSpread, DashboardSnapshot, PositionSnap
 from arbdash.dashboard.render_plain import (
     DANGER_WORDS,
     LEGEND,
+    NO_ENTRY_RULE,
+    NO_LIQUIDATION,
     accounts_lines,
     clock_line,
     entry_rule,
     focus_line,
+    has_liquidation_figure,
     hidden_closed_line,
     hidden_line,
     hold_text,
@@ -670,9 +673,15 @@ PAST_LIQ_STYLE = "bold reverse red"
 
 def _liq_cells(p: PositionSnapshot) -> list[Cell]:
     """Per leg (one line each): the liquidation price and the signed distance % (``n/a`` without a mark;
-    ≤ 0, at or past the price, in ``PAST_LIQ_STYLE``)."""
+    ≤ 0, at or past the price, in ``PAST_LIQ_STYLE``; ``none`` / ``none`` when no price can liquidate the leg,
+    ``—`` when its price is not known)."""
     prices, dists, styles = [], [], []
     for leg in p.legs.values():
+        if leg.no_liquidation_price:  # the account covers any move: no price at all, not one unknown
+            prices.append(NO_LIQUIDATION)
+            dists.append(NO_LIQUIDATION)
+            styles.append("")
+            continue
         prices.append(fmt_price(leg.liquidation_price))
         if leg.liquidation_price is None:
             dists.append(DASH)
@@ -697,7 +706,7 @@ def _figures_cell(p: PositionSnapshot) -> Cell:
 
 
 def _has_liq(live: list[PositionSnapshot]) -> bool:
-    return any(leg.liquidation_price is not None for p in live for leg in p.legs.values())
+    return any(has_liquidation_figure(leg) for p in live for leg in p.legs.values())
 
 
 def _position_row(
@@ -969,10 +978,12 @@ def _best_row(b: BestSpread) -> list[Cell]:
             ("no positive spread", "dim"),
             (DASH, ""),
             (DASH, ""),
-            (DASH, ""),
+            (NO_ENTRY_RULE, "dim") if b.no_entry_rule else (DASH, ""),
         ]
     if b.position_open:
         vs: Cell = ("open", "dim")  # a position in this symbol is open: the bot does not open another
+    elif b.no_entry_rule:  # its strategy enters on no APR (settlement_timing): nothing to measure against
+        vs = (NO_ENTRY_RULE, "dim")
     else:
         vs = (fmt_apr(b.vs_min), "bold green" if b.vs_min is not None and b.vs_min >= 0 else "")
     return [

@@ -29,7 +29,7 @@ is never run on the event loop. Without ``upstream_pending`` the service folds w
 Keys in ``live`` mode (``keys=True`` and stdin is the same terminal; ``dashboard.keys``, cbreak mode, restored on
 every exit path and around Ctrl-Z): ``space`` freezes the drawing (the bot, the record and the folding go on; a
 status bar says so) and unfreezes it; ``Tab`` / ``PgDn`` / ``PgUp`` page a pane that does not fit and ``?``
-shows the keys and the legend (``dashboard.pane_keys``); ``End`` goes back to the live frame. Ctrl-C still
+shows the keys and the legend (``dashboard.pane_keys``; ``?`` again or ``Esc`` closes it); ``End`` goes back to the live frame. Ctrl-C still
 stops the bot. With ``commands`` (a way to send operator commands, given by ``runbot``), ``p`` / ``c`` / ``F`` /
 ``+`` / ``-`` send them, closing positions only after a ``y`` (``dashboard.operator_keys``).
 

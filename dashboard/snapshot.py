@@ -13,6 +13,7 @@ from decimal import Decimal
 from typing import overload
 
 from arbdash.dashboard.models import (
+    APR_RULE_TYPES,
     AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
@@ -151,6 +152,7 @@ def _leg_snapshot(leg: LegState, mark: Decimal | None, threshold: Decimal | None
         liquidation_price=leg.liquidation_price if is_open else None,
         liquidation_distance_pct=distance,
         liquidation_level=level,  # type: ignore[arg-type]
+        no_liquidation_price=is_open and leg.liquidation_price is None and leg.no_liquidation_price,
         liquidated_at=leg.liquidated_at,
         liquidation_fee=leg.liquidation_fee,
     )
@@ -297,11 +299,21 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
                 symbols.append(symbol)
     venues = sorted(state.rates)
     session_rule = (s.expected_hold_hours, s.min_profit_rate, s.mandatory_exchange)
-    rules = {  # each symbol measured against the rule of the strategy that trades it (none announced: no rule)
+    # each symbol measured against the rule of the strategy that trades it (none announced: no rule); a symbol
+    # two instances trade takes the rule of one with an APR rule (``APR_RULE_TYPES`` last: they win)
+    instances = sorted(state.strategies.values(), key=lambda st: st.type in APR_RULE_TYPES)
+    rules = {
         symbol: (st.expected_hold_hours, st.min_profit_rate, st.mandatory_exchange)
-        for st in state.strategies.values()
+        for st in instances
         for symbol in st.symbols
     }
+    # the symbols whose strategy has no APR entry rule at all (not merely one not announced yet)
+    no_rule = {
+        symbol
+        for st in instances
+        for symbol in st.symbols
+        if st.type is not None and st.type not in APR_RULE_TYPES and st.min_profit_rate is None
+    } - {symbol for st in instances if st.type in APR_RULE_TYPES for symbol in st.symbols}
     out = []
     for symbol in symbols:
         hold, rule_min, must = rules.get(symbol, session_rule)
@@ -348,12 +360,17 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
                             net_apr=net,
                             vs_min=net - rule_min if net is not None and rule_min is not None else None,
                             position_open=symbol in open_symbols,
+                            no_entry_rule=symbol in no_rule,
                         ),
                     )
         if best is not None:
             out.append(best[1])
         elif any(state.rate(v, symbol) is not None for v in venues):
-            out.append(BestSpread(symbol=symbol, position_open=symbol in open_symbols))
+            out.append(
+                BestSpread(
+                    symbol=symbol, position_open=symbol in open_symbols, no_entry_rule=symbol in no_rule
+                )
+            )
 
     def rank(b: BestSpread) -> tuple[int, Decimal, str]:
         if b.spread_apr is None:
@@ -538,6 +555,8 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         best=_best_spreads(state, {p.symbol for p in live if p.lifecycle != "rolled_back"}),
         min_profit_rate=None if per_strategy else s.min_profit_rate,
         per_strategy_rules=per_strategy,
+        no_entry_rule=bool(state.strategies)
+        and all(st.type is not None and st.type not in APR_RULE_TYPES for st in state.strategies.values()),
         accruals=accruals,
         total_actual=state.funding_total,
         total_expected=state.funding_expected_total,

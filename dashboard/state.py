@@ -147,6 +147,11 @@ class LegState:
     # where the venue liquidates this leg (USD per base unit; position.updated), None when not announced or
     # when no finite price can (the venue's formula gives none)
     liquidation_price: Decimal | None = None
+    # the bot said no price can liquidate this leg (its venue's cross-margined account covers any move): its
+    # position.updated left the price out (or gave one ≤ 0) while the position's updates report liquidation
+    # prices (PositionState.liquidation_reported) and the venue's account is logged (account.updated: the bot
+    # solves LPs on it); False while nothing was said, for a strategy that reports none, or an older bot
+    no_liquidation_price: bool = False
     # position.liquidated: the price the venue closed the leg at and the fee it charged (USD, also in ``fees``)
     liquidated_at: Decimal | None = None
     liquidation_fee: Decimal = Decimal(0)
@@ -171,6 +176,9 @@ class PositionState:
     entry_long_rate: Decimal | None = None
     entry_short_rate: Decimal | None = None
     rebalance_pending: bool = False
+    # a position.updated of this position carried a liquidation price: its strategy reports them (a two-leg
+    # funding-arbitrage pair does; a strategy that never does, e.g. settlement_timing, leaves every leg unknown)
+    liquidation_reported: bool = False
     hold_code: str | None = None
     hold_until: UtcDatetime | None = None  # position.updated with MIN_HOLD_ACTIVE: when the min hold ends
     entry_margin: Decimal | None = None  # Σ legs' margin in position.opened (USD): the base of ROI %

@@ -444,9 +444,16 @@ def test_page_time_slider_and_fleet_table(real_log: Path, pg_dsn: str, tmp_path:
         await import_jsonl(pg_dsn, small)
         fleet = await build_provider(None, pg_dsn, None, 0.1)
         async with listening(fleet) as url, browser_page() as page:
+            requested: list[str] = []
+            page.on("request", lambda req: requested.append(req.url))
             await page.goto(url + "/")
             await page.wait_for_selector("#fleet:not(.hidden) table")
             out["fleet_text"] = await page.inner_text("#fleet-body")
+            await page.wait_for_timeout(1500)  # time for a stream / snapshot poll to be (wrongly) opened
+            out["fleet_requests"] = list(requested)
+            out["fleet_conn"] = await page.inner_text("#conn")
+            out["fleet_conn_class"] = await page.get_attribute("#conn", "class") or ""
+            out["fleet_problems"] = list(page.problems)
         return out
 
     out = asyncio.run(run())
@@ -464,3 +471,10 @@ def test_page_time_slider_and_fleet_table(real_log: Path, pg_dsn: str, tmp_path:
     real_id = orjson.loads(real_log.read_bytes().split(b"\n", 1)[0])["session_id"]
     small_id = orjson.loads(small.read_bytes().split(b"\n", 1)[0])["session_id"]
     assert real_id[:8] in out["fleet_text"] and small_id[:8] in out["fleet_text"]
+    # the fleet landing page (no ?session=) neither follows a stream nor polls a snapshot (both need a
+    # session: 400 session_required) and its badge is neutral, not an endless "reconnecting"
+    assert not [u for u in out["fleet_requests"] if "/api/stream" in u or "/api/snapshot" in u]
+    assert any("/api/sessions" in u for u in out["fleet_requests"])
+    assert out["fleet_conn"] != "reconnecting" and "pick a session" in out["fleet_conn"]
+    assert "conn-off" not in out["fleet_conn_class"]
+    assert out["fleet_problems"] == []

@@ -292,6 +292,11 @@ def test_runbot_serve_as_a_command(tmp_path: Path) -> None:
     assert listening["url"].startswith("http://127.0.0.1:") and int(listening["url"].rsplit(":", 1)[1]) > 0
     assert "open to this machine only" in listening["message"]
     assert record[-1]["event"] == "session.stopped"
+    # the port --serve 127.0.0.1:0 chose, on stderr from the start (before a live view takes the screen)
+    said = [ln for ln in out.stderr.splitlines() if ln.startswith("runbot: control server on ")]
+    assert said == [
+        f"runbot: control server on {listening['url']}/ (this machine only): the web page at /, the API at /api/"
+    ]
 
 
 def test_ctrl_c_while_the_server_starts_closes_the_session_and_exits_130(

@@ -311,7 +311,7 @@ VIEW_KEY_LINES = (
     ("↓ / ↑", "ten minutes back / on"),
     ("[ / ]", "a day back / on"),
     ("Home / End  (g / G)", "the session's start / end"),
-    ("q  (Esc)", "quit, leaving the frame on the screen"),
+    ("q  (Esc)", "quit, leaving the frame on the screen (Esc on the help page closes it)"),
 )
 FOLLOW_KEY_LINES = (("space", "freeze / unfreeze the drawing (reading goes on)"), ("q", "quit"))
 PLAYBACK_KEY_LINES = (
@@ -366,6 +366,9 @@ async def view(
         redraw()
         while True:
             key = await queue.get()
+            if key == "esc" and panes.press(key, shown.snapshot(closed_rows=LIVE_CLOSED_ROWS)):
+                redraw()  # Esc closes the help page first; on the frame it quits
+                continue
             if key in (*QUIT_KEYS, "esc"):
                 return shown
             moved: datetime | None

@@ -86,6 +86,7 @@ function nonPositive(s) {
   return d !== null && (d.neg || d.digits === 0n);
 }
 const NO_EQUITY = "equity ≤ 0"; // an account with nothing left to cover its maintenance margin (red, never n/a)
+const NO_LIQ = "none: no price can liquidate it (the account covers any move)"; // a leg's "none" (never n/a: known)
 function numSpan(f, colored) {
   return el("span", "num" + (colored ? (f.sign > 0 ? " pos" : f.sign < 0 ? " neg" : "") : ""), f.text);
 }
@@ -129,7 +130,8 @@ async function api(path, query, init) {
 function setConn(state) {
   const c = $("conn");
   c.textContent = state;
-  c.className = "conn " + (state === "connected" ? "conn-on" : state === "history" ? "conn-hist" : "conn-off");
+  c.className = "conn " + (state === "connected" ? "conn-on" : state === "history" ? "conn-hist"
+    : state.startsWith("fleet") ? "conn-neutral" : "conn-off");
 }
 function needLogin(msg) {
   if (S.es) { S.es.close(); S.es = null; }
@@ -242,10 +244,11 @@ function drawSession(s, seq) {
 }
 function drawPortfolio(p, s) {
   const net = pnl(p.net_pnl); net.id = "net-pnl"; net.classList.add("big");
-  const meter = el("meter"); meter.min = 0;
+  const meter = el("meter"); meter.min = 0; meter.id = "exposure-bar";
   const limit = parseFloat(s.max_total_exposure_usd); // display only: the bar, never a figure shown as money
+  show(meter, Number.isFinite(limit) && limit > 0); // no limit: nothing to be a fraction of
   meter.max = Number.isFinite(limit) && limit > 0 ? limit : 1;
-  meter.value = parseFloat(p.exposure_used_usd) || 0;
+  meter.value = Math.min(parseFloat(p.exposure_used_usd) || 0, meter.max);
   fill(pane("p-portfolio"),
     add(el("div", "line"), kv("net PnL", net), el("span", "dim", "USD")),
     add(el("div", "grid2"), kv("realized", pnl(p.realized_pnl)), kv("unrealized", pnl(p.unrealized_pnl)),
@@ -296,7 +299,10 @@ function nearestLiq(p) {
     if (leg.liquidation_distance_pct == null) continue;
     if (!best || parseFloat(leg.liquidation_distance_pct) < parseFloat(best[1].liquidation_distance_pct)) best = [venue, leg];
   }
-  if (!best) return el("span", "dim", "none");
+  if (!best) { // "none": no price can liquidate a leg (its account covers any move); n/a: not known
+    const none = Object.values(p.legs || {}).some((leg) => leg.no_liquidation_price);
+    return Object.assign(el("span", "dim", none ? "none" : NA), none ? { title: NO_LIQ } : {});
+  }
   const past = nonPositive(best[1].liquidation_distance_pct);
   const cls = past || best[1].liquidation_level === "danger" ? "num bad" : best[1].liquidation_level === "warn" ? "num warn" : "num";
   return el("span", cls, `${best[0]} ${fmtDec(best[1].liquidation_distance_pct).text}%${past ? " PAST LIQ" : ""}`);
@@ -317,7 +323,7 @@ function drawAccounts(accounts, positions) {
       usd(a.transfers_in), usd(a.transfers_out)];
   });
   const imbalance = positions.filter((p) => p.lifecycle === "open" && p.collateral_imbalance_usd != null)
-    .map((p) => add(el("div", "line"), kv(p.position_id, `${fmtDec(p.collateral_imbalance_usd, 2, true).text} USD imbalance`),
+    .map((p) => add(el("div", "line"), kv(p.position_id, `${fmtDec(p.collateral_imbalance_usd, 2, true).text} USD imbalance (${p.long_venue || "—"} − ${p.short_venue || "—"} equity)`),
       liqTag(p), p.rebalance_flag ? el("span", "tag warn", "REBALANCE") : el("span")));
   fill(pane("p-accounts"),
     table(["Venue", "Equity ", "Margin ratio% ", "MM headroom ", "Available ", "Moved in ", "Moved out "], rows,
@@ -369,7 +375,7 @@ function drawOpen(positions, multi) {
     p.position_id, ...(multi ? [stratName(p.strategy)] : []), p.symbol, p.lifecycle, `${p.long_venue || NA}/${p.short_venue || NA}`,
     usd(p.filled_exposure_usd), aprPct(p.entry_spread_apr), aprPct(p.current_spread_apr),
     pct(p.profit_erosion_pct), pnl(p.funding_accrued), usd(p.fees), pnl(p.unrealized_pnl), pnl(p.net_pnl),
-    dur(p.age_s), p.hold_code ? `${p.hold_code}${p.hold_left_s != null ? " " + dur(p.hold_left_s) : ""}` : "",
+    dur(p.age_s), p.hold_code ? p.hold_code + (p.hold_left_s == null ? "" : p.hold_left_s <= 0 ? " (ended)" : ` (ends in ${dur(p.hold_left_s)})`) : "",
     ...(figs ? [figures(p)] : []), nearestLiq(p), closeCell(p.position_id),
   ] }));
   const hdr = ["ID", ...(multi ? ["Strategy"] : []), "Sym", "State", "Long/Short", "Exposure ", "Entry APR% ", "Now APR% ", "Erosion% ",
@@ -388,14 +394,17 @@ function drawClosed(positions, multi) {
     "Funding ", "Net USD ", "ROI% "], rows, "no closed positions"));
   if (closed.length > 12) add(body, el("p", "dim", `… ${closed.length - 12} more closed`));
 }
+// vs min of a symbol whose strategy has no APR entry rule (settlement_timing: it enters on its settlement window)
+const noRule = () => Object.assign(el("span", "dim", "no rule"), { title: "its strategy has no APR entry rule" });
 function drawFunding(f) {
   const best = (f.best || []).map((b) => [b.symbol, b.long_venue ? `${b.long_venue}/${b.short_venue}` : "no positive spread",
-    aprPct(b.spread_apr), aprPct(b.net_apr), aprPct(b.vs_min), b.position_open ? "open" : ""]);
+    aprPct(b.spread_apr), aprPct(b.net_apr), b.no_entry_rule ? noRule() : aprPct(b.vs_min), b.position_open ? "open" : ""]);
   const rates = (f.rates || []).map((r) => [r.venue, r.symbol, numSpan(fmtDec(r.rate, 2, true, 4), true), dur(r.interval_s),
     aprPct(r.apr), dur(r.countdown_s)]);
   fill(pane("p-funding"),
     add(el("div", "line"), f.per_strategy_rules ? kv("entry rule", "per strategy")
-      : kv("entry ≥", `${f.min_profit_rate == null ? NA : fmtDec(f.min_profit_rate, 2, false, 2).text}% net APR`),
+      : f.min_profit_rate == null ? kv("entry rule", f.no_entry_rule ? "no APR rule" : "not announced")
+      : kv("entry ≥", `${fmtDec(f.min_profit_rate, 2, false, 2).text}% net APR`),
       kv("accrued", pnl(f.total_actual)), kv("expected", pnl(f.total_expected))),
     table(["Sym", "Long/Short", "Spread% ", "Net% ", "vs min ", ""], best, "no rates yet"),
     table(["Venue", "Sym", "Last bp ", "Int ", "APR% ", "Next in "], rates, "no rates yet"));
@@ -548,6 +557,12 @@ async function start() {
   show($("logout"), !!S.info.token_required);
   if (S.info.mode === "replay" && S.info.history && !S.history) setupReplay(S.info.history);
   if (S.info.fleet) drawFleet();
+  if (S.info.fleet && !sessionParam) {
+    // the fleet landing page: no session chosen, so there is no snapshot to fetch nor stream to follow
+    // (both answer 400 session_required): the sessions table is the page
+    setConn("fleet · pick a session");
+    return;
+  }
   drawCommands();
   await loadSnapshot(null);
   openStream();

@@ -225,10 +225,18 @@ def on_position_updated(state: DashboardState, ev: Any) -> None:
     figures = _figures(ev.figures)
     long_lp = opt_dec(ev.long_liquidation_price, "long_liquidation_price")
     short_lp = opt_dec(ev.short_liquidation_price, "short_liquidation_price")
+    if long_lp is not None or short_lp is not None:
+        pos.liquidation_reported = True  # this position's updates carry LPs (absent: none exists)
     for venue, lp in ((pos.long_venue, long_lp), (pos.short_venue, short_lp)):
         leg = pos.legs.get(venue) if venue is not None else None
         if leg is not None:
             leg.liquidation_price = lp if lp is not None and lp > 0 else None
+            # a leg's price left out by updates that report LPs, on a venue whose account is logged: no price
+            # can liquidate it. Unknown (—) otherwise: a strategy that reports no LP (settlement_timing), an
+            # older bot (no account.updated), or before the position's first update with a price
+            leg.no_liquidation_price = (
+                leg.liquidation_price is None and pos.liquidation_reported and venue in state.accounts
+            )
     pos.bot_current_spread_apr = spread
     pos.bot_divergence_pct = div
     pos.figures = figures
