@@ -195,6 +195,7 @@ def _announce(
                     target_margin=inst.target_margin,
                     profit_erosion_threshold=inst.profit_erosion_threshold,
                     max_entry_price_divergence_pct=inst.max_entry_price_divergence_pct,
+                    entry_rule=run.strategy.entry_rule,
                 ),
                 message=f"Strategy {inst.name} ({inst.type} v{run.strategy.version}) on "
                 f"{', '.join(inst.scan_exchanges)} for {', '.join(inst.symbols)}",

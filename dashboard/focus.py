@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import msgspec
 
-from arbdash.dashboard.models import APR_RULE_TYPES, DashboardSnapshot
+from arbdash.dashboard.models import DashboardSnapshot
 
 __all__ = ["focus_counts", "focus_snapshot", "next_focus", "strategy_names"]
 
@@ -40,7 +40,7 @@ def focus_snapshot(snap: DashboardSnapshot, strategy: str | None) -> DashboardSn
             best=[b for b in funding.best if b.symbol in view.symbols] if view.symbols else funding.best,
             min_profit_rate=view.min_profit_rate,
             per_strategy_rules=False,
-            no_entry_rule=view.type is not None and view.type not in APR_RULE_TYPES,
+            no_entry_rule=view.no_apr_rule,
         )
         if view.stage_banner is not None:
             session = msgspec.structs.replace(

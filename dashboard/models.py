@@ -305,12 +305,6 @@ class FundingAccrual(_Model, kw_only=True):
     strategy: str | None = None  # the position's strategy (``PositionSnapshot.strategy``)
 
 
-#: The strategy types whose scanner announces a net-APR entry rule (``min_profit_rate`` on its
-#: ``opportunity.found`` / ``opportunity.skipped`` verdicts). An instance of another type (``settlement_timing``
-#: enters on its settlement window, not on an APR) has none: its symbols' best pairs read ``no rule``.
-APR_RULE_TYPES = frozenset({"funding_arbitrage"})
-
-
 class BestSpread(_Model, kw_only=True):
     """The best venue pair of a symbol now, as the bot's scanner ranks them (``helpers.formulas``): long the
     cheaper-funding venue, short the dearer one, ``spread_apr`` = ``formulas.spread_apr`` of their latest rates
@@ -327,8 +321,8 @@ class BestSpread(_Model, kw_only=True):
     net_apr: Decimal | None = None
     vs_min: Decimal | None = None
     position_open: bool = False
-    #: the strategy instance trading the symbol has no net-APR entry rule (its type announces none, e.g.
-    #: ``settlement_timing``, which enters on its settlement window): ``net_apr`` / ``vs_min`` stay ``None`` and
+    #: the strategy instance trading the symbol has no net-APR entry rule (its ``strategy.started`` announced
+    #: another, e.g. ``settlement_timing``'s settlement window): ``net_apr`` / ``vs_min`` stay ``None`` and
     #: the views say ``no rule`` in place of the gap
     no_entry_rule: bool = False
 
@@ -344,7 +338,7 @@ class FundingSnapshot(_Model, kw_only=True):
     #: strategies with different entry rules: each symbol's best pair is measured against the rule of the
     #: strategy that trades it (``min_profit_rate`` is then ``None``)
     per_strategy_rules: bool = False
-    #: no strategy in view has a net-APR entry rule (each is of a type outside ``APR_RULE_TYPES``, e.g. a
+    #: no strategy in view has a net-APR entry rule (each announced another: ``StrategyView.no_apr_rule``, e.g. a
     #: ``settlement_timing`` instance focused on): the pane's title says so instead of "not announced"
     no_entry_rule: bool = False
     accruals: list[FundingAccrual] = msgspec.field(default_factory=list)
@@ -434,6 +428,9 @@ class StrategyView(_Model, kw_only=True):
     name: str | None
     type: str | None = None
     version: str | None = None
+    #: it announced an entry rule that is not a net funding APR (``strategy.started.entry_rule``): its symbols
+    #: have no APR gap to show
+    no_apr_rule: bool = False
     stage_banner: str | None = None
     lifecycle: str | None = None
     symbols: list[str] = msgspec.field(default_factory=list)

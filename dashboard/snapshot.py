@@ -13,7 +13,6 @@ from decimal import Decimal
 from typing import overload
 
 from arbdash.dashboard.models import (
-    APR_RULE_TYPES,
     AccountSnapshot,
     BestSpread,
     DashboardSnapshot,
@@ -43,6 +42,7 @@ from arbdash.dashboard.state import (
     TimelineRow,
 )
 from arbdash.helpers import formulas
+from arbdash.logging_pipeline.events import NET_APR_ENTRY
 
 __all__ = ["build_snapshot"]
 
@@ -300,8 +300,8 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
     venues = sorted(state.rates)
     session_rule = (s.expected_hold_hours, s.min_profit_rate, s.mandatory_exchange)
     # each symbol measured against the rule of the strategy that trades it (none announced: no rule); a symbol
-    # two instances trade takes the rule of one with an APR rule (``APR_RULE_TYPES`` last: they win)
-    instances = sorted(state.strategies.values(), key=lambda st: st.type in APR_RULE_TYPES)
+    # two instances trade takes the rule of one with an APR rule (those last: they win)
+    instances = sorted(state.strategies.values(), key=lambda st: not _no_apr_rule(st))
     rules = {
         symbol: (st.expected_hold_hours, st.min_profit_rate, st.mandatory_exchange)
         for st in instances
@@ -309,11 +309,8 @@ def _best_spreads(state: DashboardState, open_symbols: set[str]) -> list[BestSpr
     }
     # the symbols whose strategy has no APR entry rule at all (not merely one not announced yet)
     no_rule = {
-        symbol
-        for st in instances
-        for symbol in st.symbols
-        if st.type is not None and st.type not in APR_RULE_TYPES and st.min_profit_rate is None
-    } - {symbol for st in instances if st.type in APR_RULE_TYPES for symbol in st.symbols}
+        symbol for st in instances for symbol in st.symbols if _no_apr_rule(st) and st.min_profit_rate is None
+    } - {symbol for st in instances if not _no_apr_rule(st) for symbol in st.symbols}
     out = []
     for symbol in symbols:
         hold, rule_min, must = rules.get(symbol, session_rule)
@@ -399,6 +396,7 @@ def _strategy_view(st: StrategyState, name: str | None, live: list[PositionSnaps
         name=name,
         type=st.type,
         version=st.version,
+        no_apr_rule=_no_apr_rule(st),
         stage_banner=st.stage_banner,
         lifecycle=st.lifecycle,
         symbols=list(st.symbols),
@@ -418,6 +416,12 @@ def _strategy_view(st: StrategyState, name: str | None, live: list[PositionSnaps
         pnl_history=[v for _, v in st.pnl_hours[-(PNL_SAMPLES - 1) :]] + [net] if name is not None else [],
         min_profit_rate=st.min_profit_rate,
     )
+
+
+def _no_apr_rule(st: StrategyState) -> bool:
+    """Whether the instance announced an entry rule other than a net funding APR (``strategy.started``); an
+    instance that said nothing (an older log) is not assumed to have none."""
+    return st.entry_rule is not None and st.entry_rule != NET_APR_ENTRY
 
 
 def _strategies(state: DashboardState, live: list[PositionSnapshot]) -> list[StrategyView]:
@@ -555,8 +559,7 @@ def build_snapshot(state: DashboardState, *, closed_rows: int = 5) -> DashboardS
         best=_best_spreads(state, {p.symbol for p in live if p.lifecycle != "rolled_back"}),
         min_profit_rate=None if per_strategy else s.min_profit_rate,
         per_strategy_rules=per_strategy,
-        no_entry_rule=bool(state.strategies)
-        and all(st.type is not None and st.type not in APR_RULE_TYPES for st in state.strategies.values()),
+        no_entry_rule=bool(state.strategies) and all(_no_apr_rule(st) for st in state.strategies.values()),
         accruals=accruals,
         total_actual=state.funding_total,
         total_expected=state.funding_expected_total,

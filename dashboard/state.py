@@ -262,6 +262,8 @@ class StrategyState:
 
     name: str
     type: str | None = None
+    #: how it enters (``strategy.started.entry_rule``: ``events.NET_APR_ENTRY`` or another rule); ``None``: not said
+    entry_rule: str | None = None
     version: str | None = None
     venues: list[str] = field(default_factory=list)
     symbols: list[str] = field(default_factory=list)

@@ -37,6 +37,7 @@ import msgspec
 
 #: The public names (``arbdash.events`` re-exports them for bots on the pipeline).
 __all__ = [
+    "NET_APR_ENTRY",
     "AccountUpdated",
     "AlertFired",
     "AlertResolved",
@@ -228,6 +229,14 @@ class StrategyStarted(Event, kw_only=True, tag="strategy.started"):
     target_margin: Decimal | None = None
     profit_erosion_threshold: Decimal | None = None  # fraction (0.8 = exit at 80 % erosion)
     max_entry_price_divergence_pct: Decimal | None = None  # percent
+    #: how the instance decides to enter: ``NET_APR_ENTRY`` (a net funding APR at or above the ``min_profit_rate``
+    #: its scanner's verdicts carry) or another rule's name (``settlement_window`` …: the funding pane then has no
+    #: APR gap to show for its symbols); ``None``: not said (an older log)
+    entry_rule: str | None = None
+
+
+#: ``strategy.started.entry_rule`` of a strategy that enters on a net funding APR above its ``min_profit_rate``.
+NET_APR_ENTRY = "net_apr"
 
 
 class SessionStopped(Event, kw_only=True, tag="session.stopped"):

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 import orjson
+import pytest
 from events_builder import Events, build, fill, leg, mark, opened, started
 from rich.console import Console
 from support_browser import arbtail_serve, browser_page
@@ -95,6 +96,10 @@ def _rate(e: Events, venue: str, symbol: str, rate: str, interval: int) -> dict[
     )
 
 
+#: the entry rule each strategy type announces in ``strategy.started`` (as the bot's strategies do)
+ENTRY_RULES = {"funding_arbitrage": "net_apr", "settlement_timing": "settlement_window"}
+
+
 def _instance(e: Events, name: str, type_: str, symbol: str) -> dict[str, Any]:
     return e.emit(
         build(
@@ -105,6 +110,7 @@ def _instance(e: Events, name: str, type_: str, symbol: str) -> dict[str, Any]:
             symbols=[symbol],
             max_positions=2,
             max_total_exposure_usd="500",
+            entry_rule=ENTRY_RULES[type_],
         ),
         f"strategy {name} started",
         strategy=name,
@@ -384,3 +390,14 @@ async def test_the_web_exposure_bar_is_empty_at_zero(tmp_path: Path) -> None:
             mid = rows[len(rows) // 2]
             assert all(_dark(px) for px in mid[2:-2]), "0 / 4,500: an empty (dark) track"
             assert not page.problems, page.problems
+
+
+def test_an_instance_that_does_not_say_its_entry_rule_is_not_shown_as_having_none(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An older log's ``strategy.started`` has no ``entry_rule``: its symbols are not "no rule" (unknown is not
+    none) — the rule comes from the event, not from a list of strategy types in the dashboard."""
+    monkeypatch.setitem(ENTRY_RULES, "settlement_timing", None)
+    snap = _snap(ui_run())
+    eth = next(b for b in snap.funding.best if b.symbol == "ETH")
+    assert not eth.no_entry_rule and "no rule" not in frame_text(snap, 220)

@@ -145,6 +145,8 @@ class Strategy(ABC):
 
     name: str
     version: str
+    #: how it decides to enter, as ``strategy.started.entry_rule`` announces it
+    entry_rule: str
 
     @abstractmethod
     async def on_cycle(self, now: datetime) -> None:

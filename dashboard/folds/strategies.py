@@ -137,6 +137,7 @@ def on_strategy_started(state: DashboardState, ev: Any) -> None:
     if st is None:  # admitted by the feeder; a direct call (a test) adds it here
         st = state.strategies[name] = StrategyState(name=name)
     st.type = ev.type
+    st.entry_rule = ev.entry_rule
     st.version = ev.version
     st.venues = list(ev.venues)
     st.symbols = list(ev.symbols)

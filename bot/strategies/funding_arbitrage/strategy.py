@@ -55,7 +55,7 @@ from arbdash.control.commands import (
 )
 from arbdash.helpers.formulas import divergence_pct
 from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
-from arbdash.logging_pipeline.events import OpportunitySkipped, RiskLimitHit
+from arbdash.logging_pipeline.events import NET_APR_ENTRY, OpportunitySkipped, RiskLimitHit
 
 if TYPE_CHECKING:
     from arbdash.bot.venues.paper import Liquidation
@@ -68,6 +68,7 @@ class FundingArbitrageStrategy(Strategy):
 
     name = "funding_arbitrage"
     version = STRATEGY_VERSION
+    entry_rule = NET_APR_ENTRY  # enter on a net funding APR at or above min_profit_rate
 
     def __init__(
         self,

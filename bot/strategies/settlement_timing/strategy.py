@@ -120,6 +120,7 @@ class SettlementTimingStrategy(Strategy):
 
     name = "settlement_timing"
     version = STRATEGY_VERSION
+    entry_rule = "settlement_window"  # enter in the hour before a settlement on the carry, not on an APR
 
     def __init__(
         self,
