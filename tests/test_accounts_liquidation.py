@@ -14,8 +14,10 @@ import re
 import shutil
 import subprocess
 import sys
+from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal
 from pathlib import Path
+from typing import Any
 
 import pytest
 import yaml
@@ -200,28 +202,34 @@ def _paper_binance(collateral: str) -> object:
     )
 
 
-def test_legs_dragged_down_together_are_liquidated_though_neither_crossed_its_own_old_price() -> None:
-    """Cross margin: long 0.05 BTC at 60,000 and long 1 ETH at 3,000 on one 1,000 USD account. Each leg alone sits
-    ~32 % from its liquidation price; BTC falls 30 % and ETH 25 % in the same hour, so neither bar reaches the
-    price it had when the hour began — but the account is then under its maintenance margin (equity −650 USD).
-    The venue solves the prices again at the hour's marks and liquidates, inside each bar; afterwards the
-    account is back over its maintenance margin or flat."""
+def _entered(collateral: str, orders: list[tuple[str, str, str]]) -> tuple[Any, Any]:
+    """A paper Binance account (``_paper_binance``) at 2026-01-01 00:00 with BTC at 60,000 and ETH at 3,000,
+    after market ``orders`` ``(symbol, buy|sell, qty)``; returns the venue and the funding quote used."""
     import asyncio
-    from datetime import UTC, datetime
 
     from arbdash.bot.venues.base import FundingQuote
 
-    venue = _paper_binance("1000")
+    venue = _paper_binance(collateral)
     t0 = datetime(2026, 1, 1, tzinfo=UTC)
     quote = FundingQuote(rate=D("0.0001"), interval_s=28800, next_funding_ts=t0)
     venue._set_market(t0, "BTC", D(60000), D(60000), quote)
     venue._set_market(t0, "ETH", D(3000), D(3000), quote)
 
     async def enter() -> None:
-        await venue.market_order("BTC", "buy", D("0.05"), order_id="b")
-        await venue.market_order("ETH", "buy", D(1), order_id="e")
+        for i, (symbol, side, qty) in enumerate(orders):
+            await venue.market_order(symbol, side, D(qty), order_id=f"o{i}")
 
     asyncio.run(enter())
+    return venue, quote
+
+
+def test_legs_dragged_down_together_are_liquidated_though_neither_crossed_its_own_old_price() -> None:
+    """Cross margin: long 0.05 BTC at 60,000 and long 1 ETH at 3,000 on one 1,000 USD account. Each leg alone sits
+    ~32 % from its liquidation price; BTC falls 30 % and ETH 25 % in the same hour, so neither bar reaches the
+    price it had when the hour began — but the account is then under its maintenance margin (equity −650 USD).
+    The venue solves the prices again at the hour's marks and liquidates, inside each bar; afterwards the
+    account is back over its maintenance margin or flat."""
+    venue, quote = _entered("1000", [("BTC", "buy", "0.05"), ("ETH", "buy", "1")])
     before = {s: venue.liquidation_price(s) for s in ("BTC", "ETH")}
     assert all(
         lp is not None and lp < px * D("0.7") for lp, px in zip(before.values(), (60000, 3000), strict=True)
@@ -251,22 +259,7 @@ def test_a_short_of_an_account_under_water_at_any_price_is_liquidated_at_the_ope
     """The account's other leg lost more than the wallet and the short's notional together: no price can keep
     the short (the solved price is ≤ 0, so ``liquidation_price`` is None) — it is liquidated at the open, not
     left as if no price could liquidate it."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from arbdash.bot.venues.base import FundingQuote
-
-    venue = _paper_binance("1000")
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    quote = FundingQuote(rate=D("0.0001"), interval_s=28800, next_funding_ts=t0)
-    venue._set_market(t0, "BTC", D(60000), D(60000), quote)
-    venue._set_market(t0, "ETH", D(3000), D(3000), quote)
-
-    async def enter() -> None:
-        await venue.market_order("BTC", "sell", D("0.001"), order_id="s")
-        await venue.market_order("ETH", "buy", D(1), order_id="l")
-
-    asyncio.run(enter())
+    venue, quote = _entered("1000", [("BTC", "sell", "0.001"), ("ETH", "buy", "1")])
     t1 = datetime(2026, 1, 1, 1, tzinfo=UTC)
     venue._set_market(t1, "BTC", D(60000), D(60000), quote)
     venue._set_market(t1, "ETH", D(1500), D(1500), quote)  # −1,500 on a 1,000 USD wallet
@@ -279,16 +272,7 @@ def test_a_short_of_an_account_under_water_at_any_price_is_liquidated_at_the_ope
 def test_an_hour_that_opens_past_the_liquidation_price_fills_at_the_open() -> None:
     """A gap: the liquidation price lies above the whole bar of a long; the venue could only close it at the
     first price the hour had, its open, never at a price the market never traded."""
-    import asyncio
-    from datetime import UTC, datetime
-
-    from arbdash.bot.venues.base import FundingQuote
-
-    venue = _paper_binance("200")
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    quote = FundingQuote(rate=D("0.0001"), interval_s=28800, next_funding_ts=t0)
-    venue._set_market(t0, "BTC", D(60000), D(60000), quote)
-    asyncio.run(venue.market_order("BTC", "buy", D("0.01"), order_id="b"))
+    venue, quote = _entered("200", [("BTC", "buy", "0.01")])
     lp = venue.liquidation_price("BTC")
     assert lp is not None
     gap_open = (lp * D("0.95")).quantize(D("0.1"))
@@ -342,18 +326,15 @@ def test_a_gap_between_bands_is_refused(tmp_path: Path) -> None:
 def test_an_order_past_the_schedule_is_refused() -> None:
     """A position whose notional would pass the last band of the venue's schedule: RISK_LIMIT_EXCEEDED."""
     import asyncio
-    from datetime import UTC, datetime
 
-    from arbdash.bot.venues.base import FundingQuote, OrderRejectedError
+    from arbdash.bot.venues.base import OrderRejectedError
 
-    venue = _paper_binance("100000000")
     cap = load_tiers().tiers("binance", "BTC")[-1].cap
     assert cap is not None
-    t0 = datetime(2026, 1, 1, tzinfo=UTC)
-    venue._set_market(t0, "BTC", D(60000), D(60000), FundingQuote(D(0), 28800, t0))
-    lot = venue.lot_size("BTC")
+    lot = D("0.001")
     within = (cap / 60000 / lot).to_integral_value(rounding="ROUND_FLOOR") * lot
-    asyncio.run(venue.market_order("BTC", "buy", within, order_id="a"))
+    venue, _ = _entered("100000000", [("BTC", "buy", str(within))])
+    assert venue.lot_size("BTC") == lot
     with pytest.raises(OrderRejectedError, match="RISK_LIMIT_EXCEEDED"):
         asyncio.run(venue.market_order("BTC", "buy", lot * 100, order_id="b"))
 
