@@ -166,8 +166,8 @@ class RiskSnapshot(_Model, kw_only=True):
     """1-day value at risk of a book by historical simulation (``dashboard.risk.historical_var``: formula,
     quantile rule and source there), USD, a loss > 0: ``var`` and ``es`` (expected shortfall) at
     ``confidence`` (a fraction) over ``scenarios`` hourly 1-day scenarios, ``stress`` = the worst of them: the
-    worst 1-day loss over the history kept (the last ``history_hours`` hours, not the whole session; shown
-    ``stress (worst day, last 30 d)``). ``None`` while ``scenarios`` < ``needed``; ``needed_hours``: the hours of
+    worst 1-day loss over the history its scenarios span (the last ``history_hours`` hours: the history seen so
+    far, at most the 30 days kept — not the whole session; shown ``stress (worst day, last 8 d)``). ``None`` while ``scenarios`` < ``needed``; ``needed_hours``: the hours of
     history those ``needed`` scenarios take (each 1-day scenario also needs the marks a day before it: ``needed``
     + 24; shown ``n/a (needs N h)``); ``empty``: no open leg."""
 

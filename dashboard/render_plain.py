@@ -281,15 +281,16 @@ def liquidation_text(leg: VenueLeg) -> str:
 
 
 def stress_label(r: RiskSnapshot) -> str:
-    """``stress (worst day, last 30 d)``: the worst 1-day loss over the history kept (``r.history_hours``),
-    not over the whole session."""
+    """``stress (worst day, last 8 d)``: the worst 1-day loss over the history the scenarios span
+    (``r.history_hours``: the hours seen so far, at most the 30 days kept), not over the whole session; whole
+    days from two days on (rounded), else hours."""
     h = r.history_hours
-    window = f"{h // 24} d" if h % 24 == 0 else f"{h} h"
+    window = f"{round(h / 24)} d" if h >= 48 else f"{h} h"
     return f"stress (worst day, last {window})"
 
 
 def risk_text(r: RiskSnapshot | None) -> str:
-    """``VaR 12.34 · ES 15.00 · stress (worst day, last 30 d) 20.00 USD`` (1-day, a loss > 0),
+    """``VaR 12.34 · ES 15.00 · stress (worst day, last 8 d) 20.00 USD`` (1-day, a loss > 0),
     ``n/a (needs 192 h)`` before enough scenarios (the hours of marks they need), ``—`` for an empty book."""
     if r is None or r.empty:
         return f"VaR {DASH}"
@@ -309,7 +310,7 @@ def worst_headroom_text(p: PortfolioSnapshot) -> str:
 
 def risk_line(snap: DashboardSnapshot) -> str:
     """``mm headroom 1,234.00 USD (80.0%) (worst: bybit 12.00 USD, 3.1 %) · risk 1d 99%: VaR … · ES … · stress
-    (worst day, last 30 d) … USD (383 h) · P0009-SOL VaR …``: the maintenance-margin headroom across the venues
+    (worst day, last 17 d) … USD (383 h) · P0009-SOL VaR …``: the maintenance-margin headroom across the venues
     (``n/a`` without accounts) and the venue nearest liquidation — first, so that a line cut short at the pane's
     width still shows them — then the book's 1-day VaR (``dashboard.risk``) over its hourly scenarios, then each
     open position's own VaR."""

@@ -31,7 +31,14 @@ from arbdash.dashboard.models import (
     VenueLeg,
     VenueStatus,
 )
-from arbdash.dashboard.risk import HISTORY_HOURS, MIN_HISTORY_HOURS, MIN_SCENARIOS, book_risk, hour_of
+from arbdash.dashboard.risk import (
+    HISTORY_HOURS,
+    HORIZON_HOURS,
+    MIN_HISTORY_HOURS,
+    MIN_SCENARIOS,
+    book_risk,
+    hour_of,
+)
 from arbdash.dashboard.state import (
     OTHER_SESSION,
     PNL_SAMPLES,
@@ -109,7 +116,8 @@ def _risk(
         scenarios=r.scenarios,
         needed=MIN_SCENARIOS,
         needed_hours=MIN_HISTORY_HOURS,
-        history_hours=HISTORY_HOURS,
+        # the hours the scenarios span (each also needs the day before it), at most the history kept
+        history_hours=min(HISTORY_HOURS, r.scenarios + HORIZON_HOURS) if r.scenarios else HISTORY_HOURS,
         var=r.var,
         es=r.es,
         stress=r.stress,

@@ -225,11 +225,12 @@ def test_the_hours_the_n_a_label_asks_for_are_the_hours_a_var_needs() -> None:
     enough = _reducer(built_run(NEEDED_HOURS)).snapshot()
     risk = enough.portfolio.risk
     assert risk is not None and risk.var is not None and risk.scenarios == NEEDED
-    # stress is the worst day of the history kept (30 days), said so wherever it is shown
-    assert risk.history_hours == WINDOW_H
+    # stress is the worst day of the history its scenarios span (8 days here: 168 + 24 h), said so wherever it is
+    # shown; at most the 30 days kept
+    assert risk.history_hours == NEEDED_HOURS < WINDOW_H
     text = plain_summary(enough)
-    assert "stress (worst day, last 30 d)" in text and "needs" not in text
-    assert "stress (worst day, last 30 d)" in frame_text(enough, 240)
+    assert "stress (worst day, last 8 d)" in text and "needs" not in text
+    assert "stress (worst day, last 8 d)" in frame_text(enough, 240)
 
 
 def test_checkpoint_carries_the_history_and_draws_the_same_frame() -> None:

@@ -191,9 +191,9 @@ def test_the_plain_and_rich_views_of_a_risky_book() -> None:
     text = plain_summary(snap)
     assert re.search(r"liq binance [\d,.]+ \(-0\.\d\d %\) PAST LIQ", text), text
     assert "· PAST LIQ" in text and "REBALANCE" not in text
-    assert "stress (worst day, last 30 d)" in text and "needs" not in text
+    assert "stress (worst day, last 8 d)" in text and "needs" not in text
     frame = frame_text(snap, 300)
-    for words in ("stress (worst day, last 30 d)", "worst: bybit -95.00 USD, EQUITY ≤ 0", "PAST LIQ"):
+    for words in ("stress (worst day, last 8 d)", "worst: bybit -95.00 USD, EQUITY ≤ 0", "PAST LIQ"):
         assert words in frame, words
 
 
@@ -222,7 +222,7 @@ async def test_the_web_page_shows_the_same_risks(tmp_path: Path) -> None:
             assert await page.locator("#p-accounts .tag.bad", has_text="PAST LIQ").count() == 1
             assert await page.locator("#p-accounts .tag", has_text="REBALANCE").count() == 0
             risk = await page.locator("#risk").inner_text()
-            assert "stress (worst day, last 30 d)" in risk and "needs" not in risk
+            assert "stress (worst day, last 8 d)" in risk and "needs" not in risk
             assert not page.problems, page.problems
 
 

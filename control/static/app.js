@@ -273,10 +273,10 @@ function worstHeadroom(p) {
   v.id = "mm-worst";
   return kv("worst venue", v);
 }
-// the worst 1-day loss over the history kept (not the whole session): "stress (worst day, last 30 d)"
+// the worst 1-day loss over the history the scenarios span (at most the 30 d kept): "stress (worst day, last 8 d)"
 function stressLabel(r) {
   const h = r.history_hours;
-  return `stress (worst day, last ${h % 24 === 0 ? h / 24 + " d" : h + " h"})`;
+  return `stress (worst day, last ${h >= 48 ? Math.round(h / 24) + " d" : h + " h"})`;
 }
 // VaR / ES / stress of a book (RiskSnapshot), or why there is none yet (the hours of marks its scenarios need)
 function riskText(r) {
