@@ -76,10 +76,11 @@ class _Catalogue:
         return self._by_name.get(event)
 
     def category_for(self, event: str, level: str = "info") -> Category:
-        """The envelope ``category`` of ``event`` logged at ``level``: the declared one; a plain log line (or an
-        unknown event) is ``warning`` / ``error`` by its level, else ``info``."""
+        """The envelope ``category`` of ``event`` logged at ``level``: the declared one; a plain log line, an
+        unknown event or one declared ``CATEGORY_BY_LEVEL`` is ``warning`` / ``error`` by its level, else
+        ``info``."""
         cls = self._by_name.get(event)
-        if cls is None or event == "log.message":
+        if cls is None or event == "log.message" or cls.CATEGORY_BY_LEVEL:
             if level == "warning":
                 return "warning"
             if level in ("error", "critical"):

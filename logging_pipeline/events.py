@@ -172,6 +172,9 @@ class Event(msgspec.Struct, kw_only=True, frozen=True, tag_field="event"):
     ``UnifiedLogger.emit``, which validates them (``logging_pipeline.catalogue.check``)."""
 
     CATEGORY: ClassVar[Category]
+    #: the category follows the level the event is logged at (``warning`` / ``error``, else ``info``) instead of
+    #: ``CATEGORY``: an event whose level carries its weight (an alert's severity)
+    CATEGORY_BY_LEVEL: ClassVar[bool] = False
     TIMELINE: ClassVar[bool] = True
     CONSOLE: ClassVar[bool] = True
 
@@ -752,9 +755,11 @@ class CommandRejected(Event, kw_only=True, tag="command.rejected"):
 class AlertFired(Event, kw_only=True, tag="alert.fired"):
     """An alert rule's figure crossed its threshold (``alerts.config``): ``alert`` the rule's name, ``key`` the
     position (or ``position/venue`` leg; ``""`` for the session), ``value`` the figure then (its unit: ``unit``),
-    ``threshold`` and ``direction`` (``above`` / ``below``). The event's level follows ``severity``."""
+    ``threshold`` and ``direction`` (``above`` / ``below``). The event's level follows ``severity``, and its
+    category the level (a critical alert is an ``error`` row of the timeline, an info one ``info``)."""
 
     CATEGORY = "warning"
+    CATEGORY_BY_LEVEL = True
 
     alert: str
     key: str = ""

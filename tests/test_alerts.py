@@ -391,3 +391,18 @@ def test_metrics_count_alerts_and_what_the_cooldown_held_back() -> None:
     assert samples[("arbdash_alerts_fired_total", ())] == 1
     assert samples[("arbdash_alert_notifications_failed_total", ())] == 1
     assert samples[("arbdash_alert_notifications_dropped_total", ())] == 0
+
+
+def test_an_alerts_timeline_category_follows_its_severity() -> None:
+    """A critical alert is an ``error`` row of the timeline (its level is ``error``), a warning a ``warning``
+    row, an info alert an ``info`` row — not every alert a ``warning``."""
+    from arbdash.alerts.watch import _LEVEL as level  # severity → the level the watcher logs it at
+    from arbdash.logging_pipeline.catalogue import CATALOGUE
+
+    assert {s: CATALOGUE.category_for("alert.fired", level[s]) for s in level} == {
+        "info": "info",
+        "warning": "warning",
+        "critical": "error",
+    }
+    assert CATALOGUE.category_for("alert.resolved", "info") == "info"
+    assert CATALOGUE.category_for("position.opened", "error") == "execution"  # a declared category stays
