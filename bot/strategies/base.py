@@ -4,9 +4,10 @@ runner. A strategy sees only ``bot.venues.base.Venue`` objects and logs only thr
 
 from __future__ import annotations
 
+import itertools
 from abc import ABC, abstractmethod
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -147,6 +148,29 @@ class Strategy(ABC):
     version: str
     #: how it decides to enter, as ``strategy.started.entry_rule`` announces it
     entry_rule: str
+
+    def _instance(
+        self,
+        config: Any,
+        venues: Mapping[str, Any],
+        session: SessionLimits | None,
+        attempt_ids: Iterator[int] | None,
+    ) -> None:
+        """What every strategy instance keeps, set once for all types: its ``config`` (an instance block of
+        ``bot.config``), the session's ``venues``, the session-wide limits it shares with the other instances
+        (``session``), the entry-attempt numbers (``attempt_ids``, shared so position ids are unique across
+        instances; default its own count), the counters and resting banner, and what operator commands change:
+        the entry switch and its own two limits (from the config)."""
+        self._config = config
+        self._venues = venues
+        self._session = session
+        self._ids = attempt_ids if attempt_ids is not None else itertools.count(1)
+        self._opened = 0
+        # the resting banner last shown ("scanning" / "monitoring"), None once any other banner was shown since
+        self._resting: str | None = None
+        self.entries_paused = False
+        self.max_positions: int = config.max_positions
+        self.max_total_exposure_usd: Decimal = config.max_total_exposure_usd
 
     @abstractmethod
     async def on_cycle(self, now: datetime) -> None:

@@ -28,7 +28,6 @@ stays flat); ``set_limit`` replaces ``max_positions`` / ``max_total_exposure_usd
 
 from __future__ import annotations
 
-import itertools
 import time
 from collections.abc import Iterator, Mapping, Sequence
 from datetime import datetime
@@ -83,10 +82,7 @@ class FundingArbitrageStrategy(Strategy):
         session-wide limits shared with the other instances (``SESSION_MAX_POSITIONS`` /
         ``SESSION_EXPOSURE_LIMIT`` when reached); ``attempt_ids``: the entry-attempt numbers shared with them, so
         position ids (``P0001-BTC``) are unique across instances (default: this instance's own count)."""
-        self._config = config
-        self._session = session
-        self._ids = attempt_ids if attempt_ids is not None else itertools.count(1)
-        self._venues = venues
+        self._instance(config, venues, session, attempt_ids)
         self._log: UnifiedLogger = get_logger("bot.strategy")
         self._scanner = Scanner(config, venues, get_logger("bot.scanner"))
         self.metrics = MetricGate(get_logger("bot.metrics"))
@@ -96,15 +92,8 @@ class FundingArbitrageStrategy(Strategy):
         )
         self._risk = risk
         self._attempts = 0
-        self._opened = 0
-        # the resting banner last shown ("scanning" / "monitoring"), None once any other banner was shown since
-        self._resting: str | None = None
         self._skips: dict[str, str] = {}
         self._skips_this_cycle: dict[str, str] = {}
-        # what operator commands change (``execute``): the entry switch and the two limits
-        self.entries_paused = False
-        self.max_positions = config.max_positions
-        self.max_total_exposure_usd = config.max_total_exposure_usd
 
     # --- Strategy interface -------------------------------------------------------------------------------
 

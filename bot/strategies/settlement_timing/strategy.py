@@ -24,7 +24,6 @@ round trip). It enters when every settling rate reaches ``min_settlement_rate`` 
 
 from __future__ import annotations
 
-import itertools
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -134,20 +133,12 @@ class SettlementTimingStrategy(Strategy):
         """``venues``: every venue of the session (this instance uses ``config.scan_exchanges``); ``risk`` is
         accepted for the common constructor (the paper venues' liquidation still applies: ``on_liquidations``);
         ``session`` / ``attempt_ids`` as for ``FundingArbitrageStrategy``."""
-        self._config = config
-        self._venues = venues
-        self._session = session
-        self._ids = attempt_ids if attempt_ids is not None else itertools.count(1)
+        self._instance(config, venues, session, attempt_ids)
         self._log: UnifiedLogger = get_logger("bot.settlement_timing")
         self.metrics = MetricGate(get_logger("bot.metrics"))
         self._executor = AtomicExecutor(venues, get_logger("bot.executor"), self.metrics)
         self.open: dict[str, TimedPosition] = {}
         self.closed: list[TimedPosition] = []
-        self._opened = 0
-        self._resting: str | None = None
-        self.entries_paused = False
-        self.max_positions = config.max_positions
-        self.max_total_exposure_usd = config.max_total_exposure_usd
 
     # --- the runner's calls -------------------------------------------------------------------------------
 
