@@ -89,7 +89,7 @@ def _liquidation(
     twice it, else ``None`` (``None`` too without a threshold; both ``None`` without a price or a mark)."""
     if lp is None or mark is None or mark <= 0:
         return None, None
-    distance = (mark - lp if side == "long" else lp - mark) / mark * _HUNDRED
+    distance = formulas.liquidation_distance_pct(side, mark, lp)
     if distance <= 0:
         return distance, "danger"
     if threshold is None:

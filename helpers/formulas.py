@@ -135,6 +135,16 @@ def profit_erosion_pct(entry_spread_apr: Decimal, current_spread_apr: Decimal) -
     return (1 - current_spread_apr / entry_spread_apr) * _HUNDRED
 
 
+def liquidation_distance_pct(side: str, mark_price: Decimal, liquidation_price: Decimal) -> Decimal:
+    """Signed distance of a leg to its liquidation price, percent of the mark: ``sign(side) · (mark − LP) / mark
+    · 100`` (``side`` long/short, or buy/sell for the leg an order opens). Positive: how far the price may still
+    move against the leg; ≤ 0: the mark is at or past the liquidation price (its account is under maintenance
+    margin). Raises ``ValueError`` if the mark is not positive."""
+    if mark_price <= 0:
+        raise ValueError(f"mark price must be positive, got {mark_price}")
+    return side_sign(side) * (mark_price - liquidation_price) / mark_price * _HUNDRED
+
+
 def margin_for(notional: Decimal, leverage: Decimal) -> Decimal:
     """Initial margin of a leg in USD: ``notional / leverage``. Raises ``ValueError`` if leverage ≤ 0."""
     if leverage <= 0:

@@ -24,13 +24,13 @@ import yaml
 
 from arbdash.bot.venues.accounts import (
     VenueAccount,
-    distance_pct,
     liquidation_price,
     load_tiers,
     maintenance_margin,
     tier_for,
 )
 from arbdash.bot.venues.market_data import default_data_dir
+from arbdash.helpers.formulas import liquidation_distance_pct as distance_pct
 
 ROOT = Path(__file__).resolve().parent.parent
 D = Decimal
@@ -143,11 +143,12 @@ def test_liquidation_price_short_cross_margined_by_hand() -> None:
 
 
 def test_distance_and_insufficient_margin() -> None:
-    assert distance_pct(D(100), D(80), 1) == D(20)  # a long 20 % above its liquidation price
-    assert distance_pct(D(100), D(120), -1) == D(20)  # a short 20 % below
-    assert distance_pct(D(100), D(105), 1) == D(-5)  # a long already 5 % past it: negative, never "safe"
-    assert distance_pct(D(100), D(95), -1) == D(-5)
-    assert distance_pct(D(100), None, 1) is None
+    assert distance_pct("long", D(100), D(80)) == D(20)  # a long 20 % above its liquidation price
+    assert distance_pct("short", D(100), D(120)) == D(20)  # a short 20 % below
+    assert distance_pct("long", D(100), D(105)) == D(-5)  # a long already 5 % past it: negative, never "safe"
+    assert distance_pct("sell", D(100), D(95)) == D(-5)  # the short leg a sell opens
+    with pytest.raises(ValueError):
+        distance_pct("long", D(0), D(80))
     a = _binance_account("100")
     a.set_mark("BTC", D(50000))
     a.book_fill("BTC", D("0.009"), D(50000), D(0))  # 450 / 5 = 90 initial margin of 100
@@ -173,7 +174,7 @@ def test_what_may_leave_an_account_by_hand() -> None:
     assert a.spare_collateral(D(20)) == D("858.56")
     a.transfer_out(D("858.56"))
     assert a.liquidation_price("BTC") == D(36000)
-    assert distance_pct(D(45000), a.liquidation_price("BTC"), 1) == D(20)
+    assert distance_pct("long", D(45000), a.liquidation_price("BTC")) == D(20)
     assert a.spare_collateral(D(20)) == 0
 
 
@@ -252,7 +253,7 @@ def test_legs_dragged_down_together_are_liquidated_though_neither_crossed_its_ow
     assert not held or account.equity() >= account.maintenance()
     # what was not liquidated is now safe at the hour's marks: its distance is positive
     for s in held:
-        assert distance_pct(venue.mark_price(s), venue.liquidation_price(s), 1) > 0
+        assert distance_pct("long", venue.mark_price(s), venue.liquidation_price(s)) > 0
 
 
 def test_a_short_of_an_account_under_water_at_any_price_is_liquidated_at_the_open() -> None:

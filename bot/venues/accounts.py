@@ -224,16 +224,6 @@ def liquidation_price(
     return price
 
 
-def distance_pct(mark: Decimal, liq_price: Decimal | None, side: int) -> Decimal | None:
-    """Signed distance of a leg to its liquidation price, percent of the mark: ``side · (mark − LP) / mark · 100``
-    (``side`` +1 long, −1 short). Positive: the price may still move that far against the leg; ≤ 0: the mark is
-    already past the liquidation price (the account is under its maintenance margin). ``None`` without LP or
-    mark."""
-    if liq_price is None or mark <= 0:
-        return None
-    return side * (mark - liq_price) / mark * 100
-
-
 def _plain(value: Decimal) -> Decimal:
     """``value``, a zero of any exponent as ``Decimal(0)`` (``str`` of ``0E-13`` is not a plain decimal)."""
     return value if value else _ZERO
@@ -543,7 +533,6 @@ __all__ = [
     "TierTable",
     "VenueAccount",
     "default_tiers_path",
-    "distance_pct",
     "liquidation_price",
     "load_tiers",
     "maintenance_margin",

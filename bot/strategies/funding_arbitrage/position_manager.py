@@ -28,7 +28,7 @@ at the entry rate.
 
 **Liquidation risk** (config ``risk``, before the exit rules): each leg's liquidation price comes from its venue's
 account (``bot.venues.accounts``; published as ``long/short_liquidation_price`` in ``position.updated``) and its
-signed distance = side · (mark − LP) / mark · 100 (``accounts.distance_pct``; ≤ 0: already past it). Below ``min_liquidation_distance_pct`` (0 = guard off): ``close`` exits
+signed distance = side · (mark − LP) / mark · 100 (``formulas.liquidation_distance_pct``; ≤ 0: already past it). Below ``min_liquidation_distance_pct`` (0 = guard off): ``close`` exits
 with ``LIQUIDATION_RISK_<VENUE>``; ``rebalance`` moves collateral from the other leg's venue (the winner) to the
 at-risk venue — the amount that puts the distance back at 2× the threshold, capped by what the winner can spare
 (no unrealized profit, its own holdings kept beyond the threshold), in whole cents — and emits ``position.rebalanced``; if the distance is still below the threshold, the
@@ -48,9 +48,8 @@ from arbdash.bot.config import RiskConfig, StrategyConfig
 from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Leg, Position
 from arbdash.bot.strategies.legs import book_funding, book_liquidation, start_exit
-from arbdash.bot.venues.accounts import distance_pct
 from arbdash.bot.venues.base import FundingCredit, Venue
-from arbdash.helpers.formulas import divergence_pct, profit_erosion_pct, spread_apr
+from arbdash.helpers.formulas import divergence_pct, liquidation_distance_pct, profit_erosion_pct, spread_apr
 from arbdash.helpers.unified_logger import UnifiedLogger
 from arbdash.logging_pipeline.events import (
     FundingSettlement,
@@ -215,11 +214,9 @@ class PositionManager:
         """``(distance %, leg index)`` of each open leg with a liquidation price, nearest first."""
         found = []
         for i, (leg, lp) in enumerate(zip(position.legs, self.liquidation_prices(position), strict=True)):
-            d = distance_pct(
-                self._venues[leg.venue].mark_price(position.symbol), lp, 1 if leg.side == "long" else -1
-            )
-            if d is not None:
-                found.append((d, i))
+            mark = self._venues[leg.venue].mark_price(position.symbol)
+            if lp is not None and mark > 0:
+                found.append((liquidation_distance_pct(leg.side, mark, lp), i))
         return sorted(found)
 
     def _risk_detail(self, position: Position) -> str:

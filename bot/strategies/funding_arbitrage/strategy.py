@@ -41,7 +41,6 @@ from arbdash.bot.strategies.funding_arbitrage.executor import AtomicExecutor
 from arbdash.bot.strategies.funding_arbitrage.models import Opportunity
 from arbdash.bot.strategies.funding_arbitrage.position_manager import PositionManager
 from arbdash.bot.strategies.funding_arbitrage.scanner import Scanner
-from arbdash.bot.venues.accounts import distance_pct
 from arbdash.bot.venues.base import FundingCredit, Venue
 from arbdash.control.commands import (
     ClosePosition,
@@ -52,7 +51,7 @@ from arbdash.control.commands import (
     ResumeEntries,
     SetLimit,
 )
-from arbdash.helpers.formulas import divergence_pct
+from arbdash.helpers.formulas import divergence_pct, liquidation_distance_pct
 from arbdash.helpers.unified_logger import UnifiedLogger, get_logger
 from arbdash.logging_pipeline.events import NET_APR_ENTRY, OpportunitySkipped, RiskLimitHit
 
@@ -228,7 +227,8 @@ class FundingArbitrageStrategy(Strategy):
             if project is None:
                 continue
             mark = venue.mark_price(opp.symbol)
-            d = distance_pct(mark, project(opp.symbol, side, qty), 1 if side == "buy" else -1)
+            lp = project(opp.symbol, side, qty)
+            d = liquidation_distance_pct(side, mark, lp) if lp is not None and mark > 0 else None
             if d is not None and d < threshold:
                 return (
                     f"the {name} leg would start {d:.2f}% from its liquidation price "
