@@ -297,7 +297,7 @@ def _account(e: Events, venue: str, equity: str, mm: str, **kw: Any) -> dict[str
     return e.emit(build(AccountUpdated, **fields))
 
 
-def _update(e: Events, long_lp: str | None, short_lp: str | None) -> dict[str, Any]:
+def _update(e: Events, long_lp: str | None, short_lp: str | None, **kw: Any) -> dict[str, Any]:
     return e.emit(
         build(
             PositionUpdated,
@@ -307,6 +307,7 @@ def _update(e: Events, long_lp: str | None, short_lp: str | None) -> dict[str, A
             divergence_pct="0.01",
             long_liquidation_price=long_lp,
             short_liquidation_price=short_lp,
+            **kw,
         )
     )
 

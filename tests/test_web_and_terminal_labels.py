@@ -28,6 +28,7 @@ from events_builder import Events, build, fill, leg, mark, opened, started
 from rich.console import Console
 from support_browser import arbtail_serve, browser_page
 from support_strategies import write_jsonl
+from test_dashboard_risk import _account, _update
 
 from arbdash.dashboard.focus import focus_snapshot
 from arbdash.dashboard.models import DashboardSnapshot
@@ -38,7 +39,6 @@ from arbdash.dashboard.render_plain import best_line, entry_rule, legend_text, p
 from arbdash.dashboard.render_rich import _best_row, _liq_cells, build_layout, frame_text
 from arbdash.dashboard.sources.file_source import JsonlSource
 from arbdash.logging_pipeline.events import (
-    AccountUpdated,
     FundingRate,
     PositionUpdated,
     StrategyStarted,
@@ -48,38 +48,6 @@ from arbdash.tools.arbtail_view import view
 
 D = Decimal
 NONE_LEGEND = "none: no price can liquidate it (the account covers any move)"
-
-
-def _account(e: Events, venue: str, equity: str) -> dict[str, Any]:
-    return e.emit(
-        build(
-            AccountUpdated,
-            venue=venue,
-            collateral_usd="1000",
-            wallet_balance=equity,
-            unrealized_pnl="0",
-            equity=equity,
-            initial_margin="100",
-            maintenance_margin="5",
-            margin_ratio=str(D(5) / D(equity)),
-            available_balance=str(D(equity) - 100),
-        )
-    )
-
-
-def _update(e: Events, long_lp: str | None, short_lp: str | None, **kw: Any) -> dict[str, Any]:
-    return e.emit(
-        build(
-            PositionUpdated,
-            position_id="P1",
-            current_spread_apr="0.2",
-            profit_erosion_pct="10",
-            divergence_pct="0.01",
-            long_liquidation_price=long_lp,
-            short_liquidation_price=short_lp,
-            **kw,
-        )
-    )
 
 
 def _rate(e: Events, venue: str, symbol: str, rate: str, interval: int) -> dict[str, Any]:
@@ -166,7 +134,7 @@ def ui_run(
     )
     e.strategy = None
     if accounts:
-        out += [_account(e, "binance", "1200"), _account(e, "bybit", "1000")]
+        out += [_account(e, "binance", "1200", "5"), _account(e, "bybit", "1000", "5")]
     e.strategy = "alpha"
     hold = {"hold_code": "MIN_HOLD_ACTIVE", "hold_until": "2026-03-01T11:00:00+00:00"}
     if not lps:
