@@ -648,6 +648,7 @@ async def open_session(
                     await asyncio.gather(measuring, return_exceptions=True)
                     await pipeline.settle(1.0)  # every event so far is in the sinks: their health is current
                     pipeline.check_sinks(final=True)  # the last session.health events before session.stopped
+                    service.drain()  # the reducer folds them all, so the last alert check sees the final state
                     await _finish_alerts(watcher, watching, health)
                     await service.final_checkpoint()  # the record's last state, before session.health/stopped
                 except Exception as exc:  # noqa: BLE001 - a failing step must not keep the session open
